@@ -1,0 +1,205 @@
+"""Gravity survey: station locations, observed g_z and uncertainties (our conventions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._constants import gz_from_upward, gz_to_upward
+from ._validation import as_finite_array
+
+
+class Survey:
+    """Gravity stations with optional observed data and standard deviations.
+
+    Parameters
+    ----------
+    locations : array_like, shape (n_data, 3)
+        Station coordinates (x, y, z) in metres, right-handed, z up (elevation).
+    gz : array_like, shape (n_data,), optional
+        Observed g_z anomaly in mGal, **positive downward** (excess mass below gives
+        positive values, as on Bouguer maps). SimPEG/GemPy data use the opposite sign:
+        build from them with :meth:`from_simpeg`.
+    std : float or array_like, shape (n_data,), optional
+        Standard deviation of each datum, mGal, strictly positive. A scalar applies to
+        all stations. Requires ``gz``.
+    name : str, optional
+        Free label used in reports.
+
+    Raises
+    ------
+    ValueError
+        Empty survey, wrong shapes, NaN/inf values, mismatched lengths, non-positive std.
+
+    Examples
+    --------
+    >>> s = Survey([[0.0, 0.0, 1.0], [50.0, 0.0, 1.0]], gz=[0.1, 0.2], std=0.01)
+    >>> s.n_data
+    2
+    """
+
+    def __init__(self, locations, gz=None, std=None, *, name: str | None = None) -> None:
+        loc = as_finite_array(locations, name="locations")
+        if loc.ndim == 1 and loc.size == 3:
+            loc = loc[None, :]
+        if loc.ndim != 2 or loc.shape[1] != 3:
+            raise ValueError(f"locations must have shape (n_data, 3) in metres, got {loc.shape}")
+        self._locations = loc
+        self._gz = None
+        self._std = None
+        self.name = name
+        if gz is not None:
+            self._gz = self._check_vector(gz, "gz")
+        if std is not None:
+            if self._gz is None:
+                raise ValueError("std was given without gz: uncertainties need observed data")
+            s = np.asarray(std, dtype=np.float64)
+            if s.ndim == 0:
+                s = np.full(self.n_data, float(s))
+            s = self._check_vector(s, "std")
+            if np.any(s <= 0):
+                raise ValueError(
+                    f"std must be strictly positive (mGal); {int(np.sum(s <= 0))} value(s) are <= 0"
+                )
+            self._std = s
+
+    def _check_vector(self, values, name: str) -> np.ndarray:
+        arr = as_finite_array(values, name=name)
+        arr = arr.reshape(-1) if arr.ndim == 2 and 1 in arr.shape else arr
+        if arr.ndim != 1:
+            raise ValueError(f"{name} must be 1-D (n_data,), got shape {arr.shape}")
+        if arr.shape[0] != self.n_data:
+            raise ValueError(
+                f"{name} has {arr.shape[0]} values but the survey has {self.n_data} stations"
+            )
+        return arr
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def locations(self) -> np.ndarray:
+        """Station coordinates (n_data, 3), metres, z up (read-only view)."""
+        v = self._locations.view()
+        v.flags.writeable = False
+        return v
+
+    @property
+    def n_data(self) -> int:
+        """Number of stations."""
+        return int(self._locations.shape[0])
+
+    @property
+    def gz(self) -> np.ndarray | None:
+        """Observed g_z in mGal, positive downward, or ``None``."""
+        return None if self._gz is None else self._gz.copy()
+
+    @property
+    def std(self) -> np.ndarray | None:
+        """Standard deviations in mGal, or ``None``."""
+        return None if self._std is None else self._std.copy()
+
+    @property
+    def has_data(self) -> bool:
+        """Whether observed g_z is attached."""
+        return self._gz is not None
+
+    def require_data(self, *, need_std: bool = False) -> None:
+        """Raise a clear error if the survey carries no data (or no std when needed)."""
+        if self._gz is None:
+            raise ValueError("this survey has no observed gz: pass gz= (mGal, positive down)")
+        if need_std and self._std is None:
+            raise ValueError("this survey has no std: pass std= (mGal) to weight the misfit")
+
+    # ------------------------------------------------------------------ derived
+    def with_data(self, gz, std=None) -> "Survey":
+        """Return a copy with other data attached (gz in mGal, positive down)."""
+        return Survey(self._locations, gz=gz, std=std, name=self.name)
+
+    def subset(self, index) -> "Survey":
+        """Return the survey restricted to ``index`` (bool mask or integer indices)."""
+        idx = np.asarray(index)
+        loc = self._locations[idx]
+        if loc.ndim == 1:
+            loc = loc[None]
+        return Survey(
+            loc,
+            gz=None if self._gz is None else np.atleast_1d(self._gz[idx]),
+            std=None if self._std is None else np.atleast_1d(self._std[idx]),
+            name=self.name,
+        )
+
+    def __len__(self) -> int:
+        return self.n_data
+
+    def __repr__(self) -> str:
+        lo, hi = self._locations.min(0), self._locations.max(0)
+        data = "no data" if self._gz is None else f"gz in [{self._gz.min():.4g}, {self._gz.max():.4g}] mGal"
+        return (
+            f"Survey(n_data={self.n_data}, x=[{lo[0]:.1f}, {hi[0]:.1f}], y=[{lo[1]:.1f}, {hi[1]:.1f}], "
+            f"z=[{lo[2]:.1f}, {hi[2]:.1f}] m, {data})"
+        )
+
+    # ------------------------------------------------------------------ SimPEG adapter
+    @classmethod
+    def from_simpeg(cls, survey: Any, dobs=None, std=None) -> "Survey":
+        """Build from a SimPEG ``gravity.survey.Survey`` (SimPEG's sign is flipped here).
+
+        Parameters
+        ----------
+        survey : simpeg.potential_fields.gravity.survey.Survey
+            Survey whose receivers measure ``"gz"`` only.
+        dobs : array_like, optional
+            Observed data in SimPEG's convention: mGal, upward component (negative for
+            excess mass). Defaults to ``survey.dobs`` when set.
+        std : float or array_like, optional
+            Standard deviations, mGal. Defaults to ``survey.std`` when set.
+
+        Returns
+        -------
+        Survey
+            Stations with g_z positive downward.
+        """
+        locs = []
+        for rx in survey.source_field.receiver_list:
+            comps = list(rx.components)
+            if comps != ["gz"]:
+                raise ValueError(f"only 'gz' receivers are supported, got components {comps}")
+            locs.append(np.asarray(rx.locations, dtype=float))
+        if not locs:
+            raise ValueError("the SimPEG survey has no receivers")
+        loc = np.vstack(locs)
+        if dobs is None and getattr(survey, "dobs", None) is not None:
+            dobs = survey.dobs
+        if std is None and dobs is not None and getattr(survey, "std", None) is not None:
+            std = survey.std
+        gz = None if dobs is None else gz_from_upward(np.asarray(dobs, dtype=float))
+        return cls(loc, gz=gz, std=std)
+
+    def to_simpeg(self):
+        """Return the equivalent SimPEG ``gravity.survey.Survey`` (one ``gz`` receiver).
+
+        Returns
+        -------
+        simpeg.potential_fields.gravity.survey.Survey
+            Survey with the same stations. Data are not attached; use
+            :meth:`to_simpeg_data` for a ``simpeg.data.Data`` in SimPEG's sign.
+        """
+        from simpeg.potential_fields import gravity
+
+        rx = gravity.receivers.Point(self._locations.copy(), components="gz")
+        src = gravity.sources.SourceField(receiver_list=[rx])
+        return gravity.survey.Survey(src)
+
+    def to_simpeg_data(self, simpeg_survey=None):
+        """Return a ``simpeg.data.Data`` with SimPEG's sign (upward g_z, mGal).
+
+        Parameters
+        ----------
+        simpeg_survey : simpeg survey, optional
+            The survey to attach the data to; built with :meth:`to_simpeg` if omitted.
+        """
+        from simpeg import data as sdata
+
+        self.require_data(need_std=True)
+        sv = self.to_simpeg() if simpeg_survey is None else simpeg_survey
+        return sdata.Data(sv, dobs=gz_to_upward(self._gz), standard_deviation=self._std.copy())
