@@ -85,14 +85,55 @@ def prism_gz(stations: torch.Tensor, bounds: torch.Tensor, density: torch.Tensor
 
 def prism_gz_matrix(stations: torch.Tensor, bounds: torch.Tensor) -> torch.Tensor:
     """Sensitivity block (n_data, n_cells): mGal per kg/m³, positive downward, cell by cell."""
-    st = stations[:, None, :]
     out = torch.zeros(stations.shape[0], bounds.shape[0], dtype=bounds.dtype, device=bounds.device)
     for k, s in enumerate(CORNER_SIGNS):
-        x = (bounds[:, 1] if k & 1 else bounds[:, 0])[None, :] - st[..., 0]
-        y = (bounds[:, 3] if k & 2 else bounds[:, 2])[None, :] - st[..., 1]
-        z = (bounds[:, 5] if k & 4 else bounds[:, 4])[None, :] - st[..., 2]
-        out += s * prism_corner_kernel(x, y, z)
+        corner = torch.stack([bounds[:, 1] if k & 1 else bounds[:, 0],
+                              bounds[:, 3] if k & 2 else bounds[:, 2],
+                              bounds[:, 5] if k & 4 else bounds[:, 4]], dim=1)
+        out += s * _pairs(stations, corner, "prism", False)
     return out * G_MGAL
+
+
+def point_pair_kernel(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Point-mass pair function ``-z / r³`` (1/m²) for a mass at (x, y, z) relative to a station.
+
+    ``G * m * point_pair_kernel`` is g_z in m/s², positive downward; 0 where r = 0.
+    """
+    r2 = x * x + y * y + z * z
+    ok = r2 > 0
+    return torch.where(ok, -z / torch.where(ok, r2, torch.ones_like(r2)) ** 1.5, torch.zeros_like(r2))
+
+
+#: pair functions by kernel name: f(column - station) -> kernel value
+PAIR_KERNELS = {"prism": prism_corner_kernel, "point": point_pair_kernel}
+
+
+def _pairs(st: torch.Tensor, cols: torch.Tensor, kind: str, transpose: bool) -> torch.Tensor:
+    if transpose:  # (n_cols, n_st): reductions over stations run along the fast axis
+        x = cols[:, None, 0] - st[None, :, 0]
+        y = cols[:, None, 1] - st[None, :, 1]
+        z = cols[:, None, 2] - st[None, :, 2]
+    else:  # (n_st, n_cols)
+        x = cols[None, :, 0] - st[:, None, 0]
+        y = cols[None, :, 1] - st[:, None, 1]
+        z = cols[None, :, 2] - st[:, None, 2]
+    return PAIR_KERNELS[kind](x, y, z)
+
+
+def kernel_block(st: torch.Tensor, cols: torch.Tensor, kind: str = "prism") -> torch.Tensor:
+    """Kernel block K (n_st, n_cols) in mGal per column unit (prism: per kg/m³ per signed corner;
+    point: per kg), positive downward. Coordinates in metres (any common origin)."""
+    return _pairs(st, cols, kind, False) * G_MGAL
+
+
+def kernel_matvec(st: torch.Tensor, cols: torch.Tensor, w: torch.Tensor, kind: str = "prism") -> torch.Tensor:
+    """K @ w for a vector w (n_cols,) without materialising K when compiled: (n_st,) mGal."""
+    return (_pairs(st, cols, kind, False) * w[None, :]).sum(1) * G_MGAL
+
+
+def kernel_rmatvec(st: torch.Tensor, cols: torch.Tensor, r: torch.Tensor, kind: str = "prism") -> torch.Tensor:
+    """Kᵀ @ r for a vector r (n_st,) without materialising K when compiled: (n_cols,)."""
+    return (_pairs(st, cols, kind, True) * r[None, :]).sum(1) * G_MGAL
 
 
 def point_mass_gz_matrix(stations: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
@@ -107,11 +148,7 @@ def point_mass_gz_matrix(stations: torch.Tensor, points: torch.Tensor) -> torch.
     points : torch.Tensor, shape (n_points, 3)
         Point-mass coordinates, metres.
     """
-    d = stations[:, None, :] - points[None, :, :]
-    r2 = (d * d).sum(-1)
-    ok = r2 > 0
-    r3 = torch.where(ok, r2, torch.ones_like(r2)) ** 1.5
-    return torch.where(ok, d[..., 2] / r3, torch.zeros_like(r2)) * G_MGAL
+    return kernel_block(stations, points, "point")
 
 
 def point_mass_gz(stations: torch.Tensor, points: torch.Tensor, masses: torch.Tensor) -> torch.Tensor:
