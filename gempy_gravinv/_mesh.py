@@ -178,6 +178,19 @@ class PrismMesh:
         """
         if self._node_cache is not None and self._node_cache[0] == decimals:
             return self._node_cache[1], self._node_cache[2]
+        grid = self.tensor_nodes()
+        if grid is not None:
+            # tensor mesh: the full node grid (x slowest, z fastest), index by arithmetic
+            xn, yn, zn = grid
+            nodes = np.stack(np.meshgrid(xn, yn, zn, indexing="ij"), -1).reshape(-1, 3)
+            nx, ny, nz = self.shape
+            full = np.flatnonzero(self.active_cells) if self.active_cells is not None else np.arange(self.n_cells)
+            i, j, k = full % nx, (full // nx) % ny, full // (nx * ny)
+            index = np.empty((self.n_cells, 8), dtype=np.int64)
+            for c in range(8):
+                index[:, c] = ((i + (c & 1)) * (ny + 1) + (j + ((c >> 1) & 1))) * (nz + 1) + (k + ((c >> 2) & 1))
+            self._node_cache = (decimals, nodes, index)
+            return nodes, index
         b = self._bounds
         corners = np.empty((self.n_cells, 8, 3))
         for k in range(8):
@@ -189,6 +202,20 @@ class PrismMesh:
         index = inverse.reshape(self.n_cells, 8).astype(np.int64)
         self._node_cache = (decimals, nodes, index)
         return nodes, index
+
+    def tensor_nodes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Node coordinates along x, y, z (metres) when the cells come from a tensor mesh, else None."""
+        src = self.source
+        if self.shape is None or src is None or not hasattr(src, "nodes_x"):
+            return None
+        return np.asarray(src.nodes_x, float), np.asarray(src.nodes_y, float), np.asarray(src.nodes_z, float)
+
+    @property
+    def full_index(self) -> np.ndarray:
+        """Index of each cell in the full source mesh (discretize order)."""
+        if self.active_cells is None:
+            return np.arange(self.n_cells)
+        return np.flatnonzero(self.active_cells)
 
     # ------------------------------------------------------------------ checks
     def stations_inside(self, locations, tol: float = 1e-9) -> np.ndarray:

@@ -231,6 +231,10 @@ class GravityOperator:
             self._columns = torch.as_tensor(nodes - self.origin, **tk)
             self._index = torch.as_tensor(index, device=self.device)
             self._signs = torch.tensor(CORNER_SIGNS, **tk)
+            grid = mesh.tensor_nodes()
+            # tensor mesh: G rows are triple differences of K on the node grid
+            self._tensor_shape = None if grid is None else tuple(len(g) for g in grid)
+            self._full_index = torch.as_tensor(mesh.full_index, device=self.device)
         else:
             self._bounds = torch.as_tensor(mesh.bounds - np.repeat(self.origin, 2), **tk)
         self.n_columns = int(self._columns.shape[0]) if method == "nodes" or kernel == "point" else self.n_cells * 8
@@ -456,6 +460,13 @@ class GravityOperator:
                 out += s * kernel_block(st, corner, "prism")
             return out
         k = self._block(r0, r1, 0, self.n_columns)
+        if self._tensor_shape is not None:
+            k = k.view(r1 - r0, *self._tensor_shape)
+            k = k[:, 1:] - k[:, :-1]
+            k = k[:, :, 1:] - k[:, :, :-1]
+            k = k[..., 1:] - k[..., :-1]  # (rows, nx, ny, nz), upper-corner positive
+            k = k.permute(0, 3, 2, 1).reshape(r1 - r0, -1)  # discretize order: x fastest
+            return k if self.n_cells == k.shape[1] else k[:, self._full_index]
         out = torch.zeros((r1 - r0, self.n_cells), dtype=self.dtype, device=self.device)
         for c in range(8):
             out += CORNER_SIGNS[c] * k[:, self._index[:, c]]
