@@ -65,8 +65,8 @@ def test_node_sharing_equals_cell_by_cell_and_dense(rng):
     for o in outs[1:]:
         torch.testing.assert_close(o, outs[0], rtol=1e-11, atol=1e-13)
     G = ops[1].dense()
-    torch.testing.assert_close(G, ops[3].dense(), rtol=1e-10, atol=1e-14)
-    torch.testing.assert_close(G, ops[0].dense(), rtol=1e-13, atol=1e-20)  # nodes-dense is the cached G
+    torch.testing.assert_close(G, ops[3].dense(), rtol=1e-10, atol=1e-12 * G.abs().max().item())
+    torch.testing.assert_close(G, ops[0].dense(), rtol=1e-12, atol=1e-12 * G.abs().max().item())
 
 
 @pytest.mark.parametrize("kernel", ["prism", "point"])
