@@ -236,6 +236,19 @@ class PrismMesh:
         from scipy.spatial import cKDTree
 
         loc = np.asarray(locations, float)
+        grid = self.tensor_nodes()
+        if grid is not None:  # tensor mesh: locate by bisection, O(n log n)
+            nx, ny, nz = self.shape
+            ijk, inside = [], np.ones(len(loc), bool)
+            for ax, nodes in enumerate(grid):
+                i = np.searchsorted(nodes, loc[:, ax]) - 1
+                ok = (i >= 0) & (i < len(nodes) - 1)
+                ic = np.clip(i, 0, len(nodes) - 2)
+                inside &= ok & (loc[:, ax] > nodes[ic] + tol) & (loc[:, ax] < nodes[ic + 1] - tol)
+                ijk.append(ic)
+            full = ijk[0] + nx * (ijk[1] + ny * ijk[2])
+            act = np.ones(nx * ny * nz, bool) if self.active_cells is None else self.active_cells
+            return np.flatnonzero(inside & act[full])
         cc = self.cell_centers
         half = self.cell_widths / 2
         tree = cKDTree(cc)

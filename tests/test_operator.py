@@ -208,3 +208,14 @@ def test_cuda_equals_cpu(rng):
     gpu32 = gg.GravityOperator(pm, gg.Survey(st), device="cuda", dtype=torch.float32)
     gpu32(m32).sum().backward()
     torch.testing.assert_close(m32.grad.double().cpu(), cpu.adjoint(torch.ones(len(st), **T)), rtol=1e-4, atol=1e-6)
+
+
+def test_station_inside_check_tensor_fast_path_equals_general(rng):
+    mesh, active, _ = small_tensor_case(rng, active_fraction=0.6)
+    pm = gg.PrismMesh.from_discretize(mesh, active)
+    general = gg.PrismMesh(pm.bounds)  # same cells, no tensor structure
+    pts = np.vstack([pm.cell_centers[:20], rng.uniform(-70, 70, (300, 3)) * [1, 1, 0.8],
+                     pm.bounds[:10, [0, 2, 5]]])  # centres (inside), random, corners (not inside)
+    fast, slow = pm.stations_inside(pts), general.stations_inside(pts)
+    np.testing.assert_array_equal(fast, slow)
+    assert set(range(20)) <= set(fast.tolist())
