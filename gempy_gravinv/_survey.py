@@ -146,19 +146,29 @@ class Survey:
 
         Parameters
         ----------
-        survey : simpeg.potential_fields.gravity.survey.Survey
-            Survey whose receivers measure ``"gz"`` only.
+        survey : simpeg.potential_fields.gravity.survey.Survey or simpeg.data.Data
+            Survey whose receivers measure ``"gz"`` only, or a ``Data`` object (its
+            ``survey``, ``dobs`` and ``standard_deviation`` are used; all-NaN ``dobs``
+            and all-zero standard deviations count as absent).
         dobs : array_like, optional
             Observed data in SimPEG's convention: mGal, upward component (negative for
-            excess mass). Defaults to ``survey.dobs`` when set.
+            excess mass). Defaults to the ``Data``'s ``dobs`` (or ``survey.dobs`` when set).
         std : float or array_like, optional
-            Standard deviations, mGal. Defaults to ``survey.std`` when set.
+            Standard deviations, mGal. Defaults to the ``Data``'s standard deviation
+            (or ``survey.std`` when set).
 
         Returns
         -------
         Survey
             Stations with g_z positive downward.
         """
+        if hasattr(survey, "survey") and hasattr(survey, "standard_deviation"):  # simpeg.data.Data
+            data, survey = survey, survey.survey
+            if dobs is None and data.dobs is not None and not np.all(np.isnan(data.dobs)):
+                dobs = data.dobs
+            if std is None and dobs is not None:
+                sd = np.asarray(data.standard_deviation, dtype=float)
+                std = None if np.all(sd == 0) else sd
         locs = []
         for rx in survey.source_field.receiver_list:
             comps = list(rx.components)
