@@ -1,0 +1,266 @@
+"""Benchmark metrics, always reported together (DESIGN.md, "Metrics, always together").
+
+Data metrics take g_z in mGal (any sign convention, as long as prediction and
+observation share it); model metrics take density contrasts in kg/m³ on the same
+cells. Every function accepts NumPy arrays, lists or torch tensors (any device) and
+computes in float64 NumPy.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["chi2_per_datum", "rms_misfit", "rms_error", "relative_error", "pearson_r",
+           "pearson_r_by_layer", "floor", "evaluate"]
+
+
+def _arr(values, name: str) -> np.ndarray:
+    """Float64 1-D NumPy copy of ``values`` (NumPy, list or torch), finite, non-empty."""
+    if values is None:
+        raise ValueError(f"{name} is required")
+    if hasattr(values, "detach"):  # torch tensor on any device
+        values = values.detach().cpu().numpy()
+    try:
+        a = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be numeric array-like, got {type(values).__name__}") from exc
+    if a.ndim == 2 and 1 in a.shape:
+        a = a.reshape(-1)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{name} is empty")
+    bad = ~np.isfinite(a)
+    if bad.any():
+        raise ValueError(f"{name} contains {int(bad.sum())} NaN/inf value(s), first at index "
+                         f"{int(np.argmax(bad))}")
+    return a
+
+
+def _pair(a, b, na: str, nb: str) -> tuple[np.ndarray, np.ndarray]:
+    x, y = _arr(a, na), _arr(b, nb)
+    if x.shape != y.shape:
+        raise ValueError(f"{na} has {x.size} values but {nb} has {y.size}")
+    return x, y
+
+
+def chi2_per_datum(pred, obs, std) -> float:
+    """χ²/N = mean(((pred - obs) / std)²); 1 when the misfit matches the noise.
+
+    Parameters
+    ----------
+    pred, obs : array_like (n_data,)
+        Predicted and observed g_z, mGal (same sign convention).
+    std : float or array_like (n_data,)
+        Standard deviation of each datum, mGal (> 0).
+
+    Returns
+    -------
+    float
+        Dimensionless χ² per datum.
+    """
+    p, o = _pair(pred, obs, "pred", "obs")
+    s = _arr(np.atleast_1d(std.detach().cpu().numpy() if hasattr(std, "detach") else std), "std")
+    if s.size == 1:
+        s = np.full(p.shape, s[0])
+    if s.shape != p.shape:
+        raise ValueError(f"std has {s.size} values but pred has {p.size}")
+    if np.any(s <= 0):
+        raise ValueError(f"std must be > 0 (mGal); {int(np.sum(s <= 0))} value(s) are <= 0")
+    return float(np.mean(((p - o) / s) ** 2))
+
+
+def rms_misfit(pred, obs) -> float:
+    """Root-mean-square data misfit sqrt(mean((pred - obs)²)), mGal."""
+    p, o = _pair(pred, obs, "pred", "obs")
+    return float(np.sqrt(np.mean((p - o) ** 2)))
+
+
+def rms_error(model, true) -> float:
+    """Root-mean-square density error sqrt(mean((model - true)²)), kg/m³."""
+    m, t = _pair(model, true, "model", "true")
+    return float(np.sqrt(np.mean((m - t) ** 2)))
+
+
+def relative_error(model, true) -> float:
+    """Relative model error ‖model - true‖₂ / ‖true‖₂ (dimensionless).
+
+    Raises
+    ------
+    ValueError
+        If ``true`` is identically zero.
+    """
+    m, t = _pair(model, true, "model", "true")
+    nt = float(np.linalg.norm(t))
+    if nt == 0:
+        raise ValueError("relative_error is undefined for a true model that is identically zero")
+    return float(np.linalg.norm(m - t) / nt)
+
+
+def _pearson(m: np.ndarray, t: np.ndarray) -> float:
+    dm, dt = m - m.mean(), t - t.mean()
+    den = math.sqrt(float(np.dot(dm, dm)) * float(np.dot(dt, dt)))
+    if den == 0:
+        return float("nan")
+    return float(np.clip(np.dot(dm, dt) / den, -1.0, 1.0))
+
+
+def pearson_r(model, true) -> float:
+    """Pearson correlation between the recovered and the true model (nan if either is constant)."""
+    m, t = _pair(model, true, "model", "true")
+    return _pearson(m, t)
+
+
+def _layers(mesh, n: int) -> np.ndarray:
+    shape = getattr(mesh, "shape", None)
+    if shape is None:
+        raise ValueError("per-layer metrics need a tensor PrismMesh (mesh.shape is None)")
+    if getattr(mesh, "n_cells", n) != n:
+        raise ValueError(f"the model has {n} values but the mesh has {mesh.n_cells} cells")
+    nx, ny, nz = shape
+    iz = np.repeat(np.arange(nz), nx * ny)  # discretize order: z slowest, from the bottom
+    active = getattr(mesh, "active_cells", None)
+    if active is not None:
+        iz = iz[np.asarray(active, bool)]
+    if iz.size != n:
+        raise ValueError(f"mesh shape {shape} / active cells give {iz.size} cells, model has {n}")
+    return nz - 1 - iz
+
+
+def pearson_r_by_layer(model, true, mesh) -> np.ndarray:
+    """Pearson r per horizontal layer of a tensor mesh, top layer first.
+
+    Parameters
+    ----------
+    model, true : array_like (n_cells,)
+        Density contrasts, kg/m³, in the mesh's (discretize) cell order.
+    mesh : PrismMesh
+        Tensor mesh (``mesh.shape`` set); active cells are allowed.
+
+    Returns
+    -------
+    numpy.ndarray (nz,)
+        r of each layer, top first; nan where a layer is constant (in either model)
+        or has fewer than two active cells.
+    """
+    m, t = _pair(model, true, "model", "true")
+    layer = _layers(mesh, m.size)
+    nz = mesh.shape[2]
+    out = np.full(nz, np.nan)
+    for k in range(nz):
+        sel = layer == k
+        if sel.sum() >= 2:
+            out[k] = _pearson(m[sel], t[sel])
+    return out
+
+
+def floor(true, kind: str = "mean") -> float:
+    """RMS density error of the trivial model, kg/m³ (the floor every result is compared to).
+
+    Parameters
+    ----------
+    true : array_like (n_cells,)
+        True density contrast, kg/m³.
+    kind : {"mean", "zero"}
+        ``"zero"``: the model 0 everywhere (RMS of ``true``); ``"mean"``: the best
+        constant model, ``mean(true)`` everywhere (standard deviation of ``true``).
+
+    Returns
+    -------
+    float
+        kg/m³.
+    """
+    t = _arr(true, "true")
+    if kind == "zero":
+        return float(np.sqrt(np.mean(t**2)))
+    if kind == "mean":
+        return float(np.sqrt(np.mean((t - t.mean()) ** 2)))
+    raise ValueError(f"kind must be 'mean' or 'zero', got {kind!r}")
+
+
+def _jsonable(v: Any):
+    if isinstance(v, np.ndarray):
+        return [None if (isinstance(x, float) and math.isnan(x)) else x for x in v.tolist()]
+    return v
+
+
+def evaluate(model=None, true=None, pred=None, survey=None, mesh=None, wall_time=None,
+             peak_memory=None, device=None, *, obs=None, std=None) -> dict:
+    """Every benchmark metric in one dictionary (keys always present; None if not computable).
+
+    Parameters
+    ----------
+    model : array_like (n_cells,), optional
+        Recovered density contrast, kg/m³.
+    true : array_like (n_cells,), optional
+        True density contrast, kg/m³ (same reference as ``model``).
+    pred : array_like (n_data,), optional
+        Predicted g_z, mGal, same sign as the observations.
+    survey : Survey, optional
+        Provides the observed g_z (mGal, positive down) and std (mGal).
+    mesh : PrismMesh, optional
+        Tensor mesh, for the per-layer correlations.
+    wall_time : float, optional
+        Seconds.
+    peak_memory : int, optional
+        Bytes.
+    device : str, optional
+        Where it ran.
+    obs, std : array_like, optional
+        Observed g_z and std (mGal) when no survey is given.
+
+    Returns
+    -------
+    dict
+        ``chi2_per_datum``, ``rms_misfit_mgal``, ``n_data``; ``rms_error_kgm3``,
+        ``relative_error``, ``pearson_r``, ``pearson_r_by_layer`` (list, top first,
+        None for constant layers), ``n_cells``; the floors ``floor_zero_kgm3`` (RMS of
+        the zero model) and ``floor_mean_kgm3`` (RMS of the constant-mean model) and
+        ``rms_error_over_floor`` (= rms_error / floor_mean) and
+        ``rms_error_over_floor_zero``; ``wall_time_s``, ``peak_memory_bytes``, ``device``.
+        Pearson r of the trivial (constant) models is undefined and not reported.
+    """
+    out: dict[str, Any] = dict.fromkeys([
+        "chi2_per_datum", "rms_misfit_mgal", "n_data", "rms_error_kgm3", "relative_error",
+        "pearson_r", "pearson_r_by_layer", "n_cells", "floor_zero_kgm3", "floor_mean_kgm3",
+        "rms_error_over_floor", "rms_error_over_floor_zero"])
+    if survey is not None:
+        if obs is not None or std is not None:
+            raise ValueError("give either survey= or obs=/std=, not both")
+        obs = survey.gz
+        std = survey.std
+    if pred is not None:
+        if obs is None:
+            raise ValueError("pred was given without observations: pass survey= (with gz) or obs=")
+        p, o = _pair(pred, obs, "pred", "obs")
+        out["n_data"] = int(p.size)
+        out["rms_misfit_mgal"] = rms_misfit(p, o)
+        if std is not None:
+            out["chi2_per_datum"] = chi2_per_datum(p, o, std)
+    if true is not None:
+        t = _arr(true, "true")
+        out["n_cells"] = int(t.size)
+        out["floor_zero_kgm3"] = floor(t, "zero")
+        out["floor_mean_kgm3"] = floor(t, "mean")
+        if model is not None:
+            m, t = _pair(model, t, "model", "true")
+            e = rms_error(m, t)
+            out["rms_error_kgm3"] = e
+            out["relative_error"] = relative_error(m, t) if np.any(t != 0) else None
+            r = pearson_r(m, t)
+            out["pearson_r"] = None if math.isnan(r) else r
+            if out["floor_mean_kgm3"] > 0:
+                out["rms_error_over_floor"] = e / out["floor_mean_kgm3"]
+            if out["floor_zero_kgm3"] > 0:
+                out["rms_error_over_floor_zero"] = e / out["floor_zero_kgm3"]
+            if mesh is not None and getattr(mesh, "shape", None) is not None:
+                out["pearson_r_by_layer"] = _jsonable(pearson_r_by_layer(m, t, mesh))
+    elif model is not None:
+        out["n_cells"] = int(_arr(model, "model").size)
+    out["wall_time_s"] = None if wall_time is None else float(wall_time)
+    out["peak_memory_bytes"] = None if peak_memory is None else int(peak_memory)
+    out["device"] = None if device is None else str(device)
+    return out

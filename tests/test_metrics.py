@@ -1,0 +1,117 @@
+"""Metrics against hand-computed values."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gempy_gravinv import PrismMesh, Survey
+from gempy_gravinv.metrics import (chi2_per_datum, evaluate, floor, pearson_r, pearson_r_by_layer,
+                                   relative_error, rms_error, rms_misfit)
+
+
+def test_chi2_of_exact_data_with_known_noise_is_one(rng):
+    n = 20000
+    obs_clean = rng.normal(size=n)
+    std = rng.uniform(0.5, 2.0, size=n)
+    obs = obs_clean + std * rng.standard_normal(n)
+    c = chi2_per_datum(obs_clean, obs, std)
+    assert abs(c - 1) < 4 * math.sqrt(2 / n)
+    # halving std quadruples chi2; a scalar std broadcasts
+    assert chi2_per_datum(obs_clean, obs, std / 2) == pytest.approx(4 * c)
+    assert chi2_per_datum([1.0, 2.0], [0.0, 0.0], 0.5) == pytest.approx((4 + 16) / 2)
+    assert chi2_per_datum(torch.tensor([1.0, 2.0]), np.zeros(2), torch.tensor(0.5)) == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="std must be > 0"):
+        chi2_per_datum([1.0], [0.0], 0.0)
+
+
+def test_rms_and_relative_errors_by_hand():
+    assert rms_misfit([1.0, -1.0, 3.0], [0.0, 0.0, 0.0]) == pytest.approx(math.sqrt(11 / 3))
+    assert rms_error([400.0, 0.0], [0.0, 0.0]) == pytest.approx(400 / math.sqrt(2))
+    assert relative_error([3.0, 4.0], [0.0, 8.0]) == pytest.approx(5 / 8)
+    with pytest.raises(ValueError, match="identically zero"):
+        relative_error([1.0], [0.0])
+
+
+def test_pearson():
+    t = np.array([0.0, 1.0, 5.0, 2.0, -3.0])
+    assert pearson_r(3.0 * t + 7.0, t) == pytest.approx(1.0)
+    assert pearson_r(-0.5 * t, t) == pytest.approx(-1.0)
+    assert pearson_r(torch.tensor(t), t) == pytest.approx(1.0)
+    assert math.isnan(pearson_r(np.ones(5), t))
+    # hand value: x=(1,2,3), y=(1,3,2) -> r = 0.5
+    assert pearson_r([1, 2, 3], [1, 3, 2]) == pytest.approx(0.5)
+
+
+def test_floors():
+    t = np.array([400.0, 0.0, 0.0, 0.0])
+    assert floor(t, "zero") == pytest.approx(200.0)  # sqrt(400²/4)
+    assert floor(t, "mean") == pytest.approx(np.std(t))  # sqrt(mean((t-100)²)) = 173.2
+    assert floor(t, "mean") == pytest.approx(math.sqrt((300**2 + 3 * 100**2) / 4))
+    # the floors are the RMS errors of the trivial models
+    assert floor(t, "zero") == pytest.approx(rms_error(np.zeros(4), t))
+    assert floor(t, "mean") == pytest.approx(rms_error(np.full(4, t.mean()), t))
+    with pytest.raises(ValueError, match="kind"):
+        floor(t, "median")
+
+
+def test_pearson_by_layer_top_first():
+    mesh = PrismMesh.from_tensor([1.0] * 3, [1.0] * 2, [1.0] * 3, origin=(0, 0, -3))
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=mesh.n_cells)
+    m = t.copy()
+    layer_from_bottom = np.repeat(np.arange(3), 6)
+    m[layer_from_bottom == 2] *= 2.0  # top layer: r = 1
+    m[layer_from_bottom == 1] *= -1.0  # middle: r = -1
+    m[layer_from_bottom == 0] = 5.0  # bottom: constant -> nan
+    r = pearson_r_by_layer(m, t, mesh)
+    assert r[0] == pytest.approx(1.0) and r[1] == pytest.approx(-1.0) and math.isnan(r[2])
+    # active cells: drop the bottom layer
+    act = layer_from_bottom > 0
+    sub = PrismMesh.from_discretize(mesh.source, active_cells=act)
+    r2 = pearson_r_by_layer(m[act], t[act], sub)
+    assert r2[0] == pytest.approx(1.0) and r2[1] == pytest.approx(-1.0) and math.isnan(r2[2])
+    with pytest.raises(ValueError, match="mesh has"):
+        pearson_r_by_layer(m[:5], t[:5], mesh)
+    with pytest.raises(ValueError, match="tensor"):
+        pearson_r_by_layer(m, t, PrismMesh(mesh.bounds))
+
+
+def test_evaluate_everything_together():
+    mesh = PrismMesh.from_tensor([1.0] * 2, [1.0] * 2, [1.0] * 2, origin=(0, 0, -2))
+    t = np.array([0, 0, 0, 0, 400, 0, 0, 0], float)
+    m = 0.5 * t
+    sv = Survey([[0.5, 0.5, 1.0], [1.5, 1.5, 1.0]], gz=[1.0, 2.0], std=0.5)
+    out = evaluate(model=torch.tensor(m), true=t, pred=[1.5, 2.0], survey=sv, mesh=mesh,
+                   wall_time=1.25, peak_memory=1024, device="cpu")
+    assert out["chi2_per_datum"] == pytest.approx(0.5)
+    assert out["rms_misfit_mgal"] == pytest.approx(math.sqrt(0.125))
+    assert out["rms_error_kgm3"] == pytest.approx(200 / math.sqrt(8))
+    assert out["relative_error"] == pytest.approx(0.5)
+    assert out["pearson_r"] == pytest.approx(1.0)
+    assert out["floor_zero_kgm3"] == pytest.approx(400 / math.sqrt(8))
+    assert out["floor_mean_kgm3"] == pytest.approx(np.std(t))
+    assert out["rms_error_over_floor_zero"] == pytest.approx(0.5)
+    assert out["rms_error_over_floor"] == pytest.approx(out["rms_error_kgm3"] / np.std(t))
+    assert out["pearson_r_by_layer"][0] == pytest.approx(1.0)
+    assert out["pearson_r_by_layer"][1] is None  # constant bottom layer
+    assert (out["wall_time_s"], out["peak_memory_bytes"], out["device"]) == (1.25, 1024, "cpu")
+    assert out["n_data"] == 2 and out["n_cells"] == 8
+    json.dumps(out)  # plain types only
+    # only what can be computed
+    part = evaluate(pred=[1.0, 2.0], obs=[1.0, 2.0])
+    assert part["rms_misfit_mgal"] == 0.0 and part["chi2_per_datum"] is None
+    assert part["rms_error_kgm3"] is None and "floor_mean_kgm3" in part
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="pred has 3 values but obs has 2"):
+        rms_misfit([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="model contains 1 NaN"):
+        rms_error([1.0, np.nan], [1.0, 2.0])
+    with pytest.raises(ValueError, match="without observations"):
+        evaluate(pred=[1.0])
+    with pytest.raises(TypeError, match="numeric"):
+        rms_error(["a", "b"], [1.0, 2.0])
