@@ -178,3 +178,17 @@ def test_forward_on_octree_mesh_matches_simpeg(tmp_path):
     d_simpeg = sim.dpred(rho[active])
     assert np.all(pred > 0)
     np.testing.assert_allclose(pred, -d_simpeg, rtol=1e-8)
+
+
+def test_bench_command_tiny(capsys):
+    from gempy_gravinv.cli import main
+
+    assert main(["bench", "--sizes", "tiny", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "ratio forward, SimPEG forward_only / ours compiled matrix-free" in out
+    # the relative difference to SimPEG is printed and tiny
+    import re
+
+    diffs = [float(x) for x in re.findall(r"rel\. diff to SimPEG ([0-9.e+-]+)", out)]
+    assert diffs and max(diffs) < 1e-10
+    assert main(["bench", "--sizes", "nope"]) == 2

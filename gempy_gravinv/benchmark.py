@@ -1,0 +1,191 @@
+"""Forward/adjoint throughput of GravityOperator vs SimPEG (choclo engine), same run, same machine.
+
+Usage::
+
+    gempy-gravinv bench [--sizes small,medium] [--repeat 3] [--cuda-large]
+    .venv/bin/python benchmarks/bench_kernels.py ...   # the same
+
+Prints, for each problem size, wall times (best of ``--repeat``) and cell-station pairs per
+second for:
+
+- ours, matrix-free (node sharing), eager and torch.compile'd; forward and adjoint;
+- ours, dense: building G, then one G·m product;
+- SimPEG ``Simulation3DIntegral(engine="choclo")``: ``forward_only`` dpred (recomputes
+  the kernel), and ``ram`` (building G: the first dpred; then one product),
+
+and the ratios ours / SimPEG measured in this run. ``--cuda-large`` adds the 1e6 cells x
+1e4 stations forward+adjoint on CUDA with peak GPU memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+import gempy_gravinv as gg
+
+SIZES = {
+    # name: (nx, ny, nz, cell, n_station_side)  -> cells, stations
+    "tiny": (6, 6, 3, 50.0, 4),           # smoke test only
+    "small": (21, 21, 11, 50.0, 21),      # 4,851 cells x 441 stations (dipping block)
+    "medium": (40, 40, 20, 500.0, 40),    # 32,000 cells x 1,600 stations (smooth GRF)
+}
+
+
+def case(nx: int, ny: int, nz: int, h: float, ns: int):
+    """Tensor mesh of ``h``-metre cubes (top at z = 0) and ``ns x ns`` stations 1 m above it."""
+    from discretize import TensorMesh
+
+    mesh = TensorMesh([[h] * nx, [h] * ny, [h] * nz], origin=(-h / 2, -h / 2, -nz * h))
+    xs = np.linspace(0, (nx - 1) * h, ns)
+    X, Y = np.meshgrid(xs, xs, indexing="ij")
+    st = np.column_stack([X.ravel(), Y.ravel(), np.ones(X.size)])
+    return mesh, st
+
+
+def best(fn, repeat: int) -> float:
+    """Best wall time (s) of ``repeat`` calls."""
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return min(ts)
+
+
+def run_size(name: str, repeat: int = 3) -> None:
+    """Print the timing table and the ratios against SimPEG for one problem size."""
+    from simpeg import maps
+    from simpeg.potential_fields import gravity
+
+    mesh, st = case(*SIZES[name])
+    pm = gg.PrismMesh.from_discretize(mesh)
+    sv = gg.Survey(st)
+    pairs = pm.n_cells * sv.n_data
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=pm.n_cells) * 100
+    r = rng.normal(size=sv.n_data)
+    rows = []
+
+    def simpeg_sim(store):
+        return gravity.simulation.Simulation3DIntegral(
+            mesh, survey=sv.to_simpeg(), rhoMap=maps.IdentityMap(nP=pm.n_cells), engine="choclo",
+            store_sensitivities=store, sensitivity_dtype=np.float64)
+
+    # SimPEG forward_only (numba JIT warm-up first)
+    sim = simpeg_sim("forward_only")
+    sim.dpred(m / 1000)
+    t_sp_fwd = best(lambda: sim.dpred(m / 1000), repeat)
+    rows.append(("simpeg choclo forward_only dpred", t_sp_fwd))
+    # SimPEG ram: G build (first dpred) and one product
+    t0 = time.perf_counter()
+    sim_ram = simpeg_sim("ram")
+    sim_ram.dpred(m / 1000)
+    t_sp_build = time.perf_counter() - t0
+    t_sp_prod = best(lambda: sim_ram.G @ (m / 1000), repeat)
+    rows.append(("simpeg choclo ram: build G", t_sp_build))
+    rows.append(("simpeg choclo ram: G·m", t_sp_prod))
+    ref = -sim.dpred(m / 1000)
+
+    results = {}
+    for label, compile_ in (("eager", False), ("compiled", True)):
+        op = gg.GravityOperator(pm, sv, device="cpu", store="matrix_free", compile=compile_)
+        t0 = time.perf_counter()
+        out = op.forward(m)
+        op.adjoint(r)
+        t_first = time.perf_counter() - t0
+        err = float(np.abs(out.numpy() - ref).max() / np.abs(ref).max())
+        t_f = best(lambda: op.forward(m), repeat)
+        t_a = best(lambda: op.adjoint(r), repeat)
+        results[label] = (t_f, t_a)
+        rows.append((f"ours matrix-free {label}: first call (incl. compile)", t_first))
+        rows.append((f"ours matrix-free {label}: forward (rel. diff to SimPEG {err:.1e})", t_f))
+        rows.append((f"ours matrix-free {label}: adjoint", t_a))
+    t0 = time.perf_counter()
+    opd = gg.GravityOperator(pm, sv, device="cpu", store="dense", compile=True)
+    t_build = time.perf_counter() - t0
+    t_dprod = best(lambda: opd.forward(m), repeat)
+    rows.append(("ours dense (compiled): build G", t_build))
+    rows.append(("ours dense: G·m", t_dprod))
+
+    print(f"\n## {name}: {pm.n_cells:,} cells x {sv.n_data:,} stations = {pairs:.3g} pairs")
+    print(f"{'what':62s} {'time (s)':>10s} {'pairs/s':>10s}")
+    for what, t in rows:
+        print(f"{what:62s} {t:10.4f} {pairs / t:10.3g}")
+    tf_c, ta_c = results["compiled"]
+    tf_e, _ = results["eager"]
+    print(f"ratio forward, SimPEG forward_only / ours compiled matrix-free: {t_sp_fwd / tf_c:.2f}x")
+    print(f"ratio adjoint-vs-forward_only,    SimPEG / ours compiled:       {t_sp_fwd / ta_c:.2f}x")
+    print(f"ratio forward, SimPEG forward_only / ours eager matrix-free:    {t_sp_fwd / tf_e:.2f}x")
+    print(f"ratio G build, SimPEG ram / ours dense:                        {t_sp_build / t_build:.2f}x")
+
+
+def run_cuda_large() -> None:
+    """1e6 cells x 1e4 stations forward+adjoint on CUDA: pairs/s and peak GPU memory."""
+    if not torch.cuda.is_available():
+        print("\n## CUDA large: skipped (no CUDA device)")
+        return
+    from discretize import TensorMesh
+
+    n = 100  # 100 x 100 x 100 = 1e6 cells, 100 x 100 = 1e4 stations
+    mesh = TensorMesh([[10.0] * n, [10.0] * n, [10.0] * n], origin=(0, 0, -10.0 * n))
+    xs = np.linspace(5, 10 * n - 5, 100)
+    X, Y = np.meshgrid(xs, xs, indexing="ij")
+    sv = gg.Survey(np.column_stack([X.ravel(), Y.ravel(), np.ones(X.size)]))
+    for dtype in (torch.float32, torch.float64):
+        torch.cuda.reset_peak_memory_stats()
+        op = gg.GravityOperator(mesh, sv, device="cuda", dtype=dtype, store="matrix_free", compile=True)
+        m = torch.randn(mesh.n_cells, device="cuda", dtype=dtype, requires_grad=True)
+        loss = op(m).square().sum()
+        loss.backward()  # warm-up / compile
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        loss = op(m).square().sum()
+        loss.backward()
+        torch.cuda.synchronize()
+        t = time.perf_counter() - t0
+        pairs = 2 * mesh.n_cells * sv.n_data
+        print(f"\n## CUDA {torch.cuda.get_device_name()} {dtype}: 1e6 cells x 1e4 stations forward+adjoint "
+              f"{t:.3f} s, {pairs / t:.3g} cell-station pairs/s, peak GPU memory "
+              f"{torch.cuda.max_memory_allocated() / 1024**3:.2f} GiB")
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """Benchmark options (shared by the CLI and the script)."""
+    ap.add_argument("--sizes", default="small,medium", help=f"comma list of {', '.join(SIZES)}")
+    ap.add_argument("--repeat", type=int, default=3, help="best of N timings")
+    ap.add_argument("--cuda-large", action="store_true", help="add 1e6 cells x 1e4 stations on CUDA")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the kernel benchmark with parsed options; returns 0."""
+    bad = [s for s in args.sizes.split(",") if s.strip() not in SIZES]
+    if bad:
+        raise ValueError(f"unknown size(s) {bad}: choose from {list(SIZES)}")
+    if args.repeat < 1:
+        raise ValueError("--repeat must be >= 1")
+    torch.set_num_threads(os.cpu_count() or 1)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
+          f"{torch.__version__}, threads {torch.get_num_threads()}")
+    for name in args.sizes.split(","):
+        run_size(name.strip(), args.repeat)
+    if args.cuda_large:
+        run_cuda_large()
+    return 0
+
+
+def main(argv=None) -> int:
+    """Script entry point."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(ap)
+    return run(ap.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
