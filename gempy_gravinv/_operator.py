@@ -356,31 +356,25 @@ class GravityOperator:
                 yield r0, min(self.n_data, r0 + rr), c0, c1
 
     # ------------------------------------------------------------------ products
-    def _as_model(self, density, name: str = "density") -> tuple[torch.Tensor, bool]:
-        m = torch.as_tensor(density)
-        if not torch.is_floating_point(m):
-            raise TypeError(f"{name} must be a floating-point tensor (kg/m³), got {m.dtype}")
-        m = m.to(device=self.device, dtype=self.dtype)
-        vec = m.ndim == 1
+    def _as_columns(self, values, n: int, name: str, what: str, units: str) -> tuple[torch.Tensor, bool]:
+        """Validate ``values`` as (n,) or (n, k) floating data on this device/dtype."""
+        v = torch.as_tensor(values)
+        if not torch.is_floating_point(v):
+            raise TypeError(f"{name} must be a floating-point tensor ({units}), got {v.dtype}")
+        shape = tuple(v.shape)
+        v = v.to(device=self.device, dtype=self.dtype)
+        vec = v.ndim == 1
         if vec:
-            m = m[:, None]
-        if m.ndim != 2 or m.shape[0] != self.n_cells:
-            raise ValueError(f"{name} must have shape (n_cells,) or (n_cells, k) with n_cells={self.n_cells}, "
-                             f"got {tuple(torch.as_tensor(density).shape)}")
-        return m, vec
+            v = v[:, None]
+        if v.ndim != 2 or v.shape[0] != n:
+            raise ValueError(f"{name} must have shape ({what},) or ({what}, k) with {what}={n}, got {shape}")
+        return v, vec
 
-    def _as_data(self, residual, name: str = "residual") -> tuple[torch.Tensor, bool]:
-        r = torch.as_tensor(residual)
-        if not torch.is_floating_point(r):
-            raise TypeError(f"{name} must be a floating-point tensor (mGal), got {r.dtype}")
-        r = r.to(device=self.device, dtype=self.dtype)
-        vec = r.ndim == 1
-        if vec:
-            r = r[:, None]
-        if r.ndim != 2 or r.shape[0] != self.n_data:
-            raise ValueError(f"{name} must have shape (n_data,) or (n_data, k) with n_data={self.n_data}, "
-                             f"got {tuple(torch.as_tensor(residual).shape)}")
-        return r, vec
+    def _as_model(self, density) -> tuple[torch.Tensor, bool]:
+        return self._as_columns(density, self.n_cells, "density", "n_cells", "kg/m³")
+
+    def _as_data(self, residual) -> tuple[torch.Tensor, bool]:
+        return self._as_columns(residual, self.n_data, "residual", "n_data", "mGal")
 
     @torch.no_grad()
     def forward(self, density) -> torch.Tensor:
