@@ -197,8 +197,12 @@ class PrismMesh:
             corners[:, k, 0] = b[:, 1] if k & 1 else b[:, 0]
             corners[:, k, 1] = b[:, 3] if k & 2 else b[:, 2]
             corners[:, k, 2] = b[:, 5] if k & 4 else b[:, 4]
-        flat = np.round(corners.reshape(-1, 3), decimals)
-        nodes, inverse = np.unique(flat, axis=0, return_inverse=True)
+        exact = corners.reshape(-1, 3)
+        # rounded coordinates are only the keys that merge shared corners; the nodes keep
+        # their exact coordinates (rounding them would shift the kernel by up to 10**-decimals m)
+        _, first, inverse = np.unique(np.round(exact, decimals), axis=0, return_index=True,
+                                      return_inverse=True)
+        nodes = exact[first]
         index = inverse.reshape(self.n_cells, 8).astype(np.int64)
         self._node_cache = (decimals, nodes, index)
         return nodes, index

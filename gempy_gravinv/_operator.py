@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ._kernels import CORNER_SIGNS, kernel_block, kernel_matvec, kernel_rmatvec
+from ._lattice import LatticePlan
 from ._mesh import PrismMesh
 from ._survey import Survey
 
@@ -168,6 +169,13 @@ class GravityOperator:
         matrix-free product has >= 1e7 station-column pairs or a dense build >= 2e8.
         The environment variable ``GEMPY_GRAVINV_COMPILE=0|1`` overrides ``"auto"``.
         Falls back to eager kernels (with a warning) if compilation fails.
+    lattice : bool or "auto"
+        Translation-invariant fast path (:mod:`gempy_gravinv._lattice`) for stations on a
+        lattice congruent with a tensor mesh of uniform x/y widths (e.g. gridded data over
+        cell centres, at a few elevations): the kernel is evaluated once per offset, dense
+        rows are gathers, and products are FFT correlations (cost independent of the
+        number of stations). ``"auto"`` uses it whenever it applies and saves work;
+        ``True`` raises if it does not apply. Same results to rounding.
     progress : bool
         Show a tqdm bar while building a dense G.
 
@@ -186,7 +194,8 @@ class GravityOperator:
                  method: str = "nodes", kernel: str = "prism", quadrature: int = 2,
                  memory_budget: int | None = None, dense_fraction: float = 0.5,
                  max_dense_bytes: int = 8 * 1024**3, check_stations: bool = True,
-                 compile: bool | str = "auto", progress: bool = False) -> None:
+                 compile: bool | str = "auto", lattice: bool | str = "auto",
+                 progress: bool = False) -> None:
         if not isinstance(mesh, PrismMesh):
             mesh = PrismMesh.from_discretize(mesh)
         if not isinstance(survey, Survey):
@@ -237,6 +246,17 @@ class GravityOperator:
             self._full_index = torch.as_tensor(mesh.full_index, device=self.device)
         else:
             self._bounds = torch.as_tensor(mesh.bounds - np.repeat(self.origin, 2), **tk)
+        if lattice not in (True, False, "auto"):
+            raise ValueError(f"lattice must be True, False or 'auto', got {lattice!r}")
+        self._lattice = None
+        if lattice and kernel == "prism" and method == "nodes" and mesh.tensor_nodes() is not None:
+            grid = [g - o for g, o in zip(mesh.tensor_nodes(), self.origin)]
+            self._lattice = LatticePlan.build(grid, mesh.full_index, mesh.n_cells, survey.locations - self.origin,
+                                              self.device, dtype)
+        if lattice is True and self._lattice is None:
+            raise ValueError("lattice=True, but the stations are not on a lattice congruent with a tensor mesh "
+                             "of uniform x/y cell widths with kernel='prism', method='nodes' (or the plan "
+                             "would not save work)")
         self.n_columns = int(self._columns.shape[0]) if method == "nodes" or kernel == "point" else self.n_cells * 8
 
         avail = available_memory(self.device)
@@ -382,6 +402,8 @@ class GravityOperator:
         m, vec = self._as_model(density)
         if self._G is not None:
             out = self._G @ m
+        elif self._lattice is not None:
+            out = self._lattice.forward(m)
         elif self.method == "cells" and self.kernel == "prism":
             out = torch.zeros((self.n_data, m.shape[1]), dtype=self.dtype, device=self.device)
             for r0, r1, rows in self._dense_rows():
@@ -399,6 +421,8 @@ class GravityOperator:
         r, vec = self._as_data(residual)
         if self._G is not None:
             out = self._G.T @ r
+        elif self._lattice is not None:
+            out = self._lattice.adjoint(r)
         elif self.method == "cells" and self.kernel == "prism":
             out = torch.zeros((self.n_cells, r.shape[1]), dtype=self.dtype, device=self.device)
             for r0, r1, rows in self._dense_rows():
@@ -439,6 +463,8 @@ class GravityOperator:
             yield r0, r1, self._rows(r0, r1)
 
     def _rows(self, r0: int, r1: int) -> torch.Tensor:
+        if self._lattice is not None:
+            return self._lattice.rows(r0, r1)
         if self.kernel == "point":
             k = self._block(r0, r1, 0, self.n_columns) * self._col_weight[None, :]
             out = torch.zeros((r1 - r0, self.n_cells), dtype=self.dtype, device=self.device)
@@ -522,5 +548,6 @@ class GravityOperator:
 
     def __repr__(self) -> str:
         return (f"GravityOperator(n_data={self.n_data}, n_cells={self.n_cells}, kernel={self.kernel!r}, "
-                f"method={self.method!r}, store={self.store!r}, device={str(self.device)!r}, "
+                f"method={self.method!r}, store={self.store!r}, lattice={self._lattice is not None}, "
+                f"device={str(self.device)!r}, "
                 f"dtype={self.dtype})")

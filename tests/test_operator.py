@@ -219,3 +219,43 @@ def test_station_inside_check_tensor_fast_path_equals_general(rng):
     fast, slow = pm.stations_inside(pts), general.stations_inside(pts)
     np.testing.assert_array_equal(fast, slow)
     assert set(range(20)) <= set(fast.tolist())
+
+
+# ----------------------------------------------------------------------------- lattice fast path
+def lattice_case(rng, heights=(1.0,), hz_var=True, step=(1, 1), shift=(0.0, 0.0)):
+    hz = list(rng.uniform(10, 60, 4)) if hz_var else [40.0] * 4
+    mesh = TensorMesh([[40.0] * 9, [40.0] * 8, hz], origin=(-20.0, -20.0, -sum(hz)))
+    active = rng.random(mesh.n_cells) < 0.8
+    xs = np.arange(-2, 11, step[0]) * 40.0 + shift[0]
+    ys = np.arange(-1, 10, step[1]) * 40.0 + shift[1]
+    X, Y = np.meshgrid(xs, ys, indexing="ij")
+    Z = rng.choice(np.asarray(heights), X.size)
+    return gg.PrismMesh.from_discretize(mesh, active), gg.Survey(np.column_stack([X.ravel(), Y.ravel(), Z]))
+
+
+@pytest.mark.parametrize("heights,step,shift", [((1.0,), (1, 1), (0.0, 0.0)),
+                                                ((1.0, 35.0), (1, 1), (13.0, -7.5))])
+def test_lattice_path_equals_general_path(rng, heights, step, shift):
+    pm, sv = lattice_case(rng, heights, step=step, shift=shift)
+    lat = gg.GravityOperator(pm, sv, device="cpu", store="matrix_free", lattice=True, compile=False)
+    ref = gg.GravityOperator(pm, sv, device="cpu", store="matrix_free", lattice=False, compile=False)
+    assert lat._lattice is not None and ref._lattice is None
+    m = torch.tensor(rng.normal(size=(pm.n_cells, 2)) * 100, **T)
+    r = torch.tensor(rng.normal(size=(sv.n_data, 2)), **T)
+    for a, b in ((lat.forward(m), ref.forward(m)), (lat.adjoint(r), ref.adjoint(r)), (lat.dense(), ref.dense())):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11 * b.abs().max().item())
+    lhs, rhs = (lat.forward(m[:, 0]) @ r[:, 0]).item(), (m[:, 0] @ lat.adjoint(r[:, 0])).item()
+    assert abs(lhs - rhs) < 1e-12 * abs(lhs)
+    torch.testing.assert_close(lat.jtj_diag(), ref.jtj_diag(), rtol=1e-10, atol=0)
+
+
+def test_lattice_auto_detection(rng):
+    pm, sv = lattice_case(rng)
+    assert gg.GravityOperator(pm, sv, device="cpu", store="matrix_free", compile=False)._lattice is not None
+    # jittered stations are not on a lattice: auto falls back, True raises
+    jit = gg.Survey(sv.locations + np.column_stack([rng.normal(0, 1.0, (sv.n_data, 2)), np.zeros(sv.n_data)]))
+    assert gg.GravityOperator(pm, jit, device="cpu", store="matrix_free", compile=False)._lattice is None
+    with pytest.raises(ValueError, match="lattice"):
+        gg.GravityOperator(pm, jit, device="cpu", lattice=True)
+    with pytest.raises(ValueError, match="lattice"):
+        gg.GravityOperator(pm, sv, device="cpu", lattice="yes")
