@@ -10,6 +10,8 @@ from ._kernels import point_mass_gz, prism_gz
 from ._mesh import PrismMesh
 from ._operator import GravityOperator, MemoryEstimate
 from ._survey import Survey
+from .density import INRDensity, VoxelDensity, make_density, register_density
+from .inversion import INRConfig, INRResult, invert_inr
 
 __version__ = "0.1.0.dev0"
 
@@ -17,13 +19,20 @@ __all__ = [
     "G",
     "MGAL",
     "GravityOperator",
+    "INRConfig",
+    "INRDensity",
+    "INRResult",
     "MemoryEstimate",
     "PrismMesh",
     "Survey",
+    "VoxelDensity",
     "gcc_to_kgm3",
     "gz_from_upward",
     "gz_to_upward",
+    "invert_inr",
     "kgm3_to_gcc",
+    "make_density",
     "point_mass_gz",
     "prism_gz",
+    "register_density",
 ]

@@ -1,0 +1,51 @@
+"""Bayesian inversion of GemPy structural models with a gravity likelihood (Pyro, ArviZ).
+
+Workflow: :class:`PriorSpec` (dips deg, surface-point elevations m, unit density
+contrasts kg/m³) -> forward (:class:`MeshForward`: GemPy soft lithology on mesh cells +
+our ``GravityOperator``; :class:`CenteredGridForward`: GemPy's own centered-grid gravity;
+:class:`LinearUnitForward`: geometry fixed) -> alignment (:class:`OffsetAlignment` or
+:class:`ReferenceAlignment`) -> likelihood (:class:`GaussianLikelihood`,
+:class:`HierarchicalNoise`, :class:`StudentTLikelihood`) = :func:`make_model`; then
+:func:`run_nuts` / :func:`run_svi` / :func:`prior_predictive` -> ArviZ InferenceData;
+:func:`summarize` and :func:`plot_all` for diagnostics.
+
+g_z everywhere in mGal, positive downward. Importing this subpackage does not import
+GemPy or Pyro; they load when used.
+"""
+
+from ._likelihoods import (
+    GaussianLikelihood,
+    HierarchicalNoise,
+    NoAlignment,
+    OffsetAlignment,
+    ReferenceAlignment,
+    StudentTLikelihood,
+)
+from ._model import CenteredGridForward, LinearUnitForward, MeshForward, make_model
+from ._priors import PriorSpec, as_event, normal
+from ._runners import prior_predictive, replay, run_nuts, run_svi, save_netcdf, seed_all
+from ._diagnostics import plot_all, summarize
+
+__all__ = [
+    "CenteredGridForward",
+    "GaussianLikelihood",
+    "HierarchicalNoise",
+    "LinearUnitForward",
+    "MeshForward",
+    "NoAlignment",
+    "OffsetAlignment",
+    "PriorSpec",
+    "ReferenceAlignment",
+    "StudentTLikelihood",
+    "as_event",
+    "make_model",
+    "normal",
+    "plot_all",
+    "prior_predictive",
+    "replay",
+    "run_nuts",
+    "run_svi",
+    "save_netcdf",
+    "seed_all",
+    "summarize",
+]

@@ -1,0 +1,203 @@
+"""Forward choices and the Pyro model factory (priors -> GemPy -> density -> g_z -> likelihood).
+
+Forwards map ``(densities kg/m³, dips deg, sp_z m)`` to g_z in mGal, positive downward:
+
+- :class:`MeshForward` (a): GemPy soft lithology at the cell centres of a mesh, density
+  per cell, :class:`gempy_gravinv.GravityOperator` (built once).
+- :class:`CenteredGridForward` (b): GemPy's own centered-grid gravity kernel.
+- :class:`LinearUnitForward`: geometry fixed, g_z = A · densities (A = G · membership);
+  exact, fast, used for the conjugate check and density-only inversions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .._mesh import PrismMesh
+from .._operator import GravityOperator
+from .._survey import Survey
+from ._likelihoods import NoAlignment
+from ._priors import PriorSpec
+
+__all__ = ["MeshForward", "CenteredGridForward", "LinearUnitForward", "make_model"]
+
+
+def _as_mesh(mesh) -> PrismMesh:
+    if isinstance(mesh, PrismMesh):
+        return mesh
+    if hasattr(mesh, "cell_centers") and hasattr(mesh, "nodes"):  # discretize
+        return PrismMesh.from_discretize(mesh)
+    raise TypeError(f"mesh must be a PrismMesh or a discretize mesh, got {type(mesh).__name__}")
+
+
+class MeshForward:
+    """(a) GemPy lithology at mesh cell centres -> density per cell -> GravityOperator.
+
+    Parameters
+    ----------
+    geo_model : gempy GeoModel
+    mesh : PrismMesh or discretize mesh
+        Cells (metres) whose centres GemPy evaluates; should cover the model volume.
+    survey : Survey
+        Stations (metres).
+    sigmoid_slope : float
+        Sharpness of GemPy's soft lithology (see :class:`~gempy_gravinv.geomodel.TorchGeoModel`).
+    store : str
+        ``GravityOperator`` storage ("dense" when n_data x n_cells fits, else "auto").
+    """
+
+    def __init__(self, geo_model: Any, mesh, survey: Survey, *, sigmoid_slope: float = 100.0,
+                 store: str = "auto", device: str = "cpu") -> None:
+        from ..geomodel import TorchGeoModel
+
+        self.mesh = _as_mesh(mesh)
+        self.survey = survey
+        self.geomodel = TorchGeoModel(geo_model, self.mesh.cell_centers, sigmoid_slope=sigmoid_slope)
+        if store == "auto":
+            store = "dense" if survey.n_data * self.mesh.n_cells <= 2e7 else "matrix_free"
+        self.operator = GravityOperator(self.mesh, survey, device=device, store=store)
+        self.n_units = self.geomodel.n_units
+        self.unit_names = self.geomodel.unit_names
+
+    def density(self, densities, **params) -> torch.Tensor:
+        """Density contrast per cell, kg/m³ (shape (n_cells,))."""
+        return self.geomodel.density(densities, **params)
+
+    def __call__(self, densities, **params) -> torch.Tensor:
+        """g_z at the stations, mGal, positive downward."""
+        return self.operator(self.density(densities, **params))
+
+
+class CenteredGridForward:
+    """(b) GemPy's centered-grid gravity (``set_centered_grid`` + ``calculate_gravity_gradient``).
+
+    Parameters
+    ----------
+    geo_model : gempy GeoModel
+    survey : Survey
+    resolution : sequence of 3 int
+        GemPy centered-grid resolution per station.
+    radius : float or sequence of 3 float
+        Kernel radius, metres.
+    sigmoid_slope : float
+
+    Notes
+    -----
+    Returns our convention (mGal, positive downward, kg/m³ contrasts). GemPy's kernel is
+    absolute and truncated (see :class:`~gempy_gravinv.geomodel.GemPyCenteredGravity`):
+    use it with a datum offset.
+    """
+
+    def __init__(self, geo_model: Any, survey: Survey, *, resolution=(10, 10, 10),
+                 radius=2000.0, sigmoid_slope: float = 100.0) -> None:
+        from ..geomodel import GemPyCenteredGravity
+
+        self.survey = survey
+        self.gravity = GemPyCenteredGravity(geo_model, survey.locations, resolution=resolution,
+                                            radius=radius, sigmoid_slope=sigmoid_slope)
+        self.geomodel = self.gravity.geomodel
+        self.n_units = self.gravity.n_units
+        self.unit_names = self.geomodel.unit_names
+
+    def __call__(self, densities, **params) -> torch.Tensor:
+        """g_z at the stations, mGal, positive downward."""
+        return self.gravity.gz(densities, **params)
+
+
+class LinearUnitForward:
+    """Fixed geometry: g_z = A @ densities, A (n_data, n_units) in mGal per kg/m³.
+
+    Parameters
+    ----------
+    matrix : array_like, shape (n_data, n_units)
+        Sensitivity of each station to each unit's density contrast.
+    unit_names : list of str, optional
+    """
+
+    def __init__(self, matrix, unit_names=None) -> None:
+        A = torch.as_tensor(np.asarray(matrix, dtype=np.float64))
+        if A.ndim != 2:
+            raise ValueError(f"matrix must be 2-D (n_data, n_units), got {tuple(A.shape)}")
+        self.A = A
+        self.n_units = A.shape[1]
+        self.unit_names = unit_names or [f"unit_{i + 1}" for i in range(self.n_units)]
+
+    @classmethod
+    def from_membership(cls, mesh, survey: Survey, membership, unit_names=None) -> "LinearUnitForward":
+        """Build A = G · membership from a (n_cells, n_units) membership on a mesh."""
+        op = GravityOperator(_as_mesh(mesh), survey, device="cpu", store="dense")
+        W = torch.as_tensor(np.asarray(membership, dtype=np.float64))
+        return cls(op.forward(W).detach(), unit_names)
+
+    @classmethod
+    def from_geomodel(cls, geo_model: Any, mesh, survey: Survey, *, sigmoid_slope: float = 100.0,
+                      **params) -> "LinearUnitForward":
+        """Freeze the geometry of a GemPy model (optionally at given structural params)."""
+        from ..geomodel import TorchGeoModel
+
+        m = _as_mesh(mesh)
+        tg = TorchGeoModel(geo_model, m.cell_centers, sigmoid_slope=sigmoid_slope)
+        with torch.no_grad():
+            W = tg.soft_lithology(**params)
+        return cls.from_membership(m, survey, W.numpy(), tg.unit_names)
+
+    def __call__(self, densities, **params) -> torch.Tensor:
+        """g_z (mGal, positive down); structural params are rejected (geometry fixed)."""
+        if any(v is not None for k, v in params.items() if k in ("dips", "sp_z")):
+            raise ValueError("LinearUnitForward has fixed geometry: no dips / sp_z priors")
+        rho = torch.as_tensor(densities, dtype=self.A.dtype)
+        return rho @ self.A.T
+
+
+def make_model(forward: Callable[..., torch.Tensor], priors: PriorSpec, likelihood: Callable,
+               survey: Survey, *, alignment: Callable | None = None) -> Callable:
+    """Build a Pyro model ``model(obs=None)`` for a gravity survey.
+
+    Parameters
+    ----------
+    forward : MeshForward, CenteredGridForward, LinearUnitForward or callable
+        ``forward(densities_kgm3, dips=..., dip_index=..., sp_z=..., sp_index=...)``
+        -> g_z (n_data,) mGal positive downward; must expose ``n_units``.
+    priors : PriorSpec
+    likelihood : GaussianLikelihood, HierarchicalNoise, StudentTLikelihood or callable
+        ``likelihood(pred, obs, survey)`` sampling site ``obs``.
+    survey : Survey
+        Stations; its ``gz`` is the default observation.
+    alignment : OffsetAlignment, ReferenceAlignment or None
+        Datum handling applied to the prediction before the likelihood.
+
+    Returns
+    -------
+    callable
+        ``model(obs=survey.gz)``: sites ``densities`` / ``dips`` / ``sp_z`` (as in the
+        prior spec), alignment and noise sites, deterministic ``gz_pred`` (mGal, before
+        noise, after alignment) and observed ``obs``. ``model.forward``, ``.priors``,
+        ``.survey`` are attached for the runners. Pass ``obs=None`` to simulate.
+    """
+    n_units = getattr(forward, "n_units", None)
+    if n_units is None:
+        raise TypeError("forward must expose n_units")
+    priors.validate(n_units)
+    align = alignment or NoAlignment()
+    default_obs = None if survey.gz is None else torch.as_tensor(survey.gz, dtype=torch.float64)
+
+    def model(obs: Any = "default"):
+        import pyro
+
+        o = default_obs if isinstance(obs, str) and obs == "default" else obs
+        if o is not None and not isinstance(o, torch.Tensor):
+            o = torch.as_tensor(np.asarray(o, float))
+        params = priors.sample()
+        dens = params.pop("densities")
+        pred = forward(dens, **params)
+        pred = align(pred, o if o is not None else default_obs)  # reference needs data
+        pred = pyro.deterministic("gz_pred", pred)
+        return likelihood(pred, o, survey)
+
+    model.forward = forward  # type: ignore[attr-defined]
+    model.priors = priors  # type: ignore[attr-defined]
+    model.survey = survey  # type: ignore[attr-defined]
+    return model

@@ -1,0 +1,446 @@
+"""Cases for the Bayesian GemPy gravity workflow, built in code (no downloads).
+
+- :func:`synthetic_contact`: a tiny one-surface GemPy model (a unit over a basement,
+  the contact controlled by two orientations), a tensor mesh and stations; used by tests,
+  the recovery check and the benchmark.
+- :func:`tharsis_intrusion`: DESIGN.md case 4, a one-surface intrusive body (plutonite
+  under host rock) over the extent of the Tharsis Bouguer stations (IGME), 2 orientations,
+  priors dips N(10°, 10°), density contrasts N([0.23, -0.37] g/cm³, 0.15 g/cm³),
+  hierarchical per-station noise, an inferred datum offset; NUTS.
+
+Conventions: metres (z up); density contrast kg/m³ (GemPy id order: the unit above the
+surface first, the basement below it last); g_z in mGal, positive downward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._constants import gcc_to_kgm3
+from .._mesh import PrismMesh
+from .._survey import Survey
+
+__all__ = ["BayesCase", "CONFIG_SCHEMA", "build_contact_geomodel", "from_config", "synthetic_contact",
+           "tharsis_intrusion"]
+
+
+@dataclass
+class BayesCase:
+    """Everything a run needs: the GemPy model, mesh, survey, model and metadata.
+
+    Attributes
+    ----------
+    geo_model : gempy GeoModel
+    mesh : PrismMesh
+        Cells for the mesh forward (metres).
+    survey : Survey
+        Stations (metres, local origin) with g_z (mGal, positive down) when observed.
+    model : callable
+        Pyro model from :func:`gempy_gravinv.bayes.make_model`.
+    forward : object
+        The forward used (``MeshForward`` / ``CenteredGridForward``).
+    truth : dict
+        True parameter values for synthetic cases (``densities`` kg/m³, ``dips`` deg,
+        ``offset`` mGal), empty for real data.
+    meta : dict
+        Origin shift, unit names, notes.
+    """
+
+    geo_model: Any
+    mesh: PrismMesh
+    survey: Survey
+    model: Any
+    forward: Any
+    truth: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+
+def build_contact_geomodel(extent, sp_xyz, ori_xyz, ori_dip_deg, ori_azimuth_deg, *,
+                           surface: str = "contact", basement: str = "basement",
+                           name: str = "contact") -> Any:
+    """A one-surface GemPy model: unit ``surface`` above, ``basement`` below.
+
+    Parameters
+    ----------
+    extent : sequence of 6 float
+        xmin, xmax, ymin, ymax, zmin, zmax (m).
+    sp_xyz : array_like, shape (n, 3)
+        Surface points on the contact (m).
+    ori_xyz : array_like, shape (k, 3)
+        Orientation positions (m).
+    ori_dip_deg, ori_azimuth_deg : array_like, shape (k,)
+        Dip (deg) and dip direction (deg from north) of each orientation (polarity +1).
+
+    Returns
+    -------
+    gempy GeoModel
+        Id 1 = ``surface`` unit (above the contact), id 2 = basement (below; GemPy always
+        names it "basement", ``basement`` is the name used in reports).
+    """
+    import contextlib
+    import io
+
+    import gempy as gp
+
+    from ..geomodel import gradients_from_dips
+
+    sp = np.asarray(sp_xyz, float)
+    ori = np.asarray(ori_xyz, float)
+    g = gradients_from_dips(np.asarray(ori_dip_deg, float), np.asarray(ori_azimuth_deg, float)).numpy()
+    with contextlib.redirect_stdout(io.StringIO()):
+        spt = gp.data.SurfacePointsTable.from_arrays(x=sp[:, 0], y=sp[:, 1], z=sp[:, 2], names=surface)
+        ort = gp.data.OrientationsTable.from_arrays(x=ori[:, 0], y=ori[:, 1], z=ori[:, 2],
+                                                    G_x=g[:, 0], G_y=g[:, 1], G_z=g[:, 2],
+                                                    names=surface)
+        frame = gp.data.StructuralFrame.from_data_tables(spt, ort)
+        gm = gp.create_geomodel(project_name=name, extent=list(map(float, extent)), resolution=None,
+                                refinement=1, structural_frame=frame)
+    return gm
+
+
+def synthetic_contact(*, n_cells=(8, 8, 6), n_stations=(5, 5), dips=(15.0, 5.0),
+                      densities=(230.0, -370.0), offset: float = 0.0, noise: float = 0.05,
+                      sigmoid_slope: float = 100.0, seed: int = 0) -> dict[str, Any]:
+    """A tiny synthetic one-surface model on a 1 km x 1 km x 600 m block.
+
+    The contact passes through five surface points at z = -300 m (four corners) and
+    -250 m (centre); orientation 0 at x = 300 m dips east, orientation 1 at x = 700 m
+    dips east, with the given dips.
+
+    Parameters
+    ----------
+    n_cells : (nx, ny, nz)
+        Tensor-mesh cells (the mesh spans x, y in [0, 1000], z in [-600, 0] m).
+    n_stations : (nx, ny)
+        Station grid 1 m above the top, inside [100, 900] m.
+    dips : (2,) float
+        True dips in degrees of the two orientations.
+    densities : (2,) float
+        True contrasts (kg/m³) of the upper unit and the basement.
+    offset : float
+        Datum offset added to the data, mGal.
+    noise : float
+        Gaussian noise std, mGal (seeded).
+
+    Returns
+    -------
+    dict
+        ``geo_model`` (built with dip 10° on both orientations: the prior mean),
+        ``mesh``, ``stations`` (n, 3), ``gz`` (noisy data, mGal), ``gz_clean``,
+        ``truth`` (``densities``, ``dips``, ``offset``), ``noise``.
+    """
+    import torch
+
+    from .._operator import GravityOperator
+    from ..geomodel import TorchGeoModel
+
+    nx, ny, nz = n_cells
+    ext = [0.0, 1000.0, 0.0, 1000.0, -600.0, 0.0]
+    sp = np.array([[200, 200, -300], [800, 200, -300], [200, 800, -300], [800, 800, -300],
+                   [500, 500, -250]], float)
+    ori = np.array([[300, 500, -280], [700, 500, -280]], float)
+    gm = build_contact_geomodel(ext, sp, ori, [10.0, 10.0], [90.0, 90.0], surface="upper")
+    mesh = PrismMesh.from_tensor(np.full(nx, 1000.0 / nx), np.full(ny, 1000.0 / ny),
+                                 np.full(nz, 600.0 / nz), origin=(0.0, 0.0, -600.0))
+    sx, sy = n_stations
+    st = np.stack(np.meshgrid(np.linspace(100, 900, sx), np.linspace(100, 900, sy), [1.0],
+                              indexing="ij"), -1).reshape(-1, 3)
+    tg = TorchGeoModel(gm, mesh.cell_centers, sigmoid_slope=sigmoid_slope)
+    op = GravityOperator(mesh, Survey(st), device="cpu", store="dense")
+    with torch.no_grad():
+        d = tg.density(torch.as_tensor(densities, dtype=torch.float64),
+                       dips=torch.as_tensor(dips, dtype=torch.float64), dip_index=[0, 1])
+        clean = op.forward(d).numpy() + offset
+    rng = np.random.default_rng(seed)
+    gz = clean + noise * rng.standard_normal(clean.size)
+    return {"geo_model": gm, "mesh": mesh, "stations": st, "gz": gz, "gz_clean": clean,
+            "truth": {"densities": np.asarray(densities, float), "dips": np.asarray(dips, float),
+                      "offset": float(offset)}, "noise": noise, "sigmoid_slope": sigmoid_slope}
+
+
+#: DESIGN.md case 4 prior means (g/cm³): host rock, plutonite
+THARSIS_DENSITY_MEAN_GCC = (0.23, -0.37)
+THARSIS_DENSITY_STD_GCC = 0.15
+
+
+def tharsis_intrusion(*, subset: int | None = None, n_cells=(16, 12, 8), depth: float = 6000.0,
+                      sigmoid_slope: float = 100.0, sigma0: float = 1.0, offset_scale: float = 20.0,
+                      forward: str = "mesh", seed: int = 0, path=None) -> BayesCase:
+    """DESIGN.md case 4: a plutonite body under host rock over the Tharsis stations.
+
+    Geometry (built in code): one surface, the top of the plutonite, over the station
+    extent (local origin at the south-west corner of the stations, rounded down to 1 km),
+    shallow (-1.5 km) in the west where the Bouguer low is and deepening eastwards
+    (-3.5 km), constrained by four surface points and two orientations (west and east),
+    whose dips (prior N(10°, 10°), dip direction east) are sampled. Host rock is id 1
+    (above), plutonite the basement (id 2, below).
+
+    Priors: density contrasts N([0.23, -0.37] g/cm³, 0.15 g/cm³) converted to kg/m³
+    (host rock, plutonite); hierarchical per-station noise (σ₀ = ``sigma0`` mGal,
+    non-centred); datum offset N(mean(data), ``offset_scale``) mGal (the absolute Bouguer
+    level is not modelled). Stations are on a flat surface 1 m above the model top
+    (the file has no elevations).
+
+    Parameters
+    ----------
+    subset : int, optional
+        Use K stations (a seeded random subset) instead of all 208.
+    n_cells : (nx, ny, nz)
+        Tensor mesh over the extent (+1 km margin) down to ``depth`` metres.
+    depth : float
+        Model depth, metres.
+    sigmoid_slope : float
+    sigma0 : float
+        Prior median of the station noise, mGal.
+    offset_scale : float
+        Prior std of the datum offset, mGal.
+    forward : {"mesh", "centered"}
+        (a) mesh + GravityOperator, or (b) GemPy's centered grid.
+    seed : int
+        Seed of the station subset.
+    path : optional
+        Stations GeoJSON (default: the packaged file).
+
+    Returns
+    -------
+    BayesCase
+    """
+    from ..tharsis import load_stations
+    from . import (CenteredGridForward, HierarchicalNoise, MeshForward, OffsetAlignment,
+                   PriorSpec, make_model, normal)
+
+    sv = load_stations(path, z=0.0)
+    loc = sv.locations.copy()
+    gz = np.asarray(sv.gz, float)
+    if subset is not None:
+        if not 2 <= int(subset) <= len(gz):
+            raise ValueError(f"subset must be in [2, {len(gz)}], got {subset}")
+        idx = np.sort(np.random.default_rng(seed).choice(len(gz), int(subset), replace=False))
+        loc, gz = loc[idx], gz[idx]
+    origin = np.floor(sv.locations[:, :2].min(axis=0) / 1000.0) * 1000.0
+    loc[:, :2] -= origin
+    loc[:, 2] = 1.0
+    survey = Survey(loc, gz=gz, name="tharsis")
+    full = sv.locations[:, :2] - origin
+    xmin, ymin = np.floor(full.min(0) / 1000.0) * 1000.0 - 1000.0
+    xmax, ymax = np.ceil(full.max(0) / 1000.0) * 1000.0 + 1000.0
+    ext = [xmin, xmax, ymin, ymax, -float(depth), 0.0]
+    Lx, Ly = xmax - xmin, ymax - ymin
+    xw, xe = xmin + 0.25 * Lx, xmin + 0.75 * Lx
+    zw, ze = -1500.0, -3500.0
+    sp = np.array([[xw, ymin + 0.25 * Ly, zw], [xw, ymin + 0.75 * Ly, zw],
+                   [xe, ymin + 0.25 * Ly, ze], [xe, ymin + 0.75 * Ly, ze]])
+    ori = np.array([[xmin + 0.15 * Lx, ymin + 0.5 * Ly, zw + 200.0],
+                    [xmin + 0.85 * Lx, ymin + 0.5 * Ly, ze - 200.0]])
+    gm = build_contact_geomodel(ext, sp, ori, [10.0, 10.0], [90.0, 90.0],
+                                surface="host_rock", basement="plutonite", name="tharsis_intrusion")
+    nx, ny, nz = n_cells
+    mesh = PrismMesh.from_tensor(np.full(nx, Lx / nx), np.full(ny, Ly / ny),
+                                 np.full(nz, depth / nz), origin=(xmin, ymin, -float(depth)))
+    if forward == "mesh":
+        fw = MeshForward(gm, mesh, survey, sigmoid_slope=sigmoid_slope, store="dense")
+    elif forward == "centered":
+        fw = CenteredGridForward(gm, survey, resolution=(8, 8, 8), radius=[Lx / 2, Ly / 2, depth],
+                                 sigmoid_slope=sigmoid_slope)
+    else:
+        raise ValueError(f"forward must be 'mesh' or 'centered', got {forward!r}")
+    priors = PriorSpec(
+        densities=normal(gcc_to_kgm3(np.asarray(THARSIS_DENSITY_MEAN_GCC)),
+                         gcc_to_kgm3(THARSIS_DENSITY_STD_GCC)),
+        dips=normal([10.0, 10.0], [10.0, 10.0]),
+        dip_index=[0, 1],
+    )
+    model = make_model(fw, priors, HierarchicalNoise(sigma0), survey,
+                       alignment=OffsetAlignment(float(np.mean(gz)), offset_scale))
+    meta = {"origin_xy_m": origin.tolist(), "extent_m": ext, "unit_names": ["host_rock", "plutonite"],
+            "gempy_unit_names": list(fw.unit_names),
+            "n_stations": survey.n_data, "forward": forward,
+            "notes": ["stations on a flat surface 1 m above the model top (no elevations given)",
+                      "datum offset inferred: the absolute Bouguer level is not modelled",
+                      "Data © CN Instituto Geológico y Minero de España (IGME)"]}
+    return BayesCase(geo_model=gm, mesh=mesh, survey=survey, model=model, forward=fw, meta=meta)
+
+
+CONFIG_SCHEMA = """\
+Config file for ``gempy-gravinv bayes --config FILE`` (TOML, or JSON with the same keys).
+Relative paths are relative to the config file. Units: metres (z up), kg/m³ density
+contrasts (GemPy id order: unit above the first surface first, basement last), degrees,
+g_z in mGal positive downward (excess mass below gives positive values).
+
+[model]                       # a GemPy model from GemPy's own CSV files
+extent = [xmin, xmax, ymin, ymax, zmin, zmax]
+surface_points = "surface_points.csv"   # columns X, Y, Z, formation
+orientations = "orientations.csv"       # columns X, Y, Z, formation and either
+                                        # azimuth, dip, polarity or G_x, G_y, G_z
+[stations]
+file = "stations.csv"         # header x,y,z,gz[,std]; gz in mGal positive down
+subset = 50                   # optional: a seeded random subset of stations
+
+[mesh]                        # forward (a): tensor mesh over the model extent
+shape = [16, 12, 8]
+
+[forward]
+kind = "mesh"                 # "mesh" (GemPy soft lithology + our operator) or "centered"
+sigmoid_slope = 100.0
+resolution = [8, 8, 8]        # centered only: GemPy centered-grid resolution
+radius = 2000.0               # centered only: kernel radius (m)
+
+[priors]
+densities_mean_kgm3 = [230.0, -370.0]   # one per unit (n_units = surfaces + basement)
+densities_std_kgm3 = [150.0, 150.0]
+dip_index = [0, 1]                       # rows of geo_model.orientations_copy
+dips_mean_deg = [10.0, 10.0]
+dips_std_deg = [10.0, 10.0]
+sp_index = []                            # rows of geo_model.surface_points_copy
+sp_z_mean_m = []
+sp_z_std_m = []
+
+[likelihood]
+kind = "hierarchical"         # "gaussian" (sigma or the stations' std), "hierarchical", "student_t"
+sigma0 = 1.0                  # hierarchical: prior median of the station noise (mGal)
+sigma = 1.0                   # gaussian / student_t: noise (mGal); omit to use the std column
+df = 4.0                      # student_t
+
+[alignment]
+kind = "offset"               # "offset" (inferred datum), "reference" (align means), "none"
+loc = "data_mean"             # offset prior mean in mGal, or "data_mean"
+scale = 20.0                  # offset prior std (mGal)
+"""
+
+
+def _read_config(path) -> dict:
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"config file not found: {p}")
+    text = p.read_text()
+    if p.suffix.lower() == ".json":
+        return json.loads(text)
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config {p} is not valid TOML: {exc}") from None
+
+
+def from_config(path, *, subset: int | None = None, seed: int = 0) -> BayesCase:
+    """Build a :class:`BayesCase` from a config file (schema: :data:`CONFIG_SCHEMA`).
+
+    Parameters
+    ----------
+    path : str or path-like
+        TOML or JSON config.
+    subset : int, optional
+        Overrides ``[stations] subset``.
+    seed : int
+        Seed of the station subset.
+    """
+    import contextlib
+    import io
+    from pathlib import Path
+
+    import gempy as gp
+
+    from . import (CenteredGridForward, GaussianLikelihood, HierarchicalNoise, MeshForward,
+                   NoAlignment, OffsetAlignment, PriorSpec, ReferenceAlignment,
+                   StudentTLikelihood, make_model, normal)
+
+    cfg = _read_config(path)
+    base = Path(path).resolve().parent
+    for sec in ("model", "stations", "priors"):
+        if sec not in cfg:
+            raise ValueError(f"config {path}: missing section [{sec}] (see `bayes --help-config`)")
+    mc = cfg["model"]
+    try:
+        ext = [float(v) for v in mc["extent"]]
+        sp_file, ori_file = base / mc["surface_points"], base / mc["orientations"]
+    except KeyError as exc:
+        raise ValueError(f"config [model] needs {exc.args[0]!r}") from None
+    if len(ext) != 6:
+        raise ValueError("[model] extent must have 6 values: xmin, xmax, ymin, ymax, zmin, zmax")
+    for f in (sp_file, ori_file):
+        if not f.exists():
+            raise FileNotFoundError(f"GemPy input file not found: {f}")
+    with contextlib.redirect_stdout(io.StringIO()):
+        gm = gp.create_geomodel(
+            project_name=str(mc.get("name", "user_model")), extent=ext, resolution=None,
+            refinement=1,
+            importer_helper=gp.data.ImporterHelper(path_to_surface_points=str(sp_file),
+                                                   path_to_orientations=str(ori_file)))
+    sc = cfg["stations"]
+    st_file = base / sc.get("file", "")
+    if not st_file.is_file():
+        raise FileNotFoundError(f"stations file not found: {st_file}")
+    arr = np.genfromtxt(st_file, delimiter=",", names=True)
+    names = [n.lower() for n in arr.dtype.names]
+    for need in ("x", "y", "z", "gz"):
+        if need not in names:
+            raise ValueError(f"stations file {st_file} needs a header with x,y,z,gz[,std]")
+    col = {n.lower(): arr[n] for n in arr.dtype.names}
+    loc = np.c_[col["x"], col["y"], col["z"]]
+    gz = np.asarray(col["gz"], float)
+    std = np.asarray(col["std"], float) if "std" in col else None
+    k = subset if subset is not None else sc.get("subset")
+    if k is not None:
+        if not 2 <= int(k) <= len(gz):
+            raise ValueError(f"subset must be in [2, {len(gz)}], got {k}")
+        idx = np.sort(np.random.default_rng(seed).choice(len(gz), int(k), replace=False))
+        loc, gz = loc[idx], gz[idx]
+        std = None if std is None else std[idx]
+    survey = Survey(loc, gz=gz, std=std)
+    fc = cfg.get("forward", {})
+    kind = fc.get("kind", "mesh")
+    slope = float(fc.get("sigmoid_slope", 100.0))
+    shape = [int(v) for v in cfg.get("mesh", {}).get("shape", [16, 12, 8])]
+    L = [ext[1] - ext[0], ext[3] - ext[2], ext[5] - ext[4]]
+    mesh = PrismMesh.from_tensor(*(np.full(n, l / n) for n, l in zip(shape, L)),
+                                 origin=(ext[0], ext[2], ext[4]))
+    if kind == "mesh":
+        fw = MeshForward(gm, mesh, survey, sigmoid_slope=slope)
+    elif kind == "centered":
+        fw = CenteredGridForward(gm, survey, resolution=fc.get("resolution", (8, 8, 8)),
+                                 radius=fc.get("radius", 2000.0), sigmoid_slope=slope)
+    else:
+        raise ValueError(f"[forward] kind must be 'mesh' or 'centered', got {kind!r}")
+    pc = cfg["priors"]
+    if "densities_mean_kgm3" not in pc:
+        raise ValueError("[priors] needs densities_mean_kgm3 and densities_std_kgm3")
+    pri = PriorSpec(densities=normal(pc["densities_mean_kgm3"], pc.get("densities_std_kgm3", 150.0)))
+    if pc.get("dip_index"):
+        pri.dips = normal(pc["dips_mean_deg"], pc["dips_std_deg"])
+        pri.dip_index = [int(i) for i in pc["dip_index"]]
+    if pc.get("sp_index"):
+        pri.sp_z = normal(pc["sp_z_mean_m"], pc["sp_z_std_m"])
+        pri.sp_index = [int(i) for i in pc["sp_index"]]
+    lc = cfg.get("likelihood", {})
+    lk = lc.get("kind", "hierarchical")
+    if lk == "hierarchical":
+        lik = HierarchicalNoise(float(lc.get("sigma0", 1.0)))
+    elif lk == "gaussian":
+        lik = GaussianLikelihood(lc.get("sigma"))
+    elif lk == "student_t":
+        lik = StudentTLikelihood(lc.get("sigma"), float(lc.get("df", 4.0)))
+    else:
+        raise ValueError(f"[likelihood] kind must be gaussian, hierarchical or student_t, got {lk!r}")
+    ac = cfg.get("alignment", {})
+    ak = ac.get("kind", "offset")
+    if ak == "offset":
+        loc0 = ac.get("loc", "data_mean")
+        loc0 = float(np.mean(gz)) if loc0 == "data_mean" else float(loc0)
+        align = OffsetAlignment(loc0, float(ac.get("scale", 20.0)))
+    elif ak == "reference":
+        align = ReferenceAlignment(ac.get("reference", "mean"))
+    elif ak == "none":
+        align = NoAlignment()
+    else:
+        raise ValueError(f"[alignment] kind must be offset, reference or none, got {ak!r}")
+    model = make_model(fw, pri, lik, survey, alignment=align)
+    meta = {"config": str(Path(path).resolve()), "extent_m": ext, "unit_names": list(fw.unit_names),
+            "n_stations": survey.n_data, "forward": kind}
+    return BayesCase(geo_model=gm, mesh=mesh, survey=survey, model=model, forward=fw, meta=meta)

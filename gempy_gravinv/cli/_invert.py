@@ -1,0 +1,105 @@
+"""``gempy-gravinv invert``: INR inversion of user stations on a UBC mesh."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "invert g_z stations for a density contrast on a UBC mesh (INR)"
+
+DESCRIPTION = """\
+Invert observed gravity for a density contrast field with an implicit neural
+representation on the cells of a UBC-GIF mesh.
+
+STATIONS  CSV (x, y, z, gz, std; metres z up, mGal POSITIVE DOWNWARD) or UBC-GIF GRAV3D
+          observation file. Without a std column, give --std (mGal) or --relative-std.
+--mesh    UBC-GIF tensor (or OcTree) mesh; all cells are inverted for (stations must
+          lie above or on the faces of cells).
+--config  JSON or TOML file of INRConfig fields (`preset = "paper"` starts from the
+          paper's settings); command-line options override it.
+
+Writes model files (NetCDF, VTK, UBC model in g/cm³), metrics.json, history.json and
+figures into -o DIR. Checkpoints go to DIR/checkpoint/; --resume continues a killed run.
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``invert`` sub-command."""
+    p = subparsers.add_parser("invert", help=HELP, description=DESCRIPTION,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("stations", metavar="STATIONS", help="stations with gz (and std): CSV or UBC obs")
+    p.add_argument("--mesh", required=True, metavar="MESH", help="UBC-GIF mesh file")
+    p.add_argument("--config", metavar="FILE", help="INRConfig as JSON or TOML")
+    p.add_argument("--backend", default=None,
+                   help="density backend: inr (default), voxel (comparison), geology or hybrid (GemPy, see --geomodel)")
+    p.add_argument("--preset", choices=["ours", "paper"], default=None, help="base settings (default ours)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--std", type=float, default=None, metavar="MGAL", help="data std when the file has none")
+    p.add_argument("--relative-std", type=float, default=None, metavar="FRAC",
+                   help="data std = FRAC x std(gz) when the file has none")
+    p.add_argument("--bounds", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                   help="density contrast bounds, kg/m³")
+    p.add_argument("--members", type=int, default=None, metavar="N", help="ensemble members")
+    p.add_argument("--max-steps", type=int, default=None, help="maximum optimiser steps")
+    p.add_argument("--seed", type=int, default=None, help="seed")
+    p.add_argument("--device", default=None, help="torch device: cpu, cuda, auto")
+    p.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads during the run")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N", help="steps between checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint/ if present")
+    p.add_argument("--stations-format", default="auto", choices=["auto", "csv", "ubc"])
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from ._geology_args import add_arguments as _add_geology_arguments  # issue 6 (light import)
+
+    _add_geology_arguments(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the inversion; returns 0 (bad input raises ValueError/FileNotFoundError)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from gempy_gravinv import PrismMesh, Survey
+    from gempy_gravinv import io as gio
+    from gempy_gravinv.inversion import INRConfig, invert_inr
+
+    cfg = INRConfig.from_file(args.config) if args.config else INRConfig()
+    if args.preset == "paper":
+        cfg = INRConfig.paper()
+    over = {k: v for k, v in dict(backend=args.backend, n_members=args.members, max_steps=args.max_steps,
+                                   seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
+                                   num_threads=args.threads,
+                                   bounds=None if args.bounds is None else tuple(args.bounds)).items()
+            if v is not None}
+    if args.no_progress:
+        over["progress"] = False
+    if args.bounds is not None and cfg.output == "linear":
+        raise ValueError("--bounds needs a bounded output (config output 'tanh' or 'sigmoid')")
+    cfg = INRConfig.from_dict({**cfg.to_dict(), **over, "preset": "ours"})
+    survey = gio.read_stations(args.stations, format=args.stations_format)
+    if not survey.has_data:
+        raise ValueError(f"{args.stations}: no gz column: the inversion needs observed data (mGal, positive down)")
+    if survey.std is None:
+        if args.std is not None:
+            std = np.full(survey.n_data, float(args.std))
+        elif args.relative_std is not None:
+            std = np.full(survey.n_data, float(args.relative_std) * float(np.std(survey.gz)))
+        else:
+            raise ValueError(f"{args.stations}: no std column; pass --std MGAL or --relative-std FRAC")
+        survey = Survey(survey.locations, gz=survey.gz, std=std)
+    mesh = PrismMesh.from_discretize(gio.read_ubc_mesh(args.mesh))
+    out = Path(args.output)
+    print(f"invert: {survey.n_data} stations, {mesh.n_cells} cells, backend={cfg.backend}, "
+          f"encoding={cfg.encoding}, bounds={cfg.bounds} kg/m³", flush=True)
+    from ._geology_args import finish as _geology_finish, prepare as _geology_prepare
+
+    density = _geology_prepare(args, mesh, cfg)  # None unless --backend geology|hybrid (issue 6)
+    res = invert_inr(survey, mesh, cfg, checkpoint=out / "checkpoint", resume=args.resume, density=density)
+    written = res.save(out, figures=not args.no_figures, name="inr")
+    written.update(_geology_finish(args, res, density, out))
+    rms = float(np.sqrt(np.mean((res.predicted - survey.gz) ** 2)))
+    print(f"chi2/N = {res.chi2:.3f}, RMS misfit = {rms:.4g} mGal, model in [{res.model.min():.1f}, "
+          f"{res.model.max():.1f}] kg/m³, {res.timings['steps']} steps, {res.timings['train']:.1f} s "
+          f"({res.stop_reason}); wrote {len(written)} outputs into {out}/")
+    return 0

@@ -1,0 +1,276 @@
+"""Coordinate encodings for implicit neural representations (plain torch).
+
+All encodings take *normalised* coordinates (see :class:`CoordinateNormalizer`), shape
+``(n, 3)``, and return features ``(n, out_dim)``. Frequencies are in radians per
+normalised unit: a feature ``sin(f x)`` has a period of ``2π / f`` normalised units,
+i.e. ``2π / f · scale`` metres along an axis normalised with ``scale`` metres per unit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+ENCODINGS = ("positional", "fourier", "hash", "none")
+
+
+class CoordinateNormalizer(nn.Module):
+    """Affine map from metres to normalised coordinates ``u = (x - center) / scale · axis_scale``.
+
+    Parameters
+    ----------
+    center, scale : array_like (3,)
+        Centre (m) and metres per normalised unit, per axis (x, y, z).
+    axis_scale : array_like (3,), optional
+        Extra multipliers per axis (dimensionless). Values > 1 raise the frequencies an
+        encoding sees along that axis (finer structure), < 1 lower them.
+
+    Notes
+    -----
+    Build it with :meth:`from_points` / :meth:`from_extent`:
+
+    - ``"zscore"`` (the paper's choice): centre = mean, scale = standard deviation of the
+      cell centres per axis. Anisotropic: a 1000 m x 1000 m x 500 m block gets the same
+      number of encoding periods along x and along z.
+    - ``"extent"``: the cell-centre box mapped to [-1, 1] per axis (anisotropic too).
+    - ``"isotropic"``: one scale for all axes (half the longest side), so a frequency
+      means the same wavelength in metres along every axis; with cells of equal size
+      this keeps the encoding's resolution matched to what the mesh resolves.
+    """
+
+    def __init__(self, center, scale, axis_scale=(1.0, 1.0, 1.0)) -> None:
+        super().__init__()
+        c = torch.as_tensor(np.asarray(center, dtype=np.float64).reshape(3))
+        s = torch.as_tensor(np.asarray(scale, dtype=np.float64).reshape(3))
+        a = torch.as_tensor(np.asarray(axis_scale, dtype=np.float64).reshape(3))
+        if torch.any(s <= 0) or not torch.all(torch.isfinite(s)):
+            raise ValueError(f"normalisation scale must be positive and finite, got {s.tolist()}")
+        if torch.any(a <= 0):
+            raise ValueError(f"axis_scale must be positive, got {a.tolist()}")
+        self.register_buffer("center", c)
+        self.register_buffer("scale", s / a)
+
+    @classmethod
+    def from_points(cls, points, mode: str = "zscore", axis_scale=(1.0, 1.0, 1.0)) -> "CoordinateNormalizer":
+        """Normaliser fitted to ``points`` (n, 3) in metres; ``mode`` in zscore/extent/isotropic."""
+        p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        if mode == "zscore":
+            center = p.mean(0)
+            scale = p.std(0)
+        elif mode in ("extent", "isotropic"):
+            lo, hi = p.min(0), p.max(0)
+            center = (lo + hi) / 2
+            scale = (hi - lo) / 2
+            if mode == "isotropic":
+                scale = np.full(3, scale.max())
+        else:
+            raise ValueError(f"normalization must be 'zscore', 'extent' or 'isotropic', got {mode!r}")
+        scale = np.where(scale > 0, scale, 1.0)  # a single layer/column: any scale works
+        return cls(center, scale, axis_scale)
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        return (points - self.center.to(points)) / self.scale.to(points)
+
+    def inverse(self, u: torch.Tensor) -> torch.Tensor:
+        """Normalised coordinates back to metres."""
+        return u * self.scale.to(u) + self.center.to(u)
+
+
+class IdentityEncoding(nn.Module):
+    """No encoding: the MLP sees the normalised coordinates (strong spectral bias)."""
+
+    def __init__(self, input_dim: int = 3) -> None:
+        super().__init__()
+        self.out_dim = input_dim
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return u
+
+
+class PositionalEncoding(nn.Module):
+    """NeRF-style positional encoding ``[u, sin(f_k u), cos(f_k u)]``, ``f_k = f_0 · base^k``.
+
+    Parameters
+    ----------
+    n_frequencies : int
+        Number of octaves ``L`` (the paper uses 2).
+    min_frequency : float
+        ``f_0`` in radians per normalised unit. The paper's code uses 1 (no π factor);
+        NeRF uses π.
+    base : float
+        Ratio between successive frequencies (2 = octaves).
+    include_input : bool
+        Prepend the raw normalised coordinates (the paper does).
+    frequencies : sequence of float, optional
+        Explicit frequencies (rad per unit); overrides the three above.
+    """
+
+    def __init__(self, n_frequencies: int = 2, min_frequency: float = 1.0, base: float = 2.0,
+                 include_input: bool = True, frequencies=None, input_dim: int = 3) -> None:
+        super().__init__()
+        if frequencies is None:
+            if int(n_frequencies) != n_frequencies or n_frequencies < 0:
+                raise ValueError(f"n_frequencies must be a non-negative integer, got {n_frequencies}")
+            if min_frequency <= 0 or base <= 0:
+                raise ValueError("min_frequency and base must be positive")
+            f = min_frequency * base ** np.arange(int(n_frequencies), dtype=np.float64)
+        else:
+            f = np.asarray(frequencies, dtype=np.float64).reshape(-1)
+            if np.any(f <= 0):
+                raise ValueError("frequencies must be positive (rad per normalised unit)")
+        if f.size == 0 and not include_input:
+            raise ValueError("positional encoding with no frequency and include_input=False is empty")
+        self.register_buffer("freqs", torch.as_tensor(f))
+        self.include_input = bool(include_input)
+        self.out_dim = input_dim * (int(self.include_input) + 2 * f.size)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        parts = [u] if self.include_input else []
+        if self.freqs.numel():
+            fu = u[..., None, :] * self.freqs.to(u)[:, None]  # (n, L, 3)
+            # interleave per frequency as [sin f0, cos f0, sin f1, ...] (the paper's order)
+            sc = torch.stack([torch.sin(fu), torch.cos(fu)], dim=-2)  # (n, L, 2, 3)
+            parts.append(sc.reshape(u.shape[0], -1))
+        return torch.cat(parts, dim=-1)
+
+
+class FourierFeatures(nn.Module):
+    """Random Fourier features ``[sin(2π B u), cos(2π B u)]`` (Tancik et al. 2020).
+
+    Parameters
+    ----------
+    n_features : int
+        Rows of ``B``; the output has ``2 n_features`` (+3 with ``include_input``) columns.
+    sigma : float
+        Standard deviation of ``B``'s entries, cycles per normalised unit.
+    seed : int
+        Seed of ``B`` (its own generator: the global RNG is untouched).
+    """
+
+    def __init__(self, n_features: int = 64, sigma: float = 1.0, seed: int = 0,
+                 include_input: bool = True, input_dim: int = 3) -> None:
+        super().__init__()
+        if int(n_features) != n_features or n_features < 1:
+            raise ValueError(f"n_features must be a positive integer, got {n_features}")
+        if sigma <= 0:
+            raise ValueError(f"sigma must be positive, got {sigma}")
+        g = torch.Generator().manual_seed(int(seed))
+        B = torch.randn(int(n_features), input_dim, generator=g, dtype=torch.float64) * float(sigma)
+        self.register_buffer("B", B)
+        self.include_input = bool(include_input)
+        self.out_dim = 2 * int(n_features) + (input_dim if include_input else 0)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        proj = 2 * math.pi * u @ self.B.to(u).T
+        parts = [u] if self.include_input else []
+        parts += [torch.sin(proj), torch.cos(proj)]
+        return torch.cat(parts, dim=-1)
+
+
+_PRIMES = (1, 2654435761, 805459861)
+
+
+class HashGridEncoding(nn.Module):
+    """Multiresolution hash grid (Müller et al. 2022) in plain torch.
+
+    Level ``l`` is a grid of ``N_l = floor(base_resolution · b^l)`` cells per axis over the
+    box ``[lo, hi]`` of normalised coordinates, ``b = (finest/base)^(1/(L-1))``; learned
+    features at its vertices are interpolated trilinearly, so level ``l`` carries
+    structure down to ``(hi - lo) / N_l`` and nothing finer. A level whose
+    ``(N_l + 1)³`` vertices fit in ``2^log2_hashmap_size`` entries is indexed densely (no
+    collisions); finer levels are hashed (XOR of coordinates times large primes).
+
+    Parameters
+    ----------
+    n_levels, n_features_per_level, log2_hashmap_size, base_resolution, finest_resolution
+        As in Instant-NGP (the paper: 2, 2, 17, 4, 128).
+    lo, hi : array_like (3,)
+        Box of normalised coordinates mapped to the grid (points outside are clamped).
+    init_scale : float
+        Features start uniform in ``±init_scale``.
+    seed : int
+        Seed of the feature initialisation (own generator).
+    """
+
+    def __init__(self, n_levels: int = 2, n_features_per_level: int = 2, log2_hashmap_size: int = 17,
+                 base_resolution: int = 4, finest_resolution: int = 128, lo=(-1.0, -1.0, -1.0),
+                 hi=(1.0, 1.0, 1.0), init_scale: float = 1e-4, seed: int = 0) -> None:
+        super().__init__()
+        if n_levels < 1 or n_features_per_level < 1:
+            raise ValueError("n_levels and n_features_per_level must be >= 1")
+        if base_resolution < 1 or finest_resolution < base_resolution:
+            raise ValueError(f"need 1 <= base_resolution <= finest_resolution, got "
+                             f"{base_resolution}, {finest_resolution}")
+        if not 4 <= log2_hashmap_size <= 26:
+            raise ValueError(f"log2_hashmap_size must be in [4, 26], got {log2_hashmap_size}")
+        growth = (finest_resolution / base_resolution) ** (1.0 / (n_levels - 1)) if n_levels > 1 else 1.0
+        self.resolutions = [int(math.floor(base_resolution * growth**l + 1e-9)) for l in range(n_levels)]
+        self.table_size = 2 ** int(log2_hashmap_size)
+        self.n_features = int(n_features_per_level)
+        self.out_dim = n_levels * self.n_features
+        lo_t = torch.as_tensor(np.asarray(lo, dtype=np.float64).reshape(3))
+        hi_t = torch.as_tensor(np.asarray(hi, dtype=np.float64).reshape(3))
+        if torch.any(hi_t <= lo_t):
+            raise ValueError("hash grid box needs hi > lo on every axis")
+        self.register_buffer("lo", lo_t)
+        self.register_buffer("hi", hi_t)
+        g = torch.Generator().manual_seed(int(seed))
+        self.tables = nn.ParameterList()
+        self.dense_level = []
+        for res in self.resolutions:
+            n_vert = (res + 1) ** 3
+            dense = n_vert <= self.table_size
+            size = n_vert if dense else self.table_size
+            w = (torch.rand(size, self.n_features, generator=g, dtype=torch.float64) * 2 - 1) * init_scale
+            self.tables.append(nn.Parameter(w))
+            self.dense_level.append(dense)
+        offs = torch.tensor([[(k >> 0) & 1, (k >> 1) & 1, (k >> 2) & 1] for k in range(8)])
+        self.register_buffer("corner_offsets", offs)
+
+    def _index(self, corners: torch.Tensor, res: int, dense: bool) -> torch.Tensor:
+        if dense:
+            r1 = res + 1
+            return corners[..., 0] + r1 * (corners[..., 1] + r1 * corners[..., 2])
+        h = corners[..., 0] * _PRIMES[0]
+        h = h ^ (corners[..., 1] * _PRIMES[1])
+        h = h ^ (corners[..., 2] * _PRIMES[2])
+        return h % self.table_size
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        t = ((u - self.lo.to(u)) / (self.hi - self.lo).to(u)).clamp(0.0, 1.0)
+        outs = []
+        for res, dense, table in zip(self.resolutions, self.dense_level, self.tables):
+            x = t * res
+            x0 = torch.clamp(torch.floor(x), max=res - 1).long()
+            frac = x - x0.to(x)
+            corners = x0[:, None, :] + self.corner_offsets[None]  # (n, 8, 3)
+            idx = self._index(corners, res, dense)
+            feat = table.to(u)[idx]  # (n, 8, F)
+            o = self.corner_offsets.to(u)[None]  # (1, 8, 3)
+            w = torch.where(o > 0, frac[:, None, :], 1 - frac[:, None, :]).prod(-1)  # (n, 8)
+            outs.append((w[..., None] * feat).sum(1))
+        return torch.cat(outs, dim=-1)
+
+
+def make_encoding(name: str, *, seed: int = 0, box=None, **options) -> nn.Module:
+    """Build an encoding by name (``positional``, ``fourier``, ``hash``, ``none``).
+
+    ``box`` = ``(lo, hi)`` in normalised units is the hash grid's domain (default: the
+    box of the points the density was normalised on).
+    """
+    if name == "positional":
+        return PositionalEncoding(**options)
+    if name == "fourier":
+        return FourierFeatures(seed=seed, **options)
+    if name == "hash":
+        if box is not None:
+            options = {"lo": box[0], "hi": box[1], **options}
+        return HashGridEncoding(seed=seed, **options)
+    if name in ("none", None):
+        if options:
+            raise ValueError(f"encoding 'none' takes no options, got {sorted(options)}")
+        return IdentityEncoding()
+    raise ValueError(f"unknown encoding {name!r}; choose one of {ENCODINGS}")

@@ -1,0 +1,32 @@
+"""GemPy structural models evaluated in torch (soft lithology, density, GemPy gravity).
+
+Importing this subpackage does not import GemPy; GemPy is loaded when a model is built.
+All GemPy calls run inside :func:`gempy_torch`, which restores torch's global state.
+
+Conventions: metres (z up); density contrast in kg/m³ (GemPy id order: id 1 = unit above
+the first surface, basement last); g_z in mGal positive downward.
+"""
+
+from ._guard import gempy_torch, guarded, restore_torch
+from ._model import (
+    GemPyCenteredGravity,
+    TorchGeoModel,
+    density_at,
+    dips_from_gradients,
+    gradients_from_dips,
+    membership_from_ids,
+    soft_lithology,
+)
+
+__all__ = [
+    "GemPyCenteredGravity",
+    "TorchGeoModel",
+    "density_at",
+    "dips_from_gradients",
+    "gempy_torch",
+    "gradients_from_dips",
+    "guarded",
+    "membership_from_ids",
+    "restore_torch",
+    "soft_lithology",
+]

@@ -1,0 +1,76 @@
+"""CLI smoke tests for the INR commands (tiny sizes)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gempy_gravinv.cli import main
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_demo_quick_writes_metrics(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "-o", str(out), "--no-figures", "--no-progress"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["floor_zero_kgm3"] == pytest.approx(83.2, abs=0.1)  # DESIGN.md: zero model 83.2
+    assert m["rms_error_kgm3"] > 0 and m["chi2_per_datum_recomputed"] > 0
+    assert (out / "inr_model.nc").exists()
+    text = capsys.readouterr().out
+    assert "zero model (floor)" in text and "[DESIGN] paper INR" in text
+
+
+def _tiny_files(tmp_path, with_std=True):
+    from gempy_gravinv import io as gio
+    from gempy_gravinv.synthetic import single_block
+
+    case = single_block(noise_seed=1, shape=(6, 6, 3))
+    csv = tmp_path / "stations.csv"
+    if with_std:
+        gio.write_csv(csv, case.survey)
+    else:
+        gio.write_csv(csv, case.survey.locations, gz=case.survey.gz)
+    mesh = tmp_path / "mesh.msh"
+    case.mesh.source.write_UBC(str(mesh))
+    return case, csv, mesh
+
+
+def test_invert_csv_on_ubc_mesh(tmp_path):
+    case, csv, mesh = _tiny_files(tmp_path)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"width": 16, "depth": 2, "max_steps": 40}))
+    out = tmp_path / "out"
+    rc = main(["invert", str(csv), "--mesh", str(mesh), "--config", str(cfg), "-o", str(out),
+               "--no-figures", "--no-progress", "--bounds", "-800", "800"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["config"]["width"] == 16 and m["config"]["bounds"] == [-800.0, 800.0]
+    assert np.isfinite(m["chi2_per_datum_recomputed"])
+    assert (out / "checkpoint").is_dir()
+
+
+def test_invert_bad_input_is_one_clear_line(tmp_path, capsys):
+    case, csv, mesh = _tiny_files(tmp_path, with_std=False)
+    rc = main(["invert", str(csv), "--mesh", str(mesh), "-o", str(tmp_path / "o"), "--no-progress"])
+    assert rc == 2
+    assert "no std column" in capsys.readouterr().err
+    rc = main(["invert", str(tmp_path / "missing.csv"), "--mesh", str(mesh), "-o", str(tmp_path / "o")])
+    assert rc == 2
+
+
+@pytest.mark.slow
+def test_reproduce_paper_quick(tmp_path):
+    out = tmp_path / "rep"
+    assert main(["reproduce-paper", "--quick", "-o", str(out), "--no-figures"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert len(m["dipping_block"]) == 2 and len(m["smooth_grf"]) == 2

@@ -1,0 +1,197 @@
+"""Density backends: registry, encodings' frequency content, bounds, quadrature, gradients."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gempy_gravinv import PrismMesh
+from gempy_gravinv.density import (
+    CoordinateNormalizer,
+    FourierFeatures,
+    HashGridEncoding,
+    INRDensity,
+    PositionalEncoding,
+    VoxelDensity,
+    available_densities,
+    cell_points,
+    evaluate_on_mesh,
+    make_density,
+    register_density,
+)
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    return PrismMesh.from_tensor([100.0] * 6, [50.0] * 4, [25.0] * 3, origin=(0.0, 0.0, -75.0))
+
+
+def test_registry_builds_backends_and_rejects_unknown(mesh):
+    assert {"inr", "voxel"} <= set(available_densities())
+    assert isinstance(make_density("inr", mesh=mesh, seed=0), INRDensity)
+    assert isinstance(make_density("voxel", mesh=mesh), VoxelDensity)
+    with pytest.raises(ValueError, match="unknown density backend 'nope'"):
+        make_density("nope")
+    with pytest.raises(ValueError, match="already registered"):
+        register_density("inr", VoxelDensity)
+
+
+def test_registry_lazy_string_entry(mesh):
+    register_density("_test_lazy_voxel", "gempy_gravinv.density._voxel:VoxelDensity", overwrite=True)
+    d = make_density("_test_lazy_voxel", mesh=mesh, init_value=7.0)
+    pts = torch.as_tensor(mesh.cell_centers[:3])
+    assert torch.allclose(d(pts), torch.full((3,), 7.0, dtype=torch.float64))
+
+
+def test_positional_encoding_has_exactly_the_chosen_frequencies():
+    # 2 octaves from f0 = 2π rad/unit -> 1 and 2 cycles per unit along x
+    enc = PositionalEncoding(n_frequencies=2, min_frequency=2 * math.pi, include_input=False)
+    n = 256
+    x = torch.arange(n, dtype=torch.float64) / n  # one unit, periodic sampling
+    u = torch.stack([x, torch.zeros(n), torch.zeros(n)], 1).double()
+    feats = enc(u).numpy()
+    assert feats.shape[1] == enc.out_dim == 12
+    power = np.abs(np.fft.rfft(feats - feats.mean(0), axis=0)) ** 2
+    total = power.sum(0)
+    peaks = set()
+    for j in np.nonzero(total > 1e-9)[0]:
+        peaks.add(int(np.argmax(power[:, j])))
+        assert power[:, j].max() / total[j] > 0.999  # a pure tone
+    assert peaks == {1, 2}
+
+
+def test_paper_positional_layout():
+    enc = PositionalEncoding(n_frequencies=2)  # the paper: [u, sin u, cos u, sin 2u, cos 2u]
+    u = torch.tensor([[0.3, -0.2, 1.1]], dtype=torch.float64)
+    ref = torch.cat([u, torch.sin(u), torch.cos(u), torch.sin(2 * u), torch.cos(2 * u)], 1)
+    assert torch.allclose(enc(u), ref)
+
+
+def test_hash_grid_levels_are_piecewise_linear_on_their_grid():
+    enc = HashGridEncoding(n_levels=2, n_features_per_level=1, base_resolution=4, finest_resolution=16,
+                           log2_hashmap_size=8, init_scale=1.0, seed=3, lo=(0, 0, 0), hi=(1, 1, 1))
+    assert enc.resolutions == [4, 16]
+    assert enc.dense_level == [True, False]  # 5³ fits in 256 entries, 17³ is hashed
+    n = 1601
+    x = torch.linspace(0, 1, n, dtype=torch.float64)
+    u = torch.stack([x, torch.full((n,), 0.37), torch.full((n,), 0.61)], 1)
+    with torch.no_grad():
+        f = enc(u).numpy()
+    for lvl, res in enumerate(enc.resolutions):
+        d2 = np.abs(np.diff(f[:, lvl], 2))
+        kinks = x.numpy()[1:-1][d2 > 1e-9]
+        # second differences vanish except next to the level's own grid lines
+        dist = np.abs(kinks * res - np.round(kinks * res)) / res
+        assert kinks.size > 0 and np.all(dist <= 1.5 / (n - 1))
+    # the coarse level cannot change faster than its grid: it is linear between 1/4 marks
+    coarse = f[:, 0]
+    seg = (x.numpy() >= 0.25) & (x.numpy() <= 0.5)
+    coef = np.polyfit(x.numpy()[seg], coarse[seg], 1)
+    assert np.allclose(np.polyval(coef, x.numpy()[seg]), coarse[seg], atol=1e-12)
+
+
+def test_fourier_features_seeded():
+    a, b, c = FourierFeatures(16, 2.0, seed=1), FourierFeatures(16, 2.0, seed=1), FourierFeatures(16, 2.0, seed=2)
+    assert torch.equal(a.B, b.B) and not torch.equal(a.B, c.B)
+    big = FourierFeatures(4000, 2.0, seed=0)
+    assert abs(float(big.B.std()) - 2.0) < 0.05
+
+
+def test_zscore_normalizer_matches_paper_definition(mesh):
+    norm = CoordinateNormalizer.from_points(mesh.cell_centers, "zscore")
+    u = norm(torch.as_tensor(mesh.cell_centers)).numpy()
+    assert np.allclose(u.mean(0), 0, atol=1e-12) and np.allclose(u.std(0), 1)
+    iso = CoordinateNormalizer.from_points(mesh.cell_centers, "isotropic")
+    ui = iso(torch.as_tensor(mesh.cell_centers)).numpy()
+    assert np.isclose(np.abs(ui[:, 0]).max(), 1.0)  # longest axis (x) spans [-1, 1]
+    assert np.abs(ui[:, 2]).max() < 0.2  # same metres per unit on z
+
+
+@pytest.mark.parametrize("output,bounds", [("tanh", (-600, 600)), ("sigmoid", (0, 400)), ("tanh", (100, 200))])
+def test_outputs_stay_inside_bounds(mesh, output, bounds):
+    d = INRDensity(mesh, output=output, bounds=bounds, seed=0)
+    with torch.no_grad():
+        for p in d.mlp.parameters():
+            p.mul_(50.0)  # drive the raw output far into saturation
+        v = d(torch.as_tensor(mesh.cell_centers))
+    assert float(v.min()) >= bounds[0] and float(v.max()) <= bounds[1]
+    assert float(v.max() - v.min()) > 0.5 * (bounds[1] - bounds[0])
+
+
+def test_init_value_starts_the_field_there(mesh):
+    d = INRDensity(mesh, output="sigmoid", bounds=(-600, 600), init_value=0.0, last_layer_gain=0.0, seed=0)
+    v = d(torch.as_tensor(mesh.cell_centers))
+    assert torch.allclose(v, torch.zeros_like(v), atol=1e-9)
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(encoding="wavelet"), "unknown encoding 'wavelet'"),
+    (dict(bounds=(5, 5)), "lo < hi"),
+    (dict(bounds=(10, -10)), "lo < hi"),
+    (dict(activation="swish2"), "unknown activation"),
+    (dict(output="softmax"), "unknown output"),
+])
+def test_bad_options_raise_clear_errors(mesh, kw, match):
+    with pytest.raises(ValueError, match=match):
+        INRDensity(mesh, **kw)
+
+
+def test_needs_a_domain():
+    with pytest.raises(ValueError, match="needs a mesh"):
+        INRDensity()
+
+
+@pytest.mark.parametrize("encoding,opts", [("positional", {}), ("fourier", {"n_features": 8}),
+                                           ("hash", {"n_levels": 2, "base_resolution": 2,
+                                                     "finest_resolution": 8}), ("none", {})])
+def test_gradients_reach_every_parameter(mesh, encoding, opts):
+    d = INRDensity(mesh, encoding=encoding, encoding_options=opts, width=16, depth=2, seed=0)
+    d(torch.as_tensor(mesh.cell_centers)).pow(2).sum().backward()
+    for name, p in d.named_parameters():
+        assert p.grad is not None and float(p.grad.abs().max()) > 0, name
+
+
+def test_seed_reproducible_and_global_rng_untouched(mesh):
+    state = torch.get_rng_state()
+    a = INRDensity(mesh, seed=5)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = INRDensity(mesh, seed=5)
+    c = INRDensity(mesh, seed=6)
+    pts = torch.as_tensor(mesh.cell_centers)
+    assert torch.equal(a(pts), b(pts)) and not torch.equal(a(pts), c(pts))
+
+
+def test_quadrature_gives_exact_cell_averages(mesh):
+    class Cubic(torch.nn.Module):  # 2-point Gauss–Legendre is exact for cubics per axis
+        def forward(self, p):
+            return p[:, 0] ** 3 * 1e-6 + p[:, 1] ** 2 * p[:, 2] * 1e-4
+
+    b = mesh.bounds
+    ex = (b[:, 1] ** 4 - b[:, 0] ** 4) / 4 / (b[:, 1] - b[:, 0]) * 1e-6
+    ey = (b[:, 3] ** 3 - b[:, 2] ** 3) / 3 / (b[:, 3] - b[:, 2])
+    ez = (b[:, 5] + b[:, 4]) / 2
+    exact = ex + ey * ez * 1e-4
+    avg = evaluate_on_mesh(Cubic(), mesh, quadrature=2).numpy()
+    centre = evaluate_on_mesh(Cubic(), mesh, quadrature=1).numpy()
+    assert np.allclose(avg, exact, rtol=1e-12, atol=1e-12)
+    assert not np.allclose(centre, exact, rtol=1e-6)
+    pts, w = cell_points(mesh, 3)
+    assert pts.shape == (mesh.n_cells * 27, 3) and np.allclose(w.sum(1), 1.0)
+
+
+def test_voxel_lookup_returns_containing_cell(mesh):
+    vals = torch.arange(mesh.n_cells, dtype=torch.float64)
+    v = VoxelDensity(mesh)
+    with torch.no_grad():
+        v.values.copy_(vals)
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, mesh.n_cells, 50)
+    b = mesh.bounds[idx]
+    t = rng.uniform(0.05, 0.95, (50, 3))
+    pts = b[:, 0::2] + t * (b[:, 1::2] - b[:, 0::2])
+    assert np.array_equal(v(torch.as_tensor(pts)).detach().numpy(), idx.astype(float))
+    with pytest.raises(TypeError, match="PrismMesh"):
+        VoxelDensity("not a mesh")

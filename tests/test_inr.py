@@ -1,0 +1,211 @@
+"""INR trainer: recovery, stopping bookkeeping, exact resume, ensembles, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gempy_gravinv import GravityOperator, PrismMesh, Survey
+from gempy_gravinv.inversion import INRConfig, INRResult, invert_inr
+from gempy_gravinv.synthetic import single_block
+
+FAST = dict(width=32, depth=2, progress=False, net_dtype="float64", weighting="none", lr=0.01,
+            encoding_options={"n_frequencies": 2})
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # tiny problems: intra-op threads only add synchronisation (and the CPU is shared)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def case():
+    return single_block(noise_seed=0)
+
+
+def _chi2(case, model):
+    op = GravityOperator(case.mesh, case.survey, device="cpu", store="dense")
+    pred = op.forward(torch.as_tensor(model)).numpy()
+    return float(np.mean(((pred - case.survey.gz) / case.survey.std) ** 2))
+
+
+def test_tiny_inversion_recovers_block_position_and_sign(case):
+    res = invert_inr(case.survey, case.mesh, INRConfig(**FAST, max_steps=400), true_model=case.model)
+    assert isinstance(res, INRResult)
+    nx, ny, nz = case.mesh.shape
+    rec = res.model.reshape(nz, ny, nx)
+    true = case.model.reshape(nz, ny, nx)
+    inside = true > 0
+    assert res.chi2 < 1.5
+    assert rec[inside].mean() > 0 and rec[inside].mean() > 3 * abs(rec[~inside].mean())
+    # the column of largest recovered mass lies over the block's footprint
+    col = rec.sum(0)
+    iy, ix = np.unravel_index(np.argmax(col), col.shape)
+    assert true[:, iy, ix].any()
+    assert res.metrics["pearson_r"] > 0.5
+
+
+def test_stopping_returns_the_state_with_the_reported_misfit(case):
+    res = invert_inr(case.survey, case.mesh, INRConfig(**FAST, max_steps=400, stop_tol=0.1),
+                     true_model=case.model)
+    assert res.stop_reason in ("target misfit reached", "below target misfit")
+    chi2 = _chi2(case, res.model)
+    assert chi2 == pytest.approx(res.chi2, rel=1e-10)
+    # the history entry of the kept step scored exactly these weights
+    k = res.history["step"].index(res.best_step)
+    assert res.history["chi2"][k] == pytest.approx(chi2, rel=1e-10)
+    assert abs(chi2 - 1.0) <= 0.1
+    assert np.allclose(res.evaluate(case.mesh.cell_centers), res.model)
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(case, tmp_path):
+    cfg = INRConfig(**FAST, max_steps=60, early_stopping=False, lr_schedule="cosine", batch_size=20)
+    full = invert_inr(case.survey, case.mesh, cfg)
+    ck = tmp_path / "run.pt"
+    part = invert_inr(case.survey, case.mesh, cfg, checkpoint=ck, stop_after=23)
+    assert not part.completed and ck.exists()
+    rest = invert_inr(case.survey, case.mesh, cfg, checkpoint=ck, resume=True)
+    assert rest.completed
+    assert np.array_equal(rest.model, full.model)
+    assert rest.history["chi2"] == full.history["chi2"]
+    assert rest.history["step"] == full.history["step"]
+    # a checkpoint written with other settings is refused
+    with pytest.raises(ValueError, match="other settings"):
+        invert_inr(case.survey, case.mesh, INRConfig(**{**FAST, "lr": 0.5}, max_steps=60), checkpoint=ck, resume=True)
+
+
+def test_resume_with_early_stopping_and_periodic_checkpoints(case, tmp_path):
+    cfg = INRConfig(**FAST, max_steps=300, checkpoint_every=7)
+    full = invert_inr(case.survey, case.mesh, cfg)
+    ck = tmp_path / "ck"
+    invert_inr(case.survey, case.mesh, cfg, checkpoint=ck, stop_after=11)
+    rest = invert_inr(case.survey, case.mesh, cfg, checkpoint=ck, resume=True)
+    assert np.array_equal(rest.model, full.model) and rest.best_step == full.best_step
+
+
+def test_ensembles_reproducible_by_seed_and_members_differ(case):
+    cfg = INRConfig(**FAST, max_steps=80, n_members=3, seed=11)
+    a = invert_inr(case.survey, case.mesh, cfg)
+    b = invert_inr(case.survey, case.mesh, cfg)
+    c = invert_inr(case.survey, case.mesh, cfg, seed=12)
+    assert np.array_equal(a.members, b.members)
+    assert not np.array_equal(a.members, c.members)
+    assert a.members.shape == (3, case.mesh.n_cells)
+    assert not np.allclose(a.members[0], a.members[1])
+    assert np.allclose(a.model, a.members.mean(0)) and np.allclose(a.std, a.members.std(0, ddof=1))
+    assert float(a.std.max()) > 0
+    assert np.allclose(a.evaluate(case.mesh.cell_centers), a.model)
+
+
+def test_weighting_preconditioners_follow_their_formulas(case):
+    from gempy_gravinv.inversion._inr import _Problem
+
+    cfg = INRConfig(weighting="depth", weighting_mode="gradient", weighting_power=2.0, depth_z0=30.0)
+    p = _Problem(case.survey, case.mesh, cfg).precond.numpy()
+    depth = case.mesh.extent[5] - case.mesh.cell_centers[:, 2]
+    ref = (depth + 30.0) ** 2
+    assert np.allclose(p, ref / ref.max())
+    cfg = INRConfig(weighting="sensitivity", weighting_power=1.0)
+    prob = _Problem(case.survey, case.mesh, cfg)
+    G = prob.G.numpy() / case.survey.std[:, None]
+    jtj = (G**2).sum(0)
+    ref = (jtj / jtj.max()) ** -0.5
+    assert np.allclose(prob.precond.numpy(), ref / ref.max())
+    # the sensitivity weight grows with depth (what counters the decay of Gᵀr)
+    top, bottom = depth < 100, depth > 300
+    assert prob.precond.numpy()[bottom].mean() > 5 * prob.precond.numpy()[top].mean()
+
+
+def test_regularizers_and_voxel_backend_run(case):
+    tv = invert_inr(case.survey, case.mesh, INRConfig(**FAST, max_steps=50, regularization="tv", reg_weight=0.1))
+    assert any(v > 0 for v in tv.history["reg"])
+    vox = invert_inr(case.survey, case.mesh, INRConfig(backend="voxel", lr=0.05, max_steps=300, progress=False),
+                     true_model=case.model)
+    assert vox.chi2 < 2.0 and vox.metrics["pearson_r"] > 0.3
+
+
+@pytest.mark.parametrize("kw,exc,match", [
+    (dict(encoding="wavelet"), ValueError, "unknown encoding"),
+    (dict(bounds=(600, -600)), ValueError, "lo < hi"),
+    (dict(weighting="magic"), ValueError, "weighting must be"),
+    (dict(max_steps=0), ValueError, "max_steps"),
+    (dict(dtype="float16"), TypeError, "dtype"),
+    (dict(not_an_option=1), TypeError, "unknown option"),
+])
+def test_bad_options_clear_errors(case, kw, exc, match):
+    with pytest.raises(exc, match=match):
+        invert_inr(case.survey, case.mesh, None, **kw)
+
+
+def test_bad_inputs_clear_errors(case):
+    with pytest.raises(ValueError, match="observed data with uncertainties"):
+        invert_inr(Survey(case.survey.locations), case.mesh)
+    with pytest.raises(ValueError, match="observed data with uncertainties"):
+        invert_inr(Survey(case.survey.locations, gz=case.survey.gz), case.mesh)
+    other = PrismMesh.from_tensor([100.0] * 3, [100.0] * 3, [100.0] * 2, origin=(0, 0, -200))
+    with pytest.raises(ValueError, match="true_model has"):
+        invert_inr(case.survey, other, max_steps=1, progress=False, true_model=case.model)
+    with pytest.raises(ValueError, match="operator matrix has shape"):
+        invert_inr(case.survey, other, operator=np.zeros((case.survey.n_data, case.mesh.n_cells)))
+    with pytest.raises(TypeError, match="mesh must be"):
+        invert_inr(case.survey, "mesh.txt")
+    with pytest.raises(ValueError, match="resume=True needs checkpoint"):
+        invert_inr(case.survey, case.mesh, resume=True)
+    inside = Survey(case.mesh.cell_centers[:3], gz=[1.0, 2.0, 3.0], std=0.1)
+    with pytest.raises(ValueError, match="inside mesh cells"):
+        invert_inr(inside, case.mesh)
+
+
+def test_config_round_trip_and_presets(tmp_path):
+    p = INRConfig.paper()
+    assert (p.width, p.depth, p.lr, p.output, p.bounds, p.weighting) == (256, 4, 1e-2, "tanh", (-600.0, 600.0), "none")
+    assert p.encoding_options["n_frequencies"] == 2 and p.normalization == "zscore"
+    assert INRConfig.paper("hash").encoding_options["n_levels"] == 2
+    f = tmp_path / "c.toml"
+    f.write_text('preset = "paper"\nmax_steps = 7\n')
+    c = INRConfig.from_file(f)
+    assert c.max_steps == 7 and c.width == 256
+    import json
+
+    g = tmp_path / "c.json"
+    g.write_text(json.dumps(INRConfig(max_steps=9).to_dict()))
+    assert INRConfig.from_file(g) == INRConfig(max_steps=9)
+    with pytest.raises(ValueError, match="unknown INRConfig option"):
+        INRConfig.from_dict({"widht": 3})
+
+
+def test_result_save_writes_files(case, tmp_path):
+    res = invert_inr(case.survey, case.mesh, INRConfig(**FAST, max_steps=20, n_members=2), true_model=case.model)
+    written = res.save(tmp_path / "out")
+    import json
+
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["chi2_per_datum_recomputed"] == pytest.approx(res.chi2)
+    assert "rms_error_kgm3" in m and m["n_members"] == 2
+    for kind in ("netcdf", "vtk", "ubc", "sections", "convergence", "std"):
+        assert not str(written[kind]).startswith("failed"), (kind, written[kind])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(case):
+    cfg = INRConfig(**FAST, max_steps=30, early_stopping=False)
+    a = invert_inr(case.survey, case.mesh, cfg, device="cpu")
+    b = invert_inr(case.survey, case.mesh, cfg, device="cuda")
+    assert np.allclose(a.model, b.model, atol=1e-6)
+
+
+def test_num_threads_applies_during_the_run_and_is_restored(case):
+    torch.set_num_threads(2)
+    try:
+        invert_inr(case.survey, case.mesh, INRConfig(**FAST, max_steps=2, num_threads=1))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    with pytest.raises(ValueError, match="num_threads"):
+        invert_inr(case.survey, case.mesh, INRConfig(**FAST, num_threads=0))
