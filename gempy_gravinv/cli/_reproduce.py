@@ -58,8 +58,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--seed", type=int, default=0, help="noise / realization seed of the cases")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="torch threads (default 1: fastest for these sizes on a shared CPU)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads (default: all cores; use 1 on a busy, shared CPU, where several "
+                        "threads can be many times slower; results depend slightly on the thread count)")
     return p
 
 
