@@ -300,19 +300,10 @@ def _fmt(v, nd: int = 3) -> str:
 
 
 def _clean(v):
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _clean(v.tolist())
-    if isinstance(v, (np.floating, float)):
-        return None if not math.isfinite(float(v)) else float(v)
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (str, int, bool)) or v is None:
-        return v
-    return str(v)
+    """JSON-safe copy (NaN/inf -> None), shared with the other writers."""
+    from .output import to_jsonable
+
+    return to_jsonable(v)
 
 
 def write_report(comp: Comparison, out_dir, *, figures: bool = True) -> dict[str, Path]:
