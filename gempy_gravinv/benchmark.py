@@ -81,18 +81,19 @@ def run_size(name: str, repeat: int = 3) -> None:
 
     # SimPEG forward_only (numba JIT warm-up first)
     sim = simpeg_sim("forward_only")
-    sim.dpred(m / 1000)
-    t_sp_fwd = best(lambda: sim.dpred(m / 1000), repeat)
+    m_gcc = gg.kgm3_to_gcc(m)  # SimPEG's units
+    sim.dpred(m_gcc)
+    t_sp_fwd = best(lambda: sim.dpred(m_gcc), repeat)
     rows.append(("simpeg choclo forward_only dpred", t_sp_fwd))
     # SimPEG ram: G build (first dpred) and one product
     t0 = time.perf_counter()
     sim_ram = simpeg_sim("ram")
-    sim_ram.dpred(m / 1000)
+    sim_ram.dpred(m_gcc)
     t_sp_build = time.perf_counter() - t0
-    t_sp_prod = best(lambda: sim_ram.G @ (m / 1000), repeat)
+    t_sp_prod = best(lambda: sim_ram.G @ m_gcc, repeat)
     rows.append(("simpeg choclo ram: build G", t_sp_build))
     rows.append(("simpeg choclo ram: G·m", t_sp_prod))
-    ref = -sim.dpred(m / 1000)
+    ref = gg.gz_from_upward(sim.dpred(m_gcc))
 
     results = {}
     for label, compile_ in (("eager", False), ("compiled", True)):
