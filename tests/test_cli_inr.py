@@ -11,12 +11,7 @@ import torch
 from gempy_gravinv.cli import main
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_demo_quick_writes_metrics(tmp_path, capsys):

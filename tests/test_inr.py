@@ -14,13 +14,7 @@ FAST = dict(width=32, depth=2, progress=False, net_dtype="float64", weighting="n
             encoding_options={"n_frequencies": 2})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny problems: intra-op threads only add synchronisation (and the CPU is shared)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,14 @@ def _vec(x, n: int, name: str) -> torch.Tensor:
     return t
 
 
+def _known_sigma(sigma, survey: Any, n: int, dtype: torch.dtype, owner: str) -> torch.Tensor:
+    """σ (n,) in mGal: the given ``sigma`` or, if None, the survey's std (clear error if neither)."""
+    s = sigma if sigma is not None else survey.std
+    if s is None:
+        raise ValueError(f"{owner} needs sigma (mGal) or a survey with std")
+    return _vec(s, n, "sigma").to(dtype)
+
+
 class GaussianLikelihood:
     """Independent Gaussian noise with known standard deviation.
 
@@ -50,10 +58,7 @@ class GaussianLikelihood:
         import pyro.distributions as dist
 
         n = pred.shape[-1]
-        s = self.sigma if self.sigma is not None else survey.std
-        if s is None:
-            raise ValueError("GaussianLikelihood needs sigma (mGal) or a survey with std")
-        sig = _vec(s, n, "sigma").to(pred.dtype)
+        sig = _known_sigma(self.sigma, survey, n, pred.dtype, "GaussianLikelihood")
         with pyro.plate("stations", n):
             return pyro.sample("obs", dist.Normal(pred, sig), obs=obs)
 
@@ -114,10 +119,7 @@ class StudentTLikelihood:
         import pyro.distributions as dist
 
         n = pred.shape[-1]
-        s = self.sigma if self.sigma is not None else survey.std
-        if s is None:
-            raise ValueError("StudentTLikelihood needs sigma (mGal) or a survey with std")
-        sig = _vec(s, n, "sigma").to(pred.dtype)
+        sig = _known_sigma(self.sigma, survey, n, pred.dtype, "StudentTLikelihood")
         with pyro.plate("stations", n):
             return pyro.sample("obs", dist.StudentT(torch.tensor(self.df, dtype=pred.dtype),
                                                     pred, sig), obs=obs)
