@@ -4,7 +4,8 @@ Every method inverts the same :class:`~gempy_gravinv.Survey` on the same tensor 
 INR field is sampled at that mesh's cells (the mesh SimPEG inverts on), so every metric is
 computed the same way, by :func:`gempy_gravinv.metrics.evaluate`:
 
-- ``inr``: :func:`gempy_gravinv.invert_inr` with our preset (``INRConfig()``);
+- ``inr``: :func:`gempy_gravinv.invert_inr` with one of our presets (``inr_preset``:
+  ``INRConfig()``, ``.compact()`` for the dipping block, ``.smooth()`` for the GRF);
 - ``inr_paper``: the same with the paper's preset (``INRConfig.paper()``);
 - ``simpeg_l2`` / ``simpeg_sparse``: :func:`gempy_gravinv.simpeg.run_inversion` (SimPEG's
   recommended L2 and sparse/IRLS recipes) on our drop-in simulation;
@@ -162,7 +163,11 @@ def _inr_available() -> bool:
 def _run_inr(survey, mesh, true, preset: str, overrides: dict, device: str):
     from .inversion import INRConfig, invert_inr
 
-    cfg = INRConfig.paper() if preset == "paper" else INRConfig()
+    presets = {"paper": INRConfig.paper, "ours": INRConfig.ours, "compact": INRConfig.compact,
+               "smooth": INRConfig.smooth}
+    if preset not in presets:
+        raise ValueError(f"inr_preset must be one of {sorted(presets)}, got {preset!r}")
+    cfg = presets[preset]()
     res = invert_inr(survey, mesh, cfg, true_model=true, device=device, **overrides)
     hist = {"chi2": list(res.history.get("chi2", []))}
     info = {"preset": preset, "overrides": overrides, "iterations": len(hist["chi2"]),
@@ -182,7 +187,8 @@ def _run_simpeg(survey, mesh, kind: str, reference, bounds, kw: dict, device: st
 
 def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = METHODS,
                    reference=0.0, bounds=None, inr_overrides: dict | None = None,
-                   inr_paper_overrides: dict | None = None, simpeg_options: dict | None = None,
+                   inr_paper_overrides: dict | None = None, inr_preset: str = "ours",
+                   simpeg_options: dict | None = None,
                    device: str = "cpu", name: str = "comparison", notes: Sequence[str] = (),
                    log: Callable[[str], None] | None = print) -> Comparison:
     """Run the INR and SimPEG inversions on one survey and mesh and evaluate them alike.
@@ -204,6 +210,9 @@ def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = 
         Contrast bounds of the SimPEG inversions, kg/m³.
     inr_overrides, inr_paper_overrides : dict, optional
         :class:`~gempy_gravinv.inversion.INRConfig` fields for the two INR presets.
+    inr_preset : {"ours", "compact", "smooth"}
+        Which of our :class:`~gempy_gravinv.inversion.INRConfig` presets the ``inr``
+        method starts from (``"compact"`` assumes bodies in a quiet background).
     simpeg_options : dict, optional
         Extra keyword arguments of :func:`gempy_gravinv.simpeg.run_inversion`.
     device : str
@@ -259,7 +268,7 @@ def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = 
             if key in ("inr", "inr_paper"):
                 ov = dict((inr_overrides if key == "inr" else inr_paper_overrides) or {})
                 ov.setdefault("progress", log is not None)  # tqdm bar only when logging
-                model, pred, hist, info = _run_inr(survey, mesh, true, "ours" if key == "inr" else "paper",
+                model, pred, hist, info = _run_inr(survey, mesh, true, inr_preset if key == "inr" else "paper",
                                                    ov, device)
             else:
                 kind = "l2" if key == "simpeg_l2" else "sparse"
@@ -442,6 +451,7 @@ def _case_setup(case: str, quick: bool) -> dict[str, Any]:
 
         c = dipping_block(noise_seed=0)
         return {"survey": c.survey, "mesh": c.mesh, "true": c.model, "bounds": c.bounds, "reference": 0.0,
+                "inr_preset": "compact",
                 "inr": {"max_steps": 300} if quick else {}, "inr_paper": {"max_steps": 150} if quick else {},
                 "simpeg": {"max_iter": 15, "max_irls_iterations": 10} if quick else {},
                 "notes": [f"Dipping block (DESIGN.md case 1), noise σ = 1% of std(g_z), seed 0. "
@@ -452,6 +462,7 @@ def _case_setup(case: str, quick: bool) -> dict[str, Any]:
         kw = {"shape": (16, 16, 8), "cell_size": 1250.0} if quick else {}
         c = smooth_grf(seed=0, **kw)
         return {"survey": c.survey, "mesh": c.mesh, "true": c.model, "bounds": c.bounds, "reference": 0.0,
+                "inr_preset": "smooth",
                 "inr": {"bounds": tuple(c.bounds), **({"max_steps": 300} if quick else {})},
                 "inr_paper": {"bounds": tuple(c.bounds), **({"max_steps": 150} if quick else {})},
                 "simpeg": {"max_iter": 15, "max_irls_iterations": 10} if quick else {},
@@ -500,6 +511,7 @@ def run_case(case: str, out_dir=None, *, quick: bool = False, methods: Sequence[
     s = _case_setup(case, quick)
     comp = run_comparison(s["survey"], s["mesh"], true=s["true"], methods=methods, reference=s["reference"],
                           bounds=s["bounds"], inr_overrides=s["inr"], inr_paper_overrides=s["inr_paper"],
+                          inr_preset=s.get("inr_preset", "ours"),
                           simpeg_options=s["simpeg"], device=device, name=case + (" (quick)" if quick else ""),
                           notes=s["notes"], log=log)
     if out_dir is not None:

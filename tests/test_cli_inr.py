@@ -63,6 +63,23 @@ def test_invert_bad_input_is_one_clear_line(tmp_path, capsys):
     assert rc == 2
 
 
+def test_invert_preset_compact_and_preset_config_conflict(tmp_path, capsys):
+    case, csv, mesh = _tiny_files(tmp_path)
+    out = tmp_path / "out"
+    rc = main(["invert", str(csv), "--mesh", str(mesh), "--preset", "compact", "--max-steps", "60",
+               "-o", str(out), "--no-figures", "--no-progress"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["config"]["regularization"] == "min_support" and m["config"]["reg_mode"] == "target"
+    assert m["config"]["max_steps"] == 60
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"preset": "compact", "max_steps": 5}))
+    rc = main(["invert", str(csv), "--mesh", str(mesh), "--preset", "paper", "--config", str(cfg),
+               "-o", str(tmp_path / "o2"), "--no-progress"])
+    assert rc == 2
+    assert "--preset or --config" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_reproduce_paper_quick(tmp_path):
     out = tmp_path / "rep"

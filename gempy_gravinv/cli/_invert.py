@@ -31,7 +31,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="INRConfig as JSON or TOML")
     p.add_argument("--backend", default=None,
                    help="density backend: inr (default), voxel (comparison), geology or hybrid (GemPy, see --geomodel)")
-    p.add_argument("--preset", choices=["ours", "paper"], default=None, help="base settings (default ours)")
+    p.add_argument("--preset", choices=["ours", "compact", "smooth", "paper"], default=None,
+                   help="base settings (default ours; compact: minimum-support prior for bodies in a quiet "
+                        "background; smooth: smooth fields; paper: Mishra et al.)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--std", type=float, default=None, metavar="MGAL", help="data std when the file has none")
     p.add_argument("--relative-std", type=float, default=None, metavar="FRAC",
@@ -64,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
     from gempy_gravinv import io as gio
     from gempy_gravinv.inversion import INRConfig, invert_inr
 
-    cfg = INRConfig.from_file(args.config) if args.config else INRConfig()
-    if args.preset == "paper":
-        cfg = INRConfig.paper()
+    if args.config and args.preset:
+        raise ValueError("give --preset or --config, not both (a config file takes a `preset = ...` key)")
+    cfg = INRConfig.from_file(args.config) if args.config else getattr(INRConfig, args.preset or "ours")()
     over = {k: v for k, v in dict(backend=args.backend, n_members=args.members, max_steps=args.max_steps,
                                    seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
                                    num_threads=args.threads,

@@ -106,12 +106,12 @@ def run_dipping_block(out, quick: bool, device: str, figures: bool, seed: int = 
     res_p.save(out / "dipping_block_paper", figures=figures, name="paper")
     rows.append(_row("paper settings, paper geometry", res_p))
     case_o = dipping_block(noise_seed=seed)
-    cfg_o = INRConfig(device=device, progress=True, num_threads=threads)
+    cfg_o = INRConfig.compact(device=device, progress=True, num_threads=threads)
     if quick:
         cfg_o.max_steps = 100
     res_o = invert_inr(case_o.survey, case_o.mesh, cfg_o, true_model=case_o.model)
     res_o.save(out / "dipping_block_ours", figures=figures, name="ours")
-    rows.append(_row("ours, our geometry", res_o))
+    rows.append(_row("ours (compact), our geometry", res_o))
     for r in rows:
         r["rms_over_zero_floor"] = (None if r["rms_error_kgm3"] is None or not r["floor_zero_kgm3"]
                                     else r["rms_error_kgm3"] / r["floor_zero_kgm3"])
