@@ -264,6 +264,18 @@ def test_target_mode_holds_the_misfit_and_shrinks_the_support(case, compact_runs
     assert prior.metrics["pearson_r"] > plain.metrics["pearson_r"]
 
 
+def test_target_mode_result_saves_with_its_weight_history(compact_runs, tmp_path):
+    import json
+
+    prior, _ = compact_runs
+    written = prior.save(tmp_path / "out")
+    assert not str(written["convergence"]).startswith("failed"), written["convergence"]
+    h = json.loads((tmp_path / "out" / "history.json").read_text())["histories"][0]
+    assert h["reg_weight"] == prior.history["reg_weight"]
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["config"]["reg_mode"] == "target"
+
+
 def test_target_mode_resume_equals_uninterrupted_run(case, tmp_path):
     cfg = INRConfig.compact(progress=False, max_steps=200)
     full = invert_inr(case.survey, case.mesh, cfg)

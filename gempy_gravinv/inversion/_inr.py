@@ -317,6 +317,13 @@ class INRConfig:
         at 0 (the mean). Measured on the GRF (20 x 20 x 10 cells of 1 km, seed 0):
         depth weighting (β = 1) raised the error from 0.38 to 0.59 of the constant-mean
         floor (a smooth field has as much shallow structure as deep), so it is off here.
+        Full size (40 x 40 x 20 cells of 500 m, seed 0, floor 349.8 kg/m³, one thread):
+        0.72 / r 0.70; with 3 octaves 0.617 / r 0.791 (χ²/N 1.08 at 2500 steps, 400 s),
+        0.654 / 0.761 when run on to the band (step 2602); adding the ``"matern"`` prior
+        in ``reg_mode="target"`` made it worse (0.745). For scale
+        (``benchmarks/grf_oracle.py``): kriging with the true Matérn spectrum and
+        variance 0.647 / 0.762; the generator's own periodic covariance (an oracle)
+        0.293 / 0.956.
         """
         base = dict(weighting="none", encoding_options={"n_frequencies": 2}, width=128, max_steps=3000)
         return dataclasses.replace(cls(), **{**base, **overrides})
@@ -633,6 +640,8 @@ class INRResult:
         hist = {"chi2": self.history["chi2"], "loss": self.history["loss"], "lr": self.history["lr"]}
         if any(self.history["reg"]):
             hist["reg"] = self.history["reg"]
+        if self.config.reg_mode == "target" and any(self.history.get("reg_weight", [])):
+            hist["reg_weight (λ)"] = self.history["reg_weight"]
         best_i = self.history["step"].index(self.best_step) if self.best_step in self.history["step"] else None
         jobs = [
             ("sections", lambda: _pl.plot_sections(self.mesh, {"INR": self.model}, true=self.true_model)),
