@@ -344,3 +344,31 @@ def test_matern_prior_is_the_dct_spectral_norm():
         Matern(graded, length=300.0, nu=1.5, rho_s=10.0, device="cpu", dtype=torch.float64)
     with pytest.raises(ValueError, match="prior_length"):
         INRConfig(regularization="matern", reg_weight=1.0).validate()
+
+
+def test_auto_threads_use_one_thread_for_small_problems_and_restore(case):
+    class Recorder(torch.nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.v = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
+            self.seen = []
+
+        def forward(self, points):
+            Recorder.seen.append(torch.get_num_threads())
+            return self.v
+
+    Recorder.seen = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        invert_inr(case.survey, case.mesh, INRConfig(max_steps=3, progress=False), density=Recorder(case.mesh.n_cells))
+        assert Recorder.seen and set(Recorder.seen) == {1}  # 441 x 4851-sized and smaller: one thread
+        assert torch.get_num_threads() == 2  # restored
+        Recorder.seen = []
+        invert_inr(case.survey, case.mesh, INRConfig(max_steps=3, progress=False, num_threads=None),
+                   density=Recorder(case.mesh.n_cells))
+        assert set(Recorder.seen) == {2}  # None leaves torch's setting
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="num_threads"):
+        INRConfig(num_threads="many").validate()
