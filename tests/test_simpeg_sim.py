@@ -89,20 +89,25 @@ def test_tree_mesh_matches_simpeg():
     np.testing.assert_allclose(ours.dpred(m), d_ref, rtol=0, atol=1e-10 * np.abs(d_ref).max())
 
 
+def _assert_same_products(sim, ref, rng, n_model, n_data, atol, rtol_diag, scale=1.0):
+    """``sim`` agrees with ``ref`` on dpred, Jtvec (atol relative to the largest value) and getJtJdiag."""
+    m = rng.normal(0.0, scale, n_model)
+    v = rng.normal(size=n_data)
+    d = ref.dpred(m)
+    np.testing.assert_allclose(sim.dpred(m), d, rtol=0, atol=atol * np.abs(d).max())
+    jt = ref.Jtvec(m, v)
+    np.testing.assert_allclose(sim.Jtvec(m, v), jt, rtol=0, atol=atol * np.abs(jt).max())
+    W = sp.diags(rng.uniform(0.5, 2.0, n_data))
+    np.testing.assert_allclose(sim.getJtJdiag(m, W=W), ref.getJtJdiag(m, W=W), rtol=rtol_diag)
+
+
 @pytest.mark.parametrize("store", ["forward_only", "matrix_free"])
 def test_matrix_free_modes_match_ram(case, store):
     mesh, active, survey, rng = case
     _, ram = _pair(mesh, active, survey)
     mf = Simulation3DIntegral(mesh, survey=survey, active_cells=active,
                               rhoMap=maps.IdentityMap(nP=int(active.sum())), store_sensitivities=store)
-    m = rng.normal(0.0, 0.3, int(active.sum()))
-    v = rng.normal(size=survey.nD)
-    d = ram.dpred(m)
-    np.testing.assert_allclose(mf.dpred(m), d, rtol=0, atol=1e-11 * np.abs(d).max())
-    jt = ram.Jtvec(m, v)
-    np.testing.assert_allclose(mf.Jtvec(m, v), jt, rtol=0, atol=1e-11 * np.abs(jt).max())
-    W = sp.diags(rng.uniform(0.5, 2.0, survey.nD))
-    np.testing.assert_allclose(mf.getJtJdiag(m, W=W), ram.getJtJdiag(m, W=W), rtol=1e-11)
+    _assert_same_products(mf, ram, rng, int(active.sum()), survey.nD, atol=1e-11, rtol_diag=1e-11, scale=0.3)
     with pytest.raises(AttributeError, match="not stored"):
         _ = mf.G
 
@@ -230,11 +235,4 @@ def test_cuda_matches_cpu(case, store):
     cpu = Simulation3DIntegral(mesh, survey=survey, active_cells=active, rhoMap=maps.IdentityMap(nP=nC))
     gpu = Simulation3DIntegral(mesh, survey=survey, active_cells=active, rhoMap=maps.IdentityMap(nP=nC),
                                device="cuda", store_sensitivities=store)
-    m = rng.normal(size=nC)
-    u = rng.normal(size=survey.nD)
-    d = cpu.dpred(m)
-    np.testing.assert_allclose(gpu.dpred(m), d, rtol=0, atol=1e-10 * np.abs(d).max())
-    jt = cpu.Jtvec(m, u)
-    np.testing.assert_allclose(gpu.Jtvec(m, u), jt, rtol=0, atol=1e-10 * np.abs(jt).max())
-    W = sp.diags(rng.uniform(0.5, 2.0, survey.nD))
-    np.testing.assert_allclose(gpu.getJtJdiag(m, W=W), cpu.getJtJdiag(m, W=W), rtol=1e-9)
+    _assert_same_products(gpu, cpu, rng, nC, survey.nD, atol=1e-10, rtol_diag=1e-9)
