@@ -32,7 +32,7 @@ from .._survey import Survey
 from ..density import INRDensity, VoxelDensity, cell_points, make_density
 from ..density._encodings import ENCODINGS
 from ..density._inr import as_torch_dtype, check_bounds
-from ._regularizers import REGULARIZATIONS, depth_scale, make_regularizer
+from ._regularizers import REGULARIZATIONS, depth_power, depth_reference, depth_scale, make_regularizer
 
 WEIGHTINGS = ("none", "depth", "sensitivity")
 REG_MODES = ("fixed", "target")
@@ -791,8 +791,7 @@ class DepthScaledField(torch.nn.Module):
 
     def scale(self, z: torch.Tensor) -> torch.Tensor:
         """s(z) (dimensionless), 1 at depth ``z_ref`` below the top."""
-        depth = (self.z_top - z).clamp_min(0.0)
-        return ((depth + self.z0) / (self.z_ref + self.z0)) ** (self.beta / 2)
+        return depth_power(z, self.z_top, self.z_ref, self.z0, self.beta)
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         p = torch.as_tensor(points)
@@ -816,9 +815,7 @@ def _make_field(cfg: INRConfig, mesh: PrismMesh, seed: int, device, factory=None
         opts.pop("seed", None)
     fld = make_density(cfg.backend, **opts)
     if cfg.weighting == "depth" and cfg.weighting_mode == "output":
-        top = float(mesh.extent[5])
-        zref = float(mesh.cell_widths[:, 2].min()) / 2
-        z0 = zref if cfg.depth_z0 is None else float(cfg.depth_z0)
+        top, zref, z0 = depth_reference(mesh, cfg.depth_z0)
         fld = DepthScaledField(fld, top, z0, zref, cfg.weighting_power)
     return fld.to(device)
 

@@ -29,6 +29,24 @@ from .._mesh import PrismMesh
 REGULARIZATIONS = ("none", "tv", "smooth", "min_support", "matern")
 
 
+def depth_reference(mesh: PrismMesh, z0: float | None) -> tuple[float, float, float]:
+    """``(z_top, z_ref, z0)`` in metres of the depth weight on ``mesh``.
+
+    ``z_top`` is the mesh top, ``z_ref = Δz/2`` (half the smallest cell height: the
+    top cell centre's depth, where the weight is 1) and ``z0`` the depth offset
+    (``z_ref`` when None).
+    """
+    top = float(mesh.extent[5])
+    zref = float(mesh.cell_widths[:, 2].min()) / 2
+    return top, zref, zref if z0 is None else float(z0)
+
+
+def depth_power(z: torch.Tensor, z_top: float, z_ref: float, z0: float, beta: float) -> torch.Tensor:
+    """``((z_top - z + z0) / (z_ref + z0))^(β/2)`` (dimensionless) at elevations z (m, z up)."""
+    depth = (z_top - z).clamp_min(0.0)
+    return ((depth + z0) / (z_ref + z0)) ** (beta / 2)
+
+
 def depth_scale(z: torch.Tensor, mesh: PrismMesh, z0: float | None, beta: float) -> torch.Tensor:
     """``((z_top - z + z0) / (Δz/2 + z0))^(β/2)``: 1 at the top cell's centre, growing with depth.
 
@@ -43,11 +61,7 @@ def depth_scale(z: torch.Tensor, mesh: PrismMesh, z0: float | None, beta: float)
     beta : float
         Exponent β (dimensionless); 0 gives ones.
     """
-    top = float(mesh.extent[5])
-    zref = float(mesh.cell_widths[:, 2].min()) / 2
-    z0 = zref if z0 is None else float(z0)
-    depth = (top - z).clamp_min(0.0)
-    return ((depth + z0) / (zref + z0)) ** (beta / 2)
+    return depth_power(z, *depth_reference(mesh, z0), beta)
 
 
 def _full_shape(mesh: PrismMesh, name: str) -> tuple[int, int, int]:
