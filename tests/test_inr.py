@@ -110,6 +110,15 @@ def test_weighting_preconditioners_follow_their_formulas(case):
     jtj = (G**2).sum(0)
     ref = (jtj / jtj.max()) ** -0.5
     assert np.allclose(prob.precond.numpy(), ref / ref.max())
+    # the output reparametrisation uses the same depth weight, s = P^(1/2) up to its normalisation
+    from gempy_gravinv.inversion._inr import DepthScaledField, _make_field
+
+    fld = _make_field(INRConfig(weighting="depth", weighting_mode="output", weighting_power=2.0, depth_z0=30.0),
+                      case.mesh, 0, "cpu")
+    assert isinstance(fld, DepthScaledField)
+    s = fld.scale(torch.as_tensor(case.mesh.cell_centers[:, 2])).numpy()
+    dz2 = case.mesh.cell_widths[:, 2].min() / 2
+    assert np.allclose(s, (depth + 30.0) / (dz2 + 30.0))
     # the sensitivity weight grows with depth (what counters the decay of Gᵀr)
     top, bottom = depth < 100, depth > 300
     assert prob.precond.numpy()[bottom].mean() > 5 * prob.precond.numpy()[top].mean()
