@@ -163,11 +163,7 @@ def _inr_available() -> bool:
 def _run_inr(survey, mesh, true, preset: str, overrides: dict, device: str):
     from .inversion import INRConfig, invert_inr
 
-    presets = {"paper": INRConfig.paper, "ours": INRConfig.ours, "compact": INRConfig.compact,
-               "smooth": INRConfig.smooth}
-    if preset not in presets:
-        raise ValueError(f"inr_preset must be one of {sorted(presets)}, got {preset!r}")
-    cfg = presets[preset]()
+    cfg = INRConfig.preset(preset)
     res = invert_inr(survey, mesh, cfg, true_model=true, device=device, **overrides)
     hist = {"chi2": list(res.history.get("chi2", []))}
     info = {"preset": preset, "overrides": overrides, "iterations": len(hist["chi2"]),

@@ -381,3 +381,13 @@ def test_auto_threads_use_one_thread_for_small_problems_and_restore(case):
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match="num_threads"):
         INRConfig(num_threads="many").validate()
+
+
+def test_presets_by_name():
+    assert INRConfig.preset("compact").regularization == "min_support"
+    assert INRConfig.preset("smooth", max_steps=7).max_steps == 7
+    assert INRConfig.preset("paper").width == 256
+    with pytest.raises(ValueError, match="preset must be one of"):
+        INRConfig.preset("fast")
+    with pytest.raises(ValueError, match="preset must be one of"):
+        INRConfig.from_dict({"preset": "fast"})

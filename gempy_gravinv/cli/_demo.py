@@ -29,10 +29,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="noise seed of the case (default 0)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="torch threads (default 1: this problem is small, and on a busy 2-core CPU two "
-                        "threads took 191 s against 8 s for one; on a quiet machine --threads 2 is ~30%% "
-                        "faster; results depend slightly on the thread count)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads (default: INRConfig's 'auto', which is 1 for this small problem: on a "
+                        "busy 2-core CPU two threads took 191 s against 8 s for one; on a quiet machine "
+                        "--threads 2 is ~30%% faster; results depend slightly on the thread count)")
     return p
 
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     case = dipping_block(noise_seed=args.seed)
     cfg = INRConfig.compact(device=args.device, n_members=args.members, progress=not args.no_progress,
-                    num_threads=args.threads)
+                            **({} if args.threads is None else {"num_threads": args.threads}))
     if args.quick:
         cfg.max_steps = 30
     print(f"dipping block: {case.mesh.n_cells} cells, {case.survey.n_data} stations, "

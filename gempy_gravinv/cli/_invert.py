@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.config and args.preset:
         raise ValueError("give --preset or --config, not both (a config file takes a `preset = ...` key)")
-    cfg = INRConfig.from_file(args.config) if args.config else getattr(INRConfig, args.preset or "ours")()
+    cfg = INRConfig.from_file(args.config) if args.config else INRConfig.preset(args.preset or "ours")
     over = {k: v for k, v in dict(backend=args.backend, n_members=args.members, max_steps=args.max_steps,
                                    seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
                                    num_threads=args.threads,

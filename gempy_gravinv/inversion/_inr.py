@@ -401,10 +401,16 @@ class INRConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"unknown INRConfig option(s) {unknown}; valid: {sorted(names)}")
+        return cls.preset(preset, **data)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "INRConfig":
+        """The preset called ``name`` (``"ours"``, ``"compact"``, ``"smooth"`` or ``"paper"``),
+        with field overrides; a clear ``ValueError`` for another name."""
         presets = {"ours": cls.ours, "paper": cls.paper, "compact": cls.compact, "smooth": cls.smooth}
-        if preset not in presets:
-            raise ValueError(f"preset must be one of {sorted(presets)}, got {preset!r}")
-        return presets[preset](**data)
+        if name not in presets:
+            raise ValueError(f"preset must be one of {sorted(presets)}, got {name!r}")
+        return presets[name](**overrides)
 
     def to_dict(self) -> dict:
         """JSON-serialisable dict of the fields."""
