@@ -54,19 +54,17 @@ def oracle_posterior_mean(case, length_scale: float = 5000.0, nu: float = 1.5,
     import scipy.fft as sfft
 
     from gempy_gravinv import GravityOperator
+    from gempy_gravinv.synthetic import grf_spectrum
 
     mesh, sv = case.mesh, case.survey
     shape = tuple(int(s) for s in mesh.shape)
     h = float(mesh.cell_widths[0, 0])
     G = GravityOperator(mesh, sv, store="dense").dense().double().numpy()
     if periodic:
-        k = [2 * np.pi * np.fft.fftfreq(n, d=h) for n in shape]
-    else:
-        k = [np.pi * np.arange(n) / (n * h) for n in shape]
-    kx, ky, kz = np.meshgrid(*k, indexing="ij")
-    P = (kx**2 + ky**2 + kz**2 + length_scale**-2) ** (-nu - 1.5)
-    if periodic:
-        P[0, 0, 0] = 0.0
+        P = grf_spectrum(shape, h, length_scale, nu)  # the generator's own
+    else:  # the same spectrum at the DCT-II wavenumbers (no wrap)
+        kx, ky, kz = np.meshgrid(*(np.pi * np.arange(n) / (n * h) for n in shape), indexing="ij")
+        P = (kx**2 + ky**2 + kz**2 + length_scale**-2) ** (-nu - 1.5)
     scale2 = case.model.var() / (P.sum() / P.size)  # oracle: the true model's variance
 
     def apply_c(V: np.ndarray) -> np.ndarray:  # V (n_cells, k), discretize order (x fastest)

@@ -257,6 +257,32 @@ def dipping_block(*, noise_seed: int | None = 0, relative_noise: float = 0.01,
 
 
 # ---------------------------------------------------------------------- case 2
+def grf_spectrum(shape, cell_size, length_scale: float = 5000.0, nu: float = 1.5) -> np.ndarray:
+    """Power spectrum ``(|k|² + λ⁻²)^(-ν-1.5)`` of :func:`grf_field` on its FFT grid, k = 0 removed.
+
+    Parameters
+    ----------
+    shape : tuple of 3 int
+        ``(nx, ny, nz)`` grid size.
+    cell_size : float or sequence of 3 floats
+        Grid spacing, metres.
+    length_scale, nu : float
+        λ (m) and ν.
+
+    Returns
+    -------
+    numpy.ndarray, shape (nx, ny, nz)
+        ``P(k)`` with ``|k|`` in rad/m at ``numpy.fft.fftfreq`` wavenumbers (periodic grid);
+        the covariance of the unscaled field is ``ifftn(P · fftn(·))``.
+    """
+    d = np.broadcast_to(np.asarray(cell_size, float), (3,))
+    k = [2 * np.pi * np.fft.fftfreq(int(n), d=di) for n, di in zip(shape, d)]
+    kx, ky, kz = np.meshgrid(*k, indexing="ij")
+    p = (kx**2 + ky**2 + kz**2 + length_scale**-2) ** (-nu - 1.5)
+    p[0, 0, 0] = 0.0
+    return p
+
+
 def grf_field(shape, cell_size, length_scale: float = 5000.0, nu: float = 1.5,
               seed: int | None = 0) -> np.ndarray:
     """A stationary Gaussian random field by FFT, zero mean, unit standard deviation.
@@ -289,11 +315,7 @@ def grf_field(shape, cell_size, length_scale: float = 5000.0, nu: float = 1.5,
         raise ValueError(f"shape must be three positive integers, got {shape}")
     if not length_scale > 0 or not nu > 0:
         raise ValueError(f"length_scale and nu must be > 0, got {length_scale}, {nu}")
-    d = np.broadcast_to(np.asarray(cell_size, float), (3,))
-    k = [2 * np.pi * np.fft.fftfreq(n, d=di) for n, di in zip(shp, d)]
-    kx, ky, kz = np.meshgrid(*k, indexing="ij")
-    p = (kx**2 + ky**2 + kz**2 + length_scale**-2) ** (-nu - 1.5)
-    p[0, 0, 0] = 0.0
+    p = grf_spectrum(shp, cell_size, length_scale, nu)
     rng = np.random.default_rng(seed)
     w = rng.standard_normal(shp)
     f = np.real(np.fft.ifftn(np.fft.fftn(w) * np.sqrt(p)))
