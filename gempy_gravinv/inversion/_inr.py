@@ -343,17 +343,18 @@ class INRConfig:
         ``regularization="min_support"`` (ε = 50 kg/m³, depth weight β = 1) in
         ``reg_mode="target"``; Adam lr 1e-2 for 2000 steps.
 
-        Measured (the ``gempy-gravinv demo`` case: dipping block, our geometry, float64
-        operator, one torch thread on a 2-core CPU), RMS density error kg/m³ / r / χ²/N:
-        noise seeds 0, 1, 2 x network seeds 0, 1: 36.2-38.3 / 0.885-0.897 / 0.953-1.038,
-        9.6-9.9 s of training each (seed 0/0: 36.4 / 0.895 / 1.027). The zero model
-        scores 83.2, SimPEG's sparse inversion 52-55, the paper's INR 59-64. What does it:
-        the prior in ``"target"`` mode. The same field without it (early-stopped at
-        χ²/N ≈ 1) gives 68.6 / 0.544; the positional-encoding INR of :meth:`ours` with
-        the same prior stays at 61.6-64.9 (it barely holds χ²/N = 1, so λ keeps
-        falling); Fourier features with it get worse (85-95: compact but scattered);
-        lr 5e-3 or 1500 steps: 51-54. The voxel backend with the same prior
-        (``backend="voxel", lr=0.05``) gives 35-40 in ~6 s.
+        Measured with ``python benchmarks/inr_ablation.py [--simpeg]`` (dipping block, our
+        geometry, float64 operator, one torch thread on a quiet 2-core CPU), RMS density
+        error kg/m³ / r / χ²/N: noise seeds 0, 1, 2 x network seeds 0, 1: 36.2-38.3 /
+        0.885-0.897 / 0.953-1.038, 7.4-7.5 s of training each (seed 0/0: 36.4 / 0.895 /
+        1.027). In the same run SimPEG's L2 gives 68.0 / 0.553 and its sparse inversion
+        52.1 / 0.778; the zero model scores 83.2, the paper's INR 59-64. What does it, on
+        seed 0: the prior in ``"target"`` mode. The same field without it (early-stopped
+        at χ²/N ≈ 1) gives 68.6 / 0.544; the positional-encoding INR of :meth:`ours` with
+        the same prior 62.6 / 0.649 (without: 62.7; it barely holds χ²/N = 1 while the
+        prior pulls, so λ keeps falling); Fourier features with it 94.7 / 0.250 (compact
+        but scattered); TV instead of minimum support 71.1; lr 5e-3 40.4. The voxel
+        backend with the same prior (``backend="voxel", lr=0.05``) gives 39.7 in 3.8 s.
 
         Use it when the anomaly comes from bounded bodies in a quiet background; set
         ``support_eps`` to about 1/8 of the expected contrast and ``bounds`` to the
