@@ -1009,9 +1009,15 @@ def _train_member(prob: _Problem, cfg: INRConfig, member: int, ckpt: Path | None
             if prob.precond is not None and m.requires_grad:
                 m.register_hook(lambda g, p=prob.precond: g * p)
             chi2_b = prob.chi2(m, rows)
-            reg = prob.regularizer(m) if prob.reg is not None else torch.zeros((), dtype=m.dtype)
             w_reg = stopper.reg_weight() if cfg.reg_mode == "target" else float(cfg.reg_weight)
-            loss = chi2_b + w_reg * reg
+            if prob.reg is None:
+                reg = None
+            elif w_reg > 0:
+                reg = prob.regularizer(m)
+            else:  # target mode's fit phase: the prior's value only (history, and λ at the switch)
+                with torch.no_grad():
+                    reg = prob.regularizer(m.detach())
+            loss = chi2_b + w_reg * reg if reg is not None and w_reg > 0 else chi2_b
             # misfit of the *current* state (before its update) drives stopping
             if bs is None:
                 chi2_full = float(chi2_b.detach())
@@ -1022,14 +1028,15 @@ def _train_member(prob: _Problem, cfg: INRConfig, member: int, ckpt: Path | None
                 chi2_full = None
             lr_now = opt.param_groups[0]["lr"]
             if chi2_full is not None:
+                reg_val = 0.0 if reg is None else float(reg.detach())
                 hist["step"].append(step)
                 hist["chi2"].append(chi2_full)
                 hist["loss"].append(float(loss.detach()))
-                hist["reg"].append(float(reg.detach()))
+                hist["reg"].append(reg_val)
                 hist["reg_weight"].append(w_reg)
                 hist["lr"].append(lr_now)
                 hist["time"].append(elapsed0 + time.perf_counter() - t0)
-                why = stopper.update(step, chi2_full, fld, float(reg.detach()))
+                why = stopper.update(step, chi2_full, fld, reg_val)
                 if why is not None:
                     reason, done = why, True
                     break
@@ -1039,7 +1046,8 @@ def _train_member(prob: _Problem, cfg: INRConfig, member: int, ckpt: Path | None
             loss.backward()
             opt.step()
             sched.step()
-            stopper.adapt(float(chi2_b.detach()))
+            if stopper.phase == "shape":  # λ follows this step's misfit (the batch's, with mini-batches)
+                stopper.adapt(chi2_full if bs is None else float(chi2_b.detach()))
             step += 1
             steps_this_call += 1
             bar.update(1)
