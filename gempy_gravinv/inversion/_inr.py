@@ -320,7 +320,9 @@ class INRConfig:
         at 0 (the mean). Measured on the GRF (20 x 20 x 10 cells of 1 km, seed 0):
         depth weighting (β = 1) raised the error from 0.38 to 0.59 of the constant-mean
         floor (a smooth field has as much shallow structure as deep), so it is off here.
-        Full size (40 x 40 x 20 cells of 500 m, seed 0, floor 349.8 kg/m³, one thread):
+        Full size (40 x 40 x 20 cells of 500 m, seed 0, floor 349.8 kg/m³, one thread;
+        ``python benchmarks/inr_ablation.py --case smooth_grf --row smooth JSON`` with
+        the overrides named):
         0.72 / r 0.70; with 3 octaves 0.617 / r 0.791 (χ²/N 1.08 at 2500 steps, 400 s),
         0.654 / 0.761 when run on to the band (step 2602); adding the ``"matern"`` prior
         in ``reg_mode="target"`` made it worse (0.745). For scale
