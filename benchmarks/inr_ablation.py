@@ -13,6 +13,7 @@ Usage::
     python benchmarks/inr_ablation.py --noise-seeds 0 1 2 --rows compact
     python benchmarks/inr_ablation.py --case smooth_grf --row smooth '{"encoding_options": {"n_frequencies": 3}, "max_steps": 2500}'
     python benchmarks/inr_ablation.py --case smooth_grf --grf-shape 20 20 10 --grf-cell 1000 --row smooth '{}'
+    python benchmarks/inr_ablation.py --case smooth_grf --grf-generator paper --grf-seed 41 --simpeg
 
 ``--row PRESET JSON`` adds a row (``PRESET`` one of ours, compact, smooth, paper; ``JSON``
 the INRConfig overrides); ``--rows NAME ...`` picks named default rows. Runs use one
@@ -42,13 +43,15 @@ ROWS = {
 }
 
 
-def _case(name: str, noise_seed: int, grf_shape=(40, 40, 20), grf_cell: float = 500.0):
+def _case(name: str, noise_seed: int, grf_shape=(40, 40, 20), grf_cell: float = 500.0,
+          grf_seed: int = 0, grf_generator: str = "numpy"):
     from gempy_gravinv import synthetic
 
     if name == "dipping_block":
         return synthetic.dipping_block(noise_seed=noise_seed)
     if name == "smooth_grf":
-        return synthetic.smooth_grf(seed=0, noise_seed=noise_seed + 1, shape=tuple(grf_shape), cell_size=grf_cell)
+        return synthetic.smooth_grf(seed=grf_seed, noise_seed=noise_seed + 1, shape=tuple(grf_shape),
+                                    cell_size=grf_cell, generator=grf_generator)
     raise ValueError(f"--case must be dipping_block or smooth_grf, got {name!r}")
 
 
@@ -56,10 +59,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--case", default="dipping_block", choices=["dipping_block", "smooth_grf"])
     ap.add_argument("--noise-seeds", type=int, nargs="+", default=[0],
-                    help="noise seeds (dipping block: the seed; GRF: field seed 0, noise seed + 1)")
+                    help="noise seeds (dipping block: the seed; GRF: noise seed + 1)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="network seeds")
     ap.add_argument("--grf-shape", type=int, nargs=3, default=(40, 40, 20), help="GRF cells (default 40 40 20)")
     ap.add_argument("--grf-cell", type=float, default=500.0, help="GRF cell size, m (default 500)")
+    ap.add_argument("--grf-seed", type=int, default=0, help="GRF field seed (default 0)")
+    ap.add_argument("--grf-generator", default="numpy", choices=["numpy", "paper"],
+                    help="GRF noise source; 'paper' with --grf-seed 41 is the paper's realization")
     ap.add_argument("--rows", nargs="+", default=None, choices=sorted(ROWS), metavar="NAME",
                     help=f"named rows (default: all for the dipping block, none otherwise): {sorted(ROWS)}")
     ap.add_argument("--row", nargs=2, action="append", default=[], metavar=("PRESET", "JSON"),
@@ -81,7 +87,7 @@ def main(argv=None) -> int:
     print(f"{'case':>13s} {'noise':>5s} {'seed':>4s} {'method':<42s} {'RMS kg/m3':>9s} {'/floor':>7s} {'r':>6s} "
           f"{'chi2/N':>7s} {'train s':>8s}  stop")
     for ns in args.noise_seeds:
-        case = _case(args.case, ns, args.grf_shape, args.grf_cell)
+        case = _case(args.case, ns, args.grf_shape, args.grf_cell, args.grf_seed, args.grf_generator)
         bounds = {} if args.case == "dipping_block" else {"bounds": tuple(case.bounds)}
         for label, preset, over in rows:
             for seed in args.seeds:

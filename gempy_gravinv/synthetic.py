@@ -77,7 +77,8 @@ class SyntheticCase:
 
 
 # ---------------------------------------------------------------------- helpers
-def make_noise(gz, relative_noise: float = 0.01, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+def make_noise(gz, relative_noise: float = 0.01, seed: int | None = 0,
+               scale_from=None) -> tuple[np.ndarray, np.ndarray]:
     """Add seeded Gaussian noise with σ = ``relative_noise`` · std(g_z).
 
     Parameters
@@ -89,6 +90,10 @@ def make_noise(gz, relative_noise: float = 0.01, seed: int | None = 0) -> tuple[
         0.01 in both paper cases. Must be > 0.
     seed : int or None
         Seed of ``numpy.random.default_rng``; ``None`` draws fresh entropy.
+    scale_from : array_like, shape (n_data,), optional
+        Take σ from the standard deviation of this array instead of ``gz`` (mGal; the
+        paper scales its noise by the g_z of the *absolute* density while the case
+        holds the contrast's).
 
     Returns
     -------
@@ -107,7 +112,10 @@ def make_noise(gz, relative_noise: float = 0.01, seed: int | None = 0) -> tuple[
         raise ValueError("gz must be a non-empty finite array (mGal)")
     if not relative_noise > 0:
         raise ValueError(f"relative_noise must be > 0, got {relative_noise}")
-    sigma = float(relative_noise) * float(np.std(g))
+    ref = g if scale_from is None else np.asarray(scale_from, dtype=np.float64).reshape(-1)
+    if ref.shape != g.shape or not np.all(np.isfinite(ref)):
+        raise ValueError(f"scale_from must be a finite array of {g.size} values (mGal)")
+    sigma = float(relative_noise) * float(np.std(ref))
     if sigma <= 0:
         raise ValueError("gz is constant: std(gz) = 0 gives no noise scale")
     rng = np.random.default_rng(seed)
@@ -160,9 +168,13 @@ def _forward(mesh, locations, model, device, check_stations=True) -> np.ndarray:
 
 
 def _finish(name, mesh, loc, model, reference, bounds, relative_noise, noise_seed, device,
-            meta, check_stations=True) -> SyntheticCase:
-    gz = _forward(mesh, loc, model, device, check_stations)
-    noisy, std = make_noise(gz, relative_noise, noise_seed)
+            meta, check_stations=True, sensitivity=None) -> SyntheticCase:
+    if sensitivity is None:
+        gz, scale_from = _forward(mesh, loc, model, device, check_stations), None
+    else:  # the paper's own G (artefact included), applied as its script does
+        gz = sensitivity @ model
+        scale_from = sensitivity @ (model + reference)
+    noisy, std = make_noise(gz, relative_noise, noise_seed, scale_from)
     meta = dict(meta)
     meta.update(noise_seed=noise_seed, relative_noise=float(relative_noise),
                 noise_std_mgal=float(std[0]), gz_std_mgal=float(np.std(gz)),
@@ -284,13 +296,25 @@ def grf_spectrum(shape, cell_size, length_scale: float = 5000.0, nu: float = 1.5
 
 
 def grf_field(shape, cell_size, length_scale: float = 5000.0, nu: float = 1.5,
-              seed: int | None = 0) -> np.ndarray:
+              seed: int | None = 0, generator: str = "numpy") -> np.ndarray:
     """A stationary Gaussian random field by FFT, zero mean, unit standard deviation.
 
     The power spectrum is ``P(k) = (|k|² + λ⁻²)^(-ν-1.5)`` with ``|k|`` in rad/m on the
     FFT grid (periodic), ``λ = length_scale`` (m) and the k = 0 term removed (as the
-    paper's code does). White noise from ``numpy.random.default_rng(seed)`` is filtered
-    by ``sqrt(P)`` in the Fourier domain.
+    paper's code does). White noise is filtered by ``sqrt(P)`` in the Fourier domain.
+
+    Two noise sources (the spectrum, and so the statistics, are the same):
+
+    - ``generator="numpy"``: real white noise from ``numpy.random.default_rng(seed)``,
+      float64.
+    - ``generator="paper"``: the paper's own recipe (``generate_grf_torch`` of
+      ``001-EncodingComparison_smooth.py`` in Mishra et al.'s public code): complex64
+      white noise from a CPU ``torch.Generator`` seeded with ``seed``, float32 FFTs, the
+      real part kept. With ``seed=41`` (the script's ``SEED``), shape 40 x 40 x 20 and
+      500 m cells, it gives the realization behind the paper's smooth-case numbers
+      (constant-mean floor 403.5 kg/m³ after the 1.6–3.5 g/cm³ rescale). The paper's
+      array has its depth index 0 at the top; it is flipped here so that the last
+      index is the top, as for every field of this module.
 
     Parameters
     ----------
@@ -303,22 +327,34 @@ def grf_field(shape, cell_size, length_scale: float = 5000.0, nu: float = 1.5,
     nu : float
         Smoothness ν (> 0); larger is smoother.
     seed : int or None
-        Seed of the white noise.
+        Seed of the white noise (``generator="paper"`` needs an int).
+    generator : {"numpy", "paper"}
+        Noise source, see above.
 
     Returns
     -------
     numpy.ndarray, shape (nx, ny, nz)
-        Dimensionless field indexed ``[ix, iy, iz]`` (iz from the bottom).
+        Dimensionless field indexed ``[ix, iy, iz]`` (iz from the bottom), float64.
     """
     shp = tuple(int(s) for s in shape)
     if len(shp) != 3 or min(shp) < 1:
         raise ValueError(f"shape must be three positive integers, got {shape}")
     if not length_scale > 0 or not nu > 0:
         raise ValueError(f"length_scale and nu must be > 0, got {length_scale}, {nu}")
+    if generator not in ("numpy", "paper"):
+        raise ValueError(f"generator must be 'numpy' or 'paper', got {generator!r}")
     p = grf_spectrum(shp, cell_size, length_scale, nu)
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal(shp)
-    f = np.real(np.fft.ifftn(np.fft.fftn(w) * np.sqrt(p)))
+    if generator == "numpy":
+        rng = np.random.default_rng(seed)
+        w = rng.standard_normal(shp)
+        f = np.real(np.fft.ifftn(np.fft.fftn(w) * np.sqrt(p)))
+    else:
+        if seed is None:
+            raise ValueError("generator='paper' needs an integer seed (the paper's script uses 41)")
+        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+        w = torch.randn(shp, dtype=torch.complex64, generator=gen)
+        amp = torch.sqrt(torch.as_tensor(p, dtype=torch.float32))
+        f = torch.real(torch.fft.ifftn(w * amp)).double().numpy()[:, :, ::-1].copy()
     s = f.std()
     if s == 0:
         raise ValueError("the random field is constant (grid too small for the spectrum)")
@@ -328,6 +364,7 @@ def grf_field(shape, cell_size, length_scale: float = 5000.0, nu: float = 1.5,
 def smooth_grf(*, seed: int = 0, noise_seed: int | None = None, shape=(40, 40, 20),
                cell_size: float = 500.0, length_scale: float = 5000.0, nu: float = 1.5,
                density_range=(1600.0, 3500.0), relative_noise: float = 0.01,
+               generator: str = "numpy", paper_geometry: bool = False,
                device: str = "cpu") -> SyntheticCase:
     """The paper's smooth case: a Gaussian random field of absolute density.
 
@@ -338,13 +375,27 @@ def smooth_grf(*, seed: int = 0, noise_seed: int | None = None, shape=(40, 40, 2
     ``density_range`` (1600–3500 kg/m³ = 1.6–3.5 g/cm³). The inversion target is the
     contrast to the field mean: ``reference_density`` = mean, ``model`` = field - mean,
     ``bounds`` = range - mean. The data are the g_z of that contrast (float64 prisms),
-    with σ = ``relative_noise`` · std(g_z). (The paper's own code puts its stations at
-    the centre height of its top layer, inside the cells; this case does not.)
+    with σ = ``relative_noise`` · std(g_z).
+
+    ``paper_geometry=True`` rebuilds the paper's own set-up
+    (``001-EncodingComparison_smooth.py``): its cell centres lie at depths 0, 500, ...,
+    9500 m and its stations at depth 0, so in our z-up frame the layer centres are at
+    z = 0, -500, ... (mesh top at z = +250 m) and every station sits **at the centre of
+    a top-layer cell**. Its data come from its own sensitivity matrix
+    (:func:`paper_sensitivity`), whose ``atan2`` branch gives the cell holding the
+    station a sensitivity of 2πGΔz (Δz = 500 m): 20.97 mGal per g/cm³, where the
+    physical value is 0 (the station is at the cell's centre). So each station nearly
+    reads off the density of the top-layer cell around it, which no real survey does. The
+    noise σ is 1% of std(g_z) of the absolute density, as its script has it. Any
+    operator on this case needs ``check_stations=False`` (``meta["check_stations"]``),
+    and reproducing the paper means inverting with ``paper_sensitivity(mesh,
+    survey.locations)`` as the operator.
 
     Parameters
     ----------
     seed : int
-        Seed of the field realization.
+        Seed of the field realization. ``generator="paper", seed=41`` is the paper's
+        own realization (floor 403.5 kg/m³), the one its smooth-case numbers are for.
     noise_seed : int or None
         Seed of the data noise; ``None`` uses ``seed + 1``.
     shape : tuple of int
@@ -357,6 +408,11 @@ def smooth_grf(*, seed: int = 0, noise_seed: int | None = None, shape=(40, 40, 2
         (min, max) absolute density after rescaling, kg/m³.
     relative_noise : float
         σ as a fraction of std(g_z).
+    generator : {"numpy", "paper"}
+        White-noise source of the field (:func:`grf_field`): ours (numpy) or the
+        paper script's (torch, complex64).
+    paper_geometry : bool
+        The paper's stations and kernel (see above) instead of ours.
     device : str
         Torch device used to compute the clean data.
 
@@ -370,29 +426,38 @@ def smooth_grf(*, seed: int = 0, noise_seed: int | None = None, shape=(40, 40, 2
         raise ValueError(f"density_range must be (min, max) with max > min (kg/m³), got {density_range}")
     if noise_seed is None:
         noise_seed = int(seed) + 1
-    f = grf_field(shape, cell_size, length_scale, nu, seed)
+    f = grf_field(shape, cell_size, length_scale, nu, seed, generator)
     rho = lo + (f - f.min()) * (hi - lo) / (f.max() - f.min())
     nx, ny, nz = f.shape
-    mesh = _tensor_case_mesh((nx, ny, nz), cell_size, origin=(0.0, 0.0, -nz * float(cell_size)))
+    h = float(cell_size)
+    z_top = h / 2 if paper_geometry else 0.0
+    mesh = _tensor_case_mesh((nx, ny, nz), cell_size, origin=(0.0, 0.0, z_top - nz * h))
     absolute = rho.ravel(order="F")
     ref = float(absolute.mean())
     model = absolute - ref
-    loc = _stations_over_centres(mesh, 1.0)
+    loc = _stations_over_centres(mesh, 0.0 if paper_geometry else 1.0)
+    sens = paper_sensitivity(mesh, loc, dtype=np.float64) if paper_geometry else None
     meta = {
         "case": "smooth Gaussian random field (DESIGN.md case 2)",
         "seed": int(seed),
+        "generator": generator,
         "length_scale_m": float(length_scale),
         "nu": float(nu),
         "cell_size_m": float(cell_size),
         "density_range_kgm3": [lo, hi],
         "reference_density_kgm3": ref,
-        "mesh_top_z_m": 0.0,
-        "station_z_m": 1.0,
+        "mesh_top_z_m": z_top,
+        "station_z_m": 0.0 if paper_geometry else 1.0,
+        "paper_geometry": bool(paper_geometry),
         "constant_mean_floor_kgm3": float(np.sqrt(np.mean(model**2))),
-        "check_stations": True,
+        "check_stations": not paper_geometry,
     }
-    return _finish("smooth_grf", mesh, loc, model, ref, (lo - ref, hi - ref), relative_noise,
-                   noise_seed, device, meta)
+    if paper_geometry:
+        meta["geometry_note"] = ("paper geometry: stations at the centres of the top-layer cells, data from "
+                                 "the paper's sensitivity matrix (kernel artefact included)")
+    name = "smooth_grf_paper" if paper_geometry else "smooth_grf"
+    return _finish(name, mesh, loc, model, ref, (lo - ref, hi - ref), relative_noise,
+                   noise_seed, device, meta, check_stations=not paper_geometry, sensitivity=sens)
 
 
 # ---------------------------------------------------------------------- tiny case

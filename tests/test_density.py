@@ -63,6 +63,44 @@ def test_positional_encoding_has_exactly_the_chosen_frequencies():
     assert peaks == {1, 2}
 
 
+def test_periodic_encoding_has_the_box_harmonics_and_wraps(mesh):
+    from gempy_gravinv.density._encodings import PeriodicEncoding
+
+    # harmonics n = 1..3 of the box along x, 1..2 along z: pure tones at n cycles per box
+    enc = PeriodicEncoding(n_harmonics=(3, 1, 2), lo=(-1.0, -1.0, -1.0), hi=(1.0, 1.0, 1.0))
+    assert enc.out_dim == 2 * (3 + 1 + 2)
+    n = 240
+    t = torch.arange(n, dtype=torch.float64) / n
+    for axis, k in ((0, 3), (2, 2)):
+        u = torch.zeros(n, 3, dtype=torch.float64)
+        u[:, axis] = -1 + 2 * t  # one period of the box
+        feats = enc(u).numpy()
+        nf = enc.wave.shape[0]
+        cols = [j for j in range(enc.out_dim) if float(enc.wave[j % nf, axis]) != 0]
+        power = np.abs(np.fft.rfft(feats[:, cols], axis=0)) ** 2
+        assert sorted({int(np.argmax(power[:, c])) for c in range(len(cols))}) == list(range(1, k + 1))
+        assert np.all(power.max(0) / power.sum(0) > 0.999)
+    # on a mesh the period is the mesh box, cell faces included: opposite faces agree
+    d = INRDensity(mesh, encoding="periodic", encoding_options={"n_harmonics": 3}, width=16, depth=2,
+                   seed=0, bounds=(-500.0, 500.0))
+    e = mesh.extent
+    rng = np.random.default_rng(0)
+    inner = rng.uniform(e[[0, 2, 4]], e[[1, 3, 5]], size=(5, 3))
+    with torch.no_grad():
+        v0 = d(torch.as_tensor(inner))
+        for axis in range(3):
+            a, b = inner.copy(), inner.copy()
+            a[:, axis], b[:, axis] = e[2 * axis], e[2 * axis + 1]
+            va, vb = d(torch.as_tensor(a)), d(torch.as_tensor(b))
+            assert torch.allclose(va, vb, atol=1e-9) and float((va - v0).abs().max()) > 1e-6
+    with pytest.raises(ValueError, match="n_harmonics"):
+        PeriodicEncoding(n_harmonics=0)
+    with pytest.raises(ValueError, match="n_harmonics"):
+        PeriodicEncoding(n_harmonics=(2, 1.5, 1))
+    with pytest.raises(ValueError, match="needs a mesh"):
+        INRDensity(points=mesh.cell_centers, encoding="periodic")
+
+
 def test_paper_positional_layout():
     enc = PositionalEncoding(n_frequencies=2)  # the paper: [u, sin u, cos u, sin 2u, cos 2u]
     u = torch.tensor([[0.3, -0.2, 1.1]], dtype=torch.float64)
@@ -165,7 +203,8 @@ def test_needs_a_domain():
 
 @pytest.mark.parametrize("encoding,opts", [("positional", {}), ("fourier", {"n_features": 8}),
                                            ("hash", {"n_levels": 2, "base_resolution": 2,
-                                                     "finest_resolution": 8}), ("none", {})])
+                                                     "finest_resolution": 8}),
+                                           ("periodic", {"n_harmonics": 2}), ("none", {})])
 def test_gradients_reach_every_parameter(mesh, encoding, opts):
     d = INRDensity(mesh, encoding=encoding, encoding_options=opts, width=16, depth=2, seed=0)
     d(torch.as_tensor(mesh.cell_centers)).pow(2).sum().backward()

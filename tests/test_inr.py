@@ -355,6 +355,48 @@ def test_matern_prior_is_the_dct_spectral_norm():
         INRConfig(regularization="matern", reg_weight=1.0).validate()
 
 
+def test_periodic_matern_prior_is_the_generators_spectral_norm():
+    """boundary='periodic': R = mean_k |FFT_ortho(m/ρs)_k|² (1 + ℓ²|k|²)^(ν+3/2) on the FFT
+    grid, i.e. mᵀC⁻¹m for the covariance of synthetic.grf_field (up to its scale)."""
+    from gempy_gravinv.inversion._regularizers import Matern
+    from gempy_gravinv.synthetic import grf_spectrum
+
+    mesh = PrismMesh.from_tensor([100.0] * 6, [100.0] * 5, [50.0] * 4, origin=(0, 0, -200))
+    nx, ny, nz = mesh.shape
+    prior = Matern(mesh, length=300.0, nu=1.5, rho_s=10.0, device="cpu", dtype=torch.float64,
+                   boundary="periodic")
+    # one real Fourier mode: cos(2π (2 i/nx + 1 j/ny + 1 k/nz)), wavenumbers on the FFT grid
+    i, j, k = np.meshgrid(np.arange(nx), np.arange(ny), np.arange(nz), indexing="ij")
+    mode = np.cos(2 * np.pi * (2 * i / nx + j / ny + k / nz))
+    m = 7.0 * mode.ravel(order="F")
+    k2 = (2 * np.pi * 2 / (nx * 100.0)) ** 2 + (2 * np.pi / (ny * 100.0)) ** 2 + (2 * np.pi / (nz * 50.0)) ** 2
+    ref = (1 + 300.0**2 * k2) ** 3.0 * np.mean((7.0 * mode / 10.0) ** 2)
+    assert float(prior(torch.as_tensor(m))) == pytest.approx(ref, rel=1e-12)
+    # the quadratic form is the inverse of the generator's covariance: for any m,
+    # R(m) · N · ρs² / ℓ^(2ν+3) = Σ_k |FFT_ortho(m)_k|² / P(k) (P = grf_spectrum, k ≠ 0)
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(nx, ny, nz))
+    v -= v.mean()  # the generator has no k = 0 term
+    P = grf_spectrum((nx, ny, nz), (100.0, 100.0, 50.0), length_scale=300.0, nu=1.5)
+    c = np.fft.fftn(v, norm="ortho")
+    q = np.sum(np.abs(c[P > 0]) ** 2 / P[P > 0])
+    got = float(prior(torch.as_tensor(v.ravel(order="F")))) * v.size * 10.0**2 / 300.0**6
+    assert got == pytest.approx(q, rel=1e-10)
+    # the wrap: along a column of 16 cells, a ramp (a jump across the wrap) against a cosine
+    # of one period over the box costs thousands of times more with the wrap than without
+    col = PrismMesh.from_tensor([100.0] * 2, [100.0] * 2, [50.0] * 16, origin=(0, 0, -800))
+    kk = np.arange(16)
+    ramp = np.tile((kk - 7.5) / 16, (4, 1)).T.ravel()  # discretize order: z slowest
+    cosine = np.tile(np.cos(2 * np.pi * kk / 16), (4, 1)).T.ravel()
+    cosine *= np.linalg.norm(ramp) / np.linalg.norm(cosine)
+    cost = {b: Matern(col, length=300.0, nu=1.5, rho_s=1.0, device="cpu", dtype=torch.float64, boundary=b)
+            for b in ("periodic", "neumann")}
+    r = {b: (float(cost[b](torch.as_tensor(ramp))), float(cost[b](torch.as_tensor(cosine)))) for b in cost}
+    assert r["periodic"][0] / r["periodic"][1] > 100 * r["neumann"][0] / r["neumann"][1]
+    with pytest.raises(ValueError, match="prior_boundary"):
+        INRConfig(regularization="matern", reg_weight=1.0, prior_length=300.0, prior_boundary="mirror").validate()
+
+
 def test_auto_threads_use_one_thread_for_small_problems_and_restore(case):
     class Recorder(torch.nn.Module):
         def __init__(self, n):

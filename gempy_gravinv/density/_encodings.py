@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-ENCODINGS = ("positional", "fourier", "hash", "none")
+ENCODINGS = ("positional", "fourier", "hash", "periodic", "none")
 
 
 class CoordinateNormalizer(nn.Module):
@@ -170,6 +170,93 @@ class FourierFeatures(nn.Module):
         return torch.cat(parts, dim=-1)
 
 
+class PeriodicEncoding(nn.Module):
+    """Harmonics of a box: ``[sin(2π n t_a), cos(2π n t_a)]``, ``n = 1..K_a`` per axis ``a``.
+
+    ``t = (u - lo) / (hi - lo)`` maps the box (normalised units; built from the *mesh*
+    extent, cell faces included, by :class:`~gempy_gravinv.density.INRDensity`) to
+    [0, 1], so harmonic ``n`` along an axis of length ``L`` metres has wavelength
+    ``L / n`` and the field is **periodic on the box**: it takes the same value on
+    opposite faces, and its structure near the bottom is tied to that near the top.
+    That is exactly the assumption of an FFT-generated random field on the mesh (the
+    smooth-GRF benchmark, and the paper's generator); for real data it is a prior to
+    choose knowingly (pad the mesh so the wrap falls outside the region of interest).
+    No raw coordinates are appended (they would break the periodicity).
+
+    With ``lattice=True`` the features are the full 3-D Fourier basis of the box instead,
+    ``[sin(2π n·t), cos(2π n·t)]`` for every integer vector ``n`` with ``|n_a| <= K_a``
+    (one of each ``±n`` pair, ``n ≠ 0``), optionally scaled by a Matérn amplitude
+    ``(1 + ℓ²|k_n|²)^(-p (ν + 3/2) / 2)`` (``k_n`` in rad/m from the box lengths in
+    metres, ``spectrum = (ℓ, ν)``, ``p = spectrum_power``): an INR whose features carry
+    the prior's spectrum (Tancik et al. 2020: the network's kernel follows the feature
+    spectrum).
+
+    Parameters
+    ----------
+    n_harmonics : int or sequence of 3 int
+        ``K`` (the same on every axis) or ``(K_x, K_y, K_z)``; each >= 1.
+    lo, hi : array_like (3,)
+        The box in normalised coordinates.
+    lattice : bool
+        Full 3-D wave vectors (see above) instead of per-axis harmonics.
+    spectrum : (float, float), optional
+        ``(ℓ, ν)``: correlation length (m) and smoothness of the amplitude scaling
+        (``lattice`` only; needs ``lengths``).
+    spectrum_power : float
+        ``p`` above (1: the amplitude of a field with that spectrum).
+    lengths : array_like (3,), optional
+        Box lengths in metres (set by :class:`~gempy_gravinv.density.INRDensity`).
+    """
+
+    def __init__(self, n_harmonics=3, lo=(-1.0, -1.0, -1.0), hi=(1.0, 1.0, 1.0), lattice: bool = False,
+                 spectrum=None, spectrum_power: float = 1.0, lengths=None) -> None:
+        super().__init__()
+        k = np.broadcast_to(np.asarray(n_harmonics), (3,))
+        if np.any(k.astype(int) != k) or np.any(k < 1):
+            raise ValueError(f"n_harmonics must be a positive integer or three of them, got {n_harmonics}")
+        k = k.astype(int)
+        lo_t = torch.as_tensor(np.asarray(lo, dtype=np.float64).reshape(3))
+        hi_t = torch.as_tensor(np.asarray(hi, dtype=np.float64).reshape(3))
+        if torch.any(hi_t <= lo_t):
+            raise ValueError("periodic encoding box needs hi > lo on every axis")
+        self.register_buffer("lo", lo_t)
+        self.register_buffer("hi", hi_t)
+        if lattice:
+            grids = np.meshgrid(*(np.arange(-ka, ka + 1) for ka in k), indexing="ij")
+            n = np.stack([g.ravel() for g in grids], 1)
+            # one of each ±n pair: the first non-zero component positive
+            first = np.array([v[np.nonzero(v)[0][0]] if np.any(v) else 0 for v in n])
+            n = n[first > 0]
+        else:
+            if spectrum is not None:
+                raise ValueError("spectrum scaling needs lattice=True (full 3-D wave vectors)")
+            n = np.zeros((int(k.sum()), 3))
+            row = 0
+            for a, ka in enumerate(k):
+                n[row:row + ka, a] = np.arange(1, ka + 1)
+                row += ka
+        amp = np.ones(len(n))
+        if spectrum is not None:
+            if lengths is None:
+                raise ValueError("spectrum scaling needs the box lengths in metres (lengths=...)")
+            ell, nu = (float(v) for v in spectrum)
+            if not ell > 0 or not nu > 0 or not spectrum_power >= 0:
+                raise ValueError(f"spectrum needs ℓ > 0 m, ν > 0 and spectrum_power >= 0, got "
+                                 f"{spectrum}, {spectrum_power}")
+            kvec = 2 * np.pi * n / np.asarray(lengths, dtype=np.float64).reshape(1, 3)
+            amp = (1 + ell**2 * (kvec**2).sum(1)) ** (-float(spectrum_power) * (nu + 1.5) / 2)
+        self.register_buffer("wave", torch.as_tensor(2 * np.pi * n, dtype=torch.float64))  # rad per unit t
+        self.register_buffer("amp", torch.as_tensor(amp, dtype=torch.float64))
+        self.n_harmonics = [int(v) for v in k]
+        self.out_dim = 2 * len(n)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        t = (u - self.lo.to(u)) / (self.hi - self.lo).to(u)
+        ph = t @ self.wave.to(u).T
+        a = self.amp.to(u)
+        return torch.cat([a * torch.sin(ph), a * torch.cos(ph)], dim=-1)
+
+
 _PRIMES = (1, 2654435761, 805459861)
 
 
@@ -270,10 +357,10 @@ class HashGridEncoding(nn.Module):
 
 
 def make_encoding(name: str, *, seed: int = 0, box=None, **options) -> nn.Module:
-    """Build an encoding by name (``positional``, ``fourier``, ``hash``, ``none``).
+    """Build an encoding by name (``positional``, ``fourier``, ``hash``, ``periodic``, ``none``).
 
     ``box`` = ``(lo, hi)`` in normalised units is the hash grid's domain (default: the
-    box of the points the density was normalised on).
+    box of the points the density was normalised on) and the periodic encoding's period.
     """
     if name == "positional":
         return PositionalEncoding(**options)
@@ -283,6 +370,10 @@ def make_encoding(name: str, *, seed: int = 0, box=None, **options) -> nn.Module
         if box is not None:
             options = {"lo": box[0], "hi": box[1], **options}
         return HashGridEncoding(seed=seed, **options)
+    if name == "periodic":
+        if box is not None:
+            options = {"lo": box[0], "hi": box[1], **options}
+        return PeriodicEncoding(**options)
     if name in ("none", None):
         if options:
             raise ValueError(f"encoding 'none' takes no options, got {sorted(options)}")

@@ -144,10 +144,11 @@ class INRDensity(nn.Module):
     axis_scale : sequence of 3 floats
         Multiplies the normalised coordinates per axis: raises (>1) or lowers (<1) the
         encoding frequencies along x, y, z.
-    encoding : {"positional", "fourier", "hash", "none"}
+    encoding : {"positional", "fourier", "hash", "periodic", "none"}
         Coordinate encoding; ``encoding_options`` go to its constructor (e.g.
         ``n_frequencies``, ``min_frequency`` for positional; ``n_features``, ``sigma``
-        for fourier; ``n_levels``, ``base_resolution``... for hash).
+        for fourier; ``n_levels``, ``base_resolution``... for hash; ``n_harmonics`` for
+        periodic, whose period is the mesh box: needs ``mesh``).
     width, depth : int
         Hidden units per layer and number of hidden layers (paper: 256, 4).
     activation : str
@@ -206,7 +207,15 @@ class INRDensity(nn.Module):
             activation=activation, output=output, bounds=None if bounds is None else list(bounds),
             init_value=init_value, last_layer_gain=last_layer_gain, seed=seed, dtype=str(self.dtype).split(".")[-1])
         box = None
-        if encoding == "hash":
+        if encoding == "periodic":  # the period is the mesh box, cell faces included
+            if mesh is None:
+                raise ValueError("encoding='periodic' needs a mesh: its period is the mesh's box")
+            e = np.asarray(mesh.extent, dtype=np.float64)
+            corners = torch.as_tensor(np.array([[e[0], e[2], e[4]], [e[1], e[3], e[5]]]))
+            u = self.normalizer(corners).numpy()
+            box = (u.min(0), u.max(0))
+            encoding_options = {"lengths": e[1::2] - e[0::2], **dict(encoding_options or {})}
+        elif encoding == "hash":
             if ref is not None:
                 u = self.normalizer(torch.as_tensor(ref)).numpy()
                 box = (u.min(0), u.max(0))
