@@ -14,6 +14,7 @@ Usage::
     python benchmarks/inr_ablation.py --case smooth_grf --row smooth '{"encoding_options": {"n_frequencies": 3}, "max_steps": 2500}'
     python benchmarks/inr_ablation.py --case smooth_grf --grf-shape 20 20 10 --grf-cell 1000 --row smooth '{}'
     python benchmarks/inr_ablation.py --case smooth_grf --grf-generator paper --grf-seed 41 --simpeg
+    python benchmarks/inr_ablation.py --case smooth_grf --grf-generator paper --grf-seed 41 --rows periodic
 
 ``--row PRESET JSON`` adds a row (``PRESET`` one of ours, compact, smooth, paper; ``JSON``
 the INRConfig overrides); ``--rows NAME ...`` picks named default rows. Runs use one
@@ -41,6 +42,15 @@ ROWS = {
     "compact field + TV target": ("compact", {"regularization": "tv", "reg_eps": 0.1}),
     "voxel + min-support target": ("compact", {"backend": "voxel", "lr": 0.05}),
 }
+DIPPING_ROWS = list(ROWS)  # the default rows of the dipping block
+ROWS.update({
+    # the smooth-GRF presets and the parts of the periodic one
+    "periodic": ("periodic", {}),
+    "periodic, box harmonics only": ("periodic", {"encoding_options": {"n_harmonics": 3}, "depth": 3,
+                                                  "lr": 5e-3}),
+    "smooth": ("smooth", {}),
+    "smooth, 3 octaves": ("smooth", {"encoding_options": {"n_frequencies": 3}, "max_steps": 2500}),
+})
 
 
 def _case(name: str, noise_seed: int, grf_shape=(40, 40, 20), grf_cell: float = 500.0,
@@ -77,7 +87,7 @@ def main(argv=None) -> int:
     from gempy_gravinv import metrics
     from gempy_gravinv.inversion import INRConfig, invert_inr
 
-    names = args.rows if args.rows is not None else (list(ROWS) if args.case == "dipping_block" else [])
+    names = args.rows if args.rows is not None else (DIPPING_ROWS if args.case == "dipping_block" else [])
     rows = [(n, *ROWS[n]) for n in names]
     for preset, js in args.row:
         rows.append((f"{preset} {js}", preset, json.loads(js)))

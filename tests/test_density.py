@@ -93,6 +93,21 @@ def test_periodic_encoding_has_the_box_harmonics_and_wraps(mesh):
             a[:, axis], b[:, axis] = e[2 * axis], e[2 * axis + 1]
             va, vb = d(torch.as_tensor(a)), d(torch.as_tensor(b))
             assert torch.allclose(va, vb, atol=1e-9) and float((va - v0).abs().max()) > 1e-6
+    # the feature cache of fixed points never serves other points, and gradients reach points
+    lat = PeriodicEncoding(n_harmonics=(2, 2, 1), lattice=True, spectrum=(300.0, 1.5), lengths=(600, 200, 75))
+    assert lat.out_dim == 2 * (5 * 5 * 3 - 1) // 2
+    ua, ub = torch.rand(7, 3, dtype=torch.float64), torch.rand(7, 3, dtype=torch.float64)
+    fa = lat(ua)
+    assert torch.equal(lat(ua), fa) and torch.allclose(lat(ub), lat._features(ub))
+    assert not torch.allclose(lat(ub), fa)
+    ug = ua.clone().requires_grad_(True)
+    lat(ug).sum().backward()
+    assert ug.grad is not None and float(ug.grad.abs().max()) > 0
+    # the Matérn amplitude: (1 + ℓ²|k|²)^(-(ν+3/2)/2), k from the box lengths in metres
+    kk = (2 * np.pi * lat.wave.numpy() / (2 * np.pi) / np.array([600.0, 200.0, 75.0])) ** 2
+    np.testing.assert_allclose(lat.amp.numpy(), (1 + 300.0**2 * kk.sum(1)) ** -1.5, rtol=1e-12)
+    with pytest.raises(ValueError, match="lattice=True"):
+        PeriodicEncoding(spectrum=(300.0, 1.5), lengths=(1, 1, 1))
     with pytest.raises(ValueError, match="n_harmonics"):
         PeriodicEncoding(n_harmonics=0)
     with pytest.raises(ValueError, match="n_harmonics"):

@@ -8,7 +8,7 @@ import torch
 
 from gempy_gravinv import GravityOperator, PrismMesh, Survey
 from gempy_gravinv.inversion import INRConfig, INRResult, invert_inr
-from gempy_gravinv.synthetic import single_block
+from gempy_gravinv.synthetic import single_block, smooth_grf
 
 FAST = dict(width=32, depth=2, progress=False, net_dtype="float64", weighting="none", lr=0.01,
             encoding_options={"n_frequencies": 2})
@@ -429,7 +429,27 @@ def test_presets_by_name():
     assert INRConfig.preset("compact").regularization == "min_support"
     assert INRConfig.preset("smooth", max_steps=7).max_steps == 7
     assert INRConfig.preset("paper").width == 256
+    per = INRConfig.preset("periodic", prior_length=2000.0)
+    assert per.encoding == "periodic" and per.encoding_options["spectrum"] == [2000.0, 1.5]
+    per.validate()
     with pytest.raises(ValueError, match="preset must be one of"):
         INRConfig.preset("fast")
     with pytest.raises(ValueError, match="preset must be one of"):
         INRConfig.from_dict({"preset": "fast"})
+
+
+def test_periodic_preset_recovers_a_periodic_grf_better_than_smooth():
+    """A small FFT-generated GRF (periodic on the mesh box, as the benchmark's): the
+    periodic INR, stopped at χ²/N ≈ 1, recovers it (r ≥ 0.9); the non-periodic smooth
+    preset with the same width, learning rate and step budget does worse. (Measured on
+    the 2-core CPU: 0.393 / r 0.921 against 0.412 of the floor.)"""
+    c = smooth_grf(seed=41, generator="paper", shape=(12, 12, 6), cell_size=1000.0)
+    opts = {"n_harmonics": [3, 3, 2], "lattice": True, "spectrum": [5000.0, 1.5], "spectrum_power": 1.0}
+    per = invert_inr(c.survey, c.mesh, INRConfig.periodic(bounds=tuple(c.bounds), width=32, lr=2e-2,
+                                                           max_steps=2000, encoding_options=opts,
+                                                           progress=False), true_model=c.model)
+    smo = invert_inr(c.survey, c.mesh, INRConfig.smooth(bounds=tuple(c.bounds), width=32, lr=2e-2,
+                                                         max_steps=2000, progress=False), true_model=c.model)
+    assert 0.95 <= per.chi2 <= 1.05
+    assert per.metrics["pearson_r"] >= 0.9 and per.metrics["rms_error_over_floor"] <= 0.45, per.metrics
+    assert per.metrics["rms_error_over_floor"] < smo.metrics["rms_error_over_floor"]
