@@ -363,7 +363,8 @@ class INRConfig:
         Measured on the paper's realization (``smooth_grf(seed=41, generator="paper")``,
         floor 403.5 kg/m³, our geometry, one thread; ``python benchmarks/inr_ablation.py
         --case smooth_grf --grf-generator paper --grf-seed 41 --rows periodic``), RMS
-        error / floor, r, χ²/N: 0.321, 0.948, 1.050 (903 s). What each part is worth:
+        error / floor, r, χ²/N: 0.321, 0.948, 1.050 (903 s); network seed 1: 0.347,
+        0.940, 1.049; the mean of the two 0.329, 0.946. What each part is worth:
         per-axis box harmonics only (K = 3) 0.401 / 0.916; the lattice with amplitude
         power p = 1 0.377 / 0.928 (with the periodic Matérn prior in target mode 0.352 /
         0.938); p = 2 0.307 / 0.952 but still at χ²/N 2.3 after 4000 steps; no wrap
