@@ -170,6 +170,34 @@ class FourierFeatures(nn.Module):
         return torch.cat(parts, dim=-1)
 
 
+def _register_box(module: nn.Module, lo, hi, what: str) -> None:
+    """Register buffers ``lo``, ``hi`` (3,) float64 of a box in normalised units (hi > lo)."""
+    lo_t = torch.as_tensor(np.asarray(lo, dtype=np.float64).reshape(3))
+    hi_t = torch.as_tensor(np.asarray(hi, dtype=np.float64).reshape(3))
+    if torch.any(hi_t <= lo_t):
+        raise ValueError(f"{what} needs hi > lo on every axis")
+    module.register_buffer("lo", lo_t)
+    module.register_buffer("hi", hi_t)
+
+
+def _cached(module: nn.Module, u: torch.Tensor, compute):
+    """``compute(u)``, reused while ``module`` sees the same points ``u`` again.
+
+    A trainer evaluates the same points every step; the cache is keyed on their values
+    (never serves other points) and bypassed when gradients with respect to ``u`` are
+    needed.
+    """
+    if u.requires_grad:
+        return compute(u)
+    cached = getattr(module, "_cache", None)
+    if (cached is not None and cached[0].shape == u.shape and cached[0].dtype == u.dtype
+            and cached[0].device == u.device and torch.equal(cached[0], u)):
+        return cached[1]
+    out = compute(u)
+    module._cache = (u.detach().clone(), out)
+    return out
+
+
 class PeriodicEncoding(nn.Module):
     """Harmonics of a box: ``[sin(2π n t_a), cos(2π n t_a)]``, ``n = 1..K_a`` per axis ``a``.
 
@@ -215,12 +243,7 @@ class PeriodicEncoding(nn.Module):
         if np.any(k.astype(int) != k) or np.any(k < 1):
             raise ValueError(f"n_harmonics must be a positive integer or three of them, got {n_harmonics}")
         k = k.astype(int)
-        lo_t = torch.as_tensor(np.asarray(lo, dtype=np.float64).reshape(3))
-        hi_t = torch.as_tensor(np.asarray(hi, dtype=np.float64).reshape(3))
-        if torch.any(hi_t <= lo_t):
-            raise ValueError("periodic encoding box needs hi > lo on every axis")
-        self.register_buffer("lo", lo_t)
-        self.register_buffer("hi", hi_t)
+        _register_box(self, lo, hi, "periodic encoding box")
         if lattice:
             grids = np.meshgrid(*(np.arange(-ka, ka + 1) for ka in k), indexing="ij")
             n = np.stack([g.ravel() for g in grids], 1)
@@ -259,15 +282,7 @@ class PeriodicEncoding(nn.Module):
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         # no parameters: the features of a trainer's fixed points are cached (keyed on the
         # values; not when gradients with respect to the points are needed)
-        if u.requires_grad:
-            return self._features(u)
-        cached = getattr(self, "_cache", None)
-        if (cached is not None and cached[0].shape == u.shape and cached[0].dtype == u.dtype
-                and cached[0].device == u.device and torch.equal(cached[0], u)):
-            return cached[1]
-        f = self._features(u)
-        self._cache = (u.detach().clone(), f)
-        return f
+        return _cached(self, u, self._features)
 
 
 _PRIMES = (1, 2654435761, 805459861)
@@ -311,12 +326,7 @@ class HashGridEncoding(nn.Module):
         self.table_size = 2 ** int(log2_hashmap_size)
         self.n_features = int(n_features_per_level)
         self.out_dim = n_levels * self.n_features
-        lo_t = torch.as_tensor(np.asarray(lo, dtype=np.float64).reshape(3))
-        hi_t = torch.as_tensor(np.asarray(hi, dtype=np.float64).reshape(3))
-        if torch.any(hi_t <= lo_t):
-            raise ValueError("hash grid box needs hi > lo on every axis")
-        self.register_buffer("lo", lo_t)
-        self.register_buffer("hi", hi_t)
+        _register_box(self, lo, hi, "hash grid box")
         g = torch.Generator().manual_seed(int(seed))
         self.tables = nn.ParameterList()
         self.dense_level = []
@@ -356,15 +366,7 @@ class HashGridEncoding(nn.Module):
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         # A trainer evaluates the same points every step: their stencils are cached (keyed
         # on the values; not when gradients with respect to the points are needed).
-        cached = getattr(self, "_cache", None)
-        if u.requires_grad:
-            stencils = self._stencils(u)
-        elif (cached is not None and cached[0].shape == u.shape and cached[0].dtype == u.dtype
-              and cached[0].device == u.device and torch.equal(cached[0], u)):
-            stencils = cached[1]
-        else:
-            stencils = self._stencils(u)
-            self._cache = (u.detach().clone(), stencils)
+        stencils = _cached(self, u, self._stencils)
         outs = [(w[..., None] * table.to(u)[idx]).sum(1) for (idx, w), table in zip(stencils, self.tables)]
         return torch.cat(outs, dim=-1)
 
