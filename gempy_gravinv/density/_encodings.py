@@ -270,7 +270,6 @@ class PeriodicEncoding(nn.Module):
             amp = (1 + ell**2 * (kvec**2).sum(1)) ** (-float(spectrum_power) * (nu + 1.5) / 2)
         self.register_buffer("wave", torch.as_tensor(2 * np.pi * n, dtype=torch.float64))  # rad per unit t
         self.register_buffer("amp", torch.as_tensor(amp, dtype=torch.float64))
-        self.n_harmonics = [int(v) for v in k]
         self.out_dim = 2 * len(n)
 
     def _features(self, u: torch.Tensor) -> torch.Tensor:
