@@ -5,7 +5,7 @@ INR field is sampled at that mesh's cells (the mesh SimPEG inverts on), so every
 computed the same way, by :func:`gempy_gravinv.metrics.evaluate`:
 
 - ``inr``: :func:`gempy_gravinv.invert_inr` with one of our presets (``inr_preset``:
-  ``INRConfig()``, ``.compact()`` for the dipping block, ``.smooth()`` for the GRF);
+  ``INRConfig()``, ``.compact()`` for the dipping block, ``.spectral()`` for the GRF);
 - ``inr_paper``: the same with the paper's preset (``INRConfig.paper()``);
 - ``simpeg_l2`` / ``simpeg_sparse``: :func:`gempy_gravinv.simpeg.run_inversion` (SimPEG's
   recommended L2 and sparse/IRLS recipes) on our drop-in simulation;
@@ -206,7 +206,7 @@ def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = 
         Contrast bounds of the SimPEG inversions, kg/m³.
     inr_overrides, inr_paper_overrides : dict, optional
         :class:`~gempy_gravinv.inversion.INRConfig` fields for the two INR presets.
-    inr_preset : {"ours", "compact", "smooth"}
+    inr_preset : {"ours", "compact", "smooth", "periodic", "spectral", "paper"}
         Which of our :class:`~gempy_gravinv.inversion.INRConfig` presets the ``inr``
         method starts from (``"compact"`` assumes bodies in a quiet background).
     simpeg_options : dict, optional
@@ -458,8 +458,8 @@ def _case_setup(case: str, quick: bool) -> dict[str, Any]:
         kw = {"shape": (16, 16, 8), "cell_size": 1250.0} if quick else {}
         c = smooth_grf(seed=0, **kw)
         return {"survey": c.survey, "mesh": c.mesh, "true": c.model, "bounds": c.bounds, "reference": 0.0,
-                "inr_preset": "smooth",
-                "inr": {"bounds": tuple(c.bounds), **({"max_steps": 300} if quick else {})},
+                "inr_preset": "spectral",
+                "inr": {},
                 "inr_paper": {"bounds": tuple(c.bounds), **({"max_steps": 150} if quick else {})},
                 "simpeg": {"max_iter": 15, "max_irls_iterations": 10} if quick else {},
                 "notes": [f"Smooth GRF (DESIGN.md case 2), shape {c.mesh.shape}, contrast to the field mean "

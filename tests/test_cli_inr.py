@@ -85,4 +85,4 @@ def test_reproduce_paper_quick(tmp_path):
     out = tmp_path / "rep"
     assert main(["reproduce-paper", "--quick", "-o", str(out), "--no-figures"]) == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert len(m["dipping_block"]) == 2 and len(m["smooth_grf"]) == 3
+    assert len(m["dipping_block"]) == 2 and len(m["smooth_grf"]) == 4

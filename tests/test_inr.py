@@ -432,6 +432,11 @@ def test_presets_by_name():
     per = INRConfig.preset("periodic", prior_length=2000.0)
     assert per.encoding == "periodic" and per.encoding_options["spectrum"] == [2000.0, 1.5]
     per.validate()
+    spec = INRConfig.preset("spectral", prior_length=3000.0)
+    assert spec.solver == "linear" and spec.head_lambda == "evidence" and spec.bounds is None
+    assert spec.encoding_options["spectrum"] == [3000.0, 1.5] and spec.encoding_options["spectrum_power"] == 1.0
+    spec.validate()
+    assert INRConfig.from_dict({"preset": "spectral", "head_lambda": "discrepancy"}).head_lambda == "discrepancy"
     with pytest.raises(ValueError, match="preset must be one of"):
         INRConfig.preset("fast")
     with pytest.raises(ValueError, match="preset must be one of"):

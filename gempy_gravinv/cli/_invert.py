@@ -31,10 +31,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="INRConfig as JSON or TOML")
     p.add_argument("--backend", default=None,
                    help="density backend: inr (default), voxel (comparison), geology or hybrid (GemPy, see --geomodel)")
-    p.add_argument("--preset", choices=["ours", "compact", "smooth", "periodic", "paper"], default=None,
+    p.add_argument("--preset", choices=["ours", "compact", "smooth", "periodic", "spectral", "paper"], default=None,
                    help="base settings (default ours; compact: minimum-support prior for bodies in a quiet "
                         "background; smooth: smooth fields; periodic: smooth fields that wrap around the mesh box, "
-                        "as FFT-generated random fields do; paper: Mishra et al.)")
+                        "as FFT-generated random fields do; spectral: the same assumption with a Gaussian prior, "
+                        "solved in closed form with a posterior std; paper: Mishra et al.)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--std", type=float, default=None, metavar="MGAL", help="data std when the file has none")
     p.add_argument("--relative-std", type=float, default=None, metavar="FRAC",

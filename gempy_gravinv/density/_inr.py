@@ -249,13 +249,21 @@ class INRDensity(nn.Module):
         self.normalizer.double()
 
     # ------------------------------------------------------------------ evaluation
-    def raw(self, points: torch.Tensor) -> torch.Tensor:
-        """The network output before the bound (n,), dimensionless."""
+    def features(self, points: torch.Tensor) -> torch.Tensor:
+        """What the last layer sees (n, F), dimensionless: the encoding after the hidden layers.
+
+        ``raw(points) = last(features(points))``: the field is linear in the last
+        layer's weights and bias given these (used by ``solver="linear"``).
+        """
         p = torch.as_tensor(points)
         if p.ndim != 2 or p.shape[-1] != 3:
             raise ValueError(f"points must have shape (n, 3) in metres, got {tuple(p.shape)}")
         u = self.normalizer(p.to(device=self.normalizer.center.device, dtype=torch.float64)).to(self.dtype)
-        return self.last(self.mlp(self.encoding(u)))[:, 0]
+        return self.mlp(self.encoding(u))
+
+    def raw(self, points: torch.Tensor) -> torch.Tensor:
+        """The network output before the bound (n,), dimensionless."""
+        return self.last(self.features(points))[:, 0]
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         """Density contrast (n,) in kg/m³ at ``points`` (n, 3) in metres, z up."""
