@@ -54,6 +54,21 @@ def test_invert_csv_on_ubc_mesh(tmp_path):
     assert (out / "checkpoint").is_dir()
 
 
+def test_invert_spectral_preset_writes_the_posterior(tmp_path, capsys):
+    case, csv, mesh = _tiny_files(tmp_path)
+    out = tmp_path / "spec"
+    rc = main(["invert", str(csv), "--mesh", str(mesh), "--preset", "spectral", "-o", str(out),
+               "--no-figures", "--no-progress"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["config"]["solver"] == "linear" and m["solve_info"][0]["rule"] == "evidence"
+    assert m["stop_reason"].startswith("closed form")
+    # bounds would make the head nonlinear: refused in one line
+    rc = main(["invert", str(csv), "--mesh", str(mesh), "--preset", "spectral", "-o", str(tmp_path / "b"),
+               "--bounds", "-800", "800", "--no-progress"])
+    assert rc == 2 and "--bounds" in capsys.readouterr().err
+
+
 def test_invert_bad_input_is_one_clear_line(tmp_path, capsys):
     case, csv, mesh = _tiny_files(tmp_path, with_std=False)
     rc = main(["invert", str(csv), "--mesh", str(mesh), "-o", str(tmp_path / "o"), "--no-progress"])

@@ -163,3 +163,13 @@ def test_inr_features_are_what_the_last_layer_sees(grf):
     f = INRDensity(grf.mesh, depth=2, width=8, output="linear", bounds=None, seed=3)
     p = torch.as_tensor(grf.mesh.cell_centers[:50])
     torch.testing.assert_close(f.raw(p), f.last(f.features(p))[:, 0])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_linear_solver_cuda_matches_cpu(grf):
+    cfg = INRConfig.spectral(progress=False)
+    a = invert_inr(grf.survey, grf.mesh, cfg, device="cpu")
+    b = invert_inr(grf.survey, grf.mesh, cfg, device="cuda")
+    np.testing.assert_allclose(b.model, a.model, rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(b.std, a.std, rtol=1e-5)
