@@ -55,8 +55,18 @@ def _head(field: torch.nn.Module) -> torch.nn.Linear:
 def _cell_features(prob, field: torch.nn.Module, chunk: int = 100_000) -> torch.Tensor:
     """Cell-averaged features Φ (n_cells, F), in the operator dtype."""
     pts = prob.points
-    with torch.no_grad():
-        phi = torch.cat([field.features(pts[i:i + chunk]).to(prob.dtype) for i in range(0, pts.shape[0], chunk)])
+    try:
+        with torch.no_grad():
+            phi = torch.cat([field.features(pts[i:i + chunk]).to(prob.dtype)
+                             for i in range(0, pts.shape[0], chunk)])
+    except (RuntimeError, MemoryError) as err:  # torch's CPU/CUDA out-of-memory errors
+        if "memory" not in str(err).lower() and not isinstance(err, MemoryError):
+            raise
+        n_feat = int(field.features(pts[:1]).shape[1])
+        gb = pts.shape[0] * n_feat * torch.finfo(prob.dtype).bits / 8 / 1e9
+        raise MemoryError(f"solver='linear' holds the features of every cell point: {pts.shape[0]} points x "
+                          f"{n_feat} features = {gb:.1f} GB ({prob.dtype}), which does not fit here; use fewer "
+                          "features (harmonics), fewer cells or quadrature points, or solver='adam'") from err
     nq = pts.shape[0] // prob.mesh.n_cells
     if nq == 1:
         return phi
