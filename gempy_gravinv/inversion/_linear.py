@@ -52,32 +52,60 @@ def _head(field: torch.nn.Module) -> torch.nn.Linear:
     return last
 
 
-def _cell_features(prob, field: torch.nn.Module, chunk: int = 100_000) -> torch.Tensor:
-    """Cell-averaged features Φ (n_cells, F), in the operator dtype."""
-    pts = prob.points
-    try:
-        with torch.no_grad():
-            phi = torch.cat([field.features(pts[i:i + chunk]).to(prob.dtype)
-                             for i in range(0, pts.shape[0], chunk)])
-    except (RuntimeError, MemoryError) as err:  # torch's CPU/CUDA out-of-memory errors
-        if "memory" not in str(err).lower() and not isinstance(err, MemoryError):
-            raise
-        n_feat = int(field.features(pts[:1]).shape[1])
-        gb = pts.shape[0] * n_feat * torch.finfo(prob.dtype).bits / 8 / 1e9
-        raise MemoryError(f"solver='linear' holds the features of every cell point: {pts.shape[0]} points x "
-                          f"{n_feat} features = {gb:.1f} GB ({prob.dtype}), which does not fit here; use fewer "
-                          "features (harmonics), fewer cells or quadrature points, or solver='adam'") from err
-    nq = pts.shape[0] // prob.mesh.n_cells
-    if nq == 1:
-        return phi
-    return (phi.reshape(prob.mesh.n_cells, nq, -1) * prob.qweights[None, :, None]).sum(1)
+def _drop_caches(field: torch.nn.Module) -> None:
+    """Forget the encodings' cached features (they can be n_points x F; the head needs none)."""
+    for mod in field.modules():
+        if getattr(mod, "_cache", None) is not None:
+            mod._cache = None
 
 
-def _apply_columns(prob, X: torch.Tensor, chunk: int = 256) -> torch.Tensor:
-    """G X (n_data, k) mGal for cell columns X (n_cells, k) kg/m³, in column chunks."""
-    if prob.G is not None:
-        return torch.cat([prob.G @ X[:, i:i + chunk] for i in range(0, X.shape[1], chunk)], dim=1)
-    return torch.cat([prob.op.forward(X[:, i:i + chunk]) for i in range(0, X.shape[1], chunk)], dim=1)
+def _feature_chunks(prob, field: torch.nn.Module, cells: int):
+    """Yield ``(c0, c1, Φ[c0:c1])``: cell-averaged features (c1 - c0, F) in the operator dtype.
+
+    Streams over the cells so that no n_cells x F array is ever held; the encodings'
+    caches are dropped after each chunk.
+    """
+    n = prob.mesh.n_cells
+    nq = prob.points.shape[0] // n
+    with torch.no_grad():
+        for c0 in range(0, n, cells):
+            c1 = min(n, c0 + cells)
+            phi = field.features(prob.points[c0 * nq:c1 * nq]).to(prob.dtype)
+            _drop_caches(field)
+            if nq > 1:
+                w = prob.qweights[c0:c1] if prob.qweights.ndim == 2 else prob.qweights[None, :]
+                phi = (phi.reshape(c1 - c0, nq, -1) * w[:, :, None]).sum(1)
+            yield c0, c1, phi
+
+
+def _design(prob, field: torch.nn.Module, cells: int = 8192, rows: int = 512) -> tuple[torch.Tensor, float]:
+    """``G [1, Φ]`` (n_data, 1 + F), mGal per kg/m³, and the mean of ``|φ|²`` over the cells.
+
+    Dense G: one pass over the features, ``Σ_chunks G[:, c] Φ_c``. Matrix-free: per block
+    of ``rows`` stations the operator's adjoint gives ``Gᵀ`` for those rows (n_cells x
+    rows), then one pass over the features; memory n_cells x rows plus a chunk of features.
+    """
+    n, nd = prob.mesh.n_cells, prob.survey.n_data
+    out: torch.Tensor | None = None
+    sq = 0.0
+
+    def adjoint_rows(r0: int, r1: int) -> torch.Tensor:
+        e = torch.zeros(nd, r1 - r0, dtype=prob.dtype, device=prob.device)
+        e[torch.arange(r0, r1), torch.arange(r1 - r0)] = 1.0
+        return prob.op.adjoint(e)
+
+    blocks = [(0, nd)] if prob.G is not None else [(r0, min(nd, r0 + rows)) for r0 in range(0, nd, rows)]
+    for r0, r1 in blocks:
+        gt = prob.G.T if prob.G is not None else adjoint_rows(r0, r1)  # (n_cells, r1 - r0)
+        for c0, c1, phi in _feature_chunks(prob, field, cells):
+            if out is None:
+                out = torch.zeros(nd, 1 + phi.shape[1], dtype=prob.dtype, device=prob.device)
+            g = gt[c0:c1].T
+            out[r0:r1, 0] += g.sum(1)
+            out[r0:r1, 1:] += g @ phi
+            if r0 == 0:
+                sq += float(phi.pow(2).sum())
+    return out, sq / n
 
 
 class HeadPosterior:
@@ -251,11 +279,9 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
 
     last = _head(field)
     t0 = time.perf_counter()
-    bar = tqdm(total=4, desc=f"{desc} (closed-form head)", disable=not cfg.progress, leave=False, unit="stage")
-    phi = _cell_features(prob, field)
-    bar.update(1)
-    ones = torch.ones(prob.mesh.n_cells, 1, dtype=prob.dtype, device=prob.device)
-    design = _apply_columns(prob, torch.cat([ones, phi], dim=1)) / prob.std[:, None]
+    bar = tqdm(total=3, desc=f"{desc} (closed-form head)", disable=not cfg.progress, leave=False, unit="stage")
+    design, mean_sq = _design(prob, field)
+    design = design / prob.std[:, None]
     bar.update(1)
     post = HeadPosterior(design[:, 1:], design[:, 0], prob.d / prob.std)
     bar.update(1)
@@ -269,22 +295,30 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     if math.isfinite(lam):
         w, b0 = post.weights(lam)
     else:
-        w = torch.zeros(phi.shape[1], dtype=prob.dtype, device=prob.device)
+        w = torch.zeros(post.n_weights, dtype=prob.dtype, device=prob.device)
         b0 = float(post.a0 @ post.b) / post.a02
     scale = float(field.output.scale)  # m = scale · (bias + weightᵀφ)
     with torch.no_grad():
         last.weight.copy_((w / scale).to(last.weight)[None, :])
         last.bias.fill_(b0 / scale)
-    std = post.cell_std(phi, lam) if cfg.head_std else None
+    std = None
+    if cfg.head_std:
+        std = torch.cat([post.cell_std(phi, lam) for _, _, phi in _feature_chunks(prob, field, 8192)])
     bar.update(1)
     bar.close()
     field.eval()
-    with torch.no_grad():
-        m = prob.cell_density(field)
+    with torch.no_grad():  # the model from the field itself, in chunks (no n_cells x F cache is kept)
+        n, nq = prob.mesh.n_cells, prob.points.shape[0] // prob.mesh.n_cells
+        vals = []
+        for c0 in range(0, n, 8192):
+            vals.append(field(prob.points[c0 * nq:min(n, c0 + 8192) * nq]).to(prob.dtype))
+            _drop_caches(field)
+        v = torch.cat(vals).reshape(n, -1)
+        m = v[:, 0] if v.shape[1] == 1 else (v * prob.qweights).sum(1)
         chi2 = float(prob.chi2(m))
     elapsed = time.perf_counter() - t0
     tau = 1.0 / math.sqrt(lam) if math.isfinite(lam) else 0.0
-    prior_field_std = tau * float(phi.pow(2).sum(1).mean().sqrt())
+    prior_field_std = tau * math.sqrt(mean_sq)
     info = dict(head_lambda=lam, rule=rule if isinstance(rule, str) else "fixed", weight_prior_std_kgm3=tau,
                 field_prior_std_kgm3=prior_field_std, n_weights=post.n_weights,
                 effective_parameters=post.effective_parameters(lam) if math.isfinite(lam) else 0.0,
