@@ -233,7 +233,7 @@ def test_min_support_regularizer_follows_its_formula(case):
     assert float(prob.regularizer(torch.full((case.mesh.n_cells,), 1e6, dtype=torch.float64))) > 0.999
 
 
-COMPACT_FAST = dict(progress=False, max_steps=500)
+COMPACT_FAST = dict(progress=False, max_steps=500, dtype="float64")  # bookkeeping checked to 1e-10
 
 
 @pytest.fixture(scope="module")

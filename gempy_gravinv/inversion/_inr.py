@@ -437,8 +437,8 @@ class INRConfig:
         Measured on the paper's realization (``smooth_grf(seed=41, generator="paper")``,
         floor 403.5 kg/m³, noise seed 1, our geometry, one thread; ``python
         benchmarks/inr_ablation.py --case smooth_grf --grf-generator paper --grf-seed 41
-        --rows spectral``), RMS error / floor, r, χ²/N: 0.268, 0.963, 0.936 in 27 s (42-49 s beside another job),
-        95.4% of the cells within 1.96 posterior std (the oracle posterior mean with the
+        --rows spectral``), RMS error / floor, r, χ²/N: 0.268, 0.963, 0.936 in 27 s
+        (42-49 s beside another job), 95.4% of the cells within 1.96 posterior std (the oracle posterior mean with the
         generator's covariance and the true variance: 0.255, 0.967). With
         ``head_lambda="discrepancy"`` 0.276, 0.961, 1.000 (coverage 80.0%: the
         discrepancy λ is too large). Misspecified priors: ℓ = 2500 m 0.273 / 0.962, ℓ =
@@ -468,14 +468,16 @@ class INRConfig:
         grid with 2 features), an MLP of 1 x 32 (LeakyReLU), sigmoid output in
         (-600, 600) kg/m³ started at 0; no gradient weighting. Prior:
         ``regularization="min_support"`` (ε = 50 kg/m³, depth weight β = 1) in
-        ``reg_mode="target"``; Adam lr 1e-2 for 2000 steps.
+        ``reg_mode="target"``; Adam lr 1e-2 for 2000 steps; the operator and loss in
+        float32 (``dtype``: half the memory traffic of the dense G, whose rounding is far
+        below the 1% noise; float64 gives 37.3 / 0.890 on seed 0 in 11.7 s).
 
-        Measured with ``python benchmarks/inr_ablation.py [--simpeg]`` (dipping block, our
-        geometry, float64 operator, one torch thread on a quiet 2-core CPU), RMS density
-        error kg/m³ / r / χ²/N: noise seeds 0, 1, 2 x network seeds 0, 1: 36.2-38.3 /
-        0.885-0.897 / 0.953-1.038, 7.4-7.5 s of training each (seed 0/0: 36.4 / 0.895 /
-        1.027). In the same run SimPEG's L2 gives 68.0 / 0.553 and its sparse inversion
-        52.1 / 0.778; the zero model scores 83.2, the paper's INR 59-64. What does it, on
+        Measured with ``python benchmarks/inr_ablation.py --noise-seeds 0 1 2 --seeds 0 1
+        --rows compact`` (dipping block, our geometry, one torch thread on this stop's
+        2-core CPU), RMS density error kg/m³ / r / χ²/N: noise seeds 0, 1, 2 x network
+        seeds 0, 1: 36.2-38.5 / 0.885-0.897 / 0.955-1.013, 7.3-10.5 s of training each
+        (seed 0/0: 36.2 / 0.897 / 1.001). Measured earlier (float64, stop 8): SimPEG's
+        L2 gives 68.0 / 0.553 and its sparse inversion 52.1 / 0.778; the zero model scores 83.2, the paper's INR 59-64. What does it, on
         seed 0: the prior in ``"target"`` mode. The same field without it (early-stopped
         at χ²/N ≈ 1) gives 68.6 / 0.544; the positional-encoding INR of :meth:`ours` with
         the same prior 62.6 / 0.649 (without: 62.7; it barely holds χ²/N = 1 while the
@@ -492,7 +494,7 @@ class INRConfig:
                                       "base_resolution": 32, "finest_resolution": 32},
                     width=32, depth=1, weighting="none", lr=1e-2, max_steps=2000,
                     regularization="min_support", reg_mode="target", reg_weight=1.0,
-                    reg_depth_power=1.0, support_eps=50.0)
+                    reg_depth_power=1.0, support_eps=50.0, dtype="float32")
         return dataclasses.replace(cls(), **{**base, **overrides})
 
     @classmethod
