@@ -94,8 +94,6 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
 
-    import numpy as np
-
     from gempy_gravinv import metrics
     from gempy_gravinv.inversion import INRConfig, invert_inr
 
@@ -125,8 +123,8 @@ def main(argv=None) -> int:
                 m = res.metrics
                 note = res.stop_reason
                 if res.solve_info is not None and res.std is not None:  # calibration of the posterior std
-                    inside = np.abs(res.model - case.model) <= 1.96 * res.std
-                    note += f"; {100 * inside.mean():.1f}% of cells within 1.96 posterior std"
+                    cov = metrics.coverage(res.model, case.model, res.std)
+                    note += f"; {100 * cov:.1f}% of cells within 1.96 posterior std"
                 print(f"{case.name:>13s} {ns:5d} {seed:4d} {label[:42]:<42s} {m['rms_error_kgm3']:9.1f} "
                       f"{m['rms_error_over_floor']:7.3f} {m['pearson_r']:6.3f} {res.chi2:7.3f} "
                       f"{res.timings['train']:8.1f}  {note}", flush=True)

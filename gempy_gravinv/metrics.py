@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["chi2_per_datum", "rms_misfit", "rms_error", "relative_error", "pearson_r",
-           "pearson_r_by_layer", "floor", "evaluate"]
+           "pearson_r_by_layer", "floor", "coverage", "evaluate"]
 
 
 def _arr(values, name: str) -> np.ndarray:
@@ -98,6 +98,37 @@ def relative_error(model, true) -> float:
     if nt == 0:
         raise ValueError("relative_error is undefined for a true model that is identically zero")
     return float(np.linalg.norm(m - t) / nt)
+
+
+def coverage(model, true, std, z: float = 1.96) -> float:
+    """Share of cells whose error is within ``z`` standard deviations: ``mean(|model - true| <= z·std)``.
+
+    The calibration of an uncertainty estimate: a Gaussian posterior std should give
+    about 0.95 for ``z = 1.96`` (less: the std is too small; more: too large).
+
+    Parameters
+    ----------
+    model, true : array_like (n_cells,)
+        Recovered and true density contrast, kg/m³.
+    std : array_like (n_cells,)
+        Standard deviation of ``model`` per cell, kg/m³ (>= 0).
+    z : float
+        Half-width in standard deviations (> 0).
+
+    Returns
+    -------
+    float
+        Fraction in [0, 1].
+    """
+    m, t = _pair(model, true, "model", "true")
+    s = _arr(std, "std")
+    if s.shape != m.shape:
+        raise ValueError(f"std has {s.size} values but model has {m.size}")
+    if np.any(s < 0):
+        raise ValueError(f"std must be >= 0 (kg/m³); {int(np.sum(s < 0))} value(s) are negative")
+    if not z > 0:
+        raise ValueError(f"z must be > 0, got {z}")
+    return float(np.mean(np.abs(m - t) <= z * s))
 
 
 def _pearson(m: np.ndarray, t: np.ndarray) -> float:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gempy_gravinv import PrismMesh, Survey
-from gempy_gravinv.metrics import (chi2_per_datum, evaluate, floor, pearson_r, pearson_r_by_layer,
+from gempy_gravinv.metrics import (chi2_per_datum, coverage, evaluate, floor, pearson_r, pearson_r_by_layer,
                                    relative_error, rms_error, rms_misfit)
 
 
@@ -115,3 +115,20 @@ def test_bad_inputs_are_named():
         evaluate(pred=[1.0])
     with pytest.raises(TypeError, match="numeric"):
         rms_error(["a", "b"], [1.0, 2.0])
+
+
+def test_coverage_of_gaussian_errors_and_bad_input():
+    """Errors drawn from N(0, σ²) fall within 1.96 σ for 95% of cells (±1% at n = 20,000)."""
+    g = np.random.default_rng(0)
+    true = g.normal(size=20000) * 300.0
+    std = np.full(true.size, 40.0)
+    model = true + g.normal(size=true.size) * std
+    assert coverage(model, true, std) == pytest.approx(0.95, abs=0.01)
+    assert coverage(model, true, std / 2) == pytest.approx(0.674, abs=0.01)  # a std too small
+    assert coverage(model, true, std, z=1.0) == pytest.approx(0.683, abs=0.01)
+    with pytest.raises(ValueError, match="std has"):
+        coverage(model, true, std[:-1])
+    with pytest.raises(ValueError, match=">= 0"):
+        coverage(model, true, -std)
+    with pytest.raises(ValueError, match="NaN"):
+        coverage(model, true, np.full(true.size, np.nan))

@@ -26,6 +26,8 @@ import time
 import numpy as np
 import torch
 
+from ..density import evaluate_on_mesh
+
 HEAD_RULES = ("discrepancy", "evidence")
 
 
@@ -308,13 +310,9 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     bar.close()
     field.eval()
     with torch.no_grad():  # the model from the field itself, in chunks (no n_cells x F cache is kept)
-        n, nq = prob.mesh.n_cells, prob.points.shape[0] // prob.mesh.n_cells
-        vals = []
-        for c0 in range(0, n, 8192):
-            vals.append(field(prob.points[c0 * nq:min(n, c0 + 8192) * nq]).to(prob.dtype))
-            _drop_caches(field)
-        v = torch.cat(vals).reshape(n, -1)
-        m = v[:, 0] if v.shape[1] == 1 else (v * prob.qweights).sum(1)
+        nq = prob.points.shape[0] // prob.mesh.n_cells
+        m = evaluate_on_mesh(field, prob.mesh, cfg.quadrature, chunk=8192 * nq).to(prob.dtype)
+        _drop_caches(field)
         chi2 = float(prob.chi2(m))
     elapsed = time.perf_counter() - t0
     tau = 1.0 / math.sqrt(lam) if math.isfinite(lam) else 0.0
