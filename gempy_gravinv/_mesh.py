@@ -9,6 +9,81 @@ import numpy as np
 from ._validation import as_finite_array
 
 
+def active_mask(active_cells, n_cells: int) -> np.ndarray:
+    """Boolean mask (n_cells,) of the active cells, from a mask or from cell indices.
+
+    Parameters
+    ----------
+    active_cells : array_like of bool or int, or None
+        A boolean mask with one entry per cell, or the (unique, non-negative) indices
+        of the active cells, as SimPEG takes them; ``None`` means every cell.
+    n_cells : int
+        Number of cells of the full mesh.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+
+    Raises
+    ------
+    ValueError or TypeError
+        A mask of the wrong length, indices out of range, negative or repeated,
+        floats (a 0/1 float array is ambiguous: pass ``mask.astype(bool)``), or no
+        active cell.
+    """
+    if active_cells is None:
+        return np.ones(n_cells, dtype=bool)
+    a = np.asarray(active_cells)
+    if a.dtype == bool:
+        if a.shape != (n_cells,):
+            raise ValueError(f"active_cells mask has shape {a.shape}, mesh has {n_cells} cells")
+        mask = a.copy()
+    elif a.dtype.kind in "iu":
+        idx = a.reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= n_cells):
+            raise ValueError(f"active_cells indices must lie in [0, {n_cells - 1}]; "
+                             f"got values from {idx.min()} to {idx.max()}")
+        if np.unique(idx).size != idx.size:
+            raise ValueError("active_cells indices contain duplicates")
+        mask = np.zeros(n_cells, dtype=bool)
+        mask[idx] = True
+    else:
+        raise TypeError(f"active_cells must be a boolean mask or integer cell indices, got dtype {a.dtype}"
+                        + ("; convert a 0/1 array with .astype(bool)" if a.dtype.kind == "f" else ""))
+    if not mask.any():
+        raise ValueError("active_cells selects no cell")
+    return mask
+
+
+def as_prism_mesh(mesh: Any, active_cells=None) -> "PrismMesh":
+    """The cells of ``mesh`` as a :class:`PrismMesh`.
+
+    Parameters
+    ----------
+    mesh : PrismMesh, discretize.TensorMesh or discretize.TreeMesh
+        Cells in metres, z up. A :class:`PrismMesh` is returned as it is.
+    active_cells : array_like of bool or int, optional
+        With a discretize mesh: the cells that carry density (see :func:`active_mask`).
+
+    Returns
+    -------
+    PrismMesh
+
+    Raises
+    ------
+    TypeError
+        Anything else, or ``active_cells`` given with a :class:`PrismMesh` (whose cells
+        are already the active ones).
+    """
+    if isinstance(mesh, PrismMesh):
+        if active_cells is not None:
+            raise TypeError("active_cells applies to a discretize mesh; a PrismMesh holds only active cells")
+        return mesh
+    if getattr(mesh, "dim", None) == 3 and hasattr(mesh, "cell_centers"):
+        return PrismMesh.from_discretize(mesh, active_cells=active_cells)
+    raise TypeError(f"mesh must be a PrismMesh or a 3-D discretize TensorMesh/TreeMesh, got {type(mesh).__name__}")
+
+
 class PrismMesh:
     """A set of right rectangular prisms (the cells a density model lives on).
 
@@ -81,20 +156,7 @@ class PrismMesh:
 
         if getattr(mesh, "dim", None) != 3:
             raise ValueError("a 3-D discretize mesh is required")
-        n = mesh.n_cells
-        if active_cells is None:
-            mask = np.ones(n, dtype=bool)
-        else:
-            a = np.asarray(active_cells)
-            if a.dtype == bool:
-                if a.shape != (n,):
-                    raise ValueError(f"active_cells mask has shape {a.shape}, mesh has {n} cells")
-                mask = a.copy()
-            else:
-                mask = np.zeros(n, dtype=bool)
-                mask[a.astype(int)] = True
-        if not mask.any():
-            raise ValueError("active_cells selects no cell")
+        mask = active_mask(active_cells, mesh.n_cells)
         if isinstance(mesh, discretize.TensorMesh):
             cc = mesh.cell_centers
             h = np.asarray(mesh.h_gridded)

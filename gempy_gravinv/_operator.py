@@ -27,7 +27,7 @@ import torch
 
 from ._kernels import CORNER_SIGNS, kernel_block, kernel_matvec, kernel_rmatvec
 from ._lattice import LatticePlan
-from ._mesh import PrismMesh
+from ._mesh import PrismMesh, as_prism_mesh
 from ._survey import Survey
 
 _STORES = ("auto", "dense", "matrix_free")
@@ -196,8 +196,7 @@ class GravityOperator:
                  max_dense_bytes: int = 8 * 1024**3, check_stations: bool = True,
                  compile: bool | str = "auto", lattice: bool | str = "auto",
                  progress: bool = False) -> None:
-        if not isinstance(mesh, PrismMesh):
-            mesh = PrismMesh.from_discretize(mesh)
+        mesh = as_prism_mesh(mesh)
         if not isinstance(survey, Survey):
             survey = Survey(survey)
         if store not in _STORES:

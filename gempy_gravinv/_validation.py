@@ -41,3 +41,98 @@ def as_finite_array(values, *, name: str, ndim: int | None = None, shape=None) -
         idx = np.argwhere(bad)[:5].tolist()
         raise ValueError(f"{name} contains {int(bad.sum())} NaN/inf value(s), first at index {idx}")
     return arr
+
+
+def check_choice(value, choices, *, name: str):
+    """Return ``value`` if it is one of ``choices``, else raise a ``ValueError`` naming both.
+
+    Parameters
+    ----------
+    value : object
+        The setting to check.
+    choices : sequence
+        The allowed values.
+    name : str
+        Name of the setting, used in the message.
+
+    Returns
+    -------
+    object
+        ``value`` unchanged.
+    """
+    choices = tuple(choices)
+    try:
+        ok = value in choices
+    except TypeError:  # unhashable or incomparable values are never a choice
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value
+
+
+def check_number(value, *, name: str, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False, allow_none: bool = False) -> float | None:
+    """Return ``value`` as a finite float inside ``[low, high]``, else raise naming ``name``.
+
+    Parameters
+    ----------
+    value : float, int or None
+        The setting to check (``bool`` and strings are refused).
+    name : str
+        Name of the setting, used in the message.
+    low, high : float, optional
+        Bounds of the allowed range (``None``: unbounded on that side).
+    low_open, high_open : bool
+        Exclude the bound itself (``value > low`` rather than ``>=``).
+    allow_none : bool
+        Accept ``None`` (returned as ``None``).
+
+    Returns
+    -------
+    float or None
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {v}")
+    if low is not None and (v <= low if low_open else v < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {v}")
+    if high is not None and (v >= high if high_open else v > high):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {v}")
+    return v
+
+
+def check_int(value, *, name: str, minimum: int | None = None, allow_none: bool = False) -> int | None:
+    """Return ``value`` as an ``int`` no smaller than ``minimum``, else raise naming ``name``.
+
+    A float with an integral value (``3.0``) is accepted; ``bool``, strings, ``2.5`` and
+    non-finite values are refused.
+
+    Parameters
+    ----------
+    value : int, float or None
+        The setting to check.
+    name : str
+        Name of the setting, used in the message.
+    minimum : int, optional
+        Smallest allowed value.
+    allow_none : bool
+        Accept ``None`` (returned as ``None``).
+
+    Returns
+    -------
+    int or None
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if not np.isfinite(float(value)) or int(value) != value:
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    v = int(value)
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {v}")
+    return v

@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ._mesh import PrismMesh
+from ._mesh import PrismMesh, as_prism_mesh
 from ._survey import Survey
 
 __all__ = ["MethodRun", "Comparison", "run_comparison", "write_report", "run_case", "METHODS", "CASES"]
@@ -229,8 +229,7 @@ def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = 
     if not isinstance(survey, Survey):
         raise TypeError(f"survey must be a gempy_gravinv.Survey, got {type(survey).__name__}")
     survey.require_data(need_std=True)
-    if not isinstance(mesh, PrismMesh):
-        mesh = PrismMesh.from_discretize(mesh)
+    mesh = as_prism_mesh(mesh)
     if mesh.source is None or mesh.shape is None:
         raise ValueError("the comparison needs a tensor mesh built from discretize (PrismMesh.from_discretize)")
     if mesh.active_cells is not None and not mesh.active_cells.all():
@@ -406,7 +405,7 @@ def write_report(comp: Comparison, out_dir, *, figures: bool = True) -> dict[str
             write_ubc_model(mdir / f"{k}.mod", comp.mesh.source, v)
         if has_truth:
             write_ubc_model(mdir / "true.mod", comp.mesh.source, comp.true)
-        lines += ["", f"Models: `models.npz` and UBC files in `models/` (kg/m³ contrast, on the mesh)."]
+        lines += ["", "Models: `models.npz` and UBC files in `models/` (kg/m³ contrast, on the mesh)."]
     except ImportError:  # pragma: no cover
         pass
 

@@ -21,12 +21,12 @@ import copy
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from ._mesh import PrismMesh
+from ._mesh import as_prism_mesh
 
 __all__ = ["GridDensity", "regular_grid_points", "sample_mesh_model", "density_on_geomodel_grid",
            "geomodel_surfaces", "render_3d", "save_backend_outputs"]
@@ -129,8 +129,7 @@ def sample_mesh_model(mesh, model, points, fill: float = np.nan) -> np.ndarray:
     -------
     numpy.ndarray, shape (n,)
     """
-    if not isinstance(mesh, PrismMesh):
-        mesh = PrismMesh.from_discretize(mesh)
+    mesh = as_prism_mesh(mesh)
     v = np.asarray(model, dtype=np.float64).reshape(-1)
     if v.size != mesh.n_cells:
         raise ValueError(f"model has {v.size} values, the mesh has {mesh.n_cells} cells")

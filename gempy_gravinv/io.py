@@ -741,3 +741,52 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
         raise ValueError("std was given without value_property: uncertainties need data")
     name = doc.get("name") or p.stem
     return Survey(loc, gz=None if value_property is None else np.asarray(vals), std=std_v, name=name)
+
+
+def read_config(path: PathLike, *, section: str | None = None) -> dict:
+    """Read a JSON or TOML settings file into a dict.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.json`` or ``.toml`` file (the suffix decides, case-insensitive).
+    section : str, optional
+        Return this table of the file when the file has it (e.g. ``"inr"`` for
+        ``[inr]`` in a TOML file holding several sections); the whole file otherwise.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        Another suffix, a syntax error (the message names the file and the position),
+        or a file whose top level is not a table / object.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"config file not found: {p}")
+    suffix = p.suffix.lower()
+    text = p.read_text(encoding="utf-8")
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config {p} is not valid JSON: {exc}") from None
+    elif suffix == ".toml":
+        import tomllib
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config {p} is not valid TOML: {exc}") from None
+    else:
+        raise ValueError(f"config file must be .json or .toml, got {p.name}")
+    if not isinstance(data, dict):
+        raise ValueError(f"config {p} must hold a table of settings, got {type(data).__name__}")
+    if section is not None and isinstance(data.get(section), dict):
+        data = data[section]
+    return data

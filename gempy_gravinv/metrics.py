@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ._json import to_jsonable
+
 __all__ = ["chi2_per_datum", "rms_misfit", "rms_error", "relative_error", "pearson_r",
            "pearson_r_by_layer", "floor", "coverage", "evaluate"]
 
@@ -212,12 +214,6 @@ def floor(true, kind: str = "mean") -> float:
     raise ValueError(f"kind must be 'mean' or 'zero', got {kind!r}")
 
 
-def _jsonable(v: Any):
-    if isinstance(v, np.ndarray):
-        return [None if (isinstance(x, float) and math.isnan(x)) else x for x in v.tolist()]
-    return v
-
-
 def evaluate(model=None, true=None, pred=None, survey=None, mesh=None, wall_time=None,
              peak_memory=None, device=None, *, obs=None, std=None) -> dict:
     """Every benchmark metric in one dictionary (keys always present; None if not computable).
@@ -288,7 +284,7 @@ def evaluate(model=None, true=None, pred=None, survey=None, mesh=None, wall_time
             if out["floor_zero_kgm3"] > 0:
                 out["rms_error_over_floor_zero"] = e / out["floor_zero_kgm3"]
             if mesh is not None and getattr(mesh, "shape", None) is not None:
-                out["pearson_r_by_layer"] = _jsonable(pearson_r_by_layer(m, t, mesh))
+                out["pearson_r_by_layer"] = to_jsonable(pearson_r_by_layer(m, t, mesh))
     elif model is not None:
         out["n_cells"] = int(_arr(model, "model").size)
     out["wall_time_s"] = None if wall_time is None else float(wall_time)

@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ._mesh import PrismMesh
+from ._mesh import PrismMesh, as_prism_mesh
 
 __all__ = ["plot_sections", "plot_data_maps", "plot_convergence", "plot_std", "section_index"]
 
@@ -41,11 +41,7 @@ def _np(v, name: str) -> np.ndarray:
 
 
 def _tensor(mesh) -> PrismMesh:
-    if not isinstance(mesh, PrismMesh):
-        if getattr(mesh, "dim", None) == 3:
-            mesh = PrismMesh.from_discretize(mesh)
-        else:
-            raise TypeError(f"mesh must be a PrismMesh or a discretize mesh, got {type(mesh).__name__}")
+    mesh = as_prism_mesh(mesh)
     if mesh.shape is None or mesh.source is None or not hasattr(mesh.source, "nodes_x"):
         raise ValueError("sections need a tensor mesh (a PrismMesh built from a discretize TensorMesh)")
     return mesh

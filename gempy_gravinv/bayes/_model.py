@@ -16,21 +16,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .._mesh import PrismMesh
+from .._mesh import as_prism_mesh
 from .._operator import GravityOperator
 from .._survey import Survey
 from ._likelihoods import NoAlignment
 from ._priors import PriorSpec
 
 __all__ = ["MeshForward", "CenteredGridForward", "LinearUnitForward", "make_model"]
-
-
-def _as_mesh(mesh) -> PrismMesh:
-    if isinstance(mesh, PrismMesh):
-        return mesh
-    if hasattr(mesh, "cell_centers") and hasattr(mesh, "nodes"):  # discretize
-        return PrismMesh.from_discretize(mesh)
-    raise TypeError(f"mesh must be a PrismMesh or a discretize mesh, got {type(mesh).__name__}")
 
 
 class MeshForward:
@@ -53,7 +45,7 @@ class MeshForward:
                  store: str = "auto", device: str = "cpu") -> None:
         from ..geomodel import TorchGeoModel
 
-        self.mesh = _as_mesh(mesh)
+        self.mesh = as_prism_mesh(mesh)
         self.survey = survey
         self.geomodel = TorchGeoModel(geo_model, self.mesh.cell_centers, sigmoid_slope=sigmoid_slope)
         if store == "auto":
@@ -128,7 +120,7 @@ class LinearUnitForward:
     @classmethod
     def from_membership(cls, mesh, survey: Survey, membership, unit_names=None) -> "LinearUnitForward":
         """Build A = G · membership from a (n_cells, n_units) membership on a mesh."""
-        op = GravityOperator(_as_mesh(mesh), survey, device="cpu", store="dense")
+        op = GravityOperator(as_prism_mesh(mesh), survey, device="cpu", store="dense")
         W = torch.as_tensor(np.asarray(membership, dtype=np.float64))
         return cls(op.forward(W).detach(), unit_names)
 
@@ -138,7 +130,7 @@ class LinearUnitForward:
         """Freeze the geometry of a GemPy model (optionally at given structural params)."""
         from ..geomodel import TorchGeoModel
 
-        m = _as_mesh(mesh)
+        m = as_prism_mesh(mesh)
         tg = TorchGeoModel(geo_model, m.cell_centers, sigmoid_slope=sigmoid_slope)
         with torch.no_grad():
             W = tg.soft_lithology(**params)

@@ -190,7 +190,7 @@ def run_nuts(model: Callable, *, num_samples: int = 200, warmup: int = 200, chai
         raise ValueError(f"init must be 'mean', 'median' or 'sample', got {init!r}")
     prior = prior_predictive(model, num_prior, seed=seed + 10_000, progress=progress) if num_prior else None
     samples: dict[str, list] = {}
-    diverging, steps = [], []
+    diverging = []
     t0 = time.perf_counter()
     for c in range(chains):
         seed_all(seed + c)

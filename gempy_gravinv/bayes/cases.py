@@ -311,24 +311,6 @@ scale = 20.0                  # offset prior std (mGal)
 """
 
 
-def _read_config(path) -> dict:
-    import json
-    from pathlib import Path
-
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"config file not found: {p}")
-    text = p.read_text()
-    if p.suffix.lower() == ".json":
-        return json.loads(text)
-    import tomllib
-
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"config {p} is not valid TOML: {exc}") from None
-
-
 def from_config(path, *, subset: int | None = None, seed: int = 0) -> BayesCase:
     """Build a :class:`BayesCase` from a config file (schema: :data:`CONFIG_SCHEMA`).
 
@@ -347,11 +329,12 @@ def from_config(path, *, subset: int | None = None, seed: int = 0) -> BayesCase:
 
     import gempy as gp
 
+    from ..io import read_config
     from . import (CenteredGridForward, GaussianLikelihood, HierarchicalNoise, MeshForward,
                    NoAlignment, OffsetAlignment, PriorSpec, ReferenceAlignment,
                    StudentTLikelihood, make_model, normal)
 
-    cfg = _read_config(path)
+    cfg = read_config(path)
     base = Path(path).resolve().parent
     for sec in ("model", "stations", "priors"):
         if sec not in cfg:

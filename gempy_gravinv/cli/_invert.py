@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from gempy_gravinv import PrismMesh, Survey
+    from gempy_gravinv import Survey, as_prism_mesh
     from gempy_gravinv import io as gio
     from gempy_gravinv.inversion import INRConfig, invert_inr
 
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             raise ValueError(f"{args.stations}: no std column; pass --std MGAL or --relative-std FRAC")
         survey = Survey(survey.locations, gz=survey.gz, std=std)
-    mesh = PrismMesh.from_discretize(gio.read_ubc_mesh(args.mesh))
+    mesh = as_prism_mesh(gio.read_ubc_mesh(args.mesh))
     out = Path(args.output)
     print(f"invert: {survey.n_data} stations, {mesh.n_cells} cells, backend={cfg.backend}, "
           f"encoding={cfg.encoding}, bounds={cfg.bounds} kg/m³", flush=True)

@@ -21,15 +21,15 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from .._mesh import PrismMesh
+from .._mesh import PrismMesh, as_prism_mesh
 from .._operator import GravityOperator, resolve_device
 from .._survey import Survey
-from ..density import INRDensity, VoxelDensity, cell_points, make_density
+from ..density import VoxelDensity, cell_points, make_density
 from ..density._encodings import ENCODINGS
 from ..density._inr import as_torch_dtype, check_bounds
 from ._linear import check_head_lambda, solve_head
@@ -509,20 +509,9 @@ class INRConfig:
     def from_file(cls, path) -> "INRConfig":
         """Read a JSON or TOML file of fields (an optional ``preset`` key: ``"ours"``,
         ``"compact"``, ``"smooth"``, ``"periodic"``, ``"spectral"`` or ``"paper"``)."""
-        p = Path(path)
-        if not p.exists():
-            raise FileNotFoundError(f"config file not found: {p}")
-        text = p.read_text()
-        if p.suffix.lower() == ".toml":
-            import tomllib
+        from ..io import read_config
 
-            data = tomllib.loads(text)
-            data = data.get("inr", data)
-        elif p.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            raise ValueError(f"config file must be .json or .toml, got {p.name}")
-        return cls.from_dict(data)
+        return cls.from_dict(read_config(path, section="inr"))
 
     @classmethod
     def from_dict(cls, data: dict) -> "INRConfig":
@@ -849,11 +838,7 @@ class _Problem:
     def __init__(self, survey: Survey, mesh: PrismMesh, cfg: INRConfig, operator=None) -> None:
         if not isinstance(survey, Survey):
             raise TypeError(f"survey must be a gempy_gravinv.Survey, got {type(survey).__name__}")
-        if not isinstance(mesh, PrismMesh):
-            if hasattr(mesh, "n_cells") and hasattr(mesh, "cell_centers"):
-                mesh = PrismMesh.from_discretize(mesh)
-            else:
-                raise TypeError(f"mesh must be a PrismMesh or discretize mesh, got {type(mesh).__name__}")
+        mesh = as_prism_mesh(mesh)
         if not survey.has_data or survey.std is None:
             raise ValueError("invert_inr needs observed data with uncertainties: "
                              "Survey(locations, gz=... mGal, std=... mGal)")

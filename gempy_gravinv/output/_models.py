@@ -1,33 +1,24 @@
-"""Writers for recovered models: NetCDF (xarray), VTK (discretize/pyvista), UBC, JSON.
+"""Model files: NetCDF (xarray), VTK (discretize/pyvista) and UBC-GIF models.
 
-Models are density **contrasts in kg/m³** on the cells of a :class:`~gempy_gravinv.PrismMesh`
-in its cell order (discretize order for meshes from discretize). Files say their units:
-
-- NetCDF: kg/m³ with ``units``, ``sign_convention`` and ``reference_density`` attributes;
-  a tensor mesh becomes a ``(z, y, x)`` grid with cell-centre coordinates in metres
-  (z up), any other mesh a per-cell table with centres and bounds.
-- VTK: cell arrays in the units given (kg/m³ for densities), through discretize's
-  ``to_vtk`` (``.vtr`` for tensor meshes, ``.vtu`` otherwise).
-- UBC-GIF model files: **g/cm³** (GRAV3D's unit), through :func:`gempy_gravinv.io.write_ubc_model`.
-
-Heavy imports (xarray, pyvista, discretize) happen inside the functions.
+Models are density contrasts in kg/m³ on the cells of a mesh, in its cell order; the
+units and sign convention written into each file are described in the package docstring.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._constants import kgm3_to_gcc
-from ._mesh import PrismMesh
+from .._constants import kgm3_to_gcc
+from .._mesh import PrismMesh, as_prism_mesh
 
-__all__ = ["save_netcdf", "load_netcdf", "save_vtk", "save_ubc_model", "save_metrics_json",
-           "to_jsonable"]
+from .._json import to_jsonable
+
+__all__ = ["save_netcdf", "load_netcdf", "save_vtk", "save_ubc_model"]
 
 PathLike = str | os.PathLike
 _SIGN = ("density contrast relative to reference_density, kg/m3; gravity g_z in mGal is "
@@ -45,14 +36,6 @@ def _values(values, mesh: PrismMesh, name: str) -> np.ndarray:
     if np.isinf(v).any():
         raise ValueError(f"{name} contains inf values")
     return v
-
-
-def _check_mesh(mesh) -> PrismMesh:
-    if isinstance(mesh, PrismMesh):
-        return mesh
-    if getattr(mesh, "dim", None) == 3:  # a discretize mesh
-        return PrismMesh.from_discretize(mesh)
-    raise TypeError(f"mesh must be a PrismMesh or a 3-D discretize mesh, got {type(mesh).__name__}")
 
 
 def _attr_value(v):
@@ -112,7 +95,7 @@ def save_netcdf(path: PathLike, mesh, model, std=None, name: str = "density_cont
     """
     import xarray as xr
 
-    mesh = _check_mesh(mesh)
+    mesh = as_prism_mesh(mesh)
     m = _values(model, mesh, "model")
     s = None if std is None else _values(std, mesh, "std")
     var_attrs = {"units": "kg/m3", "long_name": "density contrast",
@@ -240,7 +223,7 @@ def save_vtk(path: PathLike, mesh, **cell_arrays) -> Path:
     """
     import pyvista as pv
 
-    mesh = _check_mesh(mesh)
+    mesh = as_prism_mesh(mesh)
     if not cell_arrays:
         raise ValueError("give at least one cell array, e.g. save_vtk(path, mesh, density_contrast=model)")
     arrays = {k: _values(v, mesh, k) for k, v in cell_arrays.items()}
@@ -292,9 +275,9 @@ def save_ubc_model(path: PathLike, mesh, model_kgm3, *, reference_density: float
         The model file. Read it back with :func:`gempy_gravinv.io.read_ubc_model` and
         :func:`gempy_gravinv.io.model_to_contrast_kgm3`.
     """
-    from .io import write_ubc_model
+    from ..io import write_ubc_model
 
-    mesh = _check_mesh(mesh)
+    mesh = as_prism_mesh(mesh)
     if mesh.source is None:
         raise ValueError("UBC model files need a discretize mesh (PrismMesh.source is None)")
     m = _values(model_kgm3, mesh, "model_kgm3")
@@ -306,49 +289,3 @@ def save_ubc_model(path: PathLike, mesh, model_kgm3, *, reference_density: float
         mp.parent.mkdir(parents=True, exist_ok=True)
         mesh.source.write_UBC(str(mp))
     return write_ubc_model(p, mesh.source, full)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Convert NumPy / torch / Path values inside ``obj`` to plain JSON types (NaN/inf -> None)."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if hasattr(obj, "detach"):
-        obj = obj.detach().cpu().numpy()
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    if obj is None or isinstance(obj, (str, int)):
-        return obj
-    return str(obj)
-
-
-def save_metrics_json(path: PathLike, metrics: dict, *, indent: int = 2) -> Path:
-    """Write a (nested) dict of metrics to JSON, NumPy/torch-safe (NaN and inf become null).
-
-    Parameters
-    ----------
-    path : str or path-like
-        Output ``.json`` file.
-    metrics : dict
-        Values may be NumPy scalars/arrays, torch tensors, paths or nested containers.
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    if not isinstance(metrics, dict):
-        raise TypeError(f"metrics must be a dict, got {type(metrics).__name__}")
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(to_jsonable(metrics), indent=indent, allow_nan=False) + "\n")
-    return p
