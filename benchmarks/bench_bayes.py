@@ -1,7 +1,7 @@
 """Benchmark: forward + gradient time and NUTS ESS/s of the Bayesian GemPy gravity model,
 (a) GemPy soft lithology on mesh cells + our GravityOperator vs (b) GemPy's centered grid.
 
-Same GemPy model (the Tharsis intrusion case, DESIGN.md case 4), same stations (a seeded
+Same GemPy model (the Tharsis intrusion case), same stations (a seeded
 subset), same priors and likelihood; only the forward differs.
 
     .venv/bin/python benchmarks/bench_bayes.py --stations 40 --repeat 5 \
@@ -58,7 +58,7 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(a.threads)
     from gempy_gravinv import bayes as B
-    from gempy_gravinv.bayes.cases import tharsis_intrusion
+    from gempy_gravinv.cases.bayes import tharsis_intrusion
 
     res: dict = {"args": vars(a), "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                                               "loadavg_start": os.getloadavg(), "torch_threads": a.threads}}

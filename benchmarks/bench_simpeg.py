@@ -94,11 +94,11 @@ def main(argv=None) -> dict:
     u = rng.normal(size=survey.n_data)
     W = sp.diags(1.0 / std)
     for eng, sim in sims.items():
-        out[f"dpred_{eng}"] = _best(lambda: sim.dpred(m), args.repeat)
-        out[f"Jvec_{eng}"] = _best(lambda: sim.Jvec(m, v), args.repeat)
-        out[f"Jtvec_{eng}"] = _best(lambda: sim.Jtvec(m, u), args.repeat)
+        out[f"dpred_{eng}"] = _best(lambda sim=sim: sim.dpred(m), args.repeat)
+        out[f"Jvec_{eng}"] = _best(lambda sim=sim: sim.Jvec(m, v), args.repeat)
+        out[f"Jtvec_{eng}"] = _best(lambda sim=sim: sim.Jtvec(m, u), args.repeat)
 
-        def jtj():
+        def jtj(sim=sim):
             for name in ("_gtg_diagonal", "_weights_sha256"):  # time the computation, not the cache
                 if hasattr(sim, name):
                     delattr(sim, name)

@@ -1,6 +1,6 @@
 """How well can *any* estimator do on the smooth-GRF case? The Bayes (oracle) limit.
 
-The GRF of :func:`gempy_gravinv.synthetic.smooth_grf` is a zero-mean Gaussian field with
+The GRF of :func:`gempy_gravinv.cases.synthetic.smooth_grf` is a zero-mean Gaussian field with
 a known periodic covariance ``C`` (its FFT spectrum), rescaled linearly; the data are
 ``d = G m + e`` with Gaussian noise. Under those facts the posterior mean
 
@@ -43,7 +43,7 @@ def oracle_posterior_mean(case, length_scale: float = 5000.0, nu: float = 1.5,
     Parameters
     ----------
     case : SyntheticCase
-        From :func:`gempy_gravinv.synthetic.smooth_grf` (uniform cubes, full tensor mesh).
+        From :func:`gempy_gravinv.cases.synthetic.smooth_grf` (uniform cubes, full tensor mesh).
     length_scale, nu : float
         The spectrum the case was generated with (λ in m, ν).
     periodic : bool
@@ -55,7 +55,7 @@ def oracle_posterior_mean(case, length_scale: float = 5000.0, nu: float = 1.5,
     import scipy.fft as sfft
 
     from gempy_gravinv import GravityOperator
-    from gempy_gravinv.synthetic import grf_spectrum
+    from gempy_gravinv.cases.synthetic import grf_spectrum
 
     mesh, sv = case.mesh, case.survey
     shape = tuple(int(s) for s in mesh.shape)
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from gempy_gravinv import metrics
-    from gempy_gravinv.synthetic import smooth_grf
+    from gempy_gravinv.cases.synthetic import smooth_grf
 
     print(f"{'seed':>4s} {'prior':>22s} {'floor kg/m3':>11s} {'RMS kg/m3':>10s} {'/floor':>7s} {'r':>6s} "
           f"{'chi2/N':>7s} {'time':>6s}")

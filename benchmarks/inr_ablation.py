@@ -11,7 +11,8 @@ Usage::
     python benchmarks/inr_ablation.py                      # dipping block, the default rows
     python benchmarks/inr_ablation.py --simpeg             # ... plus SimPEG L2 and sparse
     python benchmarks/inr_ablation.py --noise-seeds 0 1 2 --rows compact
-    python benchmarks/inr_ablation.py --case smooth_grf --row smooth '{"encoding_options": {"n_frequencies": 3}, "max_steps": 2500}'
+    python benchmarks/inr_ablation.py --case smooth_grf --row smooth \
+        '{"encoding_options": {"n_frequencies": 3}, "max_steps": 2500}'
     python benchmarks/inr_ablation.py --case smooth_grf --grf-shape 20 20 10 --grf-cell 1000 --row smooth '{}'
     python benchmarks/inr_ablation.py --case smooth_grf --grf-generator paper --grf-seed 41 --simpeg
     python benchmarks/inr_ablation.py --case smooth_grf --grf-generator paper --grf-seed 41 --rows periodic
@@ -65,7 +66,7 @@ ROWS.update({
 
 def _case(name: str, noise_seed: int, grf_shape=(40, 40, 20), grf_cell: float = 500.0,
           grf_seed: int = 0, grf_generator: str = "numpy"):
-    from gempy_gravinv import synthetic
+    from gempy_gravinv.cases import synthetic
 
     if name == "dipping_block":
         return synthetic.dipping_block(noise_seed=noise_seed)

@@ -42,7 +42,8 @@ def main():
         ref = reference(st, b)
         out = []
         for dt in (torch.float64, torch.float32):
-            g = prism_gz(torch.tensor(np.array([st]), dtype=dt), torch.tensor([b], dtype=dt), torch.tensor([1.0], dtype=dt))
+            g = prism_gz(torch.tensor(np.array([st]), dtype=dt), torch.tensor([b], dtype=dt),
+                         torch.tensor([1.0], dtype=dt))
             out.append(abs(g.double().item() - ref) / abs(ref))
         print(f"{d:17d} {out[0]:17.2e} {out[1]:17.2e}")
 

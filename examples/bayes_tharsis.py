@@ -1,6 +1,6 @@
 """Bayesian inversion of a GemPy intrusion model with the Tharsis Bouguer stations.
 
-DESIGN.md case 4 (the GemPy probabilistic gravity tutorial's workflow, with a public API):
+The Bayesian GemPy case (the GemPy-Probability gravity tutorial's workflow, with a public API):
 a one-surface intrusive body (plutonite under host rock), priors on the dips of two
 orientations N(10°, 10°) and on the density contrasts N([0.23, -0.37] g/cm³, 0.15),
 hierarchical per-station noise (non-centred), an inferred datum offset, NUTS. Forward:
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)  # small GemPy model: one thread is fastest
     from gempy_gravinv import bayes as B
-    from gempy_gravinv.bayes.cases import tharsis_intrusion
+    from gempy_gravinv.cases.bayes import tharsis_intrusion
 
     case = tharsis_intrusion(subset=a.subset)
     print(f"{case.survey.n_data} stations, {case.mesh.n_cells} cells, units {case.meta['unit_names']}")

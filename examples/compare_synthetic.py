@@ -24,8 +24,7 @@ import numpy as np
 
 def drop_in_demo(case) -> float:
     """A SimPEG inversion, unchanged but for the simulation class; returns the model difference."""
-    from simpeg import (data_misfit, directives, inverse_problem, inversion, maps, optimization,
-                        regularization)
+    from simpeg import data_misfit, directives, inverse_problem, inversion, maps, optimization, regularization
     from simpeg.potential_fields import gravity
 
     import gempy_gravinv.simpeg as ggs
@@ -74,7 +73,7 @@ def main(argv=None):
     comp = compare.run_case(args.case, out, quick=args.quick, methods=args.methods, device=args.device)
     print((Path(out) / "comparison.md").read_text())
     if not args.no_drop_in:
-        from gempy_gravinv.synthetic import dipping_block, single_block
+        from gempy_gravinv.cases.synthetic import dipping_block, single_block
 
         drop_in_demo(single_block() if args.quick else dipping_block())
     return comp

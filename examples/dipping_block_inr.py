@@ -2,7 +2,7 @@
 
 Run:  python examples/dipping_block_inr.py [--quick] [-o OUTDIR]
 
-Builds the dipping block (DESIGN.md case 1), inverts it with the paper's settings on the
+Builds the dipping block (seven +400 kg/m³ slabs in 50 m cells), inverts it with the paper's settings on the
 paper's geometry and with ours on ours, prints RMS density error (kg/m³), Pearson r and
 χ²/N, and writes figures, model files and metrics.json for each into OUTDIR.
 Units: density contrast kg/m³; g_z mGal, positive downward.
@@ -21,7 +21,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from gempy_gravinv import INRConfig, invert_inr
-    from gempy_gravinv.synthetic import dipping_block, paper_sensitivity
+    from gempy_gravinv.cases.synthetic import dipping_block, paper_sensitivity
+    from gempy_gravinv.output import save_inversion
 
     out = Path(args.output)
     steps = dict(max_steps=20, min_steps=5) if args.quick else {}
@@ -32,16 +33,16 @@ def main(argv=None) -> int:
     G = paper_sensitivity(paper_case.mesh, paper_case.survey.locations)
     paper = invert_inr(paper_case.survey, paper_case.mesh, INRConfig.paper(**steps),
                        true_model=paper_case.model, operator=G)
-    paper.save(out / "paper", name="paper")
+    save_inversion(paper, out / "paper", name="paper")
 
     # our settings on our geometry (mesh top at z = 0, stations 1 m above): the general
     # preset (no prior) and the compact-body preset (minimum support held at χ²/N = 1)
     case = dipping_block()
     quick = {"max_steps": 20} if args.quick else {}
     general = invert_inr(case.survey, case.mesh, INRConfig(num_threads=1, **quick), true_model=case.model)
-    general.save(out / "ours_general", name="ours")
+    save_inversion(general, out / "ours_general", name="ours")
     ours = invert_inr(case.survey, case.mesh, INRConfig.compact(num_threads=1, **quick), true_model=case.model)
-    ours.save(out / "ours_compact", name="ours")
+    save_inversion(ours, out / "ours_compact", name="ours")
 
     for label, res in (("paper settings", paper), ("ours, INRConfig()", general), ("ours, compact", ours)):
         m = res.metrics

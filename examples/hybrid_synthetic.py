@@ -1,6 +1,6 @@
 """Geology-only vs INR-only vs hybrid (geology + INR residual) on a GemPy synthetic case.
 
-The case (:func:`gempy_gravinv._geology_case.geology_case`): a three-unit layered GemPy
+The case (:func:`gempy_gravinv.cases.geology.geology_case`): a three-unit layered GemPy
 model (cover -300, middle 0, basement +250 kg/m³, dipping contacts) on a 20 x 20 x 10 mesh
 of 50 m cells, plus a +400 kg/m³ block (4 x 5 x 2 cells) the GemPy model does not contain;
 400 stations 1 m above the top, noise σ = 1% of std(g_z).
@@ -50,7 +50,7 @@ def main(argv=None) -> dict:
     import torch
 
     from gempy_gravinv import metrics
-    from gempy_gravinv._geology_case import geology_case
+    from gempy_gravinv.cases.geology import geology_case
     from gempy_gravinv.density import GeologyDensity, HybridDensity
     from gempy_gravinv.inversion import INRConfig, invert_inr
 

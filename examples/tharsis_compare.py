@@ -1,6 +1,6 @@
 """Tharsis (IGME Bouguer stations): INR and SimPEG inversions of real data, side by side.
 
-Data choices (stated in the report, see :mod:`gempy_gravinv.tharsis`): no elevations, so
+Data choices (stated in the report, see :mod:`gempy_gravinv.cases.tharsis`): no elevations, so
 the stations lie on a flat surface 1 m above the mesh top (z = 0); a least-squares planar
 regional is removed; std = 0.5 mGal + 2% of |residual|; the mesh has 1 km core cells
 (500 m vertically, 3 km deep) with padding (``--quick``: 2 km cells, fewer steps).
@@ -26,7 +26,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     os.environ.setdefault("MPLBACKEND", "Agg")
 
-    from gempy_gravinv import compare, tharsis
+    from gempy_gravinv import compare
+    from gempy_gravinv.cases import tharsis
 
     comp = compare.run_case("tharsis", args.out, quick=args.quick, methods=args.methods, device=args.device)
     print((Path(args.out) / "comparison.md").read_text())

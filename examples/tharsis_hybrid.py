@@ -1,10 +1,11 @@
 """Tharsis: geology-informed INR (GemPy intrusion model + INR residual) from the command line.
 
-1. Prepares the IGME Tharsis Bouguer stations with :func:`gempy_gravinv.tharsis.tharsis_case`
+1. Prepares the IGME Tharsis Bouguer stations with :func:`gempy_gravinv.cases.tharsis.tharsis_case`
    (local coordinates, planar regional removed, std = 0.5 mGal + 2% |residual|) and its
    padded tensor mesh, and writes them as a station CSV and a UBC-GIF mesh file.
 2. Runs ``gempy-gravinv invert STATIONS --mesh MESH --backend hybrid --geomodel
-   tharsis-intrusion`` (the Bayesian issue's one-surface intrusion model: host rock over
+   tharsis-intrusion`` (the Bayesian case's one-surface intrusion model,
+   :func:`gempy_gravinv.cases.bayes.tharsis_intrusion_model`: host rock over
    plutonite, dips 10°, unit contrasts from the prior means +230 and -370 kg/m³, whose
    g_z averages ~0 over the stations like the detrended data; the contrasts are learned
    jointly with the residual), writing model files, metrics, sections, data maps and
@@ -31,8 +32,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from gempy_gravinv import io as gio
+    from gempy_gravinv.cases.tharsis import tharsis_case
     from gempy_gravinv.cli import main as cli_main
-    from gempy_gravinv.tharsis import tharsis_case
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

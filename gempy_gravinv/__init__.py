@@ -1,11 +1,13 @@
-"""gempy_gravinv: 3D gravity inversion with implicit neural representations and
-Bayesian GemPy structural inversion, on fast differentiable gravity kernels.
+"""gempy_gravinv: 3D gravity inversion with INRs and Bayesian GemPy structural inversion.
+
+Implicit neural representations (INRs) and Bayesian GemPy structural inversion, on fast
+differentiable gravity kernels.
 
 Conventions (everywhere in this package): metres, z up; density contrast in kg/m³;
 g_z anomaly in mGal, positive downward (excess mass below gives positive g_z).
 """
 
-from ._constants import G, MGAL, gcc_to_kgm3, gz_from_upward, gz_to_upward, kgm3_to_gcc
+from ._constants import MGAL, G, gcc_to_kgm3, gz_from_upward, gz_to_upward, kgm3_to_gcc
 from ._kernels import point_mass_gz, prism_gz
 from ._mesh import PrismMesh, as_prism_mesh
 from ._operator import GravityOperator, MemoryEstimate
@@ -14,6 +16,21 @@ from .density import INRDensity, VoxelDensity, make_density, register_density
 from .inversion import INRConfig, INRResult, invert_inr
 
 __version__ = "0.1.0.dev0"
+
+#: modules that moved into :mod:`gempy_gravinv.cases`, still reachable as
+#: ``from gempy_gravinv import synthetic`` (imported on first use: cases load heavy modules)
+_CASE_MODULES = {"synthetic": "gempy_gravinv.cases.synthetic", "tharsis": "gempy_gravinv.cases.tharsis"}
+
+
+def __getattr__(name: str):
+    """``gempy_gravinv.synthetic`` / ``gempy_gravinv.tharsis``: the modules of :mod:`gempy_gravinv.cases`."""
+    if name in _CASE_MODULES:
+        import importlib
+
+        module = importlib.import_module(_CASE_MODULES[name])
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "G",

@@ -1,6 +1,6 @@
 """Physical constants, unit conversions and sign conventions (the one place they live).
 
-Conventions inside gempy_gravinv (see DESIGN.md):
+Conventions inside gempy_gravinv:
 
 - coordinates in metres, right-handed, z up (elevation);
 - density as a *contrast* in kg/m³;

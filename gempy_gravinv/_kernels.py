@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import torch
 
-from ._constants import G, SI_TO_MGAL
+from ._constants import SI_TO_MGAL, G
 
 #: Sign of corner k (bit 0: x upper, bit 1: y upper, bit 2: z upper) in the corner sum.
 CORNER_SIGNS = tuple((-1) ** (3 - bin(k).count("1")) for k in range(8))
@@ -133,8 +133,11 @@ def _pairs(st: torch.Tensor, cols: torch.Tensor, kind: str, transpose: bool) -> 
 
 
 def kernel_block(st: torch.Tensor, cols: torch.Tensor, kind: str = "prism") -> torch.Tensor:
-    """Kernel block K (n_st, n_cols) in mGal per column unit (prism: per kg/m³ per signed corner;
-    point: per kg), positive downward. Coordinates in metres (any common origin)."""
+    """Kernel block K (n_st, n_cols) in mGal per column unit, positive downward.
+
+    Column unit: prism, per kg/m³ per signed corner; point, per kg. Coordinates in metres
+    (any common origin).
+    """
     return _pairs(st, cols, kind, False) * G_MGAL
 
 

@@ -70,7 +70,31 @@ class LatticePlan:
     @classmethod
     def build(cls, nodes_xyz, full_index, n_cells, stations, device, dtype, *, max_ratio: float = 0.25,
               max_groups: int = 16):
-        """Plan for node coordinates ``(xn, yn, zn)`` and station array (n, 3), or None."""
+        """Plan the offset kernels, or return None when the lattice path does not apply.
+
+        Parameters
+        ----------
+        nodes_xyz : (array_like, array_like, array_like)
+            Node coordinates ``(xn, yn, zn)`` of the tensor mesh, local metres.
+        full_index : array_like (n_cells,)
+            Index of each (active) cell in the full tensor mesh, Fortran order.
+        n_cells : int
+            Number of active cells.
+        stations : array_like (n_data, 3)
+            Station coordinates, local metres, z up.
+        device, dtype
+            Torch device and float dtype of the plan.
+        max_ratio : float
+            Largest ratio of offset-grid work to the general path's work.
+        max_groups : int
+            Largest number of distinct station elevations.
+
+        Returns
+        -------
+        LatticePlan or None
+            None when the x/y widths are not uniform, the stations are not on a lattice
+            congruent with the cells, there are too many elevations, or no work is saved.
+        """
         xn, yn, zn = (np.asarray(a, float) for a in nodes_xyz)
         hx, hy = np.diff(xn), np.diff(yn)
         if not (np.allclose(hx, hx[0], rtol=1e-10, atol=0) and np.allclose(hy, hy[0], rtol=1e-10, atol=0)):
@@ -92,7 +116,7 @@ class LatticePlan:
             return None
         tk = dict(device=device, dtype=dtype)
         groups = []
-        for g, zg in enumerate(heights):
+        for g in range(len(heights)):
             rows = np.flatnonzero(inverse == g)
             p, q = px[rows], py[rows]
             p_min, p_max, q_min, q_max = int(p.min()), int(p.max()), int(q.min()), int(q.max())

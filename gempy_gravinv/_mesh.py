@@ -55,7 +55,7 @@ def active_mask(active_cells, n_cells: int) -> np.ndarray:
     return mask
 
 
-def as_prism_mesh(mesh: Any, active_cells=None) -> "PrismMesh":
+def as_prism_mesh(mesh: Any, active_cells=None) -> PrismMesh:
     """The cells of ``mesh`` as a :class:`PrismMesh`.
 
     Parameters
@@ -126,7 +126,7 @@ class PrismMesh:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_tensor(cls, hx, hy, hz, origin=(0.0, 0.0, 0.0)) -> "PrismMesh":
+    def from_tensor(cls, hx, hy, hz, origin=(0.0, 0.0, 0.0)) -> PrismMesh:
         """Build a full tensor mesh from cell widths (m) and the south-west-bottom origin (m).
 
         Cells are ordered x fastest, then y, then z (discretize's order).
@@ -137,7 +137,7 @@ class PrismMesh:
                                                np.asarray(hz, float)], origin=origin))
 
     @classmethod
-    def from_discretize(cls, mesh: Any, active_cells=None) -> "PrismMesh":
+    def from_discretize(cls, mesh: Any, active_cells=None) -> PrismMesh:
         """Build from a ``discretize.TensorMesh`` or ``discretize.TreeMesh``.
 
         Parameters

@@ -29,6 +29,7 @@ from ._kernels import CORNER_SIGNS, kernel_block, kernel_matvec, kernel_rmatvec
 from ._lattice import LatticePlan
 from ._mesh import PrismMesh, as_prism_mesh
 from ._survey import Survey
+from ._validation import check_choice, check_int, check_number
 
 _STORES = ("auto", "dense", "matrix_free")
 _METHODS = ("nodes", "cells")
@@ -156,10 +157,14 @@ class GravityOperator:
         Closed-form prisms (exact) or point masses at ``quadrature**3`` Gauss–Legendre
         points per cell (approximate; accurate a few cell sizes away from a station).
     quadrature : int
-        Gauss–Legendre points per axis for ``kernel="point"``.
+        Gauss–Legendre points per axis for ``kernel="point"`` (>= 1).
     memory_budget : int, optional
-        Bytes one chunk of temporaries may use; default: a quarter of free memory,
+        Bytes one chunk of temporaries may use (> 0); default: a quarter of free memory,
         capped at 256 MiB on CPU (cache-friendly) and 2 GiB on CUDA.
+    dense_fraction : float
+        With ``store="auto"``: the largest share of free memory a dense G may take.
+    max_dense_bytes : int
+        With ``store="auto"``: the largest dense G kept, bytes.
     check_stations : bool
         Raise if a station lies strictly inside a cell (default True).
     compile : bool or "auto"
@@ -178,6 +183,14 @@ class GravityOperator:
         ``True`` raises if it does not apply. Same results to rounding.
     progress : bool
         Show a tqdm bar while building a dense G.
+
+    Raises
+    ------
+    ValueError
+        An unknown option, a station strictly inside a cell (with ``check_stations``),
+        or ``lattice=True`` where the lattice path does not apply.
+    MemoryError
+        ``store="dense"`` and G does not fit in free memory.
 
     Examples
     --------
@@ -199,16 +212,15 @@ class GravityOperator:
         mesh = as_prism_mesh(mesh)
         if not isinstance(survey, Survey):
             survey = Survey(survey)
-        if store not in _STORES:
-            raise ValueError(f"store must be one of {_STORES}, got {store!r}")
-        if method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-        if kernel not in _KERNELS:
-            raise ValueError(f"kernel must be one of {_KERNELS}, got {kernel!r}")
+        check_choice(store, _STORES, name="store")
+        check_choice(method, _METHODS, name="method")
+        check_choice(kernel, _KERNELS, name="kernel")
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-        if kernel == "point" and (int(quadrature) != quadrature or quadrature < 1):
-            raise ValueError(f"quadrature must be a positive integer, got {quadrature}")
+        if kernel == "point":
+            check_int(quadrature, name="quadrature (points per axis)", minimum=1)
+        check_choice(lattice, (True, False, "auto"), name="lattice")
+        check_choice(compile, (True, False, "auto"), name="compile")
         if check_stations:
             mesh.check_stations(survey.locations)
         self.mesh = mesh
@@ -245,8 +257,6 @@ class GravityOperator:
             self._full_index = torch.as_tensor(mesh.full_index, device=self.device)
         else:
             self._bounds = torch.as_tensor(mesh.bounds - np.repeat(self.origin, 2), **tk)
-        if lattice not in (True, False, "auto"):
-            raise ValueError(f"lattice must be True, False or 'auto', got {lattice!r}")
         self._lattice = None
         if lattice and kernel == "prism" and method == "nodes" and mesh.tensor_nodes() is not None:
             grid = [g - o for g, o in zip(mesh.tensor_nodes(), self.origin)]
@@ -262,11 +272,8 @@ class GravityOperator:
         if memory_budget is None:
             cap = 2 * 1024**3 if self.device.type == "cuda" else 256 * 1024**2
             memory_budget = int(min(avail // 4, cap))
-        if memory_budget <= 0:
-            raise ValueError("memory_budget must be positive (bytes)")
+        check_number(memory_budget, name="memory_budget (bytes)", low=0, low_open=True)
         self.memory_budget = int(memory_budget)
-        if compile not in (True, False, "auto"):
-            raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
         self.compile = compile
         self._use_compiled = False  # set once the store is known
         dense_bytes = self.n_data * self.n_cells * self._itemsize

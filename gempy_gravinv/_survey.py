@@ -111,12 +111,35 @@ class Survey:
             raise ValueError("this survey has no std: pass std= (mGal) to weight the misfit")
 
     # ------------------------------------------------------------------ derived
-    def with_data(self, gz, std=None) -> "Survey":
-        """Return a copy with other data attached (gz in mGal, positive down)."""
+    def with_data(self, gz, std=None) -> Survey:
+        """Return a copy with other data attached.
+
+        Parameters
+        ----------
+        gz : array_like (n_data,)
+            Observed g_z, mGal, positive downward.
+        std : float or array_like (n_data,), optional
+            Standard deviations, mGal (> 0).
+
+        Returns
+        -------
+        Survey
+        """
         return Survey(self._locations, gz=gz, std=std, name=self.name)
 
-    def subset(self, index) -> "Survey":
-        """Return the survey restricted to ``index`` (bool mask or integer indices)."""
+    def subset(self, index) -> Survey:
+        """Return the survey restricted to some stations.
+
+        Parameters
+        ----------
+        index : array_like of bool or int
+            A mask (n_data,) or station indices.
+
+        Returns
+        -------
+        Survey
+            The selected stations with their data and std.
+        """
         idx = np.asarray(index)
         loc = self._locations[idx]
         if loc.ndim == 1:
@@ -141,7 +164,7 @@ class Survey:
 
     # ------------------------------------------------------------------ SimPEG adapter
     @classmethod
-    def from_simpeg(cls, survey: Any, dobs=None, std=None) -> "Survey":
+    def from_simpeg(cls, survey: Any, dobs=None, std=None) -> Survey:
         """Build from a SimPEG ``gravity.survey.Survey`` (SimPEG's sign is flipped here).
 
         Parameters

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ import numpy as np
 import torch
 
 from ._mesh import as_prism_mesh
+from ._validation import check_choice
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["GridDensity", "regular_grid_points", "sample_mesh_model", "density_on_geomodel_grid",
            "geomodel_surfaces", "render_3d", "save_backend_outputs"]
@@ -43,6 +47,7 @@ class GridDensity:
     extent : numpy.ndarray (6,)
         ``(x_min, x_max, y_min, y_max, z_min, z_max)``, m.
     resolution : tuple of 3 int
+        Cells per axis ``(nx, ny, nz)``.
     name : str
         Array name (``"density_contrast"``).
     extra : dict
@@ -96,10 +101,12 @@ def regular_grid_points(extent, resolution) -> np.ndarray:
     extent : sequence of 6 floats
         ``(x_min, x_max, y_min, y_max, z_min, z_max)``, m.
     resolution : sequence of 3 int
+        Cells per axis ``(nx, ny, nz)``.
 
     Returns
     -------
     numpy.ndarray, shape (nx · ny · nz, 3)
+        Cell centres, m.
     """
     e = np.asarray(extent, dtype=np.float64).reshape(-1)
     r = [int(v) for v in resolution]
@@ -235,11 +242,20 @@ def density_on_geomodel_grid(geo_model, density, *, mesh=None, resolution=None, 
 def geomodel_surfaces(geo_model, offset=None) -> dict:
     """The GemPy model's contact surfaces as ``{name: (pyvista.PolyData, colour)}``.
 
-    Vertices in the model's coordinates plus ``offset`` (3,) m (e.g. a local-coordinate
-    model shown in UTM).
-
     Computes the model (numpy backend, on a deep copy, inside the torch guard) if it has
     no meshes yet.
+
+    Parameters
+    ----------
+    geo_model : gempy GeoModel
+        The structural model.
+    offset : array_like (3,), optional
+        Shift added to the vertices, m (e.g. a local-coordinate model shown in UTM).
+
+    Returns
+    -------
+    dict
+        ``{surface name: (pyvista.PolyData, colour)}``, vertices in metres, z up.
     """
     import pyvista as pv
 
@@ -251,7 +267,8 @@ def geomodel_surfaces(geo_model, offset=None) -> dict:
         import gempy as gp
 
         gm = copy.deepcopy(geo_model)
-        gm.grid.active_grids = gm.grid.GridTypes.OCTREE if hasattr(gm.grid.GridTypes, "OCTREE") else gm.grid.active_grids
+        gm.grid.active_grids = (gm.grid.GridTypes.OCTREE if hasattr(gm.grid.GridTypes, "OCTREE")
+                                else gm.grid.active_grids)
         opts = gm.interpolation_options
         ev = getattr(opts, "evaluation_options", None)
         if ev is not None and hasattr(ev, "mesh_extraction"):
@@ -280,14 +297,24 @@ def render_3d(grid: GridDensity, path, *, geo_model=None, threshold: float | Non
     Parameters
     ----------
     grid : GridDensity
+        Density contrast on a regular grid, kg/m³.
     path : str or path
-        PNG to write.
+        PNG to write (its folder is created).
     geo_model : gempy GeoModel, optional
         Draws its contact surfaces (semi-transparent), shifted by ``offset`` (3,) m.
     threshold : float, optional
         Show cells with density ≥ threshold (≤ with ``below``), kg/m³. Default: the 90th
         percentile of |density| (cells beyond it, both signs).
-    cmap, clim : colour map and limits (kg/m³; default symmetric ±max|ρ|).
+    below : bool
+        Show the cells at or below ``threshold`` instead (negative anomalies).
+    cmap : str
+        Matplotlib / VTK colour map.
+    clim : (float, float), optional
+        Colour limits, kg/m³ (default symmetric ±max|ρ|).
+    title : str, optional
+        Title of the picture.
+    window_size : (int, int)
+        Picture size in pixels (pyvista).
     stations : array_like (n, 3), optional
         Station locations to draw as points (m).
     fallback : bool
@@ -295,6 +322,9 @@ def render_3d(grid: GridDensity, path, *, geo_model=None, threshold: float | Non
     style : {"threshold", "slices"}
         ``"threshold"``: the cells beyond ``threshold``; ``"slices"``: three orthogonal
         slices through the centre of the volume (all values; for layered fields).
+    offset : array_like (3,), optional
+        Shift (m) added to the GemPy model's coordinates (model + offset = grid
+        coordinates).
     surfaces : dict, optional
         Precomputed :func:`geomodel_surfaces` (saves recomputing the GemPy model).
 
@@ -302,8 +332,15 @@ def render_3d(grid: GridDensity, path, *, geo_model=None, threshold: float | Non
     -------
     dict
         ``{"path": str, "renderer": "pyvista" | "matplotlib", "error": str | None}``
-        (``error``: why pyvista failed, when the fallback was used).
+        (``error``: why pyvista failed, when the fallback was used, or why the
+        surfaces were skipped).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``style``, or a grid without any finite value.
     """
+    check_choice(style, ("threshold", "slices"), name="style")
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     vals = np.asarray(grid.values, float)
@@ -313,8 +350,6 @@ def render_3d(grid: GridDensity, path, *, geo_model=None, threshold: float | Non
     vmax = float(np.abs(finite).max()) or 1.0
     clim = tuple(clim) if clim is not None else (-vmax, vmax)
     thr = float(np.percentile(np.abs(finite), 90)) if threshold is None else float(threshold)
-    if style not in ("threshold", "slices"):
-        raise ValueError(f"style must be 'threshold' or 'slices', got {style!r}")
     err = None
     try:
         import pyvista as pv
@@ -357,6 +392,7 @@ def render_3d(grid: GridDensity, path, *, geo_model=None, threshold: float | Non
         if not fallback:
             raise
         err = f"{type(exc).__name__}: {exc}"
+        logger.info("pyvista could not render (%s): drawing a matplotlib 3D scatter instead", err)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -372,7 +408,9 @@ def render_3d(grid: GridDensity, path, *, geo_model=None, threshold: float | Non
     sc = ax.scatter(pts[keep, 0], pts[keep, 1], pts[keep, 2], c=v[keep], cmap=cmap, vmin=clim[0], vmax=clim[1],
                     s=12, alpha=0.8)
     fig.colorbar(sc, ax=ax, shrink=0.6, label="density contrast (kg/m³)")
-    ax.set_xlabel("x (m)"); ax.set_ylabel("y (m)"); ax.set_zlabel("z (m)")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.set_zlabel("z (m)")
     if title:
         ax.set_title(title)
     fig.savefig(p, dpi=110, bbox_inches="tight")
@@ -397,7 +435,12 @@ def save_backend_outputs(result, directory, *, name: str = "inr", figures: bool 
     result : INRResult
         From :func:`gempy_gravinv.inversion.invert_inr` with ``density=`` a geology or
         hybrid backend (``result.field``).
-    directory : path
+    directory : str or path
+        Output folder (created if needed).
+    name : str
+        File-name prefix.
+    figures : bool
+        Also write the sections, the gridded field and the 3D views.
     resolution : 3 ints
         Regular grid of the 3D view (over the GemPy model's extent shifted by the
         backend's offset, clipped to the mesh).
@@ -411,14 +454,15 @@ def save_backend_outputs(result, directory, *, name: str = "inr", figures: bool 
     Returns
     -------
     dict
-        ``{kind: path}`` (or ``"failed: ..."`` for a figure that could not be drawn;
-        ``renderer_3d`` says which renderer drew the 3D views and why pyvista failed if
-        it did).
+        ``{kind: path}``: ``components``, ``components_vtk``, ``geology`` and, with
+        ``figures``, ``components_png`` (tensor meshes), ``grid_vtk``, ``view_3d``,
+        ``view_3d_residual`` (hybrid); ``"failed: <reason>"`` for an output that could
+        not be written (``surfaces`` when the GemPy surfaces could not be computed: the
+        views are drawn without them). ``renderer_3d`` says which renderer drew the 3D
+        views and why pyvista failed if it did.
     """
-    import json
-
-    from . import output as _out
-    from .density._geology import GeologyDensity
+    from .density import GeologyDensity
+    from .output import save_figures, save_metrics_json, save_vtk, write_each
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
@@ -429,62 +473,28 @@ def save_backend_outputs(result, directory, *, name: str = "inr", figures: bool 
         raise TypeError("save_backend_outputs needs a result trained with a GeologyDensity or HybridDensity")
     gm = geo.geo_model if geo_model is None else geo_model
     off = geo.offset if offset is None else np.asarray(offset, float)
-    pts = torch.as_tensor(mesh.cell_centers)
-    with torch.no_grad():
-        if hasattr(fld, "components"):
-            comps = {k: v.double().cpu().numpy() for k, v in fld.components(pts).items() if k != "weight"}
-        else:
-            tot = fld(pts).double().cpu().numpy()
-            comps = {"total": tot, "geology": tot, "residual": np.zeros_like(tot)}
-    written: dict[str, Any] = {}
-    npz = d / f"{name}_components.npz"
-    np.savez(npz, **comps)
-    written["components"] = str(npz)
-    try:
-        written["components_vtk"] = str(_out.save_vtk(d / f"{name}_components", mesh, **{
-            f"{k}_kgm3": v for k, v in comps.items()}))
-    except Exception as exc:  # pragma: no cover - optional writer
-        written["components_vtk"] = f"failed: {exc}"
+    comps = _cell_components(fld, mesh)
     info = dict(geo.summary(), offset_m=np.asarray(off, float).tolist(), description=description,
                 residual_units=getattr(fld, "residual_units", None),
                 depth_range=getattr(fld, "depth_range", None),
                 rms_kgm3={k: float(np.sqrt(np.mean(v ** 2))) for k, v in comps.items()})
-    jp = d / f"{name}_geology.json"
-    jp.write_text(json.dumps(info, indent=2))
-    written["geology"] = str(jp)
+    written: dict[str, Any] = write_each([
+        ("components", lambda: _save_npz(d / f"{name}_components.npz", comps)),
+        ("components_vtk", lambda: save_vtk(d / f"{name}_components", mesh,
+                                            **{f"{k}_kgm3": v for k, v in comps.items()})),
+        ("geology", lambda: save_metrics_json(d / f"{name}_geology.json", info)),
+    ])
     if not figures:
         return written
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    try:
-        from .plotting import plot_sections
-
-        if mesh.shape is not None:
-            fig = plot_sections(mesh, comps, outline=False)
-            fig = getattr(fig, "figure", fig)
-            fig.savefig(d / f"{name}_components.png", dpi=110, bbox_inches="tight")
-            written["components_png"] = str(d / f"{name}_components.png")
-    except Exception as exc:
-        written["components_png"] = f"failed: {exc}"
-    finally:
-        plt.close("all")
-    ext = np.asarray(gm.grid.extent, float) + np.repeat(np.asarray(off, float), 2)
-    me = np.asarray(mesh.extent, float)
-    ext = np.array([max(ext[0], me[0]), min(ext[1], me[1]), max(ext[2], me[2]), min(ext[3], me[3]),
-                    max(ext[4], me[4]), min(ext[5], me[5])])
-    if np.any(ext[1::2] <= ext[0::2]):
-        ext = me
-    grid = density_on_geomodel_grid(None, fld, extent=ext, resolution=resolution)
-    try:
-        written["grid_vtk"] = str(grid.save_vtk(d / f"{name}_grid.vti"))
-    except Exception as exc:  # pragma: no cover
-        written["grid_vtk"] = f"failed: {exc}"
+    if mesh.shape is not None:  # sections need a tensor mesh
+        png = save_figures(d, name, [("components", lambda: _components_figure(mesh, comps))], dpi=110)
+        written.update({f"{k}_png": v for k, v in png.items()})
+    grid = density_on_geomodel_grid(None, fld, extent=_view_extent(gm, off, mesh), resolution=resolution)
+    written.update(write_each([("grid_vtk", lambda: grid.save_vtk(d / f"{name}_grid.vti"))]))
     try:
         surfs = geomodel_surfaces(gm, off)
     except Exception as exc:  # the density views do not need the surfaces
+        logger.warning("GemPy surfaces skipped in the 3D views: %s", exc)
         surfs = None
         written["surfaces"] = f"failed: {exc}"
     r = render_3d(grid, d / f"{name}_3d.png", surfaces=surfs, style="slices",
@@ -499,3 +509,34 @@ def save_backend_outputs(result, directory, *, name: str = "inr", figures: bool 
                            title=f"{name}: INR residual (kg/m³)", stations=result.survey.locations)
             written["view_3d_residual"] = r2["path"]
     return written
+
+
+def _cell_components(fld, mesh) -> dict[str, np.ndarray]:
+    """``total``, ``geology`` and ``residual`` density (kg/m³) of a backend at the cell centres."""
+    pts = torch.as_tensor(mesh.cell_centers)
+    with torch.no_grad():
+        if hasattr(fld, "components"):
+            return {k: v.double().cpu().numpy() for k, v in fld.components(pts).items() if k != "weight"}
+        tot = fld(pts).double().cpu().numpy()
+    return {"total": tot, "geology": tot, "residual": np.zeros_like(tot)}
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def _components_figure(mesh, comps: dict[str, np.ndarray]):
+    from .plotting import plot_sections
+
+    fig = plot_sections(mesh, comps, outline=False)
+    return getattr(fig, "figure", fig)
+
+
+def _view_extent(geo_model, offset, mesh) -> np.ndarray:
+    """The GemPy model's extent shifted by ``offset`` and clipped to the mesh (the mesh's if disjoint), m."""
+    ext = np.asarray(geo_model.grid.extent, float) + np.repeat(np.asarray(offset, float), 2)
+    me = np.asarray(mesh.extent, float)
+    ext = np.array([max(ext[0], me[0]), min(ext[1], me[1]), max(ext[2], me[2]), min(ext[3], me[3]),
+                    max(ext[4], me[4]), min(ext[5], me[5])])
+    return me if np.any(ext[1::2] <= ext[0::2]) else ext

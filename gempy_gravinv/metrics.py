@@ -1,4 +1,9 @@
-"""Benchmark metrics, always reported together (DESIGN.md, "Metrics, always together").
+"""Benchmark metrics, always reported together: data fit, model error, correlation, cost.
+
+A result is judged on all of them at once (:func:`evaluate`): χ²/N and the RMS misfit
+(does the model explain the data to the noise?), the RMS density error against the
+floors of the trivial models, Pearson r overall and per layer (is it the right model?),
+and wall time, peak memory and device (what did it cost?).
 
 Data metrics take g_z in mGal (any sign convention, as long as prediction and
 observation share it); model metrics take density contrasts in kg/m³ on the same
@@ -14,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._json import to_jsonable
+from ._validation import check_choice, check_number
 
 __all__ = ["chi2_per_datum", "rms_misfit", "rms_error", "relative_error", "pearson_r",
            "pearson_r_by_layer", "floor", "coverage", "evaluate"]
@@ -76,19 +82,50 @@ def chi2_per_datum(pred, obs, std) -> float:
 
 
 def rms_misfit(pred, obs) -> float:
-    """Root-mean-square data misfit sqrt(mean((pred - obs)²)), mGal."""
+    """Root-mean-square data misfit sqrt(mean((pred - obs)²)).
+
+    Parameters
+    ----------
+    pred, obs : array_like (n_data,)
+        Predicted and observed g_z, mGal (same sign convention).
+
+    Returns
+    -------
+    float
+        mGal.
+    """
     p, o = _pair(pred, obs, "pred", "obs")
     return float(np.sqrt(np.mean((p - o) ** 2)))
 
 
 def rms_error(model, true) -> float:
-    """Root-mean-square density error sqrt(mean((model - true)²)), kg/m³."""
+    """Root-mean-square density error sqrt(mean((model - true)²)).
+
+    Parameters
+    ----------
+    model, true : array_like (n_cells,)
+        Recovered and true density contrast, kg/m³, on the same cells.
+
+    Returns
+    -------
+    float
+        kg/m³.
+    """
     m, t = _pair(model, true, "model", "true")
     return float(np.sqrt(np.mean((m - t) ** 2)))
 
 
 def relative_error(model, true) -> float:
     """Relative model error ‖model - true‖₂ / ‖true‖₂ (dimensionless).
+
+    Parameters
+    ----------
+    model, true : array_like (n_cells,)
+        Recovered and true density contrast, kg/m³, on the same cells.
+
+    Returns
+    -------
+    float
 
     Raises
     ------
@@ -128,8 +165,7 @@ def coverage(model, true, std, z: float = 1.96) -> float:
         raise ValueError(f"std has {s.size} values but model has {m.size}")
     if np.any(s < 0):
         raise ValueError(f"std must be >= 0 (kg/m³); {int(np.sum(s < 0))} value(s) are negative")
-    if not z > 0:
-        raise ValueError(f"z must be > 0, got {z}")
+    z = check_number(z, name="z (standard deviations)", low=0.0, low_open=True)
     return float(np.mean(np.abs(m - t) <= z * s))
 
 
@@ -142,7 +178,18 @@ def _pearson(m: np.ndarray, t: np.ndarray) -> float:
 
 
 def pearson_r(model, true) -> float:
-    """Pearson correlation between the recovered and the true model (nan if either is constant)."""
+    """Pearson correlation between the recovered and the true model.
+
+    Parameters
+    ----------
+    model, true : array_like (n_cells,)
+        Density contrasts, kg/m³, on the same cells.
+
+    Returns
+    -------
+    float
+        r in [-1, 1]; NaN if either model is constant.
+    """
     m, t = _pair(model, true, "model", "true")
     return _pearson(m, t)
 
@@ -206,12 +253,11 @@ def floor(true, kind: str = "mean") -> float:
     float
         kg/m³.
     """
+    check_choice(kind, ("mean", "zero"), name="kind")
     t = _arr(true, "true")
     if kind == "zero":
         return float(np.sqrt(np.mean(t**2)))
-    if kind == "mean":
-        return float(np.sqrt(np.mean((t - t.mean()) ** 2)))
-    raise ValueError(f"kind must be 'mean' or 'zero', got {kind!r}")
+    return float(np.sqrt(np.mean((t - t.mean()) ** 2)))
 
 
 def evaluate(model=None, true=None, pred=None, survey=None, mesh=None, wall_time=None,

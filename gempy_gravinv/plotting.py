@@ -14,7 +14,7 @@ on headless machines); save it with ``fig.savefig(path)``.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -60,6 +60,17 @@ def section_index(mesh, true=None) -> tuple[int, int, int]:
 
     With ``true``, the cell nearest the centroid of ``|true - median(true)|`` (the
     anomaly); otherwise the middle of the mesh.
+
+    Parameters
+    ----------
+    mesh : PrismMesh or discretize.TensorMesh
+        Tensor mesh (metres, z up).
+    true : array_like (n_cells,), optional
+        True density contrast, kg/m³.
+
+    Returns
+    -------
+    tuple of 3 int
     """
     mesh = _tensor(mesh)
     nx, ny, nz = mesh.shape

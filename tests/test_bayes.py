@@ -187,7 +187,7 @@ gp = pytest.importorskip("gempy")
 def test_gempy_mesh_pipeline_smoke(tmp_path):
     # the full chain: GemPy dips + densities priors -> mesh forward -> hierarchical noise
     # with inferred offset -> NUTS (tiny) -> ArviZ + all figures
-    from gempy_gravinv.bayes.cases import synthetic_contact
+    from gempy_gravinv.cases.bayes import synthetic_contact
 
     c = synthetic_contact(n_cells=(4, 4, 3), n_stations=(3, 3), offset=2.0)
     sv = Survey(c["stations"], gz=c["gz"])
@@ -212,7 +212,7 @@ def test_recovery_synthetic_gempy_model():
     # No datum offset here: with an offset, a common shift of both contrasts is nearly a
     # constant field on this small block and the posterior is a ridge (the offset belongs
     # to real data, where the absolute level is unknown).
-    from gempy_gravinv.bayes.cases import synthetic_contact
+    from gempy_gravinv.cases.bayes import synthetic_contact
 
     c = synthetic_contact(n_cells=(6, 6, 4), n_stations=(6, 6), dips=(18.0, 4.0),
                           densities=(200.0, -300.0), offset=0.0, noise=0.02, seed=5)
@@ -249,7 +249,7 @@ def test_cli_tharsis_case_and_config(tmp_path, capsys):
     idata = az.from_netcdf(out / "posterior.nc")
     assert set(idata.posterior.data_vars) >= {"densities", "dips", "offset", "noise_mu",
                                               "noise_tau", "noise_z", "sigma"}
-    # the priors of DESIGN.md case 4, in kg/m³
+    # the Tharsis intrusion's priors: two unit density contrasts, in kg/m³
     assert idata.prior["densities"].values.shape[-1] == 2
 
     # config form: a user's GeoModel from GemPy CSVs and a stations CSV

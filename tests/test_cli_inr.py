@@ -6,10 +6,8 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from gempy_gravinv.cli import main
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -18,16 +16,16 @@ def test_demo_quick_writes_metrics(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "-o", str(out), "--no-figures", "--no-progress"]) == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert m["floor_zero_kgm3"] == pytest.approx(83.2, abs=0.1)  # DESIGN.md: zero model 83.2
+    assert m["floor_zero_kgm3"] == pytest.approx(83.2, abs=0.1)  # the zero model of the dipping block
     assert m["rms_error_kgm3"] > 0 and m["chi2_per_datum_recomputed"] > 0
     assert (out / "inr_model.nc").exists()
     text = capsys.readouterr().out
-    assert "zero model (floor)" in text and "[DESIGN] paper INR" in text
+    assert "zero model (floor)" in text and "[anchor] paper INR" in text
 
 
 def _tiny_files(tmp_path, with_std=True):
     from gempy_gravinv import io as gio
-    from gempy_gravinv.synthetic import single_block
+    from gempy_gravinv.cases.synthetic import single_block
 
     case = single_block(noise_seed=1, shape=(6, 6, 3))
     csv = tmp_path / "stations.csv"

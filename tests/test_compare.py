@@ -12,8 +12,8 @@ pytest.importorskip("simpeg")
 pytest.importorskip("psutil")
 
 from gempy_gravinv import compare  # noqa: E402
+from gempy_gravinv.cases.synthetic import single_block  # noqa: E402
 from gempy_gravinv.cli import main  # noqa: E402
-from gempy_gravinv.synthetic import single_block  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +83,13 @@ def test_report_files(comparison, tmp_path, tiny):
 
 
 def test_bad_input(tiny):
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="method must be one of .*got 'simpeg_l1'"):
         compare.run_comparison(tiny.survey, tiny.mesh, methods=["simpeg_l1"], log=None)
     with pytest.raises(ValueError, match="std"):
         compare.run_comparison(tiny.survey.with_data(tiny.survey.gz), tiny.mesh, log=None)
     with pytest.raises(ValueError, match="true"):
         compare.run_comparison(tiny.survey, tiny.mesh, true=np.zeros(3), methods=["simpeg_l2"], log=None)
-    with pytest.raises(ValueError, match="unknown case"):
+    with pytest.raises(ValueError, match="case must be one of .*got 'nowhere'"):
         compare.run_case("nowhere")
 
 

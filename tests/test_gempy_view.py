@@ -5,8 +5,13 @@ import pytest
 import torch
 
 from gempy_gravinv import PrismMesh
-from gempy_gravinv.gempy_view import (GridDensity, density_on_geomodel_grid, regular_grid_points, render_3d,
-                                      sample_mesh_model)
+from gempy_gravinv.gempy_view import (
+    GridDensity,
+    density_on_geomodel_grid,
+    regular_grid_points,
+    render_3d,
+    sample_mesh_model,
+)
 
 
 def _cellwise(c):
@@ -70,7 +75,7 @@ def test_render_3d_writes_png_offscreen(tmp_path):
 @pytest.mark.slow
 def test_render_hybrid_with_geomodel_surfaces(tmp_path):
     pytest.importorskip("gempy")
-    from gempy_gravinv._geology_case import layered_geomodel
+    from gempy_gravinv.cases.geology import layered_geomodel
     from gempy_gravinv.density import GeologyDensity, HybridDensity
 
     gm = layered_geomodel(refinement=3)

@@ -1,4 +1,5 @@
-"""GeologyDensity: a GemPy model + unit contrasts as a density backend (issue 6).
+"""GeologyDensity: a GemPy model + unit contrasts as a density backend; loading GemPy
+models (files, built-in names) and the ``invert --backend geology|hybrid`` options.
 
 Tiny models only (GemPy is slow): one module-scoped 3-unit model with planar contacts
 whose geometry is known in closed form.
@@ -11,9 +12,10 @@ import torch
 gp = pytest.importorskip("gempy")
 
 from gempy_gravinv import PrismMesh  # noqa: E402
-from gempy_gravinv._geology_case import layered_geomodel  # noqa: E402
+from gempy_gravinv.cases.geology import layered_geomodel  # noqa: E402
+from gempy_gravinv.cases.geomodels import geomodel_case, resolve_geomodel  # noqa: E402
 from gempy_gravinv.density import GeologyDensity, make_density  # noqa: E402
-from gempy_gravinv.density._geology import gempy_lithology_ids, load_geomodel  # noqa: E402
+from gempy_gravinv.geomodel import gempy_lithology_ids, load_geomodel  # noqa: E402
 
 EXTENT = (0.0, 1000.0, 0.0, 1000.0, -500.0, 0.0)
 TOP = dict(z=-130.0, sx=-0.08, sy=0.04)
@@ -136,16 +138,22 @@ def test_registry_and_bad_input(geomodel, mesh):
         GeologyDensity(None, RHO)
 
 
-def test_load_geomodel_builtin_and_errors(tmp_path):
-    lg = load_geomodel("layered")
+def test_load_geomodel_builtin_and_errors(tmp_path, geomodel):
+    lg = resolve_geomodel("layered")
     np.testing.assert_allclose(lg.unit_densities, [-300.0, 0.0, 250.0])
     assert list(lg.geo_model.structural_frame.elements_names) == ["cover", "middle", "basement"]
+    assert resolve_geomodel(lg) is lg and load_geomodel(lg) is lg
+    assert load_geomodel(geomodel).geo_model is geomodel
     with pytest.raises(FileNotFoundError, match="built-in"):
-        load_geomodel(str(tmp_path / "nope.gempy"))
+        resolve_geomodel(str(tmp_path / "nope.gempy"))
+    with pytest.raises(FileNotFoundError, match="not an existing"):
+        load_geomodel(str(tmp_path / "layered"))  # names are the cases' business, not geomodel's
     bad = tmp_path / "model.txt"
     bad.write_text("x")
     with pytest.raises(ValueError, match=".gempy"):
-        load_geomodel(str(bad))
+        resolve_geomodel(str(bad))
+    with pytest.raises(ValueError, match="geomodel case must be one of"):
+        geomodel_case("nowhere")
 
 
 @pytest.mark.slow
@@ -164,8 +172,9 @@ def test_load_geomodel_gempy_file_roundtrip(geomodel, mesh, tmp_path):
 def test_offset_and_backend_from_cli(geomodel, mesh):
     from argparse import Namespace
 
+    from gempy_gravinv.cli._geology_args import backend_from_cli
     from gempy_gravinv.density import HybridDensity
-    from gempy_gravinv.density._geology import LoadedGeoModel, backend_from_cli
+    from gempy_gravinv.geomodel import LoadedGeoModel
 
     origin = np.array([500_000.0, 4_100_000.0, 0.0])
     utm = PrismMesh.from_tensor([125.0] * 8, [125.0] * 8, [100.0] * 5, origin=(origin[0], origin[1], -500.0))

@@ -10,7 +10,7 @@ import torch
 gp = pytest.importorskip("gempy")
 
 from gempy_gravinv import GravityOperator, Survey, prism_gz  # noqa: E402
-from gempy_gravinv.bayes.cases import build_contact_geomodel, synthetic_contact  # noqa: E402
+from gempy_gravinv.cases.bayes import build_contact_geomodel, synthetic_contact  # noqa: E402
 from gempy_gravinv.geomodel import (  # noqa: E402
     GemPyCenteredGravity,
     TorchGeoModel,

@@ -84,7 +84,7 @@ def test_guard_after_full_gempy_model_evaluation():
     # a real GemPy evaluation (tiny) through the guarded path, then Pyro's ESS code
     import numpy as np
 
-    from gempy_gravinv.bayes.cases import synthetic_contact
+    from gempy_gravinv.cases.bayes import synthetic_contact
     from gempy_gravinv.geomodel import TorchGeoModel
 
     case = synthetic_contact(n_cells=(2, 2, 2), n_stations=(2, 2))

@@ -1,4 +1,4 @@
-"""HybridDensity: geology + bounded INR residual, trained by invert_inr (issue 6)."""
+"""HybridDensity: geology + bounded INR residual, trained by invert_inr."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ import torch
 pytest.importorskip("gempy")
 
 from gempy_gravinv import GravityOperator  # noqa: E402
-from gempy_gravinv._geology_case import geology_case  # noqa: E402
+from gempy_gravinv.cases.geology import geology_case  # noqa: E402
 from gempy_gravinv.density import GeologyDensity, HybridDensity, INRDensity, make_density  # noqa: E402
 from gempy_gravinv.inversion import INRConfig, invert_inr  # noqa: E402
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from gempy_gravinv import GravityOperator, PrismMesh, Survey
+from gempy_gravinv.cases.synthetic import single_block, smooth_grf
 from gempy_gravinv.inversion import INRConfig, INRResult, invert_inr
-from gempy_gravinv.synthetic import single_block, smooth_grf
+from gempy_gravinv.output import save_inversion
 
 FAST = dict(width=32, depth=2, progress=False, net_dtype="float64", weighting="none", lr=0.01,
             encoding_options={"n_frequencies": 2})
@@ -97,23 +98,23 @@ def test_ensembles_reproducible_by_seed_and_members_differ(case):
 
 
 def test_weighting_preconditioners_follow_their_formulas(case):
-    from gempy_gravinv.inversion._inr import _Problem
+    from gempy_gravinv.inversion._problem import Problem
 
     cfg = INRConfig(weighting="depth", weighting_mode="gradient", weighting_power=2.0, depth_z0=30.0)
-    p = _Problem(case.survey, case.mesh, cfg).precond.numpy()
+    p = Problem(case.survey, case.mesh, cfg).precond.numpy()
     depth = case.mesh.extent[5] - case.mesh.cell_centers[:, 2]
     ref = (depth + 30.0) ** 2
     assert np.allclose(p, ref / ref.max())
     cfg = INRConfig(weighting="sensitivity", weighting_power=1.0)
-    prob = _Problem(case.survey, case.mesh, cfg)
+    prob = Problem(case.survey, case.mesh, cfg)
     G = prob.G.numpy() / case.survey.std[:, None]
     jtj = (G**2).sum(0)
     ref = (jtj / jtj.max()) ** -0.5
     assert np.allclose(prob.precond.numpy(), ref / ref.max())
     # the output reparametrisation uses the same depth weight, s = P^(1/2) up to its normalisation
-    from gempy_gravinv.inversion._inr import DepthScaledField, _make_field
+    from gempy_gravinv.inversion._problem import DepthScaledField, make_field
 
-    fld = _make_field(INRConfig(weighting="depth", weighting_mode="output", weighting_power=2.0, depth_z0=30.0),
+    fld = make_field(INRConfig(weighting="depth", weighting_mode="output", weighting_power=2.0, depth_z0=30.0),
                       case.mesh, 0, "cpu")
     assert isinstance(fld, DepthScaledField)
     s = fld.scale(torch.as_tensor(case.mesh.cell_centers[:, 2])).numpy()
@@ -133,7 +134,7 @@ def test_regularizers_and_voxel_backend_run(case):
 
 
 @pytest.mark.parametrize("kw,exc,match", [
-    (dict(encoding="wavelet"), ValueError, "unknown encoding"),
+    (dict(encoding="wavelet"), ValueError, "encoding must be one of"),
     (dict(bounds=(600, -600)), ValueError, "lo < hi"),
     (dict(weighting="magic"), ValueError, "weighting must be"),
     (dict(max_steps=0), ValueError, "max_steps"),
@@ -184,7 +185,7 @@ def test_config_round_trip_and_presets(tmp_path):
 
 def test_result_save_writes_files(case, tmp_path):
     res = invert_inr(case.survey, case.mesh, INRConfig(**FAST, max_steps=20, n_members=2), true_model=case.model)
-    written = res.save(tmp_path / "out")
+    written = save_inversion(res, tmp_path / "out")
     import json
 
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
@@ -216,11 +217,11 @@ def test_num_threads_applies_during_the_run_and_is_restored(case):
 
 # ---------------------------------------------------------------- misfit-constrained prior
 def test_min_support_regularizer_follows_its_formula(case):
-    from gempy_gravinv.inversion._inr import _Problem
+    from gempy_gravinv.inversion._problem import Problem
 
     cfg = INRConfig(regularization="min_support", reg_weight=1.0, support_eps=40.0, reg_depth_power=1.0,
                     depth_z0=10.0)
-    prob = _Problem(case.survey, case.mesh, cfg)
+    prob = Problem(case.survey, case.mesh, cfg)
     rng = np.random.default_rng(3)
     m = rng.normal(0, 100, case.mesh.n_cells)
     depth = case.mesh.extent[5] - case.mesh.cell_centers[:, 2]
@@ -246,7 +247,7 @@ def compact_runs(case):
 
 
 def test_target_mode_holds_the_misfit_and_shrinks_the_support(case, compact_runs):
-    from gempy_gravinv.inversion._inr import _Problem
+    from gempy_gravinv.inversion._problem import Problem
 
     prior, plain = compact_runs
     h = prior.history
@@ -262,7 +263,7 @@ def test_target_mode_holds_the_misfit_and_shrinks_the_support(case, compact_runs
     assert first > 0 and np.all(w[:first] == 0) and len(set(w[first:])) > 10
     # at the same misfit, the kept model has far less support than the unregularised fit,
     # and it is closer to the truth (a compact block)
-    prob = _Problem(case.survey, case.mesh, INRConfig.compact())
+    prob = Problem(case.survey, case.mesh, INRConfig.compact())
     r_prior = float(prob.regularizer(torch.as_tensor(prior.model)))
     r_plain = float(prob.regularizer(torch.as_tensor(plain.model)))
     assert abs(plain.chi2 - 1.0) <= 0.1  # the unregularised fit, early-stopped near 1
@@ -277,7 +278,7 @@ def test_target_mode_result_saves_with_its_weight_history(compact_runs, tmp_path
     import json
 
     prior, _ = compact_runs
-    written = prior.save(tmp_path / "out")
+    written = save_inversion(prior, tmp_path / "out")
     assert not str(written["convergence"]).startswith("failed"), written["convergence"]
     h = json.loads((tmp_path / "out" / "history.json").read_text())["histories"][0]
     assert h["reg_weight"] == prior.history["reg_weight"]
@@ -313,8 +314,8 @@ def test_prior_options_clear_errors(case, kw, match):
 
 
 def test_compact_preset_meets_the_dipping_block_targets():
-    """Issue 3 acceptance on the demo case (noise seed 0): RMS <= 45 kg/m³, r >= 0.85, χ²/N in [0.9, 1.1]."""
-    from gempy_gravinv.synthetic import dipping_block
+    """The compact preset's targets on the demo case (noise seed 0): RMS <= 45 kg/m³, r >= 0.85, χ²/N in [0.9, 1.1]."""
+    from gempy_gravinv.cases.synthetic import dipping_block
 
     c = dipping_block(noise_seed=0)
     res = invert_inr(c.survey, c.mesh, INRConfig.compact(progress=False), true_model=c.model)
@@ -357,9 +358,9 @@ def test_matern_prior_is_the_dct_spectral_norm():
 
 def test_periodic_matern_prior_is_the_generators_spectral_norm():
     """boundary='periodic': R = mean_k |FFT_ortho(m/ρs)_k|² (1 + ℓ²|k|²)^(ν+3/2) on the FFT
-    grid, i.e. mᵀC⁻¹m for the covariance of synthetic.grf_field (up to its scale)."""
+    grid, i.e. mᵀC⁻¹m for the covariance of cases.synthetic.grf_field (up to its scale)."""
+    from gempy_gravinv.cases.synthetic import grf_spectrum
     from gempy_gravinv.inversion._regularizers import Matern
-    from gempy_gravinv.synthetic import grf_spectrum
 
     mesh = PrismMesh.from_tensor([100.0] * 6, [100.0] * 5, [50.0] * 4, origin=(0, 0, -200))
     nx, ny, nz = mesh.shape
@@ -458,3 +459,17 @@ def test_periodic_preset_recovers_a_periodic_grf_better_than_smooth():
     assert 0.95 <= per.chi2 <= 1.05
     assert per.metrics["pearson_r"] >= 0.9 and per.metrics["rms_error_over_floor"] <= 0.45, per.metrics
     assert per.metrics["rms_error_over_floor"] < smo.metrics["rms_error_over_floor"]
+
+
+def test_network_defaults_agree_between_the_density_and_the_config():
+    import inspect
+
+    from gempy_gravinv.density import INRDensity, PositionalEncoding
+
+    sig = inspect.signature(INRDensity).parameters
+    cfg = INRConfig()
+    same = ("normalization", "encoding", "width", "depth", "activation", "output", "init_value", "last_layer_gain")
+    assert {k: sig[k].default for k in same} == {k: getattr(cfg, k) for k in same}
+    assert tuple(sig["bounds"].default) == cfg.bounds and sig["dtype"].default == cfg.net_dtype
+    assert inspect.signature(PositionalEncoding).parameters["n_frequencies"].default == \
+        cfg.encoding_options["n_frequencies"]

@@ -1,4 +1,4 @@
-"""gempy_gravinv.io: CSV, UBC-GIF GRAV3D obs, UBC meshes/models, GeoJSON; peers' readers."""
+"""gempy_gravinv.io: CSV, UBC-GIF GRAV3D obs, UBC meshes/models, GeoJSON, config files; peers' readers."""
 
 import json
 import warnings
@@ -183,7 +183,7 @@ def test_read_stations_sniffs_format(tmp_path):
     assert gio.read_stations(ws).n_data == 2
     with pytest.raises(ValueError, match="number of data"):
         gio.read_stations(ws, format="ubc")
-    with pytest.raises(ValueError, match="format must be"):
+    with pytest.raises(ValueError, match="format must be one of 'auto', 'csv', 'ubc'; got 'xls'"):
         gio.read_stations(ws, format="xls")
 
 
@@ -386,17 +386,13 @@ def test_geojson_not_json_and_no_crs_warning(tmp_path):
     assert s.gz[0] == 1.0
 
 
-_THARSIS = [
-    Path(__file__).resolve().parents[1] / "gempy_gravinv" / "data" / "tharsis" / "tharsis_bouguer_stations.geojson",
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "tharsis" / "tharsis_bouguer_stations.geojson",
-]
+_THARSIS = (Path(__file__).resolve().parents[1] / "gempy_gravinv" / "data" / "tharsis"
+            / "tharsis_bouguer_stations.geojson")
 
 
-@pytest.mark.parametrize("path", _THARSIS, ids=["package", "shared"])
-def test_tharsis_geojson(path):
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    s = gio.read_geojson(path, value_property="VALU_BOU267", std=0.5, z=0.0)
+def test_tharsis_geojson():
+    """The Bouguer stations shipped with the package (gempy_gravinv/data/tharsis)."""
+    s = gio.read_geojson(_THARSIS, value_property="VALU_BOU267", std=0.5, z=0.0)
     assert s.n_data == 208
     assert s.gz.min() == pytest.approx(9.5, abs=0.1) and s.gz.max() == pytest.approx(47.3, abs=0.1)
     # mean/std of these 208 values (the README says 25.6 / 8.4, which they do not match)
@@ -406,3 +402,35 @@ def test_tharsis_geojson(path):
     assert 1.5e5 < e[:, 0].min() and e[:, 0].max() < 2.5e5 and 4.1e6 < e[:, 1].min() < 4.2e6
     assert 15e3 < np.ptp(e[:, 0]) < 25e3 and 10e3 < np.ptp(e[:, 1]) < 20e3
     assert np.all(e[:, 2] == 0.0)
+
+
+# ------------------------------------------------------------------ config files
+def test_read_config_json_toml_and_section(tmp_path):
+    j = tmp_path / "c.json"
+    j.write_text('{"inr": {"epochs": 5}, "seed": 1}')
+    assert gio.read_config(j) == {"inr": {"epochs": 5}, "seed": 1}
+    assert gio.read_config(j, section="inr") == {"epochs": 5}
+    assert gio.read_config(j, section="absent") == {"inr": {"epochs": 5}, "seed": 1}
+    t = tmp_path / "c.TOML"
+    t.write_text('seed = 2\n[inr]\nepochs = 7\n')
+    assert gio.read_config(t, section="inr") == {"epochs": 7}
+
+
+def test_read_config_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config file not found"):
+        gio.read_config(tmp_path / "nope.toml")
+    y = tmp_path / "c.yaml"
+    y.write_text("a: 1\n")
+    with pytest.raises(ValueError, match=r"suffix of config file c\.yaml must be one of '\.json', '\.toml'"):
+        gio.read_config(y)
+    j = tmp_path / "bad.json"
+    j.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        gio.read_config(j)
+    t = tmp_path / "bad.toml"
+    t.write_text("a = \n")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        gio.read_config(t)
+    j.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="table of settings"):
+        gio.read_config(j)

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+from gempy_gravinv.cases.synthetic import smooth_grf
 from gempy_gravinv.density import INRDensity
 from gempy_gravinv.inversion import INRConfig, invert_inr
 from gempy_gravinv.inversion._linear import HeadPosterior
-from gempy_gravinv.synthetic import smooth_grf
+from gempy_gravinv.output import save_inversion
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -106,7 +107,7 @@ def test_spectral_preset_recovers_a_grf_with_a_calibrated_posterior_std(grf, tmp
     assert info["field_prior_std_kgm3"] == pytest.approx(grf.model.std(), rel=0.3)
     # the field is a coordinate network: evaluable anywhere, equal to the model at cell centres
     np.testing.assert_allclose(ev.evaluate(grf.mesh.cell_centers), ev.model, rtol=1e-9, atol=1e-6)
-    ev.save(tmp_path, figures=False)
+    save_inversion(ev, tmp_path, figures=False)
     rep = json.loads((tmp_path / "metrics.json").read_text())
     assert rep["solve_info"][0]["rule"] == "evidence"
     assert rep["posterior_coverage_95"] == pytest.approx(np.mean(np.abs(z) < 1.96), abs=1e-9)

@@ -8,8 +8,17 @@ import pytest
 import torch
 
 from gempy_gravinv import PrismMesh, Survey
-from gempy_gravinv.metrics import (chi2_per_datum, coverage, evaluate, floor, pearson_r, pearson_r_by_layer,
-                                   relative_error, rms_error, rms_misfit)
+from gempy_gravinv.metrics import (
+    chi2_per_datum,
+    coverage,
+    evaluate,
+    floor,
+    pearson_r,
+    pearson_r_by_layer,
+    relative_error,
+    rms_error,
+    rms_misfit,
+)
 
 
 def test_chi2_of_exact_data_with_known_noise_is_one(rng):

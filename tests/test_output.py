@@ -107,7 +107,7 @@ def test_metrics_json(tmp_path):
 
 # ---------------------------------------------------------------------- figures
 def _small_case():
-    from gempy_gravinv.synthetic import single_block
+    from gempy_gravinv.cases.synthetic import single_block
 
     return single_block(shape=(6, 5, 3), block=((1, 3), (2, 4), (1, 2)))
 

@@ -20,8 +20,8 @@ from discretize.tests import assert_isadjoint, check_derivative  # noqa: E402
 from simpeg import maps  # noqa: E402
 from simpeg.potential_fields import gravity  # noqa: E402
 
-from gempy_gravinv import G as NEWTON_G  # noqa: E402
 from gempy_gravinv import MGAL  # noqa: E402
+from gempy_gravinv import G as NEWTON_G  # noqa: E402
 from gempy_gravinv.simpeg import Simulation3DIntegral  # noqa: E402
 
 
@@ -211,9 +211,9 @@ def test_rho_without_map_and_survey_reset(case):
 
 
 def test_no_shadowing_of_simpeg():
-    import gempy_gravinv.simpeg as ours_pkg
     import simpeg
 
+    import gempy_gravinv.simpeg as ours_pkg
     from gempy_gravinv.simpeg import _simulation
 
     assert _simulation.simpeg is simpeg

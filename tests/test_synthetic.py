@@ -1,13 +1,20 @@
-"""Synthetic cases: geometry facts of DESIGN.md cases 1 and 2, noise recipe, seeding."""
+"""Synthetic cases: geometry of the dipping block and the smooth GRF, noise recipe, seeding."""
 
 import numpy as np
 import pytest
 import torch
 
 from gempy_gravinv import GravityOperator, PrismMesh, Survey
-from gempy_gravinv._constants import G, SI_TO_MGAL
-from gempy_gravinv.synthetic import (dipping_block, grf_field, layer_index, make_noise,
-                                     paper_sensitivity, single_block, smooth_grf)
+from gempy_gravinv._constants import SI_TO_MGAL, G
+from gempy_gravinv.cases.synthetic import (
+    dipping_block,
+    grf_field,
+    layer_index,
+    make_noise,
+    paper_sensitivity,
+    single_block,
+    smooth_grf,
+)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +201,7 @@ def test_smooth_grf_full_size():
 
 def test_grf_paper_generator_reproduces_the_papers_realization():
     """The paper script's recipe (torch complex64 noise, seed 41) gives its own field:
-    the constant-mean floor DESIGN.md quotes for the paper's smooth case, 403.5 kg/m³."""
+    the constant-mean floor of the paper's smooth case (the std of its density), 403.5 kg/m³."""
     f = grf_field((40, 40, 20), 500.0, seed=41, generator="paper")
     rho = 1600.0 + (f - f.min()) * 1900.0 / (f.max() - f.min())
     assert np.std(rho) == pytest.approx(403.5, abs=0.05)

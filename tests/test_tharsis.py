@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gempy_gravinv import Survey
-from gempy_gravinv import tharsis
+from gempy_gravinv.cases import tharsis
 
 
 def test_packaged_stations_are_the_igme_file():

@@ -9,10 +9,14 @@ our ``GravityOperator``; :class:`CenteredGridForward`: GemPy's own centered-grid
 :func:`run_nuts` / :func:`run_svi` / :func:`prior_predictive` -> ArviZ InferenceData;
 :func:`summarize` and :func:`plot_all` for diagnostics.
 
+Ready-made cases (a synthetic contact, the Tharsis intrusion, a model from a config
+file) live in :mod:`gempy_gravinv.cases.bayes`.
+
 g_z everywhere in mGal, positive downward. Importing this subpackage does not import
 GemPy or Pyro; they load when used.
 """
 
+from ._diagnostics import plot_all, summarize
 from ._likelihoods import (
     GaussianLikelihood,
     HierarchicalNoise,
@@ -24,7 +28,6 @@ from ._likelihoods import (
 from ._model import CenteredGridForward, LinearUnitForward, MeshForward, make_model
 from ._priors import PriorSpec, as_event, normal
 from ._runners import prior_predictive, replay, run_nuts, run_svi, save_netcdf, seed_all
-from ._diagnostics import plot_all, summarize
 
 __all__ = [
     "CenteredGridForward",

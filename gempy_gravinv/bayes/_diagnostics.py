@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_choice
+
 __all__ = ["summarize", "plot_prior_posterior", "plot_predictive", "plot_station_sigma",
            "lithology_section", "plot_lithology_section", "plot_all", "flag_outliers"]
 
@@ -138,7 +140,8 @@ def plot_predictive(idata, path, locations=None) -> str:
     ncol = 2 if locations is not None else 1
     fig, axes = plt.subplots(1, ncol, figsize=(5 * ncol, 4.2), squeeze=False)
     ax = axes[0, 0]
-    ax.errorbar(obs, m, yerr=[np.clip(m - lo, 0, None), np.clip(hi - m, 0, None)], fmt="o", ms=3, alpha=0.7, elinewidth=0.8)
+    ax.errorbar(obs, m, yerr=[np.clip(m - lo, 0, None), np.clip(hi - m, 0, None)], fmt="o", ms=3, alpha=0.7,
+                elinewidth=0.8)
     lims = [min(obs.min(), lo.min()), max(obs.max(), hi.max())]
     ax.plot(lims, lims, "k--", lw=1)
     ax.set_xlabel("observed g_z (mGal, +down)")
@@ -215,8 +218,13 @@ def lithology_section(geo_model, idata, *, axis: str = "y", position: float | No
     extent : sequence of 6 floats
         xmin, xmax, ymin, ymax, zmin, zmax (m); default the model extent.
     resolution : (n_h, n_z)
+        Points along the section and in depth.
     n_draws : int
         Posterior draws evaluated (random, seeded).
+    sigmoid_slope : float
+        Sharpness of GemPy's soft lithology.
+    seed : int
+        Seed of the draw selection.
     unit_names : list of str, optional
         Labels of the units (GemPy id order); default GemPy's names.
 
@@ -230,16 +238,15 @@ def lithology_section(geo_model, idata, *, axis: str = "y", position: float | No
 
     from ..geomodel import TorchGeoModel
 
+    check_choice(axis, ("x", "y"), name="axis")
     ext = np.asarray(extent if extent is not None else geo_model.grid.extent, float)
     nh, nz = resolution
     if axis == "y":
         h = np.linspace(ext[0], ext[1], nh)
         pos = 0.5 * (ext[2] + ext[3]) if position is None else position
-    elif axis == "x":
+    else:
         h = np.linspace(ext[2], ext[3], nh)
         pos = 0.5 * (ext[0] + ext[1]) if position is None else position
-    else:
-        raise ValueError("axis must be 'x' or 'y'")
     z = np.linspace(ext[4], ext[5], nz)
     H, Z = np.meshgrid(h, z)
     P = np.full(H.size, pos)

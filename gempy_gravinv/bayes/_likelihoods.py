@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._validation import check_number
+
 __all__ = [
     "GaussianLikelihood",
     "HierarchicalNoise",
@@ -74,15 +76,15 @@ class HierarchicalNoise:
     Parameters
     ----------
     sigma0 : float
-        Typical noise level in mGal (prior median of σ_i).
+        Typical noise level in mGal (prior median of σ_i; > 0).
     mu_scale, tau_scale : float
-        Prior scales of μ (log units) and τ.
+        Prior scales of μ and τ, natural-log units (> 0).
     """
 
     def __init__(self, sigma0: float, mu_scale: float = 0.5, tau_scale: float = 0.5) -> None:
-        if not (sigma0 > 0 and mu_scale > 0 and tau_scale > 0):
-            raise ValueError("sigma0 (mGal), mu_scale and tau_scale must be > 0")
-        self.sigma0, self.mu_scale, self.tau_scale = float(sigma0), float(mu_scale), float(tau_scale)
+        self.sigma0 = check_number(sigma0, name="sigma0 (mGal)", low=0.0, low_open=True)
+        self.mu_scale = check_number(mu_scale, name="mu_scale", low=0.0, low_open=True)
+        self.tau_scale = check_number(tau_scale, name="tau_scale", low=0.0, low_open=True)
 
     def __call__(self, pred: torch.Tensor, obs: torch.Tensor | None, survey: Any) -> torch.Tensor:
         import pyro
@@ -110,9 +112,8 @@ class StudentTLikelihood:
     """
 
     def __init__(self, sigma=None, df: float = 4.0) -> None:
-        if not df > 0:
-            raise ValueError("df must be > 0")
-        self.sigma, self.df = sigma, float(df)
+        self.sigma = sigma
+        self.df = check_number(df, name="df", low=0.0, low_open=True)
 
     def __call__(self, pred: torch.Tensor, obs: torch.Tensor | None, survey: Any) -> torch.Tensor:
         import pyro
@@ -138,15 +139,15 @@ class OffsetAlignment:
     Parameters
     ----------
     loc, scale : float
-        Normal prior on the offset in mGal. ``loc=None``: mean(obs) - mean(pred at the
-        prior mean) is not known here, so the default centres on 0; give a data-driven
-        location (e.g. the data mean) when absolute levels differ a lot.
+        Normal prior on the offset, mGal (``scale`` > 0). The offset is added to the
+        prediction (positive: predictions shifted up, in the positive-down g_z). The
+        default centres on 0; give a data-driven location (e.g. the data mean minus the
+        mean prediction at the prior mean) when absolute levels differ a lot.
     """
 
     def __init__(self, loc: float = 0.0, scale: float = 10.0) -> None:
-        if not scale > 0:
-            raise ValueError("offset prior scale must be > 0 (mGal)")
-        self.loc, self.scale = float(loc), float(scale)
+        self.scale = check_number(scale, name="offset prior scale (mGal)", low=0.0, low_open=True)
+        self.loc = float(loc)
 
     def __call__(self, pred: torch.Tensor, obs: torch.Tensor | None) -> torch.Tensor:
         import pyro
@@ -158,13 +159,18 @@ class OffsetAlignment:
 
 
 class ReferenceAlignment:
-    """The tutorial's normalisation: shift predictions so their mean (or one station)
-    matches the observed one. Deterministic; needs the observed data.
+    """The tutorial's normalisation: shift predictions to match the observed data.
+
+    Predictions are shifted so their mean (or one station) matches the observed one.
+    Deterministic; needs the observed data.
 
     Parameters
     ----------
     reference : "mean" or int
         Align means, or align at station index ``reference``.
+    observed : array_like (n_data,), optional
+        Observed g_z, mGal positive down, used when the model is run without data
+        (simulation).
     """
 
     def __init__(self, reference="mean", observed=None) -> None:

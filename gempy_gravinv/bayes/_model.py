@@ -11,7 +11,8 @@ Forwards map ``(densities kg/m³, dips deg, sp_z m)`` to g_z in mGal, positive d
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ class MeshForward:
     Parameters
     ----------
     geo_model : gempy GeoModel
+        The structural model (its units in GemPy id order).
     mesh : PrismMesh or discretize mesh
         Cells (metres) whose centres GemPy evaluates; should cover the model volume.
     survey : Survey
@@ -38,7 +40,10 @@ class MeshForward:
     sigmoid_slope : float
         Sharpness of GemPy's soft lithology (see :class:`~gempy_gravinv.geomodel.TorchGeoModel`).
     store : str
-        ``GravityOperator`` storage ("dense" when n_data x n_cells fits, else "auto").
+        ``GravityOperator`` storage; ``"auto"`` here means ``"dense"`` up to 2e7
+        station-cell pairs, else ``"matrix_free"``.
+    device : str
+        Torch device of the operator.
     """
 
     def __init__(self, geo_model: Any, mesh, survey: Survey, *, sigmoid_slope: float = 100.0,
@@ -69,12 +74,15 @@ class CenteredGridForward:
     Parameters
     ----------
     geo_model : gempy GeoModel
+        The structural model.
     survey : Survey
+        Stations (metres).
     resolution : sequence of 3 int
         GemPy centered-grid resolution per station.
     radius : float or sequence of 3 float
         Kernel radius, metres.
     sigmoid_slope : float
+        Sharpness of GemPy's soft lithology.
 
     Notes
     -----
@@ -105,8 +113,9 @@ class LinearUnitForward:
     Parameters
     ----------
     matrix : array_like, shape (n_data, n_units)
-        Sensitivity of each station to each unit's density contrast.
+        Sensitivity of each station to each unit's density contrast (g_z positive down).
     unit_names : list of str, optional
+        Unit labels (default ``unit_1``, ``unit_2``...).
     """
 
     def __init__(self, matrix, unit_names=None) -> None:
@@ -118,7 +127,7 @@ class LinearUnitForward:
         self.unit_names = unit_names or [f"unit_{i + 1}" for i in range(self.n_units)]
 
     @classmethod
-    def from_membership(cls, mesh, survey: Survey, membership, unit_names=None) -> "LinearUnitForward":
+    def from_membership(cls, mesh, survey: Survey, membership, unit_names=None) -> LinearUnitForward:
         """Build A = G · membership from a (n_cells, n_units) membership on a mesh."""
         op = GravityOperator(as_prism_mesh(mesh), survey, device="cpu", store="dense")
         W = torch.as_tensor(np.asarray(membership, dtype=np.float64))
@@ -126,7 +135,7 @@ class LinearUnitForward:
 
     @classmethod
     def from_geomodel(cls, geo_model: Any, mesh, survey: Survey, *, sigmoid_slope: float = 100.0,
-                      **params) -> "LinearUnitForward":
+                      **params) -> LinearUnitForward:
         """Freeze the geometry of a GemPy model (optionally at given structural params)."""
         from ..geomodel import TorchGeoModel
 
@@ -154,6 +163,7 @@ def make_model(forward: Callable[..., torch.Tensor], priors: PriorSpec, likeliho
         ``forward(densities_kgm3, dips=..., dip_index=..., sp_z=..., sp_index=...)``
         -> g_z (n_data,) mGal positive downward; must expose ``n_units``.
     priors : PriorSpec
+        Which parameters are random, and their priors.
     likelihood : GaussianLikelihood, HierarchicalNoise, StudentTLikelihood or callable
         ``likelihood(pred, obs, survey)`` sampling site ``obs``.
     survey : Survey

@@ -7,8 +7,9 @@ basement last).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,13 @@ def normal(mean, std) -> Any:
     Parameters
     ----------
     mean, std : float or array_like
-        Location and scale (units of the site: deg, m or kg/m³); broadcast together.
+        Location and scale (units of the site: deg, m or kg/m³); broadcast together;
+        ``std`` > 0.
+
+    Returns
+    -------
+    pyro.distributions.Independent
+        ``Normal(mean, std).to_event(1)``.
     """
     import pyro.distributions as dist
 
@@ -30,7 +37,7 @@ def normal(mean, std) -> Any:
     s = torch.as_tensor(np.atleast_1d(np.asarray(std, dtype=np.float64)))
     m, s = torch.broadcast_tensors(m, s)
     if torch.any(s <= 0):
-        raise ValueError("prior std must be > 0")
+        raise ValueError(f"prior std must be > 0 (units of the site), got {s.tolist()}")
     return dist.Normal(m, s).to_event(1)
 
 
@@ -38,7 +45,26 @@ def as_event(d: Any, size: int, name: str) -> Any:
     """Make ``d`` a distribution over a vector of ``size`` values (event_dim 1).
 
     Accepts any Pyro distribution whose ``batch_shape + event_shape`` is ``(size,)``
-    (batch dims are moved to the event with ``to_event``).
+    (batch dims are moved to the event with ``to_event``); a scalar one is expanded.
+
+    Parameters
+    ----------
+    d : pyro.distributions.Distribution
+        The prior.
+    size : int
+        Number of values of the site.
+    name : str
+        Site name, used in the message.
+
+    Returns
+    -------
+    pyro.distributions.Distribution
+        With ``event_shape == (size,)``.
+
+    Raises
+    ------
+    ValueError
+        The distribution has another shape.
     """
     shape = tuple(d.batch_shape) + tuple(d.event_shape)
     if shape == ():

@@ -9,10 +9,13 @@ Every runner is seeded (torch, numpy, pyro), shows tqdm progress, and returns an
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
+
+from .._validation import check_choice, check_int, check_number
 
 __all__ = ["run_nuts", "run_svi", "prior_predictive", "replay", "save_netcdf", "seed_all"]
 
@@ -50,10 +53,15 @@ def replay(model: Callable, draws: dict[str, np.ndarray], *, obs=None, progress:
     Parameters
     ----------
     model : callable from :func:`make_model`
+        The Pyro model.
     draws : dict name -> array (n_draws, ...)
-        Latent values.
+        Latent values (units of the sites: kg/m³, deg, m, mGal).
     obs : tensor or None
-        Observed g_z for the log-likelihood (``None``: simulate only).
+        Observed g_z (mGal, positive down) for the log-likelihood (``None``: simulate only).
+    progress : bool
+        Show a tqdm bar.
+    desc : str
+        Label of the bar.
 
     Returns
     -------
@@ -84,6 +92,17 @@ def replay(model: Callable, draws: dict[str, np.ndarray], *, obs=None, progress:
 def prior_predictive(model: Callable, num_samples: int = 50, *, seed: int = 0,
                      progress: bool = True) -> dict[str, np.ndarray]:
     """Draws from the prior and the prior predictive (g_z with noise), no data used.
+
+    Parameters
+    ----------
+    model : callable from :func:`make_model`
+        The Pyro model.
+    num_samples : int
+        Number of draws.
+    seed : int
+        Seed of the draws.
+    progress : bool
+        Show a tqdm bar.
 
     Returns
     -------
@@ -158,6 +177,7 @@ def run_nuts(model: Callable, *, num_samples: int = 200, warmup: int = 200, chai
     Parameters
     ----------
     model : callable from :func:`make_model`
+        The Pyro model (conditioned on the survey's g_z).
     num_samples, warmup : int
         Draws kept and adaptation steps per chain.
     chains : int
@@ -167,12 +187,15 @@ def run_nuts(model: Callable, *, num_samples: int = 200, warmup: int = 200, chai
     max_tree_depth : int
         NUTS max tree depth (at most 2^depth - 1 gradient evaluations per draw).
     seed : int
+        Seed of chain 0 (chain ``c`` uses ``seed + c``; the prior draws ``seed + 10000``).
     num_prior : int
         Prior / prior-predictive draws stored alongside (0 to skip).
     init : {"mean", "median", "sample"}
         Pyro init strategy.
     full_mass : bool
         Adapt a dense mass matrix (better for correlated posteriors with few sites).
+    progress : bool
+        Show progress bars.
 
     Returns
     -------
@@ -183,11 +206,11 @@ def run_nuts(model: Callable, *, num_samples: int = 200, warmup: int = 200, chai
     from pyro.infer import MCMC, NUTS
     from pyro.infer.autoguide.initialization import init_to_mean, init_to_median, init_to_sample
 
-    if chains < 1 or num_samples < 1 or warmup < 0:
-        raise ValueError("chains and num_samples must be >= 1, warmup >= 0")
-    init_fn = {"mean": init_to_mean, "median": init_to_median, "sample": init_to_sample}.get(init)
-    if init_fn is None:
-        raise ValueError(f"init must be 'mean', 'median' or 'sample', got {init!r}")
+    chains = check_int(chains, name="chains", minimum=1)
+    num_samples = check_int(num_samples, name="num_samples", minimum=1)
+    warmup = check_int(warmup, name="warmup", minimum=0)
+    inits = {"mean": init_to_mean, "median": init_to_median, "sample": init_to_sample}
+    init_fn = inits[check_choice(init, tuple(inits), name="init")]
     prior = prior_predictive(model, num_prior, seed=seed + 10_000, progress=progress) if num_prior else None
     samples: dict[str, list] = {}
     diverging = []
@@ -227,6 +250,8 @@ def run_svi(model: Callable, *, guide: str = "mvn", steps: int = 1000, lr: float
 
     Parameters
     ----------
+    model : callable from :func:`make_model`
+        The Pyro model (conditioned on the survey's g_z).
     guide : {"normal", "mvn"}
         ``AutoNormal`` (mean field) or ``AutoMultivariateNormal`` (full covariance).
     steps : int
@@ -245,6 +270,14 @@ def run_svi(model: Callable, *, guide: str = "mvn", steps: int = 1000, lr: float
         suits kg/m³, degrees and metres alike; draws are mapped back exactly.
     num_samples : int
         Draws from the fitted guide (one "chain" in the output).
+    seed : int
+        Seed of the fit and the draws (the prior draws use ``seed + 10000``).
+    num_prior : int
+        Prior / prior-predictive draws stored alongside (0 to skip).
+    progress : bool
+        Show progress bars.
+    init : {"mean", "median"}
+        Initial location of the guide (Pyro init strategy).
 
     Returns
     -------
@@ -256,18 +289,20 @@ def run_svi(model: Callable, *, guide: str = "mvn", steps: int = 1000, lr: float
         ELBO loss per step.
     """
     import pyro
+    import pyro.distributions as dist
+    import pyro.poutine as poutine
     from pyro.infer import SVI, Predictive, Trace_ELBO
     from pyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
     from pyro.infer.autoguide.initialization import init_to_mean, init_to_median
+    from pyro.infer.reparam import LocScaleReparam
     from tqdm.auto import tqdm
 
-    import pyro.distributions as dist
-    import pyro.poutine as poutine
-    from pyro.infer.reparam import LocScaleReparam
-
     init_fn = init_to_median if init == "median" else init_to_mean
-    if guide not in ("normal", "mvn"):
-        raise ValueError(f"guide must be 'normal' or 'mvn', got {guide!r}")
+    check_choice(guide, ("normal", "mvn"), name="guide")
+    steps = check_int(steps, name="steps", minimum=1)
+    num_particles = check_int(num_particles, name="num_particles", minimum=1)
+    check_number(lr, name="lr", low=0.0, low_open=True)
+    check_number(lr_final, name="lr_final", low=0.0, low_open=True, allow_none=True)
     std_sites: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     fit_model = model
     if standardize:
@@ -288,8 +323,6 @@ def run_svi(model: Callable, *, guide: str = "mvn", steps: int = 1000, lr: float
     seed_all(seed)
     pyro.clear_param_store()
     lr_end = lr / 100.0 if lr_final is None else lr_final
-    if not (lr > 0 and lr_end > 0 and steps >= 1 and num_particles >= 1):
-        raise ValueError("lr, lr_final must be > 0; steps, num_particles >= 1")
     lrd = (lr_end / lr) ** (1.0 / max(steps, 1))
     svi = SVI(fit_model, g, pyro.optim.ClippedAdam({"lr": lr, "lrd": lrd, "clip_norm": 1e6}),
               Trace_ELBO(num_particles=num_particles))
@@ -312,7 +345,19 @@ def run_svi(model: Callable, *, guide: str = "mvn", steps: int = 1000, lr: float
 
 
 def save_netcdf(idata, path) -> str:
-    """Write InferenceData to NetCDF (groups as in ArviZ), returns the path."""
+    """Write InferenceData to NetCDF (groups as in ArviZ).
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+    path : str or path-like
+        Output ``.nc`` file (its folder is created).
+
+    Returns
+    -------
+    str
+        The path written.
+    """
     from pathlib import Path
 
     p = Path(path)

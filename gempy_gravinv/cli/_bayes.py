@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .._validation import check_int, check_number
+
 HELP = "Bayesian GemPy inversion (Pyro NUTS/SVI): posterior NetCDF, summary, figures"
 
 DESCRIPTION = """\
@@ -21,11 +23,22 @@ summary.json (R-hat, ESS, ESS/s, divergences, misfit), summary.csv and figures.
 Units: metres (z up), kg/m³ density contrast, degrees, g_z in mGal positive downward.
 """
 
+#: built-in cases of ``--case`` (:mod:`gempy_gravinv.cases.bayes`)
 CASES = ("tharsis-intrusion",)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register the ``bayes`` sub-command."""
+    """Register the ``bayes`` sub-command.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The sub-command registry of the main parser.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
     p = subparsers.add_parser("bayes", help=HELP, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group()
@@ -54,34 +67,40 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the sub-command; returns 0."""
+    """Run the sub-command: build the case, sample, write NetCDF, summaries and figures.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_parser`.
+
+    Returns
+    -------
+    int
+        0 (bad options raise ``ValueError``, reported by the CLI with exit status 2).
+    """
     import json
     import time
     from pathlib import Path
 
     if args.help_config:
-        from gempy_gravinv.bayes.cases import CONFIG_SCHEMA
+        from ..cases.bayes import CONFIG_SCHEMA
 
         print(CONFIG_SCHEMA)
         return 0
     if not args.case and not args.config:
         raise ValueError("give --case tharsis-intrusion or --config FILE")
-    for name in ("samples", "chains", "threads", "svi_steps"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
-    if args.warmup < 0:
-        raise ValueError("--warmup must be >= 0")
-    if args.max_tree_depth < 1:
-        raise ValueError("--max-tree-depth must be >= 1")
-    if not 0 < args.target_accept < 1:
-        raise ValueError("--target-accept must be in (0, 1)")
+    for name in ("samples", "chains", "threads", "svi_steps", "max_tree_depth"):
+        check_int(getattr(args, name), name=f"--{name.replace('_', '-')}", minimum=1)
+    check_int(args.warmup, name="--warmup", minimum=0)
+    check_number(args.target_accept, name="--target-accept", low=0.0, high=1.0, low_open=True, high_open=True)
 
     import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
-    from gempy_gravinv import bayes as B
-    from gempy_gravinv.bayes import cases
+    from .. import bayes as B
+    from ..cases import bayes as cases
 
     t0 = time.perf_counter()
     out = Path(args.output)

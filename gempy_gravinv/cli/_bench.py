@@ -18,7 +18,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark."""
-    from gempy_gravinv.benchmark import run as run_bench
+    """Run the benchmark, printing each size's report as soon as it is measured."""
+    from gempy_gravinv.benchmark import report
 
-    return run_bench(args)
+    for block in report(args):
+        print(block, flush=True)
+    return 0

@@ -92,7 +92,8 @@ def run(args) -> int:
         comp = compare.run_comparison(survey, mesh, true=true, methods=args.methods,
                                       bounds=None if args.bounds is None else tuple(args.bounds),
                                       device=args.device, name=Path(args.stations).stem,
-                                      simpeg_options={"max_iter": 15, "max_irls_iterations": 10} if args.quick else None,
+                                      simpeg_options=({"max_iter": 15, "max_irls_iterations": 10}
+                                                      if args.quick else None),
                                       inr_overrides={"max_steps": 300} if args.quick else None,
                                       inr_paper_overrides={"max_steps": 150} if args.quick else None)
         compare.write_report(comp, out, figures=not args.no_figures)

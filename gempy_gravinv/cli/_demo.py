@@ -7,12 +7,13 @@ import argparse
 HELP = "INR inversion of the dipping-block benchmark: metrics table, figures, model files"
 
 DESCRIPTION = """\
-Run the dipping-block benchmark (DESIGN.md case 1: seven +400 kg/m³ slabs, 50 m cells,
+Run the dipping-block benchmark (seven +400 kg/m³ slabs, 50 m cells,
 21 x 21 x 11, 441 stations, 1% noise) end to end: build the case, invert it with our INR
 settings for compact bodies (INRConfig.compact(): a feature-grid INR with a minimum-support
 prior held at the target misfit), print a metrics table (ours vs the zero-model floor vs the
-DESIGN.md anchors), and write figures, metrics.json and model files (NetCDF, VTK, UBC)
-into -o DIR. Units: kg/m³ density contrast; g_z in mGal, positive downward.
+published anchors: the paper's code and SimPEG on the same case), and write figures,
+metrics.json and model files (NetCDF, VTK, UBC) into -o DIR. Units: kg/m³ density
+contrast; g_z in mGal, positive downward.
 """
 
 
@@ -41,9 +42,10 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from gempy_gravinv.cases.synthetic import dipping_block
     from gempy_gravinv.cli._reproduce import ANCHORS
     from gempy_gravinv.inversion import INRConfig, invert_inr
-    from gempy_gravinv.synthetic import dipping_block
+    from gempy_gravinv.output import save_inversion
 
     if args.members < 1:
         raise ValueError(f"--members must be >= 1, got {args.members}")
@@ -58,14 +60,14 @@ def run(args: argparse.Namespace) -> int:
           f"noise σ = {case.meta['noise_std_mgal']:.4f} mGal; INR settings: ours (compact)"
           + (" (--quick: 30 steps)" if args.quick else ""), flush=True)
     res = invert_inr(case.survey, case.mesh, cfg, true_model=case.model)
-    written = res.save(out, figures=not args.no_figures, name="inr")
+    written = save_inversion(res, out, figures=not args.no_figures, name="inr")
     m = res.metrics
     print(f"\n{'model':46s} {'RMS err kg/m3':>14s} {'r':>7s} {'chi2/N':>8s} {'time':>8s}")
     print(f"{'INR, ours (this run)':46s} {m['rms_error_kgm3']:14.1f} {m['pearson_r']:7.3f} "
           f"{res.chi2:8.3f} {res.timings['train']:7.1f}s")
     print(f"{'zero model (floor)':46s} {m['floor_zero_kgm3']:14.1f} {'':>7s} {'':>8s} {'':>8s}")
     for label, rms, r, chi, note in ANCHORS["dipping_block"]:
-        print(f"{'[DESIGN] ' + label:46s} {rms:>14s} {r:>7s} {chi:>8s} {note:>8s}")
+        print(f"{'[anchor] ' + label:46s} {rms:>14s} {r:>7s} {chi:>8s} {note:>8s}")
     print(f"\nstopped: {res.stop_reason} (kept step {res.best_step}, {res.timings['steps']} steps); "
           f"total {time.perf_counter() - t0:.1f} s")
     print(f"wrote {len(written)} outputs into {out}/ (metrics.json, model files, figures)")

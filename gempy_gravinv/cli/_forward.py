@@ -51,7 +51,6 @@ def run(args: argparse.Namespace) -> int:
 
     from gempy_gravinv import GravityOperator, PrismMesh
     from gempy_gravinv import io as gio
-
     from gempy_gravinv._operator import resolve_device
 
     t0 = time.perf_counter()

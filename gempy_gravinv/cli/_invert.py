@@ -52,7 +52,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--stations-format", default="auto", choices=["auto", "csv", "ubc"])
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    from ._geology_args import add_arguments as _add_geology_arguments  # issue 6 (light import)
+    from ._geology_args import add_arguments as _add_geology_arguments  # light import
 
     _add_geology_arguments(p)
     return p
@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from gempy_gravinv import Survey, as_prism_mesh
     from gempy_gravinv import io as gio
     from gempy_gravinv.inversion import INRConfig, invert_inr
+    from gempy_gravinv.output import save_inversion
 
     if args.config and args.preset:
         raise ValueError("give --preset or --config, not both (a config file takes a `preset = ...` key)")
@@ -96,11 +97,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     print(f"invert: {survey.n_data} stations, {mesh.n_cells} cells, backend={cfg.backend}, "
           f"encoding={cfg.encoding}, bounds={cfg.bounds} kg/m³", flush=True)
-    from ._geology_args import finish as _geology_finish, prepare as _geology_prepare
+    from ._geology_args import finish as _geology_finish
+    from ._geology_args import prepare as _geology_prepare
 
-    density = _geology_prepare(args, mesh, cfg)  # None unless --backend geology|hybrid (issue 6)
+    density = _geology_prepare(args, mesh, cfg)  # None unless --backend geology|hybrid
     res = invert_inr(survey, mesh, cfg, checkpoint=out / "checkpoint", resume=args.resume, density=density)
-    written = res.save(out, figures=not args.no_figures, name="inr")
+    written = save_inversion(res, out, figures=not args.no_figures, name="inr")
     written.update(_geology_finish(args, res, density, out))
     rms = float(np.sqrt(np.mean((res.predicted - survey.gz) ** 2)))
     print(f"chi2/N = {res.chi2:.3f}, RMS misfit = {rms:.4g} mGal, model in [{res.model.min():.1f}, "

@@ -12,6 +12,7 @@ keep optional heavy imports out of ``import gempy_gravinv``).
 """
 
 from ._encodings import (
+    ENCODINGS,
     CoordinateNormalizer,
     FourierFeatures,
     HashGridEncoding,
@@ -19,7 +20,9 @@ from ._encodings import (
     PositionalEncoding,
     make_encoding,
 )
-from ._inr import BoundedOutput, INRDensity, cell_points, evaluate_on_mesh
+from ._geology import GeologyDensity  # no gempy import until a model is built
+from ._hybrid import HybridDensity
+from ._inr import OUTPUTS, BoundedOutput, INRDensity, as_torch_dtype, cell_points, check_bounds, evaluate_on_mesh
 from ._registry import (
     DensityBackend,
     available_densities,
@@ -28,16 +31,16 @@ from ._registry import (
     register_density,
 )
 from ._voxel import VoxelDensity
-from ._geology import GeologyDensity  # no gempy import until a model is built
-from ._hybrid import HybridDensity
 
 register_density("inr", INRDensity, overwrite=True)
 register_density("voxel", VoxelDensity, overwrite=True)
-# GemPy backends (issue 6): lazy, so `import gempy_gravinv` never imports gempy
+# GemPy backends: lazy, so `import gempy_gravinv` never imports gempy
 register_density("geology", "gempy_gravinv.density._geology:GeologyDensity", overwrite=True)
 register_density("hybrid", "gempy_gravinv.density._hybrid:HybridDensity", overwrite=True)
 
 __all__ = [
+    "ENCODINGS",
+    "OUTPUTS",
     "BoundedOutput",
     "CoordinateNormalizer",
     "DensityBackend",
@@ -49,8 +52,10 @@ __all__ = [
     "IdentityEncoding",
     "PositionalEncoding",
     "VoxelDensity",
+    "as_torch_dtype",
     "available_densities",
     "cell_points",
+    "check_bounds",
     "evaluate_on_mesh",
     "get_density_class",
     "make_density",

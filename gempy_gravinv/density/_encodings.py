@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._validation import check_choice, check_int, check_number
+
 ENCODINGS = ("positional", "fourier", "hash", "periodic", "none")
 
 
@@ -54,24 +56,38 @@ class CoordinateNormalizer(nn.Module):
         self.register_buffer("scale", s / a)
 
     @classmethod
-    def from_points(cls, points, mode: str = "zscore", axis_scale=(1.0, 1.0, 1.0)) -> "CoordinateNormalizer":
-        """Normaliser fitted to ``points`` (n, 3) in metres; ``mode`` in zscore/extent/isotropic."""
+    def from_points(cls, points, mode: str = "zscore", axis_scale=(1.0, 1.0, 1.0)) -> CoordinateNormalizer:
+        """Normaliser fitted to points.
+
+        Parameters
+        ----------
+        points : array_like (n, 3)
+            Coordinates, m.
+        mode : {"zscore", "extent", "isotropic"}
+            See the class notes.
+        axis_scale : array_like (3,)
+            Extra multipliers per axis (dimensionless).
+
+        Returns
+        -------
+        CoordinateNormalizer
+        """
+        check_choice(mode, ("zscore", "extent", "isotropic"), name="normalization")
         p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         if mode == "zscore":
             center = p.mean(0)
             scale = p.std(0)
-        elif mode in ("extent", "isotropic"):
+        else:
             lo, hi = p.min(0), p.max(0)
             center = (lo + hi) / 2
             scale = (hi - lo) / 2
             if mode == "isotropic":
                 scale = np.full(3, scale.max())
-        else:
-            raise ValueError(f"normalization must be 'zscore', 'extent' or 'isotropic', got {mode!r}")
         scale = np.where(scale > 0, scale, 1.0)  # a single layer/column: any scale works
         return cls(center, scale, axis_scale)
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
+        """Metres (n, 3) -> normalised coordinates (n, 3), dimensionless."""
         return (points - self.center.to(points)) / self.scale.to(points)
 
     def inverse(self, u: torch.Tensor) -> torch.Tensor:
@@ -108,15 +124,15 @@ class PositionalEncoding(nn.Module):
         Explicit frequencies (rad per unit); overrides the three above.
     """
 
-    def __init__(self, n_frequencies: int = 2, min_frequency: float = 1.0, base: float = 2.0,
+    def __init__(self, n_frequencies: int = 3, min_frequency: float = 1.0, base: float = 2.0,
                  include_input: bool = True, frequencies=None, input_dim: int = 3) -> None:
         super().__init__()
         if frequencies is None:
-            if int(n_frequencies) != n_frequencies or n_frequencies < 0:
-                raise ValueError(f"n_frequencies must be a non-negative integer, got {n_frequencies}")
-            if min_frequency <= 0 or base <= 0:
-                raise ValueError("min_frequency and base must be positive")
-            f = min_frequency * base ** np.arange(int(n_frequencies), dtype=np.float64)
+            n_frequencies = check_int(n_frequencies, name="n_frequencies", minimum=0)
+            min_frequency = check_number(min_frequency, name="min_frequency (rad per normalised unit)",
+                                         low=0.0, low_open=True)
+            base = check_number(base, name="base", low=0.0, low_open=True)
+            f = min_frequency * base ** np.arange(n_frequencies, dtype=np.float64)
         else:
             f = np.asarray(frequencies, dtype=np.float64).reshape(-1)
             if np.any(f <= 0):
@@ -153,10 +169,8 @@ class FourierFeatures(nn.Module):
     def __init__(self, n_features: int = 64, sigma: float = 1.0, seed: int = 0,
                  include_input: bool = True, input_dim: int = 3) -> None:
         super().__init__()
-        if int(n_features) != n_features or n_features < 1:
-            raise ValueError(f"n_features must be a positive integer, got {n_features}")
-        if sigma <= 0:
-            raise ValueError(f"sigma must be positive, got {sigma}")
+        n_features = check_int(n_features, name="n_features", minimum=1)
+        sigma = check_number(sigma, name="sigma (cycles per normalised unit)", low=0.0, low_open=True)
         g = torch.Generator().manual_seed(int(seed))
         B = torch.randn(int(n_features), input_dim, generator=g, dtype=torch.float64) * float(sigma)
         self.register_buffer("B", B)
@@ -313,13 +327,12 @@ class HashGridEncoding(nn.Module):
                  base_resolution: int = 4, finest_resolution: int = 128, lo=(-1.0, -1.0, -1.0),
                  hi=(1.0, 1.0, 1.0), init_scale: float = 1e-4, seed: int = 0) -> None:
         super().__init__()
-        if n_levels < 1 or n_features_per_level < 1:
-            raise ValueError("n_levels and n_features_per_level must be >= 1")
-        if base_resolution < 1 or finest_resolution < base_resolution:
-            raise ValueError(f"need 1 <= base_resolution <= finest_resolution, got "
-                             f"{base_resolution}, {finest_resolution}")
-        if not 4 <= log2_hashmap_size <= 26:
-            raise ValueError(f"log2_hashmap_size must be in [4, 26], got {log2_hashmap_size}")
+        n_levels = check_int(n_levels, name="n_levels", minimum=1)
+        n_features_per_level = check_int(n_features_per_level, name="n_features_per_level", minimum=1)
+        base_resolution = check_int(base_resolution, name="base_resolution", minimum=1)
+        finest_resolution = check_int(finest_resolution, name="finest_resolution", minimum=base_resolution)
+        log2_hashmap_size = check_int(log2_hashmap_size, name="log2_hashmap_size", minimum=4)
+        check_number(log2_hashmap_size, name="log2_hashmap_size", high=26)
         growth = (finest_resolution / base_resolution) ** (1.0 / (n_levels - 1)) if n_levels > 1 else 1.0
         self.resolutions = [int(math.floor(base_resolution * growth**l + 1e-9)) for l in range(n_levels)]
         self.table_size = 2 ** int(log2_hashmap_size)
@@ -376,11 +389,27 @@ class HashGridEncoding(nn.Module):
 
 
 def make_encoding(name: str, *, seed: int = 0, box=None, **options) -> nn.Module:
-    """Build an encoding by name (``positional``, ``fourier``, ``hash``, ``periodic``, ``none``).
+    """Build an encoding by name.
 
-    ``box`` = ``(lo, hi)`` in normalised units is the hash grid's domain (default: the
-    box of the points the density was normalised on) and the periodic encoding's period.
+    Parameters
+    ----------
+    name : {"positional", "fourier", "hash", "periodic", "none"}
+        The encoding (``None`` means ``"none"``).
+    seed : int
+        Seed of the random parts (Fourier matrix, hash-grid features).
+    box : (array_like (3,), array_like (3,)), optional
+        ``(lo, hi)`` in normalised units: the hash grid's domain (default: the box of the
+        points the density was normalised on) and the periodic encoding's period.
+    **options
+        Passed to the encoding's constructor.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``forward(u (n, 3)) -> features (n, out_dim)``, with an ``out_dim`` attribute.
     """
+    name = "none" if name is None else name
+    check_choice(name, ENCODINGS, name="encoding")
     if name == "positional":
         return PositionalEncoding(**options)
     if name == "fourier":
@@ -393,8 +422,6 @@ def make_encoding(name: str, *, seed: int = 0, box=None, **options) -> nn.Module
         if box is not None:
             options = {"lo": box[0], "hi": box[1], **options}
         return PeriodicEncoding(**options)
-    if name in ("none", None):
-        if options:
-            raise ValueError(f"encoding 'none' takes no options, got {sorted(options)}")
-        return IdentityEncoding()
-    raise ValueError(f"unknown encoding {name!r}; choose one of {ENCODINGS}")
+    if options:
+        raise ValueError(f"encoding 'none' takes no options, got {sorted(options)}")
+    return IdentityEncoding()

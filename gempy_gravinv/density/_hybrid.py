@@ -13,7 +13,8 @@ Conventions: metres, z up; density contrast in kg/m³.
 from __future__ import annotations
 
 import copy
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +24,11 @@ from ._geology import GeologyDensity
 from ._inr import INRDensity, evaluate_on_mesh
 
 __all__ = ["HybridDensity"]
+
+
+#: Options of the default residual INR that differ from :class:`INRDensity`'s defaults.
+RESIDUAL_DEFAULTS = dict(width=256, depth=4, output="tanh", last_layer_gain=1.0, dtype="float64",
+                         encoding_options={"n_frequencies": 2})
 
 
 class HybridDensity(nn.Module):
@@ -60,7 +66,10 @@ class HybridDensity(nn.Module):
     **inr_options
         Further :class:`INRDensity` options (``encoding``, ``width``, ``depth``,
         ``output``, ``seed``, ``dtype``...; the INR trainer passes its
-        :meth:`INRConfig.field_options`).
+        :meth:`INRConfig.field_options`). Unset options take the residual's defaults,
+        :data:`RESIDUAL_DEFAULTS`: a 4 x 256 LeakyReLU MLP on a 2-octave positional
+        encoding, tanh output, last-layer gain 1, float64 (the encoding options only
+        with the positional encoding).
 
     Notes
     -----
@@ -92,8 +101,10 @@ class HybridDensity(nn.Module):
             if mesh is None and points is None:
                 raise ValueError("HybridDensity needs mesh= or points= to normalise the residual INR's "
                                  "coordinates (or an explicit residual= module)")
-            residual = INRDensity(mesh, points=points, bounds=bounds, init_value=init_value,
-                                  **inr_options)
+            opts = {**RESIDUAL_DEFAULTS, **inr_options}
+            if opts.get("encoding", "positional") != "positional" and "encoding_options" not in inr_options:
+                opts.pop("encoding_options")  # the default options are the positional encoding's
+            residual = INRDensity(mesh, points=points, bounds=bounds, init_value=init_value, **opts)
         elif inr_options:
             raise TypeError(f"INR options {sorted(inr_options)} given with an explicit residual module")
         self.residual = residual

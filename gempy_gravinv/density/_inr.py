@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .._mesh import PrismMesh
+from .._validation import check_choice, check_int
 from ._encodings import ENCODINGS, CoordinateNormalizer, make_encoding
 
 OUTPUTS = ("tanh", "sigmoid", "linear")
@@ -26,7 +27,22 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def as_torch_dtype(dtype) -> torch.dtype:
-    """``"float32"``/``"float64"``/torch dtype -> torch dtype (clear error otherwise)."""
+    """``"float32"``/``"float64"``/torch dtype -> torch dtype.
+
+    Parameters
+    ----------
+    dtype : str or torch.dtype
+        ``"float32"``, ``"float64"``, ``torch.float32`` or ``torch.float64``.
+
+    Returns
+    -------
+    torch.dtype
+
+    Raises
+    ------
+    TypeError
+        Any other value.
+    """
     if isinstance(dtype, torch.dtype) and dtype in _DTYPES.values():
         return dtype
     if isinstance(dtype, str) and dtype in _DTYPES:
@@ -35,7 +51,18 @@ def as_torch_dtype(dtype) -> torch.dtype:
 
 
 def check_bounds(bounds) -> tuple[float, float] | None:
-    """Validate ``(lo, hi)`` density bounds in kg/m³ (``None`` passes through)."""
+    """Validate ``(lo, hi)`` density bounds.
+
+    Parameters
+    ----------
+    bounds : (float, float) or None
+        Lower and upper density contrast, kg/m³, finite, ``lo < hi``.
+
+    Returns
+    -------
+    (float, float) or None
+        ``None`` passes through.
+    """
     if bounds is None:
         return None
     try:
@@ -55,12 +82,20 @@ class BoundedOutput(nn.Module):
     ``"tanh"``: ``mid + half · tanh(raw)`` (with bounds ±600 this is the paper's
     ``600 tanh``); ``"sigmoid"``: ``lo + (hi - lo) · sigmoid(raw)``; ``"linear"``:
     ``scale · raw`` (no bounds).
+
+    Parameters
+    ----------
+    kind : {"tanh", "sigmoid", "linear"}
+        The map.
+    bounds : (lo, hi) or None
+        Density contrast bounds, kg/m³ (required unless ``kind="linear"``).
+    scale : float
+        kg/m³ per unit of the raw output for ``"linear"``.
     """
 
     def __init__(self, kind: str = "tanh", bounds=(-600.0, 600.0), scale: float = 1.0) -> None:
         super().__init__()
-        if kind not in OUTPUTS:
-            raise ValueError(f"unknown output {kind!r}; choose one of {OUTPUTS}")
+        check_choice(kind, OUTPUTS, name="output")
         b = check_bounds(bounds)
         if kind != "linear" and b is None:
             raise ValueError(f"output {kind!r} needs bounds (lo, hi) in kg/m³")
@@ -105,9 +140,7 @@ def cell_points(mesh: PrismMesh, quadrature: int = 1) -> tuple[np.ndarray, np.nd
         Weights that sum to 1 per cell: ``(values.reshape(n_cells, q³) * weights).sum(1)``
         is the cell-average density.
     """
-    q = int(quadrature)
-    if q != quadrature or q < 1:
-        raise ValueError(f"quadrature must be a positive integer (points per axis), got {quadrature}")
+    q = check_int(quadrature, name="quadrature (points per axis)", minimum=1)
     if q == 1:
         return mesh.cell_centers, np.ones((mesh.n_cells, 1))
     from .._operator import GravityOperator
@@ -119,7 +152,25 @@ def cell_points(mesh: PrismMesh, quadrature: int = 1) -> tuple[np.ndarray, np.nd
 
 def evaluate_on_mesh(density: nn.Module, mesh: PrismMesh, quadrature: int = 1,
                      chunk: int = 200_000) -> torch.Tensor:
-    """Cell-average density (n_cells,) kg/m³ of a backend on ``mesh`` (differentiable)."""
+    """Cell-average density of a backend on ``mesh`` (differentiable).
+
+    Parameters
+    ----------
+    density : torch.nn.Module
+        Density backend: points (n, 3) m -> density contrast (n,) kg/m³.
+    mesh : PrismMesh
+        The cells.
+    quadrature : int
+        1: the value at the cell centre; ``q`` > 1: the mean over ``q³`` Gauss–Legendre
+        points per cell.
+    chunk : int
+        Points evaluated per call (memory bound).
+
+    Returns
+    -------
+    torch.Tensor (n_cells,)
+        Density contrast, kg/m³.
+    """
     pts, w = cell_points(mesh, quadrature)
     p = torch.as_tensor(pts)
     vals = torch.cat([density(p[i:i + chunk]) for i in range(0, p.shape[0], chunk)])
@@ -150,7 +201,7 @@ class INRDensity(nn.Module):
         for fourier; ``n_levels``, ``base_resolution``... for hash; ``n_harmonics`` for
         periodic, whose period is the mesh box: needs ``mesh``).
     width, depth : int
-        Hidden units per layer and number of hidden layers (paper: 256, 4).
+        Hidden units per layer and number of hidden layers (the paper used 256, 4).
     activation : str
         ``leaky_relu`` (slope 0.01, the paper), ``relu``, ``tanh``, ``silu``, ``gelu``,
         ``softplus``.
@@ -173,22 +224,23 @@ class INRDensity(nn.Module):
     -----
     ``forward(points)`` takes points (n, 3) in metres, z up, and returns the density
     contrast (n,) in kg/m³; the field is defined everywhere (the hash grid clamps points
-    outside its box to the box).
+    outside its box to the box). The defaults are those of
+    :class:`~gempy_gravinv.INRConfig` (a 3 x 64 LeakyReLU MLP on a 3-octave positional
+    encoding, sigmoid output in ±600 kg/m³ started at 0, float32), so a field built here
+    and one built by the trainer from ``INRConfig()`` are the same network.
     """
 
     def __init__(self, mesh: PrismMesh | None = None, *, points=None, center=None, scale=None,
                  normalization: str = "zscore", axis_scale=(1.0, 1.0, 1.0),
                  encoding: str = "positional", encoding_options: dict | None = None,
-                 width: int = 256, depth: int = 4, activation: str = "leaky_relu",
-                 output: str = "tanh", bounds=(-600.0, 600.0), init_value: float | None = None,
-                 last_layer_gain: float = 1.0, seed: int | None = None, dtype="float64") -> None:
+                 width: int = 64, depth: int = 3, activation: str = "leaky_relu",
+                 output: str = "sigmoid", bounds=(-600.0, 600.0), init_value: float | None = 0.0,
+                 last_layer_gain: float = 0.1, seed: int | None = None, dtype="float32") -> None:
         super().__init__()
-        if encoding not in ENCODINGS:
-            raise ValueError(f"unknown encoding {encoding!r}; choose one of {ENCODINGS}")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(_ACTIVATIONS)}")
-        if int(width) != width or width < 1 or int(depth) != depth or depth < 0:
-            raise ValueError(f"width must be >= 1 and depth >= 0 (integers), got {width}, {depth}")
+        check_choice(encoding, ENCODINGS, name="encoding")
+        check_choice(activation, sorted(_ACTIVATIONS), name="activation")
+        width = check_int(width, name="width", minimum=1)
+        depth = check_int(depth, name="depth", minimum=0)
         self.dtype = as_torch_dtype(dtype)
         if center is not None and scale is not None:
             self.normalizer = CoordinateNormalizer(center, scale, axis_scale)

@@ -13,9 +13,12 @@ backend is built) and build it with :func:`make_density`.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
+
+from .._validation import check_choice
 
 
 @runtime_checkable
@@ -76,8 +79,7 @@ def register_density(name: str, backend: Any = None, *, overwrite: bool = False)
 
 
 def _resolve(name: str) -> Callable[..., Any]:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown density backend {name!r}; registered: {available_densities()}")
+    check_choice(name, available_densities(), name="density backend")
     obj = _REGISTRY[name]
     if isinstance(obj, str):
         mod, _, attr = obj.partition(":")
@@ -87,12 +89,34 @@ def _resolve(name: str) -> Callable[..., Any]:
 
 
 def get_density_class(name: str) -> Callable[..., Any]:
-    """The class (or factory) registered under ``name`` (imports lazy entries)."""
+    """The class (or factory) registered under ``name`` (imports lazy entries).
+
+    Parameters
+    ----------
+    name : str
+        A registered backend name (:func:`available_densities`).
+
+    Returns
+    -------
+    class or callable
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not registered.
+    """
     return _resolve(name)
 
 
 def make_density(name: str, **kwargs: Any) -> torch.nn.Module:
     """Build the density backend registered as ``name`` with ``kwargs``.
+
+    Parameters
+    ----------
+    name : str
+        A registered backend name (:func:`available_densities`).
+    **kwargs
+        Passed to the backend's constructor.
 
     Returns
     -------

@@ -1,4 +1,7 @@
-"""GemPy structural models evaluated in torch (soft lithology, density, GemPy gravity).
+"""GemPy structural models evaluated in torch and loaded from GemPy files.
+
+Evaluation gives soft lithology, density and GemPy gravity; files are loaded with
+:func:`load_geomodel` (a :class:`LoadedGeoModel`).
 
 Importing this subpackage does not import GemPy; GemPy is loaded when a model is built.
 All GemPy calls run inside :func:`gempy_torch`, which restores torch's global state.
@@ -8,6 +11,7 @@ the first surface, basement last); g_z in mGal positive downward.
 """
 
 from ._guard import gempy_torch, guarded, restore_torch
+from ._loading import LoadedGeoModel, auto_offset, gempy_lithology_ids, load_geomodel, unit_names_of
 from ._model import (
     GemPyCenteredGravity,
     TorchGeoModel,
@@ -20,13 +24,18 @@ from ._model import (
 
 __all__ = [
     "GemPyCenteredGravity",
+    "LoadedGeoModel",
     "TorchGeoModel",
+    "auto_offset",
     "density_at",
     "dips_from_gradients",
+    "gempy_lithology_ids",
     "gempy_torch",
     "gradients_from_dips",
     "guarded",
+    "load_geomodel",
     "membership_from_ids",
     "restore_torch",
     "soft_lithology",
+    "unit_names_of",
 ]

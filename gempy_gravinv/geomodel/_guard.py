@@ -22,7 +22,8 @@ import functools
 import io
 import threading
 import types
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import torch
 
@@ -111,14 +112,13 @@ def gempy_torch(*, dtype: str = "float64", grads: bool = True,
     use_gpu : bool
         Ask GemPy for CUDA (it then sets the default torch device; restored on exit).
         On CPU the default-device mode GemPy installs is removed at once (it intercepts
-        every torch call and costs ~2x on small models).
+        every torch call, a large overhead on small models).
     skip_gc : bool
         Turn GemPy's forced ``gc.collect()`` after each field evaluation into a no-op
-        inside the block (it is more than half the time of a small model evaluation).
+        inside the block (on small models it dominates the evaluation time).
     num_threads : int, optional
         torch intra-op threads inside the block (restored on exit). GemPy models of a
-        few hundred points are overhead-bound: 1 thread is ~5x faster than 2 on a busy
-        2-core machine.
+        few hundred points are overhead-bound, so one thread is usually the fastest.
 
     Yields
     ------

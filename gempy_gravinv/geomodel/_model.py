@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .._constants import gz_from_upward, kgm3_to_gcc
+from .._validation import check_number
 from ._guard import gempy_torch
 
 __all__ = [
@@ -156,10 +157,8 @@ class TorchGeoModel:
             raise ValueError(f"points must have shape (n_points, 3) in metres, got {pts.shape}")
         if not np.all(np.isfinite(pts)):
             raise ValueError("points contain NaN or inf")
-        if not (sigmoid_slope > 0):
-            raise ValueError(f"sigmoid_slope must be > 0, got {sigmoid_slope}")
         self.points = pts
-        self.sigmoid_slope = float(sigmoid_slope)
+        self.sigmoid_slope = check_number(sigmoid_slope, name="sigmoid_slope", low=0.0, low_open=True)
         self.dtype = dtype
         self.num_threads = num_threads
         gm = copy.deepcopy(geo_model)
@@ -180,8 +179,10 @@ class TorchGeoModel:
         M_in = gm.input_transform.get_transform_matrix()
         gt = gm.grid.transform
         piv = np.asarray(gt.cached_pivot if gt.cached_pivot is not None else np.zeros(3), float)
-        T0 = np.eye(4); T0[:3, 3] = -piv
-        T1 = np.eye(4); T1[:3, 3] = piv
+        T0 = np.eye(4)
+        T0[:3, 3] = -piv
+        T1 = np.eye(4)
+        T1[:3, 3] = piv
         M = M_in @ (T1 @ gt.get_transform_matrix() @ T0)
         self._M = torch.as_tensor(M, dtype=_DTYPE)
         lin = (M_in[:3, :3] @ gt.get_transform_matrix()[:3, :3])

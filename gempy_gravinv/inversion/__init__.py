@@ -1,5 +1,15 @@
-"""Inversions: the INR trainer (deterministic, ensembles)."""
+"""Inversions: the INR trainer (deterministic, ensembles, closed-form head).
 
-from ._inr import EnsembleField, INRConfig, INRResult, invert_inr
+Modules, one job each: ``_config`` (settings and presets), ``_problem`` (data,
+operator, weighting, prior, the field), ``_trainer`` (one member's optimisation),
+``_stopping`` (the stopping rule), ``_checkpoint`` (exact resume), ``_linear`` (the
+closed-form Gaussian head), ``_regularizers`` (priors on cell values), ``_result``
+(what a run returns) and ``_inr`` (:func:`invert_inr`, which ties them together).
+Writing files and figures of a result is the job of :mod:`gempy_gravinv.output`.
+"""
 
-__all__ = ["EnsembleField", "INRConfig", "INRResult", "invert_inr"]
+from ._config import PRESETS, INRConfig
+from ._inr import invert_inr
+from ._result import EnsembleField, INRResult
+
+__all__ = ["EnsembleField", "INRConfig", "INRResult", "PRESETS", "invert_inr"]

@@ -325,8 +325,8 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     wn = float(w @ w)
     hist = {"step": [0], "chi2": [chi2], "loss": [chi2 + (lam * wn / prob.survey.n_data if math.isfinite(lam) else 0)],
             "reg": [wn], "reg_weight": [lam], "lr": [0.0], "time": [elapsed]}
-    reason = {"discrepancy": f"closed form, λ at χ²/N = {cfg.target_chi2:g}", "evidence": "closed form, λ of maximum evidence"
-              }.get(info["rule"], "closed form, λ given")
+    reason = {"discrepancy": f"closed form, λ at χ²/N = {cfg.target_chi2:g}",
+              "evidence": "closed form, λ of maximum evidence"}.get(info["rule"], "closed form, λ given")
     return dict(field=field, model=m.detach().cpu().double().numpy(), chi2=chi2, recorded_chi2=chi2, best_step=0,
                 reason=reason, history=hist, steps=0, train_time=elapsed, done=True,
                 std=None if std is None else std.detach().cpu().double().numpy(), info=info)

@@ -132,7 +132,7 @@ class Matern:
             raise ValueError(f"prior_boundary must be one of {BOUNDARIES}, got {boundary!r}")
         self.shape = _full_shape(mesh, "matern")
         widths = []
-        for ax, n in enumerate(self.shape):
+        for ax in range(len(self.shape)):
             h = np.unique(np.round(mesh.cell_widths[:, ax], 9))
             if h.size != 1:
                 raise ValueError(f"regularization='matern' needs uniform cells along each axis; axis {'xyz'[ax]} "

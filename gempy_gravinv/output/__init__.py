@@ -15,8 +15,9 @@ Heavy imports (xarray, pyvista, discretize, matplotlib) happen inside the functi
 """
 
 from .._json import to_jsonable
+from ._inversion import save_inversion
 from ._models import load_netcdf, save_netcdf, save_ubc_model, save_vtk
 from ._writers import save_figures, save_metrics_json, write_each
 
 __all__ = ["save_netcdf", "load_netcdf", "save_vtk", "save_ubc_model", "save_metrics_json",
-           "save_figures", "to_jsonable", "write_each"]
+           "save_figures", "save_inversion", "to_jsonable", "write_each"]

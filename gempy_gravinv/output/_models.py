@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 
 from .._constants import kgm3_to_gcc
-from .._mesh import PrismMesh, as_prism_mesh
-
 from .._json import to_jsonable
+from .._mesh import PrismMesh, as_prism_mesh
 
 __all__ = ["save_netcdf", "load_netcdf", "save_vtk", "save_ubc_model"]
 
@@ -241,7 +240,8 @@ def save_vtk(path: PathLike, mesh, **cell_arrays) -> Path:
         grid = pv.UnstructuredGrid(cells, np.full(n, pv.CellType.HEXAHEDRON, dtype=np.uint8), pts)
         for k, v in arrays.items():
             grid.cell_data[k] = v
-    ext = ".vtr" if isinstance(grid, pv.RectilinearGrid) else ".vtu" if isinstance(grid, pv.UnstructuredGrid) else ".vtk"
+    ext = (".vtr" if isinstance(grid, pv.RectilinearGrid)
+           else ".vtu" if isinstance(grid, pv.UnstructuredGrid) else ".vtk")
     p = Path(path)
     if p.suffix.lower() != ext:
         p = p.with_suffix(ext)

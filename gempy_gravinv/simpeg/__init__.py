@@ -11,7 +11,7 @@ Importing this module imports SimPEG (a heavy import kept out of ``gempy_gravinv
 Inside it, ``import simpeg`` is the real SimPEG package (absolute imports).
 """
 
-from ._simulation import Simulation3DIntegral
 from ._inversion import InversionResult, run_inversion
+from ._simulation import Simulation3DIntegral
 
 __all__ = ["InversionResult", "Simulation3DIntegral", "run_inversion"]

@@ -5,7 +5,7 @@ positive downward); the conversion to SimPEG's (g/cm³, upward g_z) happens here
 :class:`gempy_gravinv.simpeg.Simulation3DIntegral`, through
 :mod:`gempy_gravinv._constants` only.
 
-Recipes (SimPEG 0.25 user tutorials; DESIGN.md "Standard recipe"):
+Recipes (those of the SimPEG 0.25 user tutorials for gravity inversion):
 
 - ``kind="l2"``: ``L2DataMisfit`` + ``WeightedLeastSquares``; directives
   ``UpdateSensitivityWeights``, ``BetaEstimate_ByEig``, ``BetaSchedule``,
@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from .._constants import gcc_to_kgm3, gz_from_upward, kgm3_to_gcc
-from .._mesh import PrismMesh
+from .._mesh import PrismMesh, active_mask
 from .._survey import Survey
+from .._validation import check_choice
 
 __all__ = ["InversionResult", "run_inversion", "make_simulation"]
 
@@ -64,6 +65,9 @@ class InversionResult:
         Mask of the active cells of ``mesh``.
     model_simpeg : ndarray (n_active,)
         The final model in SimPEG's units (g/cm³), as the optimiser returned it.
+    info : dict
+        ``n_iter`` (Gauss–Newton iterations run), ``norms`` (sparse only),
+        ``beta0_ratio``, ``seed``.
     """
 
     model: np.ndarray
@@ -87,7 +91,7 @@ class InversionResult:
 
 
 def _as_discretize(mesh, active_cells):
-    """(discretize mesh, bool mask) from a discretize mesh or a PrismMesh built from one."""
+    """(discretize mesh, bool mask of its active cells) from a discretize mesh or a PrismMesh built from one."""
     import discretize
 
     if isinstance(mesh, PrismMesh):
@@ -99,18 +103,7 @@ def _as_discretize(mesh, active_cells):
         mesh = mesh.source
     if not isinstance(mesh, (discretize.TensorMesh, discretize.TreeMesh)) or mesh.dim != 3:
         raise TypeError(f"mesh must be a 3-D discretize TensorMesh/TreeMesh or a PrismMesh, got {type(mesh).__name__}")
-    if active_cells is None:
-        mask = np.ones(mesh.n_cells, dtype=bool)
-    else:
-        a = np.asarray(active_cells)
-        if a.dtype == bool:
-            if a.shape != (mesh.n_cells,):
-                raise ValueError(f"active_cells has shape {a.shape}, the mesh has {mesh.n_cells} cells")
-            mask = a.copy()
-        else:
-            mask = np.zeros(mesh.n_cells, dtype=bool)
-            mask[a.astype(int)] = True
-    return mesh, mask
+    return mesh, active_mask(active_cells, mesh.n_cells)
 
 
 def make_simulation(survey, mesh, active_cells=None, *, engine: str = "ours", device: str = "cpu",
@@ -122,7 +115,9 @@ def make_simulation(survey, mesh, active_cells=None, *, engine: str = "ours", de
     survey : Survey or simpeg gravity survey
         Stations (our :class:`~gempy_gravinv.Survey` is converted with ``to_simpeg``).
     mesh : discretize mesh or PrismMesh
+        Model mesh (metres, z up); a PrismMesh must come from discretize.
     active_cells : array_like of bool or int, optional
+        Active cells of the mesh (a mask or indices; all by default).
     engine : {"ours", "simpeg"}
         :class:`gempy_gravinv.simpeg.Simulation3DIntegral` or SimPEG's own
         (``engine="choclo"``, ``sensitivity_dtype=np.float64``).
@@ -133,13 +128,17 @@ def make_simulation(survey, mesh, active_cells=None, *, engine: str = "ours", de
 
     Returns
     -------
-    simulation, simpeg_survey, mesh, active_cells
+    simulation : simpeg simulation
+        Model: density contrast on the active cells, g/cm³; data: upward g_z, mGal.
+    simpeg_survey : simpeg gravity survey
+    mesh : discretize mesh
+    active_cells : numpy.ndarray of bool
+        Mask of the active cells of ``mesh``.
     """
     from simpeg import maps
     from simpeg.potential_fields import gravity
 
-    if engine not in _ENGINES:
-        raise ValueError(f"engine must be one of {_ENGINES}, got {engine!r}")
+    check_choice(engine, _ENGINES, name="engine")
     mesh, mask = _as_discretize(mesh, active_cells)
     sv = survey.to_simpeg() if isinstance(survey, Survey) else survey
     n_active = int(mask.sum())
@@ -243,13 +242,10 @@ def run_inversion(survey: Survey, mesh, kind: str = "l2", *, reference=None, bou
     ValueError
         Unknown ``kind``/``engine``, survey without data or std, bad bounds.
     """
-    from simpeg import (data_misfit, directives, inverse_problem, inversion, optimization,
-                        regularization)
+    from simpeg import data_misfit, directives, inverse_problem, inversion, optimization, regularization
 
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
-    if engine not in _ENGINES:
-        raise ValueError(f"engine must be one of {_ENGINES}, got {engine!r}")
+    check_choice(kind, _KINDS, name="kind")
+    check_choice(engine, _ENGINES, name="engine")
     if not isinstance(survey, Survey):
         raise TypeError(f"survey must be a gempy_gravinv.Survey, got {type(survey).__name__}")
     survey.require_data(need_std=True)

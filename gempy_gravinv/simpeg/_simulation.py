@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 # absolute imports: this package is ``gempy_gravinv.simpeg`` but ``simpeg`` below is
 # the real SimPEG (Python 3 imports are absolute).
 import simpeg
+import torch
 from simpeg import props
 from simpeg.simulation import BaseSimulation
 from simpeg.utils import mkvc, validate_active_indices
@@ -32,6 +32,7 @@ from .._constants import gcc_to_kgm3, gz_to_upward
 from .._mesh import PrismMesh
 from .._operator import GravityOperator
 from .._survey import Survey
+from .._validation import check_choice
 
 __all__ = ["Simulation3DIntegral"]
 
@@ -142,9 +143,9 @@ class Simulation3DIntegral(BaseSimulation):
             active_cells = ind_active
         if not isinstance(mesh, (discretize.TensorMesh, discretize.TreeMesh)) or mesh.dim != 3:
             raise TypeError(f"mesh must be a 3-D discretize TensorMesh or TreeMesh, got {type(mesh).__name__}")
-        if store_sensitivities not in _STORES:
-            raise ValueError(f"store_sensitivities must be one of {_STORES[:3]}, got {store_sensitivities!r}")
-        if store_sensitivities == "disk":
+        if store_sensitivities != "disk":  # "disk" is accepted for compatibility, not advertised
+            check_choice(store_sensitivities, _STORES[:3], name="store_sensitivities")
+        else:
             warnings.warn("store_sensitivities='disk' is not supported: the sensitivity is kept in RAM",
                           UserWarning, stacklevel=2)
             store_sensitivities = "ram"
@@ -243,8 +244,7 @@ class Simulation3DIntegral(BaseSimulation):
         """G in SimPEG's units as a NumPy array, for ``"ram"`` on the CPU (else None).
 
         Small dense products are far cheaper in NumPy/BLAS than through torch's thread
-        pool (measured ~1000x on a contended 2-core machine for 144 x 864), and SimPEG's
-        CG calls Jvec/Jtvec hundreds of times.
+        pool, and SimPEG's CG calls Jvec/Jtvec hundreds of times.
         """
         if self.store_sensitivities != "ram" or not self._host:
             return None

@@ -20,9 +20,8 @@ What this module decides, and why (stated again in every report it feeds):
 - **Mesh** (:func:`design_mesh`): core cells over the station extent plus a margin,
   geometrically growing padding cells around and below it, top at z = 0. The case uses
   1 km x 1 km x 500 m core cells to 3 km depth, 2 padding cells (x1.5) on each side and 2
-  below: 27 x 23 x 8 = 4,968 cells, modest enough for all four inversions to run in
-  minutes on 2 CPU cores (the median station spacing is ~460 m, so shorter wavelengths
-  are averaged out).
+  below: 27 x 23 x 8 = 4,968 cells (the median station spacing is ~460 m, so shorter
+  wavelengths are averaged out).
 
 Data source: © CN Instituto Geológico y Minero de España (IGME); see :data:`ATTRIBUTION`.
 """
@@ -37,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from ._mesh import PrismMesh
-from ._survey import Survey
+from .._mesh import PrismMesh
+from .._survey import Survey
+from .._validation import check_choice, check_number
 
 __all__ = ["ATTRIBUTION", "TharsisCase", "data_path", "load_stations", "remove_regional",
            "noise_std", "design_mesh", "tharsis_case"]
@@ -50,7 +50,22 @@ VALUE_PROPERTY = "VALU_BOU267"
 
 
 def data_path(name: str = "tharsis_bouguer_stations.geojson") -> Path:
-    """Path of a file of the packaged Tharsis data (``README.md``, ``*.geojson``, ``*.qmd``)."""
+    """Path of a file of the packaged Tharsis data.
+
+    Parameters
+    ----------
+    name : str
+        File name in ``gempy_gravinv/data/tharsis`` (``README.md``, ``*.geojson``, ``*.qmd``).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    FileNotFoundError
+        The package was installed without its data.
+    """
     from importlib.resources import files
 
     p = Path(str(files("gempy_gravinv") / "data" / "tharsis" / name))
@@ -60,7 +75,14 @@ def data_path(name: str = "tharsis_bouguer_stations.geojson") -> Path:
 
 
 def attribution() -> str:
-    """The attribution line read from the packaged data README (falls back to :data:`ATTRIBUTION`)."""
+    """The attribution line the IGME licence requires.
+
+    Returns
+    -------
+    str
+        The ``Data source:`` line of the packaged data README, or :data:`ATTRIBUTION`
+        when the README is missing.
+    """
     try:
         for line in data_path("README.md").read_text(encoding="utf-8").splitlines():
             if line.strip().startswith("Data source:"):
@@ -92,7 +114,7 @@ def load_stations(path=None, *, z: float = 0.0, value_property: str = VALUE_PROP
     if not p.exists():
         raise FileNotFoundError(f"Tharsis stations file not found: {p}")
     try:
-        from .io import read_geojson
+        from ..io import read_geojson
     except ImportError:  # pragma: no cover - io is part of the package
         read_geojson = None
     if read_geojson is not None:
@@ -123,6 +145,7 @@ def remove_regional(survey: Survey, trend: str = "planar") -> tuple[np.ndarray, 
     info : dict
         ``trend``, the coefficients (``a`` mGal, ``b``/``c`` mGal/km) and the centre.
     """
+    check_choice(trend, ("planar", "mean", "none"), name="trend")
     survey.require_data()
     g = survey.gz
     loc = survey.locations
@@ -132,15 +155,13 @@ def remove_regional(survey: Survey, trend: str = "planar") -> tuple[np.ndarray, 
     elif trend == "mean":
         reg = np.full_like(g, g.mean())
         info = {"trend": "mean", "a_mgal": float(g.mean())}
-    elif trend == "planar":
+    else:  # planar
         xc, yc = loc[:, 0].mean(), loc[:, 1].mean()
         A = np.c_[np.ones(g.size), (loc[:, 0] - xc) / 1000.0, (loc[:, 1] - yc) / 1000.0]
         coef, *_ = np.linalg.lstsq(A, g, rcond=None)
         reg = A @ coef
         info = {"trend": "planar", "a_mgal": float(coef[0]), "b_mgal_per_km": float(coef[1]),
                 "c_mgal_per_km": float(coef[2]), "centre_m": [float(xc), float(yc)]}
-    else:
-        raise ValueError(f"trend must be 'planar', 'mean' or 'none', got {trend!r}")
     return g - reg, reg, info
 
 
@@ -154,12 +175,15 @@ def noise_std(gz, floor: float = 0.5, relative: float = 0.02) -> np.ndarray:
     floor : float
         Absolute floor, mGal (> 0).
     relative : float
-        Fraction of |gz| added to the floor (>= 0).
+        Fraction of |gz| added to the floor (>= 0, dimensionless).
+
+    Returns
+    -------
+    numpy.ndarray
+        Standard deviations, mGal, the shape of ``gz``.
     """
-    if not floor > 0:
-        raise ValueError(f"floor must be > 0 mGal, got {floor}")
-    if relative < 0:
-        raise ValueError(f"relative must be >= 0, got {relative}")
+    check_number(floor, name="floor (mGal)", low=0.0, low_open=True)
+    check_number(relative, name="relative", low=0.0)
     return floor + relative * np.abs(np.asarray(gz, dtype=float))
 
 
@@ -314,8 +338,7 @@ def tharsis_case(path=None, *, z_obs: float = 1.0, trend: str = "planar", floor:
     -------
     TharsisCase
     """
-    if z_obs < 0:
-        raise ValueError(f"z_obs must be >= 0 m (the mesh top is at z = 0), got {z_obs}")
+    check_number(z_obs, name="z_obs (m above the mesh top at z = 0)", low=0.0)
     raw = load_stations(path, z=z_obs)
     loc = raw.locations.copy()
     origin = np.zeros(2)

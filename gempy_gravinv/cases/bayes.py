@@ -3,10 +3,13 @@
 - :func:`synthetic_contact`: a tiny one-surface GemPy model (a unit over a basement,
   the contact controlled by two orientations), a tensor mesh and stations; used by tests,
   the recovery check and the benchmark.
-- :func:`tharsis_intrusion`: DESIGN.md case 4, a one-surface intrusive body (plutonite
-  under host rock) over the extent of the Tharsis Bouguer stations (IGME), 2 orientations,
-  priors dips N(10°, 10°), density contrasts N([0.23, -0.37] g/cm³, 0.15 g/cm³),
-  hierarchical per-station noise, an inferred datum offset; NUTS.
+- :func:`tharsis_intrusion`: the Tharsis intrusion, a one-surface intrusive body
+  (plutonite under host rock) over the extent of the Tharsis Bouguer stations (IGME),
+  2 orientations, priors dips N(10°, 10°), density contrasts N([0.23, -0.37] g/cm³,
+  0.15 g/cm³), hierarchical per-station noise, an inferred datum offset; NUTS.
+  :func:`tharsis_intrusion_model` is its GemPy model alone, the built-in
+  ``--geomodel tharsis-intrusion`` of the GemPy density backends.
+- :func:`from_config`: a case from a user's TOML/JSON file (:data:`CONFIG_SCHEMA`).
 
 Conventions: metres (z up); density contrast kg/m³ (GemPy id order: the unit above the
 surface first, the basement below it last); g_z in mGal, positive downward.
@@ -22,9 +25,12 @@ import numpy as np
 from .._constants import gcc_to_kgm3
 from .._mesh import PrismMesh
 from .._survey import Survey
+from .._validation import check_choice
+from ..geomodel import LoadedGeoModel
 
-__all__ = ["BayesCase", "CONFIG_SCHEMA", "build_contact_geomodel", "from_config", "synthetic_contact",
-           "tharsis_intrusion"]
+__all__ = ["BayesCase", "CONFIG_SCHEMA", "THARSIS_DENSITY_MEAN_GCC", "THARSIS_DENSITY_STD_GCC",
+           "build_contact_geomodel", "from_config", "synthetic_contact", "tharsis_intrusion",
+           "tharsis_intrusion_model"]
 
 
 @dataclass
@@ -73,6 +79,12 @@ def build_contact_geomodel(extent, sp_xyz, ori_xyz, ori_dip_deg, ori_azimuth_deg
         Orientation positions (m).
     ori_dip_deg, ori_azimuth_deg : array_like, shape (k,)
         Dip (deg) and dip direction (deg from north) of each orientation (polarity +1).
+    surface : str
+        Name of the unit above the contact (and of the contact surface).
+    basement : str
+        Name of the unit below, used in reports only.
+    name : str
+        GemPy project name.
 
     Returns
     -------
@@ -124,6 +136,10 @@ def synthetic_contact(*, n_cells=(8, 8, 6), n_stations=(5, 5), dips=(15.0, 5.0),
         Datum offset added to the data, mGal.
     noise : float
         Gaussian noise std, mGal (seeded).
+    sigmoid_slope : float
+        Sharpness of GemPy's soft lithology used for the clean data (normalised frame).
+    seed : int
+        Seed of the noise (numpy ``default_rng``).
 
     Returns
     -------
@@ -161,15 +177,16 @@ def synthetic_contact(*, n_cells=(8, 8, 6), n_stations=(5, 5), dips=(15.0, 5.0),
                       "offset": float(offset)}, "noise": noise, "sigmoid_slope": sigmoid_slope}
 
 
-#: DESIGN.md case 4 prior means (g/cm³): host rock, plutonite
+#: prior means of the Tharsis intrusion's density contrasts, g/cm³: host rock, plutonite
 THARSIS_DENSITY_MEAN_GCC = (0.23, -0.37)
+#: prior standard deviation of both contrasts, g/cm³
 THARSIS_DENSITY_STD_GCC = 0.15
 
 
 def tharsis_intrusion(*, subset: int | None = None, n_cells=(16, 12, 8), depth: float = 6000.0,
                       sigmoid_slope: float = 100.0, sigma0: float = 1.0, offset_scale: float = 20.0,
                       forward: str = "mesh", seed: int = 0, path=None) -> BayesCase:
-    """DESIGN.md case 4: a plutonite body under host rock over the Tharsis stations.
+    """The Tharsis intrusion: a plutonite body under host rock over the Tharsis stations.
 
     Geometry (built in code): one surface, the top of the plutonite, over the station
     extent (local origin at the south-west corner of the stations, rounded down to 1 km),
@@ -193,6 +210,7 @@ def tharsis_intrusion(*, subset: int | None = None, n_cells=(16, 12, 8), depth: 
     depth : float
         Model depth, metres.
     sigmoid_slope : float
+        Sharpness of GemPy's soft lithology (normalised frame).
     sigma0 : float
         Prior median of the station noise, mGal.
     offset_scale : float
@@ -208,10 +226,18 @@ def tharsis_intrusion(*, subset: int | None = None, n_cells=(16, 12, 8), depth: 
     -------
     BayesCase
     """
-    from ..tharsis import load_stations
-    from . import (CenteredGridForward, HierarchicalNoise, MeshForward, OffsetAlignment,
-                   PriorSpec, make_model, normal)
+    from ..bayes import (
+        CenteredGridForward,
+        HierarchicalNoise,
+        MeshForward,
+        OffsetAlignment,
+        PriorSpec,
+        make_model,
+        normal,
+    )
+    from .tharsis import load_stations
 
+    check_choice(forward, ("mesh", "centered"), name="forward")
     sv = load_stations(path, z=0.0)
     loc = sv.locations.copy()
     gz = np.asarray(sv.gz, float)
@@ -242,11 +268,9 @@ def tharsis_intrusion(*, subset: int | None = None, n_cells=(16, 12, 8), depth: 
                                  np.full(nz, depth / nz), origin=(xmin, ymin, -float(depth)))
     if forward == "mesh":
         fw = MeshForward(gm, mesh, survey, sigmoid_slope=sigmoid_slope, store="dense")
-    elif forward == "centered":
+    else:  # centered
         fw = CenteredGridForward(gm, survey, resolution=(8, 8, 8), radius=[Lx / 2, Ly / 2, depth],
                                  sigmoid_slope=sigmoid_slope)
-    else:
-        raise ValueError(f"forward must be 'mesh' or 'centered', got {forward!r}")
     priors = PriorSpec(
         densities=normal(gcc_to_kgm3(np.asarray(THARSIS_DENSITY_MEAN_GCC)),
                          gcc_to_kgm3(THARSIS_DENSITY_STD_GCC)),
@@ -322,6 +346,12 @@ def from_config(path, *, subset: int | None = None, seed: int = 0) -> BayesCase:
         Overrides ``[stations] subset``.
     seed : int
         Seed of the station subset.
+
+    Returns
+    -------
+    BayesCase
+        ``truth`` empty; ``meta`` with the config path, extent (m), unit names, number
+        of stations and forward kind.
     """
     import contextlib
     import io
@@ -329,10 +359,20 @@ def from_config(path, *, subset: int | None = None, seed: int = 0) -> BayesCase:
 
     import gempy as gp
 
+    from ..bayes import (
+        CenteredGridForward,
+        GaussianLikelihood,
+        HierarchicalNoise,
+        MeshForward,
+        NoAlignment,
+        OffsetAlignment,
+        PriorSpec,
+        ReferenceAlignment,
+        StudentTLikelihood,
+        make_model,
+        normal,
+    )
     from ..io import read_config
-    from . import (CenteredGridForward, GaussianLikelihood, HierarchicalNoise, MeshForward,
-                   NoAlignment, OffsetAlignment, PriorSpec, ReferenceAlignment,
-                   StudentTLikelihood, make_model, normal)
 
     cfg = read_config(path)
     base = Path(path).resolve().parent
@@ -378,7 +418,7 @@ def from_config(path, *, subset: int | None = None, seed: int = 0) -> BayesCase:
         std = None if std is None else std[idx]
     survey = Survey(loc, gz=gz, std=std)
     fc = cfg.get("forward", {})
-    kind = fc.get("kind", "mesh")
+    kind = check_choice(fc.get("kind", "mesh"), ("mesh", "centered"), name="[forward] kind")
     slope = float(fc.get("sigmoid_slope", 100.0))
     shape = [int(v) for v in cfg.get("mesh", {}).get("shape", [16, 12, 8])]
     L = [ext[1] - ext[0], ext[3] - ext[2], ext[5] - ext[4]]
@@ -386,11 +426,9 @@ def from_config(path, *, subset: int | None = None, seed: int = 0) -> BayesCase:
                                  origin=(ext[0], ext[2], ext[4]))
     if kind == "mesh":
         fw = MeshForward(gm, mesh, survey, sigmoid_slope=slope)
-    elif kind == "centered":
+    else:  # centered
         fw = CenteredGridForward(gm, survey, resolution=fc.get("resolution", (8, 8, 8)),
                                  radius=fc.get("radius", 2000.0), sigmoid_slope=slope)
-    else:
-        raise ValueError(f"[forward] kind must be 'mesh' or 'centered', got {kind!r}")
     pc = cfg["priors"]
     if "densities_mean_kgm3" not in pc:
         raise ValueError("[priors] needs densities_mean_kgm3 and densities_std_kgm3")
@@ -402,28 +440,47 @@ def from_config(path, *, subset: int | None = None, seed: int = 0) -> BayesCase:
         pri.sp_z = normal(pc["sp_z_mean_m"], pc["sp_z_std_m"])
         pri.sp_index = [int(i) for i in pc["sp_index"]]
     lc = cfg.get("likelihood", {})
-    lk = lc.get("kind", "hierarchical")
+    lk = check_choice(lc.get("kind", "hierarchical"), ("gaussian", "hierarchical", "student_t"),
+                      name="[likelihood] kind")
     if lk == "hierarchical":
         lik = HierarchicalNoise(float(lc.get("sigma0", 1.0)))
     elif lk == "gaussian":
         lik = GaussianLikelihood(lc.get("sigma"))
-    elif lk == "student_t":
+    else:  # student_t
         lik = StudentTLikelihood(lc.get("sigma"), float(lc.get("df", 4.0)))
-    else:
-        raise ValueError(f"[likelihood] kind must be gaussian, hierarchical or student_t, got {lk!r}")
     ac = cfg.get("alignment", {})
-    ak = ac.get("kind", "offset")
+    ak = check_choice(ac.get("kind", "offset"), ("offset", "reference", "none"), name="[alignment] kind")
     if ak == "offset":
         loc0 = ac.get("loc", "data_mean")
         loc0 = float(np.mean(gz)) if loc0 == "data_mean" else float(loc0)
         align = OffsetAlignment(loc0, float(ac.get("scale", 20.0)))
     elif ak == "reference":
         align = ReferenceAlignment(ac.get("reference", "mean"))
-    elif ak == "none":
+    else:  # none
         align = NoAlignment()
-    else:
-        raise ValueError(f"[alignment] kind must be offset, reference or none, got {ak!r}")
     model = make_model(fw, pri, lik, survey, alignment=align)
     meta = {"config": str(Path(path).resolve()), "extent_m": ext, "unit_names": list(fw.unit_names),
             "n_stations": survey.n_data, "forward": kind}
     return BayesCase(geo_model=gm, mesh=mesh, survey=survey, model=model, forward=fw, meta=meta)
+
+
+def tharsis_intrusion_model() -> LoadedGeoModel:
+    """The built-in ``--geomodel tharsis-intrusion``: :func:`tharsis_intrusion`'s GemPy model.
+
+    Host rock (id 1) over plutonite (id 2, the basement), in the case's local coordinates.
+
+    Returns
+    -------
+    LoadedGeoModel
+        The GeoModel (dips 10°, the prior means), the prior-mean unit contrasts in kg/m³
+        (:data:`THARSIS_DENSITY_MEAN_GCC`: host rock +230, plutonite -370) and the
+        origin: the south-west station corner rounded down to 1 km, in UTM metres
+        (EPSG:23030), z = 0.
+    """
+    case = tharsis_intrusion(n_cells=(2, 2, 2), subset=2)  # only the GeoModel is used
+    ox, oy = case.meta["origin_xy_m"]
+    return LoadedGeoModel(case.geo_model, gcc_to_kgm3(np.asarray(THARSIS_DENSITY_MEAN_GCC, float)),
+                          np.array([ox, oy, 0.0]), "tharsis-intrusion",
+                          ["GemPy model of gempy_gravinv.cases.bayes.tharsis_intrusion (prior means: "
+                           "dips 10 deg, host rock +230, plutonite -370 kg/m3)",
+                           "local coordinates: origin at the SW station corner rounded down to 1 km"])

@@ -5,11 +5,13 @@ middle unit and a dense basement, separated by two gently dipping contacts).
 :func:`geology_case` puts it on a tensor mesh (GemPy's own lithology at the cell centres),
 adds an unmodelled dense block inside the middle unit, computes g_z with our prism
 operator and adds seeded noise. It returns a :class:`GeologySyntheticCase`: the
-:class:`~gempy_gravinv.synthetic.SyntheticCase` fields plus the GeoModel, the unit
+:class:`~gempy_gravinv.cases.synthetic.SyntheticCase` fields plus the GeoModel, the unit
 density contrasts and the two parts of the truth (geology, body).
+:func:`layered_model` is the same GemPy model with its unit contrasts, as the built-in
+``--geomodel layered`` of the GemPy density backends.
 
-This is the benchmark of the hybrid backend (DESIGN.md, "density backends"): the geology
-explains the layers, the residual INR must find the body.
+This is the benchmark of the hybrid density backend (GemPy geology + INR residual): the
+geology explains the layers, the residual INR must find the body.
 
 Conventions: metres, z up; density contrast in kg/m³; g_z in mGal, positive downward.
 Importing this module does not import GemPy; building a case does.
@@ -22,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from ..geomodel import LoadedGeoModel, gempy_lithology_ids
 from .synthetic import SyntheticCase, _finish, _stations_over_centres, _tensor_case_mesh
 
-__all__ = ["GeologySyntheticCase", "layered_geomodel", "geology_case", "LAYERED_UNITS",
+__all__ = ["GeologySyntheticCase", "layered_geomodel", "layered_model", "geology_case", "LAYERED_UNITS",
            "LAYERED_DENSITIES"]
 
 #: unit names of :func:`layered_geomodel`, in GemPy id order (id 1 first, basement last)
@@ -35,7 +38,7 @@ LAYERED_DENSITIES = (-300.0, 0.0, 250.0)
 
 @dataclass(repr=False)
 class GeologySyntheticCase(SyntheticCase):
-    """A :class:`~gempy_gravinv.synthetic.SyntheticCase` built from a GemPy model.
+    """A :class:`~gempy_gravinv.cases.synthetic.SyntheticCase` built from a GemPy model.
 
     Extra attributes
     ----------------
@@ -156,7 +159,10 @@ def geology_case(*, shape=(20, 20, 10), cell_size: float = 50.0,
         Density contrast added in the body, kg/m³.
     body : 3 (start, stop) pairs
         Body cells (half-open), layers counted from the top.
-    noise_seed, relative_noise : as in :func:`gempy_gravinv.synthetic.make_noise`.
+    noise_seed : int or None
+        Seed of the Gaussian noise (:func:`gempy_gravinv.cases.synthetic.make_noise`).
+    relative_noise : float
+        Noise σ as a fraction of std(g_z) (dimensionless).
     device : str
         Torch device for the clean data.
     geomodel_options : dict, optional
@@ -167,8 +173,6 @@ def geology_case(*, shape=(20, 20, 10), cell_size: float = 50.0,
     GeologySyntheticCase
         ``name="geology_layered"``, ``reference_density=0``, ``bounds=(-600, 600)``.
     """
-    from .density._geology import gempy_lithology_ids
-
     nx, ny, nz = (int(s) for s in shape)
     h = float(cell_size)
     mesh = _tensor_case_mesh((nx, ny, nz), h, origin=(0.0, 0.0, -nz * h))
@@ -200,11 +204,16 @@ def geology_case(*, shape=(20, 20, 10), cell_size: float = 50.0,
                                 geology_model=geology, body_model=body_model, lithology=ids)
 
 
-def _layered_case_model():
-    """``--geomodel layered``: the default :func:`geology_case` model and its unit contrasts."""
-    from .density._geology import LoadedGeoModel
+def layered_model() -> LoadedGeoModel:
+    """The built-in ``--geomodel layered``: the default :func:`geology_case` model.
 
+    Returns
+    -------
+    LoadedGeoModel
+        :func:`layered_geomodel` on x, y in 0..1000 m, z in -500..0 m, with the unit
+        contrasts :data:`LAYERED_DENSITIES` (kg/m³) and no unmodelled body; origin zero.
+    """
     return LoadedGeoModel(layered_geomodel(extent=(0.0, 1000.0, 0.0, 1000.0, -500.0, 0.0)),
                           np.asarray(LAYERED_DENSITIES, dtype=np.float64), name="layered",
-                          notes=["gempy_gravinv._geology_case.layered_geomodel: cover -300, middle 0, "
+                          notes=["gempy_gravinv.cases.geology.layered_geomodel: cover -300, middle 0, "
                                  "basement +250 kg/m3 (no unmodelled body)"])

@@ -1,4 +1,4 @@
-"""Synthetic benchmark cases with known truth (DESIGN.md, "Benchmarks", cases 1 and 2).
+"""Synthetic benchmark cases with known truth: the paper's blocky and smooth cases.
 
 Every case returns a :class:`SyntheticCase`: a tensor :class:`~gempy_gravinv.PrismMesh`
 (discretize cell order: x fastest, then y, then z from the bottom), a
@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._mesh import PrismMesh
-from ._operator import GravityOperator
-from ._survey import Survey
+from .._constants import SI_TO_MGAL, G
+from .._mesh import PrismMesh
+from .._operator import GravityOperator
+from .._survey import Survey
+from .._validation import check_choice, check_number
 
 __all__ = ["SyntheticCase", "dipping_block", "smooth_grf", "single_block", "make_noise",
            "grf_field", "layer_index", "paper_sensitivity"]
@@ -110,8 +112,7 @@ def make_noise(gz, relative_noise: float = 0.01, seed: int | None = 0,
     g = np.asarray(gz, dtype=np.float64).reshape(-1)
     if g.size == 0 or not np.all(np.isfinite(g)):
         raise ValueError("gz must be a non-empty finite array (mGal)")
-    if not relative_noise > 0:
-        raise ValueError(f"relative_noise must be > 0, got {relative_noise}")
+    check_number(relative_noise, name="relative_noise", low=0.0, low_open=True)
     ref = g if scale_from is None else np.asarray(scale_from, dtype=np.float64).reshape(-1)
     if ref.shape != g.shape or not np.all(np.isfinite(ref)):
         raise ValueError(f"scale_from must be a finite array of {g.size} values (mGal)")
@@ -190,7 +191,7 @@ def dipping_block(*, noise_seed: int | None = 0, relative_noise: float = 0.01,
                   paper_geometry: bool = False, device: str = "cpu") -> SyntheticCase:
     """The paper's blocky case: seven +400 kg/m³ slabs stepping down and sideways.
 
-    Geometry (DESIGN.md case 1): 50 m cubes, 21 x 21 cells in x, y with centres at
+    Geometry: 50 m cubes, 21 x 21 cells in x, y with centres at
     0, 50, ..., 1000 m, 11 layers; 441 stations on the cell-centre (x, y) grid. On a
     zero background, slab ``i = 0..6`` spans x-cells 7..12, y-cells ``11-i..15-i``
     (inclusive) and layer ``1+i`` (layer 0 is the top layer), so 7 x 6 x 5 = 210 cells
@@ -249,7 +250,7 @@ def dipping_block(*, noise_seed: int | None = 0, relative_noise: float = 0.01,
     model = m.ravel(order="F")
     loc = _stations_over_centres(mesh, 1.0)
     meta = {
-        "case": "dipping block (DESIGN.md case 1)",
+        "case": "dipping block: seven +400 kg/m3 slabs, 50 m cubes",
         "paper_geometry": bool(paper_geometry),
         "check_stations": not paper_geometry,
         "cell_size_m": h,
@@ -339,10 +340,9 @@ def grf_field(shape, cell_size, length_scale: float = 5000.0, nu: float = 1.5,
     shp = tuple(int(s) for s in shape)
     if len(shp) != 3 or min(shp) < 1:
         raise ValueError(f"shape must be three positive integers, got {shape}")
-    if not length_scale > 0 or not nu > 0:
-        raise ValueError(f"length_scale and nu must be > 0, got {length_scale}, {nu}")
-    if generator not in ("numpy", "paper"):
-        raise ValueError(f"generator must be 'numpy' or 'paper', got {generator!r}")
+    check_number(length_scale, name="length_scale (m)", low=0.0, low_open=True)
+    check_number(nu, name="nu", low=0.0, low_open=True)
+    check_choice(generator, ("numpy", "paper"), name="generator")
     p = grf_spectrum(shp, cell_size, length_scale, nu)
     if generator == "numpy":
         rng = np.random.default_rng(seed)
@@ -368,7 +368,7 @@ def smooth_grf(*, seed: int = 0, noise_seed: int | None = None, shape=(40, 40, 2
                device: str = "cpu") -> SyntheticCase:
     """The paper's smooth case: a Gaussian random field of absolute density.
 
-    Geometry (DESIGN.md case 2): ``shape`` = 40 x 40 x 20 cells of 500 m, top of the
+    Geometry: ``shape`` = 40 x 40 x 20 cells of 500 m, top of the
     mesh at z = 0 (x, y cell centres at 250, 750, ... m), one station 1 m above the top
     over every cell-centre (x, y) (1,600 stations). The field (:func:`grf_field`,
     spectrum ``(k² + λ⁻²)^(-ν-1.5)``, λ = 5 km, ν = 1.5) is rescaled min-max to
@@ -438,7 +438,7 @@ def smooth_grf(*, seed: int = 0, noise_seed: int | None = None, shape=(40, 40, 2
     loc = _stations_over_centres(mesh, 0.0 if paper_geometry else 1.0)
     sens = paper_sensitivity(mesh, loc, dtype=np.float64) if paper_geometry else None
     meta = {
-        "case": "smooth Gaussian random field (DESIGN.md case 2)",
+        "case": "smooth Gaussian random field",
         "seed": int(seed),
         "generator": generator,
         "length_scale_m": float(length_scale),
@@ -563,6 +563,4 @@ def paper_sensitivity(mesh: PrismMesh, locations, *, dtype=np.float32) -> np.nda
             for k in (0, 1):
                 s = (-1) ** (3 - i - j - k)
                 a += s * corner(x[i], y[j], z[k])
-    from ._constants import G, SI_TO_MGAL
-
     return (a * dtype(G * SI_TO_MGAL)).astype(dtype)

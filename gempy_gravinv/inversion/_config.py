@@ -1,0 +1,522 @@
+"""Settings of the INR inversion (:class:`INRConfig`) and its named presets.
+
+Every field has a default, so ``INRConfig()`` runs as it is; a preset is a set of
+overrides with a stated purpose and assumptions. Units: density contrast kg/m³, lengths
+m, misfit χ²/N (dimensionless).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+
+from .._mesh import PrismMesh
+from .._validation import check_choice, check_int, check_number
+from ..density import ENCODINGS, OUTPUTS, as_torch_dtype, check_bounds
+from ._linear import check_head_lambda
+from ._regularizers import BOUNDARIES, REGULARIZATIONS
+
+WEIGHTINGS = ("none", "depth", "sensitivity")
+WEIGHTING_MODES = ("output", "gradient")
+REG_MODES = ("fixed", "target")
+SOLVERS = ("adam", "linear")
+SCHEDULES = ("constant", "cosine", "exponential")
+NORMALIZATIONS = ("zscore", "extent", "isotropic")
+PRESETS = ("ours", "compact", "smooth", "periodic", "spectral", "paper")
+
+
+def _matern_lattice(overrides: dict, harmonics: list, power: float) -> dict:
+    """Fields of a periodic-lattice encoding scaled by the Matérn amplitude to the power ``power``.
+
+    ℓ (m) and ν come from ``overrides`` (``prior_length``, default 5000 m; ``prior_nu``,
+    default 1.5) and are kept in the config's ``prior_length`` / ``prior_nu``.
+    """
+    ell = overrides.get("prior_length") or 5000.0
+    nu = overrides.get("prior_nu", 1.5)
+    return dict(encoding="periodic", prior_length=ell, prior_nu=nu,
+                encoding_options={"n_harmonics": list(harmonics), "lattice": True, "spectrum": [ell, nu],
+                                  "spectrum_power": float(power)})
+
+
+@dataclass
+class INRConfig:
+    """Settings of :func:`~gempy_gravinv.invert_inr` (JSON/TOML friendly; ``INRConfig(**dict)``).
+
+    ``INRConfig()`` (preset ``"ours"``) makes no assumption beyond the network's own bias
+    and the bounds: depth-weighted gradients, early-stopped at χ²/N ≈ 1. The other
+    presets state what they assume: :meth:`compact` (a minimum-support prior held at the
+    target misfit: bodies in a quiet background), :meth:`smooth` (smooth fields),
+    :meth:`periodic` and :meth:`spectral` (smooth random fields that wrap around the mesh
+    box), :meth:`paper` (the public scripts of Mishra et al., arXiv 2510.17876). Measured
+    results of each preset are printed by ``benchmarks/inr_ablation.py`` and tabulated in
+    the README.
+
+    Field (density backend)
+    -----------------------
+    backend : str
+        Registered density backend (``"inr"``, ``"voxel"``...).
+    encoding : {"positional", "fourier", "hash", "periodic", "none"}
+        Coordinate encoding of the INR.
+    encoding_options : dict
+        Passed to the encoding (positional: ``n_frequencies``, ``min_frequency``,
+        ``base``, ``include_input``; fourier: ``n_features``, ``sigma``; hash:
+        ``n_levels``, ``n_features_per_level``, ``log2_hashmap_size``,
+        ``base_resolution``, ``finest_resolution``; periodic: ``n_harmonics``,
+        ``lattice``, ``spectrum``, ``spectrum_power``).
+    width, depth, activation : MLP hidden width, number of hidden layers, activation.
+    output : {"tanh", "sigmoid", "linear"}
+        Output map into ``bounds``.
+    bounds : (lo, hi) or None
+        Density contrast bounds, kg/m³. (0, hi) enforces a positive-only contrast (use
+        it only when the sign is known).
+    init_value : float or None
+        Initial density of the field (kg/m³); None = PyTorch's default initialisation.
+    last_layer_gain : float
+        Scales the last layer's initial weights (with ``init_value``).
+    normalization : {"zscore", "extent", "isotropic"}
+        Coordinate normalisation.
+    axis_scale : (3,) floats
+        Per-axis multiplier of normalised coordinates (encoding frequency scaling).
+    quadrature : int
+        1 = the field is sampled at cell centres; q > 1 = cell averages over q³
+        Gauss–Legendre points (the forward sees the average of the field over each
+        cell; costs q³ x the network evaluations).
+    net_dtype : {"float32", "float64"}
+        Network dtype (the operator keeps ``dtype``).
+
+    Weighting and regularisation
+    ----------------------------
+    weighting : {"none", "depth", "sensitivity"}
+        Preconditions the gradient of the loss w.r.t. the cell densities,
+        ``∂L/∂m_j ← P_j ∂L/∂m_j``, before it flows to the network. ``"depth"``:
+        ``P_j = ((z_top - z_j + z0) / (Δz/2 + z0))^β`` (Li & Oldenburg's depth
+        weighting ``w(z) = (z_top - z + z0)^(-β/2)`` applied as the change of variable
+        ``u = w m``, whose gradient-descent step on ``m`` is ``w⁻²`` times the plain one).
+        ``"sensitivity"``: ``P_j = (diag(GᵀWᵀWG)_j / max)^(-β/2)``. Without weighting,
+        gradients ∝ Gᵀr vanish with depth and an early-stopped fit puts its structure
+        at the top; with it, deep cells move as readily as shallow ones. The set of
+        minimisers is unchanged; the path (and the early-stopped model) is not.
+    weighting_mode : {"output", "gradient"}
+        How ``"depth"`` weighting enters. ``"gradient"``: the preconditioner above (a
+        hook on ∂L/∂m; Adam undoes it for the voxel backend, one parameter per cell).
+        ``"output"``: reparametrise the field, ``m(x) = bound(s(z) · raw(x))`` with
+        ``s = ((z_top - z + z0) / (Δz/2 + z0))^(β/2)`` (1 at the top, growing with depth),
+        so a gradient step on ``raw`` moves ``m`` by ``s²`` x the plain step and deep
+        cells reach their bounds with smaller raw values. The trained field
+        (``result.fields``) includes ``s``. ``"sensitivity"`` weighting is always
+        ``"gradient"``.
+    weighting_power : float
+        β above (2 matches the 1/r² decay of gravity for ``"depth"``).
+    depth_z0 : float or None
+        z0 in metres (default: half the top cell's height).
+    regularization : {"none", "tv", "smooth", "min_support", "matern"}
+        Adds ``reg_weight · R(m)`` to the loss, with ``R`` on the cell values:
+        ``"tv"`` = Σ_axes mean(√((Δm/ρs)² + ε²) − ε) (anisotropic total variation,
+        blocky models), ``"smooth"`` = Σ_axes mean((Δm/ρs)²), on a tensor mesh;
+        ``ρs`` = half the bounds range (or 100 kg/m³ unbounded), Δ = difference of
+        neighbouring cells. ``"min_support"`` = mean(w²m² / (w²m² + ε²)) (minimum
+        support, Last & Kubik 1983; Portniaguine & Zhdanov 1999: counts the cells that
+        carry a contrast, so it favours compact bodies), ``w`` =
+        ``((z_top - z + z0) / (Δz/2 + z0))^(β/2)`` with β = ``reg_depth_power``,
+        ε = ``support_eps``; any mesh. ``"matern"`` = the Gaussian-process prior
+        ``mᵀC⁻¹m`` with the Matérn spectrum ``(|k|² + ℓ⁻²)^(-ν-3/2)`` (ℓ =
+        ``prior_length``, ν = ``prior_nu``), by DCT (or FFT) on a uniform tensor mesh;
+        under a misfit constraint its minimiser is the kriging estimate for that
+        covariance.
+    reg_weight, reg_eps : floats
+        Weight (dimensionless; the data term is χ²/N) and TV smoothing ε. With
+        ``reg_mode="target"``, ``reg_weight`` is the prior term's starting size relative
+        to the data term.
+    reg_mode : {"fixed", "target"}
+        ``"fixed"``: loss = χ²/N + reg_weight · R, stopped by the early-stopping rule.
+        ``"target"`` (misfit-constrained prior, the discrepancy principle): train on
+        χ²/N alone until it first reaches ``target_chi2 (1 + stop_tol)``, then add the
+        prior with weight λ (starting at ``reg_weight · target / R``), multiply λ by
+        ``1 + reg_rate`` after each step with χ² below the target and by
+        ``1 - reg_rate`` above it, run to ``max_steps`` and keep the state with the
+        smallest R among those with χ²/N in the band. The prior then shapes the model
+        while the misfit stays at the noise level.
+    reg_rate : float
+        Per-step multiplicative change of λ in ``"target"`` mode (0 < rate < 1).
+    support_eps : float
+        ε of ``"min_support"``, kg/m³: contrasts well below ε count as "no body".
+    reg_depth_power : float
+        β of the ``"min_support"`` depth weight (0 = none).
+    prior_length, prior_nu : float
+        Correlation length ℓ (m) and smoothness ν of ``"matern"`` (and of the Matérn
+        amplitude of the periodic presets).
+    prior_boundary : {"neumann", "periodic"}
+        Boundary of ``"matern"``: ``"neumann"`` (DCT, no wrap-around) or ``"periodic"``
+        (FFT: the box wraps around).
+
+    Optimisation and stopping
+    -------------------------
+    solver : {"adam", "linear"}
+        ``"adam"``: train every parameter on the loss. ``"linear"``: keep the features
+        fixed (the encoding, and the hidden layers at their seeded initial values when
+        ``depth > 0``) and compute the last layer in closed form as the exact Gaussian
+        posterior with weights ``w ~ N(0, I/λ)`` (kg/m³) and a flat prior on the bias
+        (the mean contrast): one thin SVD, and the posterior standard deviation per cell
+        (``result.std``). Needs ``output="linear"``, ``bounds=None``,
+        ``weighting="none"`` and ``regularization="none"`` (the prior is on the
+        weights). ``lr``, the schedule, batches and the stopping rule are not used.
+        Memory: the design ``n_data x F`` and its SVD; the features are streamed over
+        blocks of cells.
+    head_lambda : {"discrepancy", "evidence"} or float
+        λ of ``solver="linear"``: ``"discrepancy"`` sets χ²/N of the posterior mean to
+        ``target_chi2``; ``"evidence"`` maximises ``p(d | λ)`` (type-II maximum
+        likelihood); a number > 0 is λ itself (per (kg/m³)², against the data term
+        ``Σ((d - Gm)/σ)²``). The kept λ, the implied prior std of the field and the
+        effective number of parameters are in ``result.solve_info``.
+    head_std : bool
+        ``solver="linear"``: compute the posterior std per cell.
+    lr : float
+        Adam learning rate.
+    lr_schedule : {"constant", "cosine", "exponential"}
+        ``cosine`` decays to ``lr_min`` at ``max_steps``; ``exponential`` multiplies by
+        ``lr_decay`` per step.
+    lr_min, lr_decay : floats
+    max_steps : int
+        Upper bound on optimiser steps.
+    batch_size : int or None
+        Stations per step (random mini-batches, own seeded generator); None = all.
+        With mini-batches the full χ²/N is evaluated every ``eval_every`` steps
+        (default: once per pass over the stations) and stopping uses those evaluations.
+    eval_every : int or None
+    early_stopping : bool
+        Stop near ``target_chi2`` (else run ``max_steps`` and keep the last state).
+    target_chi2, stop_tol : float
+        The band ``[target (1 - tol), target (1 + tol)]``.
+    min_steps, patience, overfit_patience : int
+        After ``min_steps``, stop after ``patience`` consecutive evaluations inside the
+        band or ``overfit_patience`` below it. The kept state is the evaluated one
+        closest to the target; its χ²/N is recomputed at the end.
+
+    Run
+    ---
+    seed : int
+        Seeds the network (member k uses ``seed + k``) and the mini-batch generator.
+    n_members : int
+        Ensemble size: mean and standard deviation per cell.
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"auto"``.
+    dtype : {"float64", "float32"}
+        Operator and loss dtype.
+    store : {"auto", "dense", "matrix_free"}
+        GravityOperator storage (dense is fastest when it fits).
+    check_stations : bool or None
+        Refuse stations inside cells (None: True).
+    checkpoint_every : int
+        Steps between checkpoints (0 = only at the end / on interruption).
+    progress : bool
+        tqdm progress bar.
+    num_threads : int, "auto" or None
+        torch intra-op threads during the run (restored after); None leaves torch's
+        setting; ``"auto"`` uses 1 thread on the CPU when ``n_data x n_cells <= 2e7``
+        (on these small matrices thread synchronisation costs more than it saves on a
+        busy CPU) and leaves torch's setting otherwise.
+    """
+
+    backend: str = "inr"
+    encoding: str = "positional"
+    encoding_options: dict = field(default_factory=lambda: {"n_frequencies": 3})
+    width: int = 64
+    depth: int = 3
+    activation: str = "leaky_relu"
+    output: str = "sigmoid"
+    bounds: tuple | list | None = (-600.0, 600.0)
+    init_value: float | None = 0.0
+    last_layer_gain: float = 0.1
+    normalization: str = "zscore"
+    axis_scale: tuple | list = (1.0, 1.0, 1.0)
+    quadrature: int = 1
+    net_dtype: str = "float32"
+    weighting: str = "depth"
+    weighting_power: float = 1.0
+    weighting_mode: str = "gradient"
+    depth_z0: float | None = None
+    regularization: str = "none"
+    reg_weight: float = 0.0
+    reg_eps: float = 1e-2
+    reg_mode: str = "fixed"
+    reg_rate: float = 0.02
+    support_eps: float = 50.0
+    reg_depth_power: float = 0.0
+    prior_length: float | None = None
+    prior_nu: float = 1.5
+    prior_boundary: str = "neumann"
+    solver: str = "adam"
+    head_lambda: str | float = "discrepancy"
+    head_std: bool = True
+    lr: float = 5e-3
+    lr_schedule: str = "constant"
+    lr_min: float = 1e-4
+    lr_decay: float = 0.995
+    max_steps: int = 2500
+    batch_size: int | None = None
+    eval_every: int | None = None
+    early_stopping: bool = True
+    target_chi2: float = 1.0
+    stop_tol: float = 0.05
+    min_steps: int = 0
+    patience: int = 1
+    overfit_patience: int = 1
+    seed: int = 0
+    n_members: int = 1
+    device: str = "cpu"
+    dtype: str = "float64"
+    store: str = "auto"
+    check_stations: bool | None = None
+    checkpoint_every: int = 0
+    progress: bool = True
+    num_threads: int | str | None = "auto"
+
+    def __post_init__(self) -> None:
+        if self.bounds is not None and not isinstance(self.bounds, str):
+            self.bounds = tuple(float(b) for b in self.bounds)
+        if not isinstance(self.axis_scale, str):
+            self.axis_scale = tuple(float(a) for a in self.axis_scale)
+        self.encoding_options = dict(self.encoding_options or {})
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def paper(cls, encoding: str = "positional", case: str = "dipping_block", **overrides) -> INRConfig:
+        """The public scripts of Mishra et al. (arXiv 2510.17876).
+
+        ``case="dipping_block"`` (``001-EncodingComparisons_blocky.py``): MLP 4 x 256,
+        LeakyReLU(0.01), z-scored cell-centre coordinates, positional encoding with 2
+        octaves (frequencies 1 and 2 rad per z-score unit, raw input included) or a
+        2-level hash grid (resolutions 4 and 128, 2 features, 2^17 entries), output
+        ``600 tanh`` kg/m³, Adam lr 1e-2, 500 epochs, loss χ²/N with no regulariser and
+        no depth weighting, float32, seed 42, early stopping after 100 epochs: 25 epochs
+        in 1 ± 0.05 or 5 below it, keeping the epoch closest to 1.
+        ``case="smooth_grf"`` (``001-EncodingComparison_smooth.py``): the same network
+        with a sigmoid output over the density range (pass ``bounds`` = the case's
+        contrast range, kg/m³), Adam lr 1e-3, seed 41.
+
+        One deliberate fix: the paper stores the weights *after* the step that was
+        scored; here the kept weights are those that produced the kept misfit.
+        """
+        check_choice(encoding, ("positional", "hash"), name="the paper's encoding")
+        check_choice(case, ("dipping_block", "smooth_grf"), name="case")
+        enc_opts = ({"n_frequencies": 2, "min_frequency": 1.0, "include_input": True}
+                    if encoding == "positional" else
+                    {"n_levels": 2, "n_features_per_level": 2, "log2_hashmap_size": 17,
+                     "base_resolution": 4, "finest_resolution": 128})
+        cfg = cls(encoding=encoding, encoding_options=enc_opts, width=256, depth=4,
+                  activation="leaky_relu", output="tanh", bounds=(-600.0, 600.0), init_value=None,
+                  last_layer_gain=1.0, normalization="zscore", quadrature=1, net_dtype="float32",
+                  weighting="none", regularization="none", reg_weight=0.0, lr=1e-2,
+                  lr_schedule="constant", max_steps=500, batch_size=None, early_stopping=True,
+                  target_chi2=1.0, stop_tol=0.05, min_steps=100, patience=25, overfit_patience=5,
+                  seed=42, dtype="float32")
+        if case == "smooth_grf":
+            cfg = dataclasses.replace(cfg, output="sigmoid", lr=1e-3, seed=41)
+        return dataclasses.replace(cfg, **overrides)
+
+    @classmethod
+    def smooth(cls, **overrides) -> INRConfig:
+        """Smooth fields that need not wrap around the mesh box.
+
+        ``INRConfig()`` without depth weighting (a smooth field has as much shallow
+        structure as deep), a positional encoding of 2 octaves, width 128, up to 3000
+        steps; a sigmoid output in ``bounds`` (pass the plausible contrast range, kg/m³)
+        started at 0.
+        """
+        base = dict(weighting="none", encoding_options={"n_frequencies": 2}, width=128, max_steps=3000)
+        return dataclasses.replace(cls(), **{**base, **overrides})
+
+    @classmethod
+    def periodic(cls, **overrides) -> INRConfig:
+        """Smooth random fields that wrap around the mesh box, trained by Adam.
+
+        Field: ``encoding="periodic"`` with the full 3-D Fourier lattice of the mesh box,
+        ``|n| <= (4, 4, 3)`` harmonics per axis, each feature scaled by the Matérn
+        amplitude ``(1 + ℓ²|k|²)^(-p(ν+3/2)/2)`` with ``p = 1.5`` (ℓ = ``prior_length``,
+        default 5000 m, ν = ``prior_nu``, default 1.5), an MLP of 2 x 128 (LeakyReLU),
+        sigmoid output in ``bounds`` (pass the plausible contrast range, kg/m³) started
+        at 0; no weighting, no prior term, Adam lr 1e-2 up to 6000 steps, stopped at
+        χ²/N ≈ 1. The network's kernel then follows the prior's spectrum (Tancik et al.
+        2020), so early stopping at the noise level acts like the posterior mean under
+        that covariance.
+
+        **The assumption**: the field is periodic on the mesh box (opposite faces agree;
+        the bottom is tied to the top), as a field generated by FFT on the mesh is. For
+        real data, pad the mesh so that the wrap falls outside the region of interest,
+        or use :meth:`smooth`.
+        """
+        base = dict(_matern_lattice(overrides, [4, 4, 3], 1.5),
+                    width=128, depth=2, weighting="none", lr=1e-2, max_steps=6000)
+        return dataclasses.replace(cls(), **{**base, **overrides})
+
+    @classmethod
+    def spectral(cls, **overrides) -> INRConfig:
+        """A one-layer Fourier-feature INR with a Gaussian prior, solved in closed form.
+
+        Field: ``m(x) = b + Σ_n w_n a_n [sin, cos](2π n·t(x))`` with the 3-D Fourier lattice
+        of the mesh box, ``|n| <= (8, 8, 6)`` harmonics per axis (1,878 wave vectors,
+        3,756 features), each scaled by the Matérn amplitude ``a_n = (1 + ℓ²|k_n|²)^(-(ν+3/2)/2)``
+        (the square root of the spectrum; ℓ = ``prior_length``, default 5000 m, ν =
+        ``prior_nu``, default 1.5), no hidden layer, linear output. ``solver="linear"``:
+        the weights ``w ~ N(0, I/λ)`` and a flat bias give the exact Gaussian posterior,
+        so the mean is the Gaussian-process (kriging) estimate for the periodic Matérn
+        covariance truncated to the lattice, with the λ that maximises the evidence
+        ``p(d | λ)`` (``head_lambda="discrepancy"`` sets χ²/N = 1 instead), and
+        ``result.std`` is the posterior std per cell. No bounds (a bound would make it
+        nonlinear). The evidence's χ²/N is the Bayesian expectation ``(N - p_eff) / N``
+        (p_eff: ``result.solve_info``), below 1.
+
+        **The assumptions**: those of :meth:`periodic` (the field is periodic on the mesh
+        box; pad the mesh for real data) plus a Gaussian field with the given ℓ and ν;
+        the harmonics (8, 8, 6) suit a box of about 4ℓ x 4ℓ x 2ℓ on a grid of at least
+        16 x 16 x 12 cells; scale them with box/ℓ otherwise (``encoding_options``). Too
+        few harmonics to fit the data to the target misfit are refused with an error.
+        """
+        base = dict(_matern_lattice(overrides, [8, 8, 6], 1.0),
+                    depth=0, output="linear", bounds=None, init_value=None, weighting="none",
+                    solver="linear", head_lambda="evidence", net_dtype="float64")
+        return dataclasses.replace(cls(), **{**base, **overrides})
+
+    @classmethod
+    def compact(cls, **overrides) -> INRConfig:
+        """Compact bodies in a quiet background.
+
+        A dense feature-grid INR with a minimum-support prior held at the target misfit.
+
+        Field: a one-level hash-grid encoding of 32 cells per axis over the z-scored box
+        (33³ vertices fit the 2^16 table, so it is a dense, collision-free trilinear
+        feature grid with 2 features), an MLP of 1 x 32 (LeakyReLU), sigmoid output in
+        (-600, 600) kg/m³ started at 0; no gradient weighting. Prior:
+        ``regularization="min_support"`` (ε = 50 kg/m³, depth weight β = 1) in
+        ``reg_mode="target"``; Adam lr 1e-2 for 2000 steps; the operator and loss in
+        float32 (half the memory traffic of a dense G; its rounding is far below a 1%
+        noise level).
+
+        Set ``support_eps`` to about 1/8 of the expected contrast and ``bounds`` to the
+        plausible range.
+        """
+        base = dict(encoding="hash",
+                    encoding_options={"n_levels": 1, "n_features_per_level": 2, "log2_hashmap_size": 16,
+                                      "base_resolution": 32, "finest_resolution": 32},
+                    width=32, depth=1, weighting="none", lr=1e-2, max_steps=2000,
+                    regularization="min_support", reg_mode="target", reg_weight=1.0,
+                    reg_depth_power=1.0, support_eps=50.0, dtype="float32")
+        return dataclasses.replace(cls(), **{**base, **overrides})
+
+    @classmethod
+    def ours(cls, **overrides) -> INRConfig:
+        """The general preset (the same as ``INRConfig()``), with overrides."""
+        return dataclasses.replace(cls(), **overrides)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> INRConfig:
+        """The preset called ``name`` (one of :data:`PRESETS`), with field overrides."""
+        check_choice(name, PRESETS, name="preset")
+        return getattr(cls, name)(**overrides)
+
+    # ------------------------------------------------------------------ files and dicts
+    @classmethod
+    def from_file(cls, path) -> INRConfig:
+        """Read a JSON or TOML file of fields (its ``[inr]`` table if it has one).
+
+        An optional ``preset`` key selects the base (one of :data:`PRESETS`); the other
+        keys override its fields.
+        """
+        from ..io import read_config
+
+        return cls.from_dict(read_config(path, section="inr"))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> INRConfig:
+        """Build from a dict of fields; a ``preset`` key (default ``"ours"``) selects the base."""
+        data = dict(data)
+        preset = data.pop("preset", "ours")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown INRConfig option(s) {unknown}; valid: {sorted(names)}")
+        return cls.preset(preset, **data)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable dict of the fields."""
+        d = asdict(self)
+        for k in ("bounds", "axis_scale"):
+            if d[k] is not None:
+                d[k] = list(d[k])
+        return d
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raise a ``ValueError``/``TypeError`` that names the first bad setting."""
+        choices = {"weighting": WEIGHTINGS, "weighting_mode": WEIGHTING_MODES, "regularization": REGULARIZATIONS,
+                   "reg_mode": REG_MODES, "lr_schedule": SCHEDULES, "prior_boundary": BOUNDARIES,
+                   "solver": SOLVERS, "output": OUTPUTS, "normalization": NORMALIZATIONS}
+        if self.backend == "inr":
+            choices["encoding"] = ENCODINGS
+        for name, allowed in choices.items():
+            check_choice(getattr(self, name), allowed, name=name)
+        for name, low in (("max_steps", 1), ("n_members", 1), ("patience", 1), ("overfit_patience", 1),
+                          ("quadrature", 1), ("width", 1), ("depth", 0), ("min_steps", 0),
+                          ("checkpoint_every", 0), ("seed", 0)):
+            check_int(getattr(self, name), name=name, minimum=low)
+        for name in ("batch_size", "eval_every"):
+            check_int(getattr(self, name), name=name, minimum=1, allow_none=True)
+        positive = ("lr", "target_chi2", "support_eps", "prior_nu", "lr_min", "lr_decay", "reg_eps")
+        for name in positive:
+            check_number(getattr(self, name), name=name, low=0.0, low_open=True)
+        for name in ("reg_weight", "reg_depth_power", "weighting_power", "last_layer_gain"):
+            check_number(getattr(self, name), name=name, low=0.0)
+        check_number(self.stop_tol, name="stop_tol", low=0.0, high=1.0, high_open=True)
+        check_number(self.reg_rate, name="reg_rate", low=0.0, high=1.0, low_open=True, high_open=True)
+        check_number(self.prior_length, name="prior_length (m)", low=0.0, low_open=True, allow_none=True)
+        check_number(self.depth_z0, name="depth_z0 (m)", low=0.0, allow_none=True)
+        check_number(self.init_value, name="init_value (kg/m³)", allow_none=True)
+        if self.output != "linear" or self.bounds is not None:
+            check_bounds(self.bounds)
+        if len(self.axis_scale) != 3:
+            raise ValueError(f"axis_scale must hold 3 factors (x, y, z), got {self.axis_scale!r}")
+        for a in self.axis_scale:
+            check_number(a, name="axis_scale", low=0.0, low_open=True)
+        self._validate_prior()
+        check_head_lambda(self.head_lambda)
+        if self.solver == "linear":
+            self._validate_linear()
+        if self.num_threads != "auto":
+            try:
+                check_int(self.num_threads, name="num_threads", minimum=1, allow_none=True)
+            except TypeError:
+                raise ValueError(f"num_threads must be a positive integer, 'auto' or None, "
+                                 f"got {self.num_threads!r}") from None
+        as_torch_dtype(self.dtype)
+        as_torch_dtype(self.net_dtype)
+
+    def _validate_prior(self) -> None:
+        if self.reg_mode == "target":
+            if self.regularization == "none" or not self.reg_weight > 0:
+                raise ValueError("reg_mode='target' needs a regularization and reg_weight > 0 "
+                                 "(the initial weight of the prior term, adapted during the run)")
+            if not self.early_stopping:
+                raise ValueError("reg_mode='target' keeps the state at the target misfit; "
+                                 "it cannot be combined with early_stopping=False")
+        if self.regularization == "matern" and self.prior_length is None:
+            raise ValueError("regularization='matern' needs prior_length (the correlation length, m)")
+
+    def _validate_linear(self) -> None:
+        wanted = (("backend", "inr"), ("output", "linear"), ("bounds", None), ("weighting", "none"),
+                  ("regularization", "none"))
+        bad = [f"{k}={getattr(self, k)!r}" for k, ok in wanted if getattr(self, k) != ok]
+        if bad:
+            raise ValueError("solver='linear' solves the last layer of an INR with output='linear', "
+                             "bounds=None, weighting='none' and regularization='none' (its prior is on the "
+                             f"weights); got {', '.join(bad)}. Use solver='adam' for those")
+
+    def field_options(self, mesh: PrismMesh, seed: int) -> dict:
+        """Keyword arguments of the density backend for ``mesh`` and ``seed``."""
+        if self.backend == "voxel":
+            return dict(mesh=mesh, output=self.output, bounds=self.bounds,
+                        init_value=0.0 if self.init_value is None else self.init_value, dtype=self.net_dtype)
+        return dict(mesh=mesh, normalization=self.normalization, axis_scale=tuple(self.axis_scale),
+                    encoding=self.encoding, encoding_options=dict(self.encoding_options),
+                    width=self.width, depth=self.depth, activation=self.activation, output=self.output,
+                    bounds=self.bounds, init_value=self.init_value, last_layer_gain=self.last_layer_gain,
+                    seed=seed, dtype=self.net_dtype)

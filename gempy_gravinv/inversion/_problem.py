@@ -1,0 +1,184 @@
+"""The inversion problem: data, forward operator, weighting, prior and the field to train.
+
+Units: density contrast kg/m³; g_z mGal, positive downward; σ mGal.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from .._mesh import PrismMesh, as_prism_mesh
+from .._operator import GravityOperator, resolve_device
+from .._survey import Survey
+from ..density import VoxelDensity, as_torch_dtype, cell_points, make_density
+from ._config import INRConfig
+from ._regularizers import depth_power, depth_reference, depth_scale, make_regularizer
+
+
+class Problem:
+    """What the members of one inversion share: data, operator, cell geometry, loss.
+
+    Parameters
+    ----------
+    survey : Survey
+        Stations with observed g_z (mGal, positive down) and std (mGal).
+    mesh : PrismMesh or discretize mesh
+        Cells the field is sampled on.
+    cfg : INRConfig
+        Settings (device, dtype, storage, weighting, regularisation, quadrature).
+    operator : GravityOperator or array (n_data, n_cells), optional
+        Forward operator to use instead of building one (mGal per kg/m³, positive down).
+    density : torch.nn.Module or callable, optional
+        The density backend to train instead of ``cfg.backend`` (see :meth:`make_field`).
+    """
+
+    def __init__(self, survey: Survey, mesh, cfg: INRConfig, operator=None, density=None) -> None:
+        if not isinstance(survey, Survey):
+            raise TypeError(f"survey must be a gempy_gravinv.Survey, got {type(survey).__name__}")
+        mesh = as_prism_mesh(mesh)
+        if not survey.has_data or survey.std is None:
+            raise ValueError("invert_inr needs observed data with uncertainties: "
+                             "Survey(locations, gz=... mGal, std=... mGal)")
+        self.survey, self.mesh, self.cfg = survey, mesh, cfg
+        self.device = resolve_device(cfg.device)
+        self.dtype = as_torch_dtype(cfg.dtype)
+        tk = dict(device=self.device, dtype=self.dtype)
+        self.op = None
+        self.G = None
+        if operator is None:
+            chk = True if cfg.check_stations is None else bool(cfg.check_stations)
+            self.op = GravityOperator(mesh, survey, device=self.device, dtype=self.dtype, store=cfg.store,
+                                      check_stations=chk)
+            if self.op.store == "dense":
+                self.G = self.op.dense()
+        elif isinstance(operator, GravityOperator):
+            if operator.n_cells != mesh.n_cells or operator.n_data != survey.n_data:
+                raise ValueError(f"operator maps {operator.n_cells} cells to {operator.n_data} data; "
+                                 f"mesh has {mesh.n_cells} cells, survey {survey.n_data} stations")
+            self.op = operator
+            if operator.store == "dense":
+                self.G = operator.dense().to(**tk)
+        else:
+            G = torch.as_tensor(np.asarray(operator) if not torch.is_tensor(operator) else operator)
+            if G.shape != (survey.n_data, mesh.n_cells):
+                raise ValueError(f"operator matrix has shape {tuple(G.shape)}; expected "
+                                 f"(n_data={survey.n_data}, n_cells={mesh.n_cells}) in mGal per kg/m³")
+            self.G = G.to(**tk)
+        self.d = torch.as_tensor(survey.gz, **tk)
+        self.std = torch.as_tensor(survey.std, **tk)
+        pts, w = cell_points(mesh, cfg.quadrature)
+        self.points = torch.as_tensor(pts, dtype=torch.float64, device=self.device)
+        self.qweights = torch.as_tensor(w, **tk)
+        self.precond = self._preconditioner()
+        self.reg = make_regularizer(cfg, mesh, self.device, self.dtype)
+        self.density = density
+
+    def make_field(self, seed: int) -> torch.nn.Module:
+        """A fresh density field for one member, seeded with ``seed``, on the problem's device.
+
+        With ``density`` given: a module is deep-copied (the caller's is not modified),
+        a factory ``density(mesh, seed)`` is called. Otherwise ``cfg.backend`` is built
+        from :meth:`INRConfig.field_options`, wrapped in :class:`DepthScaledField` for
+        ``weighting_mode="output"``.
+        """
+        return make_field(self.cfg, self.mesh, seed, self.device, self.density)
+
+    # -------------------------------------------------------------- physics
+    def forward(self, m: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Differentiable g_z (mGal) of cell densities m (n_cells,), optionally a row subset."""
+        if self.G is not None:
+            return (self.G if rows is None else self.G[rows]) @ m
+        g = self.op(m)
+        return g if rows is None else g[rows]
+
+    def chi2(self, m: torch.Tensor, rows=None) -> torch.Tensor:
+        d = self.d if rows is None else self.d[rows]
+        s = self.std if rows is None else self.std[rows]
+        return (((self.forward(m, rows) - d) / s) ** 2).mean()
+
+    def cell_density(self, fld: torch.nn.Module) -> torch.Tensor:
+        """Cell-average density of a field (n_cells,) in the operator dtype."""
+        if isinstance(fld, DepthScaledField) and isinstance(fld.base, VoxelDensity):
+            zc = torch.as_tensor(self.mesh.cell_centers[:, 2], device=fld.base.values.device)
+            v = fld.base.output(fld.scale(zc).to(fld.base.values.dtype) * fld.base.values)
+        elif isinstance(fld, VoxelDensity) and self.cfg.quadrature == 1:
+            v = fld.on_mesh(self.mesh)
+        else:
+            v = fld(self.points)
+        v = v.to(self.dtype).reshape(self.mesh.n_cells, -1)
+        return v[:, 0] if v.shape[1] == 1 else (v * self.qweights).sum(1)
+
+    # -------------------------------------------------------------- weighting
+    def _preconditioner(self) -> torch.Tensor | None:
+        cfg = self.cfg
+        if cfg.weighting == "none" or (cfg.weighting == "depth" and cfg.weighting_mode == "output"):
+            return None
+        beta = float(cfg.weighting_power)
+        if cfg.weighting == "depth":
+            zc = torch.as_tensor(self.mesh.cell_centers[:, 2], device=self.device, dtype=self.dtype)
+            p = depth_scale(zc, self.mesh, cfg.depth_z0, 2 * beta)
+        else:
+            if self.G is not None:
+                jtj = ((self.G / self.std[:, None]) ** 2).sum(0)
+            else:
+                jtj = self.op.jtj_diag(1.0 / self.std)
+            jtj = jtj / jtj.max()
+            p = jtj.clamp_min(1e-12) ** (-beta / 2)
+        return p / p.max()
+
+    # -------------------------------------------------------------- regularisation
+    def regularizer(self, m: torch.Tensor) -> torch.Tensor:
+        """R(m) of ``cfg.regularization`` (dimensionless) for cell densities m (kg/m³)."""
+        return self.reg(m)
+
+
+class DepthScaledField(torch.nn.Module):
+    """``m(x) = bound(s(z) · raw(x))``, ``s = ((z_top - z + z0) / (z_ref + z0))^(β/2)``.
+
+    Wraps a backend with ``raw(points)`` and ``output`` (INRDensity) or ``values`` and
+    ``output`` (VoxelDensity): the depth-weighting reparametrisation of
+    :class:`INRConfig` (``weighting_mode="output"``). ``forward(points)`` returns the
+    density contrast (n,) in kg/m³ at points (n, 3) in metres, z up.
+    """
+
+    def __init__(self, base: torch.nn.Module, z_top: float, z0: float, z_ref: float, beta: float) -> None:
+        super().__init__()
+        if not hasattr(base, "output") or not (hasattr(base, "raw") or hasattr(base, "values")):
+            raise TypeError(f"weighting_mode='output' needs a backend with raw()/values and output; "
+                            f"{type(base).__name__} has not: use weighting_mode='gradient'")
+        self.base = base
+        self.z_top, self.z0, self.z_ref, self.beta = float(z_top), float(z0), float(z_ref), float(beta)
+
+    def scale(self, z: torch.Tensor) -> torch.Tensor:
+        """s(z) (dimensionless), 1 at depth ``z_ref`` below the top."""
+        return depth_power(z, self.z_top, self.z_ref, self.z0, self.beta)
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        p = torch.as_tensor(points)
+        if hasattr(self.base, "raw"):
+            raw = self.base.raw(p)
+        else:
+            raw = self.base.values[torch.as_tensor(self.base.cell_index(p), device=self.base.values.device)]
+        s = self.scale(p[:, 2].to(device=raw.device, dtype=torch.float64)).to(raw.dtype)
+        return self.base.output(s * raw)
+
+
+def make_field(cfg: INRConfig, mesh: PrismMesh, seed: int, device, factory=None) -> torch.nn.Module:
+    """A density field for ``cfg`` on ``mesh`` (see :meth:`Problem.make_field`)."""
+    if factory is not None:  # invert_inr(density=...): a module (copied per member) or f(mesh, seed)
+        if cfg.weighting == "depth" and cfg.weighting_mode == "output":
+            raise ValueError("weighting_mode='output' rescales an INR's own output and is not applied to a "
+                             "density= backend; use weighting_mode='gradient' (the default)")
+        fld = copy.deepcopy(factory) if isinstance(factory, torch.nn.Module) else factory(mesh, seed)
+        return fld.to(device)
+    opts = cfg.field_options(mesh, seed)
+    if cfg.backend == "voxel":
+        opts.pop("seed", None)
+    fld = make_density(cfg.backend, **opts)
+    if cfg.weighting == "depth" and cfg.weighting_mode == "output":
+        top, zref, z0 = depth_reference(mesh, cfg.depth_z0)
+        fld = DepthScaledField(fld, top, z0, zref, cfg.weighting_power)
+    return fld.to(device)

@@ -1,0 +1,138 @@
+"""What an INR inversion returns: the model on the mesh, the trained fields, history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .._mesh import PrismMesh
+from .._survey import Survey
+from ..metrics import coverage
+from ._config import INRConfig
+
+
+class EnsembleField(torch.nn.Module):
+    """Mean of several density fields: ``forward(points) -> (n,)`` kg/m³."""
+
+    def __init__(self, fields) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(fields)
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        return torch.stack([f(points).to(torch.float64) for f in self.members]).mean(0)
+
+    def std(self, points: torch.Tensor) -> torch.Tensor:
+        """Standard deviation over members (n,), kg/m³ (ddof = 1; 0 for one member)."""
+        v = torch.stack([f(points).to(torch.float64) for f in self.members])
+        return v.std(0) if v.shape[0] > 1 else torch.zeros_like(v[0])
+
+
+@dataclass
+class INRResult:
+    """What :func:`invert_inr` returns.
+
+    Attributes
+    ----------
+    model : ndarray (n_cells,)
+        Recovered density contrast on the mesh cells, kg/m³ (ensemble mean).
+    std : ndarray (n_cells,) or None
+        Ensemble standard deviation per cell, kg/m³ (None for one member); with
+        ``solver="linear"`` the posterior std (of the mixture over members).
+    members : ndarray (n_members, n_cells)
+        Each member's model, kg/m³.
+    predicted : ndarray (n_data,)
+        g_z of ``model``, mGal, positive downward.
+    chi2 : float
+        χ²/N of ``model`` (recomputed at the end).
+    member_chi2 : list of float
+        χ²/N of each member's kept state (recomputed from the kept weights).
+    history : dict of lists
+        Member 0's training history: ``step``, ``chi2`` (χ²/N of the state at that step,
+        before its update), ``loss``, ``reg``, ``lr``, ``time``. ``histories`` has all.
+    best_step, stop_reason : member 0's kept step and why training stopped.
+    metrics : dict or None
+        :func:`gempy_gravinv.metrics.evaluate` against ``true_model`` (if given).
+    fields : list of torch.nn.Module
+        Trained fields (kept states): callable on any points (n, 3) m -> kg/m³.
+    config : INRConfig
+    timings : dict
+        Seconds: ``setup`` (operator), ``train`` (all members), ``total``; ``steps``.
+    completed : bool
+        False when the run was cut by ``stop_after`` (resume to finish).
+    solve_info : list of dict or None
+        ``solver="linear"``: per member, the kept λ (``head_lambda``), the rule that
+        chose it, the prior std of a weight and of the field (kg/m³), the effective
+        number of parameters, the log evidence and the smallest reachable χ²/N.
+    recorded_chi2 : list of float or None
+        Per member, χ²/N as recorded during training for the kept state (it equals
+        ``member_chi2`` up to round-off: the kept state is the scored one).
+
+    Files and figures are written by :func:`gempy_gravinv.output.save_inversion`.
+    """
+
+    model: np.ndarray
+    std: np.ndarray | None
+    members: np.ndarray
+    predicted: np.ndarray
+    chi2: float
+    member_chi2: list
+    history: dict
+    histories: list
+    best_step: int
+    stop_reason: str
+    metrics: dict | None
+    fields: list
+    config: INRConfig
+    timings: dict
+    mesh: PrismMesh
+    survey: Survey
+    true_model: np.ndarray | None = None
+    completed: bool = True
+    solve_info: list | None = None
+    recorded_chi2: list | None = None
+
+    def cell_arrays(self) -> dict:
+        """Per-cell arrays for model files.
+
+        ``density_contrast`` (kg/m³), plus ``std`` and ``true_density_contrast`` when present.
+        """
+        arrays = {"density_contrast": self.model}
+        if self.std is not None:
+            arrays["std"] = self.std
+        if self.true_model is not None:
+            arrays["true_density_contrast"] = self.true_model
+        return arrays
+
+    @property
+    def field(self) -> torch.nn.Module:
+        """The trained field (the ensemble mean field for several members)."""
+        return self.fields[0] if len(self.fields) == 1 else EnsembleField(self.fields)
+
+    @torch.no_grad()
+    def evaluate(self, points) -> np.ndarray:
+        """Density contrast (n,) kg/m³ of the trained field at ``points`` (n, 3) metres."""
+        p = torch.as_tensor(np.asarray(points, dtype=np.float64).reshape(-1, 3))
+        return self.field(p).detach().cpu().double().numpy()
+
+    def summary(self) -> str:
+        """One-line summary (χ²/N, RMS error, r, time)."""
+        s = f"chi2/N={self.chi2:.3f}"
+        if self.metrics:
+            m = self.metrics
+            if m.get("rms_error_kgm3") is not None:
+                s += f" rms_err={m['rms_error_kgm3']:.1f} kg/m3 r={m['pearson_r']:.3f}"
+        return s + f" steps={self.timings.get('steps')} train={self.timings.get('train', 0):.2f}s"
+
+    def metrics_report(self) -> dict:
+        """Metrics plus run information (what ``metrics.json`` holds)."""
+        rep = dict(self.metrics or {})
+        rep.update(method="INR", chi2_per_datum_recomputed=self.chi2, member_chi2=self.member_chi2,
+                   best_step=self.best_step, stop_reason=self.stop_reason, n_members=len(self.fields),
+                   timings=self.timings, config=self.config.to_dict())
+        if self.solve_info is not None:
+            rep["solve_info"] = self.solve_info
+        if self.solve_info is not None and self.std is not None and self.true_model is not None:
+            rep["posterior_coverage_95"] = coverage(self.model, self.true_model, self.std)
+        return rep

@@ -1,0 +1,101 @@
+"""The stopping rule of INR training, with exact bookkeeping of the kept state."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._config import INRConfig
+
+
+class Stopper:
+    """The stopping rule, with exact bookkeeping of the kept state.
+
+    ``reg_mode="fixed"``: the paper's rule (stop after ``patience`` evaluations in the
+    band ``target (1 ± tol)`` or ``overfit_patience`` below it; keep the evaluated state
+    closest to the target).
+
+    ``reg_mode="target"`` (misfit-constrained prior): phase ``"fit"`` trains on χ²/N
+    alone until it first enters the band or goes below it; phase ``"shape"`` then adds
+    ``weight · R(m)`` and adapts the weight after every step (``x (1 + rate)`` while
+    χ²/N is below the target, ``x (1 - rate)`` while above), so the prior reshapes the
+    model while the misfit stays at the target. It runs to ``max_steps`` and keeps the
+    in-band state with the smallest R; without one, the state closest to the target.
+    """
+
+    def __init__(self, cfg: INRConfig) -> None:
+        self.cfg = cfg
+        self.best_gap = math.inf
+        self.best_step = -1
+        self.best_chi2 = math.nan
+        self.best_state: dict | None = None
+        self.in_band = 0
+        self.below = 0
+        self.phase = "fit" if cfg.reg_mode == "target" else "fixed"
+        self.weight = float(cfg.reg_weight)
+        self.best_reg = math.inf
+
+    def reg_weight(self) -> float:
+        """Weight of the prior term in the loss of the current step."""
+        return 0.0 if self.phase == "fit" else self.weight
+
+    def _keep(self, step: int, chi2: float, fld: torch.nn.Module) -> None:
+        self.best_step, self.best_chi2 = step, chi2
+        self.best_state = {k: v.detach().clone() for k, v in fld.state_dict().items()}
+
+    def update(self, step: int, chi2: float, fld: torch.nn.Module, reg: float = 0.0) -> str | None:
+        """Score the state of ``fld`` before step ``step`` (χ²/N, prior value); why to stop, or None."""
+        cfg = self.cfg
+        if not cfg.early_stopping:
+            return None
+        lo, hi = cfg.target_chi2 * (1 - cfg.stop_tol), cfg.target_chi2 * (1 + cfg.stop_tol)
+        gap = abs(chi2 - cfg.target_chi2)
+        if self.phase == "shape":
+            if lo <= chi2 <= hi and reg < self.best_reg:
+                self.best_reg, self.best_gap = reg, gap
+                self._keep(step, chi2, fld)
+            elif not math.isfinite(self.best_reg) and gap < self.best_gap:
+                self.best_gap = gap
+                self._keep(step, chi2, fld)
+            return None
+        if gap < self.best_gap:
+            self.best_gap = gap
+            self._keep(step, chi2, fld)
+        if self.phase == "fit":
+            if chi2 <= hi and step + 1 >= cfg.min_steps:
+                # the prior term starts at reg_weight x the data term
+                self.phase = "shape"
+                self.weight = float(cfg.reg_weight) * cfg.target_chi2 / max(reg, 1e-12)
+            return None
+        if step + 1 < cfg.min_steps:
+            return None
+        self.in_band = self.in_band + 1 if lo <= chi2 <= hi else 0
+        self.below = self.below + 1 if chi2 < lo else 0
+        if self.in_band >= cfg.patience:
+            return "target misfit reached"
+        if self.below >= cfg.overfit_patience:
+            return "below target misfit"
+        return None
+
+    def adapt(self, chi2: float) -> None:
+        """After a step of phase ``"shape"``: move the prior weight toward the target misfit."""
+        if self.phase == "shape" and math.isfinite(chi2):
+            r = float(self.cfg.reg_rate)
+            self.weight *= (1 + r) if chi2 < self.cfg.target_chi2 else (1 - r)
+
+    def state(self) -> dict:
+        """Everything needed to resume the rule (a checkpoint entry)."""
+        return dict(best_gap=self.best_gap, best_step=self.best_step, best_chi2=self.best_chi2,
+                    best_state=self.best_state, in_band=self.in_band, below=self.below,
+                    phase=self.phase, weight=self.weight, best_reg=self.best_reg)
+
+    def load(self, s: dict) -> None:
+        """Restore a :meth:`state`."""
+        for k, v in s.items():
+            setattr(self, k, v)
+
+
+    def keep_final(self, step: int, chi2: float, fld: torch.nn.Module) -> None:
+        """Keep the final state (after the last update) instead of a scored one."""
+        self._keep(step, chi2, fld)

@@ -1,0 +1,258 @@
+"""Training one member of an INR inversion: Adam on χ²/N (+ prior), stopping, checkpoints.
+
+Units: density contrast kg/m³; g_z mGal, positive downward; χ²/N dimensionless.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._checkpoint import load_checkpoint, resume_key, rng_state, save_checkpoint, set_rng_state
+from ._config import INRConfig
+from ._linear import solve_head
+from ._problem import Problem
+from ._stopping import Stopper
+
+HISTORY_KEYS = ("step", "chi2", "loss", "reg", "reg_weight", "lr", "time")
+
+
+def make_scheduler(cfg: INRConfig, opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning-rate schedule of ``cfg.lr_schedule`` on ``opt``."""
+    if cfg.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(cfg.max_steps), eta_min=cfg.lr_min)
+    if cfg.lr_schedule == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+
+
+class MemberTrainer:
+    """One member's training state and loop.
+
+    Parameters
+    ----------
+    prob : Problem
+        Data, operator and loss shared by the members.
+    member : int
+        Member index; its seed is ``cfg.seed + member``.
+    ckpt : Path or None
+        This member's checkpoint file.
+    """
+
+    def __init__(self, prob: Problem, member: int, ckpt: Path | None) -> None:
+        cfg = prob.cfg
+        seed = int(cfg.seed) + member
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        self.prob, self.cfg, self.member, self.ckpt = prob, cfg, member, ckpt
+        self.field = prob.make_field(seed)
+        self.opt = torch.optim.Adam(self.field.parameters(), lr=cfg.lr)
+        self.sched = make_scheduler(cfg, self.opt)
+        self.batch_gen = torch.Generator(device="cpu").manual_seed(seed)
+        self.stopper = Stopper(cfg)
+        self.history: dict[str, list] = {k: [] for k in HISTORY_KEYS}
+        self.step = 0
+        self.elapsed0 = 0.0
+        self.reason = "max_steps reached"
+        self.done = False
+        self.perm: torch.Tensor | None = None
+        self.pos = 0
+        n = prob.survey.n_data
+        self.batch = None if cfg.batch_size is None or cfg.batch_size >= n else int(cfg.batch_size)
+        self.eval_every = cfg.eval_every or (1 if self.batch is None else max(1, math.ceil(n / self.batch)))
+        self.t0 = time.perf_counter()
+        self.last_chi2: float | None = None
+
+    # ------------------------------------------------------------------ checkpoints
+    def resume(self) -> None:
+        """Continue from this member's checkpoint, if it exists."""
+        if self.ckpt is None or not self.ckpt.exists():
+            return
+        ck = load_checkpoint(self.ckpt, self.cfg, self.prob.device, self.field)
+        self.opt.load_state_dict(ck["optimizer"])
+        self.sched.load_state_dict(ck["scheduler"])
+        set_rng_state(ck["rng"])
+        self.batch_gen.set_state(ck["batch_rng"])
+        self.stopper.load(ck["stopper"])
+        self.history = ck["history"]
+        self.step, self.elapsed0, self.reason, self.done = ck["step"], ck["elapsed"], ck["reason"], ck["done"]
+        self.perm, self.pos = ck.get("perm"), ck.get("pos", 0)
+
+    def save(self, done: bool, why: str) -> None:
+        """Write this member's checkpoint (no-op without a checkpoint file)."""
+        if self.ckpt is None:
+            return
+        save_checkpoint(self.ckpt, dict(
+            version=1, config_key=resume_key(self.cfg), member=self.member, field=self.field.state_dict(),
+            optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(), rng=rng_state(),
+            batch_rng=self.batch_gen.get_state(), stopper=self.stopper.state(), history=self.history,
+            step=self.step, elapsed=self.elapsed(), reason=why, done=done, perm=self.perm, pos=self.pos))
+
+    def elapsed(self) -> float:
+        """Training seconds of this member, over every call that resumed it."""
+        return self.elapsed0 + time.perf_counter() - self.t0
+
+    # ------------------------------------------------------------------ one step
+    def _rows(self) -> torch.Tensor | None:
+        """The stations of this step's mini-batch (None: all)."""
+        if self.batch is None:
+            return None
+        n = self.prob.survey.n_data
+        if self.perm is None or self.pos + self.batch > n:
+            self.perm = torch.randperm(n, generator=self.batch_gen).to(self.prob.device)
+            self.pos = 0
+        rows = self.perm[self.pos:self.pos + self.batch]
+        self.pos += self.batch
+        return rows
+
+    def _loss(self, m: torch.Tensor, rows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, float]:
+        """(loss, batch χ²/N, prior value or None, prior weight) of the cell densities ``m``."""
+        prob, cfg = self.prob, self.cfg
+        chi2_b = prob.chi2(m, rows)
+        w_reg = self.stopper.reg_weight() if cfg.reg_mode == "target" else float(cfg.reg_weight)
+        if prob.reg is None:
+            reg = None
+        elif w_reg > 0:
+            reg = prob.regularizer(m)
+        else:  # target mode's fit phase: the prior's value only (history, and λ at the switch)
+            with torch.no_grad():
+                reg = prob.regularizer(m.detach())
+        loss = chi2_b + w_reg * reg if reg is not None and w_reg > 0 else chi2_b
+        return loss, chi2_b, reg, w_reg
+
+    def _record(self, chi2: float, loss, reg, w_reg: float) -> str | None:
+        """Append the scored state to the history; why to stop, or None."""
+        reg_val = 0.0 if reg is None else float(reg.detach())
+        values = (self.step, chi2, float(loss.detach()), reg_val, w_reg, self.opt.param_groups[0]["lr"],
+                  self.elapsed())
+        for key, v in zip(HISTORY_KEYS, values, strict=True):
+            self.history[key].append(v)
+        why = self.stopper.update(self.step, chi2, self.field, reg_val)
+        if why is None and not math.isfinite(chi2):
+            raise FloatingPointError(f"χ²/N became {chi2} at step {self.step}: lower lr")
+        return why
+
+    def train_step(self) -> str | None:
+        """Score the current state, take one optimiser step; why to stop, or None."""
+        prob = self.prob
+        rows = self._rows()
+        m = prob.cell_density(self.field)
+        if prob.precond is not None and m.requires_grad:
+            m.register_hook(lambda g, p=prob.precond: g * p)
+        loss, chi2_b, reg, w_reg = self._loss(m, rows)
+        # the misfit of the current state (before its update) drives stopping
+        if self.batch is None:
+            chi2_full = float(chi2_b.detach())
+        elif self.step % self.eval_every == 0:
+            with torch.no_grad():
+                chi2_full = float(prob.chi2(m.detach()))
+        else:
+            chi2_full = None
+        if chi2_full is not None:
+            why = self._record(chi2_full, loss, reg, w_reg)
+            if why is not None:
+                return why
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        if self.stopper.phase == "shape":  # λ follows this step's misfit (the batch's, with mini-batches)
+            self.stopper.adapt(chi2_full if self.batch is None else float(chi2_b.detach()))
+        self.step += 1
+        if chi2_full is not None:
+            self.last_chi2 = chi2_full
+        return None
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, stop_after: int | None, desc: str) -> dict:
+        """Train until stopped, ``max_steps`` or ``stop_after`` steps of this call; the kept state."""
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
+        steps_this_call = 0
+        bar = tqdm(total=cfg.max_steps, initial=self.step, desc=desc, disable=not cfg.progress or self.done,
+                   leave=False, unit="step")
+        self.t0 = time.perf_counter()
+        try:
+            while not self.done and self.step < cfg.max_steps:
+                if stop_after is not None and steps_this_call >= stop_after:
+                    self.save(False, self.reason)
+                    break
+                why = self.train_step()
+                if why is not None:
+                    self.reason, self.done = why, True
+                    break
+                steps_this_call += 1
+                bar.update(1)
+                if self.last_chi2 is not None:
+                    bar.set_postfix(chi2=f"{self.last_chi2:.3g}", refresh=False)
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save(False, self.reason)
+            else:
+                self.done = True
+        except KeyboardInterrupt:
+            self.save(False, "interrupted")
+            raise
+        finally:
+            bar.close()
+        self._finish(stop_after)
+        return self._kept()
+
+    def _finish(self, stop_after: int | None) -> None:
+        cfg = self.cfg
+        if self.step >= cfg.max_steps:
+            self.done = True
+            if cfg.reg_mode == "target":
+                self.reason = ("max_steps reached; kept the in-band state with the smallest prior"
+                               if math.isfinite(self.stopper.best_reg) else
+                               "max_steps reached; misfit never held in the band with the prior, "
+                               "kept the closest state")
+        if self.done and cfg.early_stopping is False:  # keep and score the final state
+            with torch.no_grad():
+                chi2 = float(self.prob.chi2(self.prob.cell_density(self.field)))
+            self.stopper.keep_final(self.step, chi2, self.field)
+        if self.done or stop_after is not None:
+            self.save(self.done, self.reason)
+
+    def _kept(self) -> dict:
+        kept = copy.deepcopy(self.field)
+        if self.stopper.best_state is not None:
+            kept.load_state_dict(self.stopper.best_state)
+        kept.eval()
+        with torch.no_grad():
+            m_kept = self.prob.cell_density(kept)
+            chi2_kept = float(self.prob.chi2(m_kept))
+        return dict(field=kept, model=m_kept.detach().cpu().double().numpy(), chi2=chi2_kept,
+                    recorded_chi2=self.stopper.best_chi2, best_step=self.stopper.best_step, reason=self.reason,
+                    history=self.history, steps=self.step, train_time=self.elapsed(), done=self.done)
+
+
+def train_member(prob: Problem, member: int, ckpt: Path | None, resume: bool, stop_after: int | None,
+                 desc: str) -> dict:
+    """Train member ``member`` (resuming its checkpoint when asked); its kept field, misfit and history."""
+    trainer = MemberTrainer(prob, member, ckpt)
+    if resume:
+        trainer.resume()
+    return trainer.run(stop_after, desc)
+
+
+def solve_member(prob: Problem, member: int, ckpt: Path | None, resume: bool, desc: str) -> dict:
+    """``solver="linear"``: one member's closed-form head (kept in ``ckpt`` once solved)."""
+    cfg = prob.cfg
+    fld = prob.make_field(int(cfg.seed) + member)
+    if ckpt is not None and resume and ckpt.exists():
+        ck = load_checkpoint(ckpt, cfg, prob.device, fld)
+        fld.eval()
+        return {**ck["out"], "field": fld}
+    out = solve_head(prob, cfg, fld, desc)
+    if ckpt is not None:
+        save_checkpoint(ckpt, dict(version=1, config_key=resume_key(cfg), member=member, field=fld.state_dict(),
+                                   out={k: v for k, v in out.items() if k != "field"}, done=True))
+    return out

@@ -1,0 +1,178 @@
+"""CSV station files: columns ``x, y, z[, gz[, std]]``.
+
+Coordinates in metres (z up, elevation); ``gz`` is the gravity anomaly in mGal,
+**positive downward** (excess mass below gives a positive value); ``std`` in mGal.
+:func:`write_csv` states these units and the sign in a leading comment line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .._survey import Survey
+from ._common import (
+    PathLike,
+    as_path,
+    check_finite_columns,
+    data_lines,
+    format_float,
+    parse_floats,
+    survey_with_data,
+)
+
+logger = logging.getLogger(__name__)
+
+_CSV_HEADER_COMMENT = (
+    "# gempy_gravinv stations: x, y, z in metres (z up, elevation); "
+    "gz = gravity anomaly in mGal, positive downward (excess mass below -> positive); "
+    "std in mGal"
+)
+
+# accepted column names (lower case, units in brackets/parentheses stripped)
+_ALIASES = {
+    "x": ("x", "easting", "east", "e"),
+    "y": ("y", "northing", "north", "n"),
+    "z": ("z", "elevation", "elev", "height"),
+    "gz": ("gz", "g_z", "grav", "gravity", "gz_mgal", "data"),
+    "std": ("std", "sigma", "uncertainty", "err", "error", "std_mgal"),
+}
+
+
+def read_csv(path: PathLike) -> Survey:
+    """Read stations (and data) from a CSV or whitespace-delimited text file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Text file with columns ``x, y, z[, gz[, std]]``. Delimiter: comma when the first
+        data line holds one, whitespace otherwise. ``#`` starts a comment. A header row
+        is optional; with one, columns are matched by name (case-insensitive, units in
+        brackets ignored, e.g. ``gz (mGal)``; aliases ``easting/northing/elevation``,
+        ``sigma/err``) and other columns are ignored. Without one, 3, 4 or 5 columns
+        are read as ``x, y, z``, ``+ gz``, ``+ std``.
+
+    Returns
+    -------
+    Survey
+        Stations in metres (z up); ``gz`` in mGal, **positive downward** (no sign change
+        is applied: the file must already use this convention); ``std`` in mGal.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        Empty file, missing x/y/z columns, ragged rows, non-numeric or NaN values,
+        non-positive std.
+    """
+    p = as_path(path)
+    lines = data_lines(p, "#")
+    if not lines:
+        raise ValueError(f"{p} is empty (no data lines after comments)")
+    delim = "," if "," in lines[0][1] else None
+
+    def split(line: str) -> list[str]:
+        return line.split(",") if delim else line.split()
+
+    first = split(lines[0][1])
+    try:
+        [float(t) for t in first]
+        header = None
+    except ValueError:
+        header = first
+        lines = lines[1:]
+    if not lines:
+        raise ValueError(f"{p} has a header but no data rows")
+
+    if header is None:
+        ncol = len(first)
+        if ncol not in (3, 4, 5):
+            raise ValueError(
+                f"{p}: {ncol} columns without a header; expected 3 (x, y, z), 4 (+ gz) or "
+                "5 (+ std), or add a header row naming the columns"
+            )
+        names = ["x", "y", "z", "gz", "std"][:ncol]
+        cols = list(range(ncol))
+    else:
+        names, cols = _header_columns(header, p)
+        ncol = len(header)
+
+    rows, linenos = [], []
+    for lineno, line in lines:
+        tok = split(line)
+        if len(tok) != ncol:
+            raise ValueError(f"{p}, line {lineno}: {len(tok)} values, expected {ncol}")
+        sel = [tok[c] for c in cols]
+        rows.append(parse_floats(sel, p, lineno))
+        linenos.append(lineno)
+    arr = np.asarray(rows, dtype=np.float64)
+    check_finite_columns(arr, names, p, linenos)
+    gz = arr[:, names.index("gz")] if "gz" in names else None
+    std = arr[:, names.index("std")] if "std" in names else None
+    logger.debug("read %d station(s) from %s (columns %s)", arr.shape[0], p, names)
+    return Survey(arr[:, :3], gz=gz, std=std, name=p.stem)
+
+
+def _header_columns(header: list[str], p: Path) -> tuple[list[str], list[int]]:
+    """Match header names to ``x, y, z, gz, std``; return (names, column indices)."""
+    norm = [re.split(r"[\[(]", h, maxsplit=1)[0].strip().strip('"').strip("'").lower() for h in header]
+    names, cols = [], []
+    for key, aliases in _ALIASES.items():
+        hits = [i for i, h in enumerate(norm) if h in aliases]
+        if len(hits) > 1:
+            raise ValueError(f"{p}: several columns match {key!r}: {[header[i] for i in hits]}")
+        if hits:
+            names.append(key)
+            cols.append(hits[0])
+    missing = [k for k in ("x", "y", "z") if k not in names]
+    if missing:
+        raise ValueError(
+            f"{p}: missing column(s) {missing} (header: {header}); "
+            "need x, y, z [, gz [, std]] in metres / mGal"
+        )
+    if "std" in names and "gz" not in names:
+        raise ValueError(f"{p}: a std column without a gz column")
+    return names, cols
+
+
+def write_csv(path: PathLike, survey_or_locations, gz=None, std=None) -> Path:
+    """Write stations (and data) as CSV with a comment line stating units and sign.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file (overwritten).
+    survey_or_locations : Survey or array_like, shape (n, 3)
+        Stations in metres, z up.
+    gz : array_like, shape (n,), optional
+        g_z in mGal, **positive downward**; replaces the survey's data when given
+        (e.g. predicted data).
+    std : float or array_like, optional
+        Standard deviations in mGal (requires data).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file. Columns: ``x,y,z[,gz[,std]]``, full float precision.
+    """
+    s = survey_with_data(survey_or_locations, gz, std)
+    p = as_path(path, must_exist=False)
+    names = ["x", "y", "z"]
+    cols = [s.locations[:, 0], s.locations[:, 1], s.locations[:, 2]]
+    if s.has_data:
+        names.append("gz")
+        cols.append(s.gz)
+        if s.std is not None:
+            names.append("std")
+            cols.append(s.std)
+    with open(p, "w") as fh:
+        fh.write(_CSV_HEADER_COMMENT + "\n")
+        fh.write(",".join(names) + "\n")
+        for row in zip(*cols):
+            fh.write(",".join(format_float(v) for v in row) + "\n")
+    logger.debug("wrote %d station(s) to %s (columns %s)", s.n_data, p, names)
+    return p

@@ -1,0 +1,82 @@
+"""Files and figures of an INR inversion result."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .._json import to_jsonable
+from ..inversion import INRResult
+from ._models import save_netcdf, save_ubc_model, save_vtk
+from ._writers import save_figures, save_metrics_json, write_each
+
+PathLike = str | os.PathLike
+
+
+def save_inversion(result: INRResult, directory: PathLike, *, figures: bool = True, name: str = "inr") -> dict:
+    """Write an INR result's model files, metrics, history and figures into ``directory``.
+
+    Files: ``{name}_model.nc`` (NetCDF: model and std, kg/m³ density contrast),
+    ``{name}_model.vtr`` (VTK), ``{name}_model.den`` (UBC model, g/cm³),
+    ``metrics.json`` (:meth:`INRResult.metrics_report`), ``history.json`` (every
+    member's training history) and PNG figures (sections, data maps, convergence,
+    ensemble or posterior std).
+
+    Parameters
+    ----------
+    result : INRResult
+        What :func:`~gempy_gravinv.invert_inr` returned.
+    directory : str or path-like
+        Output folder (created if missing).
+    figures : bool
+        Also draw the PNG figures.
+    name : str
+        File-name prefix.
+
+    Returns
+    -------
+    dict
+        ``{kind: path}`` of what was written; ``"failed: <reason>"`` for an output that
+        could not be written (e.g. UBC for a non-tensor mesh) — the others are still
+        written.
+    """
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    attrs = {"method": "INR", "chi2_per_datum": result.chi2, "units": "kg/m3 density contrast"}
+    written = write_each([
+        ("netcdf", lambda: save_netcdf(d / f"{name}_model.nc", result.mesh, result.model, std=result.std,
+                                       attrs=attrs)),
+        ("vtk", lambda: save_vtk(d / f"{name}_model", result.mesh, **result.cell_arrays())),
+        ("ubc", lambda: save_ubc_model(d / f"{name}_model.den", result.mesh, result.model)),
+    ])
+    written["metrics"] = str(save_metrics_json(d / "metrics.json", result.metrics_report()))
+    hp = d / "history.json"
+    hp.write_text(json.dumps(to_jsonable({"histories": result.histories})))
+    written["history"] = str(hp)
+    if figures:
+        written.update(save_figures(d, name, inversion_figures(result)))
+    return written
+
+
+def inversion_figures(result: INRResult) -> list:
+    """``(kind, draw)`` pairs of an INR result's figures, for :func:`save_figures`."""
+    from .. import plotting as pl
+
+    h = result.history
+    hist = {"chi2": h["chi2"], "loss": h["loss"], "lr": h["lr"]}
+    if any(h["reg"]):
+        hist["reg"] = h["reg"]
+    if result.config.reg_mode == "target" and any(h.get("reg_weight", [])):
+        hist["reg_weight (λ)"] = h["reg_weight"]
+    best_i = h["step"].index(result.best_step) if result.best_step in h["step"] else None
+    jobs = [
+        ("sections", lambda: pl.plot_sections(result.mesh, {"INR": result.model}, true=result.true_model)),
+        ("data_maps", lambda: pl.plot_data_maps(result.survey, result.predicted)),
+        ("convergence", lambda: pl.plot_convergence(hist, target={"chi2": result.config.target_chi2},
+                                                    best=best_i, xlabel="step")),
+    ]
+    if result.std is not None:
+        jobs.append(("std", lambda: pl.plot_std(result.mesh, result.std, true=result.true_model,
+                                                label="ensemble std")))
+    return jobs
