@@ -31,9 +31,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="torch threads (default: INRConfig's 'auto', which is 1 for this small problem: on a "
-                        "busy 2-core CPU two threads took 191 s against 8 s for one; on a quiet machine "
-                        "--threads 2 is ~30%% faster; results depend slightly on the thread count)")
+                   help="torch threads (default: INRConfig's 'auto', which is 1 for this small problem: "
+                        "on a busy CPU, thread synchronisation costs more than it saves; on a quiet "
+                        "machine more threads can be faster; results depend slightly on the thread count)")
     return p
 
 

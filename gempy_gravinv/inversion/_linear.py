@@ -26,6 +26,7 @@ import time
 import numpy as np
 import torch
 
+from .._validation import check_choice
 from ..density import evaluate_on_mesh
 
 HEAD_RULES = ("discrepancy", "evidence")
@@ -34,8 +35,7 @@ HEAD_RULES = ("discrepancy", "evidence")
 def check_head_lambda(value) -> None:
     """Raise ``ValueError`` unless ``value`` is a rule of :data:`HEAD_RULES` or a number > 0."""
     if isinstance(value, str):
-        if value not in HEAD_RULES:
-            raise ValueError(f"head_lambda must be one of {HEAD_RULES} or a number > 0, got {value!r}")
+        check_choice(value, HEAD_RULES, name="head_lambda (or a number > 0)")
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"head_lambda must be one of {HEAD_RULES} or a finite number > 0, got {value!r}")
@@ -203,8 +203,8 @@ class HeadPosterior:
 
         Then the features are too few for the data (the model is mis-specified): the
         discrepancy λ does not exist, and the evidence drives λ to 0 and the weights to
-        values that fit noise (measured: a (4, 4, 3) lattice on the full-size GRF gave 4.6
-        times the floor). An error, not such a model.
+        values that fit noise, a model far worse than the constant mean. An error, not
+        such a model.
         """
         lo, _ = self._bracket()
         if self.chi2(lo) >= target:

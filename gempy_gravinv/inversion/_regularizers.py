@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .._mesh import PrismMesh
+from .._validation import check_choice
 
 REGULARIZATIONS = ("none", "tv", "smooth", "min_support", "matern")
 
@@ -128,8 +129,7 @@ class Matern:
 
     def __init__(self, mesh: PrismMesh, length: float, nu: float, rho_s: float, device, dtype,
                  boundary: str = "neumann") -> None:
-        if boundary not in BOUNDARIES:
-            raise ValueError(f"prior_boundary must be one of {BOUNDARIES}, got {boundary!r}")
+        check_choice(boundary, BOUNDARIES, name="prior_boundary")
         self.shape = _full_shape(mesh, "matern")
         widths = []
         for ax in range(len(self.shape)):
@@ -184,4 +184,5 @@ def make_regularizer(cfg, mesh: PrismMesh, device, dtype):
         return Matern(mesh, cfg.prior_length, cfg.prior_nu, rho_s, device, dtype, cfg.prior_boundary)
     if name in ("tv", "smooth"):
         return Differences(mesh, name, rho_s, cfg.reg_eps)
-    raise ValueError(f"regularization must be one of {REGULARIZATIONS}, got {name!r}")
+    check_choice(name, REGULARIZATIONS, name="regularization")
+    raise AssertionError(f"regularization {name!r} has no builder")
