@@ -473,6 +473,17 @@ class INRConfig:
         check_number(self.init_value, name="init_value (kg/m³)", allow_none=True)
         if self.output != "linear" or self.bounds is not None:
             check_bounds(self.bounds)
+        if self.lr > 1.0:
+            raise ValueError(f"lr must be <= 1 (Adam's step in the network's own units), got {self.lr}")
+        if self.lr_schedule == "cosine" and self.lr_min > self.lr:
+            raise ValueError(f"lr_min ({self.lr_min}) must not exceed lr ({self.lr})")
+        if self.lr_decay > 1.0:
+            raise ValueError(f"lr_decay must be in (0, 1] (a per-step factor), got {self.lr_decay}")
+        if self.init_value is not None and self.bounds is not None and self.output != "linear":
+            lo, hi = check_bounds(self.bounds)
+            if not lo < self.init_value < hi:
+                raise ValueError(f"init_value ({self.init_value} kg/m³) must lie strictly inside bounds "
+                                 f"({lo}, {hi}) kg/m³")
         if len(self.axis_scale) != 3:
             raise ValueError(f"axis_scale must hold 3 factors (x, y, z), got {self.axis_scale!r}")
         for a in self.axis_scale:
