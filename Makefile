@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gempy-gravinv demo -o $(OUT)
+	$(BIN)/gempy-gravinv demo -o $(OUT) --overwrite
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,11 +2,84 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
-from ._validation import as_finite_array
+from ._validation import as_finite_array, check_choice
+
+#: Largest compressed face grid (cells) the overlap check fills; beyond it, a k-d tree is used.
+_OVERLAP_GRID_MAX = 10_000_000
+#: A station farther from the mesh than this many horizontal extents is refused (or warned).
+FAR_STATION_FACTOR = 10.0
+
+
+def find_overlapping_cells(bounds, decimals: int = 6) -> tuple[int, int] | None:
+    """Two prisms whose interiors overlap, or ``None`` when no two do.
+
+    Grid-based: the face coordinates of all cells (rounded to ``10**-decimals`` m) cut
+    space into a rectilinear grid; every cell covers a box of grid cells, and a grid cell
+    covered twice is an overlap. The coverage is counted with a 3-D difference array
+    (O(n_cells + grid size)). When that grid would be too large (very irregular cells),
+    a k-d tree of the cell centres finds the candidate pairs instead.
+
+    Parameters
+    ----------
+    bounds : ndarray, shape (n_cells, 6)
+        ``(west, east, south, north, bottom, top)`` in metres, widths > 0.
+    decimals : int
+        Faces closer than ``10**-decimals`` m count as the same (touching, not overlapping).
+
+    Returns
+    -------
+    (int, int) or None
+        Indices of two overlapping cells.
+    """
+    b = np.round(np.asarray(bounds, dtype=np.float64), decimals)
+    n = b.shape[0]
+    if n < 2:
+        return None
+    axes, lo, hi = [], [], []
+    for a in range(3):
+        u = np.unique(b[:, 2 * a: 2 * a + 2])
+        axes.append(u)
+        lo.append(np.searchsorted(u, b[:, 2 * a]))
+        hi.append(np.searchsorted(u, b[:, 2 * a + 1]))
+    gshape = tuple(len(u) for u in axes)  # one more node than grid cells per axis
+    if float(np.prod(gshape, dtype=np.float64)) <= _OVERLAP_GRID_MAX:
+        # 3-D difference array: +1/-1 at the 8 corners of each cell's box, then prefix sums
+        idx = np.concatenate([np.ravel_multi_index((hi[0] if k & 1 else lo[0], hi[1] if k & 2 else lo[1],
+                                                    hi[2] if k & 4 else lo[2]), gshape) for k in range(8)])
+        sign = np.repeat([(-1.0) ** bin(k).count("1") for k in range(8)], n)
+        cover = np.bincount(idx, weights=sign, minlength=int(np.prod(gshape))).astype(np.int32).reshape(gshape)
+        for ax in range(3):
+            np.cumsum(cover, axis=ax, out=cover)
+        hot = np.argwhere(cover[:-1, :-1, :-1] > 1)
+        if hot.size == 0:
+            return None
+        gi, gj, gk = hot[0]
+        hit = np.flatnonzero((lo[0] <= gi) & (gi < hi[0]) & (lo[1] <= gj) & (gj < hi[1])
+                             & (lo[2] <= gk) & (gk < hi[2]))
+        return int(hit[0]), int(hit[1])
+    from scipy.spatial import cKDTree
+
+    cc = np.column_stack([(b[:, 0] + b[:, 1]) / 2, (b[:, 2] + b[:, 3]) / 2, (b[:, 4] + b[:, 5]) / 2])
+    half = np.column_stack([b[:, 1] - b[:, 0], b[:, 3] - b[:, 2], b[:, 5] - b[:, 4]]) / 2
+    rad = np.linalg.norm(half, axis=1)
+    tree = cKDTree(cc)
+    tol = 10.0 ** -decimals
+    for start in range(0, n, 4096):
+        idx = np.arange(start, min(n, start + 4096))
+        cand = tree.query_ball_point(cc[idx], rad[idx] + rad.max())
+        i = np.repeat(idx, [len(c) for c in cand])
+        j = np.fromiter((v for c in cand for v in c), dtype=np.int64, count=len(i))
+        keep = i < j
+        i, j = i[keep], j[keep]
+        hit = np.flatnonzero(np.all(np.abs(cc[j] - cc[i]) < (half[j] + half[i] - tol), axis=1))
+        if hit.size:
+            return int(i[hit[0]]), int(j[hit[0]])
+    return None
 
 
 def active_mask(active_cells, n_cells: int) -> np.ndarray:
@@ -97,6 +170,15 @@ class PrismMesh:
         :meth:`from_discretize` / :meth:`from_tensor`); used for sections and outputs.
     active_cells : ndarray of bool, optional
         Mask over the full tensor/tree mesh the cells came from.
+    check_overlap : bool
+        Refuse prisms whose interiors overlap (:func:`find_overlapping_cells`, sort- and
+        grid-based, O(n log n)); skipped for cells of a discretize mesh, which never
+        overlap.
+
+    Raises
+    ------
+    ValueError
+        Non-finite bounds, a degenerate cell, or two overlapping cells.
 
     Notes
     -----
@@ -106,7 +188,8 @@ class PrismMesh:
     """
 
     def __init__(self, bounds, *, shape: tuple[int, int, int] | None = None,
-                 active_cells: np.ndarray | None = None, source: Any = None) -> None:
+                 active_cells: np.ndarray | None = None, source: Any = None,
+                 check_overlap: bool = True) -> None:
         b = as_finite_array(bounds, name="bounds")
         if b.ndim != 2 or b.shape[1] != 6:
             raise ValueError(f"bounds must have shape (n_cells, 6), got {b.shape}")
@@ -118,6 +201,14 @@ class PrismMesh:
                 f"{int(bad.sum())} degenerate cell(s) with zero or negative width "
                 f"(west<east, south<north, bottom<top required); first is cell {i}: {b[i].tolist()}"
             )
+        if check_overlap:
+            pair = find_overlapping_cells(b)
+            if pair is not None:
+                i, j = pair
+                raise ValueError(
+                    f"cells {i} and {j} overlap ({b[i].tolist()} and {b[j].tolist()} m, west, east, south, "
+                    "north, bottom, top): the mass they share would count twice; cells may only touch"
+                )
         self._bounds = b
         self.shape = None if shape is None else tuple(int(s) for s in shape)
         self.active_cells = None if active_cells is None else np.asarray(active_cells, bool)
@@ -170,7 +261,7 @@ class PrismMesh:
         lo = cc - h / 2
         hi = cc + h / 2
         bounds = np.column_stack([lo[:, 0], hi[:, 0], lo[:, 1], hi[:, 1], lo[:, 2], hi[:, 2]])[mask]
-        return cls(bounds, shape=shape, active_cells=mask, source=mesh)
+        return cls(bounds, shape=shape, active_cells=mask, source=mesh, check_overlap=False)
 
     # ------------------------------------------------------------------ geometry
     @property
@@ -330,16 +421,62 @@ class PrismMesh:
                 out.append(i)
         return np.asarray(out, dtype=int)
 
-    def check_stations(self, locations) -> None:
-        """Raise ``ValueError`` if any station lies strictly inside a cell."""
-        bad = self.stations_inside(locations)
+    def check_stations(self, locations, *, outside: str = "error",
+                       far_factor: float = FAR_STATION_FACTOR) -> None:
+        """Check where stations lie relative to the cells.
+
+        Parameters
+        ----------
+        locations : array_like, shape (n, 3)
+            Station coordinates, metres, z up.
+        outside : {"error", "warn"}
+            What a station below the whole mesh, or farther from it than ``far_factor``
+            times its horizontal extent, gets: a ``ValueError`` (default) or a warning.
+            Both are legal geometry but are usually a sign convention (depth instead of
+            elevation) or coordinate system (degrees, another CRS, local vs UTM) mistake.
+        far_factor : float
+            Distance, in horizontal extents of the mesh, beyond which a station is "far".
+
+        Raises
+        ------
+        ValueError
+            A station strictly inside a cell (always), or, with ``outside="error"``, below
+            the mesh or far from it.
+        """
+        check_choice(outside, ("error", "warn"), name="outside")
+        loc = np.asarray(locations, float)
+        bad = self.stations_inside(loc)
         if bad.size:
-            loc = np.asarray(locations, float)[bad[0]]
             raise ValueError(
                 f"{bad.size} station(s) lie inside mesh cells (first: station {int(bad[0])} at "
-                f"{loc.tolist()} m). Stations must be outside or on the faces of active cells: "
+                f"{loc[bad[0]].tolist()} m). Stations must be outside or on the faces of active cells: "
                 "raise them above the mesh top, or deactivate the cells above topography."
             )
+        problems = []
+        e = self.extent
+        below = np.flatnonzero(loc[:, 2] < e[4] - 1e-9)
+        if below.size:
+            i = int(below[0])
+            problems.append(
+                f"{below.size} station(s) lie below the whole mesh (first: station {i} at z = {loc[i, 2]:.6g} m, "
+                f"mesh bottom at z = {e[4]:.6g} m): z must be an elevation, positive up (depths given?)")
+        span = max(e[1] - e[0], e[3] - e[2])
+        gap = np.maximum(np.maximum(e[0:6:2] - loc, loc - e[1:6:2]), 0.0)
+        dist = np.linalg.norm(gap, axis=1)
+        far = np.flatnonzero(dist > far_factor * span)
+        if far.size:
+            i = int(far[np.argmax(dist[far])])
+            problems.append(
+                f"{far.size} station(s) lie farther from the mesh than {far_factor:g} x its horizontal extent "
+                f"({far_factor * span:.4g} m); station {i} at {loc[i].tolist()} m is {dist[i]:.4g} m away: "
+                "stations and mesh in different coordinate systems (degrees, another CRS, local vs UTM)?")
+        if not problems:
+            return
+        if outside == "error":
+            raise ValueError("; ".join(problems) + " (to allow it: GravityOperator(..., check_stations='warn'); "
+                             "command line: forward --allow-outside-stations)")
+        for msg in problems:
+            warnings.warn(msg, UserWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ models on the mesh
     def to_full(self, values, fill=np.nan) -> np.ndarray:

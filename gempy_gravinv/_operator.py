@@ -49,13 +49,40 @@ def _compiled(fn):
     return _COMPILED[fn]
 
 
+class DeviceUnavailableError(ValueError, RuntimeError):
+    """A known device this machine lacks (``"cuda"`` without a GPU): a bad setting and, as before, a RuntimeError."""
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else -> ``torch.device``."""
-    if isinstance(device, str) and device == "auto":
+    """The torch device of a setting, checked against this machine.
+
+    ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
+    (``"mps"`` where PyTorch has it). Raises ``ValueError`` for an unknown name (``"gpu"``:
+    PyTorch calls GPUs ``"cuda"``), :class:`DeviceUnavailableError` (a ``ValueError`` and
+    a ``RuntimeError``) for a device this machine does not have, ``TypeError`` for
+    neither a string nor a ``torch.device``.
+    """
+    ok = "use 'cpu', 'cuda', 'cuda:N' (N-th GPU) or 'auto' (CUDA when available)"
+    if isinstance(device, str) and device.strip().lower() == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a string or torch.device, got {type(device).__name__}")
+    try:
+        dev = torch.device(device.strip().lower() if isinstance(device, str) else device)
+    except (RuntimeError, ValueError):
+        hint = " (PyTorch calls GPUs 'cuda')" if str(device).strip().lower().startswith("gpu") else ""
+        raise ValueError(f"unknown device {device!r}{hint}: {ok}") from None
+    mps = getattr(torch.backends, "mps", None)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} was asked for but CUDA is not available")
+        raise DeviceUnavailableError(f"device {str(device)!r} was asked for but CUDA is not available "
+                                     "(no GPU, or a CPU-only PyTorch build); use 'cpu' or 'auto'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceUnavailableError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} "
+                                     "GPU(s), numbered from 0")
+    if dev.type == "mps" and not (mps is not None and mps.is_available()):
+        raise DeviceUnavailableError(f"device {str(device)!r} was asked for but MPS is not available")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {str(device)!r} is not supported: {ok}")
     return dev
 
 
@@ -112,7 +139,7 @@ class _GravityFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, density, op):  # type: ignore[override]
         ctx.op = op
-        return op.forward(density)
+        return op.forward(density, _check=False)  # the public call checks, not the autograd path
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
@@ -165,8 +192,10 @@ class GravityOperator:
         With ``store="auto"``: the largest share of free memory a dense G may take.
     max_dense_bytes : int
         With ``store="auto"``: the largest dense G kept, bytes.
-    check_stations : bool
-        Raise if a station lies strictly inside a cell (default True).
+    check_stations : bool or "warn"
+        Raise if a station lies strictly inside a cell, below the whole mesh or farther
+        than 10 horizontal mesh extents from it (default True); ``"warn"`` only warns
+        about the last two (:meth:`PrismMesh.check_stations`); ``False`` checks nothing.
     compile : bool or "auto"
         Fuse the kernel evaluation with ``torch.compile`` (C++/OpenMP on CPU, Triton on
         CUDA): ~3-10x faster products, after a one-off compilation of ~5-20 s per process
@@ -221,8 +250,8 @@ class GravityOperator:
             check_int(quadrature, name="quadrature (points per axis)", minimum=1)
         check_choice(lattice, (True, False, "auto"), name="lattice")
         check_choice(compile, (True, False, "auto"), name="compile")
-        if check_stations:
-            mesh.check_stations(survey.locations)
+        if check_stations:  # inside a cell: always refused; below / far from the mesh: "warn" allows
+            mesh.check_stations(survey.locations, outside="warn" if check_stations == "warn" else "error")
         self.mesh = mesh
         self.survey = survey
         self.device = resolve_device(device)
@@ -403,9 +432,12 @@ class GravityOperator:
         return self._as_columns(residual, self.n_data, "residual", "n_data", "mGal")
 
     @torch.no_grad()
-    def forward(self, density) -> torch.Tensor:
-        """G·m without autograd: density (n_cells[, k]) kg/m³ -> g_z (n_data[, k]) mGal, positive down."""
+    def forward(self, density, *, _check: bool = True) -> torch.Tensor:
+        """G·m without autograd: density (n_cells[, k]) kg/m³ -> g_z (n_data[, k]) mGal, positive down; NaN refused."""
         m, vec = self._as_model(density)
+        if _check and not bool(torch.isfinite(m).all()):  # one check per call, not on the autograd path
+            raise ValueError(f"density contains {int((~torch.isfinite(m)).sum())} NaN/inf value(s) (kg/m³): every "
+                             "cell needs a finite contrast (leave inactive cells out of the mesh)")
         if self._G is not None:
             out = self._G @ m
         elif self._lattice is not None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from ._constants import gz_from_upward, gz_to_upward
 from ._validation import as_finite_array
+
+#: Largest coordinate magnitude of a station, metres (beyond any projected or geocentric
+#: coordinate on Earth: such a value is a unit or parsing mistake).
+MAX_COORDINATE_M: float = 1e8
 
 
 class Survey:
@@ -26,11 +31,25 @@ class Survey:
         all stations. Requires ``gz``.
     name : str, optional
         Free label used in reports.
+    crs : str, optional
+        Coordinate reference system of ``locations`` (an authority code such as
+        ``"EPSG:25830"``, or WKT), carried into the files written from the survey;
+        ``None`` when unknown (e.g. local coordinates).
 
     Raises
     ------
     ValueError
-        Empty survey, wrong shapes, NaN/inf values, mismatched lengths, non-positive std.
+        Empty survey, wrong shapes, NaN/inf values, coordinates beyond ±1e8 m, mismatched
+        lengths, non-positive std, or stations repeated at the same (x, y, z) with
+        different data.
+    TypeError
+        Complex or boolean values.
+
+    Warns
+    -----
+    UserWarning
+        Stations repeated at the same (x, y, z) with the same data (each copy counts in
+        the misfit).
 
     Examples
     --------
@@ -39,33 +58,69 @@ class Survey:
     2
     """
 
-    def __init__(self, locations, gz=None, std=None, *, name: str | None = None) -> None:
-        loc = as_finite_array(locations, name="locations")
+    def __init__(self, locations, gz=None, std=None, *, name: str | None = None,
+                 crs: str | None = None) -> None:
+        loc = as_finite_array(locations, name="locations", allow_bool=False)
         if loc.ndim == 1 and loc.size == 3:
             loc = loc[None, :]
         if loc.ndim != 2 or loc.shape[1] != 3:
             raise ValueError(f"locations must have shape (n_data, 3) in metres, got {loc.shape}")
+        big = np.abs(loc) > MAX_COORDINATE_M
+        if big.any():
+            i, j = (int(v) for v in np.argwhere(big)[0])
+            raise ValueError(
+                f"station {i} has {'xyz'[j]} = {loc[i, j]:.4g} m: beyond any coordinate on Earth "
+                f"(|value| <= {MAX_COORDINATE_M:g} m); {int(big.any(axis=1).sum())} station(s) affected"
+            )
         self._locations = loc
         self._gz = None
         self._std = None
         self.name = name
+        if crs is not None and not isinstance(crs, str):
+            crs = crs.to_string() if hasattr(crs, "to_string") else str(crs)
+        self.crs = crs
         if gz is not None:
             self._gz = self._check_vector(gz, "gz")
         if std is not None:
             if self._gz is None:
                 raise ValueError("std was given without gz: uncertainties need observed data")
-            s = np.asarray(std, dtype=np.float64)
-            if s.ndim == 0:
-                s = np.full(self.n_data, float(s))
+            if np.ndim(std) == 0:
+                s = np.full(self.n_data, as_finite_array(std, name="std", allow_bool=False).item())
+            else:
+                s = std
             s = self._check_vector(s, "std")
             if np.any(s <= 0):
                 raise ValueError(
                     f"std must be strictly positive (mGal); {int(np.sum(s <= 0))} value(s) are <= 0"
                 )
             self._std = s
+        self._check_duplicates()
+
+    def _check_duplicates(self) -> None:
+        """Warn about stations repeated with the same data; refuse them with different data."""
+        loc = self._locations
+        if loc.shape[0] < 2:
+            return
+        _, inverse, counts = np.unique(loc, axis=0, return_inverse=True, return_counts=True)
+        if counts.max() < 2:
+            return
+        inverse = inverse.reshape(-1)
+        groups = [np.flatnonzero(inverse == k) for k in np.flatnonzero(counts > 1)]
+        for g in groups:
+            for arr, what in ((self._gz, "gz"), (self._std, "std")):
+                if arr is not None and np.ptp(arr[g]) > 0:
+                    raise ValueError(
+                        f"stations {g.tolist()} share x, y, z = {loc[g[0]].tolist()} m but have different "
+                        f"{what} ({', '.join(f'{v:.6g}' for v in arr[g])} mGal): average repeated readings "
+                        "into one station, or correct the coordinates"
+                    )
+        shown = "; ".join(str(g.tolist()) for g in groups[:5]) + ("; ..." if len(groups) > 5 else "")
+        warnings.warn(
+            f"{sum(len(g) for g in groups) - len(groups)} duplicated station row(s) (same x, y, z and data): "
+            f"rows {shown}; each copy counts in the misfit: drop the duplicates", UserWarning, stacklevel=3)
 
     def _check_vector(self, values, name: str) -> np.ndarray:
-        arr = as_finite_array(values, name=name)
+        arr = as_finite_array(values, name=name, allow_bool=False)
         arr = arr.reshape(-1) if arr.ndim == 2 and 1 in arr.shape else arr
         if arr.ndim != 1:
             raise ValueError(f"{name} must be 1-D (n_data,), got shape {arr.shape}")
@@ -125,7 +180,7 @@ class Survey:
         -------
         Survey
         """
-        return Survey(self._locations, gz=gz, std=std, name=self.name)
+        return Survey(self._locations, gz=gz, std=std, name=self.name, crs=self.crs)
 
     def subset(self, index) -> Survey:
         """Return the survey restricted to some stations.
@@ -149,6 +204,7 @@ class Survey:
             gz=None if self._gz is None else np.atleast_1d(self._gz[idx]),
             std=None if self._std is None else np.atleast_1d(self._std[idx]),
             name=self.name,
+            crs=self.crs,
         )
 
     def __len__(self) -> int:

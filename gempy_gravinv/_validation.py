@@ -5,25 +5,50 @@ from __future__ import annotations
 import numpy as np
 
 
-def as_finite_array(values, *, name: str, ndim: int | None = None, shape=None) -> np.ndarray:
+def _check_real_dtype(values, name: str, allow_bool: bool) -> None:
+    """Refuse complex values always, and booleans unless ``allow_bool`` (casting would hide them)."""
+    if isinstance(values, (bool, np.bool_)) and not allow_bool:
+        raise TypeError(f"{name} must hold real numbers, got a bool")
+    if isinstance(values, complex):
+        raise TypeError(f"{name} must hold real numbers, got a complex value")
+    kind = getattr(getattr(values, "dtype", None), "kind", None)
+    if kind is None and hasattr(values, "is_complex"):  # torch tensors
+        kind = "c" if values.is_complex() else ("b" if str(values.dtype) == "torch.bool" else None)
+    if kind is None and isinstance(values, (list, tuple)):
+        try:
+            kind = np.asarray(values).dtype.kind
+        except (TypeError, ValueError):  # ragged: reported by the float conversion
+            return
+    if kind == "c":
+        raise TypeError(f"{name} must hold real numbers, got complex values (the imaginary part would be "
+                        "dropped)")
+    if kind == "b" and not allow_bool:
+        raise TypeError(f"{name} must hold real numbers, got booleans (True/False would be read as 1/0)")
+
+
+def as_finite_array(values, *, name: str, ndim: int | None = None, shape=None,
+                    allow_bool: bool = True) -> np.ndarray:
     """Return ``values`` as a float64 array, raising if it is empty, ragged or non-finite.
 
     Parameters
     ----------
     values : array_like
-        Input values.
+        Input values. Complex values are refused (casting would drop the imaginary part).
     name : str
         Name used in error messages.
     ndim : int, optional
         Required number of dimensions.
     shape : tuple, optional
         Required shape; ``None`` entries match any length.
+    allow_bool : bool
+        Accept booleans (as 0/1); ``False`` refuses them.
 
     Returns
     -------
     numpy.ndarray
         float64 copy of the input.
     """
+    _check_real_dtype(values, name, allow_bool)
     try:
         arr = np.array(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -244,7 +244,11 @@ def test_cli_tharsis_case_and_config(tmp_path, capsys):
                "--warmup", "3", "--chains", "1", "--max-tree-depth", "2", "--prior-draws", "2",
                "--no-progress", "--no-figures", "-o", str(out)])
     assert rc == 0
-    s = json.loads((out / "summary.json").read_text())
+    def strict(c):
+        raise ValueError(f"summary.json is not strict JSON: {c}")
+
+    s = json.loads((out / "summary.json").read_text(), parse_constant=strict)  # one chain: R-hat NaN -> null
+    assert s["max_rhat"] is None
     assert s["n_stations"] == 8 and s["meta"]["unit_names"] == ["host_rock", "plutonite"]
     idata = az.from_netcdf(out / "posterior.nc")
     assert set(idata.posterior.data_vars) >= {"densities", "dips", "offset", "noise_mu",

@@ -92,9 +92,12 @@ def test_forward_end_to_end_matches_operator_and_simpeg(ubc_case, capsys):
 
 
 def test_forward_without_reference_is_absolute_density(ubc_case):
+    from gempy_gravinv._constants import DensityUnitsWarning
+
     d, mesh, rho = ubc_case["dir"], ubc_case["mesh"], ubc_case["rho"]
-    assert main(["forward", str(d / "mesh.msh"), str(d / "model.den"), str(d / "stations.csv"),
-                 "-o", str(d / "abs.csv"), "--device", "cpu"]) == 0
+    with pytest.warns(DensityUnitsWarning, match="absolute rock densities.*--reference-density"):
+        assert main(["forward", str(d / "mesh.msh"), str(d / "model.den"), str(d / "stations.csv"),
+                     "-o", str(d / "abs.csv"), "--device", "cpu"]) == 0
     assert main(["forward", str(d / "mesh.msh"), str(d / "model.den"), str(d / "stations.csv"),
                  "-o", str(d / "rel.csv"), "--device", "cpu", "--reference-density", "2.67"]) == 0
     # linear in density: abs - rel = field of a uniform 2.67 g/cm³ over the active cells

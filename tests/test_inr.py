@@ -115,9 +115,9 @@ def test_weighting_preconditioners_follow_their_formulas(case):
     from gempy_gravinv.inversion._problem import DepthScaledField, make_field
 
     fld = make_field(INRConfig(weighting="depth", weighting_mode="output", weighting_power=2.0, depth_z0=30.0),
-                      case.mesh, 0, "cpu")
+                     case.mesh, 0, "cpu")
     assert isinstance(fld, DepthScaledField)
-    s = fld.scale(torch.as_tensor(case.mesh.cell_centers[:, 2])).numpy()
+    s = fld.scale_at(torch.as_tensor(case.mesh.cell_centers)).numpy()
     dz2 = case.mesh.cell_widths[:, 2].min() / 2
     assert np.allclose(s, (depth + 30.0) / (dz2 + 30.0))
     # the sensitivity weight grows with depth (what counters the decay of Gᵀr)

@@ -50,7 +50,8 @@ def summarize(idata) -> dict[str, Any]:
         out["max_rhat"] = float(np.nanmax(table["r_hat"].values))
     else:
         out["max_rhat"] = float("nan")
-    out["min_ess_bulk"] = float(np.nanmin(table["ess_bulk"].values)) if table is not None else np.nan
+    ess = np.asarray(table["ess_bulk"].values, dtype=float) if table is not None else np.array([])
+    out["min_ess_bulk"] = float(np.nanmin(ess)) if np.isfinite(ess).any() else float("nan")  # NaN: too few draws
     out["ess_per_s"] = out["min_ess_bulk"] / t if t and np.isfinite(t) else float("nan")
     ss = idata.get("sample_stats")
     out["divergences"] = int(ss["diverging"].values.sum()) if ss is not None and "diverging" in ss else 0

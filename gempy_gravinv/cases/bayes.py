@@ -25,7 +25,7 @@ import numpy as np
 from .._constants import gcc_to_kgm3
 from .._mesh import PrismMesh
 from .._survey import Survey
-from .._validation import check_choice
+from .._validation import check_choice, check_int, check_number
 from ..geomodel import LoadedGeoModel
 
 __all__ = ["BayesCase", "CONFIG_SCHEMA", "THARSIS_DENSITY_MEAN_GCC", "THARSIS_DENSITY_STD_GCC",
@@ -296,15 +296,17 @@ g_z in mGal positive downward (excess mass below gives positive values).
 
 [model]                       # a GemPy model from GemPy's own CSV files
 extent = [xmin, xmax, ymin, ymax, zmin, zmax]
+name = "my_model"             # optional: a plain name (letters, digits, _ . -), not a path
 surface_points = "surface_points.csv"   # columns X, Y, Z, formation
 orientations = "orientations.csv"       # columns X, Y, Z, formation and either
                                         # azimuth, dip, polarity or G_x, G_y, G_z
 [stations]
-file = "stations.csv"         # header x,y,z,gz[,std]; gz in mGal positive down
+file = "stations.csv"         # header x,y,z,gz[,std]; gz in mGal positive down (other units
+                              # in brackets are converted: "z (ft)", "gz (uGal)")
 subset = 50                   # optional: a seeded random subset of stations
 
 [mesh]                        # forward (a): tensor mesh over the model extent
-shape = [16, 12, 8]
+shape = [16, 12, 8]           # cells along x, y, z (each >= 1)
 
 [forward]
 kind = "mesh"                 # "mesh" (GemPy soft lithology + our operator) or "centered"
@@ -338,6 +340,13 @@ scale = 20.0                  # offset prior std (mGal)
 def from_config(path, *, subset: int | None = None, seed: int = 0) -> BayesCase:
     """Build a :class:`BayesCase` from a config file (schema: :data:`CONFIG_SCHEMA`).
 
+    Every entry is checked before GemPy is imported, with a message naming it: the
+    extent (min < max), ``[model] name`` (a plain name, never a path), ``[mesh] shape``
+    (three integers >= 1), numbers (finite, scales > 0), indices (integers >= 0), and the
+    density priors (kg/m³ contrasts: g/cm³ values such as 2.67 are refused, absolute
+    densities such as 2670 warned about). The stations file is read with
+    :func:`gempy_gravinv.io.read_csv` (units in its header are converted).
+
     Parameters
     ----------
     path : str or path-like
@@ -352,7 +361,101 @@ def from_config(path, *, subset: int | None = None, seed: int = 0) -> BayesCase:
     BayesCase
         ``truth`` empty; ``meta`` with the config path, extent (m), unit names, number
         of stations and forward kind.
+
+    Raises
+    ------
+    FileNotFoundError
+        The config, the GemPy CSV files or the stations file is missing.
+    ValueError
+        A missing section or entry, or a value out of its range (named in the message).
     """
+    from pathlib import Path
+
+    from ..io import read_config, read_csv
+    from . import _bayes_config as C
+
+    cfg = read_config(path)
+    base = Path(path).resolve().parent
+    for sec in ("model", "stations", "priors"):
+        if not isinstance(cfg.get(sec), dict):
+            raise ValueError(f"config {path}: missing section [{sec}] (see `bayes --help-config`)")
+    for sec in ("mesh", "forward", "likelihood", "alignment"):
+        if not isinstance(cfg.get(sec, {}), dict):
+            raise ValueError(f"config {path}: [{sec}] must be a section (a table of settings)")
+    mc = cfg["model"]
+    for key in ("extent", "surface_points", "orientations"):
+        if key not in mc:
+            raise ValueError(f"config [model] needs {key!r}")
+    ext = C.extent(mc["extent"])
+    name = C.plain_name(mc.get("name", "user_model"), name="[model] name")
+    sp_file, ori_file = base / str(mc["surface_points"]), base / str(mc["orientations"])
+    for f in (sp_file, ori_file):
+        if not f.is_file():
+            raise FileNotFoundError(f"GemPy input file not found: {f}")
+    sc = cfg["stations"]
+    st_file = base / str(sc.get("file", ""))
+    if not st_file.is_file():
+        raise FileNotFoundError(f"stations file not found: {st_file}")
+    sv = read_csv(st_file)
+    if not sv.has_data:
+        raise ValueError(f"stations file {st_file} needs a header with x,y,z,gz[,std] (gz in mGal, positive down)")
+    k = subset if subset is not None else sc.get("subset")
+    if k is not None:
+        k = check_int(k, name="[stations] subset", minimum=2)
+        if k > sv.n_data:
+            raise ValueError(f"subset must be in [2, {sv.n_data}], got {k}")
+        sv = sv.subset(np.sort(np.random.default_rng(seed).choice(sv.n_data, k, replace=False)))
+    survey = Survey(sv.locations, gz=sv.gz, std=sv.std)
+    fc = cfg.get("forward", {})
+    kind = check_choice(fc.get("kind", "mesh"), ("mesh", "centered"), name="[forward] kind")
+    slope = check_number(fc.get("sigmoid_slope", 100.0), name="[forward] sigmoid_slope", low=0.0, low_open=True)
+    resolution = C.integers(fc.get("resolution", [8, 8, 8]), name="[forward] resolution", n=3, minimum=1)
+    radius = C.numbers(fc.get("radius", 2000.0), name="[forward] radius (m)", low=0.0, low_open=True,
+                       scalar_ok=True)
+    shape = C.integers(cfg.get("mesh", {}).get("shape", [16, 12, 8]), name="[mesh] shape (cells along x, y, z)",
+                       n=3, minimum=1)
+    pc = cfg["priors"]
+    if "densities_mean_kgm3" not in pc:
+        raise ValueError("[priors] needs densities_mean_kgm3 and densities_std_kgm3")
+    d_mean = C.numbers(pc["densities_mean_kgm3"], name="[priors] densities_mean_kgm3", scalar_ok=True)
+    d_std = C.numbers(pc.get("densities_std_kgm3", 150.0), name="[priors] densities_std_kgm3", low=0.0,
+                      low_open=True, scalar_ok=True)
+    C.check_density_prior(d_mean, d_std)
+    dip_index = C.integers(pc.get("dip_index", []), name="[priors] dip_index")
+    sp_index = C.integers(pc.get("sp_index", []), name="[priors] sp_index")
+    if dip_index:
+        dips = (C.numbers(pc.get("dips_mean_deg"), name="[priors] dips_mean_deg", scalar_ok=True),
+                C.numbers(pc.get("dips_std_deg"), name="[priors] dips_std_deg", low=0.0, low_open=True,
+                          scalar_ok=True))
+    if sp_index:
+        spz = (C.numbers(pc.get("sp_z_mean_m"), name="[priors] sp_z_mean_m", scalar_ok=True),
+               C.numbers(pc.get("sp_z_std_m"), name="[priors] sp_z_std_m", low=0.0, low_open=True,
+                         scalar_ok=True))
+    lc = cfg.get("likelihood", {})
+    lk = check_choice(lc.get("kind", "hierarchical"), ("gaussian", "hierarchical", "student_t"),
+                      name="[likelihood] kind")
+    sigma0 = check_number(lc.get("sigma0", 1.0), name="[likelihood] sigma0 (mGal)", low=0.0, low_open=True)
+    sigma = lc.get("sigma")
+    if sigma is not None:  # its length is checked against the stations by the likelihood
+        sigma = C.numbers(sigma, name="[likelihood] sigma (mGal)", low=0.0, low_open=True, scalar_ok=True)
+        sigma = sigma[0] if len(sigma) == 1 else sigma
+    if lk != "hierarchical" and sigma is None and survey.std is None:
+        raise ValueError(f"[likelihood] kind = {lk!r} needs sigma (mGal) or a std column in {st_file}")
+    df = check_number(lc.get("df", 4.0), name="[likelihood] df", low=0.0, low_open=True)
+    ac = cfg.get("alignment", {})
+    ak = check_choice(ac.get("kind", "offset"), ("offset", "reference", "none"), name="[alignment] kind")
+    loc0 = ac.get("loc", "data_mean")
+    loc0 = float(np.mean(survey.gz)) if loc0 == "data_mean" else check_number(loc0, name="[alignment] loc (mGal)")
+    scale = check_number(ac.get("scale", 20.0), name="[alignment] scale (mGal)", low=0.0, low_open=True)
+    return _build_config_case(path, ext, name, sp_file, ori_file, survey, kind, slope, resolution, radius, shape,
+                              (d_mean, d_std), (dip_index, dips if dip_index else None),
+                              (sp_index, spz if sp_index else None), lk, sigma0, sigma, df, ak, loc0, scale,
+                              ac.get("reference", "mean"))
+
+
+def _build_config_case(path, ext, name, sp_file, ori_file, survey, kind, slope, resolution, radius, shape,
+                       dens, dips, spz, lk, sigma0, sigma, df, ak, loc0, scale, reference) -> BayesCase:
+    """The GemPy model, mesh, forward and Pyro model of :func:`from_config` (values checked)."""
     import contextlib
     import io
     from pathlib import Path
@@ -372,95 +475,40 @@ def from_config(path, *, subset: int | None = None, seed: int = 0) -> BayesCase:
         make_model,
         normal,
     )
-    from ..io import read_config
 
-    cfg = read_config(path)
-    base = Path(path).resolve().parent
-    for sec in ("model", "stations", "priors"):
-        if sec not in cfg:
-            raise ValueError(f"config {path}: missing section [{sec}] (see `bayes --help-config`)")
-    mc = cfg["model"]
-    try:
-        ext = [float(v) for v in mc["extent"]]
-        sp_file, ori_file = base / mc["surface_points"], base / mc["orientations"]
-    except KeyError as exc:
-        raise ValueError(f"config [model] needs {exc.args[0]!r}") from None
-    if len(ext) != 6:
-        raise ValueError("[model] extent must have 6 values: xmin, xmax, ymin, ymax, zmin, zmax")
-    for f in (sp_file, ori_file):
-        if not f.exists():
-            raise FileNotFoundError(f"GemPy input file not found: {f}")
     with contextlib.redirect_stdout(io.StringIO()):
         gm = gp.create_geomodel(
-            project_name=str(mc.get("name", "user_model")), extent=ext, resolution=None,
-            refinement=1,
+            project_name=name, extent=ext, resolution=None, refinement=1,
             importer_helper=gp.data.ImporterHelper(path_to_surface_points=str(sp_file),
                                                    path_to_orientations=str(ori_file)))
-    sc = cfg["stations"]
-    st_file = base / sc.get("file", "")
-    if not st_file.is_file():
-        raise FileNotFoundError(f"stations file not found: {st_file}")
-    arr = np.genfromtxt(st_file, delimiter=",", names=True)
-    names = [n.lower() for n in arr.dtype.names]
-    for need in ("x", "y", "z", "gz"):
-        if need not in names:
-            raise ValueError(f"stations file {st_file} needs a header with x,y,z,gz[,std]")
-    col = {n.lower(): arr[n] for n in arr.dtype.names}
-    loc = np.c_[col["x"], col["y"], col["z"]]
-    gz = np.asarray(col["gz"], float)
-    std = np.asarray(col["std"], float) if "std" in col else None
-    k = subset if subset is not None else sc.get("subset")
-    if k is not None:
-        if not 2 <= int(k) <= len(gz):
-            raise ValueError(f"subset must be in [2, {len(gz)}], got {k}")
-        idx = np.sort(np.random.default_rng(seed).choice(len(gz), int(k), replace=False))
-        loc, gz = loc[idx], gz[idx]
-        std = None if std is None else std[idx]
-    survey = Survey(loc, gz=gz, std=std)
-    fc = cfg.get("forward", {})
-    kind = check_choice(fc.get("kind", "mesh"), ("mesh", "centered"), name="[forward] kind")
-    slope = float(fc.get("sigmoid_slope", 100.0))
-    shape = [int(v) for v in cfg.get("mesh", {}).get("shape", [16, 12, 8])]
     L = [ext[1] - ext[0], ext[3] - ext[2], ext[5] - ext[4]]
     mesh = PrismMesh.from_tensor(*(np.full(n, l / n) for n, l in zip(shape, L)),
                                  origin=(ext[0], ext[2], ext[4]))
     if kind == "mesh":
         fw = MeshForward(gm, mesh, survey, sigmoid_slope=slope)
     else:  # centered
-        fw = CenteredGridForward(gm, survey, resolution=fc.get("resolution", (8, 8, 8)),
-                                 radius=fc.get("radius", 2000.0), sigmoid_slope=slope)
-    pc = cfg["priors"]
-    if "densities_mean_kgm3" not in pc:
-        raise ValueError("[priors] needs densities_mean_kgm3 and densities_std_kgm3")
-    pri = PriorSpec(densities=normal(pc["densities_mean_kgm3"], pc.get("densities_std_kgm3", 150.0)))
-    if pc.get("dip_index"):
-        pri.dips = normal(pc["dips_mean_deg"], pc["dips_std_deg"])
-        pri.dip_index = [int(i) for i in pc["dip_index"]]
-    if pc.get("sp_index"):
-        pri.sp_z = normal(pc["sp_z_mean_m"], pc["sp_z_std_m"])
-        pri.sp_index = [int(i) for i in pc["sp_index"]]
-    lc = cfg.get("likelihood", {})
-    lk = check_choice(lc.get("kind", "hierarchical"), ("gaussian", "hierarchical", "student_t"),
-                      name="[likelihood] kind")
+        fw = CenteredGridForward(gm, survey, resolution=resolution,
+                                 radius=radius[0] if len(radius) == 1 else radius, sigmoid_slope=slope)
+    pri = PriorSpec(densities=normal(*dens))
+    if dips[1] is not None:
+        pri.dips, pri.dip_index = normal(*dips[1]), dips[0]
+    if spz[1] is not None:
+        pri.sp_z, pri.sp_index = normal(*spz[1]), spz[0]
     if lk == "hierarchical":
-        lik = HierarchicalNoise(float(lc.get("sigma0", 1.0)))
+        lik = HierarchicalNoise(sigma0)
     elif lk == "gaussian":
-        lik = GaussianLikelihood(lc.get("sigma"))
+        lik = GaussianLikelihood(sigma)
     else:  # student_t
-        lik = StudentTLikelihood(lc.get("sigma"), float(lc.get("df", 4.0)))
-    ac = cfg.get("alignment", {})
-    ak = check_choice(ac.get("kind", "offset"), ("offset", "reference", "none"), name="[alignment] kind")
+        lik = StudentTLikelihood(sigma, df)
     if ak == "offset":
-        loc0 = ac.get("loc", "data_mean")
-        loc0 = float(np.mean(gz)) if loc0 == "data_mean" else float(loc0)
-        align = OffsetAlignment(loc0, float(ac.get("scale", 20.0)))
+        align = OffsetAlignment(loc0, scale)
     elif ak == "reference":
-        align = ReferenceAlignment(ac.get("reference", "mean"))
+        align = ReferenceAlignment(reference)
     else:  # none
         align = NoAlignment()
     model = make_model(fw, pri, lik, survey, alignment=align)
     meta = {"config": str(Path(path).resolve()), "extent_m": ext, "unit_names": list(fw.unit_names),
-            "n_stations": survey.n_data, "forward": kind}
+            "n_stations": survey.n_data, "forward": kind, "model_name": name}
     return BayesCase(geo_model=gm, mesh=mesh, survey=survey, model=model, forward=fw, meta=meta)
 
 

@@ -10,7 +10,8 @@ What this module decides, and why (stated again in every report it feeds):
 - **Regional**: the Bouguer anomaly (positive = excess mass, our sign: mGal positive
   down) carries a regional trend that a few kilometres of model cannot explain. The
   default removes a **least-squares plane** ``a + b·x + c·y`` from the data
-  (``trend="planar"``); ``trend="mean"`` removes only the mean (a datum offset);
+  (``trend="planar"``, fitted with ``verde.Trend``); ``trend="mean"`` removes only the
+  mean (a datum offset);
   ``trend="none"`` keeps the raw anomaly. The inversions fit the residual.
 - **Noise**: ``std_i = floor + relative·|d_i|`` on the inverted (detrended) data, with
   ``floor = 0.5`` mGal and ``relative = 0.02`` by default: the usual SimPEG choice
@@ -18,7 +19,8 @@ What this module decides, and why (stated again in every report it feeds):
   correction errors of a regional ground survey (two stations at the same location
   differ by 1.1 mGal).
 - **Mesh** (:func:`design_mesh`): core cells over the station extent plus a margin,
-  geometrically growing padding cells around and below it, top at z = 0. The case uses
+  geometrically growing padding cells around and below it (built with discretize's
+  ``mesh_builder_xyz``), top at z = 0. The case uses
   1 km x 1 km x 500 m core cells to 3 km depth, 2 padding cells (x1.5) on each side and 2
   below: 27 x 23 x 8 = 4,968 cells (the median station spacing is ~460 m, so shorter
   wavelengths are averaged out).
@@ -133,7 +135,8 @@ def remove_regional(survey: Survey, trend: str = "planar") -> tuple[np.ndarray, 
     survey : Survey
         Stations with g_z.
     trend : {"planar", "mean", "none"}
-        ``"planar"``: least-squares plane ``a + b (x - x̄) + c (y - ȳ)``;
+        ``"planar"``: least-squares plane ``a + b (x - x̄) + c (y - ȳ)`` (x, y in km
+        from the station centroid), fitted by ``verde.Trend(degree=1)``;
         ``"mean"``: the mean only (a datum offset); ``"none"``: nothing.
 
     Returns
@@ -156,10 +159,15 @@ def remove_regional(survey: Survey, trend: str = "planar") -> tuple[np.ndarray, 
         reg = np.full_like(g, g.mean())
         info = {"trend": "mean", "a_mgal": float(g.mean())}
     else:  # planar
+        import verde as vd
+
+        if g.size < 3:
+            raise ValueError(f"a planar trend needs at least 3 stations, got {g.size}")
         xc, yc = loc[:, 0].mean(), loc[:, 1].mean()
-        A = np.c_[np.ones(g.size), (loc[:, 0] - xc) / 1000.0, (loc[:, 1] - yc) / 1000.0]
-        coef, *_ = np.linalg.lstsq(A, g, rcond=None)
-        reg = A @ coef
+        coords = ((loc[:, 0] - xc) / 1000.0, (loc[:, 1] - yc) / 1000.0)  # km from the centroid
+        fit = vd.Trend(degree=1).fit(coords, g)
+        coef = fit.coef_  # [a (mGal), b (mGal/km along x), c (mGal/km along y)]
+        reg = fit.predict(coords)
         info = {"trend": "planar", "a_mgal": float(coef[0]), "b_mgal_per_km": float(coef[1]),
                 "c_mgal_per_km": float(coef[2]), "centre_m": [float(xc), float(yc)]}
     return g - reg, reg, info
@@ -187,15 +195,9 @@ def noise_std(gz, floor: float = 0.5, relative: float = 0.02) -> np.ndarray:
     return floor + relative * np.abs(np.asarray(gz, dtype=float))
 
 
-def _padded_widths(h: float, n_core: int, n_pad: int, factor: float, before: bool, after: bool) -> np.ndarray:
-    pad = h * factor ** np.arange(1, n_pad + 1)
-    parts = []
-    if before:
-        parts.append(pad[::-1])
-    parts.append(np.full(n_core, h))
-    if after:
-        parts.append(pad)
-    return np.concatenate(parts)
+def _padding_distance(h: float, n_pad: int, factor: float) -> float:
+    """Length of ``n_pad`` padding cells growing by ``factor`` from ``h`` (what mesh_builder_xyz inverts)."""
+    return float(np.sum(h * factor ** (np.asarray(range(n_pad)) + 1))) if n_pad > 0 else 0.0
 
 
 def design_mesh(survey_or_locations, core_cell=(500.0, 500.0, 250.0), padding=(3, 1.4),
@@ -226,8 +228,16 @@ def design_mesh(survey_or_locations, core_cell=(500.0, 500.0, 250.0), padding=(3
     PrismMesh
         Built from a ``discretize.TensorMesh`` (``mesh.source``), all cells active,
         ``mesh.shape == (nx, ny, nz)``.
+
+    Notes
+    -----
+    The core box (whole cells over the stations plus the margin, centred on whole
+    metres, down to ``depth``) is chosen here; ``discretize.utils.mesh_builder_xyz``
+    builds the core and padding cells from it (the padding distances are those of
+    ``n_pad`` cells growing by ``factor``), and the origin puts the mesh top exactly
+    at ``top``.
     """
-    import discretize
+    from discretize.utils import mesh_builder_xyz
 
     loc = survey_or_locations.locations if isinstance(survey_or_locations, Survey) else np.asarray(
         survey_or_locations, dtype=float)
@@ -237,8 +247,10 @@ def design_mesh(survey_or_locations, core_cell=(500.0, 500.0, 250.0), padding=(3
     if min(dx, dy, dz) <= 0:
         raise ValueError(f"core_cell sizes must be > 0 m, got {core_cell}")
     n_pad, factor = int(padding[0]), float(padding[1])
-    if n_pad < 0 or (n_pad > 0 and factor < 1.0):
-        raise ValueError(f"padding must be (n >= 0, factor >= 1), got {padding}")
+    padding_depth = int(padding_depth)
+    if n_pad < 0 or padding_depth < 0 or ((n_pad > 0 or padding_depth > 0) and not factor >= 1.0):
+        raise ValueError(f"padding must be (n >= 0, factor >= 1) and padding_depth >= 0, got {padding}, "
+                         f"{padding_depth}")
     if depth < dz:
         raise ValueError(f"depth ({depth} m) must be at least one core cell ({dz} m)")
     if np.any(loc[:, 2] < top):
@@ -254,11 +266,17 @@ def design_mesh(survey_or_locations, core_cell=(500.0, 500.0, 250.0), padding=(3
     y0 = math.floor(0.5 * (y0 + y1) - 0.5 * ncy * dy)
     ncx = max(ncx, math.ceil((x1 - x0) / dx))
     ncy = max(ncy, math.ceil((y1 - y0) / dy))
-    hx = _padded_widths(dx, ncx, n_pad, factor, True, True)
-    hy = _padded_widths(dy, ncy, n_pad, factor, True, True)
-    hz = _padded_widths(dz, ncz, padding_depth, factor, True, False)
-    origin = (x0 - hx[:n_pad].sum(), y0 - hy[:n_pad].sum(), top - hz.sum())
-    return PrismMesh.from_discretize(discretize.TensorMesh([hx, hy, hz], origin=origin))
+    # two corners of the core box; half a cell more on the far side so that the builder's
+    # int(extent / h) counts exactly ncx, ncy, ncz cells whatever the rounding
+    lo = np.array([x0, y0, top - ncz * dz], dtype=float)
+    corners = np.vstack([lo, lo + (np.array([ncx, ncy, ncz]) + 0.5) * np.array([dx, dy, dz])])
+    pad = [[_padding_distance(dx, n_pad, factor)] * 2, [_padding_distance(dy, n_pad, factor)] * 2,
+           [_padding_distance(dz, padding_depth, factor), 0.0]]
+    tm = mesh_builder_xyz(corners, [dx, dy, dz], padding_distance=pad, expansion_factor=max(factor, 1.0),
+                          mesh_type="tensor")
+    hx, hy, hz = (np.asarray(h, dtype=float) for h in tm.h)
+    tm.origin = np.array([x0 - hx[:n_pad].sum(), y0 - hy[:n_pad].sum(), top - hz.sum()])
+    return PrismMesh.from_discretize(tm)
 
 
 @dataclass

@@ -73,24 +73,44 @@ def configure_logging(level: int) -> None:
         logger.addHandler(handler)
 
 
+def debug_enabled() -> bool:
+    """Whether ``GEMPY_GRAVINV_DEBUG`` asks for tracebacks: only ``1``, ``true`` or ``yes``."""
+    import os
+
+    return os.environ.get("GEMPY_GRAVINV_DEBUG", "").strip().lower() in ("1", "true", "yes")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``gempy-gravinv`` console script; returns the exit status."""
+    """Entry point of the ``gempy-gravinv`` console script; returns the exit status.
+
+    0 on success; 2 for bad input, an unusable output folder or an unavailable device
+    (one line on stderr, no traceback unless ``GEMPY_GRAVINV_DEBUG`` is 1/true/yes);
+    130 when interrupted (Ctrl-C).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 0
+    args._argv = list(sys.argv[1:] if argv is None else argv)
     configure_logging(logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO)
+    from ._common import EXIT_INTERRUPTED, release_outputs
+
     try:
         return int(args._run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, MemoryError) as exc:
+    except KeyboardInterrupt:
+        if debug_enabled():
+            raise
+        print(f"gempy-gravinv {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, TypeError, OSError, MemoryError) as exc:
         # bad input: one clear line, no traceback (set GEMPY_GRAVINV_DEBUG=1 for it)
-        import os
-
-        if os.environ.get("GEMPY_GRAVINV_DEBUG"):
+        if debug_enabled():
             raise
         print(f"gempy-gravinv {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        release_outputs(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -63,6 +63,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from ._common import add_overwrite_argument
+
+    add_overwrite_argument(p)
     return p
 
 
@@ -79,9 +82,7 @@ def run(args: argparse.Namespace) -> int:
     int
         0 (bad options raise ``ValueError``, reported by the CLI with exit status 2).
     """
-    import json
     import time
-    from pathlib import Path
 
     if args.help_config:
         from ..cases.bayes import CONFIG_SCHEMA
@@ -95,16 +96,50 @@ def run(args: argparse.Namespace) -> int:
     check_int(args.warmup, name="--warmup", minimum=0)
     check_number(args.target_accept, name="--target-accept", low=0.0, high=1.0, low_open=True, high_open=True)
 
-    import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    try:
+        return _run(args, t0)
+    except (ValueError, RuntimeError, TypeError, IndexError, KeyError) as exc:
+        # Pyro appends a dump of the trace shapes to errors raised inside the model: report
+        # one line (GEMPY_GRAVINV_DEBUG=1 shows the traceback and the dump)
+        raise ValueError(one_line(exc)) from exc
+
+
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    """The message of an exception on one line, without Pyro's trace-shape dump.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The error.
+    limit : int
+        Longest message kept, characters.
+
+    Returns
+    -------
+    str
+        The message up to ``Trace Shapes:``, whitespace collapsed, cut at ``limit``.
+    """
+    msg = " ".join(str(exc).split("Trace Shapes:", 1)[0].split())
+    if not msg:
+        msg = type(exc).__name__
+    return msg if len(msg) <= limit else msg[: limit - 3] + "..."
+
+
+def _run(args: argparse.Namespace, t0: float) -> int:
+    """Build the case, sample, write the outputs (errors are reported by :func:`run`)."""
+    import json
+    import time
+
+    import numpy as np
+
     from .. import bayes as B
+    from .._json import to_jsonable
     from ..cases import bayes as cases
 
-    t0 = time.perf_counter()
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     if args.case:
         case = cases.tharsis_intrusion(subset=args.subset, forward=args.forward, seed=args.seed)
     else:
@@ -112,6 +147,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"bayes: {args.case or args.config}: {case.survey.n_data} stations, "
           f"{case.mesh.n_cells} cells, units {case.meta['unit_names']}, forward {case.meta['forward']}",
           flush=True)
+    from ..output import BAYES_FILES
+    from ._common import hold_output
+
+    out = hold_output(args, BAYES_FILES)  # refuse a non-empty or unwritable folder, lock it
     progress = not args.no_progress
     if args.method == "nuts":
         idata = B.run_nuts(case.model, num_samples=args.samples, warmup=args.warmup,
@@ -136,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
     s.update({"wall_time_s": time.perf_counter() - t0, "n_stations": case.survey.n_data,
               "meta": case.meta, "args": {k: v for k, v in vars(args).items() if not k.startswith("_")},
               "netcdf": nc, "figures": [str(f) for f in figs]})
-    (out / "summary.json").write_text(json.dumps(s, indent=2, default=str))
+    # strict JSON: NaN (R-hat of one chain, a missing misfit) becomes null
+    (out / "summary.json").write_text(json.dumps(to_jsonable(s), indent=2, allow_nan=False))
     if table is not None:
         print(table[["mean", "sd", "r_hat", "ess_bulk"]].to_string(float_format=lambda v: f"{v:.3g}"))
     print(f"max R-hat {s['max_rhat']:.3f}, min ESS {s['min_ess_bulk']:.1f}, "

@@ -42,6 +42,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="contrast bounds of the SimPEG inversions, kg/m³")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    from ._common import add_overwrite_argument
+
+    add_overwrite_argument(p)
     return p
 
 
@@ -53,11 +56,16 @@ def run(args) -> int:
     from pathlib import Path
 
     from gempy_gravinv import compare
+    from gempy_gravinv.output import COMPARE_FILES
 
+    from ._common import check_device, hold_output
+
+    check_device(args.device)
     if args.case is not None:
         if args.stations or args.mesh:
             raise ValueError("give either --case or STATIONS --mesh, not both")
-        out = args.output or f"compare_{args.case}_output"
+        args.output = args.output or f"compare_{args.case}_output"
+        out = hold_output(args, COMPARE_FILES)
         comp = compare.run_case(args.case, out, quick=args.quick, methods=args.methods, device=args.device,
                                 figures=not args.no_figures)
     else:
@@ -88,7 +96,8 @@ def run(args) -> int:
         if mesh.shape is None:
             raise ValueError("compare needs a tensor mesh (UBC tensor mesh file), not an octree")
         true = None if args.true is None else read_ubc_model(args.true, dmesh)
-        out = args.output or "compare_output"
+        args.output = args.output or "compare_output"
+        out = hold_output(args, COMPARE_FILES)
         comp = compare.run_comparison(survey, mesh, true=true, methods=args.methods,
                                       bounds=None if args.bounds is None else tuple(args.bounds),
                                       device=args.device, name=Path(args.stations).stem,

@@ -12,8 +12,9 @@ Run the dipping-block benchmark (seven +400 kg/m³ slabs, 50 m cells,
 settings for compact bodies (INRConfig.compact(): a feature-grid INR with a minimum-support
 prior held at the target misfit), print a metrics table (ours vs the zero-model floor vs the
 published anchors: the paper's code and SimPEG on the same case), and write figures,
-metrics.json and model files (NetCDF, VTK, UBC) into -o DIR. Units: kg/m³ density
-contrast; g_z in mGal, positive downward.
+metrics.json and model files (NetCDF, VTK, UBC) into -o DIR (a non-empty DIR is refused
+unless --overwrite or --resume; Ctrl-C writes the best state so far, exit status 130).
+Units: kg/m³ density contrast; g_z in mGal, positive downward.
 """
 
 
@@ -30,6 +31,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="noise seed of the case (default 0)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted demo from DIR/checkpoint/")
+    from ._common import add_overwrite_argument
+
+    add_overwrite_argument(p)
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch threads (default: INRConfig's 'auto', which is 1 for this small problem: "
                         "on a busy CPU, thread synchronisation costs more than it saves; on a quiet "
@@ -40,17 +45,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns 0."""
     import time
-    from pathlib import Path
 
     from gempy_gravinv.cases.synthetic import dipping_block
     from gempy_gravinv.cli._reproduce import ANCHORS
-    from gempy_gravinv.inversion import INRConfig, invert_inr
-    from gempy_gravinv.output import save_inversion
+    from gempy_gravinv.inversion import INRConfig, InversionInterrupted, invert_inr
+    from gempy_gravinv.output import INVERSION_FILES, save_inversion
+
+    from ._common import check_device, finish_interrupted, hold_output
 
     if args.members < 1:
         raise ValueError(f"--members must be >= 1, got {args.members}")
+    check_device(args.device)
     t0 = time.perf_counter()
-    out = Path(args.output)
+    out = hold_output(args, INVERSION_FILES, resume=args.resume)
     case = dipping_block(noise_seed=args.seed)
     cfg = INRConfig.compact(device=args.device, n_members=args.members, progress=not args.no_progress,
                             **({} if args.threads is None else {"num_threads": args.threads}))
@@ -59,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"dipping block: {case.mesh.n_cells} cells, {case.survey.n_data} stations, "
           f"noise σ = {case.meta['noise_std_mgal']:.4f} mGal; INR settings: ours (compact)"
           + (" (--quick: 30 steps)" if args.quick else ""), flush=True)
-    res = invert_inr(case.survey, case.mesh, cfg, true_model=case.model)
+    try:
+        res = invert_inr(case.survey, case.mesh, cfg, true_model=case.model, checkpoint=out / "checkpoint",
+                         resume=args.resume)
+    except InversionInterrupted as exc:
+        return finish_interrupted(args, exc, out, figures=not args.no_figures)
     written = save_inversion(res, out, figures=not args.no_figures, name="inr")
     m = res.metrics
     print(f"\n{'model':46s} {'RMS err kg/m3':>14s} {'r':>7s} {'chi2/N':>8s} {'time':>8s}")

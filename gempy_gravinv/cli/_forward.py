@@ -11,10 +11,15 @@ Forward-model the vertical gravity of a density model on a UBC-GIF mesh.
 
 MESH      UBC-GIF 3-D tensor or OcTree mesh file.
 MODEL     UBC-GIF model file on MESH, density in g/cm³ (absolute or contrast; see
-          --reference-density). Cells holding -99999, -100 or NaN are inactive and
-          carry no mass; all other cells are active prisms.
-STATIONS  CSV (x, y, z[, gz[, std]], metres, z up) or UBC-GIF GRAV3D survey/obs file,
-          chosen by extension (.csv) or by content.
+          --reference-density). Cells holding -99999 or -100 are inactive and carry
+          no mass; all other cells are active prisms. NaN/inf values are refused
+          (naming the line), so are values beyond 100 (a model in kg/m³); absolute
+          densities without --reference-density get a warning.
+STATIONS  CSV (x, y, z[, gz[, std]], metres, z up; units in the header such as
+          "z (ft)" are converted), UBC-GIF GRAV3D survey/obs file, or GeoJSON points
+          (.geojson, a projected CRS in metres; --crs reprojects lon/lat), chosen by
+          extension or by content. Stations inside cells are refused; stations below
+          the mesh or far from it (10x its width) too, unless --allow-outside-stations.
 
 Writes CSV x,y,z,gz with gz the predicted gravity anomaly in mGal, POSITIVE DOWNWARD
 (excess mass below a station gives positive gz; GRAV3D's sign; the opposite of SimPEG's).
@@ -39,12 +44,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="density subtracted from the model, g/cm³ (default 0: the model is a contrast)")
     p.add_argument("--stations-format", default="auto", choices=["auto", "csv", "ubc"],
                    help="force the stations file format")
+    p.add_argument("--crs", default=None, metavar="CRS",
+                   help="projected CRS in metres of the mesh (e.g. EPSG:25830): GeoJSON stations are "
+                        "reprojected into it")
+    p.add_argument("--allow-outside-stations", action="store_true",
+                   help="warn instead of failing for stations below the mesh or far from it")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the forward model; returns 0 on success (bad input raises ValueError)."""
+    import os
     import time
+    from pathlib import Path
 
     import numpy as np
     import torch
@@ -53,26 +65,34 @@ def run(args: argparse.Namespace) -> int:
     from gempy_gravinv import io as gio
     from gempy_gravinv._operator import resolve_device
 
+    from ._common import check_device
+
     t0 = time.perf_counter()
-    try:
-        device = resolve_device(args.device)
-    except RuntimeError as exc:  # unknown device string, or CUDA asked for but absent
-        raise ValueError(f"--device {args.device!r}: {exc}") from None
+    device = resolve_device(check_device(args.device))  # unknown device, or CUDA asked for but absent
+    out_path = Path(args.output)
+    if out_path.is_dir():
+        raise ValueError(f"-o {out_path} is a folder; forward writes one CSV file: give a file name")
+    parent = out_path.parent if str(out_path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"-o {out_path}: {parent} is a file, not a folder")
+    if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"-o {out_path}: folder {parent} is not writable")
     mesh = gio.read_ubc_mesh(args.mesh)
     model = gio.read_ubc_model(args.model, mesh)
-    survey = gio.read_stations(args.stations, format=args.stations_format)
+    survey = gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs)
     active = np.isfinite(model)
     if not active.any():
-        raise ValueError(f"{args.model}: every cell is inactive (-99999, -100 or NaN)")
-    rho = gio.model_to_contrast_kgm3(model[active], args.reference_density)
+        raise ValueError(f"{args.model}: every cell is inactive (-99999 or -100)")
+    rho = gio.model_to_contrast_kgm3(model[active], args.reference_density, name=str(args.model))
     pmesh = PrismMesh.from_discretize(mesh, active_cells=active)
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
-    op = GravityOperator(pmesh, survey, device=device, dtype=dtype, store=args.store)
+    op = GravityOperator(pmesh, survey, device=device, dtype=dtype, store=args.store,
+                         check_stations="warn" if args.allow_outside_stations else True)
     print(f"memory estimate: {op.estimate_memory()}", flush=True)
     with torch.no_grad():
         gz = op(torch.as_tensor(rho, dtype=dtype, device=op.device))
     gz = gz.detach().cpu().to(torch.float64).numpy()
-    out = gio.write_csv(args.output, survey.locations, gz=gz)
+    out = gio.write_csv(args.output, survey, gz=gz)
     dt = time.perf_counter() - t0
     print(f"forward: {survey.n_data} stations x {pmesh.n_cells} active cells (of {mesh.n_cells}), "
           f"gz in [{gz.min():.6g}, {gz.max():.6g}] mGal (positive down), store={op.store}, "

@@ -10,15 +10,20 @@ DESCRIPTION = """\
 Invert observed gravity for a density contrast field with an implicit neural
 representation on the cells of a UBC-GIF mesh.
 
-STATIONS  CSV (x, y, z, gz, std; metres z up, mGal POSITIVE DOWNWARD) or UBC-GIF GRAV3D
-          observation file. Without a std column, give --std (mGal) or --relative-std.
+STATIONS  CSV (x, y, z, gz, std; metres z up, mGal POSITIVE DOWNWARD), UBC-GIF GRAV3D
+          observation file, or GeoJSON points (g_z in --value-property; a projected CRS
+          in metres, --crs reprojects). Without a std column, give --std (mGal) or
+          --relative-std; --std also replaces a std column (with a warning).
 --mesh    UBC-GIF tensor (or OcTree) mesh; all cells are inverted for (stations must
           lie above or on the faces of cells).
 --config  JSON or TOML file of INRConfig fields (`preset = "paper"` starts from the
           paper's settings); command-line options override it.
 
-Writes model files (NetCDF, VTK, UBC model in g/cm³), metrics.json, history.json and
-figures into -o DIR. Checkpoints go to DIR/checkpoint/; --resume continues a killed run.
+Writes model files (NetCDF, VTK, UBC model in g/cm³), observed/predicted/residual data
+(inr_data.csv, inr_data.nc), metrics.json, history.json and figures into -o DIR.
+A non-empty DIR is refused unless --overwrite (removes only the files this program
+writes) or --resume. Checkpoints go to DIR/checkpoint/; --resume continues a killed or
+interrupted run (Ctrl-C writes the best state so far and exits with status 130).
 """
 
 
@@ -31,7 +36,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="INRConfig as JSON or TOML")
     p.add_argument("--backend", default=None,
                    help="density backend: inr (default), voxel (comparison), geology or hybrid (GemPy, see --geomodel)")
-    p.add_argument("--preset", choices=["ours", "compact", "smooth", "periodic", "spectral", "paper"], default=None,
+    p.add_argument("--preset", choices=["ours", "auto", "compact", "smooth", "periodic", "spectral", "paper"],
+                   default=None,
                    help="base settings (default ours; compact: minimum-support prior for bodies in a quiet "
                         "background; smooth: smooth fields; periodic: smooth fields that wrap around the mesh box, "
                         "as FFT-generated random fields do; spectral: the same assumption with a Gaussian prior, "
@@ -49,7 +55,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads during the run")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="N", help="steps between checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint/ if present")
+    from ._common import add_overwrite_argument
+
+    add_overwrite_argument(p)
     p.add_argument("--stations-format", default="auto", choices=["auto", "csv", "ubc"])
+    p.add_argument("--value-property", default=None, metavar="NAME",
+                   help="GeoJSON stations: the feature property holding g_z (mGal, positive down)")
+    p.add_argument("--crs", default=None, metavar="CRS",
+                   help="projected CRS in metres of the mesh (e.g. EPSG:25830): GeoJSON stations are reprojected")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from ._geology_args import add_arguments as _add_geology_arguments  # light import
@@ -60,15 +73,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the inversion; returns 0 (bad input raises ValueError/FileNotFoundError)."""
-    from pathlib import Path
-
     import numpy as np
 
-    from gempy_gravinv import Survey, as_prism_mesh
+    from gempy_gravinv import as_prism_mesh
     from gempy_gravinv import io as gio
-    from gempy_gravinv.inversion import INRConfig, invert_inr
-    from gempy_gravinv.output import save_inversion
+    from gempy_gravinv.inversion import INRConfig, InversionInterrupted, invert_inr
+    from gempy_gravinv.output import INVERSION_FILES, save_inversion
 
+    from ._common import check_device, finish_interrupted, hold_output
+
+    if args.device is not None:
+        check_device(args.device)
     if args.config and args.preset:
         raise ValueError("give --preset or --config, not both (a config file takes a `preset = ...` key)")
     cfg = INRConfig.from_file(args.config) if args.config else INRConfig.preset(args.preset or "ours")
@@ -82,9 +97,19 @@ def run(args: argparse.Namespace) -> int:
     if args.bounds is not None and cfg.output == "linear":
         raise ValueError("--bounds needs a bounded output (config output 'tanh' or 'sigmoid')")
     cfg = INRConfig.from_dict({**cfg.to_dict(), **over, "preset": "ours"})
-    survey = gio.read_stations(args.stations, format=args.stations_format)
+    survey = gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs,
+                               value_property=getattr(args, "value_property", None))
     if not survey.has_data:
-        raise ValueError(f"{args.stations}: no gz column: the inversion needs observed data (mGal, positive down)")
+        hint = " (GeoJSON: name it with --value-property)" if str(args.stations).lower().endswith(
+            (".geojson", ".json")) else ""
+        raise ValueError(f"{args.stations}: no gz column{hint}: the inversion needs observed data "
+                         "(mGal, positive down)")
+    if survey.std is not None and args.std is not None:
+        import warnings
+
+        warnings.warn(f"{args.stations} has a std column; --std {args.std} mGal replaces it", UserWarning,
+                      stacklevel=2)
+        survey = survey.with_data(survey.gz, float(args.std))
     if survey.std is None:
         if args.std is not None:
             std = np.full(survey.n_data, float(args.std))
@@ -92,16 +117,20 @@ def run(args: argparse.Namespace) -> int:
             std = np.full(survey.n_data, float(args.relative_std) * float(np.std(survey.gz)))
         else:
             raise ValueError(f"{args.stations}: no std column; pass --std MGAL or --relative-std FRAC")
-        survey = Survey(survey.locations, gz=survey.gz, std=std)
+        survey = survey.with_data(survey.gz, std)
     mesh = as_prism_mesh(gio.read_ubc_mesh(args.mesh))
-    out = Path(args.output)
+    check_device(cfg.device, "device")
+    out = hold_output(args, INVERSION_FILES, resume=args.resume)
     print(f"invert: {survey.n_data} stations, {mesh.n_cells} cells, backend={cfg.backend}, "
           f"encoding={cfg.encoding}, bounds={cfg.bounds} kg/m³", flush=True)
     from ._geology_args import finish as _geology_finish
     from ._geology_args import prepare as _geology_prepare
 
     density = _geology_prepare(args, mesh, cfg)  # None unless --backend geology|hybrid
-    res = invert_inr(survey, mesh, cfg, checkpoint=out / "checkpoint", resume=args.resume, density=density)
+    try:
+        res = invert_inr(survey, mesh, cfg, checkpoint=out / "checkpoint", resume=args.resume, density=density)
+    except InversionInterrupted as exc:
+        return finish_interrupted(args, exc, out, figures=not args.no_figures)
     written = save_inversion(res, out, figures=not args.no_figures, name="inr")
     written.update(_geology_finish(args, res, density, out))
     rms = float(np.sqrt(np.mean((res.predicted - survey.gz) ** 2)))

@@ -75,6 +75,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch threads (default: all cores; use 1 on a busy, shared CPU, where several "
                         "threads can be many times slower; results depend slightly on the thread count)")
+    from ._common import add_overwrite_argument
+
+    add_overwrite_argument(p)
     return p
 
 
@@ -169,12 +172,12 @@ def run_smooth_grf(out, quick: bool, device: str, figures: bool, seed: int = 0,
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen cases and print the table; returns 0."""
-    from pathlib import Path
+    from gempy_gravinv.output import REPRODUCE_FILES, save_metrics_json
 
-    from gempy_gravinv.output import save_metrics_json
+    from ._common import check_device, hold_output
 
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    check_device(args.device)
+    out = hold_output(args, REPRODUCE_FILES)
     cases = ["dipping_block", "smooth_grf"] if args.case == "all" else [args.case]
     report = {"quick": bool(args.quick), "anchors": ANCHORS, "targets": TARGETS}
     for case in cases:

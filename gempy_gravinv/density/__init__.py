@@ -18,6 +18,7 @@ from ._encodings import (
     HashGridEncoding,
     IdentityEncoding,
     PositionalEncoding,
+    cached_on_points,
     make_encoding,
 )
 from ._geology import GeologyDensity  # no gempy import until a model is built
@@ -54,6 +55,7 @@ __all__ = [
     "VoxelDensity",
     "as_torch_dtype",
     "available_densities",
+    "cached_on_points",
     "cell_points",
     "check_bounds",
     "evaluate_on_mesh",

@@ -194,7 +194,7 @@ def _register_box(module: nn.Module, lo, hi, what: str) -> None:
     module.register_buffer("hi", hi_t)
 
 
-def _cached(module: nn.Module, u: torch.Tensor, compute):
+def cached_on_points(module: nn.Module, u: torch.Tensor, compute):
     """``compute(u)``, reused while ``module`` sees the same points ``u`` again.
 
     A trainer evaluates the same points every step; the cache is keyed on their values
@@ -295,7 +295,7 @@ class PeriodicEncoding(nn.Module):
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         # no parameters: the features of a trainer's fixed points are cached (keyed on the
         # values; not when gradients with respect to the points are needed)
-        return _cached(self, u, self._features)
+        return cached_on_points(self, u, self._features)
 
 
 _PRIMES = (1, 2654435761, 805459861)
@@ -378,7 +378,7 @@ class HashGridEncoding(nn.Module):
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         # A trainer evaluates the same points every step: their stencils are cached (keyed
         # on the values; not when gradients with respect to the points are needed).
-        stencils = _cached(self, u, self._stencils)
+        stencils = cached_on_points(self, u, self._stencils)
         outs = []
         for (idx, w), table in zip(stencils, self.tables):
             # Σ_corners w · table[idx] as index_select + batched matmul: the same sum, with a

@@ -71,6 +71,10 @@ def resolve_unit_densities(unit_densities, names: Sequence[str]) -> np.ndarray:
                              f"{names}), got {vals.size}")
     if not np.all(np.isfinite(vals)):
         raise ValueError(f"unit_densities must be finite (kg/m³), got {vals.tolist()}")
+    from .._constants import check_density_units  # warns on g/cm³ (2.67) or absolute (2670) values
+
+    check_density_units(vals, name=f"unit_densities {vals.tolist()}",
+                        hint="Unit densities are contrasts in kg/m³ (GemPy's absolute g/cm³ minus a reference, x1000).")
     return vals
 
 

@@ -10,6 +10,6 @@ Writing files and figures of a result is the job of :mod:`gempy_gravinv.output`.
 
 from ._config import PRESETS, INRConfig
 from ._inr import invert_inr
-from ._result import EnsembleField, INRResult
+from ._result import EnsembleField, INRResult, InversionInterrupted
 
-__all__ = ["EnsembleField", "INRConfig", "INRResult", "PRESETS", "invert_inr"]
+__all__ = ["EnsembleField", "INRConfig", "INRResult", "InversionInterrupted", "PRESETS", "invert_inr"]

@@ -1,13 +1,20 @@
 """Checkpoints of INR training: exact resume (weights, optimiser, RNG streams, history).
 
 A checkpoint is a ``torch.save`` file per member, written atomically (a temporary file,
-then a rename); it records the settings that change the result (:func:`resume_key`)
-and refuses to resume under others.
+then a rename). It holds only tensors, numbers, strings, lists, tuples and dicts, and is
+read back with ``torch.load(..., weights_only=True)``: a file that holds any other
+object (an old-format checkpoint, or a crafted pickle) is refused without running it.
+It records the settings that change the result (:func:`resume_key`) and a hash of the
+data (:func:`data_key`: stations, g_z, std, mesh bounds, operator shape), and refuses to
+resume under other settings or data.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import pickle
 import random
 from pathlib import Path
 
@@ -16,17 +23,33 @@ import torch
 
 from ._config import INRConfig
 
+logger = logging.getLogger(__name__)
+
+#: version of the checkpoint layout (1: pickled NumPy/Python objects, no longer read)
+FORMAT_VERSION = 2
+
+_FRESH = "delete it (or its checkpoint folder) or run without resume (CLI: without --resume) to start fresh"
+
 
 def rng_state() -> dict:
-    """The global torch, NumPy and Python random states."""
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The global torch, NumPy and Python random states, as tensors, numbers and lists."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, state, gauss = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                      "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+            "python": {"version": int(version), "state": [int(v) for v in state],
+                       "gauss": None if gauss is None else float(gauss)}}
 
 
 def set_rng_state(s: dict) -> None:
     """Restore :func:`rng_state`."""
-    torch.set_rng_state(s["torch"])
-    np.random.set_state(s["numpy"])
-    random.setstate(s["python"])
+    torch.set_rng_state(s["torch"].cpu())
+    n = s["numpy"]
+    np.random.set_state((n["kind"], n["keys"].cpu().numpy().astype(np.uint32), int(n["pos"]),
+                         int(n["has_gauss"]), float(n["cached_gaussian"])))
+    p = s["python"]
+    random.setstate((int(p["version"]), tuple(int(v) for v in p["state"]), p["gauss"]))
 
 
 def resume_key(cfg: INRConfig) -> dict:
@@ -37,22 +60,116 @@ def resume_key(cfg: INRConfig) -> dict:
     return d
 
 
-def load_checkpoint(ckpt: Path, cfg: INRConfig, device, fld: torch.nn.Module) -> dict:
-    """Read ``ckpt``, check it was written with ``cfg``'s settings, load its field into ``fld``."""
-    ck = torch.load(ckpt, map_location=device, weights_only=False)
+def data_key(survey, mesh, operator_shape) -> str:
+    """SHA-256 of what a checkpoint must have been trained on.
+
+    Parameters
+    ----------
+    survey : Survey
+        Its station locations (m), observed g_z (mGal) and std (mGal).
+    mesh : PrismMesh
+        Its cell bounds (m).
+    operator_shape : tuple of int
+        ``(n_data, n_cells)`` of the forward operator.
+
+    Returns
+    -------
+    str
+        Hex digest; equal for bit-identical inputs.
+    """
+    h = hashlib.sha256()
+    for name, a in (("locations", survey.locations), ("gz", survey.gz), ("std", survey.std),
+                    ("bounds", mesh.bounds)):
+        arr = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+        h.update(f"{name}{arr.shape}".encode())
+        h.update(arr.tobytes())
+    h.update(f"operator{tuple(int(n) for n in operator_shape)}".encode())
+    return h.hexdigest()
+
+
+def read_checkpoint(ckpt: Path, device) -> dict:
+    """Load ``ckpt`` with ``weights_only=True``; a clear ``ValueError`` if it cannot be used.
+
+    Raises
+    ------
+    ValueError
+        The file is empty, truncated or not a checkpoint; it holds objects other than
+        tensors and plain values (refused unread: an old-format checkpoint or a crafted
+        file); or it is of another format version. The message names the file and says
+        how to start fresh.
+    """
+    try:
+        ck = torch.load(ckpt, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "unsupported global" in str(exc).lower():  # an object to build by calling code: never run
+            raise ValueError(f"checkpoint {ckpt} holds objects other than tensors and plain values "
+                             f"(an old-format checkpoint, or not written by gempy_gravinv); it was not "
+                             f"loaded: {_FRESH}") from None
+        raise ValueError(f"checkpoint {ckpt} is damaged or not a checkpoint ({_short(exc)}); {_FRESH}") from None
+    except IsADirectoryError:
+        raise ValueError(f"checkpoint {ckpt} is a folder, not a checkpoint file; {_FRESH}") from None
+    except PermissionError as exc:
+        raise ValueError(f"cannot read checkpoint {ckpt}: {exc.strerror}") from None
+    except Exception as exc:  # truncated zip, empty file, random bytes: torch raises several kinds
+        raise ValueError(f"checkpoint {ckpt} is damaged or not a checkpoint ({_short(exc)}); {_FRESH}") from None
+    if not isinstance(ck, dict) or "config_key" not in ck:
+        raise ValueError(f"{ckpt} is not a gempy_gravinv checkpoint; {_FRESH}")
+    if ck.get("version") != FORMAT_VERSION:
+        raise ValueError(f"checkpoint {ckpt} is of format version {ck.get('version')!r}, this version reads "
+                         f"{FORMAT_VERSION}; {_FRESH}")
+    return ck
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
+
+
+def load_checkpoint(ckpt: Path, cfg: INRConfig, key: str, device, fld: torch.nn.Module) -> dict:
+    """Read ``ckpt``, check its settings and data, load its field into ``fld``.
+
+    Parameters
+    ----------
+    ckpt : Path
+        The member's checkpoint file.
+    cfg : INRConfig
+        The settings of this run (compared with :func:`resume_key`).
+    key : str
+        :func:`data_key` of this run's data.
+    device : torch.device
+        Where to load tensors.
+    fld : torch.nn.Module
+        Receives the saved weights.
+
+    Returns
+    -------
+    dict
+        The checkpoint's entries.
+
+    Raises
+    ------
+    ValueError
+        Damaged or refused file (:func:`read_checkpoint`), other settings, other data.
+    """
+    ck = read_checkpoint(ckpt, device)
     if ck.get("config_key") != resume_key(cfg):
-        raise ValueError(f"checkpoint {ckpt} was written with other settings; "
-                         "delete it or pass resume=False")
-    fld.load_state_dict(ck["field"])
+        raise ValueError(f"checkpoint {ckpt} was written with other settings; {_FRESH}")
+    if ck.get("data_key") != key:
+        raise ValueError(f"checkpoint {ckpt} was written for other data (stations, g_z, std, mesh or "
+                         f"operator); {_FRESH}")
+    try:
+        fld.load_state_dict(ck["field"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise ValueError(f"checkpoint {ckpt} does not fit this density backend ({_short(exc)}); {_FRESH}") from None
+    logger.info("resuming from %s (step %s)", ckpt, ck.get("step", 0))
     return ck
 
 
 def save_checkpoint(ckpt: Path, payload: dict) -> None:
-    """Write ``payload`` to ``ckpt`` atomically (a temporary file, then a rename)."""
+    """Write ``payload`` (tensors and plain values only) to ``ckpt`` atomically."""
     tmp = ckpt.with_suffix(ckpt.suffix + ".tmp")
-    torch.save(payload, tmp)
+    torch.save({"version": FORMAT_VERSION, **payload}, tmp)
     os.replace(tmp, ckpt)
-
 
 
 def checkpoint_path(checkpoint, member: int, n_members: int) -> Path | None:
@@ -65,6 +182,9 @@ def checkpoint_path(checkpoint, member: int, n_members: int) -> Path | None:
         return None
     p = Path(checkpoint)
     if p.suffix == "" or p.is_dir():
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"checkpoint {p} is a file, but a name without a suffix is used as a folder; "
+                             "give a file name with a suffix (e.g. run.pt) or another folder")
         p.mkdir(parents=True, exist_ok=True)
         return p / f"inr_member{member}.pt"
     p.parent.mkdir(parents=True, exist_ok=True)

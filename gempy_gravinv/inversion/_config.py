@@ -11,8 +11,10 @@ import dataclasses
 from dataclasses import asdict, dataclass, field
 
 from .._mesh import PrismMesh
+from .._operator import resolve_device
 from .._validation import check_choice, check_int, check_number
 from ..density import ENCODINGS, OUTPUTS, as_torch_dtype, check_bounds
+from ._depth import DEPTH_FROM
 from ._linear import check_head_lambda
 from ._regularizers import BOUNDARIES, REGULARIZATIONS
 
@@ -22,7 +24,8 @@ REG_MODES = ("fixed", "target")
 SOLVERS = ("adam", "linear")
 SCHEDULES = ("constant", "cosine", "exponential")
 NORMALIZATIONS = ("zscore", "extent", "isotropic")
-PRESETS = ("ours", "compact", "smooth", "periodic", "spectral", "paper")
+WARM_STARTS = ("none", "least_squares")
+PRESETS = ("ours", "auto", "compact", "smooth", "periodic", "spectral", "paper")
 
 
 def _matern_lattice(overrides: dict, harmonics: list, power: float) -> dict:
@@ -84,6 +87,26 @@ class INRConfig:
     net_dtype : {"float32", "float64"}
         Network dtype (the operator keeps ``dtype``).
 
+    warm_start : {"none", "least_squares"}
+        ``"least_squares"``: before training, fit the field (Adam on the squared error,
+        ``warm_start_steps`` steps at ``lr``) to the minimum depth-weighted-norm model
+        at the target misfit, ``m0 = b + s ⊙ w`` with ``s = (d/d_ref)^(β/2)``
+        (β = ``warm_start_power``, depth from ``depth_from``) and ``w`` the Gaussian
+        posterior mean for the design ``G diag(s) / σ`` with λ by the discrepancy
+        principle (:mod:`gempy_gravinv.inversion._warmstart`). That model puts mass at
+        about the right depth; a compactness prior then shapes it, as minimum-structure
+        sparse inversions do. Skipped (logged) when ``n_data x n_cells`` exceeds 1e8.
+    warm_start_power : float
+        β of the warm start's depth weight (2 counters the 1/depth² decay of gravity).
+    prior_from_data : bool
+        Choose the prior from the data (needs ``warm_start="least_squares"``): keep the
+        configured compactness prior when the least-squares image is heavy-tailed
+        (excess kurtosis > 1: sparse sources), otherwise drop it and keep the
+        least-squares model's smooth structure (distributed sources). The choice and
+        its reason are in ``result.prior_selection`` and ``metrics.json``.
+    warm_start_steps : int
+        Optimiser steps of the fit to the warm start.
+
     Weighting and regularisation
     ----------------------------
     weighting : {"none", "depth", "sensitivity"}
@@ -108,7 +131,16 @@ class INRConfig:
     weighting_power : float
         β above (2 matches the 1/r² decay of gravity for ``"depth"``).
     depth_z0 : float or None
-        z0 in metres (default: half the top cell's height).
+        z0 in metres (default: half the top cell's height), with ``depth_from="mesh_top"``.
+    depth_from : {"mesh_top", "stations"}
+        What the depth of every depth weight (``weighting="depth"``, the
+        ``"min_support"`` weight) is measured from. ``"mesh_top"``: ``z_top - z + z0``,
+        below the flat top of the mesh. ``"stations"``: the depth below the stations
+        implied by the data's sensitivity, ``d ∝ (Σ_i (K_i(x)/σ_i)²)^(-1/2)`` (``K_i`` the
+        point-mass kernel of station ``i``), so that topography, station height and
+        spacing and the survey's edges are accounted for with no setting (see
+        :mod:`gempy_gravinv.inversion._depth`). In both cases the weight is
+        ``(d / d_ref)^(β/2)``, 1 at the shallowest cell.
     regularization : {"none", "tv", "smooth", "min_support", "matern"}
         Adds ``reg_weight · R(m)`` to the loss, with ``R`` on the cell values:
         ``"tv"`` = Σ_axes mean(√((Δm/ρs)² + ε²) − ε) (anisotropic total variation,
@@ -138,8 +170,9 @@ class INRConfig:
         while the misfit stays at the noise level.
     reg_rate : float
         Per-step multiplicative change of λ in ``"target"`` mode (0 < rate < 1).
-    support_eps : float
+    support_eps : float or None
         ε of ``"min_support"``, kg/m³: contrasts well below ε count as "no body".
+        None: 1/12 of the largest bound magnitude (50 kg/m³ for ±600; 50 unbounded).
     reg_depth_power : float
         β of the ``"min_support"`` depth weight (0 = none).
     prior_length, prior_nu : float
@@ -235,12 +268,17 @@ class INRConfig:
     weighting_power: float = 1.0
     weighting_mode: str = "gradient"
     depth_z0: float | None = None
+    depth_from: str = "mesh_top"
+    warm_start: str = "none"
+    prior_from_data: bool = False
+    warm_start_power: float = 2.0
+    warm_start_steps: int = 300
     regularization: str = "none"
     reg_weight: float = 0.0
     reg_eps: float = 1e-2
     reg_mode: str = "fixed"
     reg_rate: float = 0.02
-    support_eps: float = 50.0
+    support_eps: float | None = 50.0
     reg_depth_power: float = 0.0
     prior_length: float | None = None
     prior_nu: float = 1.5
@@ -404,6 +442,29 @@ class INRConfig:
         return dataclasses.replace(cls(), **{**base, **overrides})
 
     @classmethod
+    def auto(cls, **overrides) -> INRConfig:
+        """Compact bodies on any geometry: the scales come from the problem, not from a case.
+
+        :meth:`compact`'s network and minimum-support prior held at the target misfit,
+        with every depth measured below the stations from the data's own sensitivity
+        (``depth_from="stations"``: topography, station height and spacing, active cells
+        and the survey's edges need no setting), training started from the
+        depth-weighted least-squares model at the target misfit
+        (``warm_start="least_squares"``, β = 1: the sensitivity weighting of SimPEG's
+        recipes), and the support threshold ε derived from the bounds
+        (``support_eps=None``: 1/12 of the largest bound magnitude). Pass ``bounds`` =
+        the plausible contrast range (kg/m³).
+
+        The compactness assumption is checked against the data (``prior_from_data``):
+        when the least-squares image looks like a distributed field rather than sparse
+        bodies, the prior is dropped and the result is the least-squares model's
+        structure, and ``result.prior_selection`` says so.
+        """
+        base = dict(depth_from="stations", warm_start="least_squares", warm_start_power=1.0, support_eps=None,
+                    prior_from_data=True)
+        return cls.compact(**{**base, **overrides})
+
+    @classmethod
     def ours(cls, **overrides) -> INRConfig:
         """The general preset (the same as ``INRConfig()``), with overrides."""
         return dataclasses.replace(cls(), **overrides)
@@ -450,21 +511,23 @@ class INRConfig:
         """Raise a ``ValueError``/``TypeError`` that names the first bad setting."""
         choices = {"weighting": WEIGHTINGS, "weighting_mode": WEIGHTING_MODES, "regularization": REGULARIZATIONS,
                    "reg_mode": REG_MODES, "lr_schedule": SCHEDULES, "prior_boundary": BOUNDARIES,
-                   "solver": SOLVERS, "output": OUTPUTS, "normalization": NORMALIZATIONS}
+                   "solver": SOLVERS, "output": OUTPUTS, "normalization": NORMALIZATIONS,
+                   "depth_from": DEPTH_FROM, "warm_start": WARM_STARTS}
         if self.backend == "inr":
             choices["encoding"] = ENCODINGS
         for name, allowed in choices.items():
             check_choice(getattr(self, name), allowed, name=name)
         for name, low in (("max_steps", 1), ("n_members", 1), ("patience", 1), ("overfit_patience", 1),
                           ("quadrature", 1), ("width", 1), ("depth", 0), ("min_steps", 0),
-                          ("checkpoint_every", 0), ("seed", 0)):
+                          ("checkpoint_every", 0), ("seed", 0), ("warm_start_steps", 0)):
             check_int(getattr(self, name), name=name, minimum=low)
         for name in ("batch_size", "eval_every"):
             check_int(getattr(self, name), name=name, minimum=1, allow_none=True)
-        positive = ("lr", "target_chi2", "support_eps", "prior_nu", "lr_min", "lr_decay", "reg_eps")
+        positive = ("lr", "target_chi2", "prior_nu", "lr_min", "lr_decay", "reg_eps")
         for name in positive:
             check_number(getattr(self, name), name=name, low=0.0, low_open=True)
-        for name in ("reg_weight", "reg_depth_power", "weighting_power", "last_layer_gain"):
+        check_number(self.support_eps, name="support_eps (kg/m³)", low=0.0, low_open=True, allow_none=True)
+        for name in ("reg_weight", "reg_depth_power", "weighting_power", "last_layer_gain", "warm_start_power"):
             check_number(getattr(self, name), name=name, low=0.0)
         check_number(self.stop_tol, name="stop_tol", low=0.0, high=1.0, high_open=True)
         check_number(self.reg_rate, name="reg_rate", low=0.0, high=1.0, low_open=True, high_open=True)
@@ -489,6 +552,9 @@ class INRConfig:
         for a in self.axis_scale:
             check_number(a, name="axis_scale", low=0.0, low_open=True)
         self._validate_prior()
+        if self.prior_from_data and self.warm_start != "least_squares":
+            raise ValueError("prior_from_data=True reads the least-squares image: it needs "
+                             "warm_start='least_squares'")
         check_head_lambda(self.head_lambda)
         if self.solver == "linear":
             self._validate_linear()
@@ -500,6 +566,7 @@ class INRConfig:
                                  f"got {self.num_threads!r}") from None
         as_torch_dtype(self.dtype)
         as_torch_dtype(self.net_dtype)
+        resolve_device(self.device)  # "gpu", unknown names, or CUDA without a GPU: a clear error here
 
     def _validate_prior(self) -> None:
         if self.reg_mode == "target":

@@ -14,6 +14,7 @@ Units: density contrast kg/m³; g_z mGal, positive downward; σ mGal.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 
 import numpy as np
@@ -22,11 +23,13 @@ import torch
 from .._operator import resolve_device
 from .._survey import Survey
 from ..metrics import evaluate
-from ._checkpoint import checkpoint_path
+from ._checkpoint import checkpoint_path, data_key
 from ._config import INRConfig
 from ._problem import Problem
-from ._result import INRResult
+from ._result import INRResult, InversionInterrupted
 from ._trainer import solve_member, train_member
+
+logger = logging.getLogger(__name__)
 
 
 def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
@@ -50,9 +53,12 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         File (or directory) for checkpoints; with ``resume=True`` an existing one is
         continued from its step to the same result as an uninterrupted run (bit for bit
         on the same device, dtype and number of torch threads; float32 reductions
-        depend on the thread count).
+        depend on the thread count). Checkpoints hold only tensors and plain values and
+        are read with ``torch.load(..., weights_only=True)``.
     resume : bool
-        Continue from ``checkpoint`` if it exists.
+        Continue from ``checkpoint`` if it exists. Refused (``ValueError``) when it was
+        written with other settings or for other data (stations, g_z, std, mesh bounds
+        or operator shape: a SHA-256 of them is stored), or is damaged.
     stop_after : int, optional
         Run at most this many steps per member in this call, checkpoint and return
         (``result.completed`` is False); resume later. For time-sliced jobs and tests.
@@ -74,7 +80,12 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
     Raises
     ------
     ValueError / TypeError
-        Survey without data or std, mesh/operator mismatch, bad options.
+        Survey without data or std, mesh/operator mismatch, bad options, unknown or
+        unavailable device, a checkpoint that cannot be resumed.
+    InversionInterrupted
+        Ctrl-C during training (a ``KeyboardInterrupt``): the checkpoint is written at
+        the end of the current step and the exception's ``result`` holds the kept state
+        so far (``completed=False``, ``stop_reason="interrupted"``).
     """
     t_start = time.perf_counter()
     cfg = _config(config, options)
@@ -89,16 +100,27 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
     try:
         prob = Problem(survey, mesh, cfg, operator, density)
         true_model = _true_model(true_model, prob.mesh.n_cells)
+        key = data_key(prob.survey, prob.mesh, (prob.survey.n_data, prob.mesh.n_cells))
         t_setup = time.perf_counter() - t_start
         outs = []
-        for k in range(int(cfg.n_members)):
-            desc = "INR" if cfg.n_members == 1 else f"INR member {k + 1}/{cfg.n_members}"
-            ck = checkpoint_path(checkpoint, k, cfg.n_members)
+        interrupted = False
+        n = int(cfg.n_members)
+        for k in range(n):
+            desc = "INR" if n == 1 else f"INR member {k + 1}/{n}"
+            ck = checkpoint_path(checkpoint, k, n)
             if cfg.solver == "linear":
-                outs.append(solve_member(prob, k, ck, resume, desc))
+                outs.append(solve_member(prob, k, ck, resume, desc, key))
             else:
-                outs.append(train_member(prob, k, ck, resume, stop_after, desc))
-        return _result(prob, outs, true_model, t_start, t_setup)
+                outs.append(train_member(prob, k, ck, resume, stop_after, desc, key))
+                if outs[-1].get("interrupted"):
+                    interrupted = not (outs[-1]["done"] and k == n - 1)
+                    break
+        res = _result(prob, outs, true_model, t_start, t_setup)
+        if interrupted:
+            res.completed, res.stop_reason = False, "interrupted"
+            logger.warning("INR training interrupted (%d of %d members trained or started)", len(outs), n)
+            raise InversionInterrupted(res, checkpoint)
+        return res
     finally:
         torch.set_num_threads(n_threads0)
 
@@ -168,4 +190,4 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
                      config=cfg, timings=timings, mesh=prob.mesh, survey=prob.survey, true_model=true_model,
                      completed=all(o["done"] for o in outs),
                      solve_info=[o["info"] for o in outs] if cfg.solver == "linear" else None,
-                     recorded_chi2=[o["recorded_chi2"] for o in outs])
+                     recorded_chi2=[o["recorded_chi2"] for o in outs], prior_selection=prob.prior_selection)

@@ -6,6 +6,8 @@ Units: density contrast kg/m³; g_z mGal, positive downward; σ mGal.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import logging
 
 import numpy as np
 import torch
@@ -13,9 +15,13 @@ import torch
 from .._mesh import PrismMesh, as_prism_mesh
 from .._operator import GravityOperator, resolve_device
 from .._survey import Survey
-from ..density import VoxelDensity, as_torch_dtype, cell_points, make_density
+from ..density import VoxelDensity, as_torch_dtype, cached_on_points, cell_points, make_density
 from ._config import INRConfig
-from ._regularizers import depth_power, depth_reference, depth_scale, make_regularizer
+from ._depth import MeshTopDepth, depth_weight, make_depth
+from ._regularizers import make_regularizer
+from ._warmstart import choose_prior, fit_field, weighted_start
+
+logger = logging.getLogger(__name__)
 
 
 class Problem:
@@ -72,9 +78,15 @@ class Problem:
         pts, w = cell_points(mesh, cfg.quadrature)
         self.points = torch.as_tensor(pts, dtype=torch.float64, device=self.device)
         self.qweights = torch.as_tensor(w, **tk)
-        self.precond = self._preconditioner()
-        self.reg = make_regularizer(cfg, mesh, self.device, self.dtype)
+        self.depth = make_depth(cfg.depth_from, mesh, survey, cfg.depth_z0)
         self.density = density
+        self._start: torch.Tensor | None = None
+        self._start_done = False
+        self.prior_selection: dict | None = None
+        if cfg.prior_from_data:
+            self.cfg = cfg = self._select_prior(cfg)
+        self.precond = self._preconditioner()
+        self.reg = make_regularizer(cfg, mesh, self.device, self.dtype, self.depth)
 
     def make_field(self, seed: int) -> torch.nn.Module:
         """A fresh density field for one member, seeded with ``seed``, on the problem's device.
@@ -84,7 +96,35 @@ class Problem:
         from :meth:`INRConfig.field_options`, wrapped in :class:`DepthScaledField` for
         ``weighting_mode="output"``.
         """
-        return make_field(self.cfg, self.mesh, seed, self.device, self.density)
+        fld = make_field(self.cfg, self.mesh, seed, self.device, self.density, self.depth)
+        if self.cfg.warm_start == "least_squares":
+            start = self.least_squares_start()
+            if start is not None:
+                fit_field(self, fld, start, steps=self.cfg.warm_start_steps, lr=self.cfg.lr)
+        return fld
+
+    def _select_prior(self, cfg: INRConfig) -> INRConfig:
+        """``prior_from_data``: keep the compactness prior or drop it, from the least-squares image."""
+        start = self.least_squares_start()
+        if start is None:
+            self.prior_selection = dict(prior="compact", rule="no least-squares image (problem too large): "
+                                                               "kept the configured prior")
+            return cfg
+        self.prior_selection = choose_prior(start)
+        logger.info("prior chosen from the data: %s", self.prior_selection["rule"])
+        if self.prior_selection["prior"] == "smooth":
+            return dataclasses.replace(cfg, regularization="none", reg_mode="fixed", reg_weight=0.0)
+        return cfg
+
+    def least_squares_start(self) -> torch.Tensor | None:
+        """The depth-weighted least-squares model at the target misfit (n_cells,) kg/m³, computed once.
+
+        None when the problem is too large for it (see :mod:`gempy_gravinv.inversion._warmstart`).
+        """
+        if not self._start_done:
+            self._start = weighted_start(self, self.cfg.warm_start_power, self.cfg.target_chi2)
+            self._start_done = True
+        return self._start
 
     # -------------------------------------------------------------- physics
     def forward(self, m: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -102,8 +142,8 @@ class Problem:
     def cell_density(self, fld: torch.nn.Module) -> torch.Tensor:
         """Cell-average density of a field (n_cells,) in the operator dtype."""
         if isinstance(fld, DepthScaledField) and isinstance(fld.base, VoxelDensity):
-            zc = torch.as_tensor(self.mesh.cell_centers[:, 2], device=fld.base.values.device)
-            v = fld.base.output(fld.scale(zc).to(fld.base.values.dtype) * fld.base.values)
+            s = fld.scale_at(torch.as_tensor(self.mesh.cell_centers))
+            v = fld.base.output(s.to(device=fld.base.values.device, dtype=fld.base.values.dtype) * fld.base.values)
         elif isinstance(fld, VoxelDensity) and self.cfg.quadrature == 1:
             v = fld.on_mesh(self.mesh)
         else:
@@ -118,8 +158,8 @@ class Problem:
             return None
         beta = float(cfg.weighting_power)
         if cfg.weighting == "depth":
-            zc = torch.as_tensor(self.mesh.cell_centers[:, 2], device=self.device, dtype=self.dtype)
-            p = depth_scale(zc, self.mesh, cfg.depth_z0, 2 * beta)
+            cc = torch.as_tensor(self.mesh.cell_centers)
+            p = depth_weight(self.depth, cc, 2 * beta).to(device=self.device, dtype=self.dtype)
         else:
             if self.G is not None:
                 jtj = ((self.G / self.std[:, None]) ** 2).sum(0)
@@ -136,25 +176,29 @@ class Problem:
 
 
 class DepthScaledField(torch.nn.Module):
-    """``m(x) = bound(s(z) · raw(x))``, ``s = ((z_top - z + z0) / (z_ref + z0))^(β/2)``.
+    """``m(x) = bound(s(x) · raw(x))`` with the depth weight ``s = (d(x) / d_ref)^(β/2)``.
 
     Wraps a backend with ``raw(points)`` and ``output`` (INRDensity) or ``values`` and
     ``output`` (VoxelDensity): the depth-weighting reparametrisation of
-    :class:`INRConfig` (``weighting_mode="output"``). ``forward(points)`` returns the
-    density contrast (n,) in kg/m³ at points (n, 3) in metres, z up.
+    :class:`INRConfig` (``weighting_mode="output"``); ``d`` is a depth model of
+    :mod:`gempy_gravinv.inversion._depth` (below the mesh top, or below the stations).
+    ``forward(points)`` returns the density contrast (n,) in kg/m³ at points (n, 3) in
+    metres, z up.
     """
 
-    def __init__(self, base: torch.nn.Module, z_top: float, z0: float, z_ref: float, beta: float) -> None:
+    def __init__(self, base: torch.nn.Module, depth, beta: float) -> None:
         super().__init__()
         if not hasattr(base, "output") or not (hasattr(base, "raw") or hasattr(base, "values")):
             raise TypeError(f"weighting_mode='output' needs a backend with raw()/values and output; "
                             f"{type(base).__name__} has not: use weighting_mode='gradient'")
         self.base = base
-        self.z_top, self.z0, self.z_ref, self.beta = float(z_top), float(z0), float(z_ref), float(beta)
+        self.depth = depth
+        self.beta = float(beta)
 
-    def scale(self, z: torch.Tensor) -> torch.Tensor:
-        """s(z) (dimensionless), 1 at depth ``z_ref`` below the top."""
-        return depth_power(z, self.z_top, self.z_ref, self.z0, self.beta)
+    def scale_at(self, points: torch.Tensor) -> torch.Tensor:
+        """s(x) (n,), dimensionless, float64: 1 at the reference depth, growing with depth."""
+        p = torch.as_tensor(points).detach().to(torch.float64)
+        return cached_on_points(self, p, lambda u: depth_weight(self.depth, u.cpu(), self.beta))
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         p = torch.as_tensor(points)
@@ -162,12 +206,15 @@ class DepthScaledField(torch.nn.Module):
             raw = self.base.raw(p)
         else:
             raw = self.base.values[torch.as_tensor(self.base.cell_index(p), device=self.base.values.device)]
-        s = self.scale(p[:, 2].to(device=raw.device, dtype=torch.float64)).to(raw.dtype)
+        s = self.scale_at(p).to(device=raw.device, dtype=raw.dtype)
         return self.base.output(s * raw)
 
 
-def make_field(cfg: INRConfig, mesh: PrismMesh, seed: int, device, factory=None) -> torch.nn.Module:
-    """A density field for ``cfg`` on ``mesh`` (see :meth:`Problem.make_field`)."""
+def make_field(cfg: INRConfig, mesh: PrismMesh, seed: int, device, factory=None, depth=None) -> torch.nn.Module:
+    """A density field for ``cfg`` on ``mesh`` (see :meth:`Problem.make_field`).
+
+    ``depth`` is the depth model of ``weighting_mode="output"`` (default: below the mesh top).
+    """
     if factory is not None:  # invert_inr(density=...): a module (copied per member) or f(mesh, seed)
         if cfg.weighting == "depth" and cfg.weighting_mode == "output":
             raise ValueError("weighting_mode='output' rescales an INR's own output and is not applied to a "
@@ -179,6 +226,6 @@ def make_field(cfg: INRConfig, mesh: PrismMesh, seed: int, device, factory=None)
         opts.pop("seed", None)
     fld = make_density(cfg.backend, **opts)
     if cfg.weighting == "depth" and cfg.weighting_mode == "output":
-        top, zref, z0 = depth_reference(mesh, cfg.depth_z0)
-        fld = DepthScaledField(fld, top, z0, zref, cfg.weighting_power)
+        fld = DepthScaledField(fld, depth if depth is not None else MeshTopDepth(mesh, cfg.depth_z0),
+                               cfg.weighting_power)
     return fld.to(device)

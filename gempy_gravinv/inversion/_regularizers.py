@@ -28,43 +28,9 @@ import torch
 
 from .._mesh import PrismMesh
 from .._validation import check_choice
+from ._depth import MeshTopDepth, depth_weight
 
 REGULARIZATIONS = ("none", "tv", "smooth", "min_support", "matern")
-
-
-def depth_reference(mesh: PrismMesh, z0: float | None) -> tuple[float, float, float]:
-    """``(z_top, z_ref, z0)`` in metres of the depth weight on ``mesh``.
-
-    ``z_top`` is the mesh top, ``z_ref = Δz/2`` (half the smallest cell height: the
-    top cell centre's depth, where the weight is 1) and ``z0`` the depth offset
-    (``z_ref`` when None).
-    """
-    top = float(mesh.extent[5])
-    zref = float(mesh.cell_widths[:, 2].min()) / 2
-    return top, zref, zref if z0 is None else float(z0)
-
-
-def depth_power(z: torch.Tensor, z_top: float, z_ref: float, z0: float, beta: float) -> torch.Tensor:
-    """``((z_top - z + z0) / (z_ref + z0))^(β/2)`` (dimensionless) at elevations z (m, z up)."""
-    depth = (z_top - z).clamp_min(0.0)
-    return ((depth + z0) / (z_ref + z0)) ** (beta / 2)
-
-
-def depth_scale(z: torch.Tensor, mesh: PrismMesh, z0: float | None, beta: float) -> torch.Tensor:
-    """``((z_top - z + z0) / (Δz/2 + z0))^(β/2)``: 1 at the top cell's centre, growing with depth.
-
-    Parameters
-    ----------
-    z : Tensor (n,)
-        Elevations, metres (z up).
-    mesh : PrismMesh
-        Gives the top ``z_top`` (m) and the smallest cell height ``Δz`` (m).
-    z0 : float or None
-        Depth offset, metres (None: ``Δz/2``).
-    beta : float
-        Exponent β (dimensionless); 0 gives ones.
-    """
-    return depth_power(z, *depth_reference(mesh, z0), beta)
 
 
 def _full_shape(mesh: PrismMesh, name: str) -> tuple[int, int, int]:
@@ -93,11 +59,15 @@ class Differences:
 
 
 class MinSupport:
-    """``mean(w²m² / (w²m² + ε²))``, ``w`` = :func:`depth_scale` with power ``beta``, ε in kg/m³."""
+    """``mean(w²m² / (w²m² + ε²))``, ε in kg/m³, ``w`` the depth weight with power ``beta``.
 
-    def __init__(self, mesh: PrismMesh, eps: float, beta: float, z0: float | None, device, dtype) -> None:
-        zc = torch.as_tensor(mesh.cell_centers[:, 2], device=device, dtype=dtype)
-        self.w = depth_scale(zc, mesh, z0, beta)
+    ``w = (d / d_ref)^(β/2)`` with ``d`` the depth of the cell centres given by ``depth``
+    (a model of :mod:`gempy_gravinv.inversion._depth`).
+    """
+
+    def __init__(self, mesh: PrismMesh, eps: float, beta: float, depth, device, dtype) -> None:
+        cc = torch.as_tensor(mesh.cell_centers)
+        self.w = depth_weight(depth, cc, beta).to(device=device, dtype=dtype)
         self.eps2 = float(eps) ** 2
 
     def __call__(self, m: torch.Tensor) -> torch.Tensor:
@@ -162,7 +132,7 @@ class Matern:
         return (c * c * self.weight).mean()
 
 
-def make_regularizer(cfg, mesh: PrismMesh, device, dtype):
+def make_regularizer(cfg, mesh: PrismMesh, device, dtype, depth=None):
     """The regulariser named by ``cfg.regularization`` (None for ``"none"`` or a zero weight).
 
     ``ρs`` (kg/m³), the scale of ``"tv"``, ``"smooth"`` and ``"matern"``, is half the
@@ -177,7 +147,12 @@ def make_regularizer(cfg, mesh: PrismMesh, device, dtype):
     else:
         rho_s = 100.0
     if name == "min_support":
-        return MinSupport(mesh, cfg.support_eps, cfg.reg_depth_power, cfg.depth_z0, device, dtype)
+        if depth is None:
+            depth = MeshTopDepth(mesh, cfg.depth_z0)
+        eps = cfg.support_eps
+        if eps is None:
+            eps = max(abs(float(b)) for b in cfg.bounds) / 12 if cfg.bounds is not None else 50.0
+        return MinSupport(mesh, eps, cfg.reg_depth_power, depth, device, dtype)
     if name == "matern":
         if cfg.prior_length is None:
             raise ValueError("regularization='matern' needs prior_length (the correlation length, m)")

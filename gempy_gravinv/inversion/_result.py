@@ -29,6 +29,29 @@ class EnsembleField(torch.nn.Module):
         return v.std(0) if v.shape[0] > 1 else torch.zeros_like(v[0])
 
 
+class InversionInterrupted(KeyboardInterrupt):
+    """Ctrl-C (``KeyboardInterrupt``) stopped :func:`~gempy_gravinv.invert_inr` during training.
+
+    A ``KeyboardInterrupt``, so code that does not know it still stops. The checkpoint
+    (when one was given) holds the state at the end of the last whole step, so
+    ``invert_inr(..., checkpoint=..., resume=True)`` continues the run exactly.
+
+    Attributes
+    ----------
+    result : INRResult
+        The kept state so far (``completed=False``, ``stop_reason="interrupted"``): the
+        members trained so far, the interrupted one at its kept state.
+    checkpoint : str or None
+        The checkpoint file or folder of the run.
+    """
+
+    def __init__(self, result: INRResult, checkpoint=None) -> None:
+        self.result = result
+        self.checkpoint = None if checkpoint is None else str(checkpoint)
+        where = f"; checkpoint in {self.checkpoint}" if self.checkpoint else "; no checkpoint was asked for"
+        super().__init__(f"INR training interrupted after {result.timings.get('steps')} steps{where}")
+
+
 @dataclass
 class INRResult:
     """What :func:`invert_inr` returns.
@@ -60,7 +83,8 @@ class INRResult:
     timings : dict
         Seconds: ``setup`` (operator), ``train`` (all members), ``total``; ``steps``.
     completed : bool
-        False when the run was cut by ``stop_after`` (resume to finish).
+        False when the run was cut by ``stop_after`` or interrupted (``stop_reason``
+        ``"interrupted"``; see :class:`InversionInterrupted`): resume to finish.
     solve_info : list of dict or None
         ``solver="linear"``: per member, the kept λ (``head_lambda``), the rule that
         chose it, the prior std of a weight and of the field (kg/m³), the effective
@@ -68,6 +92,10 @@ class INRResult:
     recorded_chi2 : list of float or None
         Per member, χ²/N as recorded during training for the kept state (it equals
         ``member_chi2`` up to round-off: the kept state is the scored one).
+
+    prior_selection : dict or None
+        With ``prior_from_data``: the prior chosen (``"compact"`` or ``"smooth"``), the
+        statistic and threshold it was chosen by, and the rule as a sentence.
 
     Files and figures are written by :func:`gempy_gravinv.output.save_inversion`.
     """
@@ -92,6 +120,7 @@ class INRResult:
     completed: bool = True
     solve_info: list | None = None
     recorded_chi2: list | None = None
+    prior_selection: dict | None = None
 
     def cell_arrays(self) -> dict:
         """Per-cell arrays for model files.
@@ -123,7 +152,10 @@ class INRResult:
             m = self.metrics
             if m.get("rms_error_kgm3") is not None:
                 s += f" rms_err={m['rms_error_kgm3']:.1f} kg/m3 r={m['pearson_r']:.3f}"
-        return s + f" steps={self.timings.get('steps')} train={self.timings.get('train', 0):.2f}s"
+        s += f" steps={self.timings.get('steps')} train={self.timings.get('train', 0):.2f}s"
+        if self.prior_selection is not None:
+            s += f" prior={self.prior_selection['prior']}"
+        return s
 
     def metrics_report(self) -> dict:
         """Metrics plus run information (what ``metrics.json`` holds)."""
@@ -133,6 +165,8 @@ class INRResult:
                    timings=self.timings, config=self.config.to_dict())
         if self.solve_info is not None:
             rep["solve_info"] = self.solve_info
+        if self.prior_selection is not None:
+            rep["prior_selection"] = self.prior_selection
         if self.solve_info is not None and self.std is not None and self.true_model is not None:
             rep["posterior_coverage_95"] = coverage(self.model, self.true_model, self.std)
         return rep

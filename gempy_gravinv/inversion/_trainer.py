@@ -6,8 +6,11 @@ Units: density contrast kg/m³; g_z mGal, positive downward; χ²/N dimensionles
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import random
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +23,40 @@ from ._linear import solve_head
 from ._problem import Problem
 from ._stopping import Stopper
 
+logger = logging.getLogger(__name__)
+
 HISTORY_KEYS = ("step", "chi2", "loss", "reg", "reg_weight", "lr", "time")
+
+
+class DeferredInterrupt:
+    """Ctrl-C during training stops at the end of the current step, not inside it.
+
+    While active (a context manager, only in the main thread and only when Python's
+    default SIGINT handler is installed), a first SIGINT sets :attr:`requested`; the
+    training loop checks it between steps, so the checkpoint it then writes is a
+    consistent state and resumes exactly. A second SIGINT raises ``KeyboardInterrupt``
+    at once. The previous handler is restored on exit.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> DeferredInterrupt:
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:  # no I/O here: a signal handler may run inside a write
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
 
 def make_scheduler(cfg: INRConfig, opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
@@ -43,15 +79,18 @@ class MemberTrainer:
         Member index; its seed is ``cfg.seed + member``.
     ckpt : Path or None
         This member's checkpoint file.
+    key : str
+        :func:`~gempy_gravinv.inversion._checkpoint.data_key` of the problem's data
+        (stored in and checked against the checkpoint).
     """
 
-    def __init__(self, prob: Problem, member: int, ckpt: Path | None) -> None:
+    def __init__(self, prob: Problem, member: int, ckpt: Path | None, key: str = "") -> None:
         cfg = prob.cfg
         seed = int(cfg.seed) + member
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
         random.seed(seed)
-        self.prob, self.cfg, self.member, self.ckpt = prob, cfg, member, ckpt
+        self.prob, self.cfg, self.member, self.ckpt, self.key = prob, cfg, member, ckpt, key
         self.field = prob.make_field(seed)
         self.opt = torch.optim.Adam(self.field.parameters(), lr=cfg.lr)
         self.sched = make_scheduler(cfg, self.opt)
@@ -69,17 +108,21 @@ class MemberTrainer:
         self.eval_every = cfg.eval_every or (1 if self.batch is None else max(1, math.ceil(n / self.batch)))
         self.t0 = time.perf_counter()
         self.last_chi2: float | None = None
+        self.interrupted = False
+        self._phase: str | None = None  # "score" / "update" / "commit" while a step runs
+        self._snapshot: dict | None = None
+        self._sigint: DeferredInterrupt | None = None
 
     # ------------------------------------------------------------------ checkpoints
     def resume(self) -> None:
         """Continue from this member's checkpoint, if it exists."""
         if self.ckpt is None or not self.ckpt.exists():
             return
-        ck = load_checkpoint(self.ckpt, self.cfg, self.prob.device, self.field)
+        ck = load_checkpoint(self.ckpt, self.cfg, self.key, self.prob.device, self.field)
         self.opt.load_state_dict(ck["optimizer"])
         self.sched.load_state_dict(ck["scheduler"])
         set_rng_state(ck["rng"])
-        self.batch_gen.set_state(ck["batch_rng"])
+        self.batch_gen.set_state(ck["batch_rng"].cpu())
         self.stopper.load(ck["stopper"])
         self.history = ck["history"]
         self.step, self.elapsed0, self.reason, self.done = ck["step"], ck["elapsed"], ck["reason"], ck["done"]
@@ -90,7 +133,7 @@ class MemberTrainer:
         if self.ckpt is None:
             return
         save_checkpoint(self.ckpt, dict(
-            version=1, config_key=resume_key(self.cfg), member=self.member, field=self.field.state_dict(),
+            config_key=resume_key(self.cfg), data_key=self.key, member=self.member, field=self.field.state_dict(),
             optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(), rng=rng_state(),
             batch_rng=self.batch_gen.get_state(), stopper=self.stopper.state(), history=self.history,
             step=self.step, elapsed=self.elapsed(), reason=why, done=done, perm=self.perm, pos=self.pos))
@@ -139,9 +182,36 @@ class MemberTrainer:
             raise FloatingPointError(f"χ²/N became {chi2} at step {self.step}: lower lr")
         return why
 
+    def _begin_step(self) -> None:
+        """Remember the bookkeeping a step changes before its update (undone on an interrupt)."""
+        self._snapshot = dict(n_hist=len(self.history["step"]), stopper=self.stopper.state(), perm=self.perm,
+                              pos=self.pos, batch_rng=self.batch_gen.get_state())
+        self._phase = "score"
+
+    def _undo_step(self, forced: bool) -> bool:
+        """After an interrupt inside a step: undo its bookkeeping; False if the weights may have changed.
+
+        ``forced``: the interrupt is a second Ctrl-C, which may land inside the optimiser's
+        update; any other interrupt raised from the update (by code) is taken to have
+        come before it changed the weights.
+        """
+        phase, snap = self._phase, self._snapshot
+        self._phase = None
+        if phase is None or snap is None:
+            return True
+        if phase == "commit" or (phase == "update" and forced):  # the update may have been applied
+            return False
+        for k in HISTORY_KEYS:
+            del self.history[k][snap["n_hist"]:]
+        self.stopper.load(snap["stopper"])
+        self.perm, self.pos = snap["perm"], snap["pos"]
+        self.batch_gen.set_state(snap["batch_rng"])
+        return True
+
     def train_step(self) -> str | None:
         """Score the current state, take one optimiser step; why to stop, or None."""
         prob = self.prob
+        self._begin_step()
         rows = self._rows()
         m = prob.cell_density(self.field)
         if prob.precond is not None and m.requires_grad:
@@ -158,21 +228,31 @@ class MemberTrainer:
         if chi2_full is not None:
             why = self._record(chi2_full, loss, reg, w_reg)
             if why is not None:
+                self._phase = None
                 return why
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        self._phase = "update"
         self.opt.step()
+        self._phase = "commit"
         self.sched.step()
         if self.stopper.phase == "shape":  # λ follows this step's misfit (the batch's, with mini-batches)
             self.stopper.adapt(chi2_full if self.batch is None else float(chi2_b.detach()))
         self.step += 1
+        self._phase = None
         if chi2_full is not None:
             self.last_chi2 = chi2_full
         return None
 
     # ------------------------------------------------------------------ the loop
     def run(self, stop_after: int | None, desc: str) -> dict:
-        """Train until stopped, ``max_steps`` or ``stop_after`` steps of this call; the kept state."""
+        """Train until stopped, ``max_steps`` or ``stop_after`` steps of this call; the kept state.
+
+        A ``KeyboardInterrupt`` (Ctrl-C) does not escape: the checkpoint is written (a
+        Ctrl-C waits for the end of the step; an interrupt raised inside a step before
+        the optimiser's update is undone), and the kept state so far is returned with
+        ``interrupted=True``.
+        """
         from tqdm.auto import tqdm
 
         cfg = self.cfg
@@ -180,30 +260,48 @@ class MemberTrainer:
         bar = tqdm(total=cfg.max_steps, initial=self.step, desc=desc, disable=not cfg.progress or self.done,
                    leave=False, unit="step")
         self.t0 = time.perf_counter()
-        try:
-            while not self.done and self.step < cfg.max_steps:
-                if stop_after is not None and steps_this_call >= stop_after:
-                    self.save(False, self.reason)
-                    break
-                why = self.train_step()
-                if why is not None:
-                    self.reason, self.done = why, True
-                    break
-                steps_this_call += 1
-                bar.update(1)
-                if self.last_chi2 is not None:
-                    bar.set_postfix(chi2=f"{self.last_chi2:.3g}", refresh=False)
-                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                    self.save(False, self.reason)
-            else:
-                self.done = True
-        except KeyboardInterrupt:
-            self.save(False, "interrupted")
-            raise
-        finally:
-            bar.close()
+        with DeferredInterrupt() as sigint:
+            self._sigint = sigint
+            try:
+                while not self.done and self.step < cfg.max_steps:
+                    if stop_after is not None and steps_this_call >= stop_after:
+                        self.save(False, self.reason)
+                        break
+                    why = self.train_step()
+                    if why is not None:
+                        self.reason, self.done = why, True
+                        break
+                    steps_this_call += 1
+                    bar.update(1)
+                    if self.last_chi2 is not None:
+                        bar.set_postfix(chi2=f"{self.last_chi2:.3g}", refresh=False)
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                        self.save(False, self.reason)
+                    if sigint.requested:
+                        raise KeyboardInterrupt
+                else:
+                    self.done = True
+            except KeyboardInterrupt:
+                self._interrupt()
+            finally:
+                bar.close()
+        if self.interrupted:
+            return self._kept()
         self._finish(stop_after)
-        return self._kept()
+        out = self._kept()
+        out["interrupted"] = sigint.requested  # Ctrl-C in the last step: this member is done, stop the others
+        return out
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: undo a half-done step, write the checkpoint, mark the run interrupted."""
+        self.interrupted = True
+        if not self._undo_step(forced=self._sigint is not None and self._sigint.requested):
+            logger.warning("interrupted inside the optimiser update of step %d: the checkpoint is not "
+                           "rewritten (it would not resume exactly)", self.step)
+            return
+        self.save(False, self.reason)
+        logger.warning("interrupted at step %d%s", self.step,
+                       f"; checkpoint written to {self.ckpt}" if self.ckpt is not None else "")
 
     def _finish(self, stop_after: int | None) -> None:
         cfg = self.cfg
@@ -230,29 +328,52 @@ class MemberTrainer:
             m_kept = self.prob.cell_density(kept)
             chi2_kept = float(self.prob.chi2(m_kept))
         return dict(field=kept, model=m_kept.detach().cpu().double().numpy(), chi2=chi2_kept,
-                    recorded_chi2=self.stopper.best_chi2, best_step=self.stopper.best_step, reason=self.reason,
-                    history=self.history, steps=self.step, train_time=self.elapsed(), done=self.done)
+                    recorded_chi2=self.stopper.best_chi2, best_step=self.stopper.best_step,
+                    reason="interrupted" if self.interrupted else self.reason, history=self.history,
+                    steps=self.step, train_time=self.elapsed(), done=self.done and not self.interrupted,
+                    interrupted=self.interrupted)
 
 
 def train_member(prob: Problem, member: int, ckpt: Path | None, resume: bool, stop_after: int | None,
-                 desc: str) -> dict:
-    """Train member ``member`` (resuming its checkpoint when asked); its kept field, misfit and history."""
-    trainer = MemberTrainer(prob, member, ckpt)
+                 desc: str, key: str = "") -> dict:
+    """Train member ``member`` (resuming its checkpoint when asked); its kept field, misfit and history.
+
+    ``key`` is the data hash checked against the checkpoint. The returned dict has
+    ``interrupted=True`` when a Ctrl-C stopped the training (see :meth:`MemberTrainer.run`).
+    """
+    trainer = MemberTrainer(prob, member, ckpt, key)
     if resume:
         trainer.resume()
     return trainer.run(stop_after, desc)
 
 
-def solve_member(prob: Problem, member: int, ckpt: Path | None, resume: bool, desc: str) -> dict:
+def _plain(v):
+    """NumPy arrays and scalars as tensors and Python numbers (what a checkpoint may hold)."""
+    if isinstance(v, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(v))
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def solve_member(prob: Problem, member: int, ckpt: Path | None, resume: bool, desc: str, key: str = "") -> dict:
     """``solver="linear"``: one member's closed-form head (kept in ``ckpt`` once solved)."""
     cfg = prob.cfg
     fld = prob.make_field(int(cfg.seed) + member)
     if ckpt is not None and resume and ckpt.exists():
-        ck = load_checkpoint(ckpt, cfg, prob.device, fld)
+        ck = load_checkpoint(ckpt, cfg, key, prob.device, fld)
         fld.eval()
-        return {**ck["out"], "field": fld}
+        out = dict(ck["out"])
+        for k in ("model", "std"):
+            if torch.is_tensor(out.get(k)):
+                out[k] = out[k].cpu().numpy()
+        return {**out, "field": fld}
     out = solve_head(prob, cfg, fld, desc)
     if ckpt is not None:
-        save_checkpoint(ckpt, dict(version=1, config_key=resume_key(cfg), member=member, field=fld.state_dict(),
-                                   out={k: v for k, v in out.items() if k != "field"}, done=True))
+        save_checkpoint(ckpt, dict(config_key=resume_key(cfg), data_key=key, member=member, field=fld.state_dict(),
+                                   out=_plain({k: v for k, v in out.items() if k != "field"}), done=True))
     return out

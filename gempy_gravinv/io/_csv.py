@@ -2,7 +2,9 @@
 
 Coordinates in metres (z up, elevation); ``gz`` is the gravity anomaly in mGal,
 **positive downward** (excess mass below gives a positive value); ``std`` in mGal.
-:func:`write_csv` states these units and the sign in a leading comment line.
+Headers may state other units in brackets (``z (ft)``, ``gz [uGal]``), converted on
+reading (:data:`LENGTH_UNITS`, :data:`GRAVITY_UNITS`). :func:`write_csv` states the units
+and the sign in a leading comment line, and the CRS of the survey in a ``# crs:`` line.
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ _CSV_HEADER_COMMENT = (
     "std in mGal"
 )
 
+#: length units of x, y, z headers -> metres
+LENGTH_UNITS = {"m": 1.0, "metre": 1.0, "metres": 1.0, "meter": 1.0, "meters": 1.0,
+                "km": 1000.0, "ft": 0.3048, "feet": 0.3048, "foot": 0.3048}
+#: gravity units of gz / std headers -> mGal (1 gu = 1 µm/s² = 0.1 mGal)
+GRAVITY_UNITS = {"mgal": 1.0, "ugal": 1e-3, "µgal": 1e-3, "μgal": 1e-3, "microgal": 1e-3,
+                 "m/s2": 1e5, "m/s^2": 1e5, "m/s²": 1e5, "m s-2": 1e5, "m.s-2": 1e5, "ms-2": 1e5,
+                 "gu": 0.1, "g.u.": 0.1}
+_CRS_COMMENT = "# crs:"
+
 # accepted column names (lower case, units in brackets/parentheses stripped)
 _ALIASES = {
     "x": ("x", "easting", "east", "e"),
@@ -50,10 +61,14 @@ def read_csv(path: PathLike) -> Survey:
     path : str or path-like
         Text file with columns ``x, y, z[, gz[, std]]``. Delimiter: comma when the first
         data line holds one, whitespace otherwise. ``#`` starts a comment. A header row
-        is optional; with one, columns are matched by name (case-insensitive, units in
-        brackets ignored, e.g. ``gz (mGal)``; aliases ``easting/northing/elevation``,
-        ``sigma/err``) and other columns are ignored. Without one, 3, 4 or 5 columns
-        are read as ``x, y, z``, ``+ gz``, ``+ std``.
+        is optional; with one, columns are matched by name (case-insensitive; aliases
+        ``easting/northing/elevation``, ``sigma/err``) and other columns are ignored.
+        Units in brackets are converted: ``m``, ``ft``, ``km`` for x, y, z; ``mGal``,
+        ``uGal``/``µGal``, ``m/s²``, ``gu`` (0.1 mGal) for gz and std, e.g.
+        ``x (m),y (m),z (ft),gz (uGal),std (uGal)``; any other unit (``nT``...) is
+        refused naming the column. Without units: metres and mGal. Without a header,
+        3, 4 or 5 columns are read as ``x, y, z``, ``+ gz``, ``+ std``. A comment line
+        ``# crs: EPSG:25830`` (as :func:`write_csv` writes) sets ``Survey.crs``.
 
     Returns
     -------
@@ -66,11 +81,12 @@ def read_csv(path: PathLike) -> Survey:
     FileNotFoundError
         The file does not exist.
     ValueError
-        Empty file, missing x/y/z columns, ragged rows, non-numeric or NaN values,
-        non-positive std.
+        Empty file, missing x/y/z columns, unknown units, ragged rows, non-numeric or
+        NaN values, non-positive std.
     """
     p = as_path(path)
     lines = data_lines(p, "#")
+    crs = _crs_comment(p)
     if not lines:
         raise ValueError(f"{p} is empty (no data lines after comments)")
     delim = "," if "," in lines[0][1] else None
@@ -97,8 +113,9 @@ def read_csv(path: PathLike) -> Survey:
             )
         names = ["x", "y", "z", "gz", "std"][:ncol]
         cols = list(range(ncol))
+        factors = [1.0] * ncol
     else:
-        names, cols = _header_columns(header, p)
+        names, cols, factors = _header_columns(header, p)
         ncol = len(header)
 
     rows, linenos = [], []
@@ -111,16 +128,52 @@ def read_csv(path: PathLike) -> Survey:
         linenos.append(lineno)
     arr = np.asarray(rows, dtype=np.float64)
     check_finite_columns(arr, names, p, linenos)
+    if any(f != 1.0 for f in factors):
+        arr = arr * np.asarray(factors)
+        logger.info("%s: converted columns to metres / mGal (factors %s)", p,
+                    dict(zip(names, factors)))
     gz = arr[:, names.index("gz")] if "gz" in names else None
     std = arr[:, names.index("std")] if "std" in names else None
     logger.debug("read %d station(s) from %s (columns %s)", arr.shape[0], p, names)
-    return Survey(arr[:, :3], gz=gz, std=std, name=p.stem)
+    return Survey(arr[:, :3], gz=gz, std=std, name=p.stem, crs=crs)
 
 
-def _header_columns(header: list[str], p: Path) -> tuple[list[str], list[int]]:
-    """Match header names to ``x, y, z, gz, std``; return (names, column indices)."""
-    norm = [re.split(r"[\[(]", h, maxsplit=1)[0].strip().strip('"').strip("'").lower() for h in header]
-    names, cols = [], []
+def _crs_comment(p: Path) -> str | None:
+    """The CRS named in a ``# crs: ...`` comment line, or ``None``."""
+    try:
+        with open(p, encoding="utf-8", errors="replace") as fh:
+            for raw in fh:
+                line = raw.strip()
+                if line.lower().startswith(_CRS_COMMENT):
+                    return line[len(_CRS_COMMENT):].strip() or None
+                if line and not line.startswith("#"):
+                    return None
+    except OSError:  # pragma: no cover - the file was just read
+        return None
+    return None
+
+
+def _unit_factor(header: str, key: str, p: Path) -> float:
+    """Factor from the unit in brackets of a header (``z (ft)``) to metres / mGal; 1 without one."""
+    m = re.search(r"[\[(]([^\])]*)[\])]", header)
+    if m is None:
+        return 1.0
+    unit = m.group(1).strip().lower()
+    table, want = (LENGTH_UNITS, "m, ft, km") if key in ("x", "y", "z") else (
+        GRAVITY_UNITS, "mGal, uGal/µGal, m/s², gu")
+    if unit == "":
+        return 1.0
+    if unit not in table:
+        raise ValueError(f"{p}: column {header.strip()!r}: unknown unit {m.group(1).strip()!r} for {key} "
+                         f"(accepted: {want})")
+    return table[unit]
+
+
+def _header_columns(header: list[str], p: Path) -> tuple[list[str], list[int], list[float]]:
+    """Match header names to ``x, y, z, gz, std``; return (names, column indices, unit factors)."""
+    clean = [h.strip().strip('"').strip("'") for h in header]
+    norm = [re.split(r"[\[(]", h, maxsplit=1)[0].strip().lower() for h in clean]
+    names, cols, factors = [], [], []
     for key, aliases in _ALIASES.items():
         hits = [i for i, h in enumerate(norm) if h in aliases]
         if len(hits) > 1:
@@ -128,6 +181,7 @@ def _header_columns(header: list[str], p: Path) -> tuple[list[str], list[int]]:
         if hits:
             names.append(key)
             cols.append(hits[0])
+            factors.append(_unit_factor(clean[hits[0]], key, p))
     missing = [k for k in ("x", "y", "z") if k not in names]
     if missing:
         raise ValueError(
@@ -136,7 +190,7 @@ def _header_columns(header: list[str], p: Path) -> tuple[list[str], list[int]]:
         )
     if "std" in names and "gz" not in names:
         raise ValueError(f"{p}: a std column without a gz column")
-    return names, cols
+    return names, cols, factors
 
 
 def write_csv(path: PathLike, survey_or_locations, gz=None, std=None) -> Path:
@@ -157,7 +211,8 @@ def write_csv(path: PathLike, survey_or_locations, gz=None, std=None) -> Path:
     Returns
     -------
     pathlib.Path
-        The written file. Columns: ``x,y,z[,gz[,std]]``, full float precision.
+        The written file. Columns: ``x,y,z[,gz[,std]]``, full float precision; a
+        ``# crs: ...`` comment line when the survey carries a CRS.
     """
     s = survey_with_data(survey_or_locations, gz, std)
     p = as_path(path, must_exist=False)
@@ -171,6 +226,8 @@ def write_csv(path: PathLike, survey_or_locations, gz=None, std=None) -> Path:
             cols.append(s.std)
     with open(p, "w") as fh:
         fh.write(_CSV_HEADER_COMMENT + "\n")
+        if getattr(s, "crs", None):
+            fh.write(f"{_CRS_COMMENT} {' '.join(str(s.crs).split())}\n")
         fh.write(",".join(names) + "\n")
         for row in zip(*cols):
             fh.write(",".join(format_float(v) for v in row) + "\n")

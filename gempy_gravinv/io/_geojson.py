@@ -1,8 +1,11 @@
 """GeoJSON point stations: a FeatureCollection of Points in a projected CRS in metres.
 
-Coordinates must be projected, in metres (e.g. UTM); geographic CRSs (degrees) are
-refused. g_z is read from a feature property, in mGal, **positive downward** (excess mass
-positive, as Bouguer anomalies are); std in mGal; elevations in metres, z up.
+The ``crs`` member is read with pyproj. Coordinates must be projected, in metres (e.g.
+UTM); longitude/latitude (a geographic CRS, a file without ``crs`` whose coordinates fit
+in degrees, or degrees labelled with a projected CRS) are refused, or reprojected when a
+projected target CRS is named (``to_crs``). g_z is read from a feature property, in mGal,
+**positive downward** (excess mass positive, as Bouguer anomalies are); std in mGal;
+elevations in metres, z up.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import warnings
 from typing import Any
 
@@ -18,15 +20,9 @@ import numpy as np
 
 from .._survey import Survey
 from ._common import PathLike, as_path
+from ._crs import crs_label, looks_like_lonlat, parse_crs, projected_metres, reproject_xy
 
 logger = logging.getLogger(__name__)
-
-# EPSG codes of common geographic (degree) CRSs
-_GEOGRAPHIC_CODES = {
-    "4326", "4258", "4269", "4267", "4230", "4171", "4283", "4617", "4674", "4612",
-    "6318", "4979", "4937", "4619", "4322", "4148", "4152", "4167", "4301", "4668",
-}
-
 
 def _crs_name(doc: dict) -> str | None:
     """The name of the document's (pre-RFC 7946) ``crs`` member, or ``None``."""
@@ -41,28 +37,19 @@ def _crs_name(doc: dict) -> str | None:
     return str(crs)
 
 
-def _crs_is_geographic(name: str) -> bool:
-    """Whether a CRS name (URN, URL, ``EPSG:n``, CRS84...) denotes degrees."""
-    u = name.upper()
-    if re.search(r"CRS(84|83|27)\b", u):
-        return True
-    if "EPSG" not in u:
-        return False
-    codes = re.findall(r"\d+", u.split("EPSG", 1)[1])
-    return bool(codes) and codes[-1] in _GEOGRAPHIC_CODES
-
-
 def read_geojson(path: PathLike, value_property: str | None = None, std=None,
-                 z: float | str = 0.0) -> Survey:
+                 z: float | str = 0.0, *, to_crs=None) -> Survey:
     """Read gravity stations from a GeoJSON FeatureCollection of Points.
 
     Parameters
     ----------
     path : str or path-like
-        GeoJSON file. Coordinates must be in a **projected CRS in metres** (e.g. UTM).
-        A ``crs`` member naming a geographic CRS (EPSG:4326, CRS84, ETRS89, NAD83, ...)
-        is an error; so is a file without ``crs`` whose coordinates all fit in
-        longitude/latitude ranges (RFC 7946 GeoJSON is WGS84 lon/lat by default).
+        GeoJSON file. Coordinates must be in a **projected CRS in metres** (e.g. UTM),
+        named by the ``crs`` member (read with pyproj). Without ``to_crs``, these are
+        errors: a geographic ``crs`` (EPSG:4326, CRS84, ETRS89, NAD83, ...), a file
+        without ``crs`` whose coordinates all fit in longitude/latitude ranges (RFC 7946
+        GeoJSON is WGS84 lon/lat by default), a projected CRS whose coordinates all fit
+        in those ranges (degrees mislabelled), and a projected CRS in feet.
     value_property : str, optional
         Feature property holding g_z in mGal, **positive downward** (excess mass
         positive, as Bouguer anomalies are). ``None``: stations only.
@@ -71,26 +58,32 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
     z : float or str
         Station elevation (m, z up) for points without a third coordinate: a number, or
         a property name. Points with ``[x, y, z]`` coordinates use their own z.
+    to_crs : str or pyproj.CRS, optional
+        A projected CRS in metres (e.g. ``"EPSG:25830"``) to reproject the stations
+        into (x, y only; z is kept): from the file's CRS, or from WGS84 lon/lat for a
+        file without ``crs`` whose coordinates are degrees.
 
     Returns
     -------
     Survey
         Stations in metres (z up), g_z in mGal positive downward, std in mGal; ``name``
-        is the collection's ``name`` (or the file name).
+        is the collection's ``name`` (or the file name); ``crs`` the CRS of the
+        coordinates (``to_crs`` when given), as ``"EPSG:n"`` where it has a code.
 
     Raises
     ------
     FileNotFoundError
         The file does not exist.
     ValueError
-        Not a FeatureCollection, non-Point geometries, geographic coordinates, missing or
+        Not a FeatureCollection, non-Point geometries, geographic coordinates (see
+        ``path``), an unknown ``to_crs`` or one not projected in metres, missing or
         non-numeric properties, NaN values, mixed 2-D/3-D coordinates.
 
     Warns
     -----
     UserWarning
-        The file has no ``crs`` member but its coordinates cannot be degrees: they are
-        taken as projected metres.
+        The file has no ``crs`` member (or one pyproj does not know) but its coordinates
+        cannot be degrees: they are taken as projected metres.
     """
     p = as_path(path)
     try:
@@ -101,15 +94,32 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
         got = doc.get("type") if isinstance(doc, dict) else type(doc).__name__
         raise ValueError(f"{p}: a GeoJSON FeatureCollection is required, got type {got!r}")
     feats = doc.get("features") or []
+    if not isinstance(feats, list):
+        raise ValueError(f"{p}: 'features' must be a list, got {type(feats).__name__}")
     if not feats:
         raise ValueError(f"{p}: the FeatureCollection has no features")
+    target = None
+    if to_crs is not None:
+        target = parse_crs(to_crs, what="to_crs")
+        if not projected_metres(target):
+            raise ValueError(f"to_crs {crs_label(target)} is not a projected CRS in metres: name one "
+                             "(e.g. the UTM zone of the survey, EPSG:326NN / EPSG:258NN)")
     crs = _crs_name(doc)
-    if crs is not None and _crs_is_geographic(crs):
+    src = None
+    if crs is not None:
+        try:
+            src = parse_crs(crs)
+        except ValueError:
+            src = None
+    if src is not None and not src.is_projected and not src.is_geographic:
+        raise ValueError(f"{p}: CRS {crs_label(src)} is neither projected nor geographic; stations must be "
+                         "in a projected CRS in metres")
+    if src is not None and src.is_geographic and target is None:
         raise ValueError(
-            f"{p}: CRS {crs} is geographic (degrees); stations must be in a projected CRS in "
-            "metres (e.g. UTM): reproject the file first"
+            f"{p}: CRS {crs_label(src)} is geographic (degrees); stations must be in a projected CRS in "
+            "metres: pass to_crs='EPSG:...' (command line: --crs EPSG:...) naming a projected CRS, e.g. "
+            "the survey's UTM zone, or reproject the file"
         )
-
     xy, zs, vals, stds = [], [], [], []
     dims = set()
 
@@ -118,6 +128,8 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
             avail = sorted(props)
             raise ValueError(f"{p}: feature {i} has no property {key!r} ({what}); properties: {avail}")
         v = props[key]
+        if isinstance(v, (bool, complex)):
+            raise ValueError(f"{p}: feature {i}, property {key!r} = {v!r} is not a real number")
         try:
             f = float(v)
         except (TypeError, ValueError):
@@ -127,24 +139,27 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
         return f
 
     for i, f in enumerate(feats):
-        geom = (f or {}).get("geometry") or {}
-        if geom.get("type") != "Point":
-            raise ValueError(f"{p}: feature {i} has geometry {geom.get('type')!r}; only Points are supported")
+        geom = (f.get("geometry") if isinstance(f, dict) else None) or {}
+        if not isinstance(geom, dict) or geom.get("type") != "Point":
+            got = geom.get("type") if isinstance(geom, dict) else type(geom).__name__
+            raise ValueError(f"{p}: feature {i} has geometry {got!r}; only Points are supported")
         c = geom.get("coordinates") or []
-        if len(c) not in (2, 3):
-            raise ValueError(f"{p}: feature {i} has {len(c)} coordinates; [x, y] or [x, y, z] expected")
+        if not isinstance(c, list) or len(c) not in (2, 3):
+            raise ValueError(f"{p}: feature {i} has coordinates {c!r}; [x, y] or [x, y, z] expected")
         dims.add(len(c))
         props = f.get("properties") or {}
+        if not isinstance(props, dict):
+            raise ValueError(f"{p}: feature {i} has properties of type {type(props).__name__}, an object expected")
+        if any(isinstance(v, (bool, complex)) for v in c):
+            raise ValueError(f"{p}: feature {i} has non-numeric coordinates {c!r}")
         try:
             xy.append([float(c[0]), float(c[1])])
+            if len(c) == 3:
+                zs.append(float(c[2]))
         except (TypeError, ValueError):
             raise ValueError(f"{p}: feature {i} has non-numeric coordinates {c!r}") from None
-        if len(c) == 3:
-            zs.append(float(c[2]))
-        elif isinstance(z, str):
-            zs.append(prop(props, z, i, "elevation"))
-        else:
-            zs.append(float(z))
+        if len(c) == 2:
+            zs.append(prop(props, z, i, "elevation") if isinstance(z, str) else float(z))
         if value_property is not None:
             vals.append(prop(props, value_property, i, "g_z"))
         if isinstance(std, str):
@@ -154,14 +169,7 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
     xy_arr = np.asarray(xy)
     if not np.all(np.isfinite(xy_arr)):
         raise ValueError(f"{p}: coordinates contain NaN/inf")
-    if crs is None:
-        if np.all(np.abs(xy_arr[:, 0]) <= 180) and np.all(np.abs(xy_arr[:, 1]) <= 90):
-            raise ValueError(
-                f"{p}: no 'crs' member and all coordinates fit longitude/latitude ranges; RFC 7946 "
-                "GeoJSON is WGS84 degrees. Reproject to a projected CRS in metres (e.g. UTM) and "
-                "name it in a 'crs' member"
-            )
-        warnings.warn(f"{p}: no 'crs' member; assuming projected coordinates in metres", stacklevel=2)
+    xy_arr, out_crs = _to_metres(p, xy_arr, crs, src, target)
     loc = np.column_stack([xy_arr, np.asarray(zs, dtype=float)])
     if isinstance(std, str):
         std_v: Any = np.asarray(stds)
@@ -171,4 +179,50 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
         raise ValueError("std was given without value_property: uncertainties need data")
     name = doc.get("name") or p.stem
     logger.debug("read %d GeoJSON station(s) from %s (CRS %s)", len(feats), p, crs)
-    return Survey(loc, gz=None if value_property is None else np.asarray(vals), std=std_v, name=name)
+    return Survey(loc, gz=None if value_property is None else np.asarray(vals), std=std_v, name=name,
+                  crs=out_crs)
+
+
+def _to_metres(p, xy: np.ndarray, crs_name: str | None, src, target) -> tuple[np.ndarray, str | None]:
+    """Check (and reproject) x, y; return them in projected metres with the CRS they are in."""
+    lonlat = looks_like_lonlat(xy)
+    if crs_name is None:  # RFC 7946: WGS84 longitude/latitude
+        if lonlat:
+            if target is None:
+                raise ValueError(
+                    f"{p}: no 'crs' member and all coordinates fit longitude/latitude ranges; RFC 7946 "
+                    "GeoJSON is WGS84 degrees. Pass to_crs='EPSG:...' (command line: --crs) naming a projected "
+                    "CRS in metres (e.g. UTM) to reproject, or name the CRS in a 'crs' member"
+                )
+            return reproject_xy(xy, parse_crs("OGC:CRS84"), target), target.to_string()
+        if target is not None:
+            raise ValueError(f"{p}: no 'crs' member and the coordinates are not longitude/latitude: cannot "
+                             "reproject them to to_crs; name the file's CRS in a 'crs' member")
+        warnings.warn(f"{p}: no 'crs' member; assuming projected coordinates in metres", stacklevel=3)
+        return xy, None
+    if src is None:  # a name pyproj does not know
+        if lonlat or target is not None:
+            raise ValueError(f"{p}: CRS {crs_name!r} is not one pyproj knows"
+                             + (" and all coordinates fit longitude/latitude ranges" if lonlat else "")
+                             + ": name a known CRS (e.g. 'EPSG:25830') in the 'crs' member")
+        warnings.warn(f"{p}: CRS {crs_name!r} is not one pyproj knows; assuming projected coordinates in "
+                      "metres", stacklevel=3)
+        return xy, crs_name
+    if src.is_geographic and not lonlat:
+        raise ValueError(f"{p}: CRS {crs_label(src)} is geographic (degrees) but coordinates exceed ±180/±90: "
+                         "projected coordinates mislabelled? fix the 'crs' member")
+    if src.is_projected and lonlat:
+        raise ValueError(
+            f"{p}: CRS {crs_label(src)} is projected (metres) but every coordinate lies within ±180/±90: "
+            "these look like longitude/latitude degrees mislabelled with a projected CRS; fix the 'crs' "
+            "member (e.g. EPSG:4326) and pass to_crs (--crs) to reproject"
+        )
+    if target is not None:
+        if src.equals(target):
+            return xy, target.to_string()
+        return reproject_xy(xy, src, target), target.to_string()
+    if not projected_metres(src):
+        unit = src.axis_info[0].unit_name if src.axis_info else "unknown units"
+        raise ValueError(f"{p}: CRS {crs_label(src)} has coordinates in {unit}, not metres: pass "
+                         "to_crs='EPSG:...' (--crs) naming a projected CRS in metres to reproject")
+    return xy, src.to_string()

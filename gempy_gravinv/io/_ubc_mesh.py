@@ -9,8 +9,9 @@ them with :func:`model_to_contrast_kgm3` to the density contrast in kg/m³.
 
 Inactive cells: GRAV3D writes ``-100`` in the cells it removed (above topography) and
 GIFtools uses the no-data value ``-99999`` (:data:`UBC_NO_DATA`). By default
-:func:`read_ubc_model` returns NaN for both (and for NaN), and :func:`write_ubc_model`
-writes NaN as ``-99999``.
+:func:`read_ubc_model` returns NaN for both, and :func:`write_ubc_model` writes NaN as
+``-99999``. A NaN or inf in a file is an error naming the line (an inf would otherwise
+drop a cell silently), unless ``no_data`` holds NaN.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._constants import gcc_to_kgm3
+from .._constants import MAX_GCC, check_density_units, check_gcc_density, gcc_to_kgm3
 from ._common import PathLike, as_path, data_lines, parse_floats
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,27 @@ def _is_octree_mesh_file(p: Path) -> bool:
         return False
     n = int(tok[0])
     return len(lines) == 4 + n and all(len(line.split()) == 4 for line in lines[4:9])
+
+
+def _check_mesh_numbers(p: Path, lines: list[tuple[int, str]], octree: bool) -> None:
+    """Origin and cell widths of a UBC mesh file: finite numbers, widths > 0 (naming the line)."""
+    spec = [(1, "origin", False), (2, "smallest cell sizes", True)] if octree else [
+        (1, "origin", False), (2, "cell widths in x", True), (3, "cell widths in y", True),
+        (4, "cell widths in z", True)]
+    for k, what, positive in spec:
+        ln, line = lines[k]
+        for tok in line.split():
+            count, star, width = tok.partition("*")
+            t = width if star else count
+            try:
+                v = float(t)
+                n = float(count) if star else 1.0
+            except ValueError:
+                raise ValueError(f"{p}, line {ln}: {tok!r} in the {what} is not a number") from None
+            if not (np.isfinite(v) and np.isfinite(n)):
+                raise ValueError(f"{p}, line {ln}: the {what} hold {tok!r} (NaN/inf)")
+            if positive and v <= 0:
+                raise ValueError(f"{p}, line {ln}: the {what} must be > 0 m, got {tok!r}")
 
 
 def _check_mesh(mesh) -> None:
@@ -90,8 +112,10 @@ def read_ubc_mesh(path: PathLike):
         ) from None
     if len(head) < 3 or len(lines) < 5:
         raise ValueError(f"{p}: not a 3-D UBC mesh file (needs nx ny nz, origin and 3 width lines)")
+    octree = _is_octree_mesh_file(p)
+    _check_mesh_numbers(p, lines, octree)
     try:
-        if _is_octree_mesh_file(p):
+        if octree:
             mesh = discretize.TreeMesh.read_UBC(str(p))
         else:
             mesh = discretize.TensorMesh.read_UBC(str(p))
@@ -122,6 +146,7 @@ def read_ubc_model(path: PathLike, mesh, *, no_data: Iterable[float] = UBC_NO_DA
     no_data : iterable of float
         Values meaning *inactive cell*; returned as NaN. Default ``(-99999, -100)``
         (GIFtools' no-data value and GRAV3D's removed cells). ``()`` keeps all values.
+        Include ``float("nan")`` to read NaN in the file as inactive too.
 
     Returns
     -------
@@ -137,10 +162,13 @@ def read_ubc_model(path: PathLike, mesh, *, no_data: Iterable[float] = UBC_NO_DA
     TypeError
         ``mesh`` is not a 3-D discretize tensor or OcTree mesh.
     ValueError
-        Empty file, non-numeric values, or a value count that differs from the mesh.
+        Empty file, non-numeric values, a value count that differs from the mesh, or
+        an inf (or a NaN, unless ``no_data`` holds NaN), naming the file and line.
     """
     p = as_path(path)
     _check_mesh(mesh)
+    no_data = tuple(float(v) for v in no_data)
+    nan_ok = any(np.isnan(v) for v in no_data)
     lines = data_lines(p, "!")
     if not lines:
         raise ValueError(f"{p} is empty: not a UBC model file")
@@ -149,7 +177,12 @@ def read_ubc_model(path: PathLike, mesh, *, no_data: Iterable[float] = UBC_NO_DA
     for ln, line in lines:
         tok = line.split()
         clean &= len(tok) == 1
-        values.extend(parse_floats(tok, p, ln))
+        vals = parse_floats(tok, p, ln)
+        for t, v in zip(tok, vals):
+            if np.isinf(v) or (np.isnan(v) and not nan_ok):
+                raise ValueError(f"{p}, line {ln}: value {t!r} is not a finite number (inactive cells are "
+                                 f"written as {', '.join(f'{d:g}' for d in no_data if not np.isnan(d)) or '-99999'})")
+        values.extend(vals)
     if len(values) != mesh.n_cells:
         raise ValueError(f"{p} holds {len(values)} values but the mesh has {mesh.n_cells} cells")
     raw = p.read_text()
@@ -164,8 +197,8 @@ def read_ubc_model(path: PathLike, mesh, *, no_data: Iterable[float] = UBC_NO_DA
             model = np.asarray(mesh.read_model_UBC(str(tmp)), dtype=np.float64)
     model = model.copy()
     for v in no_data:
-        model[model == float(v)] = np.nan
-    model[~np.isfinite(model)] = np.nan
+        model[model == v] = np.nan
+    model[~np.isfinite(model)] = np.nan  # NaN no-data (checked above: nothing else is non-finite)
     logger.debug("read UBC model %s: %d of %d cells active", p, int(np.isfinite(model).sum()), model.size)
     return model
 
@@ -210,8 +243,8 @@ def write_ubc_model(path: PathLike, mesh, values, *, no_data: float = UBC_NO_DAT
     return p
 
 
-def model_to_contrast_kgm3(model_gcc, reference_gcc: float = 0.0) -> np.ndarray:
-    """Convert a density model in g/cm³ to a density contrast in kg/m³.
+def model_to_contrast_kgm3(model_gcc, reference_gcc: float = 0.0, *, name: str = "density model") -> np.ndarray:
+    """Convert a density model in g/cm³ to a density contrast in kg/m³, checking its units.
 
     Parameters
     ----------
@@ -220,6 +253,8 @@ def model_to_contrast_kgm3(model_gcc, reference_gcc: float = 0.0) -> np.ndarray:
     reference_gcc : float
         Reference density subtracted first, g/cm³ (0 for a model that already is a
         contrast; e.g. 2.67 for absolute densities against a Bouguer reduction density).
+    name : str
+        Name of the model in messages (e.g. its file).
 
     Returns
     -------
@@ -230,8 +265,26 @@ def model_to_contrast_kgm3(model_gcc, reference_gcc: float = 0.0) -> np.ndarray:
     Raises
     ------
     ValueError
-        ``reference_gcc`` is NaN or inf.
+        ``reference_gcc`` is NaN or inf or beyond 100 g/cm³; the model holds inf, or
+        values beyond ±100 g/cm³ (a model in kg/m³).
+
+    Warns
+    -----
+    gempy_gravinv._constants.DensityUnitsWarning
+        The contrast looks like absolute densities (every non-zero value >= 1000 kg/m³:
+        a reference density is missing).
     """
     if not math.isfinite(float(reference_gcc)):
         raise ValueError(f"reference density must be finite (g/cm³), got {reference_gcc}")
-    return gcc_to_kgm3(np.asarray(model_gcc, dtype=np.float64) - float(reference_gcc))
+    check_gcc_density([reference_gcc], name=f"reference density {reference_gcc} (g/cm³)")
+    m = np.asarray(model_gcc, dtype=np.float64)
+    check_gcc_density(m, name=f"{name} (g/cm³)")
+    out = gcc_to_kgm3(m - float(reference_gcc))
+    fin = out[np.isfinite(out)]
+    # units are known here (g/cm³ in): only the absolute-density check applies, not the "too small" one
+    if fin.size and float(np.abs(fin).max()) >= 10.0:
+        check_density_units(fin, name=f"{name} minus the reference density {float(reference_gcc):g} g/cm³",
+                            max_abs=gcc_to_kgm3(2 * MAX_GCC),
+                            hint="Give the reference density the model is relative to (forward: "
+                                 "--reference-density G_CC).")
+    return out

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from .._json import to_jsonable
 from ..inversion import INRResult
+from ._data import save_data_csv, save_data_netcdf
+from ._folder import check_name
 from ._models import save_netcdf, save_ubc_model, save_vtk
 from ._writers import save_figures, save_metrics_json, write_each
 
@@ -19,6 +21,8 @@ def save_inversion(result: INRResult, directory: PathLike, *, figures: bool = Tr
 
     Files: ``{name}_model.nc`` (NetCDF: model and std, kg/m³ density contrast),
     ``{name}_model.vtr`` (VTK), ``{name}_model.den`` (UBC model, g/cm³),
+    ``{name}_data.csv`` and ``{name}_data.nc`` (per station: x, y, z in m; observed,
+    std, predicted and residual = observed - predicted g_z in mGal, positive down),
     ``metrics.json`` (:meth:`INRResult.metrics_report`), ``history.json`` (every
     member's training history) and PNG figures (sections, data maps, convergence,
     ensemble or posterior std).
@@ -32,23 +36,31 @@ def save_inversion(result: INRResult, directory: PathLike, *, figures: bool = Tr
     figures : bool
         Also draw the PNG figures.
     name : str
-        File-name prefix.
+        File-name prefix: a plain stem (no path separators, no ``..``; ``ValueError``
+        otherwise, so no name writes outside ``directory``).
 
     Returns
     -------
     dict
-        ``{kind: path}`` of what was written; ``"failed: <reason>"`` for an output that
-        could not be written (e.g. UBC for a non-tensor mesh) — the others are still
-        written.
+        ``{kind: path}`` of what was written (kinds ``netcdf``, ``vtk``, ``ubc``,
+        ``data_csv``, ``data_netcdf``, ``metrics``, ``history`` and the figures);
+        ``"failed: <reason>"`` for an output that could not be written (e.g. UBC for a
+        non-tensor mesh) — the others are still written.
     """
+    check_name(name)
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     attrs = {"method": "INR", "chi2_per_datum": result.chi2, "units": "kg/m3 density contrast"}
+    if result.prior_selection is not None:
+        attrs["prior_selection"] = result.prior_selection["rule"]
     written = write_each([
         ("netcdf", lambda: save_netcdf(d / f"{name}_model.nc", result.mesh, result.model, std=result.std,
-                                       attrs=attrs)),
+                                       attrs=attrs, crs=getattr(result.survey, "crs", None))),
         ("vtk", lambda: save_vtk(d / f"{name}_model", result.mesh, **result.cell_arrays())),
         ("ubc", lambda: save_ubc_model(d / f"{name}_model.den", result.mesh, result.model)),
+        ("data_csv", lambda: save_data_csv(d / f"{name}_data.csv", result.survey, result.predicted)),
+        ("data_netcdf", lambda: save_data_netcdf(d / f"{name}_data.nc", result.survey, result.predicted,
+                                                 attrs={"method": "INR", "chi2_per_datum": result.chi2})),
     ])
     written["metrics"] = str(save_metrics_json(d / "metrics.json", result.metrics_report()))
     hp = d / "history.json"

@@ -58,7 +58,7 @@ def _is_tensor(mesh: PrismMesh) -> bool:
 
 
 def save_netcdf(path: PathLike, mesh, model, std=None, name: str = "density_contrast",
-                attrs: dict | None = None, *, reference_density: float = 0.0) -> Path:
+                attrs: dict | None = None, *, reference_density: float = 0.0, crs=None) -> Path:
     """Write a model (and optionally its standard deviation) to NetCDF through xarray.
 
     Parameters
@@ -79,6 +79,10 @@ def save_netcdf(path: PathLike, mesh, model, std=None, name: str = "density_cont
         JSON strings.
     reference_density : float
         Absolute density the contrast is relative to, kg/m³ (attribute).
+    crs : str, optional
+        CRS of the mesh coordinates (e.g. ``survey.crs``: ``"EPSG:25830"`` or WKT):
+        written as a CF grid mapping (a scalar ``crs`` variable with ``crs_wkt``, named
+        by the data variables' ``grid_mapping`` attribute).
 
     Returns
     -------
@@ -140,6 +144,13 @@ def save_netcdf(path: PathLike, mesh, model, std=None, name: str = "density_cont
               "variable": name, "sign_convention": _SIGN}
     for k, v in (attrs or {}).items():
         gattrs[str(k)] = _attr_value(v)
+    if crs is not None:  # CF grid mapping: one scalar variable, named by each data variable
+        from ..io import crs_cf_attributes
+
+        for k in (name, f"{name}_std"):
+            if k in data_vars:
+                data_vars[k][2]["grid_mapping"] = "crs"
+        data_vars["crs"] = ((), np.int32(0), crs_cf_attributes(crs))
     ds = xr.Dataset(data_vars=data_vars, coords=coords, attrs=gattrs)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

@@ -53,7 +53,7 @@ def save_figures(directory: PathLike, prefix: str, figures: Iterable[Job], *, dp
     directory : str or path-like
         Output folder (must exist).
     prefix : str
-        File-name prefix.
+        File-name prefix: a plain stem (see :func:`check_name`).
     figures : iterable of (str, callable)
         ``kind`` and a function of no argument that returns a matplotlib figure.
     dpi : int
@@ -64,6 +64,9 @@ def save_figures(directory: PathLike, prefix: str, figures: Iterable[Job], *, dp
     dict
         ``{kind: path or "failed: <reason>"}`` (see :func:`write_each`).
     """
+    from ._folder import check_name
+
+    check_name(prefix, "figure prefix")
     import matplotlib
 
     matplotlib.use("Agg")

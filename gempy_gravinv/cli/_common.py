@@ -1,0 +1,108 @@
+"""What the sub-commands share: the output folder, the device check, an interrupted run.
+
+Not a command. Light at import (argparse only); the output folder guard itself lives in
+:mod:`gempy_gravinv.output._folder`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+#: exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it)
+EXIT_INTERRUPTED = 130
+
+
+def add_overwrite_argument(p: argparse.ArgumentParser) -> None:
+    """Add ``--overwrite`` (replace this program's files in a non-empty output folder)."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="use a non-empty output folder, removing the files this program wrote there "
+                        "(model files, metrics.json, history.json, figures, checkpoint/); other files are kept")
+
+
+def hold_output(args: argparse.Namespace, written, *, resume: bool = False) -> Path:
+    """Prepare ``args.output`` as this run's folder (refuse, overwrite, lock); its path.
+
+    The folder stays locked until :func:`release_outputs` (called by
+    :func:`gempy_gravinv.cli.main` when the command returns, fails or is interrupted).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Reads ``output`` and ``overwrite``.
+    written : iterable of str
+        Glob patterns of the files this command writes (``--overwrite`` removes those).
+    resume : bool
+        The run continues an earlier one there (a non-empty folder is accepted).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    from ..output import prepare_run_folder
+
+    folder = prepare_run_folder(args.output, written=written, overwrite=bool(getattr(args, "overwrite", False)),
+                                resume=resume)
+    held = getattr(args, "_folders", None)
+    if held is None:
+        held = []
+        args._folders = held
+    held.append(folder)
+    if folder.removed:
+        print(f"--overwrite: removed {len(folder.removed)} file(s) of an earlier run in {folder.path}/",
+              flush=True)
+    return folder.path
+
+
+def release_outputs(args: argparse.Namespace) -> None:
+    """Unlock the folders :func:`hold_output` took for ``args``."""
+    for folder in getattr(args, "_folders", None) or []:
+        folder.release()
+    args._folders = []
+
+
+def check_device(value: str, option: str = "--device") -> str:
+    """``value`` if it names a device this machine has; a ``ValueError`` naming ``option`` otherwise."""
+    from .._operator import resolve_device
+
+    try:
+        resolve_device(value)
+    except (ValueError, RuntimeError, TypeError) as exc:
+        raise ValueError(f"{option} {value!r}: {exc}") from None
+    return value
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The command line that resumes this run: the same arguments with ``--resume``."""
+    argv = [a for a in getattr(args, "_argv", None) or [] if a != "--overwrite"]
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return shlex.join(["gempy-gravinv", *argv])
+
+
+def finish_interrupted(args: argparse.Namespace, exc, out: Path, *, figures: bool, name: str = "inr") -> int:
+    """Write the kept state of an interrupted inversion, say how to resume; the exit status (130).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The command's options (for the resume command line).
+    exc : gempy_gravinv.inversion.InversionInterrupted
+        Carries ``result`` (the kept state so far) and ``checkpoint``.
+    out : pathlib.Path
+        Output folder.
+    figures : bool
+        Draw the figures too.
+    name : str
+        File-name prefix of the model files.
+    """
+    from ..output import save_inversion
+
+    res = exc.result
+    written = save_inversion(res, out, figures=figures, name=name)
+    print(f"gempy-gravinv {args.command}: interrupted after {res.timings.get('steps')} steps; wrote the best state "
+          f"so far (chi2/N = {res.chi2:.3f}, marked interrupted) as {len(written)} outputs into {out}/; "
+          f"resume with: {resume_command(args)}", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED

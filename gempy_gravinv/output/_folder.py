@@ -1,0 +1,307 @@
+"""Output folders of a run: refuse to mix runs, check writability, lock, overwrite only ours.
+
+:func:`prepare_run_folder` is what every command that writes a folder calls before any
+work: it refuses an existing file, an unwritable place and a non-empty folder (unless the
+run overwrites or resumes), takes a lock file so that two runs cannot write into the same
+folder, and with ``overwrite`` removes only the files this program writes there (the
+glob patterns below), never anything else. :func:`check_name` guards the file-name stems
+that go into paths.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: the lock file of a folder in use (holds the PID and host of the run)
+LOCK_NAME = ".gempy_gravinv.lock"
+
+#: what an inversion writes into its folder (glob patterns relative to the folder)
+INVERSION_FILES = (
+    "*_model.nc", "*_model.vtr", "*_model.vtu", "*_model.vtk", "*_model.den", "*_data.csv", "*_data.nc",
+    "metrics.json", "history.json", "checkpoint/inr_member*.pt", "checkpoint/*.pt.tmp",
+    "*_sections.png", "*_data_maps.png", "*_convergence.png", "*_std.png",
+    # GemPy backends (geology, hybrid)
+    "*_components.npz", "*_components.vtr", "*_components.vtu", "*_components.png", "*_geology.json",
+    "*_grid.vti", "*_3d.png", "*_3d_residual.png",
+)
+#: what ``compare`` writes
+COMPARE_FILES = ("comparison.md", "comparison.csv", "comparison.json", "models.npz", "models/*.mod",
+                 "sections.png", "data_*.png")
+#: what ``reproduce-paper`` writes (one inversion folder per run, and the summary)
+REPRODUCE_FILES = ("metrics.json",) + tuple(f"{run}/{p}" for run in ("dipping_block_*", "smooth_grf_*")
+                                              for p in INVERSION_FILES)
+#: what ``bayes`` writes
+BAYES_FILES = ("posterior.nc", "summary.json", "summary.csv", "figures/*.png")
+
+#: a lock file that cannot be read is taken as held for this long (a run writing it now)
+_YOUNG_LOCK_S = 10.0
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """``name`` if it is a plain file-name stem, else a ``ValueError``.
+
+    A stem goes into paths like ``{directory}/{name}_model.nc``: it must not be empty
+    and must hold no path separator, no ``..``, no ``:`` and no NUL, so that no name
+    writes outside the folder.
+
+    Parameters
+    ----------
+    name : str
+        The stem.
+    what : str
+        How to call it in the message.
+
+    Returns
+    -------
+    str
+        ``name`` unchanged.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a string, got {type(name).__name__}")
+    bad = [c for c in ("/", "\\", ":", "\0") if c in name]
+    if os.sep not in ("/", "\\") and os.sep in name:  # pragma: no cover - other platforms
+        bad.append(os.sep)
+    if not name.strip() or ".." in name or name.startswith(".") or bad:
+        raise ValueError(f"{what} {name!r} is not a plain file-name stem (no path separators, no '..', "
+                         "not empty, not starting with '.'): it must not write outside the output folder")
+    return name
+
+
+class RunFolder:
+    """An output folder held by this run (from :func:`prepare_run_folder`).
+
+    A context manager: leaving it (or :meth:`release`) removes the lock file, and the
+    folder itself when this run created it and left it empty.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The folder.
+    created : bool
+        This run created the folder.
+    removed : list of str
+        Files removed by ``overwrite`` (relative to the folder).
+    """
+
+    def __init__(self, path: Path, created: bool) -> None:
+        self.path = path
+        self.created = created
+        self.removed: list[str] = []
+        self._lock: Path | None = None
+
+    @property
+    def lock_path(self) -> Path:
+        """The lock file."""
+        return self.path / LOCK_NAME
+
+    def _acquire(self) -> None:
+        lock = self.lock_path
+        for attempt in range(2):
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = _lock_holder(lock)
+                if holder is not None or attempt:
+                    pid = f"PID {holder}" if holder else "another process"
+                    raise ValueError(f"output folder {self.path} is in use by another gempy-gravinv run "
+                                     f"({pid}; lock file {lock}); wait for it to finish or choose another "
+                                     "folder (if no run is using it, delete the lock file)") from None
+                logger.warning("taking over the stale lock %s (its process is gone)", lock)
+                try:
+                    lock.unlink()
+                except FileNotFoundError:
+                    pass
+                continue
+            except OSError as exc:
+                raise ValueError(f"output folder {self.path} is not writable ({exc.strerror})") from None
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{os.getpid()}\n{socket.gethostname()}\n")
+            self._lock = lock
+            return
+
+    def release(self) -> None:
+        """Remove the lock (if still ours) and the folder if this run created it and left it empty."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            try:
+                if _read_lock(lock)[0] == os.getpid():
+                    lock.unlink()
+            except OSError:
+                pass
+        if self.created:
+            try:
+                self.path.rmdir()  # only if empty
+            except OSError:
+                pass
+
+    def __enter__(self) -> RunFolder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_lock(lock: Path) -> tuple[int | None, str]:
+    """(PID, host) written in a lock file; PID None when unreadable."""
+    try:
+        lines = lock.read_text(encoding="utf-8").split("\n")
+        return int(lines[0]), (lines[1].strip() if len(lines) > 1 else "")
+    except (OSError, ValueError, IndexError):
+        return None, ""
+
+
+def _lock_holder(lock: Path) -> int | str | None:
+    """The PID holding ``lock`` (``"unknown"`` if it cannot be told), None if stale."""
+    pid, host = _read_lock(lock)
+    if pid is None:
+        try:
+            young = time.time() - lock.stat().st_mtime < _YOUNG_LOCK_S
+        except OSError:
+            return None  # removed meanwhile
+        return "unknown" if young else None
+    if host and host != socket.gethostname():
+        return pid  # another machine's process: cannot be checked, taken as alive
+    if pid == os.getpid():
+        return pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        return pid
+    except OSError:
+        return pid
+    return pid
+
+
+def _matches(folder: Path, patterns: Iterable[str]) -> list[Path]:
+    """Files (not folders) under ``folder`` matching the glob ``patterns``."""
+    found: dict[Path, None] = {}
+    for pat in patterns:
+        for p in sorted(folder.glob(pat)):
+            if p.is_file() or p.is_symlink():
+                found[p] = None
+    return list(found)
+
+
+def _entries(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_NAME)
+
+
+def prepare_run_folder(path, *, written: Iterable[str] = INVERSION_FILES, overwrite: bool = False,
+                       resume: bool = False) -> RunFolder:
+    """Make ``path`` this run's output folder, or refuse with a clear ``ValueError``.
+
+    Before any work: ``path`` must not be a file; the folder is created if missing and
+    must be writable; a lock file (created with ``O_EXCL``, holding the PID) refuses a
+    second run on the same folder (a lock whose process is gone is taken over); a folder
+    holding anything is refused unless ``resume`` (continue a run there) or ``overwrite``
+    (remove the files matching ``written`` first: only what this program writes, never
+    other files).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output folder.
+    written : iterable of str
+        Glob patterns (relative to the folder) of the files this command writes, e.g.
+        :data:`INVERSION_FILES`.
+    overwrite : bool
+        Remove those files first.
+    resume : bool
+        Accept a non-empty folder as it is (a run continues there).
+
+    Returns
+    -------
+    RunFolder
+        Holds the lock until released (use it as a context manager).
+
+    Raises
+    ------
+    ValueError
+        ``overwrite`` and ``resume`` together; ``path`` is a file or lies under a file;
+        the folder cannot be created or written; it is in use by another run; it is not
+        empty (and neither ``overwrite`` nor ``resume``).
+    """
+    if overwrite and resume:
+        raise ValueError("give --overwrite or --resume, not both (overwrite removes the checkpoint a resume needs)")
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"output {p} is an existing file, not a folder; choose a folder")
+    created = False
+    if not p.exists():
+        try:
+            p.mkdir(parents=True)
+            created = True
+        except FileExistsError:
+            if not p.is_dir():
+                raise ValueError(f"output {p} is an existing file, not a folder; choose a folder") from None
+        except NotADirectoryError:
+            raise ValueError(f"cannot create output folder {p}: a part of the path is a file") from None
+        except OSError as exc:
+            raise ValueError(f"cannot create output folder {p} ({exc.strerror})") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise ValueError(f"output folder {p} is not writable")
+    folder = RunFolder(p, created)
+    folder._acquire()
+    try:
+        _probe(p)
+        entries = _entries(p)
+        if entries and overwrite:
+            folder.removed = _remove(p, written)
+            entries = _entries(p)
+            if entries:
+                logger.info("--overwrite kept %d entr%s this program did not write in %s: %s", len(entries),
+                            "y" if len(entries) == 1 else "ies", p, ", ".join(entries[:5]))
+        elif entries and not resume:
+            hint = ("it holds a checkpoint: pass --resume to continue that run, --overwrite to start again"
+                    if (p / "checkpoint").is_dir() else
+                    "pass --overwrite to replace the files this program wrote there")
+            raise ValueError(f"output folder {p} is not empty ({len(entries)} entries: "
+                             f"{', '.join(entries[:4])}{', ...' if len(entries) > 4 else ''}); {hint}, "
+                             "or choose another folder")
+    except BaseException:
+        folder.release()
+        raise
+    return folder
+
+
+def _probe(folder: Path) -> None:
+    """Write and remove a small file: ``os.access`` cannot see read-only mounts and some ACLs."""
+    probe = folder / f".gempy_gravinv.probe.{os.getpid()}"
+    try:
+        with open(probe, "w") as f:
+            f.write("")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"output folder {folder} is not writable ({exc.strerror or errno.errorcode.get(exc.errno)})"
+                         ) from None
+
+
+def _remove(folder: Path, written: Iterable[str]) -> list[str]:
+    """Remove the files matching ``written`` (and folders they leave empty); their relative paths."""
+    removed = []
+    parents = set()
+    for f in _matches(folder, written):
+        try:
+            f.unlink()
+        except OSError as exc:
+            raise ValueError(f"--overwrite: cannot remove {f} ({exc.strerror})") from None
+        removed.append(str(f.relative_to(folder)))
+        parents.update(q for q in f.parents if q != folder and folder in q.parents)
+    for d in sorted(parents, key=lambda q: len(q.parts), reverse=True):
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+    if removed:
+        logger.info("--overwrite: removed %d file(s) of an earlier run in %s", len(removed), folder)
+    return removed
