@@ -9,7 +9,7 @@ g_z anomaly in mGal, positive downward (excess mass below gives positive g_z).
 
 from ._constants import MGAL, G, gcc_to_kgm3, gz_from_upward, gz_to_upward, kgm3_to_gcc
 from ._kernels import point_mass_gz, prism_gz
-from ._mesh import PrismMesh, as_prism_mesh
+from ._mesh import PrismMesh, active_from_topography, as_prism_mesh
 from ._operator import GravityOperator, MemoryEstimate
 from ._survey import Survey
 from .density import INRDensity, VoxelDensity, make_density, register_density
@@ -41,6 +41,7 @@ __all__ = [
     "INRResult",
     "MemoryEstimate",
     "PrismMesh",
+    "active_from_topography",
     "as_prism_mesh",
     "Survey",
     "VoxelDensity",

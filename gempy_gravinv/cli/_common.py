@@ -106,3 +106,31 @@ def finish_interrupted(args: argparse.Namespace, exc, out: Path, *, figures: boo
           f"so far (chi2/N = {res.chi2:.3f}, marked interrupted) as {len(written)} outputs into {out}/; "
           f"resume with: {resume_command(args)}", file=sys.stderr, flush=True)
     return EXIT_INTERRUPTED
+
+
+def add_active_arguments(p) -> None:
+    """Add ``--topography`` / ``--active-model`` (the cells that carry density) to a sub-command."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--topography", metavar="FILE",
+                   help="ground points x, y, z (m, z up; CSV, text or UBC topo file): only cells below "
+                        "the ground carry density (discretize's active_from_xyz)")
+    g.add_argument("--active-model", metavar="FILE",
+                   help="UBC model file on MESH: cells with a non-zero value carry density")
+
+
+def active_cells(args, dmesh):
+    """The active-cell mask of ``--topography`` / ``--active-model`` on a discretize mesh, or None."""
+    import numpy as np
+
+    from gempy_gravinv import active_from_topography
+    from gempy_gravinv.io import read_topography, read_ubc_model
+
+    if getattr(args, "topography", None):
+        return active_from_topography(dmesh, read_topography(args.topography))
+    if getattr(args, "active_model", None):
+        values = np.asarray(read_ubc_model(args.active_model, dmesh), dtype=float)
+        mask = np.isfinite(values) & (values != 0)
+        if not mask.any():
+            raise ValueError(f"{args.active_model}: no active cell (every value is 0 or no-data)")
+        return mask
+    return None

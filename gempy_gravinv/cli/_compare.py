@@ -42,9 +42,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="contrast bounds of the SimPEG inversions, kg/m³")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    from ._common import add_overwrite_argument
+    from ._common import add_active_arguments, add_overwrite_argument
 
     add_overwrite_argument(p)
+    add_active_arguments(p)
     return p
 
 
@@ -55,10 +56,12 @@ def run(args) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     from pathlib import Path
 
+    import numpy as np
+
     from gempy_gravinv import compare
     from gempy_gravinv.output import COMPARE_FILES
 
-    from ._common import check_device, hold_output
+    from ._common import active_cells, check_device, hold_output
 
     check_device(args.device)
     if args.case is not None:
@@ -92,10 +95,13 @@ def run(args) -> int:
         if not Path(args.mesh).exists():
             raise FileNotFoundError(f"mesh file not found: {args.mesh}")
         dmesh = read_ubc_mesh(args.mesh)
-        mesh = PrismMesh.from_discretize(dmesh)
+        active = active_cells(args, dmesh)
+        mesh = PrismMesh.from_discretize(dmesh, active_cells=active)
         if mesh.shape is None:
             raise ValueError("compare needs a tensor mesh (UBC tensor mesh file), not an octree")
         true = None if args.true is None else read_ubc_model(args.true, dmesh)
+        if true is not None and active is not None:
+            true = np.asarray(true, float)[active]
         args.output = args.output or "compare_output"
         out = hold_output(args, COMPARE_FILES)
         comp = compare.run_comparison(survey, mesh, true=true, methods=args.methods,

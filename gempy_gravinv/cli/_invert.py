@@ -14,8 +14,9 @@ STATIONS  CSV (x, y, z, gz, std; metres z up, mGal POSITIVE DOWNWARD), UBC-GIF G
           observation file, or GeoJSON points (g_z in --value-property; a projected CRS
           in metres, --crs reprojects). Without a std column, give --std (mGal) or
           --relative-std; --std also replaces a std column (with a warning).
---mesh    UBC-GIF tensor (or OcTree) mesh; all cells are inverted for (stations must
-          lie above or on the faces of cells).
+--mesh    UBC-GIF tensor (or OcTree) mesh; all cells are inverted for, or only those
+          below the ground of --topography (or non-zero in --active-model); stations
+          must lie above or on the faces of the cells.
 --config  JSON or TOML file of INRConfig fields (`preset = "paper"` starts from the
           paper's settings); command-line options override it.
 
@@ -55,9 +56,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads during the run")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="N", help="steps between checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint/ if present")
-    from ._common import add_overwrite_argument
+    from ._common import add_active_arguments, add_overwrite_argument
 
     add_overwrite_argument(p)
+    add_active_arguments(p)
     p.add_argument("--stations-format", default="auto", choices=["auto", "csv", "ubc"])
     p.add_argument("--value-property", default=None, metavar="NAME",
                    help="GeoJSON stations: the feature property holding g_z (mGal, positive down)")
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from gempy_gravinv.inversion import INRConfig, InversionInterrupted, invert_inr
     from gempy_gravinv.output import INVERSION_FILES, save_inversion
 
-    from ._common import check_device, finish_interrupted, hold_output
+    from ._common import active_cells, check_device, finish_interrupted, hold_output
 
     if args.device is not None:
         check_device(args.device)
@@ -118,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             raise ValueError(f"{args.stations}: no std column; pass --std MGAL or --relative-std FRAC")
         survey = survey.with_data(survey.gz, std)
-    mesh = as_prism_mesh(gio.read_ubc_mesh(args.mesh))
+    dmesh = gio.read_ubc_mesh(args.mesh)
+    mesh = as_prism_mesh(dmesh, active_cells=active_cells(args, dmesh))
     check_device(cfg.device, "device")
     out = hold_output(args, INVERSION_FILES, resume=args.resume)
     print(f"invert: {survey.n_data} stations, {mesh.n_cells} cells, backend={cfg.backend}, "

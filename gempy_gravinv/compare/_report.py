@@ -124,8 +124,8 @@ def write_ubc(path: PathLike, mesh, model: np.ndarray) -> Path:
     mesh : PrismMesh
         The comparison mesh (built from a discretize tensor mesh).
     model : numpy.ndarray (n_cells,)
-        Density contrast, kg/m³, written as is (read it back with
-        :func:`gempy_gravinv.io.read_ubc_model`).
+        Density contrast on the active cells, kg/m³, written as is (inactive cells get
+        the UBC no-data value; read it back with :func:`gempy_gravinv.io.read_ubc_model`).
 
     Returns
     -------
@@ -135,7 +135,7 @@ def write_ubc(path: PathLike, mesh, model: np.ndarray) -> Path:
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    return Path(write_ubc_model(p, mesh.source, model))
+    return Path(write_ubc_model(p, mesh.source, mesh.to_full(np.asarray(model, float), fill=np.nan)))
 
 
 def _ubc_jobs(directory: Path, comp: Comparison, models: dict[str, np.ndarray]):

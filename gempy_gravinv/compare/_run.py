@@ -261,7 +261,8 @@ def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = 
     survey : Survey
         Stations with observed g_z (mGal, positive down) and std (mGal).
     mesh : PrismMesh (from a discretize tensor mesh) or discretize.TensorMesh
-        The mesh every method inverts on (metres, z up); all cells active.
+        The mesh every method inverts on (metres, z up); its active cells (e.g. below
+        the topography) carry density, the others stay out of every method.
     true : array_like (n_cells,), optional
         True density contrast, kg/m³, for the model metrics.
     methods : sequence of str
@@ -299,7 +300,7 @@ def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = 
     TypeError
         ``survey`` is not a :class:`~gempy_gravinv.Survey`.
     ValueError
-        A survey without data or std, a mesh that is not a fully active tensor mesh,
+        A survey without data or std, a mesh that is not a tensor mesh,
         an unknown method, or ``true`` of the wrong length.
     """
     from ..metrics import evaluate
@@ -310,8 +311,6 @@ def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = 
     mesh = as_prism_mesh(mesh)
     if mesh.source is None or mesh.shape is None:
         raise ValueError("the comparison needs a tensor mesh built from discretize (PrismMesh.from_discretize)")
-    if mesh.active_cells is not None and not mesh.active_cells.all():
-        raise ValueError("the comparison needs all cells of the mesh active")
     for key in methods:
         check_choice(key, METHODS, name="method")
     if true is not None:

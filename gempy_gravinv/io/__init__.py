@@ -54,6 +54,7 @@ from ._crs import crs_cf_attributes, parse_crs
 from ._csv import read_csv, write_csv
 from ._geojson import read_geojson
 from ._stations import read_stations
+from ._topography import read_topography
 from ._ubc_mesh import (
     UBC_NO_DATA,
     model_to_contrast_kgm3,
@@ -77,4 +78,5 @@ __all__ = [
     "UBC_NO_DATA",
     "crs_cf_attributes",
     "parse_crs",
+    "read_topography",
 ]

@@ -1,0 +1,164 @@
+"""The problem-derived INR preset (auto), topography and active cells."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from gempy_gravinv import INRConfig, PrismMesh, Survey, active_from_topography, invert_inr
+from gempy_gravinv.cases import suite, synthetic
+from gempy_gravinv.inversion._depth import StationDepth
+from gempy_gravinv.inversion._warmstart import SPARSE_KURTOSIS, choose_prior
+from gempy_gravinv.io import read_topography
+
+FAST = dict(progress=False, max_steps=150, warm_start_steps=100, dtype="float64")
+
+
+def _scaled(case, k: float):
+    """The same problem with every length multiplied by k: g_z and σ scale by k too."""
+    b = case.mesh.bounds * k
+    mesh = PrismMesh.from_tensor(np.unique(b[:, 1] - b[:, 0])[:1].repeat(case.mesh.shape[0]),
+                                 np.unique(b[:, 3] - b[:, 2])[:1].repeat(case.mesh.shape[1]),
+                                 np.unique(b[:, 5] - b[:, 4])[:1].repeat(case.mesh.shape[2]),
+                                 origin=tuple(b.min(axis=0)[[0, 2, 4]]))
+    s = case.survey
+    return mesh, Survey(s.locations * k, gz=s.gz * k, std=s.std * k)
+
+
+def test_station_depth_is_a_depth_and_scale_free():
+    case = synthetic.single_block(noise_seed=0)
+    d = StationDepth(case.survey, case.mesh)
+    z = torch.as_tensor(case.mesh.cell_centers)
+    depth = d.depth(z).numpy()
+    below = 1.0 - case.mesh.cell_centers[:, 2]  # vertical distance below the stations (1 m up)
+    assert d.reference == pytest.approx(below.min(), rel=0.05)
+    # grows with depth in every column, and is at least the vertical distance
+    order = np.argsort(case.mesh.cell_centers[:, 2])
+    col = np.isclose(case.mesh.cell_centers[:, 0], case.mesh.cell_centers[0, 0]) & \
+        np.isclose(case.mesh.cell_centers[:, 1], case.mesh.cell_centers[0, 1])
+    zc = case.mesh.cell_centers[col, 2]
+    assert np.all(np.diff(depth[col][np.argsort(zc)]) < 0)
+    assert np.all(depth >= 0.9 * below) and order.size == depth.size
+    mesh10, survey10 = _scaled(case, 10.0)
+    d10 = StationDepth(survey10, mesh10)
+    assert np.allclose(d10.depth(torch.as_tensor(mesh10.cell_centers)).numpy(), 10 * depth, rtol=1e-9)
+
+
+def test_auto_gives_the_same_model_when_every_length_is_scaled():
+    case = synthetic.single_block(noise_seed=0)
+    cfg = INRConfig.auto(bounds=case.bounds, **FAST)
+    a = invert_inr(case.survey, case.mesh, cfg)
+    mesh10, survey10 = _scaled(case, 10.0)
+    b = invert_inr(survey10, mesh10, cfg)
+    assert a.prior_selection == b.prior_selection or \
+        a.prior_selection["prior"] == b.prior_selection["prior"]
+    scale = np.abs(a.model).max()
+    assert np.max(np.abs(a.model - b.model)) < 1e-3 * scale
+    assert a.chi2 == pytest.approx(b.chi2, rel=1e-3)
+
+
+def test_the_prior_is_chosen_from_the_least_squares_image():
+    rng = np.random.default_rng(0)
+    gaussian = torch.as_tensor(rng.normal(size=20000))
+    sparse = torch.zeros(20000)
+    sparse[:300] = 1.0
+    assert choose_prior(gaussian)["prior"] == "smooth"
+    heavy = choose_prior(sparse)
+    assert heavy["prior"] == "compact" and heavy["excess_kurtosis"] > SPARSE_KURTOSIS
+    # a compact body is recognised on a real problem, and the choice is reported
+    case = synthetic.single_block(noise_seed=0)
+    res = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **FAST), true_model=case.model)
+    assert res.prior_selection["prior"] == "compact"
+    assert "kurtosis" in res.metrics_report()["prior_selection"]["rule"]
+    assert res.config.regularization == "min_support"
+
+
+def test_a_smooth_field_drops_the_compactness_prior():
+    case = suite.grf_wrap(noise_seed=0, quick=True)
+    res = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **FAST), true_model=case.model)
+    assert res.prior_selection["prior"] == "smooth"
+    assert res.config.regularization == "none" and "prior=smooth" in res.summary()
+    assert res.metrics["pearson_r"] > 0.5
+
+
+def test_inactive_cells_are_left_out_and_written_as_no_data(tmp_path):
+    import xarray as xr
+
+    from gempy_gravinv.output import save_inversion
+
+    case = suite.tutorial_topo(noise_seed=0, quick=True)
+    assert not case.mesh.active_cells.all()
+    res = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **FAST), true_model=case.model)
+    assert res.model.shape == (case.mesh.n_cells,) == (int(case.mesh.active_cells.sum()),)
+    written = save_inversion(res, tmp_path, figures=False)
+    ds = xr.open_dataset(written["netcdf"])
+    full = np.asarray(ds["density_contrast"].values).ravel()
+    assert np.isnan(full).sum() == (~case.mesh.active_cells).sum()
+    assert np.isfinite(full).sum() == case.mesh.n_cells
+
+
+def test_topography_file_reader_and_clear_errors(tmp_path):
+    good = tmp_path / "topo.csv"
+    good.write_text("x,y,z\n0,0,-1\n100,0,-2\n0,100,-3\n100,100,-4\n")
+    assert read_topography(good).shape == (4, 3)
+    ubc = tmp_path / "topo.txt"
+    ubc.write_text("3\n0 0 0\n10 0 0\n0 10 1\n")
+    assert read_topography(ubc).shape == (3, 3)
+    for text, match in (("x,y,z\n0,0\n", "3 numbers"), ("5\n0 0 0\n1 0 0\n0 1 0\n", "announces"),
+                        ("0 0 0\n1 1 0\n", "at least 3"), ("0 0 0\n1 1 0\n2 2 0\n", "on a line"),
+                        ("0 0 nan\n1 0 0\n0 1 0\n", "NaN"), ("0 0 a\n1 0 0\n0 1 0\n", "line 1")):
+        bad = tmp_path / "bad.csv"
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=match):
+            read_topography(bad)
+    from discretize import TensorMesh
+
+    mesh = TensorMesh([[10.0] * 4, [10.0] * 4, [10.0] * 3], origin=(0, 0, -30))
+    with pytest.raises(ValueError, match="no cell below ground"):
+        active_from_topography(mesh, [[0, 0, -100], [40, 0, -100], [0, 40, -100]])
+    mask = active_from_topography(mesh, [[0, 0, -12], [40, 0, -12], [0, 40, -12], [40, 40, -12]])
+    assert 0 < mask.sum() < mesh.n_cells
+
+
+def test_cli_invert_with_topography(tmp_path):
+    from discretize import TensorMesh
+
+    from gempy_gravinv.io import write_csv
+
+    mesh = TensorMesh([[50.0] * 6, [50.0] * 6, [50.0] * 4], origin=(0, 0, -200))
+    mesh.write_UBC(str(tmp_path / "mesh.msh"))
+    topo = np.array([[x, y, -40.0 + 0.1 * x] for x in (0, 300) for y in (0, 300)])
+    np.savetxt(tmp_path / "topo.xyz", topo)
+    xx, yy = np.meshgrid(np.arange(25.0, 300, 50), np.arange(25.0, 300, 50))
+    loc = np.column_stack([xx.ravel(), yy.ravel(), np.full(xx.size, 20.0)])
+    gz = np.exp(-((loc[:, 0] - 150) ** 2 + (loc[:, 1] - 150) ** 2) / 1e4)
+    write_csv(tmp_path / "st.csv", loc, gz, np.full(gz.size, 0.02))
+    base = [sys.executable, "-m", "gempy_gravinv", "invert", str(tmp_path / "st.csv"), "--mesh",
+            str(tmp_path / "mesh.msh"), "--preset", "auto", "--max-steps", "30", "--no-figures", "--no-progress"]
+    ok = subprocess.run(base + ["--topography", str(tmp_path / "topo.xyz"), "-o", str(tmp_path / "out")],
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    import json
+
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["prior_selection"]["prior"] in ("compact", "smooth")
+    (tmp_path / "bad.xyz").write_text("0 0\n1 1\n")
+    bad = subprocess.run(base + ["--topography", str(tmp_path / "bad.xyz"), "-o", str(tmp_path / "out2")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "3 numbers" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_compare_runs_on_a_mesh_with_inactive_cells(tmp_path):
+    from gempy_gravinv import compare
+
+    case = suite.tutorial_topo(noise_seed=0, quick=True)
+    comp = compare.run_comparison(case.survey, case.mesh, true=case.model, methods=["simpeg_l2"],
+                                  bounds=case.bounds, log=None)
+    rows = {r["method"]: r for r in comp.table()}
+    assert "simpeg_l2" in rows and rows["simpeg_l2"]["pearson_r"] is not None
+    written = compare.write_report(comp, tmp_path, figures=True)
+    assert not any(str(v).startswith("failed") for k, v in written.items() if k != "ubc_true"), written
