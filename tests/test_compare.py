@@ -154,3 +154,25 @@ def test_examples_quick(tmp_path, name, args):
     mod = _load_example(name)
     mod.main(args + ["--out", str(tmp_path / name)])
     assert (tmp_path / name / "comparison.json").exists()
+
+
+def test_station_cross_validation_holds_every_station_out_once():
+    from gempy_gravinv.cases import synthetic
+    from gempy_gravinv.compare import kfold, station_cv, thin_plate_spline
+
+    folds = kfold(23, 5, seed=1)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(23))
+    assert {len(f) for f in folds} <= {4, 5}
+    with pytest.raises(ValueError, match="at least"):
+        kfold(3, 5)
+    case = synthetic.single_block(noise_seed=0)
+    # the spline is exact at its own stations
+    s = case.survey
+    assert np.allclose(thin_plate_spline(s, s.locations), s.gz, atol=1e-6 * np.abs(s.gz).max())
+    cv = station_cv(s, case.mesh, methods=["tps", "simpeg_l2"], k=4, log=None)
+    for m in ("tps", "simpeg_l2"):
+        assert np.isfinite(cv.predicted[m]).all() and len(cv.fold_rms[m]) == 4
+        assert cv.rms[m] == pytest.approx(np.sqrt(np.mean((cv.predicted[m] - s.gz) ** 2)))
+    # an inversion of 3/4 of the stations predicts the others far better than predicting zero
+    assert cv.rms["simpeg_l2"] < 0.5 * np.sqrt(np.mean(s.gz ** 2))
+    assert "simpeg_l2" in cv.table()

@@ -15,16 +15,19 @@ Modules: ``_run`` (:func:`run_comparison`, :class:`Comparison`), ``_report``
 (:func:`write_report`: ``comparison.md``, ``comparison.csv``, ``comparison.json``,
 ``sections.png`` (same sections, one colour scale), ``data_<method>.png`` (observed,
 predicted, residual), ``models.npz`` and UBC model files ``models/<method>.mod`` so that
-any model can be read back on the mesh) and ``_cases`` (:func:`run_case` on the built-in
-cases).
+any model can be read back on the mesh) ``_cases`` (:func:`run_case` on the built-in
+cases) and ``_cv`` (:func:`station_cv`: k-fold cross-validation over stations, each
+method's held-out predictions beside a thin-plate-spline interpolation).
 
 Units: kg/m³ density contrast, mGal g_z positive downward, metres z up, seconds, bytes.
 """
 
 from ._cases import CASES, case_setup, run_case
+from ._cv import CV_METHODS, StationCV, kfold, station_cv, thin_plate_spline
 from ._report import write_report
 from ._run import METHODS, Comparison, MethodRun, device_description, run_comparison
 from ._run import _inr_available as _inr_available  # re-exported: callers use it to skip INR methods
 
 __all__ = ["MethodRun", "Comparison", "run_comparison", "write_report", "run_case", "case_setup",
-           "device_description", "METHODS", "CASES"]
+           "device_description", "METHODS", "CASES", "CV_METHODS", "StationCV", "kfold", "station_cv",
+           "thin_plate_spline"]

@@ -104,6 +104,11 @@ class INRConfig:
         (excess kurtosis > 1: sparse sources), otherwise drop it and keep the
         least-squares model's smooth structure (distributed sources). The choice and
         its reason are in ``result.prior_selection`` and ``metrics.json``.
+    smooth_power : float
+        β of the least-squares image that ``prior_from_data`` reads and that is the
+        model when the smooth prior is chosen (1: the sensitivity weighting of SimPEG's
+        recipes, a milder depth weight for a field whose variance does not grow with
+        depth).
     warm_start_steps : int
         Optimiser steps of the fit to the warm start.
 
@@ -271,6 +276,7 @@ class INRConfig:
     depth_from: str = "mesh_top"
     warm_start: str = "none"
     prior_from_data: bool = False
+    smooth_power: float = 1.0
     warm_start_power: float = 2.0
     warm_start_steps: int = 300
     regularization: str = "none"
@@ -450,18 +456,19 @@ class INRConfig:
         (``depth_from="stations"``: topography, station height and spacing, active cells
         and the survey's edges need no setting), training started from the
         depth-weighted least-squares model at the target misfit
-        (``warm_start="least_squares"``, β = 1: the sensitivity weighting of SimPEG's
-        recipes), and the support threshold ε derived from the bounds
+        (``warm_start="least_squares"``, β = 2: Li & Oldenburg's depth weighting for
+        gravity, which offsets the 1/depth² decay of the kernel so that bodies can sit at
+        any depth), and the support threshold ε derived from the bounds
         (``support_eps=None``: 1/12 of the largest bound magnitude). Pass ``bounds`` =
         the plausible contrast range (kg/m³).
 
         The compactness assumption is checked against the data (``prior_from_data``):
-        when the least-squares image looks like a distributed field rather than sparse
-        bodies, the prior is dropped and the result is the least-squares model's
-        structure, and ``result.prior_selection`` says so.
+        when the least-squares image (β = 1, ``smooth_power``) looks like a distributed
+        field rather than sparse bodies, the prior is dropped, the result is that
+        least-squares model's structure, and ``result.prior_selection`` says so.
         """
-        base = dict(depth_from="stations", warm_start="least_squares", warm_start_power=1.0, support_eps=None,
-                    prior_from_data=True)
+        base = dict(depth_from="stations", warm_start="least_squares", warm_start_power=2.0, support_eps=None,
+                    prior_from_data=True, smooth_power=1.0)
         return cls.compact(**{**base, **overrides})
 
     @classmethod
@@ -527,7 +534,8 @@ class INRConfig:
         for name in positive:
             check_number(getattr(self, name), name=name, low=0.0, low_open=True)
         check_number(self.support_eps, name="support_eps (kg/m³)", low=0.0, low_open=True, allow_none=True)
-        for name in ("reg_weight", "reg_depth_power", "weighting_power", "last_layer_gain", "warm_start_power"):
+        for name in ("reg_weight", "reg_depth_power", "weighting_power", "last_layer_gain", "warm_start_power",
+                     "smooth_power"):
             check_number(getattr(self, name), name=name, low=0.0)
         check_number(self.stop_tol, name="stop_tol", low=0.0, high=1.0, high_open=True)
         check_number(self.reg_rate, name="reg_rate", low=0.0, high=1.0, low_open=True, high_open=True)

@@ -80,8 +80,7 @@ class Problem:
         self.qweights = torch.as_tensor(w, **tk)
         self.depth = make_depth(cfg.depth_from, mesh, survey, cfg.depth_z0)
         self.density = density
-        self._start: torch.Tensor | None = None
-        self._start_done = False
+        self._starts: dict[float, torch.Tensor | None] = {}
         self.prior_selection: dict | None = None
         if cfg.prior_from_data:
             self.cfg = cfg = self._select_prior(cfg)
@@ -105,26 +104,29 @@ class Problem:
 
     def _select_prior(self, cfg: INRConfig) -> INRConfig:
         """``prior_from_data``: keep the compactness prior or drop it, from the least-squares image."""
-        start = self.least_squares_start()
+        start = self.least_squares_start(cfg.smooth_power)
         if start is None:
             self.prior_selection = dict(prior="compact", rule="no least-squares image (problem too large): "
                                                                "kept the configured prior")
             return cfg
         self.prior_selection = choose_prior(start)
         logger.info("prior chosen from the data: %s", self.prior_selection["rule"])
-        if self.prior_selection["prior"] == "smooth":
-            return dataclasses.replace(cfg, regularization="none", reg_mode="fixed", reg_weight=0.0)
+        if self.prior_selection["prior"] == "smooth":  # the smooth model is this image itself
+            return dataclasses.replace(cfg, regularization="none", reg_mode="fixed", reg_weight=0.0,
+                                       warm_start_power=cfg.smooth_power)
         return cfg
 
-    def least_squares_start(self) -> torch.Tensor | None:
-        """The depth-weighted least-squares model at the target misfit (n_cells,) kg/m³, computed once.
+    def least_squares_start(self, beta: float | None = None) -> torch.Tensor | None:
+        """The depth-weighted least-squares model at the target misfit (n_cells,) kg/m³.
 
-        None when the problem is too large for it (see :mod:`gempy_gravinv.inversion._warmstart`).
+        ``beta`` is the exponent of the depth weight (default ``cfg.warm_start_power``);
+        each is computed once. None when the problem is too large for it (see
+        :mod:`gempy_gravinv.inversion._warmstart`).
         """
-        if not self._start_done:
-            self._start = weighted_start(self, self.cfg.warm_start_power, self.cfg.target_chi2)
-            self._start_done = True
-        return self._start
+        beta = float(self.cfg.warm_start_power if beta is None else beta)
+        if beta not in self._starts:
+            self._starts[beta] = weighted_start(self, beta, self.cfg.target_chi2)
+        return self._starts[beta]
 
     # -------------------------------------------------------------- physics
     def forward(self, m: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
