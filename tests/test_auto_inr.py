@@ -162,3 +162,88 @@ def test_compare_runs_on_a_mesh_with_inactive_cells(tmp_path):
     assert "simpeg_l2" in rows and rows["simpeg_l2"]["pearson_r"] is not None
     written = compare.write_report(comp, tmp_path, figures=True)
     assert not any(str(v).startswith("failed") for k, v in written.items() if k != "ubc_true"), written
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_with_the_estimate(monkeypatch):
+    from gempy_gravinv.inversion import _memory
+
+    case = synthetic.single_block(noise_seed=0)
+    monkeypatch.setattr(_memory, "available_memory", lambda device: 1 << 20)  # 1 MiB free
+    with pytest.raises(MemoryError, match=r"needs about .* GiB .*field_step.* free"):
+        invert_inr(case.survey, case.mesh, INRConfig(progress=False, max_steps=5, width=512))
+
+
+def test_fields_are_evaluated_in_blocks_without_gradients(monkeypatch):
+    from gempy_gravinv.inversion import _problem
+    from gempy_gravinv.inversion._problem import Problem
+
+    case = synthetic.single_block(noise_seed=0)
+    prob = Problem(case.survey, case.mesh, INRConfig(progress=False, quadrature=2))
+    fld = prob.make_field(0)
+    with torch.no_grad():
+        whole = prob.cell_density(fld)
+        monkeypatch.setattr(_problem, "EVAL_CHUNK", 37)
+        blocks = prob.cell_density(fld)
+    assert torch.allclose(whole, blocks, rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("weighting_power", float("nan"), "weighting_power must be a finite number"),
+    ("lr", "fast", "lr must be a number"),
+    ("lr", 1e6, "lr must be <= 1"),
+    ("init_value", 900.0, "init_value .* inside bounds"),
+    ("lr_min", 0.5, "lr_min"),
+    ("axis_scale", [1.0, 1.0], "axis_scale must hold 3"),
+])
+def test_bad_config_values_are_named(tmp_path, field, value, match):
+    import json
+
+    extra = {"lr_schedule": "cosine"} if field == "lr_min" else {}
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({field: value, **extra}))
+    with pytest.raises((ValueError, TypeError), match=match):
+        INRConfig.from_file(path).validate()
+
+
+def test_cli_config_with_nan_exits_2(tmp_path):
+    case = synthetic.single_block(noise_seed=0)
+    from discretize import TensorMesh
+
+    from gempy_gravinv.io import write_csv
+
+    case.mesh.source.write_UBC(str(tmp_path / "mesh.msh"))
+    write_csv(tmp_path / "st.csv", case.survey)
+    (tmp_path / "cfg.json").write_text('{"weighting_power": NaN}')
+    r = subprocess.run([sys.executable, "-m", "gempy_gravinv", "invert", str(tmp_path / "st.csv"), "--mesh",
+                        str(tmp_path / "mesh.msh"), "--config", str(tmp_path / "cfg.json"), "-o",
+                        str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "weighting_power" in r.stderr and "Traceback" not in r.stderr
+    assert TensorMesh is not None
+
+
+def test_active_cell_indices_are_checked():
+    from discretize import TensorMesh
+
+    mesh = TensorMesh([[10.0] * 4, [10.0] * 4, [10.0] * 2])
+    with pytest.raises(ValueError, match=r"lie in \[0, 31\]"):
+        PrismMesh.from_discretize(mesh, active_cells=np.array([0, 32]))
+    with pytest.raises(ValueError, match=r"lie in \[0, 31\]"):
+        PrismMesh.from_discretize(mesh, active_cells=np.array([-1]))
+    with pytest.raises(TypeError, match="astype"):
+        PrismMesh.from_discretize(mesh, active_cells=np.r_[np.ones(16), np.zeros(16)])
+    with pytest.raises(ValueError, match="duplicates"):
+        PrismMesh.from_discretize(mesh, active_cells=np.array([1, 1]))
+
+
+def test_cli_quiet_and_verbose_control_the_library_log(capsys):
+    import logging
+
+    from gempy_gravinv.cli import configure_logging
+
+    log = logging.getLogger("gempy_gravinv.test")
+    configure_logging(logging.WARNING)
+    log.info("hidden message")
+    configure_logging(logging.INFO)
+    log.info("shown message")
+    err = capsys.readouterr().err
+    assert "shown message" in err and "hidden message" not in err

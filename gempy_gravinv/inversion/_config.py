@@ -11,20 +11,9 @@ import dataclasses
 from dataclasses import asdict, dataclass, field
 
 from .._mesh import PrismMesh
-from .._operator import resolve_device
-from .._validation import check_choice, check_int, check_number
-from ..density import ENCODINGS, OUTPUTS, as_torch_dtype, check_bounds
-from ._depth import DEPTH_FROM
-from ._linear import check_head_lambda
-from ._regularizers import BOUNDARIES, REGULARIZATIONS
+from .._validation import check_choice
+from ._config_checks import check_config
 
-WEIGHTINGS = ("none", "depth", "sensitivity")
-WEIGHTING_MODES = ("output", "gradient")
-REG_MODES = ("fixed", "target")
-SOLVERS = ("adam", "linear")
-SCHEDULES = ("constant", "cosine", "exponential")
-NORMALIZATIONS = ("zscore", "extent", "isotropic")
-WARM_STARTS = ("none", "least_squares")
 PRESETS = ("ours", "auto", "compact", "smooth", "periodic", "spectral", "paper")
 
 
@@ -516,85 +505,7 @@ class INRConfig:
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Raise a ``ValueError``/``TypeError`` that names the first bad setting."""
-        choices = {"weighting": WEIGHTINGS, "weighting_mode": WEIGHTING_MODES, "regularization": REGULARIZATIONS,
-                   "reg_mode": REG_MODES, "lr_schedule": SCHEDULES, "prior_boundary": BOUNDARIES,
-                   "solver": SOLVERS, "output": OUTPUTS, "normalization": NORMALIZATIONS,
-                   "depth_from": DEPTH_FROM, "warm_start": WARM_STARTS}
-        if self.backend == "inr":
-            choices["encoding"] = ENCODINGS
-        for name, allowed in choices.items():
-            check_choice(getattr(self, name), allowed, name=name)
-        for name, low in (("max_steps", 1), ("n_members", 1), ("patience", 1), ("overfit_patience", 1),
-                          ("quadrature", 1), ("width", 1), ("depth", 0), ("min_steps", 0),
-                          ("checkpoint_every", 0), ("seed", 0), ("warm_start_steps", 0)):
-            check_int(getattr(self, name), name=name, minimum=low)
-        for name in ("batch_size", "eval_every"):
-            check_int(getattr(self, name), name=name, minimum=1, allow_none=True)
-        positive = ("lr", "target_chi2", "prior_nu", "lr_min", "lr_decay", "reg_eps")
-        for name in positive:
-            check_number(getattr(self, name), name=name, low=0.0, low_open=True)
-        check_number(self.support_eps, name="support_eps (kg/m³)", low=0.0, low_open=True, allow_none=True)
-        for name in ("reg_weight", "reg_depth_power", "weighting_power", "last_layer_gain", "warm_start_power",
-                     "smooth_power"):
-            check_number(getattr(self, name), name=name, low=0.0)
-        check_number(self.stop_tol, name="stop_tol", low=0.0, high=1.0, high_open=True)
-        check_number(self.reg_rate, name="reg_rate", low=0.0, high=1.0, low_open=True, high_open=True)
-        check_number(self.prior_length, name="prior_length (m)", low=0.0, low_open=True, allow_none=True)
-        check_number(self.depth_z0, name="depth_z0 (m)", low=0.0, allow_none=True)
-        check_number(self.init_value, name="init_value (kg/m³)", allow_none=True)
-        if self.output != "linear" or self.bounds is not None:
-            check_bounds(self.bounds)
-        if self.lr > 1.0:
-            raise ValueError(f"lr must be <= 1 (Adam's step in the network's own units), got {self.lr}")
-        if self.lr_schedule == "cosine" and self.lr_min > self.lr:
-            raise ValueError(f"lr_min ({self.lr_min}) must not exceed lr ({self.lr})")
-        if self.lr_decay > 1.0:
-            raise ValueError(f"lr_decay must be in (0, 1] (a per-step factor), got {self.lr_decay}")
-        if self.init_value is not None and self.bounds is not None and self.output != "linear":
-            lo, hi = check_bounds(self.bounds)
-            if not lo < self.init_value < hi:
-                raise ValueError(f"init_value ({self.init_value} kg/m³) must lie strictly inside bounds "
-                                 f"({lo}, {hi}) kg/m³")
-        if len(self.axis_scale) != 3:
-            raise ValueError(f"axis_scale must hold 3 factors (x, y, z), got {self.axis_scale!r}")
-        for a in self.axis_scale:
-            check_number(a, name="axis_scale", low=0.0, low_open=True)
-        self._validate_prior()
-        if self.prior_from_data and self.warm_start != "least_squares":
-            raise ValueError("prior_from_data=True reads the least-squares image: it needs "
-                             "warm_start='least_squares'")
-        check_head_lambda(self.head_lambda)
-        if self.solver == "linear":
-            self._validate_linear()
-        if self.num_threads != "auto":
-            try:
-                check_int(self.num_threads, name="num_threads", minimum=1, allow_none=True)
-            except TypeError:
-                raise ValueError(f"num_threads must be a positive integer, 'auto' or None, "
-                                 f"got {self.num_threads!r}") from None
-        as_torch_dtype(self.dtype)
-        as_torch_dtype(self.net_dtype)
-        resolve_device(self.device)  # "gpu", unknown names, or CUDA without a GPU: a clear error here
-
-    def _validate_prior(self) -> None:
-        if self.reg_mode == "target":
-            if self.regularization == "none" or not self.reg_weight > 0:
-                raise ValueError("reg_mode='target' needs a regularization and reg_weight > 0 "
-                                 "(the initial weight of the prior term, adapted during the run)")
-            if not self.early_stopping:
-                raise ValueError("reg_mode='target' keeps the state at the target misfit; "
-                                 "it cannot be combined with early_stopping=False")
-        if self.regularization == "matern" and self.prior_length is None:
-            raise ValueError("regularization='matern' needs prior_length (the correlation length, m)")
-
-    def _validate_linear(self) -> None:
-        wanted = (("backend", "inr"), ("output", "linear"), ("bounds", None), ("weighting", "none"),
-                  ("regularization", "none"))
-        bad = [f"{k}={getattr(self, k)!r}" for k, ok in wanted if getattr(self, k) != ok]
-        if bad:
-            raise ValueError("solver='linear' solves the last layer of an INR with output='linear', "
-                             "bounds=None, weighting='none' and regularization='none' (its prior is on the "
-                             f"weights); got {', '.join(bad)}. Use solver='adam' for those")
+        check_config(self)
 
     def field_options(self, mesh: PrismMesh, seed: int) -> dict:
         """Keyword arguments of the density backend for ``mesh`` and ``seed``."""

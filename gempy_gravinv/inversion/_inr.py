@@ -25,7 +25,8 @@ from .._survey import Survey
 from ..metrics import evaluate
 from ._checkpoint import checkpoint_path, data_key
 from ._config import INRConfig
-from ._problem import Problem
+from ._memory import check_run_memory
+from ._problem import Problem, make_field
 from ._result import INRResult, InversionInterrupted
 from ._trainer import solve_member, train_member
 
@@ -100,6 +101,8 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
     try:
         prob = Problem(survey, mesh, cfg, operator, density)
         true_model = _true_model(true_model, prob.mesh.n_cells)
+        if density is None and prob.cfg.solver == "adam":  # refuse, with the estimate, what cannot fit
+            check_run_memory(prob, make_field(prob.cfg, prob.mesh, int(cfg.seed), "cpu", None, prob.depth))
         key = data_key(prob.survey, prob.mesh, (prob.survey.n_data, prob.mesh.n_cells))
         t_setup = time.perf_counter() - t_start
         outs = []

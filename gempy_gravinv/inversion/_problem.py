@@ -18,6 +18,7 @@ from .._survey import Survey
 from ..density import VoxelDensity, as_torch_dtype, cached_on_points, cell_points, make_density
 from ._config import INRConfig
 from ._depth import MeshTopDepth, depth_weight, make_depth
+from ._memory import EVAL_CHUNK
 from ._regularizers import make_regularizer
 from ._warmstart import choose_prior, fit_field, weighted_start
 
@@ -148,6 +149,8 @@ class Problem:
             v = fld.base.output(s.to(device=fld.base.values.device, dtype=fld.base.values.dtype) * fld.base.values)
         elif isinstance(fld, VoxelDensity) and self.cfg.quadrature == 1:
             v = fld.on_mesh(self.mesh)
+        elif not torch.is_grad_enabled() and self.points.shape[0] > EVAL_CHUNK:  # no backward: in blocks
+            v = torch.cat([fld(self.points[a:a + EVAL_CHUNK]) for a in range(0, self.points.shape[0], EVAL_CHUNK)])
         else:
             v = fld(self.points)
         v = v.to(self.dtype).reshape(self.mesh.n_cells, -1)
