@@ -8,6 +8,7 @@ g_z anomaly in mGal, positive downward (excess mass below gives positive g_z).
 """
 
 from ._constants import MGAL, G, gcc_to_kgm3, gz_from_upward, gz_to_upward, kgm3_to_gcc
+from ._forward import forward_gz
 from ._kernels import point_mass_gz, prism_gz
 from ._mesh import PrismMesh, active_from_topography, as_prism_mesh
 from ._operator import GravityOperator, MemoryEstimate
@@ -43,6 +44,7 @@ __all__ = [
     "PrismMesh",
     "active_from_topography",
     "as_prism_mesh",
+    "forward_gz",
     "Survey",
     "VoxelDensity",
     "gcc_to_kgm3",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
@@ -95,6 +97,12 @@ def check_choice(value, choices, *, name: str):
     return value
 
 
+def _require_real(value, name: str, what: str) -> None:
+    """``TypeError`` unless ``value`` is a real number (``bool`` and strings refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be {what}, got {value!r} ({type(value).__name__})")
+
+
 def check_number(value, *, name: str, low: float | None = None, high: float | None = None,
                  low_open: bool = False, high_open: bool = False, allow_none: bool = False) -> float | None:
     """Return ``value`` as a finite float inside ``[low, high]``, else raise naming ``name``.
@@ -118,8 +126,7 @@ def check_number(value, *, name: str, low: float | None = None, high: float | No
     """
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    _require_real(value, name, "a number")
     v = float(value)
     if not np.isfinite(v):
         raise ValueError(f"{name} must be a finite number, got {v}")
@@ -153,11 +160,38 @@ def check_int(value, *, name: str, minimum: int | None = None, allow_none: bool 
     """
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    _require_real(value, name, "an integer")
     if not np.isfinite(float(value)) or int(value) != value:
         raise ValueError(f"{name} must be an integer, got {value!r}")
     v = int(value)
     if minimum is not None and v < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {v}")
     return v
+
+
+def check_plain_name(value, *, name: str) -> str:
+    """Return ``value`` if it is a plain file-name stem, else a ``ValueError`` naming ``name``.
+
+    A stem goes into paths such as ``{folder}/{stem}_model.nc``: it must be a non-empty
+    string with no path separator (slash, backslash, the platform's), no ``:``, no NUL, no
+    ``..`` and no leading ``.``, so that it cannot write outside its folder.
+
+    Parameters
+    ----------
+    value : object
+        The name to check.
+    name : str
+        What the name is, for the message.
+
+    Returns
+    -------
+    str
+    """
+    ok = isinstance(value, str) and value.strip() != "" and ".." not in value and not value.startswith(".")
+    if ok:
+        ok = not any(c in value for c in {"/", "\\", ":", "\0", os.sep})
+    if not ok:
+        raise ValueError(f"{name} {value!r} is not a plain file-name stem (a plain name: no path separators, "
+                         "no '..', not empty, not starting with '.'): it must not write outside its folder")
+    return value
+

@@ -7,30 +7,20 @@ GemPy is imported. Units as in :data:`gempy_gravinv.cases.bayes.CONFIG_SCHEMA`.
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np
 
 from .._constants import DensityUnitsWarning, check_density_units
-from .._validation import check_int, check_number
+from .._validation import check_int, check_number, check_plain_name
 
 __all__ = ["plain_name", "numbers", "integers", "extent", "check_density_prior"]
 
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 def plain_name(value, *, name: str) -> str:
-    """A plain file stem (letters, digits, ``_ . -``; no folder, no ``..``).
-
-    Raises
-    ------
-    ValueError
-        ``value`` is not a string, or holds a path separator, ``..`` or other characters.
-    """
-    if not isinstance(value, str) or not _NAME.fullmatch(value) or ".." in value or len(value) > 100:
-        raise ValueError(f"{name} must be a plain name (letters, digits, _ . -; no folders), got {value!r}")
-    return value
+    """A plain file stem (:func:`gempy_gravinv._validation.check_plain_name`)."""
+    return check_plain_name(value, name=name)
 
 
 def numbers(value, *, name: str, n: int | None = None, low: float | None = None,

@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._forward import forward_gz
 from .._mesh import PrismMesh
 from .._survey import Survey
 from .._validation import check_number
-from .synthetic import SyntheticCase, _forward, _stations_over_centres, grf_field
+from .synthetic import SyntheticCase, _stations_over_centres, grf_field
 
 __all__ = ["SUITE", "TUNING_SEEDS", "HELD_OUT_SEEDS", "build_case", "tutorial_topo", "two_bodies",
            "deep_body", "matern_nowrap", "fine_10m", "coarse_1km", "dike", "grf_wrap",
@@ -118,7 +119,7 @@ def _case(name, mesh, loc, model, *, reference=0.0, bounds=None, noise_seed=0, q
     check_number(relative_noise, name="relative_noise", low=0.0, low_open=True)
     check_number(noise_floor, name="noise_floor", low=0.0)
     model = np.asarray(model, dtype=float)
-    gz = _forward(mesh, loc, model, device)
+    gz = forward_gz(mesh, loc, model, device=device)
     sigma = float(relative_noise * np.std(gz) + noise_floor * np.max(np.abs(gz)))
     if not sigma > 0:
         raise ValueError(f"{name}: the clean g_z is constant, no noise scale")

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from .._constants import SI_TO_MGAL, G
+from .._forward import forward_gz
 from .._mesh import PrismMesh
-from .._operator import GravityOperator
 from .._survey import Survey
 from .._validation import check_choice, check_number
 
@@ -162,16 +162,10 @@ def _stations_over_centres(mesh: PrismMesh, z: float) -> np.ndarray:
     return np.column_stack([xx.ravel(), yy.ravel(), np.full(xx.size, float(z))])
 
 
-def _forward(mesh, locations, model, device, check_stations=True) -> np.ndarray:
-    op = GravityOperator(mesh, Survey(locations), device=device, dtype=torch.float64,
-                         store="matrix_free", check_stations=check_stations)
-    return op.forward(torch.as_tensor(model, dtype=torch.float64)).cpu().numpy()
-
-
 def _finish(name, mesh, loc, model, reference, bounds, relative_noise, noise_seed, device,
             meta, check_stations=True, sensitivity=None) -> SyntheticCase:
     if sensitivity is None:
-        gz, scale_from = _forward(mesh, loc, model, device, check_stations), None
+        gz, scale_from = forward_gz(mesh, loc, model, device=device, check_stations=check_stations), None
     else:  # the paper's own G (artefact included), applied as its script does
         gz = sensitivity @ model
         scale_from = sensitivity @ (model + reference)

@@ -19,10 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
+from .._forward import forward_gz
 from .._mesh import as_prism_mesh
-from .._operator import GravityOperator
 from .._survey import Survey
 from .._validation import check_choice, check_int
 
@@ -90,11 +89,6 @@ def thin_plate_spline(train: Survey, points: np.ndarray) -> np.ndarray:
     scale = float(np.ptp(xy, axis=0).max()) or 1.0  # condition the kernel: x, y in units of the extent
     rbf = RBFInterpolator(xy / scale, train.gz, kernel="thin_plate_spline")
     return rbf(np.asarray(points, float)[:, :2] / scale)
-
-
-def _predict(mesh, model: np.ndarray, held: Survey, device: str) -> np.ndarray:
-    op = GravityOperator(mesh, Survey(held.locations), device=device, dtype=torch.float64, store="matrix_free")
-    return op.forward(torch.as_tensor(model, dtype=torch.float64)).cpu().numpy()
 
 
 def _fit(method: str, train: Survey, mesh, *, inr_preset: str, inr_overrides: dict, bounds, reference,
@@ -173,7 +167,7 @@ def station_cv(survey: Survey, mesh, *, methods: Sequence[str] = CV_METHODS, k: 
                 model = _fit(m, train, mesh, inr_preset=inr_preset, inr_overrides=dict(inr_overrides or {}),
                              bounds=bounds, reference=reference, simpeg_options=dict(simpeg_options or {}),
                              device=device)
-                pred[m][held_idx] = _predict(mesh, model, held, device)
+                pred[m][held_idx] = forward_gz(mesh, held.locations, model, device=device)
             wall[m] += time.perf_counter() - t0
             say(f"fold {i + 1}/{k}, {m}: held-out RMS "
                 f"{float(np.sqrt(np.mean((pred[m][held_idx] - held.gz) ** 2))):.3f} mGal")

@@ -5,7 +5,7 @@ then a rename). It holds only tensors, numbers, strings, lists, tuples and dicts
 read back with ``torch.load(..., weights_only=True)``: a file that holds any other
 object (an old-format checkpoint, or a crafted pickle) is refused without running it.
 It records the settings that change the result (:func:`resume_key`) and a hash of the
-data (:func:`data_key`: stations, g_z, std, mesh bounds, operator shape), and refuses to
+data (:func:`data_key`: stations, g_z, std, mesh bounds), and refuses to
 resume under other settings or data.
 """
 
@@ -60,7 +60,7 @@ def resume_key(cfg: INRConfig) -> dict:
     return d
 
 
-def data_key(survey, mesh, operator_shape) -> str:
+def data_key(survey, mesh) -> str:
     """SHA-256 of what a checkpoint must have been trained on.
 
     Parameters
@@ -69,8 +69,6 @@ def data_key(survey, mesh, operator_shape) -> str:
         Its station locations (m), observed g_z (mGal) and std (mGal).
     mesh : PrismMesh
         Its cell bounds (m).
-    operator_shape : tuple of int
-        ``(n_data, n_cells)`` of the forward operator.
 
     Returns
     -------
@@ -83,7 +81,6 @@ def data_key(survey, mesh, operator_shape) -> str:
         arr = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
         h.update(f"{name}{arr.shape}".encode())
         h.update(arr.tobytes())
-    h.update(f"operator{tuple(int(n) for n in operator_shape)}".encode())
     return h.hexdigest()
 
 
@@ -155,14 +152,27 @@ def load_checkpoint(ckpt: Path, cfg: INRConfig, key: str, device, fld: torch.nn.
     if ck.get("config_key") != resume_key(cfg):
         raise ValueError(f"checkpoint {ckpt} was written with other settings; {_FRESH}")
     if ck.get("data_key") != key:
-        raise ValueError(f"checkpoint {ckpt} was written for other data (stations, g_z, std, mesh or "
-                         f"operator); {_FRESH}")
+        raise ValueError(f"checkpoint {ckpt} was written for other data (stations, g_z, std or mesh"
+                         f"); {_FRESH}")
     try:
         fld.load_state_dict(ck["field"])
     except (RuntimeError, KeyError, TypeError) as exc:
         raise ValueError(f"checkpoint {ckpt} does not fit this density backend ({_short(exc)}); {_FRESH}") from None
     logger.info("resuming from %s (step %s)", ckpt, ck.get("step", 0))
     return ck
+
+
+def plain_values(v):
+    """NumPy arrays and scalars as tensors and Python numbers (what a checkpoint may hold)."""
+    if isinstance(v, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(v))
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dict):
+        return {k: plain_values(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain_values(x) for x in v]
+    return v
 
 
 def save_checkpoint(ckpt: Path, payload: dict) -> None:

@@ -103,7 +103,7 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         true_model = _true_model(true_model, prob.mesh.n_cells)
         if density is None and prob.cfg.solver == "adam":  # refuse, with the estimate, what cannot fit
             check_run_memory(prob, make_field(prob.cfg, prob.mesh, int(cfg.seed), "cpu", None, prob.depth))
-        key = data_key(prob.survey, prob.mesh, (prob.survey.n_data, prob.mesh.n_cells))
+        key = data_key(prob.survey, prob.mesh)
         t_setup = time.perf_counter() - t_start
         outs = []
         interrupted = False

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checkpoint import load_checkpoint, resume_key, rng_state, save_checkpoint, set_rng_state
+from ._checkpoint import load_checkpoint, plain_values, resume_key, rng_state, save_checkpoint, set_rng_state
 from ._config import INRConfig
 from ._linear import solve_head
 from ._problem import Problem
@@ -347,19 +347,6 @@ def train_member(prob: Problem, member: int, ckpt: Path | None, resume: bool, st
     return trainer.run(stop_after, desc)
 
 
-def _plain(v):
-    """NumPy arrays and scalars as tensors and Python numbers (what a checkpoint may hold)."""
-    if isinstance(v, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(v))
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
-
-
 def solve_member(prob: Problem, member: int, ckpt: Path | None, resume: bool, desc: str, key: str = "") -> dict:
     """``solver="linear"``: one member's closed-form head (kept in ``ckpt`` once solved)."""
     cfg = prob.cfg
@@ -375,5 +362,5 @@ def solve_member(prob: Problem, member: int, ckpt: Path | None, resume: bool, de
     out = solve_head(prob, cfg, fld, desc)
     if ckpt is not None:
         save_checkpoint(ckpt, dict(config_key=resume_key(cfg), data_key=key, member=member, field=fld.state_dict(),
-                                   out=_plain({k: v for k, v in out.items() if k != "field"}), done=True))
+                                   out=plain_values({k: v for k, v in out.items() if k != "field"}), done=True))
     return out

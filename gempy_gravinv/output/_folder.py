@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from .._validation import check_plain_name
+
 logger = logging.getLogger(__name__)
 
 #: the lock file of a folder in use (holds the PID and host of the run)
@@ -46,33 +48,8 @@ _YOUNG_LOCK_S = 10.0
 
 
 def check_name(name: str, what: str = "name") -> str:
-    """``name`` if it is a plain file-name stem, else a ``ValueError``.
-
-    A stem goes into paths like ``{directory}/{name}_model.nc``: it must not be empty
-    and must hold no path separator, no ``..``, no ``:`` and no NUL, so that no name
-    writes outside the folder.
-
-    Parameters
-    ----------
-    name : str
-        The stem.
-    what : str
-        How to call it in the message.
-
-    Returns
-    -------
-    str
-        ``name`` unchanged.
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"{what} must be a string, got {type(name).__name__}")
-    bad = [c for c in ("/", "\\", ":", "\0") if c in name]
-    if os.sep not in ("/", "\\") and os.sep in name:  # pragma: no cover - other platforms
-        bad.append(os.sep)
-    if not name.strip() or ".." in name or name.startswith(".") or bad:
-        raise ValueError(f"{what} {name!r} is not a plain file-name stem (no path separators, no '..', "
-                         "not empty, not starting with '.'): it must not write outside the output folder")
-    return name
+    """``name`` if it is a plain file-name stem (:func:`gempy_gravinv._validation.check_plain_name`)."""
+    return check_plain_name(name, name=what)
 
 
 class RunFolder:
