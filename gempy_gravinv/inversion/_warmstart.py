@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import torch
 
@@ -51,6 +52,8 @@ def weighted_start(prob, beta: float, target: float) -> torch.Tensor | None:
     if n_data * n_cells > MAX_DESIGN:
         logger.info("no least-squares start: %d x %d design is above %.0e entries", n_data, n_cells, MAX_DESIGN)
         return None
+    logger.info("least-squares start (depth weight β = %g): %d stations x %d cells", beta, n_data, n_cells)
+    t0 = time.perf_counter()
     G = prob.G if prob.G is not None else prob.op.dense()
     G = G.to(torch.float64)
     std = prob.std.to(torch.float64)
@@ -63,6 +66,7 @@ def weighted_start(prob, beta: float, target: float) -> torch.Tensor | None:
         w, b0 = post.weights(lam)
     else:
         w, b0 = torch.zeros(n_cells, dtype=torch.float64, device=G.device), float(post.a0 @ post.b) / post.a02
+    logger.info("least-squares start done in %.1f s", time.perf_counter() - t0)
     return b0 + s * w
 
 
