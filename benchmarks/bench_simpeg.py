@@ -1,19 +1,29 @@
-"""The same SimPEG inversion on our simulation and on SimPEG's own, side by side.
+"""Our drop-in SimPEG gravity simulation against SimPEG's choclo engine, on SimPEG's tutorial meshes.
 
-Prints, for one problem on this machine, the time of each simulation building its
-sensitivity, of ``dpred``, ``Jvec``, ``Jtvec`` and ``getJtJdiag``, and of a whole L2
-(and optionally sparse) inversion, with the ratios SimPEG / ours (> 1: ours faster), and
-the relative difference of the recovered models.
+Times, in one run on this machine, for SimPEG's ``Simulation3DIntegral(engine="choclo")``
+and ours (eager torch kernels, and compiled ones where asked):
+
+- ``G build``: a fresh simulation building and storing G (``"ram"``);
+- ``dpred (forward_only)``: one forward without G;
+- ``getJtJdiag (forward_only)``: diag(JᵀWᵀWJ) without G;
+
+and prints SimPEG / ours (> 1: ours faster). Steady state: every number is the median
+of ``--repeat`` calls after one warm-up call; the warm-up calls (numba's JIT for
+SimPEG, ``torch.compile`` for ours) are reported separately as first-use costs.
+
+Meshes: the tensor mesh with topography of SimPEG's gravity anomaly tutorials (5 m
+cells, 50 x 50 x 20, 289 stations 5 m above the topography) and the TreeMesh of its
+gradiometry tutorial (5 m base cells refined on the topography), with ``gz`` or the
+tutorial's gradiometry components (``--components gxz gyz gzz``).
 
 Usage::
 
-    python benchmarks/bench_simpeg.py                 # dipping block (441 x 4851)
-    python benchmarks/bench_simpeg.py --n 40 --nz 20 --sparse
-    python benchmarks/bench_simpeg.py --device cuda   # our simulation on a GPU
+    python benchmarks/bench_simpeg.py                               # both meshes, gz
+    python benchmarks/bench_simpeg.py --case tree --components gxz gyz gzz
+    python benchmarks/bench_simpeg.py --compile                     # also our compiled kernels
 
-Both simulations store float64 sensitivities ("ram"); SimPEG uses its "choclo" engine
-(node sharing, numba-parallel). Timings on a shared machine are noisy: rerun, and
-compare ratios taken in the same run only.
+Both store float64 sensitivities (``--sensitivity-dtype float32`` for SimPEG's default).
+Timings on a shared machine are noisy: compare ratios from the same run only.
 """
 
 from __future__ import annotations
@@ -22,13 +32,12 @@ import argparse
 import json
 import os
 import time
+import warnings
 
 import numpy as np
 
 
-def _best(fn, repeat: int) -> float:
-    """Median wall time of ``repeat`` calls (the median is steadier than the minimum on a
-    shared machine)."""
+def _median(fn, repeat: int) -> float:
     ts = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -37,111 +46,143 @@ def _best(fn, repeat: int) -> float:
     return float(np.median(ts))
 
 
-def main(argv=None) -> dict:
+def _topography():
+    from discretize.utils import mkvc
+
+    x, y = np.meshgrid(np.linspace(-200, 200, 41), np.linspace(-200, 200, 41))
+    rng = np.random.default_rng(seed=737)
+    z = -15 * np.exp(-(x**2 + y**2) / 80**2) + 100.0 + rng.uniform(low=0.0, high=0.5, size=x.shape)
+    return np.c_[mkvc(x), mkvc(y), mkvc(z)]
+
+
+def _receivers(topo):
+    from discretize.utils import mkvc
+    from scipy.interpolate import LinearNDInterpolator
+
+    x, y = np.meshgrid(np.linspace(-80.0, 80.0, 17), np.linspace(-80.0, 80.0, 17))
+    x, y = mkvc(x.T), mkvc(y.T)
+    z = LinearNDInterpolator(topo[:, :2], topo[:, 2])(np.c_[x, y]) + 5.0
+    return np.c_[x, y, z]
+
+
+def tutorial_case(kind: str):
+    """The mesh, active cells and receiver locations of SimPEG's gravity tutorials."""
+    from discretize import TensorMesh, TreeMesh
+    from discretize.utils import active_from_xyz
+
+    topo = _topography()
+    if kind == "tensor":
+        dh = 5.0
+        hx = [(dh, 5, -1.3), (dh, 40), (dh, 5, 1.3)]
+        hz = [(dh, 5, -1.3), (dh, 15)]
+        mesh = TensorMesh([hx, hx, hz], "CCN")
+        mesh.origin += np.r_[0.0, 0.0, topo[:, 2].max()]
+    else:
+        d = 5.0
+        n = [2 ** int(np.round(np.log(L / d) / np.log(2.0))) for L in (240.0, 240.0, 120.0)]
+        mesh = TreeMesh([[(d, n[0])], [(d, n[1])], [(d, n[2])]], x0="CCN", diagonal_balance=True)
+        mesh.origin += np.r_[0.0, 0.0, topo[:, 2].max()]
+        mesh.refine_surface(topo, padding_cells_by_level=[2, 2], finalize=False)
+        mesh.refine_box(np.c_[-100, -100, 20], np.c_[100, 100, 100], levels=[-1], finalize=False)
+        mesh.finalize()
+    return mesh, active_from_xyz(mesh, topo), _receivers(topo)
+
+
+def run_case(kind: str, components, repeat: int, sens_dtype, variants) -> dict:
+    """Times of every variant on one tutorial mesh; returns the numbers."""
+    import scipy.sparse as sp
+    from simpeg import maps
+    from simpeg.potential_fields import gravity
+
+    from gempy_gravinv.simpeg import Simulation3DIntegral
+
+    mesh, active, loc = tutorial_case(kind)
+    nC = int(active.sum())
+    survey = gravity.Survey(gravity.SourceField([gravity.Point(loc, components=list(components))]))
+    m = np.random.default_rng(0).normal(0.0, 0.1, nC)
+    W = sp.diags(np.random.default_rng(1).uniform(0.5, 2.0, survey.nD))
+    print(f"\n{kind} mesh: {mesh.n_cells} cells, {nC} active, {survey.nD} data ({', '.join(components)})")
+
+    def make(name, store):
+        kw = dict(survey=survey, active_cells=active, rhoMap=maps.IdentityMap(nP=nC), store_sensitivities=store,
+                  sensitivity_dtype=sens_dtype, engine="choclo")
+        if name == "simpeg":
+            return gravity.simulation.Simulation3DIntegral(mesh, **kw)
+        if name == "ours-compiled":
+            kw["compile"] = True
+        return Simulation3DIntegral(mesh, **kw)  # "ours": the defaults (compile="auto")
+
+    def jtj(sim):
+        for attr in ("_gtg_diagonal", "_weights_sha256"):  # time the computation, not SimPEG's cache
+            if hasattr(sim, attr):
+                delattr(sim, attr)
+        return sim.getJtJdiag(m, W=W)
+
+    out: dict = {"case": kind, "n_cells": int(mesh.n_cells), "n_active": nC, "n_data": int(survey.nD),
+                 "components": list(components)}
+    ref = {}
+    for name in variants:
+        t0 = time.perf_counter()
+        g = make(name, "ram").G  # first use: numba JIT / torch.compile included
+        out[f"first_G_{name}"] = time.perf_counter() - t0
+        out[f"G_{name}"] = _median(lambda name=name: make(name, "ram").G, repeat)
+        fo = make(name, "forward_only")
+        t0 = time.perf_counter()
+        d = fo.dpred(m)
+        jd = jtj(fo)
+        out[f"first_forward_only_{name}"] = time.perf_counter() - t0
+        out[f"dpred_{name}"] = _median(lambda fo=fo: fo.dpred(m), repeat)
+        out[f"getJtJdiag_{name}"] = _median(lambda fo=fo: jtj(fo), repeat)
+        if name == "simpeg":
+            ref = {"G": np.asarray(g, dtype=np.float64), "d": d, "jtj": jd}
+        else:
+            out[f"maxrel_G_{name}"] = float(np.abs(np.asarray(g, float) - ref["G"]).max() / np.abs(ref["G"]).max())
+            out[f"maxrel_dpred_{name}"] = float(np.abs(d - ref["d"]).max() / np.abs(ref["d"]).max())
+            out[f"maxrel_jtj_{name}"] = float(np.abs(jd / ref["jtj"] - 1).max())
+    print(f"{'operation':<24}" + "".join(f"{v:>15}" for v in variants)
+          + "".join(f"{'SimPEG/' + v[5:] if v != 'simpeg' else '':>18}" for v in variants if v != "simpeg"))
+    for op in ("G", "dpred", "getJtJdiag"):
+        row = f"{op + (' (forward_only)' if op != 'G' else ' build (ram)'):<24}"
+        row += "".join(f"{out[f'{op}_{v}']:>14.3f}s" for v in variants)
+        for v in variants:
+            if v != "simpeg":
+                out[f"ratio_{op}_{v}"] = out[f"{op}_simpeg"] / out[f"{op}_{v}"]
+                row += f"{out[f'ratio_{op}_{v}']:>18.2f}"
+        print(row)
+    print("first use (s): " + ", ".join(f"{v}: G {out[f'first_G_{v}']:.2f}, forward_only "
+                                       f"{out[f'first_forward_only_{v}']:.2f}" for v in variants))
+    for v in variants:
+        if v != "simpeg":
+            print(f"{v} vs SimPEG, max relative difference: G {out[f'maxrel_G_{v}']:.1e}, "
+                  f"dpred {out[f'maxrel_dpred_{v}']:.1e}, getJtJdiag {out[f'maxrel_jtj_{v}']:.1e}")
+    return out
+
+
+def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=21, help="cells per horizontal axis (stations: n x n)")
-    p.add_argument("--nz", type=int, default=11, help="layers")
-    p.add_argument("--h", type=float, default=50.0, help="cell size, m")
-    p.add_argument("--repeat", type=int, default=9, help="calls per product timing (median)")
-    p.add_argument("--sparse", action="store_true", help="also time a sparse (IRLS) inversion")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--case", choices=["tensor", "tree", "both"], default="both")
+    p.add_argument("--components", nargs="+", default=["gz"])
+    p.add_argument("--repeat", type=int, default=5, help="calls per timing (median)")
+    p.add_argument("--sensitivity-dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument("--compile", action="store_true", help="also time our torch.compile'd kernels")
     p.add_argument("--json", default=None, help="write the numbers to this file")
     args = p.parse_args(argv)
 
-    import discretize
-    import scipy.sparse as sp
     import torch
 
-    from gempy_gravinv import GravityOperator, PrismMesh, Survey
-    from gempy_gravinv.simpeg import run_inversion
-    from gempy_gravinv.simpeg._inversion import make_simulation
-
-    n, nz, h = args.n, args.nz, args.h
-    mesh = discretize.TensorMesh([[(h, n)], [(h, n)], [(h, nz)]], origin=(-h / 2, -h / 2, -h * nz))
-    cc = mesh.cell_centers
-    L = (n - 1) * h
-    true = np.where((np.abs(cc[:, 0] - L / 2) < L / 6) & (np.abs(cc[:, 1] - L / 2) < L / 4)
-                    & (cc[:, 2] < -h) & (cc[:, 2] > -0.6 * h * nz), 400.0, 0.0)
-    xs = np.arange(n) * h
-    X, Y = np.meshgrid(xs, xs)
-    loc = np.c_[X.ravel(), Y.ravel(), np.ones(X.size)]
-    gz = GravityOperator(PrismMesh.from_discretize(mesh), Survey(loc), device="cpu").forward(
-        torch.as_tensor(true)).numpy()
-    std = np.full(gz.shape, 0.01 * gz.std())
-    survey = Survey(loc, gz=gz + np.random.default_rng(0).normal(0, std), std=std)
-    print(f"problem: {survey.n_data} stations x {mesh.n_cells} cells; cpu cores {os.cpu_count()}, "
-          f"torch threads {torch.get_num_threads()}; our device {args.device}")
-
-    out: dict = {"n_data": survey.n_data, "n_cells": mesh.n_cells, "device": args.device}
-    # warm up both (numba JIT of choclo; torch kernels) on a tiny problem so that the
-    # timings below are steady-state
-    t0 = time.perf_counter()
-    tiny = discretize.TensorMesh([[(h, 3)], [(h, 3)], [(h, 2)]], origin=(-h / 2, -h / 2, -2 * h))
-    tiny_survey = Survey(loc[:3], gz=gz[:3], std=std[:3])
-    for eng in ("simpeg", "ours"):
-        _ = make_simulation(tiny_survey, tiny, engine=eng, device=args.device)[0].G
-    out["warmup_s"] = time.perf_counter() - t0
-    sims = {}
-    for eng in ("simpeg", "ours"):
-        t0 = time.perf_counter()
-        sim, *_ = make_simulation(survey, mesh, engine=eng, device=args.device)
-        _ = sim.G
-        out[f"build_{eng}"] = time.perf_counter() - t0
-        sims[eng] = sim
-    rng = np.random.default_rng(1)
-    m = rng.normal(0, 0.1, mesh.n_cells)
-    v = rng.normal(size=mesh.n_cells)
-    u = rng.normal(size=survey.n_data)
-    W = sp.diags(1.0 / std)
-    for eng, sim in sims.items():
-        out[f"dpred_{eng}"] = _best(lambda sim=sim: sim.dpred(m), args.repeat)
-        out[f"Jvec_{eng}"] = _best(lambda sim=sim: sim.Jvec(m, v), args.repeat)
-        out[f"Jtvec_{eng}"] = _best(lambda sim=sim: sim.Jtvec(m, u), args.repeat)
-
-        def jtj(sim=sim):
-            for name in ("_gtg_diagonal", "_weights_sha256"):  # time the computation, not the cache
-                if hasattr(sim, name):
-                    delattr(sim, name)
-            sim.getJtJdiag(m, W=W)
-
-        out[f"getJtJdiag_{eng}"] = _best(jtj, args.repeat)
-    d_rel = np.abs(sims["ours"].dpred(m) - sims["simpeg"].dpred(m)).max() / np.abs(sims["simpeg"].dpred(m)).max()
-    out["dpred_max_rel_diff"] = float(d_rel)
-
-    kinds = ["l2"] + (["sparse"] if args.sparse else [])
-    for kind in kinds:
-        res = {}
-        for eng in ("simpeg", "ours"):
-            # fresh simulations: the inversion time includes building the sensitivity
-            c0 = time.process_time()
-            r = run_inversion(survey, mesh, kind=kind, engine=eng, device=args.device, bounds=(-600.0, 600.0),
-                              seed=0)
-            out[f"inversion_{kind}_{eng}_cpu"] = time.process_time() - c0
-            res[eng] = r
-            out[f"inversion_{kind}_{eng}"] = r.wall_time
-            out[f"inversion_{kind}_{eng}_setup"] = r.setup_time
-        a, b = res["ours"].model, res["simpeg"].model
-        out[f"inversion_{kind}_model_rel_diff"] = float(np.linalg.norm(a - b) / np.linalg.norm(b))
-        out[f"inversion_{kind}_iterations"] = len(res["ours"].history)
-
-    print(f"{'operation':<22}{'SimPEG (s)':>12}{'ours (s)':>12}{'SimPEG/ours':>13}")
-    for op in ["build", "dpred", "Jvec", "Jtvec", "getJtJdiag"] + [f"inversion_{k}" for k in kinds]:
-        a, b = out[f"{op}_simpeg"], out[f"{op}_ours"]
-        out[f"ratio_{op}"] = a / b
-        print(f"{op:<22}{a:>12.4g}{b:>12.4g}{a / b:>13.2f}")
-    for k in kinds:
-        a, b = out[f"inversion_{k}_simpeg_cpu"], out[f"inversion_{k}_ours_cpu"]
-        out[f"ratio_inversion_{k}_cpu"] = a / b
-        print(f"{'inversion_' + k + ' (CPU s)':<22}{a:>12.4g}{b:>12.4g}{a / b:>13.2f}")
-    print(f"dpred max relative difference: {out['dpred_max_rel_diff']:.2e}")
-    for k in kinds:
-        print(f"{k} inversion: model relative difference {out[f'inversion_{k}_model_rel_diff']:.2e} "
-              f"({out[f'inversion_{k}_iterations']} iterations; setup SimPEG "
-              f"{out[f'inversion_{k}_simpeg_setup']:.3g} s, ours {out[f'inversion_{k}_ours_setup']:.3g} s)")
+    print(f"cpu cores {os.cpu_count()}, torch threads {torch.get_num_threads()}, "
+          f"GEMPY_GRAVINV_COMPILE={os.environ.get('GEMPY_GRAVINV_COMPILE')}")
+    variants = ["simpeg", "ours"] + (["ours-compiled"] if args.compile else [])
+    sens = np.float64 if args.sensitivity_dtype == "float64" else np.float32
+    results = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for kind in (["tensor", "tree"] if args.case == "both" else [args.case]):
+            results.append(run_case(kind, args.components, args.repeat, sens, variants))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=2)
-    return out
+            json.dump(results, fh, indent=2)
+    return results
 
 
 if __name__ == "__main__":

@@ -8,6 +8,14 @@ g_z anomaly in mGal, positive downward (excess mass below gives positive g_z).
 """
 
 from ._constants import MGAL, G, gcc_to_kgm3, gz_from_upward, gz_to_upward, kgm3_to_gcc
+from ._distributed import (
+    ShardedGravityOperator,
+    check_rank_memory,
+    estimate_rank_memory,
+    init_distributed,
+    is_main,
+    shutdown_distributed,
+)
 from ._forward import forward_gz
 from ._kernels import point_mass_gz, prism_gz
 from ._mesh import PrismMesh, active_from_topography, as_prism_mesh
@@ -56,4 +64,10 @@ __all__ = [
     "point_mass_gz",
     "prism_gz",
     "register_density",
+    "ShardedGravityOperator",
+    "estimate_rank_memory",
+    "check_rank_memory",
+    "is_main",
+    "init_distributed",
+    "shutdown_distributed",
 ]

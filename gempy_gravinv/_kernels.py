@@ -1,7 +1,10 @@
 """Closed-form gravity kernels in torch (any device, float32 or float64).
 
-Sign: every function returns g_z **positive downward** in mGal (excess mass below a
-station gives a positive value). Inputs are metres, kg/m³ and kg.
+Sign: the named functions return g_z **positive downward** in mGal (excess mass below a
+station gives a positive value). Inputs are metres, kg/m³ and kg. The block functions
+(``kernel_block``, ``kernel_matvec``, ``kernel_rmatvec``) take a ``kind`` naming any
+component (``"prism_gxx"``...; :mod:`gempy_gravinv._components` has their formulas,
+units and signs).
 
 The prism formula is the classic corner sum (Nagy et al. 2000) of
 
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import torch
 
+from ._components import component_pair_kernels
 from ._constants import SI_TO_MGAL, G
 
 #: Sign of corner k (bit 0: x upper, bit 1: y upper, bit 2: z upper) in the corner sum.
@@ -116,8 +120,11 @@ def point_pair_kernel(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torc
     return torch.where(ok, -z / torch.where(ok, r2, torch.ones_like(r2)) ** 1.5, torch.zeros_like(r2))
 
 
-#: pair functions by kernel name: f(column - station) -> kernel value
-PAIR_KERNELS = {"prism": prism_corner_kernel, "point": point_pair_kernel}
+#: pair functions by kernel name: f(column - station) -> kernel value. ``"prism"`` and
+#: ``"point"`` are g_z (positive down); ``"prism_gxx"``, ``"point_gx"``... are the other
+#: components (:mod:`gempy_gravinv._components`: units and signs), scaled so that
+#: ``G_MGAL * f`` is in the component's unit (mGal or Eötvös).
+PAIR_KERNELS = {"prism": prism_corner_kernel, "point": point_pair_kernel, **component_pair_kernels()}
 
 
 def _pairs(st: torch.Tensor, cols: torch.Tensor, kind: str, transpose: bool) -> torch.Tensor:
@@ -133,12 +140,69 @@ def _pairs(st: torch.Tensor, cols: torch.Tensor, kind: str, transpose: bool) -> 
 
 
 def kernel_block(st: torch.Tensor, cols: torch.Tensor, kind: str = "prism") -> torch.Tensor:
-    """Kernel block K (n_st, n_cols) in mGal per column unit, positive downward.
+    """Kernel block K (n_st, n_cols) in mGal per column unit, positive downward (``kind`` "prism"/"point").
 
     Column unit: prism, per kg/m³ per signed corner; point, per kg. Coordinates in metres
-    (any common origin).
+    (any common origin). Other kinds (``"prism_gxx"``, ``"point_gx"``...) give that
+    component in its unit (mGal or Eötvös) and sign (:mod:`gempy_gravinv._components`).
     """
     return _pairs(st, cols, kind, False) * G_MGAL
+
+
+def kernel_block_t(st: torch.Tensor, cols: torch.Tensor, kind: str = "prism") -> torch.Tensor:
+    """Transposed kernel block Kᵀ (n_cols, n_st), as :func:`kernel_block`: column-major gathers are row copies."""
+    return _pairs(st, cols, kind, True) * G_MGAL
+
+
+def cell_corner_sum(kt: torch.Tensor, index_t: torch.Tensor) -> torch.Tensor:
+    """Cells from corner values: ``Σ_k s_k kt[index_t[k]]`` (n_cells, n_st) for ``kt`` (n_nodes, n_st).
+
+    ``index_t`` (8, n_cells) holds each cell's corner nodes (corner ``k``: x from bit 0,
+    y from bit 1, z from bit 2) and ``s_k`` are :data:`CORNER_SIGNS`. One fused gather
+    when compiled.
+    """
+    out = kt[index_t[7]] - kt[index_t[6]] - kt[index_t[5]] + kt[index_t[4]]
+    return out - kt[index_t[3]] + kt[index_t[2]] + kt[index_t[1]] - kt[index_t[0]]
+
+
+def cell_jtj(kt: torch.Tensor, index_t: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    """``Σ_i w2_i G_ij²`` (n_cells,) for the stations of ``kt`` (n_nodes, n_st), G from :func:`cell_corner_sum`."""
+    g = cell_corner_sum(kt, index_t)
+    return (g * g * w2[None, :]).sum(1)
+
+
+def grid_kernel(st: torch.Tensor, xn: torch.Tensor, yn: torch.Tensor, zn: torch.Tensor,
+                kind: str = "prism") -> torch.Tensor:
+    """Corner function on a tensor node grid: (n_st, nx, ny, nz), the kind's unit per kg/m³.
+
+    The 1-D node coordinates are broadcast, so squares and products along one or two axes
+    are computed on small arrays. :func:`grid_cell_rows` turns it into sensitivity rows.
+
+    Parameters
+    ----------
+    st : torch.Tensor, shape (n_st, 3)
+        Stations, metres (same origin as the nodes).
+    xn, yn, zn : torch.Tensor
+        Node coordinates along x, y and z, metres.
+    kind : str
+        A key of :data:`PAIR_KERNELS` with prism corner functions (``"prism"``, ``"prism_gxx"``...).
+    """
+    x = xn[None, :, None, None] - st[:, 0, None, None, None]
+    y = yn[None, None, :, None] - st[:, 1, None, None, None]
+    z = zn[None, None, None, :] - st[:, 2, None, None, None]
+    return PAIR_KERNELS[kind](x, y, z) * G_MGAL
+
+
+def grid_cell_rows(k: torch.Tensor) -> torch.Tensor:
+    """Sensitivity rows (n_st, n_cells) of every cell of a tensor grid, discretize order (x fastest).
+
+    ``k`` is :func:`grid_kernel`'s (n_st, nx, ny, nz) corner function; each cell is the
+    signed sum over its 8 corners (upper corner positive), as triple differences.
+    """
+    k = k[:, 1:] - k[:, :-1]
+    k = k[:, :, 1:] - k[:, :, :-1]
+    k = k[..., 1:] - k[..., :-1]
+    return k.permute(0, 3, 2, 1).reshape(k.shape[0], -1)
 
 
 def kernel_matvec(st: torch.Tensor, cols: torch.Tensor, w: torch.Tensor, kind: str = "prism") -> torch.Tensor:

@@ -20,117 +20,43 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ._kernels import CORNER_SIGNS, kernel_block, kernel_matvec, kernel_rmatvec
+from ._components import UNITS, check_component, kernel_kind
+from ._device import DeviceUnavailableError, MemoryEstimate, available_memory, resolve_device
+from ._kernels import (
+    CORNER_SIGNS,
+    cell_corner_sum,
+    cell_jtj,
+    grid_cell_rows,
+    grid_kernel,
+    kernel_block,
+    kernel_block_t,
+    kernel_matvec,
+    kernel_rmatvec,
+)
 from ._lattice import LatticePlan
 from ._mesh import PrismMesh, as_prism_mesh
+from ._runtime import compiled, in_forked_child
 from ._survey import Survey
 from ._validation import check_choice, check_int, check_number
+
+# re-exported: these lived here before ``_device`` existed
+__all__ = ["DeviceUnavailableError", "GravityOperator", "MemoryEstimate", "available_memory", "resolve_device"]
 
 _STORES = ("auto", "dense", "matrix_free")
 _METHODS = ("nodes", "cells")
 _KERNELS = ("prism", "point")
 # bytes of temporaries per evaluated (station, column) pair, in units of the dtype size
 _TEMPS_PER_PAIR = {"prism": 14, "point": 8}
-# torch.compile'd kernel functions, shared by all operators (compiled once per process)
-_COMPILED: dict = {}
+# a tensor mesh's full node grid is kept (rows by triple differences) while the active
+# cells use at least this share of its nodes; below, only their nodes are evaluated
+_GRID_NODE_FRACTION = 0.8
 # CPU work (station-column pairs) from which "auto" compiles: compilation costs ~5-20 s once
 _AUTO_COMPILE_PAIRS_MATRIX_FREE = 1e7
-_AUTO_COMPILE_PAIRS_DENSE = 2e8
-
-
-def _compiled(fn):
-    if fn not in _COMPILED:
-        _COMPILED[fn] = torch.compile(fn, dynamic=True)
-    return _COMPILED[fn]
-
-
-class DeviceUnavailableError(ValueError, RuntimeError):
-    """A known device this machine lacks (``"cuda"`` without a GPU): a bad setting and, as before, a RuntimeError."""
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """The torch device of a setting, checked against this machine.
-
-    ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
-    (``"mps"`` where PyTorch has it). Raises ``ValueError`` for an unknown name (``"gpu"``:
-    PyTorch calls GPUs ``"cuda"``), :class:`DeviceUnavailableError` (a ``ValueError`` and
-    a ``RuntimeError``) for a device this machine does not have, ``TypeError`` for
-    neither a string nor a ``torch.device``.
-    """
-    ok = "use 'cpu', 'cuda', 'cuda:N' (N-th GPU) or 'auto' (CUDA when available)"
-    if isinstance(device, str) and device.strip().lower() == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a string or torch.device, got {type(device).__name__}")
-    try:
-        dev = torch.device(device.strip().lower() if isinstance(device, str) else device)
-    except (RuntimeError, ValueError):
-        hint = " (PyTorch calls GPUs 'cuda')" if str(device).strip().lower().startswith("gpu") else ""
-        raise ValueError(f"unknown device {device!r}{hint}: {ok}") from None
-    mps = getattr(torch.backends, "mps", None)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceUnavailableError(f"device {str(device)!r} was asked for but CUDA is not available "
-                                     "(no GPU, or a CPU-only PyTorch build); use 'cpu' or 'auto'")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise DeviceUnavailableError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} "
-                                     "GPU(s), numbered from 0")
-    if dev.type == "mps" and not (mps is not None and mps.is_available()):
-        raise DeviceUnavailableError(f"device {str(device)!r} was asked for but MPS is not available")
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device {str(device)!r} is not supported: {ok}")
-    return dev
-
-
-def available_memory(device: torch.device) -> int:
-    """Free memory in bytes on ``device`` (host RAM for CPU)."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except Exception:  # pragma: no cover - psutil is a dependency
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-
-
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """Memory a :class:`GravityOperator` needs, in bytes.
-
-    Attributes
-    ----------
-    geometry : int
-        Stations, columns (nodes or points) and the cell-to-column map.
-    dense_matrix : int
-        The full n_data x n_cells sensitivity (only held when ``store == "dense"``).
-    workspace : int
-        Peak temporaries of one chunk.
-    total : int
-        What the chosen store will hold at its peak.
-    store : str
-        The resolved store.
-    available : int
-        Free memory on the device when estimated.
-    """
-
-    geometry: int
-    dense_matrix: int
-    workspace: int
-    total: int
-    store: str
-    available: int
-
-    def __str__(self) -> str:
-        gib = 1024**3
-        return (f"store={self.store}: total {self.total / gib:.3f} GiB (geometry {self.geometry / gib:.3f}, "
-                f"dense G {self.dense_matrix / gib:.3f}{'' if self.store == 'dense' else ' not held'}, "
-                f"chunk workspace {self.workspace / gib:.3f}); available {self.available / gib:.2f} GiB")
+AUTO_COMPILE_PAIRS_DENSE = 2e8
 
 
 class _GravityFunction(torch.autograd.Function):
@@ -212,6 +138,12 @@ class GravityOperator:
         ``True`` raises if it does not apply. Same results to rounding.
     progress : bool
         Show a tqdm bar while building a dense G.
+    component : str
+        The datum every station measures (:mod:`gempy_gravinv._components`): ``"gz"``
+        (default; mGal, positive downward), ``"gx"``, ``"gy"`` (mGal) or a gradient
+        ``"gxx"``, ``"gxy"``, ``"gxz"``, ``"gyy"``, ``"gyz"``, ``"gzz"``, ``"guv"``
+        (Eötvös, z up: ``gzz`` positive above excess mass). Products, the adjoint, ``dense``
+        and ``jtj_diag`` are then in that unit per kg/m³. The lattice path is ``gz`` only.
 
     Raises
     ------
@@ -237,7 +169,7 @@ class GravityOperator:
                  memory_budget: int | None = None, dense_fraction: float = 0.5,
                  max_dense_bytes: int = 8 * 1024**3, check_stations: bool = True,
                  compile: bool | str = "auto", lattice: bool | str = "auto",
-                 progress: bool = False) -> None:
+                 progress: bool = False, component: str = "gz") -> None:
         mesh = as_prism_mesh(mesh)
         if not isinstance(survey, Survey):
             survey = Survey(survey)
@@ -250,6 +182,9 @@ class GravityOperator:
             check_int(quadrature, name="quadrature (points per axis)", minimum=1)
         check_choice(lattice, (True, False, "auto"), name="lattice")
         check_choice(compile, (True, False, "auto"), name="compile")
+        self.component = check_component(component)
+        self.units = UNITS[component]
+        self._kind = kernel_kind(kernel, component)
         if check_stations:  # inside a cell: always refused; below / far from the mesh: "warn" allows
             mesh.check_stations(survey.locations, outside="warn" if check_stations == "warn" else "error")
         self.mesh = mesh
@@ -277,24 +212,31 @@ class GravityOperator:
             self._col_owner = torch.as_tensor(owner, device=self.device)
         elif method == "nodes":
             nodes, index = mesh.corner_nodes()
+            grid = mesh.tensor_nodes()
+            if grid is not None:  # the full node grid: keep only the active cells' nodes when that saves work
+                used = np.unique(index)
+                if used.size < _GRID_NODE_FRACTION * nodes.shape[0]:
+                    nodes, index, grid = nodes[used], np.searchsorted(used, index), None
             self._columns = torch.as_tensor(nodes - self.origin, **tk)
             self._index = torch.as_tensor(index, device=self.device)
+            self._index_t = self._index.T.contiguous()  # (8, n_cells): one gather index per corner
             self._signs = torch.tensor(CORNER_SIGNS, **tk)
-            grid = mesh.tensor_nodes()
-            # tensor mesh: G rows are triple differences of K on the node grid
+            # tensor mesh, mostly active: G rows are triple differences of K on the node grid
             self._tensor_shape = None if grid is None else tuple(len(g) for g in grid)
+            self._grid = None if grid is None else [torch.as_tensor(g - o, **tk) for g, o in zip(grid, self.origin)]
             self._full_index = torch.as_tensor(mesh.full_index, device=self.device)
         else:
             self._bounds = torch.as_tensor(mesh.bounds - np.repeat(self.origin, 2), **tk)
         self._lattice = None
-        if lattice and kernel == "prism" and method == "nodes" and mesh.tensor_nodes() is not None:
+        if (lattice and kernel == "prism" and method == "nodes" and component == "gz"
+                and mesh.tensor_nodes() is not None):
             grid = [g - o for g, o in zip(mesh.tensor_nodes(), self.origin)]
             self._lattice = LatticePlan.build(grid, mesh.full_index, mesh.n_cells, survey.locations - self.origin,
                                               self.device, dtype)
         if lattice is True and self._lattice is None:
             raise ValueError("lattice=True, but the stations are not on a lattice congruent with a tensor mesh "
-                             "of uniform x/y cell widths with kernel='prism', method='nodes' (or the plan "
-                             "would not save work)")
+                             "of uniform x/y cell widths with kernel='prism', method='nodes', component='gz' "
+                             "(or the plan would not save work)")
         self.n_columns = int(self._columns.shape[0]) if method == "nodes" or kernel == "point" else self.n_cells * 8
 
         avail = available_memory(self.device)
@@ -360,6 +302,8 @@ class GravityOperator:
         return (u[self._index] * self._signs[None, :, None]).sum(1)
 
     def _want_compile(self, compile, store: str) -> bool:
+        if in_forked_child():  # compiled OpenMP regions deadlock in a forked child (see _runtime)
+            return False
         if compile in (True, False):
             return bool(compile)
         env = os.environ.get("GEMPY_GRAVINV_COMPILE")
@@ -372,18 +316,25 @@ class GravityOperator:
         pairs = self.n_data * self.n_columns
         if store == "matrix_free":
             return pairs >= _AUTO_COMPILE_PAIRS_MATRIX_FREE
-        return pairs >= _AUTO_COMPILE_PAIRS_DENSE
+        return pairs >= AUTO_COMPILE_PAIRS_DENSE
 
     def _kernel_call(self, fn, *args) -> torch.Tensor:
         """Run a kernel function, compiled when enabled (eager fallback on failure)."""
+        if self._use_compiled and in_forked_child():  # built in the parent, used in a forked child
+            self._use_compiled = False
         if self._use_compiled:
             try:
-                return _compiled(fn)(*args, kind=self.kernel)
+                return compiled(fn)(*args, kind=self._kind)
             except Exception as exc:  # pragma: no cover - depends on the toolchain
                 warnings.warn(f"torch.compile of the gravity kernel failed ({type(exc).__name__}: {exc}); "
                               "falling back to eager kernels", RuntimeWarning, stacklevel=3)
                 self._use_compiled = False
-        return fn(*args, kind=self.kernel)
+        return fn(*args, kind=self._kind)
+
+    def _fused_gather(self) -> bool:
+        """Prism node path with compiled kernels: cells from a fused gather of the corner values (any mesh)."""
+        return (self._use_compiled and not in_forked_child() and self.kernel == "prism"
+                and self.method == "nodes" and self._lattice is None)
 
     def _block(self, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
         """K block (rows r0:r1 stations, columns c0:c1), mGal per column unit."""
@@ -515,20 +466,36 @@ class GravityOperator:
             for k, s in enumerate(CORNER_SIGNS):
                 corner = torch.stack([b[:, 1] if k & 1 else b[:, 0], b[:, 3] if k & 2 else b[:, 2],
                                       b[:, 5] if k & 4 else b[:, 4]], dim=1)
-                out += s * kernel_block(st, corner, "prism")
+                out += s * kernel_block(st, corner, self._kind)
             return out
-        k = self._block(r0, r1, 0, self.n_columns)
-        if self._tensor_shape is not None:
-            k = k.view(r1 - r0, *self._tensor_shape)
-            k = k[:, 1:] - k[:, :-1]
-            k = k[:, :, 1:] - k[:, :, :-1]
-            k = k[..., 1:] - k[..., :-1]  # (rows, nx, ny, nz), upper-corner positive
-            k = k.permute(0, 3, 2, 1).reshape(r1 - r0, -1)  # discretize order: x fastest
+        if self._tensor_shape is not None and not self._fused_gather():  # kernel on the node grid, then differences
+            k = grid_cell_rows(self._kernel_call(grid_kernel, self._stations[r0:r1], *self._grid))
             return k if self.n_cells == k.shape[1] else k[:, self._full_index]
-        out = torch.zeros((r1 - r0, self.n_cells), dtype=self.dtype, device=self.device)
+        # Kᵀ (nodes, rows): each cell's 8 corners are gathered as contiguous rows, added in place
+        kt = self._kernel_call(kernel_block_t, self._stations[r0:r1], self._columns)
+        if self._fused_gather():
+            return compiled(cell_corner_sum)(kt, self._index_t).T
+        out = None
         for c in range(8):
-            out += CORNER_SIGNS[c] * k[:, self._index[:, c]]
-        return out
+            col = kt.index_select(0, self._index_t[c])
+            if out is None:
+                out = col if CORNER_SIGNS[c] > 0 else col.neg_()
+            elif CORNER_SIGNS[c] > 0:
+                out.add_(col)
+            else:
+                out.sub_(col)
+        return out.T  # (rows, n_cells), a transposed view
+
+    def dense_rows(self):
+        """Yield ``(r0, r1, G[r0:r1])``: the sensitivity in row blocks that fit the memory budget.
+
+        Units: the component's (mGal or Eötvös) per kg/m³. Lets a caller store G in its
+        own array (another dtype, a memmap) without holding a second full copy.
+        """
+        if self._G is not None:
+            yield 0, self.n_data, self._G
+            return
+        yield from self._dense_rows()
 
     def dense(self) -> torch.Tensor:
         """The full sensitivity G (n_data, n_cells), mGal per kg/m³, positive down.
@@ -567,6 +534,14 @@ class GravityOperator:
             g2 = self._G * self._G
             return (g2 * w2).sum(0) if w2 is not None else g2.sum(0)
         out = torch.zeros(self.n_cells, dtype=self.dtype, device=self.device)
+        if self._fused_gather():  # corners gathered, squared and summed in one compiled pass
+            w = torch.ones(self.n_data, dtype=self.dtype, device=self.device) if w2 is None else w2[:, 0]
+            rr = self._chunk_rows(self.n_columns * _TEMPS_PER_PAIR["prism"] + self.n_cells * 3, 1)
+            for r0 in range(0, self.n_data, rr):
+                r1 = min(self.n_data, r0 + rr)
+                kt = self._kernel_call(kernel_block_t, self._stations[r0:r1], self._columns)
+                out += compiled(cell_jtj)(kt, self._index_t, w[r0:r1])
+            return out
         for r0, r1, rows in self._dense_rows():
             g2 = rows * rows
             out += (g2 * w2[r0:r1]).sum(0) if w2 is not None else g2.sum(0)
@@ -586,6 +561,7 @@ class GravityOperator:
 
     def __repr__(self) -> str:
         return (f"GravityOperator(n_data={self.n_data}, n_cells={self.n_cells}, kernel={self.kernel!r}, "
-                f"method={self.method!r}, store={self.store!r}, lattice={self._lattice is not None}, "
+                f"method={self.method!r}, component={self.component!r}, store={self.store!r}, "
+                f"lattice={self._lattice is not None}, "
                 f"device={str(self.device)!r}, "
                 f"dtype={self.dtype})")

@@ -32,7 +32,10 @@ from ._validation import check_choice
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GridDensity", "regular_grid_points", "sample_mesh_model", "density_on_geomodel_grid",
+#: octree levels GemPy evaluates when the surfaces of a model are extracted for a 3D view
+SURFACE_OCTREE_LEVELS = 4
+
+__all__ = ["GridDensity", "anomaly_index", "regular_grid_points", "sample_mesh_model", "density_on_geomodel_grid",
            "geomodel_surfaces", "render_3d", "save_backend_outputs"]
 
 
@@ -267,9 +270,18 @@ def geomodel_surfaces(geo_model, offset=None) -> dict:
         import gempy as gp
 
         gm = copy.deepcopy(geo_model)
-        gm.grid.active_grids = (gm.grid.GridTypes.OCTREE if hasattr(gm.grid.GridTypes, "OCTREE")
-                                else gm.grid.active_grids)
+        gm._solutions = None
+        gm.geophysics_input = None  # its centered-grid kernel does not belong to the octree grid
         opts = gm.interpolation_options
+        ev = getattr(opts, "evaluation_options", None)
+        if hasattr(gm.grid, "set_octree_grid_by_levels") and ev is not None:
+            # surfaces come from GemPy's octree: define it ("Octree grid is active but not defined" otherwise)
+            levels = max(int(getattr(ev, "number_octree_levels", 0) or 0), SURFACE_OCTREE_LEVELS)
+            with gempy_torch(grads=False), contextlib.redirect_stdout(io.StringIO()):
+                gm.grid.set_octree_grid_by_levels(levels, ev, np.asarray(gm.grid.extent, float))
+                gm.grid.active_grids = gm.grid.GridTypes.OCTREE
+        elif hasattr(gm.grid.GridTypes, "OCTREE"):  # pragma: no cover - older gempy
+            gm.grid.active_grids = gm.grid.GridTypes.OCTREE
         ev = getattr(opts, "evaluation_options", None)
         if ev is not None and hasattr(ev, "mesh_extraction"):
             ev.mesh_extraction = True
@@ -426,7 +438,9 @@ def save_backend_outputs(result, directory, *, name: str = "inr", figures: bool 
     Writes, into ``directory``: ``{name}_components.npz`` (cell values, kg/m³: ``total``,
     ``geology``, ``residual``), ``{name}_components.vtr/.vtu`` (the same as VTK cell
     arrays), ``{name}_geology.json`` (unit names, fitted unit contrasts, settings) and,
-    with ``figures``, ``{name}_components.png`` (sections of the three parts), the
+    with ``figures``, ``{name}_components.png`` (sections of the three parts through the
+    anomaly: the largest residual, else the largest density), ``{name}_residual.png``
+    (the residual on its own symmetric colour scale, from its values), the
     gridded field ``{name}_grid.vti`` and off-screen 3D views ``{name}_3d.png`` (total)
     and ``{name}_3d_residual.png`` (hybrid residual) with the GemPy surfaces.
 
@@ -487,7 +501,10 @@ def save_backend_outputs(result, directory, *, name: str = "inr", figures: bool 
     if not figures:
         return written
     if mesh.shape is not None:  # sections need a tensor mesh
-        png = save_figures(d, name, [("components", lambda: _components_figure(mesh, comps))], dpi=110)
+        jobs = [("components", lambda: _components_figure(mesh, comps))]
+        if np.any(np.abs(comps.get("residual", 0.0)) > 0):
+            jobs.append(("residual", lambda: _components_figure(mesh, comps, "residual")))
+        png = save_figures(d, name, jobs, dpi=110)
         written.update({f"{k}_png": v for k, v in png.items()})
     grid = density_on_geomodel_grid(None, fld, extent=_view_extent(gm, off, mesh), resolution=resolution)
     written.update(write_each([("grid_vtk", lambda: grid.save_vtk(d / f"{name}_grid.vti"))]))
@@ -526,10 +543,50 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     return path
 
 
-def _components_figure(mesh, comps: dict[str, np.ndarray]):
+def anomaly_index(mesh, values) -> tuple[int, int, int]:
+    """Cell indices ``(ix, iy, iz)`` of the largest ``|values - median|`` on a tensor mesh.
+
+    Sections drawn through these indices cut the anomaly (a fixed middle slice can miss
+    a compact body).
+
+    Parameters
+    ----------
+    mesh : PrismMesh or discretize.TensorMesh
+        Tensor mesh (``shape`` known; active cells allowed).
+    values : array_like, shape (n_cells,)
+        Cell values in the mesh's cell order (e.g. a residual density, kg/m³).
+
+    Returns
+    -------
+    tuple of 3 int
+        ``ix, iy, iz`` in discretize order (iz counted from the bottom).
+    """
+    m = as_prism_mesh(mesh)
+    if m.shape is None:
+        raise ValueError("anomaly_index needs a tensor mesh (its shape)")
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if v.size != m.n_cells:
+        raise ValueError(f"values has {v.size} entries for {m.n_cells} cells")
+    w = np.abs(np.nan_to_num(v - np.nanmedian(v)))
+    full = int(np.asarray(m.full_index)[int(np.argmax(w))])
+    nx, ny, _ = m.shape
+    return full % nx, (full // nx) % ny, full // (nx * ny)
+
+
+def _components_figure(mesh, comps: dict[str, np.ndarray], which: str = "all"):
+    """Sections through the anomaly: total and geology on one scale, the residual on its own."""
     from .plotting import plot_sections
 
-    fig = plot_sections(mesh, comps, outline=False)
+    res = np.asarray(comps.get("residual", np.zeros(1)), float)
+    has_res = bool(np.any(np.abs(res) > 0))
+    idx = anomaly_index(mesh, res if has_res else comps["total"])
+    if which == "residual":
+        vmax = float(np.nanmax(np.abs(res))) or 1.0  # the residual's own scale, from its values
+        fig = plot_sections(mesh, {"residual": res}, index=idx, outline=False, cmap="RdBu_r",
+                            vmin=-vmax, vmax=vmax)
+    else:
+        shown = {k: v for k, v in comps.items() if k != "residual" or not has_res}
+        fig = plot_sections(mesh, shown, index=idx, outline=False)
     return getattr(fig, "figure", fig)
 
 

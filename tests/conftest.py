@@ -19,6 +19,21 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _torch_state_is_restored():
+    """Each test starts from the process state the previous one found.
+
+    GemPy's PyTorch backend switches gradients off process-wide and replaces ``torch``
+    attributes; tests that run it on purpose must not leak that into the next test.
+    """
+    grad = torch.is_grad_enabled()
+    yield
+    torch.set_grad_enabled(grad)
+    from gempy_gravinv.geomodel._guard import restore_torch
+
+    restore_torch()
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

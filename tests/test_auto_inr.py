@@ -82,7 +82,16 @@ def test_a_smooth_field_drops_the_compactness_prior():
     res = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **FAST), true_model=case.model)
     assert res.prior_selection["prior"] == "smooth"
     assert res.config.regularization == "none" and "prior=smooth" in res.summary()
-    assert res.metrics["pearson_r"] > 0.5
+    # the smooth model: a Matérn lattice whose period, ℓ and ν the evidence chose, in closed form
+    lat = res.prior_selection["lattice"]
+    assert res.config.solver == "linear" and res.config.encoding == "periodic"
+    assert res.config.encoding_options["spectrum"] == [lat["length_m"], lat["nu"]]
+    assert lat["period_factor"] == 1.0  # an FFT-made field wraps around the box
+    span = max(np.ptp(case.mesh.extent[:2]), np.ptp(case.mesh.extent[2:4]))
+    assert span / 16 <= lat["length_m"] <= span / 2
+    assert "evidence" in res.prior_selection["rule"]
+    assert res.std is not None and np.all(res.std > 0)  # the closed form's posterior std per cell
+    assert res.metrics["pearson_r"] > 0.8
 
 
 def test_inactive_cells_are_left_out_and_written_as_no_data(tmp_path):

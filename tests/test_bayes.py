@@ -249,10 +249,12 @@ def test_cli_tharsis_case_and_config(tmp_path, capsys):
 
     s = json.loads((out / "summary.json").read_text(), parse_constant=strict)  # one chain: R-hat NaN -> null
     assert s["max_rhat"] is None
-    assert s["n_stations"] == 8 and s["meta"]["unit_names"] == ["host_rock", "plutonite"]
+    assert s["n_stations"] == 8 and s["meta"]["unit_names"] == ["plutonite", "host_rock"]
     idata = az.from_netcdf(out / "posterior.nc")
-    assert set(idata.posterior.data_vars) >= {"densities", "dips", "offset", "noise_mu",
-                                              "noise_tau", "noise_z", "sigma"}
+    # plutonite relative to the host rock (the reference unit), station noise integrated out
+    assert set(idata.posterior.data_vars) >= {"densities", "densities_rel", "dips", "offset", "noise_mu",
+                                              "noise_tau", "sigma"}
+    assert "noise_z" not in idata.posterior and list(idata.posterior["unit"].values) == ["plutonite", "host_rock"]
     # the Tharsis intrusion's priors: two unit density contrasts, in kg/m³
     assert idata.prior["densities"].values.shape[-1] == 2
 

@@ -101,11 +101,20 @@ def test_cli_stations_and_mesh(tmp_path, tiny, capsys):
     tiny.mesh.source.write_UBC(str(mesh_file))
     out = tmp_path / "out"
     rc = main(["compare", str(st), "--mesh", str(mesh_file), "-o", str(out), "--methods", "simpeg_l2",
-               "--bounds", "-600", "600", "--quick", "--no-figures"])
+               "--bounds", "-600", "600", "--quick", "--no-figures", "--cv", "2"])
     assert rc == 0
     doc = json.loads((out / "comparison.json").read_text())
     assert doc["n_cells"] == tiny.mesh.n_cells and doc["n_data"] == tiny.survey.n_data
     assert doc["metrics"]["simpeg_l2"]["chi2_per_datum"] < 2.0
+    # held-out stations: every station predicted once by each method, next to the spline
+    cv = json.loads((out / "station_cv.json").read_text())
+    assert set(cv["rms_mgal"]) == {"tps", "simpeg_l2"} and len(cv["folds"]) == 2
+    assert sorted(sum(cv["folds"], [])) == list(range(tiny.survey.n_data))
+    gz = tiny.survey.gz
+    for m, pred in cv["predicted"].items():
+        assert cv["rms_mgal"][m] == pytest.approx(float(np.sqrt(np.mean((np.array(pred) - gz) ** 2))))
+    assert "held-out RMS" in (out / "station_cv.md").read_text()
+    assert main(["compare", str(st), "--mesh", str(mesh_file), "--cv", "1", "-o", str(tmp_path / "o2")]) == 2
     # bad input: one clear line, exit status 2
     assert main(["compare"]) == 2
     assert "STATIONS" in capsys.readouterr().err

@@ -89,3 +89,43 @@ def test_render_hybrid_with_geomodel_surfaces(tmp_path):
     out = render_3d(g, tmp_path / "hybrid.png", geo_model=gm)
     assert (tmp_path / "hybrid.png").stat().st_size > 5000
     assert out["error"] is None, out
+
+
+def test_surfaces_without_an_octree_grid():
+    """GemPy's ONE_FAULT_GRAVITY has no octree grid: the surfaces are still extracted, through the input data."""
+    gp = pytest.importorskip("gempy")
+    from gempy.core.data.enumerators import ExampleModel
+
+    from gempy_gravinv.gempy_view import geomodel_surfaces
+
+    gm = gp.generate_example_model(ExampleModel.ONE_FAULT_GRAVITY, compute_model=False)
+    gm.interpolation_options.kernel_options.compute_condition_number = False
+    surfs = geomodel_surfaces(gm)
+    assert {"fault1", "surface1", "surface2"} <= set(surfs)
+    sp = gm.surface_points_copy.df
+    name = {v: k for k, v in gm.structural_frame.element_name_id_map.items()}
+    for _, row in sp.iterrows():
+        verts = np.asarray(surfs[name[row["id"]]][0].points)
+        d = np.min(np.linalg.norm(verts - row[["X", "Y", "Z"]].to_numpy(float), axis=1))
+        assert d < 15.0, (name[row["id"]], d)  # within about one octree cell (200 m / 16)
+
+
+def test_sections_go_through_the_anomaly(tmp_path):
+    from gempy_gravinv import PrismMesh
+    from gempy_gravinv.gempy_view import _components_figure, anomaly_index
+
+    mesh = PrismMesh.from_tensor(np.full(12, 10.0), np.full(10, 10.0), np.full(8, 10.0))
+    res = np.zeros(mesh.n_cells)
+    ix, iy, iz = 9, 2, 1  # a small body far from the middle slices
+    res[ix + 12 * iy + 120 * iz] = 50.0
+    assert anomaly_index(mesh, res) == (ix, iy, iz)
+    geo = np.where(mesh.cell_centers[:, 2] < 40.0, 300.0, 0.0)
+    comps = {"total": geo + res, "geology": geo, "residual": res}
+    fig = _components_figure(mesh, comps, "residual")
+    arts = [a for ax in fig.axes for a in list(ax.images) + list(ax.collections) if hasattr(a, "get_clim")
+            and a.get_array() is not None and np.size(a.get_array()) > 1]
+    assert len(arts) >= 3  # three sections (and the colour bar)
+    for a in arts:
+        assert np.allclose(a.get_clim(), (-50.0, 50.0))  # the residual's own scale, not the geology's 0..300
+    cut = [a for a in arts if np.nanmax(np.abs(np.asarray(a.get_array(), float))) == 50.0]
+    assert len(cut) == 3  # each of the xy, xz, yz sections cuts the body

@@ -473,3 +473,15 @@ def test_network_defaults_agree_between_the_density_and_the_config():
     assert tuple(sig["bounds"].default) == cfg.bounds and sig["dtype"].default == cfg.net_dtype
     assert inspect.signature(PositionalEncoding).parameters["n_frequencies"].default == \
         cfg.encoding_options["n_frequencies"]
+
+
+def test_inversion_trains_where_the_caller_switched_gradients_off():
+    """GemPy's PyTorch backend turns autograd off process-wide; training must still work and restore it."""
+    case = single_block(noise_seed=0)
+    torch.set_grad_enabled(False)
+    try:
+        res = invert_inr(case.survey, case.mesh, INRConfig(max_steps=30, progress=False))
+        assert not torch.is_grad_enabled()  # the caller's mode is restored
+    finally:
+        torch.set_grad_enabled(True)
+    assert res.history["chi2"][-1] < res.history["chi2"][0]  # it trained

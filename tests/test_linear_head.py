@@ -131,7 +131,8 @@ def test_linear_solver_checkpoint_resume_and_seeded_members(grf, tmp_path):
     with pytest.raises(ValueError, match="other settings"):
         invert_inr(grf.survey, grf.mesh, cfg, checkpoint=ck, resume=True, head_lambda=1e-3)
     # hidden layers at their seeded initial values: random features, one posterior per member
-    ens = dict(encoding="positional", encoding_options={"n_frequencies": 2}, depth=1, width=512, n_members=2)
+    ens = dict(encoding="positional", encoding_options={"n_frequencies": 2}, depth=1, width=512, n_members=2,
+               period_from_data=False)
     a = invert_inr(grf.survey, grf.mesh, cfg, **ens)
     b = invert_inr(grf.survey, grf.mesh, cfg, **ens)
     np.testing.assert_array_equal(a.model, b.model)

@@ -17,6 +17,7 @@ GemPy or Pyro; they load when used.
 """
 
 from ._diagnostics import plot_all, summarize
+from ._geomodel import BayesProblem, default_mesh, from_geomodel, unit_densities_gcc
 from ._likelihoods import (
     GaussianLikelihood,
     HierarchicalNoise,
@@ -24,12 +25,27 @@ from ._likelihoods import (
     OffsetAlignment,
     ReferenceAlignment,
     StudentTLikelihood,
+    marginal_noise_log_lik,
 )
 from ._model import CenteredGridForward, LinearUnitForward, MeshForward, make_model
+from ._plots import plot_arviz, plot_lithology_gempy
 from ._priors import PriorSpec, as_event, normal
+from ._report import constraint_table, fit_report
+from ._results import compare_models, lithology_fields, posterior_geomodel, posterior_values, summarize_problem
 from ._runners import prior_predictive, replay, run_nuts, run_svi, save_netcdf, seed_all
 
 __all__ = [
+    "BayesProblem",
+    "compare_models",
+    "default_mesh",
+    "from_geomodel",
+    "lithology_fields",
+    "plot_arviz",
+    "plot_lithology_gempy",
+    "posterior_geomodel",
+    "posterior_values",
+    "summarize_problem",
+    "unit_densities_gcc",
     "CenteredGridForward",
     "GaussianLikelihood",
     "HierarchicalNoise",
@@ -41,6 +57,9 @@ __all__ = [
     "ReferenceAlignment",
     "StudentTLikelihood",
     "as_event",
+    "constraint_table",
+    "fit_report",
+    "marginal_noise_log_lik",
     "make_model",
     "normal",
     "plot_all",

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_choice
+from ._report import constraint_table, fit_report
 
 __all__ = ["summarize", "plot_prior_posterior", "plot_predictive", "plot_station_sigma",
            "lithology_section", "plot_lithology_section", "plot_all", "flag_outliers"]
 
-PARAM_SITES = ("densities", "dips", "sp_z", "offset", "noise_mu", "noise_tau")
+PARAM_SITES = ("densities_rel", "densities", "dips", "sp_z", "offset", "noise_mu", "noise_tau")
 
 
 def _params(idata) -> list[str]:
@@ -36,7 +37,10 @@ def summarize(idata) -> dict[str, Any]:
         ess_tail), ``max_rhat``, ``min_ess_bulk``, ``ess_per_s`` (min bulk ESS divided by
         the sampling time), ``divergences`` (count), ``rms_misfit_mgal`` (observed minus
         posterior-mean prediction), ``chi2_per_n`` (with the posterior mean σ when
-        inferred, else NaN), ``sampling_time_s``, ``method``.
+        inferred, else NaN), ``sampling_time_s``, ``method``, ``fit_messages`` (from
+        :func:`~gempy_gravinv.bayes.fit_report`: does the model fit at the stated noise,
+        is the residual structured), ``unconstrained`` (components whose posterior sd is
+        at least 0.8 prior sd, :func:`~gempy_gravinv.bayes.constraint_table`; with prior draws).
     """
     import arviz as az
 
@@ -65,6 +69,10 @@ def summarize(idata) -> dict[str, Any]:
             out["chi2_per_n"] = float(np.mean((r / s) ** 2))
         else:
             out["chi2_per_n"] = float("nan")
+        out["fit_messages"] = fit_report(idata)["messages"]  # fits at the stated noise? structure missed?
+    if "prior" in idata.groups():
+        tab = constraint_table(idata)  # posterior sd ~ prior sd: not constrained by the data
+        out["unconstrained"] = [str(i) for i in tab.index[~tab["constrained"]]] if len(tab) else []
     return out
 
 
@@ -202,7 +210,7 @@ def plot_station_sigma(idata, path, locations=None, k: float = 2.0) -> str | Non
 
 def lithology_section(geo_model, idata, *, axis: str = "y", position: float | None = None,
                       extent=None, resolution=(40, 20), n_draws: int = 20,
-                      sigmoid_slope: float = 100.0, seed: int = 0,
+                      sigmoid_slope: float | None = None, seed: int = 0,
                       unit_names=None) -> dict[str, np.ndarray]:
     """Posterior lithology probability and entropy on a vertical section.
 
@@ -222,8 +230,11 @@ def lithology_section(geo_model, idata, *, axis: str = "y", position: float | No
         Points along the section and in depth.
     n_draws : int
         Posterior draws evaluated (random, seeded).
-    sigmoid_slope : float
-        Sharpness of GemPy's soft lithology.
+    sigmoid_slope : float, optional
+        GemPy's sigmoid slope for the lithology of each draw; default the model's own
+        (GemPy's 5e6: the hard lithology ``gp.compute_model`` gives). Each draw's ids are
+        rounded to integers, so the probability and entropy show the spread of the
+        draws, not the blur of a smooth lithology.
     seed : int
         Seed of the draw selection.
     unit_names : list of str, optional
@@ -232,7 +243,7 @@ def lithology_section(geo_model, idata, *, axis: str = "y", position: float | No
     Returns
     -------
     dict
-        ``prob`` (n_units, n_z, n_h) mean soft membership, ``entropy`` (n_z, n_h) in nats,
+        ``prob`` (n_units, n_z, n_h) fraction of draws in each unit, ``entropy`` (n_z, n_h) in nats,
         ``h``, ``z`` coordinates (m), ``unit_names``.
     """
     import torch
@@ -252,7 +263,8 @@ def lithology_section(geo_model, idata, *, axis: str = "y", position: float | No
     H, Z = np.meshgrid(h, z)
     P = np.full(H.size, pos)
     pts = np.c_[H.ravel(), P, Z.ravel()] if axis == "y" else np.c_[P, H.ravel(), Z.ravel()]
-    tg = TorchGeoModel(geo_model, pts, sigmoid_slope=sigmoid_slope)
+    slope = float(geo_model.interpolation_options.sigmoid_slope) if sigmoid_slope is None else sigmoid_slope
+    tg = TorchGeoModel(geo_model, pts, sigmoid_slope=slope)
     post = idata.posterior
     dip_index = post.attrs.get("dip_index")
     sp_index = post.attrs.get("sp_index")
@@ -269,7 +281,8 @@ def lithology_section(geo_model, idata, *, axis: str = "y", position: float | No
             params["sp_z"] = torch.as_tensor(post["sp_z"].values.reshape(n_tot, -1)[i])
             params["sp_index"] = None if sp_index is None else list(np.atleast_1d(sp_index))
         with torch.no_grad():
-            acc += tg.soft_lithology(**params).numpy()
+            ids = np.rint(tg.soft_ids(**params).numpy()).astype(int)  # this draw's hard lithology
+            acc[np.arange(ids.size), np.clip(ids, 1, tg.n_units) - 1] += 1.0
     prob = acc / len(sel)
     ent = -np.sum(np.where(prob > 0, prob * np.log(np.clip(prob, 1e-300, None)), 0.0), axis=1)
     return {"prob": prob.T.reshape(tg.n_units, nz, nh), "entropy": ent.reshape(nz, nh),

@@ -21,7 +21,89 @@ __all__ = [
     "OffsetAlignment",
     "ReferenceAlignment",
     "NoAlignment",
+    "marginal_noise_log_lik",
 ]
+
+#: nodes of the per-station noise integral over z ~ N(0, 1): a trapezoid rule on [-9, 9]
+#: (spectrally accurate for these smooth, fast-decaying integrands; log-density error
+#: < 1e-8 for tau <= 1.5, checked against adaptive quadrature in the tests)
+N_QUAD = 181
+
+
+def _quad_nodes(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nodes z_k and log weights of E_{z~N(0,1)}[f(z)] ~ sum_k w_k f(z_k)."""
+    x = np.linspace(-9.0, 9.0, N_QUAD)
+    w = (x[1] - x[0]) * np.exp(-0.5 * x ** 2) / math.sqrt(2.0 * math.pi)
+    return torch.as_tensor(x, dtype=dtype), torch.as_tensor(np.log(w), dtype=dtype)
+
+
+def _node_log_terms(obs: torch.Tensor, pred: torch.Tensor, mu: torch.Tensor,
+                    tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-terms log w_k + log N(obs; pred, exp(mu + tau x_k)) per station and node, and the σ_k."""
+    x, lw = _quad_nodes(pred.dtype)
+    mu = torch.as_tensor(mu, dtype=pred.dtype)[..., None, None]
+    tau = torch.as_tensor(tau, dtype=pred.dtype)[..., None, None]
+    log_s = mu + tau * x  # (..., 1, K)
+    r = (obs - pred)[..., None]  # (..., n, 1)
+    terms = lw - log_s - 0.5 * math.log(2.0 * math.pi) - 0.5 * (r * torch.exp(-log_s)) ** 2
+    return terms, torch.exp(log_s)
+
+
+def marginal_noise_log_lik(obs, pred, mu, tau) -> torch.Tensor:
+    """Per-station log-likelihood with the hierarchical station noise integrated out.
+
+    ``log p(d_i | pred_i, mu, tau) = log ∫ N(d_i; pred_i, exp(mu + tau z)) N(z; 0, 1) dz``,
+    by quadrature over z (:data:`N_QUAD` nodes). This is the pointwise
+    log-likelihood the ``log_likelihood`` group holds for hierarchical noise: it depends
+    only on parameters shared by all stations, so PSIS-LOO (leaving one station out
+    removes its own noise latent with it) is reliable.
+
+    Parameters
+    ----------
+    obs, pred : tensor (..., n_data)
+        Observed and predicted g_z, mGal (positive down).
+    mu, tau : tensor (...)
+        Location (log mGal) and scale (natural-log units, >= 0) of log σ_i.
+
+    Returns
+    -------
+    torch.Tensor (..., n_data)
+        Log density of each observation, log(1/mGal).
+    """
+    terms, _ = _node_log_terms(obs, pred, mu, tau)
+    return torch.logsumexp(terms, dim=-1)
+
+
+class _MarginalNoiseNormal:
+    """Factory of the distribution of ``obs`` with the station noise integrated out."""
+
+    @staticmethod
+    def make(pred: torch.Tensor, mu: torch.Tensor, tau: torch.Tensor) -> Any:
+        import pyro.distributions as dist
+        from torch.distributions import constraints
+
+        class MarginalNoiseNormal(dist.TorchDistribution):
+            arg_constraints: dict = {}
+            support = constraints.real
+            has_rsample = False
+
+            def __init__(self, loc, noise_mu, noise_tau, validate_args=None):
+                self.loc, self.noise_mu, self.noise_tau = loc, noise_mu, noise_tau
+                super().__init__(batch_shape=loc.shape, validate_args=False)
+
+            def expand(self, batch_shape, _instance=None):
+                return MarginalNoiseNormal(self.loc.expand(batch_shape), self.noise_mu, self.noise_tau)
+
+            def log_prob(self, value):
+                return marginal_noise_log_lik(value, self.loc, self.noise_mu, self.noise_tau)
+
+            def sample(self, sample_shape=()):
+                shape = torch.Size(sample_shape) + self.loc.shape
+                z = torch.randn(shape, dtype=self.loc.dtype)
+                sig = torch.exp(self.noise_mu + self.noise_tau * z)
+                return self.loc + sig * torch.randn(shape, dtype=self.loc.dtype)
+
+        return MarginalNoiseNormal(pred, mu, tau)
 
 
 def _vec(x, n: int, name: str) -> torch.Tensor:
@@ -73,18 +155,33 @@ class HierarchicalNoise:
     centred form (log σ_i ~ N(μ, τ)). Records ``sigma`` (mGal, per station) as a
     deterministic site.
 
+    With ``marginal=True`` the per-station latents z_i are integrated out analytically
+    (quadrature, :func:`marginal_noise_log_lik`): the sampler sees only
+    μ and τ (no funnel, no n_data latent dimensions, a dense mass matrix is cheap), and
+    ``sigma`` is recorded as E[σ_i | d_i, parameters] (mGal). The posterior of the
+    structural and density parameters is the same model either way. As the integral is
+    even in τ, τ is sampled as ``noise_tau_signed`` ~ N(0, tau_scale) and
+    ``noise_tau`` = |noise_tau_signed| (exactly the HalfNormal prior, without the
+    boundary at τ = 0 that slows NUTS when the station noise is nearly uniform); the
+    ArviZ output keeps ``noise_tau`` only.
+
     Parameters
     ----------
     sigma0 : float
         Typical noise level in mGal (prior median of σ_i; > 0).
     mu_scale, tau_scale : float
         Prior scales of μ and τ, natural-log units (> 0).
+    marginal : bool
+        Integrate the per-station noise out (recommended for NUTS; default False keeps
+        the explicit non-centred latents ``noise_z``).
     """
 
-    def __init__(self, sigma0: float, mu_scale: float = 0.5, tau_scale: float = 0.5) -> None:
+    def __init__(self, sigma0: float, mu_scale: float = 0.5, tau_scale: float = 0.5, *,
+                 marginal: bool = False) -> None:
         self.sigma0 = check_number(sigma0, name="sigma0 (mGal)", low=0.0, low_open=True)
         self.mu_scale = check_number(mu_scale, name="mu_scale", low=0.0, low_open=True)
         self.tau_scale = check_number(tau_scale, name="tau_scale", low=0.0, low_open=True)
+        self.marginal = bool(marginal)
 
     def __call__(self, pred: torch.Tensor, obs: torch.Tensor | None, survey: Any) -> torch.Tensor:
         import pyro
@@ -93,7 +190,22 @@ class HierarchicalNoise:
         n = pred.shape[-1]
         t = lambda v: torch.tensor(v, dtype=pred.dtype)  # noqa: E731
         mu = pyro.sample("noise_mu", dist.Normal(t(math.log(self.sigma0)), t(self.mu_scale)))
-        tau = pyro.sample("noise_tau", dist.HalfNormal(t(self.tau_scale)))
+        if self.marginal:
+            # the marginal likelihood is even in τ (z -> -z), so τ = |τ_s| with τ_s ~ N(0, tau_scale)
+            # is the HalfNormal prior without a boundary at 0 (sampled far better near τ = 0)
+            tau_s = pyro.sample("noise_tau_signed", dist.Normal(t(0.0), t(self.tau_scale)))
+            tau = pyro.deterministic("noise_tau", tau_s.abs())
+        else:
+            tau = pyro.sample("noise_tau", dist.HalfNormal(t(self.tau_scale)))
+        if self.marginal:
+            ref = obs if obs is not None else pred.detach()
+            with torch.no_grad():  # E[σ_i | d_i, θ]: a report, not part of the density
+                terms, sig_k = _node_log_terms(ref, pred.detach(), mu.detach(), tau.detach())
+                wts = torch.softmax(terms, dim=-1)
+            pyro.deterministic("sigma", (wts * sig_k).sum(-1) if obs is not None
+                               else torch.exp(mu.detach()).expand(n))
+            with pyro.plate("stations", n):
+                return pyro.sample("obs", _MarginalNoiseNormal.make(pred, mu, tau), obs=obs)
         with pyro.plate("stations", n):
             z = pyro.sample("noise_z", dist.Normal(t(0.0), t(1.0)))
             sigma = pyro.deterministic("sigma", torch.exp(mu + tau * z))

@@ -11,6 +11,7 @@ Forwards map ``(densities kg/m³, dips deg, sp_z m)`` to g_z in mGal, positive d
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,10 +21,12 @@ import torch
 from .._mesh import as_prism_mesh
 from .._operator import GravityOperator
 from .._survey import Survey
-from ._likelihoods import NoAlignment
+from ._likelihoods import NoAlignment, OffsetAlignment, ReferenceAlignment
 from ._priors import PriorSpec
 
 __all__ = ["MeshForward", "CenteredGridForward", "LinearUnitForward", "make_model"]
+
+log = logging.getLogger(__name__)
 
 
 class MeshForward:
@@ -154,7 +157,8 @@ class LinearUnitForward:
 
 
 def make_model(forward: Callable[..., torch.Tensor], priors: PriorSpec, likelihood: Callable,
-               survey: Survey, *, alignment: Callable | None = None) -> Callable:
+               survey: Survey, *, alignment: Callable | None = None,
+               station_names=None) -> Callable:
     """Build a Pyro model ``model(obs=None)`` for a gravity survey.
 
     Parameters
@@ -169,7 +173,13 @@ def make_model(forward: Callable[..., torch.Tensor], priors: PriorSpec, likeliho
     survey : Survey
         Stations; its ``gz`` is the default observation.
     alignment : OffsetAlignment, ReferenceAlignment or None
-        Datum handling applied to the prediction before the likelihood.
+        Datum handling applied to the prediction before the likelihood. With a free
+        offset or a mean alignment and random densities, give the priors a
+        ``reference_unit`` (otherwise a uniform density shift duplicates the offset and
+        the mesh edges decide the absolute contrasts; a warning is logged).
+    station_names : sequence of str, optional
+        Station labels, the ``station`` coordinate of the ArviZ output (default
+        ``0 .. n_data - 1``).
 
     Returns
     -------
@@ -182,8 +192,15 @@ def make_model(forward: Callable[..., torch.Tensor], priors: PriorSpec, likeliho
     n_units = getattr(forward, "n_units", None)
     if n_units is None:
         raise TypeError("forward must expose n_units")
-    priors.validate(n_units)
+    priors.validate(n_units, getattr(forward, "unit_names", None))
     align = alignment or NoAlignment()
+    if (isinstance(align, (OffsetAlignment, ReferenceAlignment)) and priors.densities is not None
+            and priors.reference_index is None and n_units > 1):
+        log.warning("a datum offset / alignment is free and every unit density is random: a uniform "
+                    "shift of the contrasts duplicates the offset (only differences are informed); "
+                    "set PriorSpec(reference_unit=...) to sample contrasts relative to one unit")
+    if station_names is not None and len(station_names) != survey.n_data:
+        raise ValueError(f"station_names has {len(station_names)} labels for {survey.n_data} stations")
     default_obs = None if survey.gz is None else torch.as_tensor(survey.gz, dtype=torch.float64)
 
     def model(obs: Any = "default"):
@@ -202,4 +219,7 @@ def make_model(forward: Callable[..., torch.Tensor], priors: PriorSpec, likeliho
     model.forward = forward  # type: ignore[attr-defined]
     model.priors = priors  # type: ignore[attr-defined]
     model.survey = survey  # type: ignore[attr-defined]
+    model.likelihood = likelihood  # type: ignore[attr-defined]
+    model.alignment = align  # type: ignore[attr-defined]
+    model.station_names = None if station_names is None else [str(n) for n in station_names]  # type: ignore[attr-defined]
     return model

@@ -96,11 +96,31 @@ class PriorSpec:
         Prior on the elevations (metres) of surface points ``sp_index``.
     sp_index : sequence of int
         Rows of ``geo_model.surface_points_copy`` whose elevations are random.
+    unit_names : sequence of str, optional
+        Labels of the units (GemPy id order), the ``unit`` coordinate of the ArviZ
+        output; default: the forward's unit names.
+    dip_names : sequence of str, optional
+        Labels of the random orientations (``orientation`` coordinate); default
+        ``orientation_<row>``.
+    point_names : sequence of str, optional
+        Labels of the random surface points (``surface_point`` coordinate); default
+        ``point_<row>``.
+    reference_unit : int or str, optional
+        Make the densities identifiable when a datum offset (or a mean alignment) is
+        free: a uniform shift of every contrast acts on the data like the offset, so
+        only differences between units are informed. With a reference unit (its index
+        in GemPy id order, or its name), the sampled site is ``densities_rel``
+        (n_units - 1 values, dimension ``unit_rel``): the contrasts of the other units
+        relative to the reference unit, kg/m³, whose prior is the one ``densities``
+        implies for the differences (a Normal prior gives a correlated multivariate
+        Normal). The forward then sees the reference unit at contrast 0 (the
+        background of the mesh), and ``densities`` is recorded as a deterministic site
+        with that vector.
 
     Notes
     -----
     Site names in the Pyro model and in the ArviZ output: ``densities`` (kg/m³),
-    ``dips`` (deg), ``sp_z`` (m).
+    ``densities_rel`` (kg/m³, with a reference unit), ``dips`` (deg), ``sp_z`` (m).
     """
 
     densities: Any = None
@@ -109,9 +129,27 @@ class PriorSpec:
     dip_index: Sequence[int] = field(default_factory=list)
     sp_z: Any = None
     sp_index: Sequence[int] = field(default_factory=list)
+    unit_names: Sequence[str] | None = None
+    dip_names: Sequence[str] | None = None
+    point_names: Sequence[str] | None = None
+    reference_unit: int | str | None = None
 
-    def validate(self, n_units: int) -> None:
-        """Check shapes against a model with ``n_units`` units; raise ValueError."""
+    def validate(self, n_units: int, unit_names: Sequence[str] | None = None) -> None:
+        """Check shapes against a model with ``n_units`` units; raise ValueError.
+
+        ``unit_names`` (the forward's) fill :attr:`unit_names` when it is not given and
+        resolve a reference unit given by name.
+        """
+        if self.unit_names is None and unit_names is not None and len(unit_names) == n_units:
+            self.unit_names = list(unit_names)
+        for attr, n in (("unit_names", n_units), ("dip_names", len(self.dip_index)),
+                        ("point_names", len(self.sp_index))):
+            v = getattr(self, attr)
+            if v is not None and len(v) != n:
+                raise ValueError(f"{attr} has {len(v)} labels, expected {n}")
+        self._ref = None
+        if self.reference_unit is not None:
+            self._ref = self._reference_index(n_units)
         if self.densities is None:
             if self.fixed_densities is None:
                 raise ValueError("give a densities prior or fixed_densities (kg/m³)")
@@ -119,6 +157,8 @@ class PriorSpec:
                 raise ValueError(f"fixed_densities needs {n_units} values (kg/m³)")
         else:
             self.densities = as_event(self.densities, n_units, "densities")
+            if self._ref is not None:
+                self._rel_prior = _difference_prior(self.densities, self._ref)
         if self.dips is not None:
             if len(self.dip_index) == 0:
                 raise ValueError("dips prior given without dip_index (orientation rows)")
@@ -128,17 +168,47 @@ class PriorSpec:
                 raise ValueError("sp_z prior given without sp_index (surface-point rows)")
             self.sp_z = as_event(self.sp_z, len(self.sp_index), "sp_z")
 
+    def _reference_index(self, n_units: int) -> int:
+        r = self.reference_unit
+        if isinstance(r, str):
+            names = list(self.unit_names or [])
+            if r not in names:
+                raise ValueError(f"reference_unit {r!r} is not a unit name: {names}")
+            return names.index(r)
+        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or not 0 <= int(r) < n_units:
+            raise ValueError(f"reference_unit must be a unit name or an index in [0, {n_units}), got {r!r}")
+        return int(r)
+
+    @property
+    def reference_index(self) -> int | None:
+        """Index of the reference unit (after :meth:`validate`), or None."""
+        return getattr(self, "_ref", None)
+
+    @property
+    def relative_unit_names(self) -> list[str]:
+        """Labels of the units of ``densities_rel`` (all but the reference)."""
+        names = list(self.unit_names or [])
+        return [n for i, n in enumerate(names) if i != self.reference_index]
+
     @property
     def random_sites(self) -> list[str]:
         """Names of the structural/density sites that are sampled."""
-        return [n for n in ("densities", "dips", "sp_z") if getattr(self, n) is not None]
+        out = [n for n in ("densities", "dips", "sp_z") if getattr(self, n) is not None]
+        if self.reference_index is not None and "densities" in out:
+            out[out.index("densities")] = "densities_rel"
+        return out
 
     def sample(self) -> dict[str, torch.Tensor]:
         """Sample the parameter sites inside a Pyro model; returns forward kwargs."""
         import pyro
 
         out: dict[str, Any] = {}
-        if self.densities is not None:
+        if self.densities is not None and self.reference_index is not None:
+            rel = pyro.sample("densities_rel", self._rel_prior)
+            k = self.reference_index
+            zero = torch.zeros(rel.shape[:-1] + (1,), dtype=rel.dtype)
+            out["densities"] = pyro.deterministic("densities", torch.cat([rel[..., :k], zero, rel[..., k:]], -1))
+        elif self.densities is not None:
             out["densities"] = pyro.sample("densities", self.densities)
         else:
             out["densities"] = torch.as_tensor(np.asarray(self.fixed_densities, float))
@@ -149,3 +219,26 @@ class PriorSpec:
             out["sp_z"] = pyro.sample("sp_z", self.sp_z)
             out["sp_index"] = list(self.sp_index)
         return out
+
+
+def _difference_prior(prior: Any, ref: int) -> Any:
+    """The prior of (ρ_j - ρ_ref, j != ref) implied by a prior on all contrasts ρ (kg/m³).
+
+    Exact for a (multivariate) Normal prior; other priors are refused with a message.
+    """
+    import pyro.distributions as dist
+
+    base = prior.base_dist if isinstance(prior, dist.Independent) else prior
+    if isinstance(base, dist.Normal):
+        mean, cov = base.loc, torch.diag_embed(base.scale ** 2)
+    elif isinstance(base, dist.MultivariateNormal):
+        mean, cov = base.loc, base.covariance_matrix
+    else:
+        raise ValueError("reference_unit needs a Normal or MultivariateNormal densities prior, got "
+                         f"{type(base).__name__}; give the prior of the differences directly instead")
+    n = mean.shape[-1]
+    D = torch.zeros(n - 1, n, dtype=mean.dtype)
+    others = [i for i in range(n) if i != ref]
+    D[torch.arange(n - 1), others] = 1.0
+    D[:, ref] = -1.0
+    return dist.MultivariateNormal(D @ mean, D @ cov @ D.T)

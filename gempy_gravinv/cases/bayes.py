@@ -3,10 +3,13 @@
 - :func:`synthetic_contact`: a tiny one-surface GemPy model (a unit over a basement,
   the contact controlled by two orientations), a tensor mesh and stations; used by tests,
   the recovery check and the benchmark.
-- :func:`tharsis_intrusion`: the Tharsis intrusion, a one-surface intrusive body
-  (plutonite under host rock) over the extent of the Tharsis Bouguer stations (IGME),
-  2 orientations, priors dips N(10°, 10°), density contrasts N([0.23, -0.37] g/cm³,
-  0.15 g/cm³), hierarchical per-station noise, an inferred datum offset; NUTS.
+- :func:`tharsis_intrusion`: the Tharsis intrusion, a one-surface model (plutonites
+  above the surface, host rock below, as in GemPy-Probability's gravity tutorial) over
+  the extent of the Tharsis Bouguer stations (IGME), 2 orientations, priors dips
+  N(10°, 10°), density contrasts N([2.9 - 2.67, 2.3 - 2.67] g/cm³, 0.15 g/cm³) for
+  (plutonites, host rock), sampled as the plutonite contrast relative to the host rock
+  (identifiable with the free datum offset), hierarchical per-station noise integrated
+  out; NUTS.
   :func:`tharsis_intrusion_model` is its GemPy model alone, the built-in
   ``--geomodel tharsis-intrusion`` of the GemPy density backends.
 - :func:`from_config`: a case from a user's TOML/JSON file (:data:`CONFIG_SCHEMA`).
@@ -28,7 +31,7 @@ from .._survey import Survey
 from .._validation import check_choice, check_int, check_number
 from ..geomodel import LoadedGeoModel
 
-__all__ = ["BayesCase", "CONFIG_SCHEMA", "THARSIS_DENSITY_MEAN_GCC", "THARSIS_DENSITY_STD_GCC",
+__all__ = ["BayesCase", "CONFIG_SCHEMA", "THARSIS_DENSITY_MEAN_GCC", "THARSIS_DENSITY_STD_GCC", "THARSIS_UNIT_NAMES",
            "build_contact_geomodel", "from_config", "synthetic_contact", "tharsis_intrusion",
            "tharsis_intrusion_model"]
 
@@ -177,8 +180,11 @@ def synthetic_contact(*, n_cells=(8, 8, 6), n_stations=(5, 5), dips=(15.0, 5.0),
                       "offset": float(offset)}, "noise": noise, "sigmoid_slope": sigmoid_slope}
 
 
-#: prior means of the Tharsis intrusion's density contrasts, g/cm³: host rock, plutonite
+#: prior means of the Tharsis intrusion's density contrasts against 2.67 g/cm³, g/cm³, in
+#: GemPy id order: plutonites (2.9 - 2.67, above the surface), host rock (2.3 - 2.67, basement)
 THARSIS_DENSITY_MEAN_GCC = (0.23, -0.37)
+#: unit names of the Tharsis intrusion, GemPy id order
+THARSIS_UNIT_NAMES = ("plutonite", "host_rock")
 #: prior standard deviation of both contrasts, g/cm³
 THARSIS_DENSITY_STD_GCC = 0.15
 
@@ -186,20 +192,26 @@ THARSIS_DENSITY_STD_GCC = 0.15
 def tharsis_intrusion(*, subset: int | None = None, n_cells=(16, 12, 8), depth: float = 6000.0,
                       sigmoid_slope: float = 100.0, sigma0: float = 1.0, offset_scale: float = 20.0,
                       forward: str = "mesh", seed: int = 0, path=None) -> BayesCase:
-    """The Tharsis intrusion: a plutonite body under host rock over the Tharsis stations.
+    """The Tharsis intrusion: plutonites over host rock under the Tharsis stations.
 
-    Geometry (built in code): one surface, the top of the plutonite, over the station
-    extent (local origin at the south-west corner of the stations, rounded down to 1 km),
-    shallow (-1.5 km) in the west where the Bouguer low is and deepening eastwards
-    (-3.5 km), constrained by four surface points and two orientations (west and east),
-    whose dips (prior N(10°, 10°), dip direction east) are sampled. Host rock is id 1
-    (above), plutonite the basement (id 2, below).
+    Geometry (built in code): one surface, the base of the plutonites (GemPy puts a
+    unit above its surface points, as in GemPy-Probability's gravity tutorial), over the
+    station extent (local origin at the south-west corner of the stations, rounded down
+    to 1 km), shallow (-1.5 km) in the west where the Bouguer low is and deepening
+    eastwards (-3.5 km), constrained by four surface points and two orientations (west
+    and east), whose dips (prior N(10°, 10°), dip direction east) are sampled.
+    Plutonites are id 1 (above), host rock the basement (id 2, below).
 
-    Priors: density contrasts N([0.23, -0.37] g/cm³, 0.15 g/cm³) converted to kg/m³
-    (host rock, plutonite); hierarchical per-station noise (σ₀ = ``sigma0`` mGal,
-    non-centred); datum offset N(mean(data), ``offset_scale``) mGal (the absolute Bouguer
-    level is not modelled). Stations are on a flat surface 1 m above the model top
-    (the file has no elevations).
+    Priors: the tutorial's density contrasts against 2.67 g/cm³, plutonites
+    2.9 - 2.67 = +0.23 g/cm³ (+230 kg/m³) and host rock 2.3 - 2.67 = -0.37 g/cm³
+    (-370 kg/m³), std 0.15 g/cm³ each. A datum offset N(mean(data), ``offset_scale``)
+    mGal is inferred (the absolute Bouguer level is not modelled), so a uniform shift of
+    both contrasts is not identified: the host rock is the reference unit and the
+    sampled density is ``densities_rel`` = plutonite minus host rock, prior
+    N(+600, 212) kg/m³ (the difference the tutorial's prior implies). Hierarchical
+    per-station noise (σ₀ = ``sigma0`` mGal), integrated out of the sampler
+    (``HierarchicalNoise(marginal=True)``). Stations are on a flat surface 1 m above the
+    model top (the file has no elevations); station labels are the file's ``ID``s.
 
     Parameters
     ----------
@@ -241,11 +253,12 @@ def tharsis_intrusion(*, subset: int | None = None, n_cells=(16, 12, 8), depth: 
     sv = load_stations(path, z=0.0)
     loc = sv.locations.copy()
     gz = np.asarray(sv.gz, float)
+    ids = _station_ids(path, len(gz))
     if subset is not None:
         if not 2 <= int(subset) <= len(gz):
             raise ValueError(f"subset must be in [2, {len(gz)}], got {subset}")
         idx = np.sort(np.random.default_rng(seed).choice(len(gz), int(subset), replace=False))
-        loc, gz = loc[idx], gz[idx]
+        loc, gz, ids = loc[idx], gz[idx], [ids[i] for i in idx]
     origin = np.floor(sv.locations[:, :2].min(axis=0) / 1000.0) * 1000.0
     loc[:, :2] -= origin
     loc[:, 2] = 1.0
@@ -262,7 +275,8 @@ def tharsis_intrusion(*, subset: int | None = None, n_cells=(16, 12, 8), depth: 
     ori = np.array([[xmin + 0.15 * Lx, ymin + 0.5 * Ly, zw + 200.0],
                     [xmin + 0.85 * Lx, ymin + 0.5 * Ly, ze - 200.0]])
     gm = build_contact_geomodel(ext, sp, ori, [10.0, 10.0], [90.0, 90.0],
-                                surface="host_rock", basement="plutonite", name="tharsis_intrusion")
+                                surface=THARSIS_UNIT_NAMES[0], basement=THARSIS_UNIT_NAMES[1],
+                                name="tharsis_intrusion")
     nx, ny, nz = n_cells
     mesh = PrismMesh.from_tensor(np.full(nx, Lx / nx), np.full(ny, Ly / ny),
                                  np.full(nz, depth / nz), origin=(xmin, ymin, -float(depth)))
@@ -276,16 +290,34 @@ def tharsis_intrusion(*, subset: int | None = None, n_cells=(16, 12, 8), depth: 
                          gcc_to_kgm3(THARSIS_DENSITY_STD_GCC)),
         dips=normal([10.0, 10.0], [10.0, 10.0]),
         dip_index=[0, 1],
+        unit_names=list(THARSIS_UNIT_NAMES), dip_names=["west", "east"],
+        reference_unit=THARSIS_UNIT_NAMES[1],
     )
-    model = make_model(fw, priors, HierarchicalNoise(sigma0), survey,
-                       alignment=OffsetAlignment(float(np.mean(gz)), offset_scale))
-    meta = {"origin_xy_m": origin.tolist(), "extent_m": ext, "unit_names": ["host_rock", "plutonite"],
+    model = make_model(fw, priors, HierarchicalNoise(sigma0, marginal=True), survey,
+                       alignment=OffsetAlignment(float(np.mean(gz)), offset_scale), station_names=ids)
+    meta = {"origin_xy_m": origin.tolist(), "extent_m": ext, "unit_names": list(THARSIS_UNIT_NAMES),
+            "reference_unit": THARSIS_UNIT_NAMES[1], "sigma0_mgal": float(sigma0),
             "gempy_unit_names": list(fw.unit_names),
             "n_stations": survey.n_data, "forward": forward,
             "notes": ["stations on a flat surface 1 m above the model top (no elevations given)",
                       "datum offset inferred: the absolute Bouguer level is not modelled",
                       "Data © CN Instituto Geológico y Minero de España (IGME)"]}
     return BayesCase(geo_model=gm, mesh=mesh, survey=survey, model=model, forward=fw, meta=meta)
+
+
+def _station_ids(path, n: int) -> list[str]:
+    """The ``ID`` property of each Tharsis station (file order), or ``0 .. n-1``."""
+    import json
+    from pathlib import Path
+
+    from .tharsis import data_path
+
+    try:
+        doc = json.loads(Path(data_path() if path is None else path).read_text())
+        ids = [str(f["properties"]["ID"]) for f in doc["features"]]
+    except (OSError, KeyError, TypeError, ValueError):
+        ids = []
+    return ids if len(ids) == n and len(set(ids)) == n else [str(i) for i in range(n)]
 
 
 CONFIG_SCHEMA = """\
@@ -515,13 +547,13 @@ def _build_config_case(path, ext, name, sp_file, ori_file, survey, kind, slope, 
 def tharsis_intrusion_model() -> LoadedGeoModel:
     """The built-in ``--geomodel tharsis-intrusion``: :func:`tharsis_intrusion`'s GemPy model.
 
-    Host rock (id 1) over plutonite (id 2, the basement), in the case's local coordinates.
+    Plutonites (id 1) over host rock (id 2, the basement), in the case's local coordinates.
 
     Returns
     -------
     LoadedGeoModel
         The GeoModel (dips 10°, the prior means), the prior-mean unit contrasts in kg/m³
-        (:data:`THARSIS_DENSITY_MEAN_GCC`: host rock +230, plutonite -370) and the
+        (:data:`THARSIS_DENSITY_MEAN_GCC`: plutonites +230, host rock -370) and the
         origin: the south-west station corner rounded down to 1 km, in UTM metres
         (EPSG:23030), z = 0.
     """
@@ -530,5 +562,5 @@ def tharsis_intrusion_model() -> LoadedGeoModel:
     return LoadedGeoModel(case.geo_model, gcc_to_kgm3(np.asarray(THARSIS_DENSITY_MEAN_GCC, float)),
                           np.array([ox, oy, 0.0]), "tharsis-intrusion",
                           ["GemPy model of gempy_gravinv.cases.bayes.tharsis_intrusion (prior means: "
-                           "dips 10 deg, host rock +230, plutonite -370 kg/m3)",
+                           "dips 10 deg, plutonites +230, host rock -370 kg/m3)",
                            "local coordinates: origin at the SW station corner rounded down to 1 km"])

@@ -19,6 +19,14 @@ summary.json (R-hat, ESS, ESS/s, divergences, misfit), summary.csv and figures.
   gempy-gravinv bayes --case tharsis-intrusion --samples 50 --warmup 50 --chains 2 \\
         --subset 60 -o out/
   gempy-gravinv bayes --config my_model.toml -o out/      (schema: --help-config)
+  gempy-gravinv bayes --geomodel model.gempy --stations gz.csv --density granite=200 \
+        --dip fault1=5 --unit-densities 2.7,2.6,2.9 -o out/
+  gempy-gravinv bayes --geomodel gempy:one_fault_gravity --stations gz.csv \
+        --density surface2=300 --dip surface1=5 -o out/
+
+--geomodel takes a .gempy/.json file, a built-in name or gempy:EXAMPLE (GemPy's own
+examples), with any number of series and faults; priors are given by unit and surface
+name, never by row.
 
 Units: metres (z up), kg/m³ density contrast, degrees, g_z in mGal positive downward.
 """
@@ -44,13 +52,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--case", choices=CASES, help="built-in case")
     src.add_argument("--config", metavar="FILE", help="TOML/JSON config for your own GeoModel")
+    src.add_argument("--geomodel", metavar="MODEL",
+                     help="your GemPy model: .gempy/.json file, built-in name or gempy:EXAMPLE")
     p.add_argument("--help-config", action="store_true", help="print the config schema and exit")
     p.add_argument("-o", "--output", default="bayes_output", metavar="DIR", help="output folder")
     p.add_argument("--method", choices=("nuts", "svi"), default="nuts", help="sampler (default nuts)")
-    p.add_argument("--samples", type=int, default=100, metavar="N", help="draws per chain (default 100)")
-    p.add_argument("--warmup", type=int, default=100, metavar="N", help="warmup steps (default 100)")
-    p.add_argument("--chains", type=int, default=2, metavar="N", help="chains, run in sequence (default 2)")
-    p.add_argument("--max-tree-depth", type=int, default=6, metavar="D", help="NUTS max tree depth (default 6)")
+    p.add_argument("--samples", type=int, default=600, metavar="N", help="draws per chain (default 600)")
+    p.add_argument("--warmup", type=int, default=300, metavar="N", help="warmup steps (default 300)")
+    p.add_argument("--chains", type=int, default=2, metavar="N", help="chains, in parallel processes (default 2)")
+    p.add_argument("--max-tree-depth", type=int, default=8, metavar="D", help="NUTS max tree depth (default 8)")
     p.add_argument("--target-accept", type=float, default=0.8, help="NUTS target acceptance (default 0.8)")
     p.add_argument("--svi-steps", type=int, default=1000, metavar="N", help="SVI steps (default 1000)")
     p.add_argument("--guide", choices=("normal", "mvn"), default="mvn", help="SVI guide (default mvn)")
@@ -63,8 +73,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from ._bayes_geomodel import add_geomodel_arguments
     from ._common import add_overwrite_argument
 
+    add_geomodel_arguments(p)
     add_overwrite_argument(p)
     return p
 
@@ -89,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
         print(CONFIG_SCHEMA)
         return 0
-    if not args.case and not args.config:
-        raise ValueError("give --case tharsis-intrusion or --config FILE")
+    if not args.case and not args.config and not args.geomodel:
+        raise ValueError("give --case tharsis-intrusion, --config FILE or --geomodel MODEL")
     for name in ("samples", "chains", "threads", "svi_steps", "max_tree_depth"):
         check_int(getattr(args, name), name=f"--{name.replace('_', '-')}", minimum=1)
     check_int(args.warmup, name="--warmup", minimum=0)
@@ -140,6 +152,8 @@ def _run(args: argparse.Namespace, t0: float) -> int:
     from .._json import to_jsonable
     from ..cases import bayes as cases
 
+    if args.geomodel:
+        return _run_geomodel(args, t0)
     if args.case:
         case = cases.tharsis_intrusion(subset=args.subset, forward=args.forward, seed=args.seed)
     else:
@@ -183,4 +197,47 @@ def _run(args: argparse.Namespace, t0: float) -> int:
           f"ESS/s {s['ess_per_s']:.3g}, divergences {s['divergences']}, "
           f"RMS misfit {s.get('rms_misfit_mgal', np.nan):.3g} mGal; "
           f"wall {s['wall_time_s']:.0f} s -> {out}")
+    return 0
+
+
+def _run_geomodel(args: argparse.Namespace, t0: float) -> int:
+    """``--geomodel``: build the problem by name, sample, write NetCDF, summaries and figures."""
+    import json
+    import time
+
+    from .. import bayes as B
+    from .._json import to_jsonable
+    from ..output import BAYES_FILES
+    from ._bayes_geomodel import build_problem, write_figures
+    from ._common import hold_output
+
+    problem, meta = build_problem(args)
+    print(f"bayes: {args.geomodel}: {problem.survey.n_data} stations, units {problem.unit_names}, "
+          f"random: densities {problem.density_units}, dips {problem.dips.labels}, "
+          f"surface points {problem.sp_z.labels}", flush=True)
+    out = hold_output(args, BAYES_FILES)
+    progress = not args.no_progress
+    if args.method == "nuts":
+        idata = problem.run(chains=args.chains, num_samples=args.samples, warmup=args.warmup, seed=args.seed,
+                            num_prior=args.prior_draws, progress=progress, target_accept=args.target_accept,
+                            max_tree_depth=args.max_tree_depth)
+    else:
+        idata = problem.run(method="svi", num_samples=args.samples, seed=args.seed, num_prior=args.prior_draws,
+                            progress=progress, steps=args.svi_steps, guide=args.guide)
+    nc = B.save_netcdf(idata, out / "posterior.nc")
+    s = B.summarize_problem(idata)
+    table = s.pop("table")
+    if table is not None:
+        table.to_csv(out / "summary.csv")
+    figs = [] if args.no_figures else write_figures(problem, idata, out / "figures")
+    s.update({"wall_time_s": time.perf_counter() - t0, "n_stations": problem.survey.n_data, "meta": meta,
+              "args": {k: v for k, v in vars(args).items() if not k.startswith("_")},
+              "netcdf": nc, "figures": [str(f) for f in figs]})
+    (out / "summary.json").write_text(json.dumps(to_jsonable(s), indent=2, allow_nan=False))
+    if table is not None:
+        print(table[["mean", "sd", "r_hat", "ess_bulk"]].to_string(float_format=lambda v: f"{v:.4g}"))
+    if s["unconstrained"]:
+        print(f"not constrained by the data (posterior sd > 90% of prior sd): {', '.join(s['unconstrained'])}")
+    print(f"max R-hat {s['max_rhat']:.3f}, min ESS {s['min_ess_bulk']:.1f}, divergences {s['divergences']}, "
+          f"RMS misfit {s.get('rms_misfit_mgal', float('nan')):.3g} mGal; wall {s['wall_time_s']:.0f} s -> {out}")
     return 0

@@ -42,6 +42,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="contrast bounds of the SimPEG inversions, kg/m³")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--cv", type=int, default=None, metavar="K",
+                   help="also K-fold cross-validation over the stations: every method and a thin-plate spline "
+                        "predict the stations they did not see (station_cv.md/.json); default 5 for "
+                        "--case tharsis (0 with --quick), 0 otherwise; 0 skips it")
     from ._common import add_active_arguments, add_overwrite_argument
 
     add_overwrite_argument(p)
@@ -64,13 +68,15 @@ def run(args) -> int:
     from ._common import active_cells, check_device, hold_output
 
     check_device(args.device)
+    if args.cv is not None and (args.cv < 0 or args.cv == 1):
+        raise ValueError(f"--cv must be 0 (none) or at least 2 folds, got {args.cv}")
     if args.case is not None:
         if args.stations or args.mesh:
             raise ValueError("give either --case or STATIONS --mesh, not both")
         args.output = args.output or f"compare_{args.case}_output"
         out = hold_output(args, COMPARE_FILES)
         comp = compare.run_case(args.case, out, quick=args.quick, methods=args.methods, device=args.device,
-                                figures=not args.no_figures)
+                                figures=not args.no_figures, cv_folds=args.cv)
     else:
         if not args.stations or not args.mesh:
             raise ValueError("give STATIONS and --mesh MESH (or --case NAME)")
@@ -112,6 +118,15 @@ def run(args) -> int:
                                       inr_overrides={"max_steps": 300} if args.quick else None,
                                       inr_paper_overrides={"max_steps": 150} if args.quick else None)
         compare.write_report(comp, out, figures=not args.no_figures)
+        if args.cv:
+            cv_methods = ["tps"] + [m for m in args.methods if m in compare.CV_METHODS]
+            comp.station_cv = compare.station_cv(
+                survey, mesh, methods=cv_methods, k=args.cv, bounds=None if args.bounds is None else tuple(args.bounds),
+                inr_preset="ours", inr_overrides={"max_steps": 300} if args.quick else None,
+                simpeg_options={"max_iter": 15, "max_irls_iterations": 10} if args.quick else None, device=args.device)
+            comp.station_cv.write(out)
     print(Path(out, "comparison.md").read_text(encoding="utf-8"))
+    if comp.station_cv is not None:
+        print(Path(out, "station_cv.md").read_text(encoding="utf-8"))
     print(f"written to {out}/")
     return 0

@@ -23,6 +23,9 @@ STATIONS  CSV (x, y, z[, gz[, std]], metres, z up; units in the header such as
 
 Writes CSV x,y,z,gz with gz the predicted gravity anomaly in mGal, POSITIVE DOWNWARD
 (excess mass below a station gives positive gz; GRAV3D's sign; the opposite of SimPEG's).
+
+Several processes: `torchrun --nproc_per_node N -m gempy_gravinv forward ...` splits the
+stations over N ranks (each builds only its block); rank 0 gathers and writes the CSV.
 """
 
 
@@ -53,7 +56,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the forward model; returns 0 on success (bad input raises ValueError)."""
+    """Run the forward model; returns 0 on success (bad input raises ValueError).
+
+    Under ``torchrun`` (several ranks) each rank computes its block of stations; rank 0
+    alone prints and writes.
+    """
+    from gempy_gravinv._distributed import shutdown_distributed
+
+    try:
+        rc = _run(args)
+    except BaseException:
+        shutdown_distributed(wait=False)
+        raise
+    shutdown_distributed()
+    return rc
+
+
+def _run(args: argparse.Namespace) -> int:
     import os
     import time
     from pathlib import Path
@@ -63,12 +82,15 @@ def run(args: argparse.Namespace) -> int:
 
     from gempy_gravinv import GravityOperator, PrismMesh
     from gempy_gravinv import io as gio
+    from gempy_gravinv._distributed import ShardedGravityOperator, init_distributed, is_main
     from gempy_gravinv._operator import resolve_device
 
     from ._common import check_device
 
     t0 = time.perf_counter()
     device = resolve_device(check_device(args.device))  # unknown device, or CUDA asked for but absent
+    env = init_distributed(device)  # one process: nothing to do
+    say = print if is_main() else (lambda *a, **k: None)
     out_path = Path(args.output)
     if out_path.is_dir():
         raise ValueError(f"-o {out_path} is a folder; forward writes one CSV file: give a file name")
@@ -86,15 +108,24 @@ def run(args: argparse.Namespace) -> int:
     rho = gio.model_to_contrast_kgm3(model[active], args.reference_density, name=str(args.model))
     pmesh = PrismMesh.from_discretize(mesh, active_cells=active)
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
-    op = GravityOperator(pmesh, survey, device=device, dtype=dtype, store=args.store,
-                         check_stations="warn" if args.allow_outside_stations else True)
-    print(f"memory estimate: {op.estimate_memory()}", flush=True)
-    with torch.no_grad():
-        gz = op(torch.as_tensor(rho, dtype=dtype, device=op.device))
+    chk = "warn" if args.allow_outside_stations else True
+    if env.world_size > 1:
+        op = ShardedGravityOperator(pmesh, survey, device=device, dtype=dtype, store=args.store, check_stations=chk)
+        say(f"memory estimate (rank 0 of {env.world_size}, {op.counts[0]} stations): {op.estimate_memory()}",
+            flush=True)
+        gz = op.forward(torch.as_tensor(rho, dtype=dtype), gather=True)
+    else:
+        op = GravityOperator(pmesh, survey, device=device, dtype=dtype, store=args.store, check_stations=chk)
+        print(f"memory estimate: {op.estimate_memory()}", flush=True)
+        with torch.no_grad():
+            gz = op(torch.as_tensor(rho, dtype=dtype, device=op.device))
+    if not is_main():  # rank 0 alone writes
+        return 0
     gz = gz.detach().cpu().to(torch.float64).numpy()
     out = gio.write_csv(args.output, survey, gz=gz)
     dt = time.perf_counter() - t0
     print(f"forward: {survey.n_data} stations x {pmesh.n_cells} active cells (of {mesh.n_cells}), "
           f"gz in [{gz.min():.6g}, {gz.max():.6g}] mGal (positive down), store={op.store}, "
-          f"device={op.device}, {args.dtype}, {dt:.2f} s -> {out}")
+          f"device={op.device}, {args.dtype}, {dt:.2f} s{f' on {env.world_size} ranks' if env.world_size > 1 else ''} "
+          f"-> {out}")
     return 0

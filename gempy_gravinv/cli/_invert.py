@@ -22,6 +22,10 @@ STATIONS  CSV (x, y, z, gz, std; metres z up, mGal POSITIVE DOWNWARD), UBC-GIF G
 
 Writes model files (NetCDF, VTK, UBC model in g/cm³), observed/predicted/residual data
 (inr_data.csv, inr_data.nc), metrics.json, history.json and figures into -o DIR.
+
+Several processes: `torchrun --nproc_per_node N -m gempy_gravinv invert ...` splits the
+stations over N ranks (gloo on CPUs, NCCL on GPUs; docs/distributed.md); rank 0 alone
+writes, and metrics.json records world_size and rank_stations.
 A non-empty DIR is refused unless --overwrite (removes only the files this program
 writes) or --resume. Checkpoints go to DIR/checkpoint/; --resume continues a killed or
 interrupted run (Ctrl-C writes the best state so far and exits with status 130).
@@ -74,15 +78,35 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the inversion; returns 0 (bad input raises ValueError/FileNotFoundError)."""
+    """Run the inversion; returns 0 (bad input raises ValueError/FileNotFoundError).
+
+    Under ``torchrun`` (several ranks) the stations are sharded; rank 0 alone prints and
+    writes the outputs.
+    """
+    from gempy_gravinv._distributed import shutdown_distributed
+
+    try:
+        rc = _run(args)
+    except BaseException:
+        shutdown_distributed(wait=False)
+        raise
+    shutdown_distributed()
+    return rc
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+    from pathlib import Path
+
     import numpy as np
 
     from gempy_gravinv import as_prism_mesh
     from gempy_gravinv import io as gio
+    from gempy_gravinv._distributed import init_distributed, is_main, run_on_all
     from gempy_gravinv.inversion import INRConfig, InversionInterrupted, invert_inr
     from gempy_gravinv.output import INVERSION_FILES, save_inversion
 
-    from ._common import active_cells, check_device, finish_interrupted, hold_output
+    from ._common import EXIT_INTERRUPTED, active_cells, check_device, finish_interrupted, hold_output
 
     if args.device is not None:
         check_device(args.device)
@@ -123,9 +147,16 @@ def run(args: argparse.Namespace) -> int:
     dmesh = gio.read_ubc_mesh(args.mesh)
     mesh = as_prism_mesh(dmesh, active_cells=active_cells(args, dmesh))
     check_device(cfg.device, "device")
-    out = hold_output(args, INVERSION_FILES, resume=args.resume)
-    print(f"invert: {survey.n_data} stations, {mesh.n_cells} cells, backend={cfg.backend}, "
-          f"encoding={cfg.encoding}, bounds={cfg.bounds} kg/m³", flush=True)
+    env = init_distributed(cfg.device)  # one process: nothing to do
+    main_rank = is_main()
+    say = print if main_rank else (lambda *a, **k: None)
+    if not main_rank:
+        logging.getLogger("gempy_gravinv").setLevel(logging.WARNING)
+    out = run_on_all(lambda: hold_output(args, INVERSION_FILES, resume=args.resume) if main_rank
+                     else Path(args.output), "preparing the output folder")
+    ranks = f" on {env.world_size} ranks" if env.world_size > 1 else ""
+    say(f"invert: {survey.n_data} stations, {mesh.n_cells} cells, backend={cfg.backend}, "
+        f"encoding={cfg.encoding}, bounds={cfg.bounds} kg/m³{ranks}", flush=True)
     from ._geology_args import finish as _geology_finish
     from ._geology_args import prepare as _geology_prepare
 
@@ -133,11 +164,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         res = invert_inr(survey, mesh, cfg, checkpoint=out / "checkpoint", resume=args.resume, density=density)
     except InversionInterrupted as exc:
-        return finish_interrupted(args, exc, out, figures=not args.no_figures)
+        return finish_interrupted(args, exc, out, figures=not args.no_figures) if main_rank else EXIT_INTERRUPTED
+    if not main_rank:  # rank 0 alone writes
+        return 0
     written = save_inversion(res, out, figures=not args.no_figures, name="inr")
     written.update(_geology_finish(args, res, density, out))
     rms = float(np.sqrt(np.mean((res.predicted - survey.gz) ** 2)))
     print(f"chi2/N = {res.chi2:.3f}, RMS misfit = {rms:.4g} mGal, model in [{res.model.min():.1f}, "
           f"{res.model.max():.1f}] kg/m³, {res.timings['steps']} steps, {res.timings['train']:.1f} s "
-          f"({res.stop_reason}); wrote {len(written)} outputs into {out}/")
+          f"({res.stop_reason}{'; stations per rank ' + str(res.timings['rank_stations']) if ranks else ''}); "
+          f"wrote {len(written)} outputs into {out}/")
     return 0

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._validation import check_choice
+from ._cv import CV_METHODS, station_cv
 from ._report import write_report
 from ._run import METHODS, Comparison, run_comparison
 
@@ -88,7 +89,7 @@ def case_setup(case: str, quick: bool = False) -> dict[str, Any]:
 
 def run_case(case: str, out_dir: str | os.PathLike | None = None, *, quick: bool = False,
              methods: Sequence[str] = METHODS, device: str = "cpu", figures: bool = True,
-             log: Callable[[str], None] | None = logger.info) -> Comparison:
+             cv_folds: int | None = None, log: Callable[[str], None] | None = logger.info) -> Comparison:
     """Run a named comparison case and (optionally) write its report.
 
     Parameters
@@ -108,6 +109,12 @@ def run_case(case: str, out_dir: str | os.PathLike | None = None, *, quick: bool
         Torch device.
     figures : bool
         Write figures.
+    cv_folds : int, optional
+        Also run a ``cv_folds``-fold cross-validation over the stations
+        (:func:`~gempy_gravinv.compare.station_cv`): each method (and a thin-plate
+        spline) predicts the stations it did not see; stored in ``comp.station_cv``
+        and written to ``station_cv.md``/``.json``. Default: 5 for ``"tharsis"``
+        (none with ``quick``), none for the synthetic cases (their truth is known).
     log : callable, optional
         Progress messages (see :func:`~gempy_gravinv.compare.run_comparison`).
 
@@ -116,6 +123,8 @@ def run_case(case: str, out_dir: str | os.PathLike | None = None, *, quick: bool
     Comparison
     """
     s = case_setup(case, quick)
+    if cv_folds is None:
+        cv_folds = 5 if case == "tharsis" and not quick else 0
     comp = run_comparison(s["survey"], s["mesh"], true=s["true"], methods=methods, reference=s["reference"],
                           bounds=s["bounds"], inr_overrides=s["inr"], inr_paper_overrides=s["inr_paper"],
                           inr_preset=s.get("inr_preset", "ours"),
@@ -123,4 +132,12 @@ def run_case(case: str, out_dir: str | os.PathLike | None = None, *, quick: bool
                           notes=s["notes"], log=log)
     if out_dir is not None:
         write_report(comp, out_dir, figures=figures)
+    if cv_folds:
+        cv_methods = ["tps"] + [m for m in methods if m in CV_METHODS]
+        comp.station_cv = station_cv(s["survey"], s["mesh"], methods=cv_methods, k=int(cv_folds), seed=0,
+                                     inr_preset=s.get("inr_preset", "ours"), inr_overrides=s["inr"],
+                                     bounds=s["bounds"], reference=s["reference"], simpeg_options=s["simpeg"],
+                                     device=device, log=log)
+        if out_dir is not None:
+            comp.station_cv.write(out_dir)
     return comp

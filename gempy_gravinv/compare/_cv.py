@@ -57,6 +57,27 @@ class StationCV:
     wall_s: dict
     notes: list = field(default_factory=list)
 
+    def to_dict(self) -> dict:
+        """Plain values for JSON: folds, held-out predictions, RMS per method and fold, times, notes."""
+        return dict(folds=[f.tolist() for f in self.folds],
+                    predicted={m: v.tolist() for m, v in self.predicted.items()},
+                    rms_mgal=dict(self.rms), fold_rms_mgal={m: list(v) for m, v in self.fold_rms.items()},
+                    wall_s=dict(self.wall_s), notes=list(self.notes))
+
+    def write(self, directory) -> dict:
+        """Write ``station_cv.md`` (notes and table) and ``station_cv.json`` to ``directory``."""
+        import json
+        from pathlib import Path
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        md = d / "station_cv.md"
+        md.write_text("# Held-out stations\n\n" + "\n".join(self.notes) + "\n\n```\n" + self.table() + "\n```\n",
+                      encoding="utf-8")
+        js = d / "station_cv.json"
+        js.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+        return {"station_cv_md": str(md), "station_cv_json": str(js)}
+
     def table(self) -> str:
         """A text table: method, held-out RMS (mGal), RMS per fold, seconds."""
         lines = [f"{'method':16s} {'held-out RMS mGal':>18s}  per fold{'':24s} wall s"]
@@ -92,18 +113,20 @@ def thin_plate_spline(train: Survey, points: np.ndarray) -> np.ndarray:
 
 
 def _fit(method: str, train: Survey, mesh, *, inr_preset: str, inr_overrides: dict, bounds, reference,
-         simpeg_options: dict, device: str) -> np.ndarray:
-    """The model (n_cells,) kg/m³ a method fits to the training stations."""
+         simpeg_options: dict, device: str) -> Callable[[np.ndarray], np.ndarray]:
+    """What a method fitted to the training stations predicts: locations (n, 3) m -> g_z (n,) mGal."""
     if method == "inr":
         from ..inversion import INRConfig, invert_inr
 
         cfg = INRConfig.preset(inr_preset, **{"progress": False, "bounds": bounds, **inr_overrides})
-        return invert_inr(train, mesh, cfg, device=device).model
+        res = invert_inr(train, mesh, cfg, device=device)
+        return lambda loc: res.predict(loc, device=device)  # with its regional, if any
     from ..simpeg import run_inversion
 
     kind = "l2" if method == "simpeg_l2" else "sparse"
-    return run_inversion(train, mesh, kind, reference=reference, bounds=bounds, device=device,
-                         **simpeg_options).model
+    model = run_inversion(train, mesh, kind, reference=reference, bounds=bounds, device=device,
+                          **simpeg_options).model
+    return lambda loc: forward_gz(mesh, loc, model, device=device)
 
 
 def station_cv(survey: Survey, mesh, *, methods: Sequence[str] = CV_METHODS, k: int = 5, seed: int = 0,
@@ -164,10 +187,10 @@ def station_cv(survey: Survey, mesh, *, methods: Sequence[str] = CV_METHODS, k: 
             if m == "tps":
                 pred[m][held_idx] = thin_plate_spline(train, held.locations)
             else:
-                model = _fit(m, train, mesh, inr_preset=inr_preset, inr_overrides=dict(inr_overrides or {}),
-                             bounds=bounds, reference=reference, simpeg_options=dict(simpeg_options or {}),
-                             device=device)
-                pred[m][held_idx] = forward_gz(mesh, held.locations, model, device=device)
+                predict = _fit(m, train, mesh, inr_preset=inr_preset, inr_overrides=dict(inr_overrides or {}),
+                               bounds=bounds, reference=reference, simpeg_options=dict(simpeg_options or {}),
+                               device=device)
+                pred[m][held_idx] = predict(held.locations)
             wall[m] += time.perf_counter() - t0
             say(f"fold {i + 1}/{k}, {m}: held-out RMS "
                 f"{float(np.sqrt(np.mean((pred[m][held_idx] - held.gz) ** 2))):.3f} mGal")

@@ -169,6 +169,8 @@ class Comparison:
     agreement : dict of str to dict of str to float
         Pearson r between the recovered models of every pair of methods (NaN when one
         model is constant).
+    station_cv : StationCV or None
+        Held-out station predictions of each method (:func:`station_cv`), when run.
     """
 
     name: str
@@ -178,6 +180,7 @@ class Comparison:
     runs: dict[str, MethodRun]
     notes: list[str] = field(default_factory=list)
     agreement: dict[str, dict[str, float]] = field(default_factory=dict)
+    station_cv: Any = None
 
     def table(self) -> list[dict[str, Any]]:
         """One row per method: the metrics of the CSV and Markdown tables.

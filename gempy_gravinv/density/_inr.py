@@ -199,7 +199,9 @@ class INRDensity(nn.Module):
         Coordinate encoding; ``encoding_options`` go to its constructor (e.g.
         ``n_frequencies``, ``min_frequency`` for positional; ``n_features``, ``sigma``
         for fourier; ``n_levels``, ``base_resolution``... for hash; ``n_harmonics`` for
-        periodic, whose period is the mesh box: needs ``mesh``).
+        periodic, whose period is the mesh box: needs ``mesh``; ``period_factor`` f > 1
+        makes the period f times the box along every axis, from its low corner, so the
+        field need not agree on opposite faces).
     width, depth : int
         Hidden units per layer and number of hidden layers (the paper used 256, 4).
     activation : str
@@ -265,8 +267,12 @@ class INRDensity(nn.Module):
             e = np.asarray(mesh.extent, dtype=np.float64)
             corners = torch.as_tensor(np.array([[e[0], e[2], e[4]], [e[1], e[3], e[5]]]))
             u = self.normalizer(corners).numpy()
-            box = (u.min(0), u.max(0))
-            encoding_options = {"lengths": e[1::2] - e[0::2], **dict(encoding_options or {})}
+            encoding_options = dict(encoding_options or {})
+            f = float(encoding_options.pop("period_factor", 1.0))
+            if not f >= 1.0:
+                raise ValueError(f"period_factor must be >= 1 (the period in boxes), got {f}")
+            box = (u.min(0), u.max(0) if f == 1.0 else u.min(0) + f * (u.max(0) - u.min(0)))
+            encoding_options = {"lengths": f * (e[1::2] - e[0::2]), **encoding_options}
         elif encoding == "hash":
             if ref is not None:
                 u = self.normalizer(torch.as_tensor(ref)).numpy()

@@ -11,7 +11,15 @@ the first surface, basement last); g_z in mGal positive downward.
 """
 
 from ._guard import gempy_torch, guarded, restore_torch
-from ._loading import LoadedGeoModel, auto_offset, gempy_lithology_ids, load_geomodel, unit_names_of
+from ._loading import (
+    GEMPY_EXAMPLE_PREFIX,
+    LoadedGeoModel,
+    auto_offset,
+    gempy_example,
+    gempy_lithology_ids,
+    load_geomodel,
+    unit_names_of,
+)
 from ._model import (
     GemPyCenteredGravity,
     TorchGeoModel,
@@ -23,6 +31,8 @@ from ._model import (
 )
 
 __all__ = [
+    "GEMPY_EXAMPLE_PREFIX",
+    "gempy_example",
     "GemPyCenteredGravity",
     "LoadedGeoModel",
     "TorchGeoModel",

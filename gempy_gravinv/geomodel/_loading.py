@@ -31,7 +31,8 @@ import torch
 from .._validation import as_finite_array
 from ._guard import gempy_torch
 
-__all__ = ["LoadedGeoModel", "auto_offset", "gempy_lithology_ids", "load_geomodel", "unit_names_of"]
+__all__ = ["GEMPY_EXAMPLE_PREFIX", "LoadedGeoModel", "auto_offset", "gempy_example", "gempy_lithology_ids",
+           "load_geomodel", "unit_names_of"]
 
 
 @dataclass
@@ -107,6 +108,7 @@ def gempy_lithology_ids(geo_model: Any, points) -> np.ndarray:
     pts = as_finite_array(points, name="points (m)", shape=(None, 3))
     gm = copy.deepcopy(geo_model)
     gm._solutions = None
+    gm.geophysics_input = None  # its centered-grid kernel does not fit the custom grid
     with gempy_torch(grads=False), contextlib.redirect_stdout(io.StringIO()):
         ids = gp.compute_model_at(gm, pts)
     return np.rint(np.asarray(ids, dtype=np.float64)).astype(int).reshape(-1)
@@ -121,7 +123,8 @@ def load_geomodel(spec) -> LoadedGeoModel:
         - a :class:`LoadedGeoModel`: returned as is;
         - a GeoModel: wrapped (no unit densities, origin zero);
         - a ``.gempy`` file written by ``gempy.save_model`` (read with ``gempy.load_model``);
-        - a ``.json`` file in GemPy's JSON schema (``gempy.modules.json_io.JsonIO``).
+        - a ``.json`` file in GemPy's JSON schema (``gempy.modules.json_io.JsonIO``);
+        - ``"gempy:NAME"``: one of GemPy's example models (:func:`gempy_example`).
 
         Files carry no unit densities (give them separately). Built-in models by name
         are resolved by :func:`gempy_gravinv.cases.geomodels.resolve_geomodel`.
@@ -141,6 +144,8 @@ def load_geomodel(spec) -> LoadedGeoModel:
         return spec
     if hasattr(spec, "structural_frame"):
         return LoadedGeoModel(spec, name=str(getattr(getattr(spec, "meta", None), "name", "")))
+    if isinstance(spec, str) and spec.lower().startswith(GEMPY_EXAMPLE_PREFIX):
+        return gempy_example(spec[len(GEMPY_EXAMPLE_PREFIX):])
     p = Path(str(spec))
     if not p.exists():
         raise FileNotFoundError(f"geomodel {str(spec)!r}: not an existing .gempy/.json file")
@@ -156,6 +161,46 @@ def load_geomodel(spec) -> LoadedGeoModel:
         from gempy.modules.json_io import JsonIO
 
         return LoadedGeoModel(JsonIO.load_model_from_json(str(p)), name=p.stem)
+
+
+#: prefix naming one of GemPy's own example models (``gempy:one_fault_gravity``)
+GEMPY_EXAMPLE_PREFIX = "gempy:"
+
+
+def gempy_example(name: str) -> LoadedGeoModel:
+    """One of GemPy's example models (``gp.generate_example_model``), built without computing it.
+
+    Parameters
+    ----------
+    name : str
+        A member of GemPy's ``ExampleModel`` enumeration, any case
+        (``"one_fault_gravity"``: a fault and two surfaces, a centered grid over six
+        stations and unit densities in ``geophysics_input``). Some examples download
+        their data from GemPy's repository.
+
+    Returns
+    -------
+    LoadedGeoModel
+        ``unit_densities`` stays ``None``: the densities (g/cm³), when the example has
+        them, are in the model's ``geophysics_input``.
+
+    Raises
+    ------
+    ValueError
+        Not a GemPy example name (the message lists them).
+    """
+    import gempy as gp
+    from gempy.core.data.enumerators import ExampleModel
+
+    known = [m.name.lower() for m in ExampleModel]
+    key = str(name).strip().lower()
+    if key not in known:
+        raise ValueError(f"unknown GemPy example {name!r}; GemPy's examples: {known}")
+    with gempy_torch(grads=False), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = gp.generate_example_model(ExampleModel[key.upper()], compute_model=False)
+    return LoadedGeoModel(gm, name=f"{GEMPY_EXAMPLE_PREFIX}{key}",
+                          notes=[f"GemPy example {key} (gp.generate_example_model)"])
 
 
 def auto_offset(loaded: LoadedGeoModel, mesh) -> np.ndarray:

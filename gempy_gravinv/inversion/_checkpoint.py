@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._distributed import barrier, is_main
 from ._config import INRConfig
 
 logger = logging.getLogger(__name__)
@@ -176,10 +177,16 @@ def plain_values(v):
 
 
 def save_checkpoint(ckpt: Path, payload: dict) -> None:
-    """Write ``payload`` (tensors and plain values only) to ``ckpt`` atomically."""
-    tmp = ckpt.with_suffix(ckpt.suffix + ".tmp")
-    torch.save({"version": FORMAT_VERSION, **payload}, tmp)
-    os.replace(tmp, ckpt)
+    """Write ``payload`` (tensors and plain values only) to ``ckpt`` atomically.
+
+    Under several ranks a collective: rank 0 alone writes (the ranks hold the same
+    state), then every rank waits for the file, so any rank can resume from it.
+    """
+    if is_main():
+        tmp = ckpt.with_suffix(ckpt.suffix + ".tmp")
+        torch.save({"version": FORMAT_VERSION, **payload}, tmp)
+        os.replace(tmp, ckpt)
+    barrier()
 
 
 def checkpoint_path(checkpoint, member: int, n_members: int) -> Path | None:

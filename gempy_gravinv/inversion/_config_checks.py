@@ -11,6 +11,7 @@ from .._validation import check_choice, check_int, check_number
 from ..density import ENCODINGS, OUTPUTS, as_torch_dtype, check_bounds
 from ._depth import DEPTH_FROM
 from ._linear import check_head_lambda
+from ._regional import REGIONALS
 from ._regularizers import BOUNDARIES, REGULARIZATIONS
 
 WEIGHTINGS = ("none", "depth", "sensitivity")
@@ -27,7 +28,7 @@ def check_config(cfg) -> None:
     choices = {"weighting": WEIGHTINGS, "weighting_mode": WEIGHTING_MODES, "regularization": REGULARIZATIONS,
                "reg_mode": REG_MODES, "lr_schedule": SCHEDULES, "prior_boundary": BOUNDARIES,
                "solver": SOLVERS, "output": OUTPUTS, "normalization": NORMALIZATIONS,
-               "depth_from": DEPTH_FROM, "warm_start": WARM_STARTS}
+               "depth_from": DEPTH_FROM, "warm_start": WARM_STARTS, "regional": REGIONALS}
     if cfg.backend == "inr":
         choices["encoding"] = ENCODINGS
     for name, allowed in choices.items():
@@ -68,6 +69,9 @@ def check_config(cfg) -> None:
     for a in cfg.axis_scale:
         check_number(a, name="axis_scale", low=0.0, low_open=True)
     _check_prior(cfg)
+    if cfg.period_from_data and cfg.encoding != "periodic":
+        raise ValueError(f"period_from_data=True chooses the period of a periodic encoding; encoding is "
+                         f"{cfg.encoding!r}: set encoding='periodic' or period_from_data=False")
     if cfg.prior_from_data and cfg.warm_start != "least_squares":
         raise ValueError("prior_from_data=True reads the least-squares image: it needs "
                          "warm_start='least_squares'")

@@ -33,6 +33,7 @@ from ._trainer import solve_member, train_member
 logger = logging.getLogger(__name__)
 
 
+@torch.enable_grad()  # training needs autograd even where the caller (or GemPy's backend) turned it off
 def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
                true_model=None, operator=None, checkpoint=None, resume: bool = False,
                stop_after: int | None = None, density=None, **options) -> INRResult:
@@ -111,7 +112,7 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         for k in range(n):
             desc = "INR" if n == 1 else f"INR member {k + 1}/{n}"
             ck = checkpoint_path(checkpoint, k, n)
-            if cfg.solver == "linear":
+            if prob.cfg.solver == "linear":  # the problem's: prior_from_data may choose the closed form
                 outs.append(solve_member(prob, k, ck, resume, desc, key))
             else:
                 outs.append(train_member(prob, k, ck, resume, stop_after, desc, key))
@@ -176,12 +177,13 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
         var = np.mean([o["std"] ** 2 for o in outs], axis=0) + (members.var(0) if len(outs) > 1 else 0.0)
         std = np.sqrt(var)
     with torch.no_grad():
-        pred = prob.forward(torch.as_tensor(model, device=prob.device, dtype=prob.dtype))
-        chi2 = float(((pred - prob.d) / prob.std).pow(2).mean())
+        mt = torch.as_tensor(model, device=prob.device, dtype=prob.dtype)
+        pred, regional = prob.predicted(mt)  # with the best regional, if any
+        chi2 = float(prob.chi2(mt))
     predicted = pred.detach().cpu().double().numpy()
     train_time = sum(o["train_time"] for o in outs)
     timings = dict(setup=t_setup, train=train_time, total=time.perf_counter() - t_start,
-                   steps=int(sum(o["steps"] for o in outs)), device=str(prob.device))
+                   steps=int(sum(o["steps"] for o in outs)), device=str(prob.device), **prob.parallel_info())
     metrics = None
     if true_model is not None:
         metrics = evaluate(model=model, true=true_model, pred=predicted, survey=prob.survey, mesh=prob.mesh,
@@ -193,4 +195,5 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
                      config=cfg, timings=timings, mesh=prob.mesh, survey=prob.survey, true_model=true_model,
                      completed=all(o["done"] for o in outs),
                      solve_info=[o["info"] for o in outs] if cfg.solver == "linear" else None,
-                     recorded_chi2=[o["recorded_chi2"] for o in outs], prior_selection=prob.prior_selection)
+                     recorded_chi2=[o["recorded_chi2"] for o in outs], prior_selection=prob.prior_selection,
+                     regional=regional, period_selection=prob.period_selection)

@@ -123,7 +123,7 @@ class HeadPosterior:
         Whitened data ``d / σ``.
     """
 
-    def __init__(self, A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor) -> None:
+    def __init__(self, A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, *, evidence_only: bool = False) -> None:
         self.n = int(b.shape[0])
         self.a0, self.a02 = a0, float(a0 @ a0)
         if not self.a02 > 0:
@@ -131,9 +131,19 @@ class HeadPosterior:
         q = a0 / math.sqrt(self.a02)
         self.At = A - q[:, None] * (q @ A)[None, :]  # projected: the bias takes its own direction
         self.bt = b - q * (q @ b)
-        U, S, Vh = torch.linalg.svd(self.At, full_matrices=False)
-        keep = S > S.max() * 1e-12 if S.numel() else S > 0
-        self.U, self.S, self.V = U[:, keep], S[keep], Vh[keep].T
+        if evidence_only:
+            # λ-dependent evidence and misfit only need the singular values and Uᵀb: from the
+            # n x n Gram matrix (one product and one symmetric eigendecomposition, far cheaper
+            # than an SVD of a wide design); directions below 1e-6 of the largest singular
+            # value, which the Gram's round-off cannot resolve, are left out (V is not formed)
+            ev, U = torch.linalg.eigh(self.At @ self.At.T)
+            S = ev.clamp_min(0.0).sqrt()
+            keep = S > S.max() * 1e-6 if S.numel() else S > 0
+            self.U, self.S, self.V = U[:, keep], S[keep], None
+        else:
+            U, S, Vh = torch.linalg.svd(self.At, full_matrices=False)
+            keep = S > S.max() * 1e-12 if S.numel() else S > 0
+            self.U, self.S, self.V = U[:, keep], S[keep], Vh[keep].T
         self.c = self.U.T @ self.bt
         self.A, self.b = A, b
         self.res_perp = float(self.bt @ self.bt - self.c @ self.c)  # the part no weight can fit
@@ -165,6 +175,8 @@ class HeadPosterior:
 
     def weights(self, lam: float) -> tuple[torch.Tensor, float]:
         """Posterior mean ``(w (F,), b)`` at λ, kg/m³."""
+        if self.V is None:
+            raise ValueError("this posterior was built with evidence_only=True: it has no weights")
         w = self.V @ (self.S / (self.s2 + lam) * self.c)
         b0 = float(self.a0 @ (self.b - self.A @ w)) / self.a02
         return w, b0
@@ -284,8 +296,12 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     bar = tqdm(total=3, desc=f"{desc} (closed-form head)", disable=not cfg.progress, leave=False, unit="stage")
     design, mean_sq = _design(prob, field)
     design = design / prob.std[:, None]
+    b = prob.d / prob.std
+    regional = getattr(prob, "regional", None)
+    if regional is not None:  # the regional integrated out
+        design, b = regional.project(design), regional.project(b)
     bar.update(1)
-    post = HeadPosterior(design[:, 1:], design[:, 0], prob.d / prob.std)
+    post = HeadPosterior(design[:, 1:], design[:, 0], b)
     bar.update(1)
     rule = cfg.head_lambda
     if rule == "discrepancy":

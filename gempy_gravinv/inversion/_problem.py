@@ -8,10 +8,22 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import os
 
 import numpy as np
 import torch
 
+from .._distributed import (
+    ShardedGravityOperator,
+    all_reduce_gradients,
+    all_reduce_sum,
+    env_info,
+    gather_blocks,
+    rank,
+    rank_device,
+    split_counts,
+    world_size,
+)
 from .._mesh import PrismMesh, as_prism_mesh
 from .._operator import GravityOperator, resolve_device
 from .._survey import Survey
@@ -19,10 +31,17 @@ from ..density import VoxelDensity, as_torch_dtype, cached_on_points, cell_point
 from ._config import INRConfig
 from ._depth import MeshTopDepth, depth_weight, make_depth
 from ._memory import EVAL_CHUNK
+from ._period import choose_period, lattice_config
+from ._regional import make_regional
 from ._regularizers import make_regularizer
 from ._warmstart import choose_prior, fit_field, weighted_start
 
 logger = logging.getLogger(__name__)
+
+#: Field evaluation points (cells x quadrature points) from which a sharded run's training
+#: step evaluates the field on a shard of the cells per rank and gathers the densities
+#: (then the parameter gradients are all-reduced); below it every rank evaluates all cells.
+SHARD_CELLS_FROM = 1 << 20
 
 
 class Problem:
@@ -40,6 +59,18 @@ class Problem:
         Forward operator to use instead of building one (mGal per kg/m³, positive down).
     density : torch.nn.Module or callable, optional
         The density backend to train instead of ``cfg.backend`` (see :meth:`make_field`).
+
+    Notes
+    -----
+    Under an initialised ``torch.distributed`` process group of more than one rank the
+    stations are sharded (:class:`~gempy_gravinv._distributed.ShardedGravityOperator`;
+    ``operator`` may be one, a whole :class:`GravityOperator` or a matrix, which are then
+    split): ``op`` is sharded, ``G`` is None, and the misfit sums the ranks' stations.
+    The data ``d``/``std``, the cells, the field and the prior are replicated on every
+    rank, so every rank takes the same optimiser steps. From :data:`SHARD_CELLS_FROM`
+    evaluation points the training step also splits the cells: each rank evaluates the
+    field on its shard, the densities are gathered, and the parameter gradients summed
+    (:meth:`reduce_gradients`).
     """
 
     def __init__(self, survey: Survey, mesh, cfg: INRConfig, operator=None, density=None) -> None:
@@ -50,21 +81,30 @@ class Problem:
             raise ValueError("invert_inr needs observed data with uncertainties: "
                              "Survey(locations, gz=... mGal, std=... mGal)")
         self.survey, self.mesh, self.cfg = survey, mesh, cfg
-        self.device = resolve_device(cfg.device)
+        self.sharded = world_size() > 1
+        launched = _launched_processes()
+        if not self.sharded and launched > 1:
+            logger.warning("launched as %d processes but no process group is initialised: every process runs the "
+                           "whole problem (call gempy_gravinv._distributed.init_distributed() first to shard "
+                           "the stations)", launched)
+        self.device = rank_device(cfg.device) if self.sharded else resolve_device(cfg.device)
         self.dtype = as_torch_dtype(cfg.dtype)
         tk = dict(device=self.device, dtype=self.dtype)
         self.op = None
         self.G = None
-        if operator is None:
-            chk = True if cfg.check_stations is None else bool(cfg.check_stations)
+        chk = True if cfg.check_stations is None else bool(cfg.check_stations)
+        if self.sharded:
+            self.op = self._sharded_operator(operator, chk)
+        elif operator is None:
             self.op = GravityOperator(mesh, survey, device=self.device, dtype=self.dtype, store=cfg.store,
                                       check_stations=chk)
             if self.op.store == "dense":
                 self.G = self.op.dense()
+        elif isinstance(operator, ShardedGravityOperator):
+            self._check_shape(operator)
+            self.op = operator
         elif isinstance(operator, GravityOperator):
-            if operator.n_cells != mesh.n_cells or operator.n_data != survey.n_data:
-                raise ValueError(f"operator maps {operator.n_cells} cells to {operator.n_data} data; "
-                                 f"mesh has {mesh.n_cells} cells, survey {survey.n_data} stations")
+            self._check_shape(operator)
             self.op = operator
             if operator.store == "dense":
                 self.G = operator.dense().to(**tk)
@@ -76,6 +116,8 @@ class Problem:
             self.G = G.to(**tk)
         self.d = torch.as_tensor(survey.gz, **tk)
         self.std = torch.as_tensor(survey.std, **tk)
+        if isinstance(self.op, ShardedGravityOperator):  # this rank's stations
+            self.d_local, self.std_local = self.d[self.op.start:self.op.stop], self.std[self.op.start:self.op.stop]
         pts, w = cell_points(mesh, cfg.quadrature)
         self.points = torch.as_tensor(pts, dtype=torch.float64, device=self.device)
         self.qweights = torch.as_tensor(w, **tk)
@@ -83,10 +125,61 @@ class Problem:
         self.density = density
         self._starts: dict[float, torch.Tensor | None] = {}
         self.prior_selection: dict | None = None
+        self._data_model(cfg)
+        self.period_selection: dict | None = None
+        if cfg.period_from_data and density is None:
+            factor, self.period_selection = choose_period(
+                self, cfg, lambda c: make_field(c, self.mesh, int(c.seed), self.device, None, self.depth))
+            self.cfg = cfg = dataclasses.replace(cfg, encoding_options={**cfg.encoding_options,
+                                                                        "period_factor": factor})
         if cfg.prior_from_data:
             self.cfg = cfg = self._select_prior(cfg)
+        self.shard_cells = self.sharded and self.points.shape[0] >= SHARD_CELLS_FROM
+        self.cell_counts = split_counts(mesh.n_cells, world_size()) if self.shard_cells else None
         self.precond = self._preconditioner()
         self.reg = make_regularizer(cfg, mesh, self.device, self.dtype, self.depth)
+
+    def _data_model(self, cfg: INRConfig) -> None:
+        """The regional part of the data (``cfg.regional``), solved with the density."""
+        self.regional = make_regional(cfg.regional, self.survey.locations, self.std)
+        if self.regional is not None and self.sharded:
+            raise ValueError(f"regional={cfg.regional!r} is not available with several ranks yet: run it in one "
+                             "process or use regional='none'")
+
+    def predicted(self, m: torch.Tensor) -> tuple[torch.Tensor, dict | None]:
+        """g_z at the stations (mGal) of cell densities m, with the best regional, and that regional."""
+        g = self.forward(m)
+        if self.regional is None:
+            return g, None
+        c = self.regional.fit(self.d - g)
+        return g + self.regional.field(c), self.regional.describe(c)
+
+    def _check_shape(self, op) -> None:
+        if op.n_cells != self.mesh.n_cells or op.n_data != self.survey.n_data:
+            raise ValueError(f"operator maps {op.n_cells} cells to {op.n_data} data; "
+                             f"mesh has {self.mesh.n_cells} cells, survey {self.survey.n_data} stations")
+
+    def _sharded_operator(self, operator, check_stations: bool) -> ShardedGravityOperator:
+        """The stations split over the ranks: built here, or the given operator split."""
+        cfg = self.cfg
+        if operator is None:
+            return ShardedGravityOperator(self.mesh, self.survey, device=self.device, dtype=self.dtype,
+                                          store=cfg.store, check_stations=check_stations)
+        if isinstance(operator, ShardedGravityOperator):
+            self._check_shape(operator)
+            return operator
+        if isinstance(operator, GravityOperator):
+            self._check_shape(operator)
+            return ShardedGravityOperator.from_operator(operator)
+        G = torch.as_tensor(np.asarray(operator) if not torch.is_tensor(operator) else operator)
+        return ShardedGravityOperator.from_matrix(G.to(device=self.device, dtype=self.dtype), self.mesh,
+                                                  self.survey)
+
+    def parallel_info(self) -> dict:
+        """``world_size`` and ``rank_stations`` (stations per rank) of this problem's operator."""
+        if isinstance(self.op, ShardedGravityOperator):
+            return dict(world_size=self.op.world_size, rank_stations=list(self.op.counts))
+        return dict(world_size=1, rank_stations=[int(self.survey.n_data)])
 
     def make_field(self, seed: int) -> torch.nn.Module:
         """A fresh density field for one member, seeded with ``seed``, on the problem's device.
@@ -112,9 +205,10 @@ class Problem:
             return cfg
         self.prior_selection = choose_prior(start)
         logger.info("prior chosen from the data: %s", self.prior_selection["rule"])
-        if self.prior_selection["prior"] == "smooth":  # the smooth model is this image itself
-            return dataclasses.replace(cfg, regularization="none", reg_mode="fixed", reg_weight=0.0,
-                                       warm_start_power=cfg.smooth_power)
+        if self.prior_selection["prior"] == "smooth":  # a Matérn lattice, chosen by the evidence
+            cfg, lattice = lattice_config(
+                self, cfg, lambda c: make_field(c, self.mesh, int(c.seed), self.device, None, self.depth))
+            self.prior_selection.update(lattice=lattice, rule=self.prior_selection["rule"] + "; " + lattice["rule"])
         return cfg
 
     def least_squares_start(self, beta: float | None = None) -> torch.Tensor | None:
@@ -131,19 +225,60 @@ class Problem:
 
     # -------------------------------------------------------------- physics
     def forward(self, m: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """Differentiable g_z (mGal) of cell densities m (n_cells,), optionally a row subset."""
+        """Differentiable g_z (mGal) of cell densities m (n_cells,), optionally a row subset.
+
+        Sharded: the whole g_z, gathered on every rank (the gradient of a replicated loss
+        of it is exact).
+        """
+        if isinstance(self.op, ShardedGravityOperator):
+            g = self.op.gathered(m)
+            return g if rows is None else g[rows]
         if self.G is not None:
             return (self.G if rows is None else self.G[rows]) @ m
         g = self.op(m)
         return g if rows is None else g[rows]
 
     def chi2(self, m: torch.Tensor, rows=None) -> torch.Tensor:
+        """χ²/N (dimensionless) of cell densities m (n_cells,) kg/m³, over all stations or ``rows``.
+
+        Sharded: each rank sums its own stations and the sums are all-reduced; the value
+        is the whole χ²/N on every rank, and its gradient (after the operator's
+        all-reduced adjoint) is the whole gradient.
+        """
+        if self.sharded:  # (one process with a ShardedGravityOperator: the whole path below)
+            return self._sharded_chi2(m, rows)
         d = self.d if rows is None else self.d[rows]
         s = self.std if rows is None else self.std[rows]
-        return (((self.forward(m, rows) - d) / s) ** 2).mean()
+        r = (self.forward(m, rows) - d) / s
+        if self.regional is not None:  # the misfit after the best regional
+            r = self.regional.project(r, rows)
+        return (r**2).mean()
 
-    def cell_density(self, fld: torch.nn.Module) -> torch.Tensor:
-        """Cell-average density of a field (n_cells,) in the operator dtype."""
+    def _sharded_chi2(self, m: torch.Tensor, rows) -> torch.Tensor:
+        g = self.op(m)
+        d, s, n = self.d_local, self.std_local, self.survey.n_data
+        if rows is not None:
+            mine = self.op.local_rows(rows)
+            g, d, s, n = g[mine], d[mine], s[mine], int(rows.shape[0])
+        local = (((g - d) / s) ** 2).sum()
+        total = all_reduce_sum(local.detach().clone())
+        return (local + (total - local.detach())) / n  # value: the whole sum; gradient: this rank's part
+
+    def cell_density(self, fld: torch.nn.Module, *, shard: bool = False) -> torch.Tensor:
+        """Cell-average density of a field (n_cells,) in the operator dtype.
+
+        ``shard`` (the training step; a collective): with :attr:`shard_cells`, each rank
+        evaluates its shard of the cells and the values are gathered; the caller must
+        then :meth:`reduce_gradients` after the backward pass.
+        """
+        voxel = isinstance(fld, VoxelDensity) or isinstance(getattr(fld, "base", None), VoxelDensity)
+        if shard and self.shard_cells and torch.is_grad_enabled() and not voxel:  # a voxel lookup: nothing to split
+            n, counts = self.mesh.n_cells, self.cell_counts
+            nq = self.points.shape[0] // n
+            c0 = sum(counts[:rank()])
+            v = fld(self.points[c0 * nq:(c0 + counts[rank()]) * nq]).to(self.dtype).reshape(counts[rank()], nq)
+            v = gather_blocks(v, counts)
+            return v[:, 0] if nq == 1 else (v * self.qweights).sum(1)
         if isinstance(fld, DepthScaledField) and isinstance(fld.base, VoxelDensity):
             s = fld.scale_at(torch.as_tensor(self.mesh.cell_centers))
             v = fld.base.output(s.to(device=fld.base.values.device, dtype=fld.base.values.dtype) * fld.base.values)
@@ -155,6 +290,11 @@ class Problem:
             v = fld(self.points)
         v = v.to(self.dtype).reshape(self.mesh.n_cells, -1)
         return v[:, 0] if v.shape[1] == 1 else (v * self.qweights).sum(1)
+
+    def reduce_gradients(self, fld: torch.nn.Module) -> None:
+        """After a backward pass through ``cell_density(fld, shard=True)``: sum the gradients over the ranks."""
+        if self.shard_cells:
+            all_reduce_gradients(fld)
 
     # -------------------------------------------------------------- weighting
     def _preconditioner(self) -> torch.Tensor | None:
@@ -178,6 +318,14 @@ class Problem:
     def regularizer(self, m: torch.Tensor) -> torch.Tensor:
         """R(m) of ``cfg.regularization`` (dimensionless) for cell densities m (kg/m³)."""
         return self.reg(m)
+
+
+def _launched_processes() -> int:
+    """Processes the launcher (torchrun, srun) says this job has; 1 when it says nothing usable."""
+    try:
+        return env_info(dict(os.environ)).world_size
+    except ValueError:
+        return 1
 
 
 class DepthScaledField(torch.nn.Module):

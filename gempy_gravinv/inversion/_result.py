@@ -7,10 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._forward import forward_gz
 from .._mesh import PrismMesh
 from .._survey import Survey
 from ..metrics import coverage
 from ._config import INRConfig
+from ._regional import regional_at
 
 
 class EnsembleField(torch.nn.Module):
@@ -81,7 +83,9 @@ class INRResult:
         Trained fields (kept states): callable on any points (n, 3) m -> kg/m³.
     config : INRConfig
     timings : dict
-        Seconds: ``setup`` (operator), ``train`` (all members), ``total``; ``steps``.
+        Seconds: ``setup`` (operator), ``train`` (all members), ``total``; ``steps``;
+        ``world_size`` and ``rank_stations`` (stations each rank held; one entry for one
+        process).
     completed : bool
         False when the run was cut by ``stop_after`` or interrupted (``stop_reason``
         ``"interrupted"``; see :class:`InversionInterrupted`): resume to finish.
@@ -96,6 +100,12 @@ class INRResult:
     prior_selection : dict or None
         With ``prior_from_data``: the prior chosen (``"compact"`` or ``"smooth"``), the
         statistic and threshold it was chosen by, and the rule as a sentence.
+    period_selection : dict or None
+        With ``period_from_data``: the period chosen for the periodic lattice (the mesh
+        box or twice it), the two log evidences, the log Bayes factor and the rule.
+    regional : dict or None
+        With ``config.regional``: the fitted regional (``kind``, ``offset_mgal`` and,
+        for a plane, ``trend_mgal_per_extent``); ``predicted`` includes it.
 
     Files and figures are written by :func:`gempy_gravinv.output.save_inversion`.
     """
@@ -121,6 +131,8 @@ class INRResult:
     solve_info: list | None = None
     recorded_chi2: list | None = None
     prior_selection: dict | None = None
+    regional: dict | None = None
+    period_selection: dict | None = None
 
     def cell_arrays(self) -> dict:
         """Per-cell arrays for model files.
@@ -145,6 +157,16 @@ class INRResult:
         p = torch.as_tensor(np.asarray(points, dtype=np.float64).reshape(-1, 3))
         return self.field(p).detach().cpu().double().numpy()
 
+    def predict(self, locations, *, device: str = "cpu") -> np.ndarray:
+        """g_z (n,) mGal, positive down, of the model at new stations ``locations`` (n, 3) m.
+
+        The forward of the cell model through the mesh, plus the fitted regional
+        (``config.regional``) evaluated there: what the inversion predicts for stations
+        it did not see.
+        """
+        g = forward_gz(self.mesh, locations, self.model, device=device)
+        return g if self.regional is None else g + regional_at(self.regional, locations)
+
     def summary(self) -> str:
         """One-line summary (χ²/N, RMS error, r, time)."""
         s = f"chi2/N={self.chi2:.3f}"
@@ -155,6 +177,8 @@ class INRResult:
         s += f" steps={self.timings.get('steps')} train={self.timings.get('train', 0):.2f}s"
         if self.prior_selection is not None:
             s += f" prior={self.prior_selection['prior']}"
+        if self.period_selection is not None:
+            s += " period=" + ("box" if self.period_selection["period_factor"] == 1.0 else "2x box")
         return s
 
     def metrics_report(self) -> dict:
@@ -163,10 +187,15 @@ class INRResult:
         rep.update(method="INR", chi2_per_datum_recomputed=self.chi2, member_chi2=self.member_chi2,
                    best_step=self.best_step, stop_reason=self.stop_reason, n_members=len(self.fields),
                    timings=self.timings, config=self.config.to_dict())
+        rep.update({k: self.timings[k] for k in ("world_size", "rank_stations") if k in self.timings})
         if self.solve_info is not None:
             rep["solve_info"] = self.solve_info
         if self.prior_selection is not None:
             rep["prior_selection"] = self.prior_selection
+        if self.regional is not None:
+            rep["regional"] = self.regional
+        if self.period_selection is not None:
+            rep["period_selection"] = self.period_selection
         if self.solve_info is not None and self.std is not None and self.true_model is not None:
             rep["posterior_coverage_95"] = coverage(self.model, self.true_model, self.std)
         return rep

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._distributed import all_gather_objects, any_rank, is_main, world_size
 from ._checkpoint import load_checkpoint, plain_values, resume_key, rng_state, save_checkpoint, set_rng_state
 from ._config import INRConfig
 from ._linear import solve_head
@@ -115,8 +116,8 @@ class MemberTrainer:
 
     # ------------------------------------------------------------------ checkpoints
     def resume(self) -> None:
-        """Continue from this member's checkpoint, if it exists."""
-        if self.ckpt is None or not self.ckpt.exists():
+        """Continue from this member's checkpoint, if it exists (every rank reads it)."""
+        if not checkpoint_on_all_ranks(self.ckpt):
             return
         ck = load_checkpoint(self.ckpt, self.cfg, self.key, self.prob.device, self.field)
         self.opt.load_state_dict(ck["optimizer"])
@@ -213,7 +214,7 @@ class MemberTrainer:
         prob = self.prob
         self._begin_step()
         rows = self._rows()
-        m = prob.cell_density(self.field)
+        m = prob.cell_density(self.field, shard=True)
         if prob.precond is not None and m.requires_grad:
             m.register_hook(lambda g, p=prob.precond: g * p)
         loss, chi2_b, reg, w_reg = self._loss(m, rows)
@@ -232,6 +233,7 @@ class MemberTrainer:
                 return why
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        prob.reduce_gradients(self.field)  # cells split over ranks: each rank's part of the gradients
         self._phase = "update"
         self.opt.step()
         self._phase = "commit"
@@ -257,8 +259,8 @@ class MemberTrainer:
 
         cfg = self.cfg
         steps_this_call = 0
-        bar = tqdm(total=cfg.max_steps, initial=self.step, desc=desc, disable=not cfg.progress or self.done,
-                   leave=False, unit="step")
+        bar = tqdm(total=cfg.max_steps, initial=self.step, desc=desc,
+                   disable=not cfg.progress or self.done or not is_main(), leave=False, unit="step")
         self.t0 = time.perf_counter()
         with DeferredInterrupt() as sigint:
             self._sigint = sigint
@@ -277,7 +279,8 @@ class MemberTrainer:
                         bar.set_postfix(chi2=f"{self.last_chi2:.3g}", refresh=False)
                     if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                         self.save(False, self.reason)
-                    if sigint.requested:
+                    if any_rank(sigint.requested):  # every rank stops at the same step
+                        sigint.requested = True
                         raise KeyboardInterrupt
                 else:
                     self.done = True
@@ -289,7 +292,7 @@ class MemberTrainer:
             return self._kept()
         self._finish(stop_after)
         out = self._kept()
-        out["interrupted"] = sigint.requested  # Ctrl-C in the last step: this member is done, stop the others
+        out["interrupted"] = any_rank(sigint.requested)  # Ctrl-C in the last step: this member is done, stop the others
         return out
 
     def _interrupt(self) -> None:
@@ -334,6 +337,25 @@ class MemberTrainer:
                     interrupted=self.interrupted)
 
 
+def checkpoint_on_all_ranks(ckpt: Path | None) -> bool:
+    """Whether ``ckpt`` exists; under several ranks, whether every rank sees it (a collective).
+
+    Raises
+    ------
+    ValueError
+        Some ranks see the file and others do not (the checkpoint folder must be on a
+        file system every rank reads).
+    """
+    here = ckpt is not None and ckpt.exists()
+    if world_size() == 1:
+        return here
+    seen = all_gather_objects(here)
+    if any(seen) and not all(seen):
+        raise ValueError(f"checkpoint {ckpt} is seen by rank(s) {[i for i, v in enumerate(seen) if v]} only: put "
+                         "the checkpoint folder on a file system shared by every rank")
+    return here
+
+
 def train_member(prob: Problem, member: int, ckpt: Path | None, resume: bool, stop_after: int | None,
                  desc: str, key: str = "") -> dict:
     """Train member ``member`` (resuming its checkpoint when asked); its kept field, misfit and history.
@@ -351,7 +373,7 @@ def solve_member(prob: Problem, member: int, ckpt: Path | None, resume: bool, de
     """``solver="linear"``: one member's closed-form head (kept in ``ckpt`` once solved)."""
     cfg = prob.cfg
     fld = prob.make_field(int(cfg.seed) + member)
-    if ckpt is not None and resume and ckpt.exists():
+    if resume and checkpoint_on_all_ranks(ckpt):
         ck = load_checkpoint(ckpt, cfg, key, prob.device, fld)
         fld.eval()
         out = dict(ck["out"])

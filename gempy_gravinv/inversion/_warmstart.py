@@ -36,36 +36,53 @@ MAX_DESIGN = 1e8
 SPARSE_KURTOSIS = 1.0
 
 
-def weighted_start(prob, beta: float, target: float) -> torch.Tensor | None:
-    """The depth-weighted least-squares model (n_cells,) kg/m³, or None if too large.
+def _posterior(prob, beta: float) -> tuple[HeadPosterior, torch.Tensor]:
+    """The Gaussian posterior of the depth-weighted design and the weight ``s`` (n_cells,).
 
-    Parameters
-    ----------
-    prob : Problem
-        Data, σ, operator and the depth model of the inversion.
-    beta : float
-        Exponent β of the depth weight ``s``.
-    target : float
-        χ²/N of the start (the discrepancy principle).
+    With a regional (``prob.regional``) the whitened design and data are projected off
+    its columns: the regional is integrated out.
     """
-    n_data, n_cells = prob.survey.n_data, prob.mesh.n_cells
-    if n_data * n_cells > MAX_DESIGN:
-        logger.info("no least-squares start: %d x %d design is above %.0e entries", n_data, n_cells, MAX_DESIGN)
-        return None
-    logger.info("least-squares start (depth weight β = %g): %d stations x %d cells", beta, n_data, n_cells)
-    t0 = time.perf_counter()
     G = prob.G if prob.G is not None else prob.op.dense()
     G = G.to(torch.float64)
     std = prob.std.to(torch.float64)
     s = depth_weight(prob.depth, torch.as_tensor(prob.mesh.cell_centers), beta).to(G.device)
     A = G * s[None, :] / std[:, None]
     a0 = G.sum(1) / std
-    post = HeadPosterior(A, a0, prob.d.to(torch.float64) / std)
+    b = prob.d.to(torch.float64) / std
+    regional = getattr(prob, "regional", None)
+    if regional is not None:
+        A, a0, b = regional.project(A), regional.project(a0), regional.project(b)
+    return HeadPosterior(A, a0, b), s
+
+
+def _too_large(prob) -> bool:
+    return prob.survey.n_data * prob.mesh.n_cells > MAX_DESIGN
+
+
+def weighted_start(prob, beta: float, target: float) -> torch.Tensor | None:
+    """The depth-weighted least-squares model (n_cells,) kg/m³, or None if too large.
+
+    Parameters
+    ----------
+    prob : Problem
+        Data, σ, operator, regional and the depth model of the inversion.
+    beta : float
+        Exponent β of the depth weight ``s``.
+    target : float
+        χ²/N of the start (the discrepancy principle).
+    """
+    n_data, n_cells = prob.survey.n_data, prob.mesh.n_cells
+    if _too_large(prob):
+        logger.info("no least-squares start: %d x %d design is above %.0e entries", n_data, n_cells, MAX_DESIGN)
+        return None
+    logger.info("least-squares start (depth weight β = %g): %d stations x %d cells", beta, n_data, n_cells)
+    t0 = time.perf_counter()
+    post, s = _posterior(prob, beta)
     lam = post.discrepancy(float(target))
     if math.isfinite(lam):
         w, b0 = post.weights(lam)
     else:
-        w, b0 = torch.zeros(n_cells, dtype=torch.float64, device=G.device), float(post.a0 @ post.b) / post.a02
+        w, b0 = torch.zeros(n_cells, dtype=torch.float64, device=s.device), float(post.a0 @ post.b) / post.a02
     logger.info("least-squares start done in %.1f s", time.perf_counter() - t0)
     return b0 + s * w
 
@@ -124,5 +141,5 @@ def choose_prior(start: torch.Tensor) -> dict:
     rule = (f"excess kurtosis of the depth-weighted least-squares image {k:.2f} "
             f"{'>' if prior == 'compact' else '<='} {SPARSE_KURTOSIS:g}: "
             + ("sparse sources, minimum-support prior" if prior == "compact" else
-               "distributed sources, the least-squares model without a compactness prior"))
+               "distributed sources, a smooth prior"))
     return dict(prior=prior, excess_kurtosis=k, threshold=SPARSE_KURTOSIS, rule=rule)

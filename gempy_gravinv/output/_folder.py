@@ -36,7 +36,7 @@ INVERSION_FILES = (
 )
 #: what ``compare`` writes
 COMPARE_FILES = ("comparison.md", "comparison.csv", "comparison.json", "models.npz", "models/*.mod",
-                 "sections.png", "data_*.png")
+                 "sections.png", "data_*.png", "station_cv.md", "station_cv.json")
 #: what ``reproduce-paper`` writes (one inversion folder per run, and the summary)
 REPRODUCE_FILES = ("metrics.json",) + tuple(f"{run}/{p}" for run in ("dipping_block_*", "smooth_grf_*")
                                               for p in INVERSION_FILES)

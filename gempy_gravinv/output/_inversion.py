@@ -53,6 +53,11 @@ def save_inversion(result: INRResult, directory: PathLike, *, figures: bool = Tr
     attrs = {"method": "INR", "chi2_per_datum": result.chi2, "units": "kg/m3 density contrast"}
     if result.prior_selection is not None:
         attrs["prior_selection"] = result.prior_selection["rule"]
+    if result.period_selection is not None:
+        attrs["period_selection"] = result.period_selection["rule"]
+    if result.regional is not None:
+        attrs["regional"] = result.regional["kind"]
+        attrs["regional_offset_mgal"] = result.regional["offset_mgal"]
     written = write_each([
         ("netcdf", lambda: save_netcdf(d / f"{name}_model.nc", result.mesh, result.model, std=result.std,
                                        attrs=attrs, crs=getattr(result.survey, "crs", None))),

@@ -120,7 +120,7 @@ def make_simulation(survey, mesh, active_cells=None, *, engine: str = "ours", de
         Active cells of the mesh (a mask or indices; all by default).
     engine : {"ours", "simpeg"}
         :class:`gempy_gravinv.simpeg.Simulation3DIntegral` or SimPEG's own
-        (``engine="choclo"``, ``sensitivity_dtype=np.float64``).
+        (``engine="choclo"``); both store float64 sensitivities.
     device : str
         Device of our simulation (ignored for SimPEG's).
     store_sensitivities : str
@@ -147,7 +147,8 @@ def make_simulation(survey, mesh, active_cells=None, *, engine: str = "ours", de
         from ._simulation import Simulation3DIntegral
 
         sim = Simulation3DIntegral(mesh, survey=sv, active_cells=mask, rhoMap=mapping,
-                                   store_sensitivities=store_sensitivities, device=device)
+                                   store_sensitivities=store_sensitivities, device=device,
+                                   sensitivity_dtype=np.float64)
     else:
         sim = gravity.simulation.Simulation3DIntegral(
             mesh, survey=sv, active_cells=mask, rhoMap=mapping, engine="choclo",

@@ -1,19 +1,22 @@
 """A drop-in SimPEG gravity simulation running on :class:`gempy_gravinv.GravityOperator`.
 
 SimPEG's conventions hold on this side of the boundary: the model (through ``rhoMap``)
-is a density (contrast) in **g/cm³**, the data are the **upward** g_z component in
-**mGal** (negative for excess mass below a station). Inside, the operator works in our
-conventions (kg/m³, g_z positive downward); the conversions happen here, only through
-the helpers of :mod:`gempy_gravinv._constants`, and nowhere else.
+is a density (contrast) in **g/cm³**; the data are SimPEG's components: ``gx``, ``gy``,
+``gz`` in **mGal** (``gz`` the **upward** component, negative above excess mass) and the
+gradient tensor ``gxx`` … ``gzz``, ``guv`` in **Eötvös** (z up). Inside, the operators
+work in our conventions (kg/m³; g_z positive downward, the other components as SimPEG's,
+:mod:`gempy_gravinv._components`); the conversions happen here and nowhere else.
 
-The sensitivity in SimPEG's units is ``J = S · G · dρ/dm`` with ``G`` our operator
-(mGal per kg/m³, positive down) and ``S = gz_to_upward ∘ gcc_to_kgm3`` a scalar
-(−1000); ``S`` is self-adjoint, so ``Jᵀ v = (dρ/dm)ᵀ · S · Gᵀ v``.
+The sensitivity in SimPEG's units is ``J = S · G · dρ/dm`` with ``G`` our operator of
+each component (unit per kg/m³) and ``S`` a scalar per component: ``gcc_to_kgm3`` (×1000)
+times the component's sign (−1 for ``gz``, +1 otherwise). ``S`` is self-adjoint, so
+``Jᵀ v = (dρ/dm)ᵀ · Σ_c S_c · G_cᵀ v_c``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import warnings
 from typing import Any
 
@@ -28,16 +31,20 @@ from simpeg import props
 from simpeg.simulation import BaseSimulation
 from simpeg.utils import mkvc, validate_active_indices
 
-from .._constants import gcc_to_kgm3, gz_to_upward
+from .._components import SIMPEG_SIGN
+from .._constants import gcc_to_kgm3
+from .._device import resolve_device
 from .._mesh import PrismMesh
 from .._operator import GravityOperator
 from .._survey import Survey
-from .._validation import check_choice
+from . import _options, _storage
 
 __all__ = ["Simulation3DIntegral"]
 
-_STORES = ("ram", "forward_only", "matrix_free", "disk")
+log = logging.getLogger(__name__)
+
 _NP_TO_TORCH = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}
+_UNSET = object()
 
 
 def _torch_dtype(dtype: Any) -> torch.dtype:
@@ -51,65 +58,88 @@ def _torch_dtype(dtype: Any) -> torch.dtype:
         raise TypeError(f"dtype must be float32 or float64 (numpy or torch), got {dtype!r}") from None
 
 
-def _scale_simpeg(x):
-    """Our g_z per kg/m³ (positive down) -> SimPEG's upward g_z per g/cm³: the factor −1000.
-
-    Used for both J and Jᵀ (a real scalar is its own adjoint).
-    """
-    return gz_to_upward(gcc_to_kgm3(x))
+def _scale(component: str) -> float:
+    """Our value per kg/m³ -> SimPEG's per g/cm³ for one component: ±1000 (−1000 for gz)."""
+    return float(gcc_to_kgm3(SIMPEG_SIGN[component]))
 
 
 class Simulation3DIntegral(BaseSimulation):
-    r"""Gravity (``gz``) integral simulation on our kernels; a drop-in for SimPEG's.
+    r"""Gravity integral simulation on our kernels, every component; a drop-in for SimPEG's.
 
     Swap it for ``simpeg.potential_fields.gravity.simulation.Simulation3DIntegral`` in an
-    existing SimPEG workflow (data misfits, regularisations, directives, optimisers):
-    it subclasses :class:`simpeg.simulation.BaseSimulation`, declares the invertible
-    property ``rho`` (``rhoMap``, ``rhoDeriv``) and provides :meth:`fields`,
+    existing SimPEG workflow (data misfits, regularisations, directives, optimisers, meta
+    simulations): it subclasses :class:`simpeg.simulation.BaseSimulation`, declares the
+    invertible property ``rho`` (``rhoMap``, ``rhoDeriv``) and provides :meth:`fields`,
     :meth:`dpred`, :meth:`Jvec`, :meth:`Jtvec`, :meth:`getJtJdiag`, :meth:`getJ` and
-    :attr:`G`, all float64 NumPy on the host.
+    :attr:`G`, as NumPy arrays on the host.
 
-    Units and sign are SimPEG's: density (contrast) in g/cm³, ``gz`` in mGal, the
-    **upward** component (negative above excess mass). The products run on
+    Units and signs are SimPEG's: density (contrast) in g/cm³; ``gx``, ``gy``, ``gz`` in
+    mGal (``gz`` is the **upward** component, negative above excess mass); ``gxx``,
+    ``gxy``, ``gxz``, ``gyy``, ``gyz``, ``gzz``, ``guv`` in Eötvös (z up; ``gzz`` positive
+    above excess mass). The data vector is ordered as SimPEG orders it (receiver by
+    receiver, the components of each location consecutive). The products run on
     :class:`gempy_gravinv.GravityOperator` (closed-form prisms with node sharing, on CPU
-    or CUDA).
+    or CUDA), one per component, always computed in ``dtype`` (float64 by default).
 
     Parameters
     ----------
     mesh : discretize.TensorMesh or discretize.TreeMesh
         3-D mesh, metres, z up.
     survey : simpeg.potential_fields.gravity.survey.Survey
-        Survey whose receivers measure ``"gz"`` only.
+        Receivers with any of the components above (an unknown component is refused
+        when the survey is set).
     active_cells : array_like of bool or int, optional
         Cells that carry density (all by default). Stations must not lie strictly
-        inside an active cell (a clear ``ValueError`` says which one does).
+        inside an active cell (a clear ``ValueError`` says which one does); stations far
+        from or below the mesh only warn.
     rho : array_like, optional
         Density on the active cells, g/cm³ (when no ``rhoMap`` is used).
     rhoMap : simpeg.maps.IdentityMap, optional
         Mapping from the model to density on the active cells (g/cm³).
-    store_sensitivities : {"ram", "forward_only", "matrix_free"}
-        ``"ram"`` builds and keeps the sensitivity (fast products, n_data x n_cells
-        memory); ``"forward_only"`` and ``"matrix_free"`` never build it and recompute
-        kernel blocks at every product (memory-lean; every J product costs a forward).
-        ``"disk"`` is accepted for compatibility and treated as ``"ram"`` (warning).
+    store_sensitivities : {"ram", "disk", "forward_only"}
+        As SimPEG: ``"ram"`` builds and keeps the sensitivity ``G`` (nD x nC, in
+        ``sensitivity_dtype``); ``"disk"`` writes it to a memory-mapped file at
+        ``sensitivity_path`` (a file with ``engine="choclo"``, ``sensitivity.npy`` in
+        that folder with ``engine="geoana"``); ``"forward_only"`` never builds it and
+        recomputes kernels at every product (``G`` is then a SciPy ``LinearOperator``;
+        with ``engine="geoana"``, SimPEG's default, ``G`` and ``getJ`` raise
+        ``NotImplementedError`` as SimPEG's do, while every product still works).
+        ``"matrix_free"`` is an alias of ``"forward_only"``.
     device : str
         ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"`` or ``"auto"``. Inputs and outputs
         stay NumPy on the host either way.
     dtype : numpy or torch float dtype
-        Precision of the operator (default float64). float32 is faster on GPUs but loses
-        accuracy far from prisms; results are returned as float64.
+        Precision the kernels are computed in (default float64). float32 is faster on
+        GPUs but loses accuracy far from prisms.
+    sensitivity_dtype : {np.float32, np.float64}
+        Storage of ``G`` with ``"ram"``/``"disk"`` (SimPEG's default float32: half the
+        memory, 1e-7 relative rounding of each entry); products accumulate in float64.
+        Reports ``np.float64`` with ``"forward_only"``, as SimPEG does.
+    engine : {"geoana", "choclo"}
+        Accepted and checked as SimPEG checks it (and it decides where ``"disk"`` puts
+        the file); the products always run on our kernels.
+    numba_parallel : bool
+        Checked (a bool) and ignored.
+    n_processes : int or None
+        Checked (an int >= 1 or None) and ignored; with ``engine="choclo"`` a given value
+        warns and becomes None, as in SimPEG.
+    sensitivity_path : str, optional
+        Where ``"disk"`` stores G (default ``./sensitivity``).
     ind_active : array_like, optional
         Deprecated alias of ``active_cells`` (removed from SimPEG in 0.24); accepted with a
         ``FutureWarning``.
-    engine, numba_parallel, n_processes, sensitivity_dtype :
-        Accepted so that SimPEG constructor calls work unchanged. ``engine``,
-        ``numba_parallel`` and ``n_processes`` are ignored; ``sensitivity_dtype`` sets
-        ``dtype`` when ``dtype`` is not given.
-    method, kernel, quadrature, memory_budget :
+    method, kernel, quadrature, memory_budget, compile :
         Passed to :class:`~gempy_gravinv.GravityOperator` (``kernel="point"`` switches to
         Gauss–Legendre point masses, approximate near stations).
     **kwargs
         Passed to :class:`simpeg.simulation.BaseSimulation` (``counter``, ``verbose``...).
+        ``LinearSimulation``'s ``model_map``, ``linear_model`` and ``G`` are refused with
+        a message naming ``rhoMap``.
+
+    Notes
+    -----
+    Fork safety: a worker forked by SimPEG's multiprocessing meta simulations runs its
+    products eagerly on one torch thread (see :mod:`gempy_gravinv._runtime`).
 
     Examples
     --------
@@ -118,23 +148,25 @@ class Simulation3DIntegral(BaseSimulation):
     >>> from simpeg.potential_fields import gravity
     >>> from gempy_gravinv.simpeg import Simulation3DIntegral
     >>> mesh = discretize.TensorMesh([[(50.0, 4)], [(50.0, 4)], [(50.0, 2)]], origin=(0, 0, -100))
-    >>> rx = gravity.receivers.Point(np.array([[100.0, 100.0, 1.0]]), components="gz")
+    >>> rx = gravity.receivers.Point(np.array([[100.0, 100.0, 1.0]]), components=["gz", "gzz"])
     >>> survey = gravity.survey.Survey(gravity.sources.SourceField([rx]))
     >>> sim = Simulation3DIntegral(mesh, survey=survey, rhoMap=maps.IdentityMap(nP=mesh.n_cells))
-    >>> bool(sim.dpred(np.full(mesh.n_cells, 0.3))[0] < 0)  # upward gz: negative over excess mass
+    >>> gz, gzz = sim.dpred(np.full(mesh.n_cells, 0.3))
+    >>> bool(gz < 0 and gzz > 0)  # upward gz negative, gzz positive over excess mass
     True
     """
 
     rho, rhoMap, rhoDeriv = props.Invertible("Density (contrast), g/cm³")
 
     def __init__(self, mesh, survey=None, active_cells=None, rho=None, rhoMap=None,
-                 store_sensitivities: str = "ram", device: str = "cpu", dtype: Any = None, *,
-                 method: str = "nodes", kernel: str = "prism", quadrature: int = 2,
-                 memory_budget: int | None = None, engine: str | None = None,
-                 numba_parallel: bool | None = None, n_processes: int | None = None,
-                 sensitivity_dtype: Any = None, ind_active=None, **kwargs) -> None:
+                 store_sensitivities: str = "ram", device: str = "cpu", dtype: Any = np.float64, *,
+                 sensitivity_dtype: Any = np.float32, engine: str = "geoana", numba_parallel: bool = True,
+                 n_processes: Any = _UNSET, method: str = "nodes", kernel: str = "prism", quadrature: int = 2,
+                 memory_budget: int | None = None, compile: bool | str = "auto", ind_active=None,
+                 **kwargs) -> None:
         import discretize
 
+        _options.refuse_linear_simulation_kwargs(kwargs)
         if ind_active is not None:
             if active_cells is not None:
                 raise TypeError("pass either active_cells or the deprecated ind_active, not both")
@@ -143,20 +175,11 @@ class Simulation3DIntegral(BaseSimulation):
             active_cells = ind_active
         if not isinstance(mesh, (discretize.TensorMesh, discretize.TreeMesh)) or mesh.dim != 3:
             raise TypeError(f"mesh must be a 3-D discretize TensorMesh or TreeMesh, got {type(mesh).__name__}")
-        if store_sensitivities != "disk":  # "disk" is accepted for compatibility, not advertised
-            check_choice(store_sensitivities, _STORES[:3], name="store_sensitivities")
-        else:
-            warnings.warn("store_sensitivities='disk' is not supported: the sensitivity is kept in RAM",
-                          UserWarning, stacklevel=2)
-            store_sensitivities = "ram"
-        if dtype is None:
-            dtype = np.float64 if sensitivity_dtype is None else sensitivity_dtype
+        self._store = _options.check_store(store_sensitivities)
+        self.sensitivity_dtype = sensitivity_dtype
         self._torch_dtype = _torch_dtype(dtype)
-        # ignored SimPEG engine options (kept so constructor calls work unchanged)
         self.engine = engine
         self.numba_parallel = numba_parallel
-        self.n_processes = n_processes
-
         self._mesh = mesh
         if active_cells is None:
             active_cells = np.ones(mesh.n_cells, dtype=bool)
@@ -164,16 +187,74 @@ class Simulation3DIntegral(BaseSimulation):
             active_cells = validate_active_indices("active_cells", active_cells, mesh.n_cells)
         self._active_cells = active_cells
         self.nC = int(np.sum(active_cells))
-        self.store_sensitivities = store_sensitivities
         self.device = device
         self.method = method
         self.kernel = kernel
         self.quadrature = quadrature
         self.memory_budget = memory_budget
-        self._op: GravityOperator | None = None
+        self.compile = compile
+        self._ops: dict | None = None
         super().__init__(survey=survey, **kwargs)
+        given = n_processes is not _UNSET
+        self._n_processes = _options.check_n_processes(1 if not given else n_processes, engine, given)
+        _options.check_sensitivity_path(self.sensitivity_path, self.engine, self._store)
         self.rho = rho
         self.rhoMap = rhoMap
+
+    # ------------------------------------------------------------------ options (SimPEG's checks)
+    @property
+    def store_sensitivities(self) -> str:
+        """``"ram"``, ``"disk"`` or ``"forward_only"`` (``"matrix_free"`` reads as given)."""
+        return self._store
+
+    @store_sensitivities.setter
+    def store_sensitivities(self, value):
+        self._store = _options.check_store(value)
+        self._clear_operator()
+
+    @property
+    def _forward_only(self) -> bool:
+        return self._store in ("forward_only", "matrix_free")
+
+    @property
+    def sensitivity_dtype(self):
+        """Storage dtype of ``G``: ``np.float32`` or ``np.float64`` (``np.float64`` when forward only)."""
+        if self._forward_only:
+            return np.float64
+        return self._sensitivity_dtype
+
+    @sensitivity_dtype.setter
+    def sensitivity_dtype(self, value):
+        self._sensitivity_dtype = _options.check_sensitivity_dtype(value)
+        if hasattr(self, "_G"):
+            del self._G
+
+    @property
+    def engine(self) -> str:
+        """SimPEG's engine name (checked; our kernels run either way)."""
+        return self._engine
+
+    @engine.setter
+    def engine(self, value):
+        self._engine = _options.check_engine(value)
+
+    @property
+    def numba_parallel(self) -> bool:
+        """Checked as SimPEG checks it (a bool); ignored."""
+        return self._numba_parallel
+
+    @numba_parallel.setter
+    def numba_parallel(self, value):
+        self._numba_parallel = _options.check_numba_parallel(value)
+
+    @property
+    def n_processes(self):
+        """Checked as SimPEG checks it (None or an int >= 1); ignored."""
+        return self._n_processes
+
+    @n_processes.setter
+    def n_processes(self, value):
+        self._n_processes = _options.check_n_processes(value, self.engine, False)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -194,40 +275,47 @@ class Simulation3DIntegral(BaseSimulation):
 
     @property
     def survey(self):
-        """The SimPEG gravity survey; setting it drops the cached operator."""
+        """The SimPEG gravity survey; setting it checks its components and drops the operators."""
         return self._survey
 
     @survey.setter
     def survey(self, value):
+        if value is not None and hasattr(value, "source_field"):
+            _storage.component_rows(value)  # refuse an unknown component now, not at the first dpred
         BaseSimulation.survey.fset(self, value)
         self._clear_operator()
 
-    @property
-    def sensitivity_dtype(self):
-        """NumPy dtype of the operator (products are returned as float64)."""
-        return np.float64 if self._torch_dtype == torch.float64 else np.float32
-
     def _clear_operator(self) -> None:
-        self._op = None
+        self._ops = None
         for name in ("_G", "_gtg_diagonal", "_weights_sha256"):
             if hasattr(self, name):
                 delattr(self, name)
 
     @property
-    def operator(self) -> GravityOperator:
-        """The underlying :class:`~gempy_gravinv.GravityOperator` (our units), built on first use."""
-        if self._op is None:
+    def operators(self) -> dict:
+        """``component -> (rows, GravityOperator)``: our operator of each component (our units), built on first use."""
+        if self._ops is None:
             if self.survey is None:
                 raise AttributeError("the simulation has no survey: set simulation.survey first")
-            stations = Survey.from_simpeg(self.survey, dobs=None)
             prisms = PrismMesh.from_discretize(self.mesh, active_cells=self.active_cells)
-            # "ram" on the host keeps G as a NumPy array (see _host_G); on a GPU the operator
-            # keeps it on the device
-            store = "dense" if self.store_sensitivities == "ram" and not self._host else "matrix_free"
-            self._op = GravityOperator(prisms, stations, device=self.device, dtype=self._torch_dtype,
-                                       store=store, method=self.method, kernel=self.kernel,
-                                       quadrature=self.quadrature, memory_budget=self.memory_budget)
-        return self._op
+            # "ram"/"disk" on the host store G as a NumPy array here; on a GPU the operators keep it
+            store = "dense" if not self._forward_only and not self._host else "matrix_free"
+            self._ops = {}
+            for comp, (rows, loc) in _storage.component_rows(self.survey).items():
+                op = GravityOperator(prisms, Survey(loc), device=self.device, dtype=self._torch_dtype,
+                                     store=store, method=self.method, kernel=self.kernel,
+                                     quadrature=self.quadrature, memory_budget=self.memory_budget,
+                                     compile=self.compile, component=comp, check_stations="warn")
+                self._ops[comp] = (rows, op)
+        return self._ops
+
+    @property
+    def operator(self) -> GravityOperator:
+        """The :class:`~gempy_gravinv.GravityOperator` of a single-component survey (our units)."""
+        ops = self.operators
+        if len(ops) != 1:
+            raise AttributeError(f"the survey has {len(ops)} components ({', '.join(ops)}): use .operators")
+        return next(iter(ops.values()))[1]
 
     @property
     def _host(self) -> bool:
@@ -235,50 +323,60 @@ class Simulation3DIntegral(BaseSimulation):
 
     @property
     def operator_device(self) -> torch.device:
-        """The torch device the operator runs on."""
-        from .._operator import resolve_device
-
+        """The torch device the operators run on."""
         return resolve_device(self.device)
 
-    def _host_G(self) -> np.ndarray | None:
-        """G in SimPEG's units as a NumPy array, for ``"ram"`` on the CPU (else None).
-
-        Small dense products are far cheaper in NumPy/BLAS than through torch's thread
-        pool, and SimPEG's CG calls Jvec/Jtvec hundreds of times.
-        """
-        if self.store_sensitivities != "ram" or not self._host:
+    def _stored_G(self) -> np.ndarray | None:
+        """G in SimPEG's units (``sensitivity_dtype``, RAM or memmap) for ``"ram"``/``"disk"``, else None."""
+        if self._forward_only:
             return None
         if getattr(self, "_G", None) is None:
-            g = self.operator.dense()  # built in chunks by our kernels; not kept by the operator
-            g = g.to(dtype=torch.float64).numpy()
-            np.multiply(g, _scale_simpeg(1.0), out=g)  # -> upward mGal per g/cm³, in place
-            self._G = g
+            path = _storage.sensitivity_file(self.sensitivity_path, self.engine)
+            G = _storage.allocate((self.survey.nD, self.nC), self.sensitivity_dtype, self._store, path)
+            for comp, (rows, op) in self.operators.items():
+                scale = _scale(comp)
+                contiguous = len(rows) == 0 or bool(np.all(np.diff(rows) == 1))
+                for r0, r1, block in op.dense_rows():  # computed in float64, scaled and cast in one pass
+                    b = block.to(device="cpu", dtype=torch.float64).numpy()
+                    if contiguous:
+                        np.multiply(b, scale, out=G[rows[0] + r0:rows[0] + r1])
+                    else:
+                        G[rows[r0:r1]] = b * scale
+            if isinstance(G, np.memmap):
+                G.flush()
+            self._G = G
         return self._G
 
     # ------------------------------------------------------------------ boundary
     def _apply_G(self, rho_gcc) -> np.ndarray:
-        """G·ρ in SimPEG's units: ρ (nC,) g/cm³ -> upward g_z (nD,) mGal."""
-        G = self._host_G()
-        if G is not None:
-            return G @ np.asarray(rho_gcc, dtype=np.float64)
-        op = self.operator
-        v = torch.as_tensor(np.ascontiguousarray(rho_gcc, dtype=np.float64))
-        gz = op.forward(v)  # ours: mGal positive down per kg/m³
-        return _scale_simpeg(gz.to(device="cpu", dtype=torch.float64).numpy())
+        """G·ρ in SimPEG's units: ρ (nC,) g/cm³ -> data (nD,), float64."""
+        rho = np.asarray(rho_gcc, dtype=np.float64)
+        if self._host:
+            G = self._stored_G()
+            if G is not None:
+                return _storage.matvec(G, rho)
+        out = np.empty(self.survey.nD, dtype=np.float64)
+        v = torch.as_tensor(np.ascontiguousarray(rho))
+        for comp, (rows, op) in self.operators.items():
+            out[rows] = op.forward(v).to(device="cpu", dtype=torch.float64).numpy() * _scale(comp)
+        return out
 
     def _apply_Gt(self, v) -> np.ndarray:
-        """Gᵀ·v in SimPEG's units: v (nD,) (upward mGal space) -> (nC,) (g/cm³ space)."""
-        G = self._host_G()
-        if G is not None:
-            return G.T @ np.asarray(v, dtype=np.float64)
-        op = self.operator
-        r = torch.as_tensor(np.ascontiguousarray(v, dtype=np.float64))
-        out = op.adjoint(r).to(device="cpu", dtype=torch.float64).numpy()
-        return _scale_simpeg(out)
+        """Gᵀ·v in SimPEG's units: v (nD,) data space -> (nC,) (g/cm³ space), float64."""
+        v = np.asarray(v, dtype=np.float64)
+        if self._host:
+            G = self._stored_G()
+            if G is not None:
+                return _storage.rmatvec(G, v)
+        out = np.zeros(self.nC, dtype=np.float64)
+        for comp, (rows, op) in self.operators.items():
+            r = torch.as_tensor(np.ascontiguousarray(v[rows]))
+            out += op.adjoint(r).to(device="cpu", dtype=torch.float64).numpy() * _scale(comp)
+        return out
 
     # ------------------------------------------------------------------ SimPEG API
     def fields(self, m=None) -> np.ndarray:
-        """Forward-model ``gz`` at the receivers.
+        """Forward-model the survey's components at the receivers (SimPEG's data order).
 
         Parameters
         ----------
@@ -288,7 +386,8 @@ class Simulation3DIntegral(BaseSimulation):
         Returns
         -------
         (nD,) numpy.ndarray
-            Upward ``gz`` in mGal (negative above excess mass), float64.
+            mGal (``gx``, ``gy``, upward ``gz``: negative above excess mass) or Eötvös
+            (gradients), float64.
         """
         if m is not None:
             self.model = m
@@ -300,7 +399,7 @@ class Simulation3DIntegral(BaseSimulation):
         return self._apply_G(rho)
 
     def dpred(self, m=None, f=None) -> np.ndarray:
-        """Predicted data: upward ``gz`` (mGal) for model ``m`` (or the fields ``f`` given).
+        """Predicted data (SimPEG's units and order) for model ``m``, or the fields ``f`` given.
 
         Parameters
         ----------
@@ -312,7 +411,7 @@ class Simulation3DIntegral(BaseSimulation):
         Returns
         -------
         (nD,) numpy.ndarray
-            Upward ``gz``, mGal.
+            mGal (accelerations, ``gz`` upward) or Eötvös (gradients).
         """
         if self.survey is None:
             raise AttributeError("The survey has not yet been set and is required to compute data. "
@@ -363,7 +462,7 @@ class Simulation3DIntegral(BaseSimulation):
         return np.asarray(self.rhoDeriv.T @ gtv)
 
     def getJ(self, m, f=None):
-        """The full sensitivity ``G · dρ/dm`` (stored modes) or a SciPy LinearOperator.
+        """The sensitivity ``G · dρ/dm``: an array (stored modes) or a SciPy ``LinearOperator`` (forward only).
 
         Parameters
         ----------
@@ -373,37 +472,38 @@ class Simulation3DIntegral(BaseSimulation):
         Returns
         -------
         (nD, n_param) numpy.ndarray or scipy.sparse.linalg.LinearOperator
-            Upward mGal per model unit.
+            Data units (mGal or Eötvös) per model unit.
+        """
+        from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+        self.model = m
+        G = self.G
+        if isinstance(G, LinearOperator):
+            return G @ aslinearoperator(self.rhoDeriv)
+        return G @ self.rhoDeriv
+
+    @property
+    def G(self):
+        """Sensitivity of the active cells (nD, nC), SimPEG's units per g/cm³.
+
+        ``"ram"``: a NumPy array in ``sensitivity_dtype`` (do not modify it); ``"disk"``:
+        a ``numpy.memmap`` on ``sensitivity_path``; ``"forward_only"``: a SciPy
+        ``LinearOperator`` (float64 products, nothing stored). On a GPU, the stored modes
+        keep G on the device and this is a host copy made on first access.
         """
         from scipy.sparse.linalg import LinearOperator
 
-        self.model = m
-        if self.store_sensitivities == "ram":
-            deriv = self.rhoDeriv
-            return np.asarray((deriv.T @ self.G.T).T)
-        n_param = len(self.model)
-        return LinearOperator((self.survey.nD, n_param), dtype=np.float64,
-                              matvec=lambda x: self.Jvec(m, mkvc(x)),
-                              rmatvec=lambda y: self.Jtvec(m, mkvc(y)))
-
-    @property
-    def G(self) -> np.ndarray:
-        """Sensitivity of the active cells (nD, nC), upward mGal per g/cm³, float64.
-
-        Available when ``store_sensitivities="ram"``. On the CPU this is the stored
-        matrix itself (do not modify it); on a GPU, a host copy is made (and cached) on
-        first access.
-        """
-        if self.store_sensitivities != "ram":
-            raise AttributeError(f"G is not stored with store_sensitivities={self.store_sensitivities!r}: "
-                                 "use Jvec/Jtvec or getJ (a LinearOperator)")
-        G = self._host_G()
-        if G is not None:
-            return G
-        if getattr(self, "_G", None) is None:
-            g = self.operator.dense().to(device="cpu", dtype=torch.float64).numpy()
-            self._G = _scale_simpeg(g)
-        return self._G
+        if self._forward_only and self.engine == "geoana":
+            raise NotImplementedError(
+                'Accessing matrix G with store_sensitivities="forward_only" and engine="geoana" hasn\'t been '
+                'implemented yet. Choose store_sensitivities="ram" or "disk", or another engine, like "choclo".'
+                " (SimPEG's behaviour, kept for drop-in fidelity: this simulation computes the same products "
+                'with either engine; engine="choclo" gives G as a LinearOperator.)')
+        if self._forward_only:
+            return LinearOperator((self.survey.nD, self.nC), dtype=np.float64,
+                                  matvec=lambda x: self._apply_G(mkvc(x)),
+                                  rmatvec=lambda y: self._apply_Gt(mkvc(y)))
+        return self._stored_G()
 
     def getJtJdiag(self, m, W=None, f=None) -> np.ndarray:
         r"""Diagonal of :math:`\mathbf{J}^T \mathbf{W}^T \mathbf{W} \mathbf{J}`, as SimPEG computes it.
@@ -419,12 +519,13 @@ class Simulation3DIntegral(BaseSimulation):
         Returns
         -------
         (n_param,) numpy.ndarray
-            (upward mGal per model unit)² times the weights.
+            (data units per model unit)² times the weights, float64.
 
         Notes
         -----
         Caches ``diag(Gᵀ WᵀW G)`` with the sha256 of the weights (as SimPEG does), so the
-        directives that call it at every iteration with the same ``W`` pay once.
+        directives that call it at every iteration with the same ``W`` pay once. Forward
+        only, it is accumulated from kernel blocks without storing G.
         """
         self.model = m
         weights = W.diagonal() ** 2 if W is not None else np.ones(self.survey.nD, dtype=np.float64)
@@ -432,14 +533,15 @@ class Simulation3DIntegral(BaseSimulation):
         sha = hashlib.sha256(weights)
         cached = getattr(self, "_weights_sha256", None)
         if getattr(self, "_gtg_diagonal", None) is None or cached is None or cached.digest() != sha.digest():
-            G = self._host_G()
+            G = self._stored_G() if self._host else None
             if G is not None:  # already in SimPEG's units
-                self._gtg_diagonal = np.einsum("i,ij,ij->j", weights, G, G)
+                self._gtg_diagonal = _storage.weighted_colsum_sq(G, weights)
             else:
-                jtj = self.operator.jtj_diag(torch.as_tensor(np.sqrt(weights)))
-                # (−1000)²: the SimPEG unit scale applied twice (J = S·G, diag(JᵀJ) = S²·diag(GᵀG))
-                jtj = jtj.to(device="cpu", dtype=torch.float64).numpy()
-                self._gtg_diagonal = _scale_simpeg(_scale_simpeg(jtj))
+                gtg = np.zeros(self.nC, dtype=np.float64)
+                for comp, (rows, op) in self.operators.items():
+                    jtj = op.jtj_diag(torch.as_tensor(np.sqrt(weights[rows])))
+                    gtg += jtj.to(device="cpu", dtype=torch.float64).numpy() * _scale(comp) ** 2
+                self._gtg_diagonal = gtg
             self._weights_sha256 = sha
         return _deriv_weighted_colsum(self.rhoDeriv, self._gtg_diagonal)
 
@@ -449,10 +551,10 @@ class Simulation3DIntegral(BaseSimulation):
         return super()._delete_on_model_update
 
     def __repr__(self) -> str:
-        op = "not built" if self._op is None else repr(self._op)
+        op = "not built" if self._ops is None else ", ".join(repr(o) for _, o in self._ops.values())
         nd = None if self.survey is None else self.survey.nD
         return (f"gempy_gravinv.simpeg.Simulation3DIntegral(nC={self.nC}, nD={nd}, "
-                f"store_sensitivities={self.store_sensitivities!r}, device={self.device!r}, operator: {op})")
+                f"store_sensitivities={self.store_sensitivities!r}, device={self.device!r}, operators: {op})")
 
 
 def _deriv_weighted_colsum(deriv, gtg: np.ndarray) -> np.ndarray:

@@ -1,0 +1,187 @@
+"""Does the field wrap around the mesh box? The period of a periodic encoding, from the data.
+
+The periodic presets (:meth:`INRConfig.periodic`, :meth:`INRConfig.spectral`) build the
+field from the Fourier lattice of the mesh box: the field then takes the same values on
+opposite faces, as a field made by an FFT on that mesh does. A real density field, or a
+synthetic one made otherwise, does not wrap. Such a field is still representable by a
+lattice whose period is twice the box (the box is then half a period: nothing ties
+opposite faces).
+
+``period_from_data=True`` lets the data decide between the two. For each period, the
+lattice with the configuration's harmonics and Matérn amplitudes is a one-layer
+Gaussian model whose evidence ``p(d | λ)`` has a closed form
+(:class:`~gempy_gravinv.inversion._linear.HeadPosterior`, λ at its maximum). Both
+models have the same bias column and data, so the difference of their log evidences is
+a log Bayes factor. The period with the larger evidence is kept, and the choice, the two
+log evidences and the rule are reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+import torch
+
+from ._linear import HeadPosterior, _design, _drop_caches
+
+logger = logging.getLogger(__name__)
+
+#: The periods compared, in boxes: the mesh box itself, and twice it.
+PERIODS = (1.0, 2.0)
+
+
+def evidence_of_period(prob, cfg, factor: float, make_field: Callable) -> float:
+    """Largest log evidence ``log p(d | λ)`` (nats) of the lattice of ``cfg`` with period ``factor`` boxes.
+
+    Parameters
+    ----------
+    prob : Problem
+        Data, σ (mGal), operator, cell points and regional of the inversion.
+    cfg : INRConfig
+        A configuration with ``encoding="periodic"``; its harmonics and amplitudes are used.
+    factor : float
+        Period in units of the mesh box (1: the field wraps around the box).
+    make_field : callable
+        ``make_field(cfg) -> field`` on the problem's mesh and device.
+    """
+    opts = {**dict(cfg.encoding_options), "period_factor": float(factor)}
+    lin = dataclasses.replace(cfg, depth=0, output="linear", bounds=None, init_value=None,
+                              net_dtype="float64", encoding_options=opts)
+    field = make_field(lin)
+    design, _ = _design(prob, field)
+    _drop_caches(field)
+    design = design / prob.std[:, None]
+    b = prob.d / prob.std
+    regional = getattr(prob, "regional", None)
+    if regional is not None:
+        design, b = regional.project(design), regional.project(b)
+    post = HeadPosterior(design[:, 1:].to(torch.float64), design[:, 0].to(torch.float64), b.to(torch.float64),
+                         evidence_only=True)
+    return float(post.log_evidence(post.evidence()))
+
+
+def choose_period(prob, cfg, make_field: Callable) -> tuple[float, dict]:
+    """The period (in boxes) the data favour, and a report of the choice.
+
+    Returns
+    -------
+    factor : float
+        1.0 (the field wraps around the mesh box) or 2.0 (it need not).
+    report : dict
+        ``period_factor``, ``log_evidence`` (``{"box": …, "twice_box": …}``, nats),
+        ``log_bayes_factor`` (twice the box over the box) and ``rule`` (a sentence).
+    """
+    ev = {f: evidence_of_period(prob, cfg, f, make_field) for f in PERIODS}
+    lbf = ev[2.0] - ev[1.0]
+    factor = 2.0 if lbf > 0 else 1.0
+    if factor == 2.0:
+        rule = (f"the data favour a field that does not wrap around the mesh box (log Bayes factor {lbf:.1f} "
+                "for a period of twice the box): the lattice's period is twice the box")
+    else:
+        rule = (f"the data favour a field that wraps around the mesh box (log Bayes factor {-lbf:.1f} "
+                "over a period of twice the box): the lattice's period is the box")
+    logger.info("period from the data: %s", rule)
+    return factor, dict(period_factor=factor, log_evidence={"box": ev[1.0], "twice_box": ev[2.0]},
+                        log_bayes_factor=lbf, rule=rule)
+
+
+#: Correlation lengths tried by :func:`choose_lattice`, as fractions of the largest
+#: horizontal extent of the mesh.
+LENGTH_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2)
+#: Matérn smoothness values tried by :func:`choose_lattice`.
+SMOOTHNESS = (0.5, 1.5, 2.5)
+#: Harmonics along the longest horizontal axis of one period (the other axes in proportion).
+HARMONICS = 8
+
+
+def lattice_harmonics(extent, factor: float = 1.0, k_max: int = HARMONICS) -> list[int]:
+    """Harmonics per axis of a lattice over ``extent`` (6,) m: ``k_max`` along the longest horizontal axis.
+
+    The other axes get the same wavelength spacing (at least 2 harmonics each); ``factor``
+    is accepted for symmetry with the period and does not change the count (a longer
+    period then resolves proportionally longer wavelengths).
+    """
+    import math
+
+    lengths = [extent[1] - extent[0], extent[3] - extent[2], extent[5] - extent[4]]
+    ref = max(lengths[0], lengths[1])
+    return [max(2, int(math.ceil(k_max * L / ref))) for L in lengths]
+
+
+def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
+    """Period, correlation length ℓ and smoothness ν of a Matérn lattice prior, by the evidence.
+
+    For each period (the mesh box, twice the box) the design of the unscaled lattice,
+    ``G [1, Φ]``, is computed once; each ``(ℓ, ν)`` of the grid
+    (:data:`LENGTH_FRACTIONS` of the largest horizontal extent x :data:`SMOOTHNESS`) only
+    rescales its columns by the Matérn amplitudes ``(1 + ℓ²|k|²)^(-(ν+3/2)/2)`` and needs
+    one SVD. The kept model is the one of largest evidence (λ at its maximum for each).
+
+    Returns
+    -------
+    encoding_options : dict
+        For ``encoding="periodic"``: ``n_harmonics``, ``lattice``, ``spectrum`` (ℓ m, ν),
+        ``spectrum_power`` 1 and ``period_factor``.
+    report : dict
+        ``period_factor``, ``length_m``, ``nu``, ``log_evidence`` of the best model of
+        each period, ``log_bayes_factor`` (twice the box over the box) and ``rule``.
+    """
+    extent = [float(v) for v in prob.mesh.extent]
+    span = max(extent[1] - extent[0], extent[3] - extent[2])
+    harmonics = lattice_harmonics(extent)
+    best: dict[float, tuple] = {}
+    for f in PERIODS:
+        opts = dict(n_harmonics=harmonics, lattice=True, period_factor=f)
+        lin = dataclasses.replace(cfg, encoding="periodic", depth=0, output="linear", bounds=None,
+                                  init_value=None, net_dtype="float64", encoding_options=opts)
+        field = make_field(lin)
+        design, _ = _design(prob, field)
+        enc = field.encoding
+        lengths = torch.as_tensor([f * (extent[1] - extent[0]), f * (extent[3] - extent[2]),
+                                   f * (extent[5] - extent[4])], dtype=torch.float64)
+        k2 = ((enc.wave.to(torch.float64).cpu() / lengths[None, :]) ** 2).sum(1)
+        _drop_caches(field)
+        design = (design / prob.std[:, None]).to(torch.float64)
+        b = (prob.d / prob.std).to(torch.float64)
+        regional = getattr(prob, "regional", None)
+        if regional is not None:
+            design, b = regional.project(design), regional.project(b)
+        for frac in LENGTH_FRACTIONS:
+            ell = frac * span
+            for nu in SMOOTHNESS:
+                amp = (1 + ell**2 * k2) ** (-(nu + 1.5) / 2)
+                A = design[:, 1:] * torch.cat([amp, amp]).to(design)[None, :]
+                post = HeadPosterior(A, design[:, 0], b, evidence_only=True)
+                ev = float(post.log_evidence(post.evidence()))
+                if f not in best or ev > best[f][0]:
+                    best[f] = (ev, ell, nu)
+    lbf = best[2.0][0] - best[1.0][0]
+    factor = 2.0 if lbf > 0 else 1.0
+    ev, ell, nu = best[factor]
+    wraps = "does not wrap" if factor == 2.0 else "wraps"
+    rule = (f"largest evidence: a Matérn field (ℓ = {ell:.4g} m, ν = {nu:g}) that {wraps} around the mesh box "
+            f"(log Bayes factor {abs(lbf):.1f} over the other period)")
+    logger.info("lattice prior from the data: %s", rule)
+    opts = dict(n_harmonics=harmonics, lattice=True, spectrum=[ell, nu], spectrum_power=1.0, period_factor=factor)
+    return opts, dict(period_factor=factor, length_m=ell, nu=nu,
+                      log_evidence={"box": best[1.0][0], "twice_box": best[2.0][0]}, log_bayes_factor=lbf,
+                      rule=rule)
+
+
+def lattice_config(prob, cfg, make_field: Callable):
+    """``cfg`` turned into the closed-form Matérn lattice model the evidence picks (:func:`choose_lattice`).
+
+    The smooth branch of ``prior_from_data``: a one-layer periodic-lattice field (the
+    :meth:`INRConfig.spectral` form: linear output, no bounds, no weighting, no warm
+    start) with the period, ℓ and ν of largest evidence, solved in closed form with λ at
+    the evidence's maximum. Returns the configuration and the report of the choice.
+    """
+    opts, report = choose_lattice(prob, cfg, make_field)
+    new = dataclasses.replace(cfg, encoding="periodic", encoding_options=opts, prior_length=opts["spectrum"][0],
+                              prior_nu=opts["spectrum"][1], depth=0, output="linear", bounds=None, init_value=None,
+                              weighting="none", solver="linear", head_lambda="evidence", net_dtype="float64",
+                              regularization="none", reg_mode="fixed", reg_weight=0.0, warm_start="none",
+                              period_from_data=False)
+    return new, report

@@ -1,0 +1,100 @@
+"""The periodic presets check their own assumption: does the field wrap around the mesh box?
+
+A field made by an FFT on the mesh wraps; one cropped from a grid twice as large does
+not. The closed-form evidence of the lattice with the box as period vs twice the box
+must tell them apart, and the model of the non-wrapping field must gain from the choice.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gempy_gravinv import PrismMesh, Survey, forward_gz
+from gempy_gravinv.cases.synthetic import grf_field, make_noise, smooth_grf
+from gempy_gravinv.inversion import INRConfig, invert_inr
+from gempy_gravinv.metrics import pearson_r
+from gempy_gravinv.output import save_inversion
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+SHAPE, H = (20, 20, 10), 1000.0
+
+
+@pytest.fixture(scope="module")
+def wrapping():
+    c = smooth_grf(seed=0, noise_seed=1, shape=SHAPE, cell_size=H)
+    return c.survey, c.mesh, c.model
+
+
+@pytest.fixture(scope="module")
+def not_wrapping():
+    """The same spectrum on a grid twice as large, cropped to its centre: opposite faces are not tied."""
+    n = SHAPE
+    f = grf_field(tuple(2 * k for k in n), H, 5000.0, 1.5, seed=3)
+    f = f[n[0] // 2:n[0] // 2 + n[0], n[1] // 2:n[1] // 2 + n[1], n[2] // 2:n[2] // 2 + n[2]]
+    model = 300.0 * (f - f.mean()).ravel(order="F")  # discretize order: x fastest
+    mesh = PrismMesh.from_tensor([H] * n[0], [H] * n[1], [H] * n[2], origin=(0.0, 0.0, -n[2] * H))
+    xx, yy = np.meshgrid(mesh.source.cell_centers_x, mesh.source.cell_centers_y, indexing="xy")
+    loc = np.column_stack([xx.ravel(), yy.ravel(), np.full(xx.size, 1.0)])
+    gz = forward_gz(mesh, loc, model)
+    noisy, std = make_noise(gz, 0.01, 4)
+    return Survey(loc, gz=noisy, std=std), mesh, model
+
+
+def test_a_field_made_on_the_box_keeps_the_box_as_period(wrapping):
+    survey, mesh, model = wrapping
+    res = invert_inr(survey, mesh, INRConfig.spectral(progress=False, head_std=False), true_model=model)
+    sel = res.period_selection
+    assert sel["period_factor"] == 1.0 and sel["log_bayes_factor"] < -5.0, sel
+    assert res.metrics["pearson_r"] >= 0.96
+    assert "period=box" in res.summary()
+
+
+def test_a_field_that_does_not_wrap_is_found_and_modelled_better(not_wrapping, tmp_path):
+    survey, mesh, model = not_wrapping
+    res = invert_inr(survey, mesh, INRConfig.spectral(progress=False, head_std=False))
+    sel = res.period_selection
+    assert sel["period_factor"] == 2.0 and sel["log_bayes_factor"] > 5.0, sel
+    assert "does not wrap" in sel["rule"]
+    forced = invert_inr(survey, mesh, INRConfig.spectral(progress=False, head_std=False, period_from_data=False))
+    assert forced.period_selection is None
+    assert pearson_r(res.model, model) > pearson_r(forced.model, model) + 0.05
+    save_inversion(res, tmp_path, figures=False)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["period_selection"]["period_factor"] == 2.0
+    assert saved["config"]["encoding_options"]["period_factor"] == 2.0
+
+
+def test_period_from_data_needs_a_periodic_encoding():
+    with pytest.raises(ValueError, match="period_from_data"):
+        INRConfig(period_from_data=True).validate()
+    with pytest.raises(ValueError, match="period_factor"):
+        from gempy_gravinv.density import INRDensity
+
+        mesh = PrismMesh.from_tensor([1.0] * 4, [1.0] * 4, [1.0] * 2)
+        INRDensity(mesh=mesh, encoding="periodic", encoding_options={"n_harmonics": 2, "period_factor": 0.5})
+
+
+def test_evidence_from_the_gram_matrix_equals_the_svd():
+    """The cheap evidence-only posterior (n x n Gram) gives the SVD's evidence, λ and misfit."""
+    import torch
+
+    from gempy_gravinv.inversion._linear import HeadPosterior
+
+    g = np.random.default_rng(5)
+    n, f = 80, 400  # a wide design, as a lattice's is
+    A = g.normal(size=(n, f)) * np.exp(-np.arange(f) / 60.0)[None, :]
+    a0 = g.normal(size=n) + 2.0
+    b = A @ g.normal(size=f) + 0.5 * a0 + 0.2 * g.normal(size=n)
+    full = HeadPosterior(*(torch.as_tensor(v) for v in (A, a0, b)))
+    fast = HeadPosterior(*(torch.as_tensor(v) for v in (A, a0, b)), evidence_only=True)
+    lam = full.evidence()
+    assert fast.evidence() == pytest.approx(lam, rel=1e-4)
+    for x in (lam / 10, lam, lam * 10):
+        assert fast.log_evidence(x) == pytest.approx(full.log_evidence(x), rel=1e-9, abs=1e-7)
+        assert fast.chi2(x) == pytest.approx(full.chi2(x), rel=1e-7)
+    with pytest.raises(ValueError, match="evidence_only"):
+        fast.weights(lam)
