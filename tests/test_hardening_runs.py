@@ -339,8 +339,16 @@ def _without_time(history: dict) -> dict:
     return {k: v for k, v in history.items() if k != "time"}  # wall-clock seconds differ between runs
 
 
+@pytest.fixture
+def python_sigint():
+    """Python's own Ctrl-C handler for the test (a job started in the background inherits SIGINT ignored)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.parametrize("use_signal", [False, True], ids=["raised-in-step", "sigint"])
-def test_interrupt_keeps_the_best_state_and_resumes_exactly(case, tmp_path, monkeypatch, use_signal):
+def test_interrupt_keeps_the_best_state_and_resumes_exactly(case, tmp_path, monkeypatch, use_signal, python_sigint):
     cfg = INRConfig(**FAST, max_steps=40, early_stopping=False, batch_size=10, lr_schedule="cosine")
     full = invert_inr(case.survey, case.mesh, cfg)
     ck = tmp_path / "ck"

@@ -15,6 +15,23 @@ from pathlib import Path
 EXIT_INTERRUPTED = 130
 
 
+def with_process_group(run, args: argparse.Namespace) -> int:
+    """``run(args)``, then the ``torch.distributed`` process group (if any) shut down.
+
+    On an error the group is left without waiting for the other ranks (they fail on
+    their own collective's timeout instead of hanging).
+    """
+    from gempy_gravinv._distributed import shutdown_distributed
+
+    try:
+        rc = run(args)
+    except BaseException:
+        shutdown_distributed(wait=False)
+        raise
+    shutdown_distributed()
+    return rc
+
+
 def add_overwrite_argument(p: argparse.ArgumentParser) -> None:
     """Add ``--overwrite`` (replace this program's files in a non-empty output folder)."""
     p.add_argument("--overwrite", action="store_true",

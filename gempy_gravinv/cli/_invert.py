@@ -83,15 +83,9 @@ def run(args: argparse.Namespace) -> int:
     Under ``torchrun`` (several ranks) the stations are sharded; rank 0 alone prints and
     writes the outputs.
     """
-    from gempy_gravinv._distributed import shutdown_distributed
+    from ._common import with_process_group
 
-    try:
-        rc = _run(args)
-    except BaseException:
-        shutdown_distributed(wait=False)
-        raise
-    shutdown_distributed()
-    return rc
+    return with_process_group(_run, args)
 
 
 def _run(args: argparse.Namespace) -> int:
