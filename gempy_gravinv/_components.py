@@ -108,10 +108,31 @@ def prism_gy(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return -(z * _safe_log(x, y, z, r) + x * _safe_log(z, x, y, r) - y * _safe_atan2(x * z, y * r))
 
 
+def _log_plus_r(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """ln(a + r) without cancellation; 0 where the argument vanishes (its coefficient does too).
+
+    The first-order form of :func:`_safe_log`, without its limit term: fewer operations
+    on the hot g_z path.
+    """
+    pos = a >= 0
+    num = torch.where(pos, a + r, b * b + c * c)
+    den = torch.where(pos, torch.ones_like(r), r - a)
+    ok = num > 0
+    return torch.where(ok, torch.log(torch.where(ok, num, torch.ones_like(num)) / den), torch.zeros_like(num))
+
+
 def prism_gz(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """Corner function of ``gz`` **positive downward** (minus choclo ``kernel_u``), metres."""
+    """Corner function of ``gz`` **positive downward** (minus choclo ``kernel_u``), metres.
+
+    ``G * ρ * Σ_corners s K`` is g_z in m/s², positive downward; (x, y, z) are the corner
+    coordinates minus the station's, metres, z up.
+    """
     r = _radius(x, y, z)
-    return x * _safe_log(y, z, x, r) + y * _safe_log(x, y, z, r) - z * _safe_atan2(x * y, z * r)
+    t = x * _log_plus_r(y, x, z, r) + y * _log_plus_r(x, y, z, r)
+    zr = z * r
+    ok = zr != 0
+    at = torch.atan(x * y / torch.where(ok, zr, torch.ones_like(zr)))
+    return t - torch.where(ok, z * at, torch.zeros_like(zr))
 
 
 def prism_gxx(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -212,10 +233,9 @@ def kernel_kind(kernel: str, component: str) -> str:
 
 
 def component_pair_kernels() -> dict:
-    """Every non-gz pair function by kind name (``"prism_gx"``...), for ``_kernels.PAIR_KERNELS``."""
+    """Every pair function by kind name (:func:`kernel_kind`: ``"prism"``, ``"point_gx"``...), for ``_kernels``."""
     out = {}
     for c in COMPONENTS:
-        if c != "gz":
-            out[f"prism_{c}"] = PRISM_COMPONENTS[c]
-            out[f"point_{c}"] = POINT_COMPONENTS[c]
+        out[kernel_kind("prism", c)] = PRISM_COMPONENTS[c]
+        out[kernel_kind("point", c)] = POINT_COMPONENTS[c]
     return out

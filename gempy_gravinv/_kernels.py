@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import torch
 
-from ._components import component_pair_kernels
+from ._components import POINT_COMPONENTS, PRISM_COMPONENTS, component_pair_kernels
 from ._constants import SI_TO_MGAL, G
 
 #: Sign of corner k (bit 0: x upper, bit 1: y upper, bit 2: z upper) in the corner sum.
@@ -48,34 +48,12 @@ CORNER_SIGNS = tuple((-1) ** (3 - bin(k).count("1")) for k in range(8))
 G_MGAL = G * SI_TO_MGAL
 
 
-def _safe_log_plus_r(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """ln(a + r) without cancellation; 0 where the argument vanishes (its coefficient does too)."""
-    pos = a >= 0
-    num = torch.where(pos, a + r, b * b + c * c)
-    den = torch.where(pos, torch.ones_like(r), r - a)
-    ok = num > 0
-    return torch.where(ok, torch.log(torch.where(ok, num, torch.ones_like(num)) / den), torch.zeros_like(num))
-
-
-def prism_corner_kernel(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """The prism corner function K(x, y, z) for g_z (units: metres).
-
-    Parameters
-    ----------
-    x, y, z : torch.Tensor
-        Corner coordinates minus station coordinates, metres, z up (broadcastable).
-
-    Returns
-    -------
-    torch.Tensor
-        K in metres; ``G * ρ * Σ_corners s K`` is g_z in m/s², positive downward.
-    """
-    r = torch.sqrt(x * x + y * y + z * z)
-    t = x * _safe_log_plus_r(y, x, z, r) + y * _safe_log_plus_r(x, y, z, r)
-    zr = z * r
-    ok = zr != 0
-    at = torch.atan(x * y / torch.where(ok, zr, torch.ones_like(zr)))
-    return t - torch.where(ok, z * at, torch.zeros_like(zr))
+#: The g_z corner function K(x, y, z) (metres): ``G * ρ * Σ_corners s K`` is g_z in m/s²,
+#: positive downward (:func:`gempy_gravinv._components.prism_gz`).
+prism_corner_kernel = PRISM_COMPONENTS["gz"]
+#: The point-mass g_z pair function ``-z / r³`` (1/m²) for a mass at (x, y, z) relative to
+#: a station: ``G * m * point_pair_kernel`` is g_z in m/s², positive downward; 0 at r = 0.
+point_pair_kernel = POINT_COMPONENTS["gz"]
 
 
 def prism_gz(stations: torch.Tensor, bounds: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
@@ -110,21 +88,11 @@ def prism_gz_matrix(stations: torch.Tensor, bounds: torch.Tensor) -> torch.Tenso
     return out * G_MGAL
 
 
-def point_pair_kernel(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """Point-mass pair function ``-z / r³`` (1/m²) for a mass at (x, y, z) relative to a station.
-
-    ``G * m * point_pair_kernel`` is g_z in m/s², positive downward; 0 where r = 0.
-    """
-    r2 = x * x + y * y + z * z
-    ok = r2 > 0
-    return torch.where(ok, -z / torch.where(ok, r2, torch.ones_like(r2)) ** 1.5, torch.zeros_like(r2))
-
-
 #: pair functions by kernel name: f(column - station) -> kernel value. ``"prism"`` and
 #: ``"point"`` are g_z (positive down); ``"prism_gxx"``, ``"point_gx"``... are the other
 #: components (:mod:`gempy_gravinv._components`: units and signs), scaled so that
 #: ``G_MGAL * f`` is in the component's unit (mGal or Eötvös).
-PAIR_KERNELS = {"prism": prism_corner_kernel, "point": point_pair_kernel, **component_pair_kernels()}
+PAIR_KERNELS = component_pair_kernels()
 
 
 def _pairs(st: torch.Tensor, cols: torch.Tensor, kind: str, transpose: bool) -> torch.Tensor:

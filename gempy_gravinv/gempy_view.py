@@ -17,7 +17,6 @@ matplotlib) happen inside the functions.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import logging
 from dataclasses import dataclass, field
@@ -263,15 +262,14 @@ def geomodel_surfaces(geo_model, offset=None) -> dict:
     import pyvista as pv
 
     from .geomodel import gempy_torch
+    from .geomodel._loading import bare_copy
 
     gm = geo_model
     elems = gm.structural_frame.structural_elements
     if not any(getattr(e, "vertices", None) is not None and len(e.vertices) for e in elems):
         import gempy as gp
 
-        gm = copy.deepcopy(geo_model)
-        gm._solutions = None
-        gm.geophysics_input = None  # its centered-grid kernel does not belong to the octree grid
+        gm = bare_copy(geo_model)  # its centered-grid kernel does not belong to the octree grid
         opts = gm.interpolation_options
         ev = getattr(opts, "evaluation_options", None)
         if hasattr(gm.grid, "set_octree_grid_by_levels") and ev is not None:
@@ -282,7 +280,6 @@ def geomodel_surfaces(geo_model, offset=None) -> dict:
                 gm.grid.active_grids = gm.grid.GridTypes.OCTREE
         elif hasattr(gm.grid.GridTypes, "OCTREE"):  # pragma: no cover - older gempy
             gm.grid.active_grids = gm.grid.GridTypes.OCTREE
-        ev = getattr(opts, "evaluation_options", None)
         if ev is not None and hasattr(ev, "mesh_extraction"):
             ev.mesh_extraction = True
         else:  # pragma: no cover - older gempy

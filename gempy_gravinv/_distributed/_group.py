@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from .._operator import resolve_device
+from .._device import resolve_device
 from .._validation import check_choice, check_number
 
 logger = logging.getLogger(__name__)

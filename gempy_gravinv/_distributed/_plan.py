@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._device import MemoryEstimate, available_memory, resolve_device
 from .._mesh import as_prism_mesh
-from .._operator import MemoryEstimate, available_memory, resolve_device
 from .._validation import check_choice
 from ._group import split_counts
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._device import MemoryEstimate, available_memory
 from .._mesh import as_prism_mesh
-from .._operator import GravityOperator, MemoryEstimate, available_memory
+from .._operator import GravityOperator
 from .._survey import Survey
 from .._validation import check_choice
 from ._group import (

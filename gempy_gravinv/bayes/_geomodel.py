@@ -319,12 +319,11 @@ class BayesProblem:
             ``observed_data``, ``sample_stats``; ``posterior.attrs`` hold the reference
             density (g/cm³), the fixed contrasts and the notes.
         """
-        from ..geomodel import restore_torch
         from ._runners import run_nuts, run_svi
+        from ._state import sampling_state
 
         check_choice(method, ("nuts", "svi"), name="method")
-        restore_torch()  # GemPy's example builders leave torch functions patched
-        with torch.enable_grad():
+        with sampling_state():  # GemPy may have switched gradients off or patched torch; restored after
             model = self.model()
             if method == "nuts":
                 idata = run_nuts(model, chains=chains, num_samples=num_samples, warmup=warmup, seed=seed,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._constants import kgm3_to_gcc
 from .._validation import check_choice, check_int
 
 __all__ = ["compare_models", "lithology_fields", "posterior_geomodel", "posterior_values", "summarize_problem"]
@@ -96,7 +97,7 @@ def posterior_geomodel(problem: Any, idata, *, stat: str = "mean", inplace: bool
         if "densities" in vals and problem.density_units:
             rho = np.asarray(problem.unit_contrasts, dtype=np.float64).copy()
             rho[problem.free_units] = vals["densities"]
-            absolute = problem.reference_density_gcc + rho / 1000.0
+            absolute = problem.reference_density_gcc + kgm3_to_gcc(rho)
             if getattr(gm, "geophysics_input", None) is not None:
                 gm.geophysics_input.densities = torch.as_tensor(absolute)
             else:
@@ -108,9 +109,9 @@ def _with_dense_grid(geo_model: Any, resolution) -> Any:
     """A deep copy whose only active grid is a dense grid of ``resolution`` over its extent."""
     from gempy.core.data.grid_modules.regular_grid import RegularGrid
 
-    gm = copy.deepcopy(geo_model)
-    gm._solutions = None
-    gm.geophysics_input = None
+    from ..geomodel._loading import bare_copy
+
+    gm = bare_copy(geo_model)
     gm.grid.dense_grid = RegularGrid(np.asarray(gm.grid.extent, dtype=np.float64), list(resolution))
     gm.grid.active_grids = gm.grid.GridTypes.DENSE
     return gm

@@ -103,6 +103,7 @@ def build_problem(args: argparse.Namespace) -> tuple[Any, dict]:
         Unit names, notes, source of the model.
     """
     from .. import bayes as B
+    from .._constants import gz_from_upward, kgm3_to_gcc
     from ..cases.geomodels import resolve_geomodel
     from ..io import read_stations
 
@@ -112,7 +113,7 @@ def build_problem(args: argparse.Namespace) -> tuple[Any, dict]:
     if args.unit_densities:
         kw["unit_densities"] = [float(v) for v in args.unit_densities.split(",")]
     elif B.unit_densities_gcc(gm) is None and loaded.unit_densities is not None:
-        kw["unit_densities"] = np.asarray(loaded.unit_densities, float) / 1000.0  # contrasts as g/cm³ about 0
+        kw["unit_densities"] = kgm3_to_gcc(np.asarray(loaded.unit_densities, float))  # contrasts as g/cm³ about 0
         kw["reference_density"] = 0.0
     if args.reference_density is not None:
         kw["reference_density"] = args.reference_density
@@ -121,7 +122,7 @@ def build_problem(args: argparse.Namespace) -> tuple[Any, dict]:
         if survey.gz is None:
             raise ValueError(f"{args.stations}: no g_z column (mGal, positive down)")
         if args.gz_convention == "gempy":
-            survey = survey.with_data(-np.asarray(survey.gz), survey.std)
+            survey = survey.with_data(gz_from_upward(np.asarray(survey.gz)), survey.std)
         if args.std is not None:
             survey = survey.with_data(survey.gz, args.std)
         kw["survey"] = survey

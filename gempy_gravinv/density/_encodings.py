@@ -184,6 +184,15 @@ class FourierFeatures(nn.Module):
         return torch.cat(parts, dim=-1)
 
 
+def matern_amplitude(k2, length: float, nu: float, power: float = 1.0):
+    """Matérn amplitude ``(1 + ℓ²|k|²)^(-p (ν + 3/2) / 2)`` of wave vectors with ``|k|² = k2`` (rad²/m²).
+
+    ``p = 1`` is the square root of the 3-D Matérn spectrum (a feature scaled by it has
+    that spectrum's variance); ``length`` ℓ in metres. Works on NumPy arrays and tensors.
+    """
+    return (1 + float(length) ** 2 * k2) ** (-float(power) * (float(nu) + 1.5) / 2)
+
+
 def _register_box(module: nn.Module, lo, hi, what: str) -> None:
     """Register buffers ``lo``, ``hi`` (3,) float64 of a box in normalised units (hi > lo)."""
     lo_t = torch.as_tensor(np.asarray(lo, dtype=np.float64).reshape(3))
@@ -281,7 +290,7 @@ class PeriodicEncoding(nn.Module):
                 raise ValueError(f"spectrum needs ℓ > 0 m, ν > 0 and spectrum_power >= 0, got "
                                  f"{spectrum}, {spectrum_power}")
             kvec = 2 * np.pi * n / np.asarray(lengths, dtype=np.float64).reshape(1, 3)
-            amp = (1 + ell**2 * (kvec**2).sum(1)) ** (-float(spectrum_power) * (nu + 1.5) / 2)
+            amp = matern_amplitude((kvec**2).sum(1), ell, nu, spectrum_power)
         self.register_buffer("wave", torch.as_tensor(2 * np.pi * n, dtype=torch.float64))  # rad per unit t
         self.register_buffer("amp", torch.as_tensor(amp, dtype=torch.float64))
         self.out_dim = 2 * len(n)

@@ -83,6 +83,18 @@ def unit_names_of(geo_model: Any) -> list[str]:
     return [str(n) for n in geo_model.structural_frame.elements_names]
 
 
+def bare_copy(geo_model: Any) -> Any:
+    """A deep copy of a GeoModel without its solutions and its gravity input, for another grid.
+
+    The centered-grid gravity kernel of ``geophysics_input`` belongs to the model's own
+    grid; computing the copy on a dense, custom or octree grid needs it removed.
+    """
+    gm = copy.deepcopy(geo_model)
+    gm._solutions = None
+    gm.geophysics_input = None
+    return gm
+
+
 def gempy_lithology_ids(geo_model: Any, points) -> np.ndarray:
     """GemPy's own integer lithology ids at points (``gempy.compute_model_at``).
 
@@ -106,9 +118,7 @@ def gempy_lithology_ids(geo_model: Any, points) -> np.ndarray:
     if torch.is_tensor(points):
         points = points.detach().cpu().numpy()
     pts = as_finite_array(points, name="points (m)", shape=(None, 3))
-    gm = copy.deepcopy(geo_model)
-    gm._solutions = None
-    gm.geophysics_input = None  # its centered-grid kernel does not fit the custom grid
+    gm = bare_copy(geo_model)
     with gempy_torch(grads=False), contextlib.redirect_stdout(io.StringIO()):
         ids = gp.compute_model_at(gm, pts)
     return np.rint(np.asarray(ids, dtype=np.float64)).astype(int).reshape(-1)

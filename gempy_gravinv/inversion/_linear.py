@@ -295,11 +295,7 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     t0 = time.perf_counter()
     bar = tqdm(total=3, desc=f"{desc} (closed-form head)", disable=not cfg.progress, leave=False, unit="stage")
     design, mean_sq = _design(prob, field)
-    design = design / prob.std[:, None]
-    b = prob.d / prob.std
-    regional = getattr(prob, "regional", None)
-    if regional is not None:  # the regional integrated out
-        design, b = regional.project(design), regional.project(b)
+    design, b = prob.whiten(design)  # the regional, if any, integrated out
     bar.update(1)
     post = HeadPosterior(design[:, 1:], design[:, 0], b)
     bar.update(1)

@@ -18,8 +18,8 @@ import math
 
 import torch
 
+from .._device import available_memory
 from .._distributed import ShardedGravityOperator, check_rank_memory, env_info, estimate_rank_memory, run_on_all
-from .._operator import available_memory
 
 #: Points per block when a field is evaluated without gradients (final models, predictions).
 EVAL_CHUNK = 1 << 18

@@ -20,16 +20,40 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
+from ..density._encodings import matern_amplitude
 from ._linear import HeadPosterior, _design, _drop_caches
 
 logger = logging.getLogger(__name__)
 
 #: The periods compared, in boxes: the mesh box itself, and twice it.
 PERIODS = (1.0, 2.0)
+
+
+def _whitened_lattice(prob, cfg, opts: dict, make_field: Callable) -> tuple[torch.Tensor, torch.Tensor, Any]:
+    """The one-layer periodic-lattice field of ``opts`` and its whitened design ``[G 1, G Φ] / σ`` and data.
+
+    float64; the regional, if any, projected out (:meth:`Problem.whiten`).
+    """
+    lin = dataclasses.replace(cfg, encoding="periodic", depth=0, output="linear", bounds=None, init_value=None,
+                              net_dtype="float64", encoding_options=opts)
+    field = make_field(lin)
+    design, _ = _design(prob, field)
+    _drop_caches(field)
+    A, b = prob.whiten(design.to(torch.float64))
+    return A, b, field
+
+
+def _max_log_evidence(A: torch.Tensor, b: torch.Tensor, scale: torch.Tensor | None = None) -> float:
+    """Largest ``log p(d | λ)`` (nats) of the whitened design ``A = [bias, features]``, features scaled by ``scale``."""
+    feats = A[:, 1:] if scale is None else A[:, 1:] * scale[None, :]
+    post = HeadPosterior(feats, A[:, 0], b, evidence_only=True)
+    return float(post.log_evidence(post.evidence()))
 
 
 def evidence_of_period(prob, cfg, factor: float, make_field: Callable) -> float:
@@ -46,20 +70,9 @@ def evidence_of_period(prob, cfg, factor: float, make_field: Callable) -> float:
     make_field : callable
         ``make_field(cfg) -> field`` on the problem's mesh and device.
     """
-    opts = {**dict(cfg.encoding_options), "period_factor": float(factor)}
-    lin = dataclasses.replace(cfg, depth=0, output="linear", bounds=None, init_value=None,
-                              net_dtype="float64", encoding_options=opts)
-    field = make_field(lin)
-    design, _ = _design(prob, field)
-    _drop_caches(field)
-    design = design / prob.std[:, None]
-    b = prob.d / prob.std
-    regional = getattr(prob, "regional", None)
-    if regional is not None:
-        design, b = regional.project(design), regional.project(b)
-    post = HeadPosterior(design[:, 1:].to(torch.float64), design[:, 0].to(torch.float64), b.to(torch.float64),
-                         evidence_only=True)
-    return float(post.log_evidence(post.evidence()))
+    A, b, _ = _whitened_lattice(prob, cfg, {**dict(cfg.encoding_options), "period_factor": float(factor)},
+                                make_field)
+    return _max_log_evidence(A, b)
 
 
 def choose_period(prob, cfg, make_field: Callable) -> tuple[float, dict]:
@@ -96,15 +109,11 @@ SMOOTHNESS = (0.5, 1.5, 2.5)
 HARMONICS = 8
 
 
-def lattice_harmonics(extent, factor: float = 1.0, k_max: int = HARMONICS) -> list[int]:
+def lattice_harmonics(extent, k_max: int = HARMONICS) -> list[int]:
     """Harmonics per axis of a lattice over ``extent`` (6,) m: ``k_max`` along the longest horizontal axis.
 
-    The other axes get the same wavelength spacing (at least 2 harmonics each); ``factor``
-    is accepted for symmetry with the period and does not change the count (a longer
-    period then resolves proportionally longer wavelengths).
+    The other axes get the same wavelength spacing (at least 2 harmonics each).
     """
-    import math
-
     lengths = [extent[1] - extent[0], extent[3] - extent[2], extent[5] - extent[4]]
     ref = max(lengths[0], lengths[1])
     return [max(2, int(math.ceil(k_max * L / ref))) for L in lengths]
@@ -133,28 +142,16 @@ def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
     harmonics = lattice_harmonics(extent)
     best: dict[float, tuple] = {}
     for f in PERIODS:
-        opts = dict(n_harmonics=harmonics, lattice=True, period_factor=f)
-        lin = dataclasses.replace(cfg, encoding="periodic", depth=0, output="linear", bounds=None,
-                                  init_value=None, net_dtype="float64", encoding_options=opts)
-        field = make_field(lin)
-        design, _ = _design(prob, field)
-        enc = field.encoding
+        A, b, field = _whitened_lattice(prob, cfg, dict(n_harmonics=harmonics, lattice=True, period_factor=f),
+                                        make_field)
         lengths = torch.as_tensor([f * (extent[1] - extent[0]), f * (extent[3] - extent[2]),
                                    f * (extent[5] - extent[4])], dtype=torch.float64)
-        k2 = ((enc.wave.to(torch.float64).cpu() / lengths[None, :]) ** 2).sum(1)
-        _drop_caches(field)
-        design = (design / prob.std[:, None]).to(torch.float64)
-        b = (prob.d / prob.std).to(torch.float64)
-        regional = getattr(prob, "regional", None)
-        if regional is not None:
-            design, b = regional.project(design), regional.project(b)
+        k2 = ((field.encoding.wave.to(torch.float64).cpu() / lengths[None, :]) ** 2).sum(1)
         for frac in LENGTH_FRACTIONS:
             ell = frac * span
             for nu in SMOOTHNESS:
-                amp = (1 + ell**2 * k2) ** (-(nu + 1.5) / 2)
-                A = design[:, 1:] * torch.cat([amp, amp]).to(design)[None, :]
-                post = HeadPosterior(A, design[:, 0], b, evidence_only=True)
-                ev = float(post.log_evidence(post.evidence()))
+                amp = matern_amplitude(k2, ell, nu).to(A)
+                ev = _max_log_evidence(A, b, torch.cat([amp, amp]))  # the sin and the cos of each wave
                 if f not in best or ev > best[f][0]:
                     best[f] = (ev, ell, nu)
     lbf = best[2.0][0] - best[1.0][0]

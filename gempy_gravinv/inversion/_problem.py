@@ -129,7 +129,7 @@ class Problem:
         self.period_selection: dict | None = None
         if cfg.period_from_data and density is None:
             factor, self.period_selection = choose_period(
-                self, cfg, lambda c: make_field(c, self.mesh, int(c.seed), self.device, None, self.depth))
+                self, cfg, self._fresh_field)
             self.cfg = cfg = dataclasses.replace(cfg, encoding_options={**cfg.encoding_options,
                                                                         "period_factor": factor})
         if cfg.prior_from_data:
@@ -207,7 +207,7 @@ class Problem:
         logger.info("prior chosen from the data: %s", self.prior_selection["rule"])
         if self.prior_selection["prior"] == "smooth":  # a Matérn lattice, chosen by the evidence
             cfg, lattice = lattice_config(
-                self, cfg, lambda c: make_field(c, self.mesh, int(c.seed), self.device, None, self.depth))
+                self, cfg, self._fresh_field)
             self.prior_selection.update(lattice=lattice, rule=self.prior_selection["rule"] + "; " + lattice["rule"])
         return cfg
 
@@ -253,6 +253,23 @@ class Problem:
         if self.regional is not None:  # the misfit after the best regional
             r = self.regional.project(r, rows)
         return (r**2).mean()
+
+    def _fresh_field(self, cfg: INRConfig) -> torch.nn.Module:
+        """A field of ``cfg`` (its own backend, seeded with ``cfg.seed``) on this problem's mesh and device."""
+        return make_field(cfg, self.mesh, int(cfg.seed), self.device, None, self.depth)
+
+    def whiten(self, design: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(design / σ, d / σ)`` in the design's dtype, projected off the regional's columns.
+
+        The whitened form every closed-form solver uses: ``design`` (n_data, k) holds
+        g_z columns (mGal per unit of each column); with ``cfg.regional`` the projection
+        integrates the regional out of the Gaussian likelihood.
+        """
+        s = self.std.to(design)
+        A, b = design / s[:, None], self.d.to(design) / s
+        if self.regional is not None:
+            A, b = self.regional.project(A), self.regional.project(b)
+        return A, b
 
     def _sharded_chi2(self, m: torch.Tensor, rows) -> torch.Tensor:
         g = self.op(m)

@@ -56,6 +56,7 @@ class Regional:
         self.T = torch.as_tensor(T, dtype=std.dtype, device=std.device)
         self.std = std
         self.Q = self._basis(None)
+        self._cast: dict = {}
 
     @property
     def n_params(self) -> int:
@@ -74,8 +75,13 @@ class Regional:
         ``rows`` selects a subset of the stations (a mini-batch): the regional is then
         fitted to that subset.
         """
-        Q = self.Q if rows is None else self._basis(rows)
-        Q = Q.to(device=r.device, dtype=r.dtype)
+        if rows is None:  # the whole survey: the basis in r's dtype and device, cast once
+            key = (r.device, r.dtype)
+            if key not in self._cast:
+                self._cast[key] = self.Q.to(device=r.device, dtype=r.dtype)
+            Q = self._cast[key]
+        else:
+            Q = self._basis(rows).to(device=r.device, dtype=r.dtype)
         return r - Q @ (Q.T @ r)
 
     def fit(self, residual: torch.Tensor) -> torch.Tensor:

@@ -44,15 +44,10 @@ def _posterior(prob, beta: float) -> tuple[HeadPosterior, torch.Tensor]:
     """
     G = prob.G if prob.G is not None else prob.op.dense()
     G = G.to(torch.float64)
-    std = prob.std.to(torch.float64)
     s = depth_weight(prob.depth, torch.as_tensor(prob.mesh.cell_centers), beta).to(G.device)
-    A = G * s[None, :] / std[:, None]
-    a0 = G.sum(1) / std
-    b = prob.d.to(torch.float64) / std
-    regional = getattr(prob, "regional", None)
-    if regional is not None:
-        A, a0, b = regional.project(A), regional.project(a0), regional.project(b)
-    return HeadPosterior(A, a0, b), s
+    A, b = prob.whiten(G * s[None, :])
+    a0, _ = prob.whiten(G.sum(1)[:, None])
+    return HeadPosterior(A, a0[:, 0], b), s
 
 
 def _too_large(prob) -> bool:
