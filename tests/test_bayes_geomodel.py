@@ -273,3 +273,14 @@ def test_example_one_fault(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "OUTSIDE" not in out
     assert (tmp_path / "posterior.nc").exists() and (tmp_path / "figures" / "lithology_entropy.png").exists()
+
+
+def test_non_finite_unit_densities_are_refused_by_name():
+    import gempy as gp
+    from gempy.core.data.enumerators import ExampleModel
+
+    from gempy_gravinv import bayes as B
+
+    gm = gp.generate_example_model(ExampleModel.ONE_FAULT_GRAVITY, compute_model=False)
+    with pytest.raises(ValueError, match=r"unit_densities \(g/cm³\).*NaN"):
+        B.from_geomodel(gm, unit_densities=[2.0, float("nan"), 2.5, 2.7])

@@ -25,7 +25,7 @@ import torch
 from .._constants import gcc_to_kgm3, gz_from_upward
 from .._mesh import PrismMesh, as_prism_mesh
 from .._survey import Survey
-from .._validation import check_choice, check_int, check_number
+from .._validation import as_finite_array, check_choice, check_int, check_number
 from ._likelihoods import GaussianLikelihood, HierarchicalNoise, StudentTLikelihood
 from ._model import CenteredGridForward, MeshForward
 from ._priors import PriorSpec, normal
@@ -462,7 +462,8 @@ def from_geomodel(geo_model: Any, *, gz=None, std=None, gz_convention: str = "do
     check_number(offset, name="offset (prior std, mGal)", low=0.0, low_open=True, allow_none=True)
     notes: list[str] = []
     names = [str(n) for n in geo_model.structural_frame.elements_names]
-    rho_abs = unit_densities_gcc(geo_model) if unit_densities is None else np.asarray(unit_densities, float).reshape(-1)
+    rho_abs = (unit_densities_gcc(geo_model) if unit_densities is None
+               else as_finite_array(unit_densities, name="unit_densities (g/cm³)").reshape(-1))
     if rho_abs is None:
         raise ValueError("the GeoModel has no geophysics_input densities: give unit_densities= "
                          f"(absolute g/cm³ for units {names})")
