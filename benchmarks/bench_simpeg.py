@@ -7,9 +7,10 @@ and ours (eager torch kernels, and compiled ones where asked):
 - ``dpred (forward_only)``: one forward without G;
 - ``getJtJdiag (forward_only)``: diag(JᵀWᵀWJ) without G;
 
-and prints SimPEG / ours (> 1: ours faster). Steady state: every number is the median
-of ``--repeat`` calls after one warm-up call; the warm-up calls (numba's JIT for
-SimPEG, ``torch.compile`` for ours) are reported separately as first-use costs.
+and prints SimPEG / ours (> 1: ours faster). Steady state: every number is the minimum
+of ``--repeat`` calls after one warm-up call, SimPEG's and ours taking turns within each
+repeat (so a shared machine's drifting load hits both alike); the warm-up calls (numba's
+JIT for SimPEG, ``torch.compile`` for ours) are reported separately as first-use costs.
 
 Meshes: the tensor mesh with topography of SimPEG's gravity anomaly tutorials (5 m
 cells, 50 x 50 x 20, 289 stations 5 m above the topography) and the TreeMesh of its
@@ -37,13 +38,10 @@ import warnings
 import numpy as np
 
 
-def _median(fn, repeat: int) -> float:
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
+def _timed(fn, *args) -> float:
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
 
 
 def _topography():
@@ -119,26 +117,35 @@ def run_case(kind: str, components, repeat: int, sens_dtype, variants) -> dict:
         return sim.getJtJdiag(m, W=W)
 
     out: dict = {"case": kind, "n_cells": int(mesh.n_cells), "n_active": nC, "n_data": int(survey.nD),
-                 "components": list(components)}
+                 "components": list(components), "repeat": repeat}
     ref = {}
-    for name in variants:
+    fo = {}
+    for name in variants:  # first use: numba's JIT, torch.compile (its disk cache may be warm)
         t0 = time.perf_counter()
-        g = make(name, "ram").G  # first use: numba JIT / torch.compile included
+        g = make(name, "ram").G
         out[f"first_G_{name}"] = time.perf_counter() - t0
-        out[f"G_{name}"] = _median(lambda name=name: make(name, "ram").G, repeat)
-        fo = make(name, "forward_only")
+        fo[name] = make(name, "forward_only")
         t0 = time.perf_counter()
-        d = fo.dpred(m)
-        jd = jtj(fo)
+        d = fo[name].dpred(m)
+        jd = jtj(fo[name])
         out[f"first_forward_only_{name}"] = time.perf_counter() - t0
-        out[f"dpred_{name}"] = _median(lambda fo=fo: fo.dpred(m), repeat)
-        out[f"getJtJdiag_{name}"] = _median(lambda fo=fo: jtj(fo), repeat)
         if name == "simpeg":
             ref = {"G": np.asarray(g, dtype=np.float64), "d": d, "jtj": jd}
         else:
             out[f"maxrel_G_{name}"] = float(np.abs(np.asarray(g, float) - ref["G"]).max() / np.abs(ref["G"]).max())
             out[f"maxrel_dpred_{name}"] = float(np.abs(d - ref["d"]).max() / np.abs(ref["d"]).max())
             out[f"maxrel_jtj_{name}"] = float(np.abs(jd / ref["jtj"] - 1).max())
+        del g
+    # steady state: the variants take turns within each repeat (a shared machine's load drifts), min of the repeats
+    ops = {"G": lambda name: make(name, "ram").G, "dpred": lambda name: fo[name].dpred(m),
+           "getJtJdiag": lambda name: jtj(fo[name])}
+    times: dict = {}
+    for _ in range(repeat):
+        for op, fn in ops.items():
+            for name in variants:
+                times.setdefault((op, name), []).append(_timed(fn, name))
+    for (op, name), ts in times.items():
+        out[f"{op}_{name}"] = min(ts)
     print(f"{'operation':<24}" + "".join(f"{v:>15}" for v in variants)
           + "".join(f"{'SimPEG/' + v[5:] if v != 'simpeg' else '':>18}" for v in variants if v != "simpeg"))
     for op in ("G", "dpred", "getJtJdiag"):
@@ -162,7 +169,7 @@ def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--case", choices=["tensor", "tree", "both"], default="both")
     p.add_argument("--components", nargs="+", default=["gz"])
-    p.add_argument("--repeat", type=int, default=5, help="calls per timing (median)")
+    p.add_argument("--repeat", type=int, default=5, help="calls per timing (minimum)")
     p.add_argument("--sensitivity-dtype", choices=["float64", "float32"], default="float64")
     p.add_argument("--compile", action="store_true", help="also time our torch.compile'd kernels")
     p.add_argument("--json", default=None, help="write the numbers to this file")

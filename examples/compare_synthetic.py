@@ -33,9 +33,9 @@ def drop_in_demo(case) -> float:
     survey = case.survey.to_simpeg()
     data = case.survey.to_simpeg_data(survey)  # SimPEG's sign: upward gz
     models = {}
-    for label, cls, extra in (("SimPEG", gravity.simulation.Simulation3DIntegral,
-                               {"engine": "choclo", "sensitivity_dtype": np.float64}),
-                              ("gempy_gravinv", ggs.Simulation3DIntegral, {})):
+    extra = {"engine": "choclo", "sensitivity_dtype": np.float64}  # the same options for both classes
+    for label, cls in (("SimPEG", gravity.simulation.Simulation3DIntegral),
+                       ("gempy_gravinv", ggs.Simulation3DIntegral)):
         t0 = time.perf_counter()
         sim = cls(mesh, survey=survey, rhoMap=maps.IdentityMap(nP=mesh.n_cells), **extra)
         dmis = data_misfit.L2DataMisfit(data=data, simulation=sim)

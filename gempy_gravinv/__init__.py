@@ -19,6 +19,7 @@ from ._distributed import (
 from ._forward import forward_gz
 from ._kernels import point_mass_gz, prism_gz
 from ._mesh import PrismMesh, active_from_topography, as_prism_mesh
+from ._multi import MultiComponentOperator, make_operator
 from ._operator import GravityOperator, MemoryEstimate
 from ._survey import Survey
 from .density import INRDensity, VoxelDensity, make_density, register_density
@@ -49,6 +50,8 @@ __all__ = [
     "INRDensity",
     "INRResult",
     "MemoryEstimate",
+    "MultiComponentOperator",
+    "make_operator",
     "PrismMesh",
     "active_from_topography",
     "as_prism_mesh",

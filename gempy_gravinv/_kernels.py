@@ -96,15 +96,29 @@ PAIR_KERNELS = component_pair_kernels()
 
 
 def _pairs(st: torch.Tensor, cols: torch.Tensor, kind: str, transpose: bool) -> torch.Tensor:
+    return _pairs3(st.T, cols.T, kind, transpose)
+
+
+def _pairs3(st3: torch.Tensor, cols3: torch.Tensor, kind: str, transpose: bool) -> torch.Tensor:
+    # coordinates as rows (3, n): each coordinate is unit-stride, so compiled loops vectorise
     if transpose:  # (n_cols, n_st): reductions over stations run along the fast axis
-        x = cols[:, None, 0] - st[None, :, 0]
-        y = cols[:, None, 1] - st[None, :, 1]
-        z = cols[:, None, 2] - st[None, :, 2]
+        x = cols3[0][:, None] - st3[0][None, :]
+        y = cols3[1][:, None] - st3[1][None, :]
+        z = cols3[2][:, None] - st3[2][None, :]
     else:  # (n_st, n_cols)
-        x = cols[None, :, 0] - st[:, None, 0]
-        y = cols[None, :, 1] - st[:, None, 1]
-        z = cols[None, :, 2] - st[:, None, 2]
+        x = cols3[0][None, :] - st3[0][:, None]
+        y = cols3[1][None, :] - st3[1][:, None]
+        z = cols3[2][None, :] - st3[2][:, None]
     return PAIR_KERNELS[kind](x, y, z)
+
+
+def as_rows3(points: torch.Tensor) -> torch.Tensor:
+    """(n, 3) coordinates -> a contiguous (3, n) tensor: x, y and z as rows (the layout of the ``*3`` kernels).
+
+    Compiled kernels vectorise over a unit-stride axis; columns of an (n, 3) array have
+    stride 3, which keeps ``torch.compile``'s CPU loops scalar (about 2x slower).
+    """
+    return points.T.contiguous()
 
 
 def kernel_block(st: torch.Tensor, cols: torch.Tensor, kind: str = "prism") -> torch.Tensor:
@@ -120,6 +134,26 @@ def kernel_block(st: torch.Tensor, cols: torch.Tensor, kind: str = "prism") -> t
 def kernel_block_t(st: torch.Tensor, cols: torch.Tensor, kind: str = "prism") -> torch.Tensor:
     """Transposed kernel block Kᵀ (n_cols, n_st), as :func:`kernel_block`: column-major gathers are row copies."""
     return _pairs(st, cols, kind, True) * G_MGAL
+
+
+def kernel_block3(st3: torch.Tensor, cols3: torch.Tensor, kind: str = "prism") -> torch.Tensor:
+    """:func:`kernel_block` (n_st, n_cols) from coordinates as rows: ``st3`` (3, n_st), ``cols3`` (3, n_cols), m."""
+    return _pairs3(st3, cols3, kind, False) * G_MGAL
+
+
+def kernel_block3_t(st3: torch.Tensor, cols3: torch.Tensor, kind: str = "prism") -> torch.Tensor:
+    """:func:`kernel_block_t` (n_cols, n_st) from coordinates as rows (see :func:`kernel_block3`)."""
+    return _pairs3(st3, cols3, kind, True) * G_MGAL
+
+
+def kernel_matvec3(st3: torch.Tensor, cols3: torch.Tensor, w: torch.Tensor, kind: str = "prism") -> torch.Tensor:
+    """K @ w (n_st,) from coordinates as rows (see :func:`kernel_block3`); not materialised when compiled."""
+    return (_pairs3(st3, cols3, kind, False) * w[None, :]).sum(1) * G_MGAL
+
+
+def kernel_rmatvec3(st3: torch.Tensor, cols3: torch.Tensor, r: torch.Tensor, kind: str = "prism") -> torch.Tensor:
+    """Kᵀ @ r (n_cols,) from coordinates as rows (see :func:`kernel_block3`); not materialised when compiled."""
+    return (_pairs3(st3, cols3, kind, True) * r[None, :]).sum(1) * G_MGAL
 
 
 def cell_corner_sum(kt: torch.Tensor, index_t: torch.Tensor) -> torch.Tensor:
@@ -175,12 +209,12 @@ def grid_cell_rows(k: torch.Tensor) -> torch.Tensor:
 
 def kernel_matvec(st: torch.Tensor, cols: torch.Tensor, w: torch.Tensor, kind: str = "prism") -> torch.Tensor:
     """K @ w for a vector w (n_cols,) without materialising K when compiled: (n_st,) mGal."""
-    return (_pairs(st, cols, kind, False) * w[None, :]).sum(1) * G_MGAL
+    return kernel_matvec3(st.T, cols.T, w, kind)
 
 
 def kernel_rmatvec(st: torch.Tensor, cols: torch.Tensor, r: torch.Tensor, kind: str = "prism") -> torch.Tensor:
     """Kᵀ @ r for a vector r (n_st,) without materialising K when compiled: (n_cols,)."""
-    return (_pairs(st, cols, kind, True) * r[None, :]).sum(1) * G_MGAL
+    return kernel_rmatvec3(st.T, cols.T, r, kind)
 
 
 def point_mass_gz_matrix(stations: torch.Tensor, points: torch.Tensor) -> torch.Tensor:

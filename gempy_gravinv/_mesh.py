@@ -381,6 +381,10 @@ class PrismMesh:
                 index[:, c] = ((i + (c & 1)) * (ny + 1) + (j + ((c >> 1) & 1))) * (nz + 1) + (k + ((c >> 2) & 1))
             self._node_cache = (decimals, nodes, index)
             return nodes, index
+        tree = self._tree_nodes()
+        if tree is not None:
+            self._node_cache = (decimals, *tree)
+            return tree
         b = self._bounds
         corners = np.empty((self.n_cells, 8, 3))
         for k in range(8):
@@ -396,6 +400,27 @@ class PrismMesh:
         index = inverse.reshape(self.n_cells, 8).astype(np.int64)
         self._node_cache = (decimals, nodes, index)
         return nodes, index
+
+    def _tree_nodes(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Corner nodes of the active cells of a discretize TreeMesh from its own node numbering, else None.
+
+        discretize numbers each cell's corners in the order :meth:`corner_nodes` uses
+        (x from bit 0, y from bit 1, z from bit 2) and shares hanging nodes' numbers
+        between neighbours, so no coordinate sort is needed (``np.unique`` over 8 corners
+        per cell costs ~10x more on a tutorial octree).
+        """
+        src = self.source
+        if src is None or not (hasattr(src, "total_nodes") and hasattr(src, "cell_nodes")):
+            return None
+        mask = self.active_cells if self.active_cells is not None else np.ones(src.n_cells, bool)
+        if mask.shape != (src.n_cells,) or int(mask.sum()) != self.n_cells:
+            return None
+        cell_nodes = np.asarray(src.cell_nodes)[mask]
+        all_nodes = np.asarray(src.total_nodes, dtype=np.float64)
+        used = np.zeros(all_nodes.shape[0], dtype=bool)
+        used[cell_nodes.reshape(-1)] = True
+        renumber = np.cumsum(used) - 1
+        return all_nodes[used], renumber[cell_nodes].astype(np.int64)
 
     def tensor_nodes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Node coordinates along x, y, z (metres) when the cells come from a tensor mesh, else None."""

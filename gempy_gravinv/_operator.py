@@ -28,14 +28,16 @@ from ._components import UNITS, check_component, kernel_kind
 from ._device import DeviceUnavailableError, MemoryEstimate, available_memory, resolve_device
 from ._kernels import (
     CORNER_SIGNS,
+    as_rows3,
     cell_corner_sum,
     cell_jtj,
     grid_cell_rows,
     grid_kernel,
     kernel_block,
-    kernel_block_t,
-    kernel_matvec,
-    kernel_rmatvec,
+    kernel_block3,
+    kernel_block3_t,
+    kernel_matvec3,
+    kernel_rmatvec3,
 )
 from ._lattice import LatticePlan
 from ._mesh import PrismMesh, as_prism_mesh
@@ -138,12 +140,15 @@ class GravityOperator:
         ``True`` raises if it does not apply. Same results to rounding.
     progress : bool
         Show a tqdm bar while building a dense G.
-    component : str
+    component : str, optional
         The datum every station measures (:mod:`gempy_gravinv._components`): ``"gz"``
-        (default; mGal, positive downward), ``"gx"``, ``"gy"`` (mGal) or a gradient
+        (default: the survey's one component, ``"gz"`` unless ``Survey(components=)``
+        says otherwise; mGal, positive downward), ``"gx"``, ``"gy"`` (mGal) or a gradient
         ``"gxx"``, ``"gxy"``, ``"gxz"``, ``"gyy"``, ``"gyz"``, ``"gzz"``, ``"guv"``
         (Eötvös, z up: ``gzz`` positive above excess mass). Products, the adjoint, ``dense``
         and ``jtj_diag`` are then in that unit per kg/m³. The lattice path is ``gz`` only.
+        A survey mixing components is refused: :func:`gempy_gravinv.make_operator` builds
+        one operator per component (:class:`gempy_gravinv._multi.MultiComponentOperator`).
 
     Raises
     ------
@@ -169,7 +174,7 @@ class GravityOperator:
                  memory_budget: int | None = None, dense_fraction: float = 0.5,
                  max_dense_bytes: int = 8 * 1024**3, check_stations: bool = True,
                  compile: bool | str = "auto", lattice: bool | str = "auto",
-                 progress: bool = False, component: str = "gz") -> None:
+                 progress: bool = False, component: str | None = None) -> None:
         mesh = as_prism_mesh(mesh)
         if not isinstance(survey, Survey):
             survey = Survey(survey)
@@ -182,6 +187,7 @@ class GravityOperator:
             check_int(quadrature, name="quadrature (points per axis)", minimum=1)
         check_choice(lattice, (True, False, "auto"), name="lattice")
         check_choice(compile, (True, False, "auto"), name="compile")
+        component = _survey_component(survey, component)
         self.component = check_component(component)
         self.units = UNITS[component]
         self._kind = kernel_kind(kernel, component)
@@ -214,9 +220,10 @@ class GravityOperator:
             nodes, index = mesh.corner_nodes()
             grid = mesh.tensor_nodes()
             if grid is not None:  # the full node grid: keep only the active cells' nodes when that saves work
-                used = np.unique(index)
-                if used.size < _GRID_NODE_FRACTION * nodes.shape[0]:
-                    nodes, index, grid = nodes[used], np.searchsorted(used, index), None
+                used = np.zeros(nodes.shape[0], dtype=bool)
+                used[index.reshape(-1)] = True  # a mask, not np.unique: no sort
+                if used.sum() < _GRID_NODE_FRACTION * nodes.shape[0]:
+                    nodes, index, grid = nodes[used], (np.cumsum(used) - 1)[index], None
             self._columns = torch.as_tensor(nodes - self.origin, **tk)
             self._index = torch.as_tensor(index, device=self.device)
             self._index_t = self._index.T.contiguous()  # (8, n_cells): one gather index per corner
@@ -238,6 +245,9 @@ class GravityOperator:
                              "of uniform x/y cell widths with kernel='prism', method='nodes', component='gz' "
                              "(or the plan would not save work)")
         self.n_columns = int(self._columns.shape[0]) if method == "nodes" or kernel == "point" else self.n_cells * 8
+        # x, y, z as unit-stride rows (3, n): compiled kernel loops vectorise over them
+        self._stations3 = as_rows3(self._stations)
+        self._columns3 = as_rows3(self._columns) if method == "nodes" or kernel == "point" else None
 
         avail = available_memory(self.device)
         if memory_budget is None:
@@ -281,7 +291,8 @@ class GravityOperator:
 
     def _col_chunk(self) -> int:
         temps = _TEMPS_PER_PAIR[self.kernel]
-        return max(1, min(self.n_columns, self.memory_budget // (temps * self._itemsize)))
+        # <= 2048 columns: products sum per chunk, then over chunks (node sums cancel ~1e8-fold: accuracy)
+        return max(1, min(self.n_columns, 2048, self.memory_budget // (temps * self._itemsize)))
 
     # ------------------------------------------------------------------ column space
     def _to_columns(self, m: torch.Tensor) -> torch.Tensor:
@@ -338,18 +349,20 @@ class GravityOperator:
 
     def _block(self, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
         """K block (rows r0:r1 stations, columns c0:c1), mGal per column unit."""
-        return self._kernel_call(kernel_block, self._stations[r0:r1], self._columns[c0:c1])
+        return self._kernel_call(kernel_block3, self._stations3[:, r0:r1], self._columns3[:, c0:c1])
 
     def _block_matvec(self, r0, r1, c0, c1, w: torch.Tensor) -> torch.Tensor:
         """K[r0:r1, c0:c1] @ w for w (c, k)."""
         if w.shape[1] == 1:
-            return self._kernel_call(kernel_matvec, self._stations[r0:r1], self._columns[c0:c1], w[:, 0])[:, None]
+            return self._kernel_call(kernel_matvec3, self._stations3[:, r0:r1], self._columns3[:, c0:c1],
+                                     w[:, 0])[:, None]
         return self._block(r0, r1, c0, c1) @ w
 
     def _block_rmatvec(self, r0, r1, c0, c1, r: torch.Tensor) -> torch.Tensor:
         """K[r0:r1, c0:c1]ᵀ @ r for r (s, k)."""
         if r.shape[1] == 1:
-            return self._kernel_call(kernel_rmatvec, self._stations[r0:r1], self._columns[c0:c1], r[:, 0])[:, None]
+            return self._kernel_call(kernel_rmatvec3, self._stations3[:, r0:r1], self._columns3[:, c0:c1],
+                                     r[:, 0])[:, None]
         return self._block(r0, r1, c0, c1).T @ r
 
     def _blocks(self):
@@ -440,6 +453,8 @@ class GravityOperator:
 
         if self.kernel == "prism" and self.method == "cells":
             rr = self._chunk_rows(self.n_cells * 8, _TEMPS_PER_PAIR["prism"])
+        elif self._fused_gather():  # compiled: K (rows x n_nodes) and the cells (rows x n_cells), no temporaries
+            rr = self._chunk_rows(self.n_columns + self.n_cells, 1)
         elif self.kernel == "prism":
             # a row block holds K (rows x n_nodes) and the gather (rows x n_cells x 8)
             rr = self._chunk_rows(self.n_columns * _TEMPS_PER_PAIR["prism"] + self.n_cells * 3, 1)
@@ -472,7 +487,7 @@ class GravityOperator:
             k = grid_cell_rows(self._kernel_call(grid_kernel, self._stations[r0:r1], *self._grid))
             return k if self.n_cells == k.shape[1] else k[:, self._full_index]
         # Kᵀ (nodes, rows): each cell's 8 corners are gathered as contiguous rows, added in place
-        kt = self._kernel_call(kernel_block_t, self._stations[r0:r1], self._columns)
+        kt = self._kernel_call(kernel_block3_t, self._stations3[:, r0:r1], self._columns3)
         if self._fused_gather():
             return compiled(cell_corner_sum)(kt, self._index_t).T
         out = None
@@ -536,10 +551,10 @@ class GravityOperator:
         out = torch.zeros(self.n_cells, dtype=self.dtype, device=self.device)
         if self._fused_gather():  # corners gathered, squared and summed in one compiled pass
             w = torch.ones(self.n_data, dtype=self.dtype, device=self.device) if w2 is None else w2[:, 0]
-            rr = self._chunk_rows(self.n_columns * _TEMPS_PER_PAIR["prism"] + self.n_cells * 3, 1)
+            rr = self._chunk_rows(self.n_columns + self.n_cells, 1)  # K and (at most) the cells: no temporaries
             for r0 in range(0, self.n_data, rr):
                 r1 = min(self.n_data, r0 + rr)
-                kt = self._kernel_call(kernel_block_t, self._stations[r0:r1], self._columns)
+                kt = self._kernel_call(kernel_block3_t, self._stations3[:, r0:r1], self._columns3)
                 out += compiled(cell_jtj)(kt, self._index_t, w[r0:r1])
             return out
         for r0, r1, rows in self._dense_rows():
@@ -565,3 +580,18 @@ class GravityOperator:
                 f"lattice={self._lattice is not None}, "
                 f"device={str(self.device)!r}, "
                 f"dtype={self.dtype})")
+
+
+def _survey_component(survey: Survey, component: str | None) -> str:
+    """The one component of ``survey`` (``component`` when given: it must agree with the survey's)."""
+    if component is not None:
+        check_component(component)
+    groups = survey.component_groups()
+    if component is None and len(groups) == 1:
+        return next(iter(groups))
+    if component is not None and (not survey.components_given or set(groups) == {component}):
+        return component
+    given = "" if component is None else f" but component={component!r}"
+    raise ValueError(f"the survey's data are {', '.join(groups)}{given}: a GravityOperator evaluates one "
+                     "component; gempy_gravinv.make_operator(mesh, survey) builds one per component (rows in the "
+                     "survey's order)")

@@ -6,9 +6,10 @@ floors of the trivial models, Pearson r overall and per layer (is it the right m
 and wall time, peak memory and device (what did it cost?).
 
 Data metrics take g_z in mGal (any sign convention, as long as prediction and
-observation share it); model metrics take density contrasts in kg/m³ on the same
-cells. Every function accepts NumPy arrays, lists or torch tensors (any device) and
-computes in float64 NumPy.
+observation share it); for a survey mixing gravity components (mGal and Eötvös)
+:func:`misfit_by_component` reports the misfit of each component in its own unit. Model
+metrics take density contrasts in kg/m³ on the same cells. Every function accepts NumPy
+arrays, lists or torch tensors (any device) and computes in float64 NumPy.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from ._components import UNITS, check_component
 from ._json import to_jsonable
 from ._validation import check_choice, check_number
 
-__all__ = ["chi2_per_datum", "rms_misfit", "rms_error", "relative_error", "pearson_r",
+__all__ = ["chi2_per_datum", "rms_misfit", "misfit_by_component", "rms_error", "relative_error", "pearson_r",
            "pearson_r_by_layer", "floor", "coverage", "evaluate"]
 
 
@@ -96,6 +98,50 @@ def rms_misfit(pred, obs) -> float:
     """
     p, o = _pair(pred, obs, "pred", "obs")
     return float(np.sqrt(np.mean((p - o) ** 2)))
+
+
+def misfit_by_component(pred, obs, components, std=None) -> dict[str, dict[str, Any]]:
+    """RMS misfit (and χ²/N) of each gravity component, in the component's unit.
+
+    An RMS over data in mGal and Eötvös has no unit; this splits it.
+
+    Parameters
+    ----------
+    pred, obs : array_like (n_data,)
+        Predicted and observed data, each datum in its component's unit (``gx``, ``gy``,
+        ``gz``: mGal; gradients: Eötvös) and the same sign convention for both.
+    components : str or sequence of str (n_data,)
+        The component of every datum (``"gz"``, ``"gzz"``...), or one name for all.
+    std : float or array_like (n_data,), optional
+        Standard deviation of every datum, in its unit (> 0).
+
+    Returns
+    -------
+    dict
+        ``component -> {"value": RMS misfit, "units": "mGal" or "Eötvös", "n_data": n,
+        "chi2_per_datum": χ²/N (None without std)}``, components in order of first
+        appearance.
+    """
+    p, o = _pair(pred, obs, "pred", "obs")
+    if isinstance(components, str):
+        comps = np.full(p.size, check_component(components))
+    else:
+        comps = np.asarray(components, dtype=object).reshape(-1)
+        if comps.size != p.size:
+            raise ValueError(f"components has {comps.size} entries but pred has {p.size}")
+        for c in dict.fromkeys(comps.tolist()):
+            check_component(c)
+        comps = comps.astype(str)
+    s = None
+    if std is not None:
+        s = _arr(np.atleast_1d(std.detach().cpu().numpy() if hasattr(std, "detach") else std), "std")
+        s = np.full(p.shape, s[0]) if s.size == 1 else s
+    out: dict[str, dict[str, Any]] = {}
+    for c in dict.fromkeys(comps.tolist()):
+        rows = comps == c
+        out[c] = {"value": rms_misfit(p[rows], o[rows]), "units": UNITS[c], "n_data": int(rows.sum()),
+                  "chi2_per_datum": None if s is None else chi2_per_datum(p[rows], o[rows], s[rows])}
+    return out
 
 
 def rms_error(model, true) -> float:
@@ -261,7 +307,7 @@ def floor(true, kind: str = "mean") -> float:
 
 
 def evaluate(model=None, true=None, pred=None, survey=None, mesh=None, wall_time=None,
-             peak_memory=None, device=None, *, obs=None, std=None) -> dict:
+             peak_memory=None, device=None, *, obs=None, std=None, components=None) -> dict:
     """Every benchmark metric in one dictionary (keys always present; None if not computable).
 
     Parameters
@@ -273,7 +319,8 @@ def evaluate(model=None, true=None, pred=None, survey=None, mesh=None, wall_time
     pred : array_like (n_data,), optional
         Predicted g_z, mGal, same sign as the observations.
     survey : Survey, optional
-        Provides the observed g_z (mGal, positive down) and std (mGal).
+        Provides the observed data and std (g_z: mGal, positive down) and, when it
+        holds other components, the component of every datum.
     mesh : PrismMesh, optional
         Tensor mesh, for the per-layer correlations.
     wall_time : float, optional
@@ -284,6 +331,8 @@ def evaluate(model=None, true=None, pred=None, survey=None, mesh=None, wall_time
         Where it ran.
     obs, std : array_like, optional
         Observed g_z and std (mGal) when no survey is given.
+    components : str or sequence of str (n_data,), optional
+        The component of every datum when no survey is given (default: all ``gz``).
 
     Returns
     -------
@@ -295,6 +344,11 @@ def evaluate(model=None, true=None, pred=None, survey=None, mesh=None, wall_time
         ``rms_error_over_floor`` (= rms_error / floor_mean) and
         ``rms_error_over_floor_zero``; ``wall_time_s``, ``peak_memory_bytes``, ``device``.
         Pearson r of the trivial (constant) models is undefined and not reported.
+        Data of other components than g_z (``survey.components``, ``components=``) add
+        ``rms_misfit_by_component`` (:func:`misfit_by_component`: value and unit per
+        component), and ``rms_misfit_mgal`` is then the RMS over the data in mGal only
+        (``gx``, ``gy``, ``gz``; None without any); for g_z data alone the keys are as
+        above.
     """
     out: dict[str, Any] = dict.fromkeys([
         "chi2_per_datum", "rms_misfit_mgal", "n_data", "rms_error_kgm3", "relative_error",
@@ -303,8 +357,11 @@ def evaluate(model=None, true=None, pred=None, survey=None, mesh=None, wall_time
     if survey is not None:
         if obs is not None or std is not None:
             raise ValueError("give either survey= or obs=/std=, not both")
+        if components is not None:
+            raise ValueError("give either survey= (which carries the components) or components=, not both")
         obs = survey.gz
         std = survey.std
+        components = None if getattr(survey, "is_gz_only", True) else survey.components
     if pred is not None:
         if obs is None:
             raise ValueError("pred was given without observations: pass survey= (with gz) or obs=")
@@ -313,6 +370,13 @@ def evaluate(model=None, true=None, pred=None, survey=None, mesh=None, wall_time
         out["rms_misfit_mgal"] = rms_misfit(p, o)
         if std is not None:
             out["chi2_per_datum"] = chi2_per_datum(p, o, std)
+        if components is not None:
+            by = misfit_by_component(p, o, components, std)
+            if set(by) != {"gz"}:
+                out["rms_misfit_by_component"] = by
+                mgal = np.isin(np.asarray(components, dtype=str), [c for c in UNITS if UNITS[c] == "mGal"])
+                mgal = np.broadcast_to(mgal, p.shape)
+                out["rms_misfit_mgal"] = rms_misfit(p[mgal], o[mgal]) if mgal.any() else None
     if true is not None:
         t = _arr(true, "true")
         out["n_cells"] = int(t.size)

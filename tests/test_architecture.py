@@ -18,7 +18,7 @@ MAX_LINES = 600
 LAYERS = {
     "_constants": 0, "_validation": 0, "_json": 0,
     "_kernels": 1, "_components": 1, "_lattice": 1, "_mesh": 1, "_survey": 1,
-    "_operator": 2, "_device": 2, "_runtime": 2, "_forward": 2, "_distributed": 2, "io": 2,
+    "_operator": 2, "_multi": 2, "_device": 2, "_runtime": 2, "_forward": 2, "_distributed": 2, "io": 2,
     "metrics": 3, "density": 3, "geomodel": 3,
     "inversion": 4, "bayes": 4, "simpeg": 4,
     "cases": 5,

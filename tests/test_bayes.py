@@ -221,11 +221,12 @@ def test_recovery_synthetic_gempy_model():
     pri = B.PriorSpec(densities=B.normal([230, -370], [150, 150]), dips=B.normal([10, 10], [10, 10]),
                       dip_index=[0, 1])
     model = B.make_model(fw, pri, B.GaussianLikelihood(), sv)
-    idata = B.run_nuts(model, num_samples=500, warmup=500, chains=2, max_tree_depth=6, seed=3,
-                       num_prior=0, full_mass=True, progress=False)
+    # smaller steps at the sharp sigmoid edges of the lithology: few divergences
+    idata = B.run_nuts(model, num_samples=1000, warmup=500, chains=2, max_tree_depth=6, seed=3,
+                       num_prior=0, full_mass=True, progress=False, target_accept=0.9)
     s = B.summarize(idata)
     assert s["max_rhat"] < 1.01, s["table"]
-    assert s["divergences"] <= 0.02 * 1000  # a few at the sharp sigmoid edges (8 of 1000 seen)
+    assert s["divergences"] <= 0.02 * 2000
     for name, truth in (("densities", c["truth"]["densities"]), ("dips", c["truth"]["dips"])):
         x = idata.posterior[name].values.reshape(-1, truth.size)
         lo, hi = np.percentile(x, [5, 95], axis=0)

@@ -195,11 +195,18 @@ def test_hard_lithology_and_write_back(run, geo_model, tmp_path):
     assert {"trace.png", "ppc.png", "pair.png", "lithology_mean.png", "lithology_entropy.png"} <= names
 
 
-def test_compare_models_and_summary(run):
+def test_compare_models_and_summary(run, geo_model, observed):
     _, idata = run
-    table = B.compare_models({"fault": idata, "same": idata.copy()})
+    # the same structure held at a dip 60° off the truth: predicts the stations worse, ranked second
+    wrong = B.from_geomodel(geo_model, gz=observed, std=SIGMA, n_cells=200,
+                            densities={"surface2": (800.0, 300.0)}, dips={"surface1": (TRUE_DIP - 60.0, 1.0)})
+    idata_wrong = wrong.run(chains=1, num_samples=30, warmup=20, max_tree_depth=3, num_prior=10, seed=1)
+    table = B.compare_models({"fault": idata, "dip_off": idata_wrong})
     assert list(table.columns[:2]) == ["rank", "elpd_loo"]
-    np.testing.assert_allclose(table["elpd_diff"].values, 0.0, atol=1e-9)
+    assert table.index[0] == "fault"
+    assert table.loc["dip_off", "elpd_diff"] > table.loc["dip_off", "dse"]
+    same = B.compare_models({"fault": idata, "same": idata.copy()})
+    np.testing.assert_allclose(same["elpd_diff"].values, 0.0, atol=1e-9)
     with pytest.raises(ValueError, match="at least two"):
         B.compare_models({"one": idata})
     s = B.summarize_problem(idata)

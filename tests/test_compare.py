@@ -128,6 +128,7 @@ def test_cli_tharsis_quick(tmp_path):
     md = (out / "comparison.md").read_text()
     assert "Instituto Geológico y Minero de España (IGME)" in md
     assert "flat observation surface" in md
+    assert "noise from the data" in md and "x the stated σ" in md
     doc = json.loads((out / "comparison.json").read_text())
     for k in ("simpeg_l2", "simpeg_sparse"):
         assert 0.5 < doc["metrics"][k]["chi2_per_datum"] < 1.6

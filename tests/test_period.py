@@ -98,3 +98,18 @@ def test_evidence_from_the_gram_matrix_equals_the_svd():
         assert fast.chi2(x) == pytest.approx(full.chi2(x), rel=1e-7)
     with pytest.raises(ValueError, match="evidence_only"):
         fast.weights(lam)
+
+
+def test_matern_preset_is_the_evidence_lattice_auto_uses_for_distributed_sources(not_wrapping):
+    survey, mesh, model = not_wrapping
+    # float32 operator, as auto()'s compact settings have it, so that the two closed forms are the same computation
+    res = invert_inr(survey, mesh, INRConfig.matern(progress=False, head_std=False, dtype="float32"), true_model=model)
+    lat = res.prior_selection["lattice"]
+    assert res.prior_selection["prior"] == "smooth"
+    assert lat["period_factor"] in (1.0, 2.0) and lat["nu"] in (0.5, 1.5, 2.5)
+    assert res.metrics["pearson_r"] > 0.4
+    auto = invert_inr(survey, mesh, INRConfig.auto(progress=False, head_std=False, bounds=(-900.0, 900.0)))
+    assert auto.prior_selection["prior"] == "smooth"  # a Gaussian field: no heavy tails
+    np.testing.assert_allclose(auto.model, res.model, rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError, match="lattice_from_data"):
+        INRConfig.auto(lattice_from_data=True).validate()

@@ -4,7 +4,7 @@ A faithful subset of SimPEG's ``tests/pf/test_forward_Grav_Linear.py`` (the whol
 runs against our class in ``benchmarks/simpeg_upstream_tests.py``): each component
 against SimPEG's choclo engine (float64, 1e-10 relative) and against the closed-form
 prism of geoana; SimPEG's units and signs; the adjoint of a multi-component survey;
-float32 storage with float64 sums; ``"disk"`` as a memmap; ``forward_only``'s
+float32 storage with SimPEG's float32 products; ``"disk"`` as a memmap; ``forward_only``'s
 LinearOperator; SimPEG's option checks; and SimPEG's multiprocessing meta simulation in
 forked workers (in a subprocess with a timeout, so a deadlock fails instead of hanging).
 """
@@ -157,26 +157,72 @@ def test_adjoint_multi_component(case):
                          nC, survey.nD, rtol=1e-12, random_seed=0)
 
 
-def test_float32_storage_float64_sums(case):
-    """float32 storage: half the bytes, entries rounded once (1e-7), products summed in float64."""
+def test_float32_storage_products_as_simpeg(case):
+    """float32 storage: half the bytes, entries rounded once (1e-7); products in float32 as SimPEG's.
+
+    SimPEG computes ``G @ rho.astype(sensitivity_dtype)`` (and ``G.T @ v.astype(...)``):
+    with its default float32 storage the products are float32 BLAS products. Ours do the
+    same (SimPEG's equivalent-source tests compare the two at 1e-7), and
+    ``product_dtype=np.float64`` sums the stored entries in float64 instead.
+    """
     mesh, active, loc, rng = case
     survey = _survey(loc, ["gz", "gzz"])
+    nC = int(active.sum())
     ref, ours64 = _sims(mesh, active, survey)
-    ours32 = Simulation3DIntegral(mesh, survey=survey, active_cells=active,
-                                  rhoMap=maps.IdentityMap(nP=int(active.sum())))  # SimPEG's default: float32
+    ref32 = gravity.simulation.Simulation3DIntegral(mesh, survey=survey, active_cells=active,
+                                                    rhoMap=maps.IdentityMap(nP=nC), engine="choclo",
+                                                    numba_parallel=False)  # SimPEG's default: float32
+    ours32 = Simulation3DIntegral(mesh, survey=survey, active_cells=active, rhoMap=maps.IdentityMap(nP=nC))
     assert ours32.sensitivity_dtype is np.float32 and ours32.G.dtype == np.float32
     assert ours32.G.nbytes * 2 == ours64.G.nbytes
-    m = rng.normal(0.0, 0.3, int(active.sum()))
+    # the stored entries: the float64 values rounded once
+    np.testing.assert_array_equal(ours32.G, ours64.G.astype(np.float32))
+    m = rng.normal(0.0, 0.3, nC)
+    v = rng.normal(size=survey.nD)
     d = ref.dpred(m)
-    err = np.abs(ours32.dpred(m) - d).max() / np.abs(d).max()
-    assert err < 1e-6  # float32 rounding of G only (float32 sums would be ~1e-5 on larger problems)
-    assert ours32.dpred(m).dtype == np.float64
-    # the float64 sum of the stored float32 entries, exactly
-    np.testing.assert_allclose(ours32.dpred(m), ours32.G.astype(np.float64) @ m, rtol=1e-13, atol=1e-15)
+    d32 = ours32.dpred(m)
+    assert d32.dtype == ref32.dpred(m).dtype == np.float32  # SimPEG's float32 product
+    np.testing.assert_allclose(d32, ref32.dpred(m), rtol=1e-6, atol=1e-6 * np.abs(d).max())
+    np.testing.assert_array_equal(d32, ours32.G @ m.astype(np.float32))
+    np.testing.assert_array_equal(ours32.Jtvec(m, v), ours32.G.T @ v.astype(np.float32))
+    assert np.abs(d32 - d).max() / np.abs(d).max() < 1e-6
+    # getJtJdiag sums in float64, as SimPEG's einsum does
+    np.testing.assert_allclose(ours32.getJtJdiag(m), ref32.getJtJdiag(m), rtol=1e-6)
+    assert ours32.getJtJdiag(m).dtype == np.float64
+    # product_dtype=np.float64: the float64 sum of the stored float32 entries
+    acc = Simulation3DIntegral(mesh, survey=survey, active_cells=active, rhoMap=maps.IdentityMap(nP=nC),
+                               product_dtype=np.float64)
+    assert acc.dpred(m).dtype == np.float64
+    np.testing.assert_allclose(acc.dpred(m), ours32.G.astype(np.float64) @ m, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(acc.Jtvec(m, v), ours32.G.astype(np.float64).T @ v, rtol=1e-13, atol=1e-15)
+    with pytest.raises(TypeError, match="product_dtype"):
+        Simulation3DIntegral(mesh, survey=survey, active_cells=active, product_dtype=np.float32)
     with pytest.raises(TypeError, match="sensitivity_dtype must be either np.float32 or np.float64."):
         ours32.sensitivity_dtype = np.float16
     ours32.sensitivity_dtype = np.float64  # the setter drops the stored G
     np.testing.assert_allclose(ours32.dpred(m), d, rtol=0, atol=1e-10 * np.abs(d).max())
+
+
+def test_G_in_one_block_or_many_blocks(case):
+    """"ram" G: one block of the operator kept as it is, or row blocks copied into a column-major array."""
+    mesh, active, loc, rng = case
+    survey = _survey(loc, ["gz"])
+    nC = int(active.sum())
+    ref, one = _sims(mesh, active, survey)
+    many = Simulation3DIntegral(mesh, survey=survey, active_cells=active, rhoMap=maps.IdentityMap(nP=nC),
+                                sensitivity_dtype=np.float64, memory_budget=30_000)
+    assert len(list(many.operator.dense_rows())) > 1 and len(list(one.operator.dense_rows())) == 1
+    G_ref = np.asarray(ref.G)
+    for sim in (one, many):
+        G = sim.G
+        assert G.shape == G_ref.shape and G.dtype == np.float64 and (G.flags.f_contiguous or G.flags.c_contiguous)
+        np.testing.assert_allclose(G, G_ref, rtol=0, atol=1e-10 * np.abs(G_ref).max())
+        m = rng.normal(size=nC)
+        np.testing.assert_allclose(sim.dpred(m), ref.dpred(m), rtol=0, atol=1e-10 * np.abs(ref.dpred(m)).max())
+        w = rng.uniform(0.5, 2.0, survey.nD)
+        np.testing.assert_allclose(sim.getJtJdiag(m, W=sp.diags(w)), ref.getJtJdiag(m, W=sp.diags(w)), rtol=1e-9)
+    assert many.G.flags.f_contiguous  # row blocks copied into a column-major array
+    np.testing.assert_array_equal(one.G, many.G)
 
 
 @pytest.mark.parametrize("engine", ["choclo", "geoana"])

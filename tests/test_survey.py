@@ -125,12 +125,13 @@ def test_simpeg_round_trip_and_sign_against_simpeg_forward():
     np.testing.assert_array_equal(again.std, 0.02)
 
 
-def test_from_simpeg_rejects_other_components():
+def test_from_simpeg_takes_other_components():
     from simpeg.potential_fields import gravity
 
     rx = gravity.receivers.Point(np.asarray(LOC), components=["gz", "gx"])
     sv = gravity.survey.Survey(gravity.sources.SourceField(receiver_list=[rx]))
-    with pytest.raises(ValueError, match="only 'gz'"):
-        Survey.from_simpeg(sv)
+    s = Survey.from_simpeg(sv)  # SimPEG's order: the components of a location consecutive
+    assert s.components.tolist() == ["gz", "gx"] * 3 and not s.is_gz_only
+    np.testing.assert_array_equal(s.locations, np.repeat(LOC, 2, axis=0))
     with pytest.raises(ValueError, match="no observed gz"):
         Survey(LOC).to_simpeg_data()

@@ -19,6 +19,8 @@ __all__ = ["constraint_table", "fit_report", "PARAMETER_SITES"]
 
 #: sites that are model parameters (not per-station latents)
 PARAMETER_SITES = ("densities_rel", "densities", "dips", "sp_z", "offset", "noise_mu", "noise_tau")
+#: Posterior sd / prior sd at or above which a parameter is reported as not constrained by the data.
+UNCONSTRAINED_RATIO = 0.8
 
 
 def _components(group, name: str) -> tuple[list[str], np.ndarray]:
@@ -31,7 +33,7 @@ def _components(group, name: str) -> tuple[list[str], np.ndarray]:
     return labels, arr
 
 
-def constraint_table(idata, *, threshold: float = 0.8):
+def constraint_table(idata, *, threshold: float = UNCONSTRAINED_RATIO):
     """Which parameters the data constrain: posterior sd / prior sd per component.
 
     Parameters

@@ -21,6 +21,7 @@ import torch
 
 from .._constants import kgm3_to_gcc
 from .._validation import check_choice, check_int
+from ._report import UNCONSTRAINED_RATIO, constraint_table
 
 __all__ = ["compare_models", "lithology_fields", "posterior_geomodel", "posterior_values", "summarize_problem"]
 
@@ -221,7 +222,7 @@ def compare_models(idatas: dict, *, ic: str = "loo", **kwargs) -> Any:
     return az.compare(dict(idatas), ic=ic, **kwargs)
 
 
-def summarize_problem(idata, *, ratio: float = 0.9) -> dict[str, Any]:
+def summarize_problem(idata, *, ratio: float = UNCONSTRAINED_RATIO) -> dict[str, Any]:
     """:func:`summarize` plus the parameters the data do not constrain.
 
     Parameters
@@ -229,8 +230,8 @@ def summarize_problem(idata, *, ratio: float = 0.9) -> dict[str, Any]:
     idata : arviz.InferenceData
         With ``prior`` and ``posterior`` groups.
     ratio : float
-        A parameter is reported as unconstrained when its posterior sd exceeds
-        ``ratio`` times its prior sd (posterior ≈ prior).
+        A parameter is reported as unconstrained when its posterior sd is at least
+        ``ratio`` times its prior sd (posterior ≈ prior; :func:`constraint_table`).
 
     Returns
     -------
@@ -242,21 +243,13 @@ def summarize_problem(idata, *, ratio: float = 0.9) -> dict[str, Any]:
     from ._diagnostics import summarize
 
     out = summarize(idata)
-    shrink: dict[str, float] = {}
+    out["shrinkage"], out["unconstrained"] = {}, []
     if "prior" in idata.groups():
-        for v in ("densities", "dips", "sp_z", "offset"):
-            if v not in idata.posterior.data_vars or v not in idata.prior.data_vars:
-                continue
-            post, pri = _flat(idata, v), idata.prior[v].values
-            pri = pri.reshape(pri.shape[0] * pri.shape[1], -1)
-            dim = idata.posterior[v].dims[-1] if idata.posterior[v].ndim == 3 else None
-            labels = [str(c) for c in idata.posterior[dim].values] if dim else [""]
-            for k in range(post.shape[1]):
-                ps = float(np.std(pri[:, k]))
-                key = f"{v}[{labels[k]}]" if dim else v
-                shrink[key] = float(np.std(post[:, k]) / ps) if ps > 0 else float("nan")
-    out["shrinkage"] = shrink
-    out["unconstrained"] = [k for k, s in shrink.items() if np.isfinite(s) and s > ratio]
+        tab = constraint_table(idata, threshold=ratio)
+        if len(tab):
+            out["shrinkage"] = {str(k): float(v) for k, v in tab["ratio"].items()}
+            out["unconstrained"] = [str(k) for k in tab.index[~tab["constrained"]]]
     for k in out["unconstrained"]:
-        logger.warning("the data do not constrain %s: posterior sd is %.0f%% of the prior sd", k, 100 * shrink[k])
+        logger.warning("the data do not constrain %s: posterior sd is %.0f%% of the prior sd", k,
+                       100 * out["shrinkage"][k])
     return out

@@ -237,7 +237,10 @@ def _run_geomodel(args: argparse.Namespace, t0: float) -> int:
     if table is not None:
         print(table[["mean", "sd", "r_hat", "ess_bulk"]].to_string(float_format=lambda v: f"{v:.4g}"))
     if s["unconstrained"]:
-        print(f"not constrained by the data (posterior sd > 90% of prior sd): {', '.join(s['unconstrained'])}")
+        from gempy_gravinv.bayes._report import UNCONSTRAINED_RATIO
+
+        print(f"not constrained by the data (posterior sd >= {UNCONSTRAINED_RATIO:.0%} of prior sd): "
+              f"{', '.join(s['unconstrained'])}")
     print(f"max R-hat {s['max_rhat']:.3f}, min ESS {s['min_ess_bulk']:.1f}, divergences {s['divergences']}, "
           f"RMS misfit {s.get('rms_misfit_mgal', float('nan')):.3g} mGal; wall {s['wall_time_s']:.0f} s -> {out}")
     return 0

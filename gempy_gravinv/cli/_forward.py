@@ -1,10 +1,10 @@
-"""``gempy-gravinv forward``: g_z of a UBC density model at stations (CSV out)."""
+"""``gempy-gravinv forward``: g_z (or other gravity components) of a UBC density model at stations (CSV out)."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "predict g_z (mGal, positive down) of a UBC mesh + density model (g/cm³) at stations"
+HELP = "predict g_z (mGal, positive down) or other components of a UBC mesh + density model (g/cm³) at stations"
 
 DESCRIPTION = """\
 Forward-model the vertical gravity of a density model on a UBC-GIF mesh.
@@ -23,6 +23,12 @@ STATIONS  CSV (x, y, z[, gz[, std]], metres, z up; units in the header such as
 
 Writes CSV x,y,z,gz with gz the predicted gravity anomaly in mGal, POSITIVE DOWNWARD
 (excess mass below a station gives positive gz; GRAV3D's sign; the opposite of SimPEG's).
+
+Other components: --component gzz,gxz,gyz (or repeated) predicts each listed component at
+every station (the rows of a station consecutive); a `component` column in a CSV stations
+file (or property in GeoJSON) names one per row instead. The CSV then has columns
+x,y,z,component,data: gx, gy, gz in mGal (gz positive down), the gradients gxx, gxy, gxz,
+gyy, gyz, gzz, guv in Eotvos (z up, SimPEG's signs: gzz positive above excess mass).
 
 Several processes: `torchrun --nproc_per_node N -m gempy_gravinv forward ...` splits the
 stations over N ranks (each builds only its block); rank 0 gathers and writes the CSV.
@@ -52,7 +58,55 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "reprojected into it")
     p.add_argument("--allow-outside-stations", action="store_true",
                    help="warn instead of failing for stations below the mesh or far from it")
+    p.add_argument("--component", action="append", default=None, metavar="NAME[,NAME...]",
+                   help="gravity component(s) predicted at every station (repeatable or a comma list): gz (default), "
+                        "gx, gy (mGal) or gxx, gxy, gxz, gyy, gyz, gzz, guv (Eotvos)")
     return p
+
+
+def parse_components(values) -> list[str] | None:
+    """The components of ``--component`` (repeated and/or comma lists), checked; None when not given.
+
+    Raises
+    ------
+    ValueError
+        An unknown component (named), an empty entry, or one listed twice.
+    """
+    if values is None:
+        return None
+    from gempy_gravinv._components import check_component
+
+    out: list[str] = []
+    for v in values:
+        for name in str(v).split(","):
+            name = name.strip().lower()
+            if not name:
+                raise ValueError(f"--component {v!r}: an empty name; give e.g. --component gzz,gxz")
+            check_component(name)
+            if name in out:
+                raise ValueError(f"--component {name!r} is listed twice")
+            out.append(name)
+    return out
+
+
+def expand_components(survey, components):
+    """Every station of ``survey`` once per component (a station's rows consecutive); its data dropped.
+
+    A survey that names its own components (a component column) is refused with ``--component``.
+    """
+    import numpy as np
+
+    from gempy_gravinv import Survey
+
+    if components is None:
+        return survey
+    if survey.components_given:
+        raise ValueError("the stations file names a component per row; drop --component (or the column)")
+    if components == ["gz"]:
+        return Survey(survey.locations, name=survey.name, crs=survey.crs)
+    k = len(components)
+    return Survey(np.repeat(survey.locations, k, axis=0), name=survey.name, crs=survey.crs,
+                  components=np.tile(np.asarray(components), survey.n_data))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,14 +128,16 @@ def _run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from gempy_gravinv import GravityOperator, PrismMesh
+    from gempy_gravinv import PrismMesh, make_operator
     from gempy_gravinv import io as gio
+    from gempy_gravinv._components import UNITS
     from gempy_gravinv._distributed import ShardedGravityOperator, init_distributed, is_main
     from gempy_gravinv._operator import resolve_device
 
     from ._common import check_device
 
     t0 = time.perf_counter()
+    components = parse_components(getattr(args, "component", None))
     device = resolve_device(check_device(args.device))  # unknown device, or CUDA asked for but absent
     env = init_distributed(device)  # one process: nothing to do
     say = print if is_main() else (lambda *a, **k: None)
@@ -95,7 +151,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"-o {out_path}: folder {parent} is not writable")
     mesh = gio.read_ubc_mesh(args.mesh)
     model = gio.read_ubc_model(args.model, mesh)
-    survey = gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs)
+    survey = expand_components(gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs),
+                               components)
     active = np.isfinite(model)
     if not active.any():
         raise ValueError(f"{args.model}: every cell is inactive (-99999 or -100)")
@@ -103,13 +160,16 @@ def _run(args: argparse.Namespace) -> int:
     pmesh = PrismMesh.from_discretize(mesh, active_cells=active)
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     chk = "warn" if args.allow_outside_stations else True
+    if env.world_size > 1 and len(survey.component_groups()) > 1:
+        raise ValueError(f"several ranks shard one component's stations; these data mix "
+                         f"{', '.join(survey.component_groups())}: run one component per call, or one process")
     if env.world_size > 1:
         op = ShardedGravityOperator(pmesh, survey, device=device, dtype=dtype, store=args.store, check_stations=chk)
         say(f"memory estimate (rank 0 of {env.world_size}, {op.counts[0]} stations): {op.estimate_memory()}",
             flush=True)
         gz = op.forward(torch.as_tensor(rho, dtype=dtype), gather=True)
     else:
-        op = GravityOperator(pmesh, survey, device=device, dtype=dtype, store=args.store, check_stations=chk)
+        op = make_operator(pmesh, survey, device=device, dtype=dtype, store=args.store, check_stations=chk)
         print(f"memory estimate: {op.estimate_memory()}", flush=True)
         with torch.no_grad():
             gz = op(torch.as_tensor(rho, dtype=dtype, device=op.device))
@@ -118,8 +178,10 @@ def _run(args: argparse.Namespace) -> int:
     gz = gz.detach().cpu().to(torch.float64).numpy()
     out = gio.write_csv(args.output, survey, gz=gz)
     dt = time.perf_counter() - t0
-    print(f"forward: {survey.n_data} stations x {pmesh.n_cells} active cells (of {mesh.n_cells}), "
-          f"gz in [{gz.min():.6g}, {gz.max():.6g}] mGal (positive down), store={op.store}, "
+    ranges = "; ".join(f"{c} in [{gz[r].min():.6g}, {gz[r].max():.6g}] {UNITS[c]}{' (positive down)' * (c == 'gz')}"
+                       for c, r in survey.component_groups().items())
+    print(f"forward: {survey.n_data} {'stations' if survey.is_gz_only else 'data'} x {pmesh.n_cells} active cells "
+          f"(of {mesh.n_cells}), {ranges}, store={op.store}, "
           f"device={op.device}, {args.dtype}, {dt:.2f} s{f' on {env.world_size} ranks' if env.world_size > 1 else ''} "
           f"-> {out}")
     return 0

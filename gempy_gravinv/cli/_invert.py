@@ -14,6 +14,10 @@ STATIONS  CSV (x, y, z, gz, std; metres z up, mGal POSITIVE DOWNWARD), UBC-GIF G
           observation file, or GeoJSON points (g_z in --value-property; a projected CRS
           in metres, --crs reprojects). Without a std column, give --std (mGal) or
           --relative-std; --std also replaces a std column (with a warning).
+          A `component` column (CSV; `component` property in GeoJSON) names each
+          row's gravity component (gz, gzz, gxz...; absent: gz): data and std of
+          gradients are in Eotvos (z up, SimPEG's signs), of gx, gy, gz in mGal.
+          --relative-std then scales each component's own spread.
 --mesh    UBC-GIF tensor (or OcTree) mesh; all cells are inverted for, or only those
           below the ground of --topography (or non-zero in --active-model); stations
           must lie above or on the faces of the cells.
@@ -41,7 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="INRConfig as JSON or TOML")
     p.add_argument("--backend", default=None,
                    help="density backend: inr (default), voxel (comparison), geology or hybrid (GemPy, see --geomodel)")
-    p.add_argument("--preset", choices=["ours", "auto", "compact", "smooth", "periodic", "spectral", "paper"],
+    p.add_argument("--preset", choices=["ours", "auto", "compact", "smooth", "matern", "periodic", "spectral", "paper"],
                    default=None,
                    help="base settings (default ours; compact: minimum-support prior for bodies in a quiet "
                         "background; smooth: smooth fields; periodic: smooth fields that wrap around the mesh box, "
@@ -49,6 +53,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "solved in closed form with a posterior std; paper: Mishra et al.)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--std", type=float, default=None, metavar="MGAL", help="data std when the file has none")
+    p.add_argument("--noise", default=None, choices=["stated", "report", "estimate"],
+                   help="noise the misfit targets: the stated std (default), the stated std with the estimate from "
+                        "the data reported beside it, or that estimate (then the file may have no std)")
     p.add_argument("--relative-std", type=float, default=None, metavar="FRAC",
                    help="data std = FRAC x std(gz) when the file has none")
     p.add_argument("--bounds", type=float, nargs=2, default=None, metavar=("LO", "HI"),
@@ -109,7 +116,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = INRConfig.from_file(args.config) if args.config else INRConfig.preset(args.preset or "ours")
     over = {k: v for k, v in dict(backend=args.backend, n_members=args.members, max_steps=args.max_steps,
                                    seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
-                                   num_threads=args.threads,
+                                   num_threads=args.threads, noise=args.noise,
                                    bounds=None if args.bounds is None else tuple(args.bounds)).items()
             if v is not None}
     if args.no_progress:
@@ -124,6 +131,12 @@ def _run(args: argparse.Namespace) -> int:
             (".geojson", ".json")) else ""
         raise ValueError(f"{args.stations}: no gz column{hint}: the inversion needs observed data "
                          "(mGal, positive down)")
+    if args.std is not None and len(set(survey.units.tolist())) > 1:
+        import warnings
+
+        warnings.warn(f"{args.stations} mixes mGal and Eötvös data ({', '.join(survey.component_groups())}); "
+                      f"--std {args.std} applies to both: --relative-std scales each component's spread",
+                      UserWarning, stacklevel=2)
     if survey.std is not None and args.std is not None:
         import warnings
 
@@ -133,11 +146,17 @@ def _run(args: argparse.Namespace) -> int:
     if survey.std is None:
         if args.std is not None:
             std = np.full(survey.n_data, float(args.std))
-        elif args.relative_std is not None:
-            std = np.full(survey.n_data, float(args.relative_std) * float(np.std(survey.gz)))
+        elif args.relative_std is not None:  # each component's own spread (mGal or Eötvös)
+            std = np.empty(survey.n_data)
+            for rows in survey.component_groups().values():
+                std[rows] = float(args.relative_std) * float(np.std(survey.gz[rows]))
+        elif cfg.noise != "estimate":
+            raise ValueError(f"{args.stations}: no std column; pass --std MGAL or --relative-std FRAC, "
+                             "or --noise estimate")
         else:
-            raise ValueError(f"{args.stations}: no std column; pass --std MGAL or --relative-std FRAC")
-        survey = survey.with_data(survey.gz, std)
+            std = None  # the inversion estimates it
+        if std is not None:
+            survey = survey.with_data(survey.gz, std)
     dmesh = gio.read_ubc_mesh(args.mesh)
     mesh = as_prism_mesh(dmesh, active_cells=active_cells(args, dmesh))
     check_device(cfg.device, "device")
@@ -163,8 +182,11 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     written = save_inversion(res, out, figures=not args.no_figures, name="inr")
     written.update(_geology_finish(args, res, density, out))
-    rms = float(np.sqrt(np.mean((res.predicted - survey.gz) ** 2)))
-    print(f"chi2/N = {res.chi2:.3f}, RMS misfit = {rms:.4g} mGal, model in [{res.model.min():.1f}, "
+    from gempy_gravinv._components import UNITS
+
+    rms = ", ".join(f"{float(np.sqrt(np.mean((res.predicted[r] - survey.gz[r]) ** 2))):.4g} {UNITS[c]}"
+                    + ("" if survey.is_gz_only else f" ({c})") for c, r in survey.component_groups().items())
+    print(f"chi2/N = {res.chi2:.3f}, RMS misfit = {rms}, model in [{res.model.min():.1f}, "
           f"{res.model.max():.1f}] kg/m³, {res.timings['steps']} steps, {res.timings['train']:.1f} s "
           f"({res.stop_reason}{'; stations per rank ' + str(res.timings['rank_stations']) if ranks else ''}); "
           f"wrote {len(written)} outputs into {out}/")

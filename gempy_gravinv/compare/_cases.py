@@ -56,7 +56,8 @@ def _tharsis(quick: bool) -> dict[str, Any]:
     kw = {"core_cell": (2000.0, 2000.0, 1000.0), "depth": 4000.0, "padding": (2, 1.5)} if quick else {}
     t = tharsis_case(**kw)
     return {"survey": t.survey, "mesh": t.mesh, "true": None, "bounds": (-600.0, 600.0), "reference": 0.0,
-            "inr": {"max_steps": 300} if quick else {}, "inr_paper": {"max_steps": 150} if quick else {},
+            "inr": {"noise": "report", **({"max_steps": 300} if quick else {})},
+            "inr_paper": {"max_steps": 150} if quick else {},
             "simpeg": dict(_QUICK_SIMPEG) if quick else {},
             "notes": t.notes() + ["No truth: the table reports data misfit, time and memory; the "
                                   "agreement table compares the recovered models."],

@@ -5,8 +5,8 @@ then a rename). It holds only tensors, numbers, strings, lists, tuples and dicts
 read back with ``torch.load(..., weights_only=True)``: a file that holds any other
 object (an old-format checkpoint, or a crafted pickle) is refused without running it.
 It records the settings that change the result (:func:`resume_key`) and a hash of the
-data (:func:`data_key`: stations, g_z, std, mesh bounds), and refuses to
-resume under other settings or data.
+data (:func:`data_key`: stations, data, std, mesh bounds and, for a survey with other
+components than g_z, the components), and refuses to resume under other settings or data.
 """
 
 from __future__ import annotations
@@ -67,14 +67,18 @@ def data_key(survey, mesh) -> str:
     Parameters
     ----------
     survey : Survey
-        Its station locations (m), observed g_z (mGal) and std (mGal).
+        Its station locations (m), observed data and std (g_z: mGal) and, unless every
+        datum is g_z, the component of every datum.
     mesh : PrismMesh
         Its cell bounds (m).
 
     Returns
     -------
     str
-        Hex digest; equal for bit-identical inputs.
+        Hex digest; equal for bit-identical inputs. A g_z survey's key is the same as
+        before surveys carried components (its checkpoints still resume); any other
+        survey's also hashes the components, so the same numbers as ``gz`` and as
+        ``gzz`` data give different keys.
     """
     h = hashlib.sha256()
     for name, a in (("locations", survey.locations), ("gz", survey.gz), ("std", survey.std),
@@ -82,6 +86,10 @@ def data_key(survey, mesh) -> str:
         arr = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
         h.update(f"{name}{arr.shape}".encode())
         h.update(arr.tobytes())
+    if not getattr(survey, "is_gz_only", True):
+        comps = [str(c) for c in survey.components]
+        h.update(f"components({len(comps)},)".encode())
+        h.update(",".join(comps).encode())
     return h.hexdigest()
 
 
@@ -153,8 +161,8 @@ def load_checkpoint(ckpt: Path, cfg: INRConfig, key: str, device, fld: torch.nn.
     if ck.get("config_key") != resume_key(cfg):
         raise ValueError(f"checkpoint {ckpt} was written with other settings; {_FRESH}")
     if ck.get("data_key") != key:
-        raise ValueError(f"checkpoint {ckpt} was written for other data (stations, g_z, std or mesh"
-                         f"); {_FRESH}")
+        raise ValueError(f"checkpoint {ckpt} was written for other data (stations, components, data, std "
+                         f"or mesh); {_FRESH}")
     try:
         fld.load_state_dict(ck["field"])
     except (RuntimeError, KeyError, TypeError) as exc:

@@ -14,7 +14,7 @@ from .._mesh import PrismMesh
 from .._validation import check_choice
 from ._config_checks import check_config
 
-PRESETS = ("ours", "auto", "compact", "smooth", "periodic", "spectral", "paper")
+PRESETS = ("ours", "auto", "compact", "smooth", "matern", "periodic", "spectral", "paper")
 
 
 def _matern_lattice(overrides: dict, harmonics: list, power: float) -> dict:
@@ -97,6 +97,10 @@ class INRConfig:
     smooth_power : float
         β of the least-squares image that ``prior_from_data`` reads (1: the
         sensitivity weighting of SimPEG's recipes).
+    lattice_from_data : bool
+        The model is the Matérn field on a Fourier lattice whose period, ℓ and ν have the
+        largest evidence, solved in closed form: ``prior_from_data``'s smooth branch,
+        without the compactness check (:meth:`matern`). Not with ``prior_from_data``.
     warm_start_steps : int
         Optimiser steps of the fit to the warm start.
 
@@ -117,6 +121,15 @@ class INRConfig:
         after the best regional; ``result.regional`` holds the fitted one and
         ``result.predicted`` includes it. For reduced anomalies with a datum or the field
         of sources outside the mesh; not for synthetic data made by the mesh alone.
+    noise : {"stated", "report", "estimate"}
+        The noise σ the misfit targets. ``"stated"``: the survey's std. ``"report"``: the
+        survey's std, and the noise level the data support is estimated and reported
+        beside it (``result.noise_estimate``, ``metrics.json``): the evidence of a Matérn
+        lattice field (:mod:`gempy_gravinv.inversion._noise`), a factor κ on the stated
+        σ. ``"estimate"``: the misfit targets κ x the stated σ; a survey without std is
+        then accepted (σ = κ x 1 mGal, the same at every station). The estimate costs
+        one closed-form evidence search over the lattice grid (seconds to a minute on a
+        CPU for 10⁴ cells and 10³ stations).
 
     Weighting and regularisation
     ----------------------------
@@ -282,10 +295,12 @@ class INRConfig:
     depth_from: str = "mesh_top"
     warm_start: str = "none"
     prior_from_data: bool = False
+    lattice_from_data: bool = False
     smooth_power: float = 1.0
     warm_start_power: float = 2.0
     warm_start_steps: int = 300
     regional: str = "none"
+    noise: str = "stated"
     period_from_data: bool = False
     regularization: str = "none"
     reg_weight: float = 0.0
@@ -377,6 +392,21 @@ class INRConfig:
         """
         base = dict(weighting="none", encoding_options={"n_frequencies": 2}, width=128, max_steps=3000)
         return dataclasses.replace(cls(), **{**base, **overrides})
+
+    @classmethod
+    def matern(cls, **overrides) -> INRConfig:
+        """A smooth Gaussian field whose covariance the data choose, in closed form.
+
+        The Matérn field on a Fourier lattice of the mesh box (or of twice the box: the
+        field need not wrap) with the period, correlation length ℓ (1/16 to 1/2 of the
+        horizontal extent) and smoothness ν (0.5, 1.5, 2.5) of largest evidence, λ at
+        the evidence's maximum (:func:`gempy_gravinv.inversion._period.choose_lattice`):
+        the model ``auto()`` uses when it finds distributed sources, here without that
+        check. The posterior mean and its per-cell std; no bounds. For smooth fields and
+        for predicting stations between the given ones (combine with ``regional``).
+        ``result.prior_selection`` holds the chosen lattice.
+        """
+        return dataclasses.replace(cls(), **{**dict(lattice_from_data=True), **overrides})
 
     @classmethod
     def periodic(cls, **overrides) -> INRConfig:

@@ -21,6 +21,8 @@ SOLVERS = ("adam", "linear")
 SCHEDULES = ("constant", "cosine", "exponential")
 NORMALIZATIONS = ("zscore", "extent", "isotropic")
 WARM_STARTS = ("none", "least_squares")
+#: ``noise``: fit the stated σ; fit it and report the estimate from the data; fit the estimate.
+NOISE_MODES = ("stated", "report", "estimate")
 
 
 def check_config(cfg) -> None:
@@ -28,7 +30,8 @@ def check_config(cfg) -> None:
     choices = {"weighting": WEIGHTINGS, "weighting_mode": WEIGHTING_MODES, "regularization": REGULARIZATIONS,
                "reg_mode": REG_MODES, "lr_schedule": SCHEDULES, "prior_boundary": BOUNDARIES,
                "solver": SOLVERS, "output": OUTPUTS, "normalization": NORMALIZATIONS,
-               "depth_from": DEPTH_FROM, "warm_start": WARM_STARTS, "regional": REGIONALS}
+               "depth_from": DEPTH_FROM, "warm_start": WARM_STARTS, "regional": REGIONALS,
+               "noise": NOISE_MODES}
     if cfg.backend == "inr":
         choices["encoding"] = ENCODINGS
     for name, allowed in choices.items():
@@ -72,6 +75,9 @@ def check_config(cfg) -> None:
     if cfg.period_from_data and cfg.encoding != "periodic":
         raise ValueError(f"period_from_data=True chooses the period of a periodic encoding; encoding is "
                          f"{cfg.encoding!r}: set encoding='periodic' or period_from_data=False")
+    if cfg.prior_from_data and cfg.lattice_from_data:
+        raise ValueError("prior_from_data and lattice_from_data both choose the model: set one (lattice_from_data "
+                         "skips the compactness check)")
     if cfg.prior_from_data and cfg.warm_start != "least_squares":
         raise ValueError("prior_from_data=True reads the least-squares image: it needs "
                          "warm_start='least_squares'")

@@ -196,4 +196,5 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
                      completed=all(o["done"] for o in outs),
                      solve_info=[o["info"] for o in outs] if cfg.solver == "linear" else None,
                      recorded_chi2=[o["recorded_chi2"] for o in outs], prior_selection=prob.prior_selection,
-                     regional=regional, period_selection=prob.period_selection)
+                     regional=regional, period_selection=prob.period_selection,
+                     noise_estimate=prob.noise_estimate)

@@ -119,28 +119,19 @@ def lattice_harmonics(extent, k_max: int = HARMONICS) -> list[int]:
     return [max(2, int(math.ceil(k_max * L / ref))) for L in lengths]
 
 
-def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
-    """Period, correlation length ℓ and smoothness ν of a Matérn lattice prior, by the evidence.
+def lattice_posteriors(prob, cfg, make_field: Callable, k_max: int = HARMONICS):
+    """Every Matérn lattice model of the grid: ``(period, ℓ, ν, harmonics, HeadPosterior)``, one at a time.
 
-    For each period (the mesh box, twice the box) the design of the unscaled lattice,
-    ``G [1, Φ]``, is computed once; each ``(ℓ, ν)`` of the grid
+    For each period (:data:`PERIODS`, in boxes) the design of the unscaled lattice
+    ``G [1, Φ]`` (``k_max`` harmonics along the longest horizontal axis,
+    :func:`lattice_harmonics`) is computed once; each ``(ℓ, ν)`` of the grid
     (:data:`LENGTH_FRACTIONS` of the largest horizontal extent x :data:`SMOOTHNESS`) only
-    rescales its columns by the Matérn amplitudes ``(1 + ℓ²|k|²)^(-(ν+3/2)/2)`` and needs
-    one SVD. The kept model is the one of largest evidence (λ at its maximum for each).
-
-    Returns
-    -------
-    encoding_options : dict
-        For ``encoding="periodic"``: ``n_harmonics``, ``lattice``, ``spectrum`` (ℓ m, ν),
-        ``spectrum_power`` 1 and ``period_factor``.
-    report : dict
-        ``period_factor``, ``length_m``, ``nu``, ``log_evidence`` of the best model of
-        each period, ``log_bayes_factor`` (twice the box over the box) and ``rule``.
+    rescales its columns by the Matérn amplitudes ``(1 + ℓ²|k|²)^(-(ν+3/2)/2)``. The
+    posteriors are built with ``evidence_only=True`` (evidence and misfit, no weights).
     """
     extent = [float(v) for v in prob.mesh.extent]
     span = max(extent[1] - extent[0], extent[3] - extent[2])
-    harmonics = lattice_harmonics(extent)
-    best: dict[float, tuple] = {}
+    harmonics = lattice_harmonics(extent, k_max)
     for f in PERIODS:
         A, b, field = _whitened_lattice(prob, cfg, dict(n_harmonics=harmonics, lattice=True, period_factor=f),
                                         make_field)
@@ -151,9 +142,31 @@ def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
             ell = frac * span
             for nu in SMOOTHNESS:
                 amp = matern_amplitude(k2, ell, nu).to(A)
-                ev = _max_log_evidence(A, b, torch.cat([amp, amp]))  # the sin and the cos of each wave
-                if f not in best or ev > best[f][0]:
-                    best[f] = (ev, ell, nu)
+                scale = torch.cat([amp, amp])  # the sin and the cos of each wave
+                yield f, ell, nu, harmonics, HeadPosterior(A[:, 1:] * scale[None, :], A[:, 0], b, evidence_only=True)
+
+
+def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
+    """Period, correlation length ℓ and smoothness ν of a Matérn lattice prior, by the evidence.
+
+    Each model of :func:`lattice_posteriors` is scored by its evidence with λ at its
+    maximum; the kept model is the one of largest evidence.
+
+    Returns
+    -------
+    encoding_options : dict
+        For ``encoding="periodic"``: ``n_harmonics``, ``lattice``, ``spectrum`` (ℓ m, ν),
+        ``spectrum_power`` 1 and ``period_factor``.
+    report : dict
+        ``period_factor``, ``length_m``, ``nu``, ``log_evidence`` of the best model of
+        each period, ``log_bayes_factor`` (twice the box over the box) and ``rule``.
+    """
+    best: dict[float, tuple] = {}
+    harmonics = lattice_harmonics([float(v) for v in prob.mesh.extent])
+    for f, ell, nu, _, post in lattice_posteriors(prob, cfg, make_field):
+        ev = float(post.log_evidence(post.evidence()))
+        if f not in best or ev > best[f][0]:
+            best[f] = (ev, ell, nu)
     lbf = best[2.0][0] - best[1.0][0]
     factor = 2.0 if lbf > 0 else 1.0
     ev, ell, nu = best[factor]

@@ -25,12 +25,14 @@ from .._distributed import (
     world_size,
 )
 from .._mesh import PrismMesh, as_prism_mesh
+from .._multi import MultiComponentOperator, make_operator
 from .._operator import GravityOperator, resolve_device
 from .._survey import Survey
 from ..density import VoxelDensity, as_torch_dtype, cached_on_points, cell_points, make_density
 from ._config import INRConfig
 from ._depth import MeshTopDepth, depth_weight, make_depth
 from ._memory import EVAL_CHUNK
+from ._noise import estimate_noise
 from ._period import choose_period, lattice_config
 from ._regional import make_regional
 from ._regularizers import make_regularizer
@@ -42,6 +44,16 @@ logger = logging.getLogger(__name__)
 #: step evaluates the field on a shard of the cells per rank and gathers the densities
 #: (then the parameter gradients are all-reduced); below it every rank evaluates all cells.
 SHARD_CELLS_FROM = 1 << 20
+
+
+def _unit_std(survey: Survey, cfg: INRConfig) -> Survey:
+    """``noise="estimate"`` and no std: σ = 1 mGal at every station (the estimate then scales it)."""
+    if cfg.noise != "estimate" or not survey.has_data or survey.std is not None:
+        return survey
+    if not getattr(survey, "is_gz_only", True):
+        raise ValueError("noise='estimate' without a std needs one unit for all data: the survey mixes "
+                         "components (mGal and Eötvös); give the std of each")
+    return survey.with_data(survey.gz, np.ones(survey.n_data))
 
 
 class Problem:
@@ -77,11 +89,13 @@ class Problem:
         if not isinstance(survey, Survey):
             raise TypeError(f"survey must be a gempy_gravinv.Survey, got {type(survey).__name__}")
         mesh = as_prism_mesh(mesh)
+        survey = _unit_std(survey, cfg)
         if not survey.has_data or survey.std is None:
             raise ValueError("invert_inr needs observed data with uncertainties: "
-                             "Survey(locations, gz=... mGal, std=... mGal)")
+                             "Survey(locations, gz=... mGal, std=... mGal), or noise='estimate'")
         self.survey, self.mesh, self.cfg = survey, mesh, cfg
         self.sharded = world_size() > 1
+        _check_components(survey, cfg, self.sharded)
         launched = _launched_processes()
         if not self.sharded and launched > 1:
             logger.warning("launched as %d processes but no process group is initialised: every process runs the "
@@ -95,11 +109,14 @@ class Problem:
         chk = True if cfg.check_stations is None else bool(cfg.check_stations)
         if self.sharded:
             self.op = self._sharded_operator(operator, chk)
-        elif operator is None:
-            self.op = GravityOperator(mesh, survey, device=self.device, dtype=self.dtype, store=cfg.store,
-                                      check_stations=chk)
-            if self.op.store == "dense":
+        elif operator is None:  # one operator per component when the survey mixes them
+            self.op = make_operator(mesh, survey, device=self.device, dtype=self.dtype, store=cfg.store,
+                                    check_stations=chk)
+            if self.op.store == "dense" and isinstance(self.op, GravityOperator):  # the multi keeps its blocks
                 self.G = self.op.dense()
+        elif isinstance(operator, MultiComponentOperator):
+            self._check_shape(operator)
+            self.op = operator
         elif isinstance(operator, ShardedGravityOperator):
             self._check_shape(operator)
             self.op = operator
@@ -126,6 +143,7 @@ class Problem:
         self._starts: dict[float, torch.Tensor | None] = {}
         self.prior_selection: dict | None = None
         self._data_model(cfg)
+        self.noise_estimate = self._noise(cfg) if cfg.noise != "stated" else None
         self.period_selection: dict | None = None
         if cfg.period_from_data and density is None:
             factor, self.period_selection = choose_period(
@@ -134,6 +152,10 @@ class Problem:
                                                                         "period_factor": factor})
         if cfg.prior_from_data:
             self.cfg = cfg = self._select_prior(cfg)
+        elif cfg.lattice_from_data and density is None:
+            cfg, lattice = lattice_config(self, cfg, self._fresh_field)
+            self.cfg = cfg
+            self.prior_selection = dict(prior="smooth", rule=lattice["rule"], lattice=lattice)
         self.shard_cells = self.sharded and self.points.shape[0] >= SHARD_CELLS_FROM
         self.cell_counts = split_counts(mesh.n_cells, world_size()) if self.shard_cells else None
         self.precond = self._preconditioner()
@@ -145,6 +167,19 @@ class Problem:
         if self.regional is not None and self.sharded:
             raise ValueError(f"regional={cfg.regional!r} is not available with several ranks yet: run it in one "
                              "process or use regional='none'")
+
+    def _noise(self, cfg: INRConfig) -> dict:
+        """``cfg.noise`` = "report" or "estimate": the noise level from the data; "estimate" then targets it."""
+        if self.sharded:
+            raise ValueError(f"noise={cfg.noise!r} is not available with several ranks yet: estimate it in one "
+                             "process (noise='report') and pass the std")
+        est = estimate_noise(self, cfg, self._fresh_field)
+        if cfg.noise == "estimate":
+            self.std = self.std * est["scale"]
+            self.survey = self.survey.with_data(self.survey.gz, self.std.detach().cpu().numpy())
+            self._data_model(cfg)
+        est["used"] = cfg.noise == "estimate"
+        return est
 
     def predicted(self, m: torch.Tensor) -> tuple[torch.Tensor, dict | None]:
         """g_z at the stations (mGal) of cell densities m, with the best regional, and that regional."""
@@ -335,6 +370,22 @@ class Problem:
     def regularizer(self, m: torch.Tensor) -> torch.Tensor:
         """R(m) of ``cfg.regularization`` (dimensionless) for cell densities m (kg/m³)."""
         return self.reg(m)
+
+
+def _check_components(survey: Survey, cfg: INRConfig, sharded: bool) -> None:
+    """Refuse the settings that assume g_z data (mGal) for a survey with other components."""
+    if survey.is_gz_only:
+        return
+    comps = ", ".join(survey.component_groups())
+    if cfg.depth_from == "stations":
+        raise ValueError(f"depth_from='stations' derives depths from g_z point-mass sensitivities, but the survey "
+                         f"holds {comps}: use depth_from='mesh_top' (a preset such as 'auto' sets 'stations')")
+    if len(survey.component_groups()) > 1 and cfg.regional != "none":
+        raise ValueError(f"regional={cfg.regional!r} fits one offset/plane to all data, but the survey mixes "
+                         f"{comps} (mGal and Eötvös): use regional='none'")
+    if sharded and len(survey.component_groups()) > 1:
+        raise ValueError(f"several ranks shard one component's stations; this survey mixes {comps}: run it in "
+                         "one process")
 
 
 def _launched_processes() -> int:

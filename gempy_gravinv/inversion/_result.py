@@ -9,8 +9,9 @@ import torch
 
 from .._forward import forward_gz
 from .._mesh import PrismMesh
+from .._multi import make_operator
 from .._survey import Survey
-from ..metrics import coverage
+from ..metrics import coverage, misfit_by_component
 from ._config import INRConfig
 from ._regional import regional_at
 
@@ -103,6 +104,10 @@ class INRResult:
     period_selection : dict or None
         With ``period_from_data``: the period chosen for the periodic lattice (the mesh
         box or twice it), the two log evidences, the log Bayes factor and the rule.
+    noise_estimate : dict or None
+        With ``noise="report"`` or ``"estimate"``: the noise level the data support
+        (``scale`` κ on the stated σ, ``std_median_mgal``, ``stated_median_mgal``, the
+        lattice it was estimated with, ``used``: whether the misfit targets it, ``rule``).
     regional : dict or None
         With ``config.regional``: the fitted regional (``kind``, ``offset_mgal`` and,
         for a plane, ``trend_mgal_per_extent``); ``predicted`` includes it.
@@ -133,6 +138,7 @@ class INRResult:
     prior_selection: dict | None = None
     regional: dict | None = None
     period_selection: dict | None = None
+    noise_estimate: dict | None = None
 
     def cell_arrays(self) -> dict:
         """Per-cell arrays for model files.
@@ -157,15 +163,43 @@ class INRResult:
         p = torch.as_tensor(np.asarray(points, dtype=np.float64).reshape(-1, 3))
         return self.field(p).detach().cpu().double().numpy()
 
-    def predict(self, locations, *, device: str = "cpu") -> np.ndarray:
-        """g_z (n,) mGal, positive down, of the model at new stations ``locations`` (n, 3) m.
+    def predict(self, locations, component="gz", *, device: str = "cpu") -> np.ndarray:
+        """Data (n,) of the model at new stations ``locations`` (n, 3) m: g_z in mGal by default.
 
         The forward of the cell model through the mesh, plus the fitted regional
         (``config.regional``) evaluated there: what the inversion predicts for stations
         it did not see.
+
+        Parameters
+        ----------
+        locations : array_like (n, 3)
+            Stations, metres, z up.
+        component : str or sequence of str (n,)
+            The gravity component to predict (``"gz"``, ``"gzz"``...), one for all
+            stations or one per station (a station may appear once per component).
+            Units and signs as :class:`~gempy_gravinv.Survey`: ``gz`` mGal positive
+            downward, ``gx``/``gy`` mGal, gradients in Eötvös (z up, ``gzz`` positive
+            above excess mass). The regional is added to the component it was fitted to
+            (the survey's) only.
+        device : str
+            Torch device.
+
+        Returns
+        -------
+        numpy.ndarray (n,)
+            Each value in its component's unit.
         """
-        g = forward_gz(self.mesh, locations, self.model, device=device)
-        return g if self.regional is None else g + regional_at(self.regional, locations)
+        if isinstance(component, str) and component == "gz":
+            g = forward_gz(self.mesh, locations, self.model, device=device)
+        else:
+            sv = Survey(locations, components=component)
+            op = make_operator(self.mesh, sv, device=device, dtype=torch.float64, store="matrix_free")
+            g = op.forward(torch.as_tensor(np.asarray(self.model, dtype=np.float64))).cpu().numpy()
+        if self.regional is None:
+            return g
+        fitted = str(self.survey.components[0])  # a regional is fitted to single-component data only
+        on = np.broadcast_to(np.asarray(component, dtype=str) == fitted, g.shape)
+        return g + np.where(on, regional_at(self.regional, locations), 0.0)
 
     def summary(self) -> str:
         """One-line summary (χ²/N, RMS error, r, time)."""
@@ -179,6 +213,8 @@ class INRResult:
             s += f" prior={self.prior_selection['prior']}"
         if self.period_selection is not None:
             s += " period=" + ("box" if self.period_selection["period_factor"] == 1.0 else "2x box")
+        if self.noise_estimate is not None:
+            s += f" noise={self.noise_estimate['scale']:.3g}x stated"
         return s
 
     def metrics_report(self) -> dict:
@@ -196,6 +232,11 @@ class INRResult:
             rep["regional"] = self.regional
         if self.period_selection is not None:
             rep["period_selection"] = self.period_selection
+        if self.noise_estimate is not None:
+            rep["noise_estimate"] = self.noise_estimate
+        if not self.survey.is_gz_only and "rms_misfit_by_component" not in rep:  # value and unit per component
+            rep["rms_misfit_by_component"] = misfit_by_component(self.predicted, self.survey.data,
+                                                                 self.survey.components, self.survey.std)
         if self.solve_info is not None and self.std is not None and self.true_model is not None:
             rep["posterior_coverage_95"] = coverage(self.model, self.true_model, self.std)
         return rep

@@ -26,6 +26,11 @@ it because SimPEG stores the upward component). Density models read from UBC fil
 in the file's units (g/cm³ for GRAV3D); :func:`model_to_contrast_kgm3` converts them to
 the density contrast in kg/m³ used by the rest of the package.
 
+Other components: a ``component`` column (CSV) or property (GeoJSON) names each datum's
+gravity component (absent: ``gz``); the value and std of ``gx``, ``gy``, ``gz`` are in
+mGal, those of the gradients ``gxx`` … ``gzz``, ``guv`` in Eötvös (z up, SimPEG's
+signs). GRAV3D observation files hold g_z only (:func:`write_ubc_obs` refuses others).
+
 :func:`read_stations` picks the station reader from the file's extension or content.
 
 Coordinate reference systems are read with pyproj (:mod:`._crs`): GeoJSON ``crs``

@@ -1,10 +1,15 @@
-"""CSV station files: columns ``x, y, z[, gz[, std]]``.
+"""CSV station files: columns ``x, y, z[, component][, gz[, std]]``.
 
 Coordinates in metres (z up, elevation); ``gz`` is the gravity anomaly in mGal,
 **positive downward** (excess mass below gives a positive value); ``std`` in mGal.
+An optional ``component`` column names each row's gravity component (absent: ``gz``);
+the data column (``gz`` or ``data``) then holds each row's value in its unit: ``gx``,
+``gy``, ``gz`` in mGal (``gz`` positive downward), the gradients ``gxx`` … ``gzz``,
+``guv`` in Eötvös (z up, SimPEG's signs: ``gzz`` positive above excess mass).
 Headers may state other units in brackets (``z (ft)``, ``gz [uGal]``), converted on
-reading (:data:`LENGTH_UNITS`, :data:`GRAVITY_UNITS`). :func:`write_csv` states the units
-and the sign in a leading comment line, and the CRS of the survey in a ``# crs:`` line.
+reading (:data:`LENGTH_UNITS`, :data:`GRAVITY_UNITS`, :data:`GRADIENT_UNITS`).
+:func:`write_csv` states the units and the sign in a leading comment line, and the CRS
+of the survey in a ``# crs:`` line.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._components import ACCELERATIONS, check_component
 from .._survey import Survey
 from ._common import (
     PathLike,
@@ -33,6 +39,11 @@ _CSV_HEADER_COMMENT = (
     "gz = gravity anomaly in mGal, positive downward (excess mass below -> positive); "
     "std in mGal"
 )
+_CSV_COMPONENT_COMMENT = (
+    "# gempy_gravinv stations: x, y, z in metres (z up, elevation); component = gravity component of the row; "
+    "data and std in its unit: gx, gy, gz in mGal (gz positive downward: excess mass below -> positive), "
+    "gxx, gxy, gxz, gyy, gyz, gzz, guv in Eotvos (z up, SimPEG's signs: gzz positive above excess mass)"
+)
 
 #: length units of x, y, z headers -> metres
 LENGTH_UNITS = {"m": 1.0, "metre": 1.0, "metres": 1.0, "meter": 1.0, "meters": 1.0,
@@ -41,6 +52,8 @@ LENGTH_UNITS = {"m": 1.0, "metre": 1.0, "metres": 1.0, "meter": 1.0, "meters": 1
 GRAVITY_UNITS = {"mgal": 1.0, "ugal": 1e-3, "µgal": 1e-3, "μgal": 1e-3, "microgal": 1e-3,
                  "m/s2": 1e5, "m/s^2": 1e5, "m/s²": 1e5, "m s-2": 1e5, "m.s-2": 1e5, "ms-2": 1e5,
                  "gu": 0.1, "g.u.": 0.1}
+#: units of a gradient data column (with a component column) -> Eötvös (1 E = 1e-9 s⁻²)
+GRADIENT_UNITS = {"e": 1.0, "eu": 1.0, "eotvos": 1.0, "eötvös": 1.0, "1/s2": 1e9, "s-2": 1e9, "1/s²": 1e9}
 _CRS_COMMENT = "# crs:"
 
 # accepted column names (lower case, units in brackets/parentheses stripped)
@@ -50,6 +63,7 @@ _ALIASES = {
     "z": ("z", "elevation", "elev", "height"),
     "gz": ("gz", "g_z", "grav", "gravity", "gz_mgal", "data"),
     "std": ("std", "sigma", "uncertainty", "err", "error", "std_mgal"),
+    "component": ("component", "comp"),
 }
 
 
@@ -66,7 +80,10 @@ def read_csv(path: PathLike) -> Survey:
         Units in brackets are converted: ``m``, ``ft``, ``km`` for x, y, z; ``mGal``,
         ``uGal``/``µGal``, ``m/s²``, ``gu`` (0.1 mGal) for gz and std, e.g.
         ``x (m),y (m),z (ft),gz (uGal),std (uGal)``; any other unit (``nT``...) is
-        refused naming the column. Without units: metres and mGal. Without a header,
+        refused naming the column. Without units: metres and mGal. An optional
+        ``component`` column (text: ``gz``, ``gzz``...; needs a header) names each row's
+        component; the data and std of gradient rows are in Eötvös (header units
+        ``E``/``Eötvös`` or ``1/s²`` are accepted when every row is a gradient). Without a header,
         3, 4 or 5 columns are read as ``x, y, z``, ``+ gz``, ``+ std``. A comment line
         ``# crs: EPSG:25830`` (as :func:`write_csv` writes) sets ``Survey.crs``.
 
@@ -74,15 +91,18 @@ def read_csv(path: PathLike) -> Survey:
     -------
     Survey
         Stations in metres (z up); ``gz`` in mGal, **positive downward** (no sign change
-        is applied: the file must already use this convention); ``std`` in mGal.
+        is applied: the file must already use this convention); ``std`` in mGal. With a
+        component column, ``Survey.components`` holds it and the data are in each row's
+        unit (mGal or Eötvös).
 
     Raises
     ------
     FileNotFoundError
         The file does not exist.
     ValueError
-        Empty file, missing x/y/z columns, unknown units, ragged rows, non-numeric or
-        NaN values, non-positive std.
+        Empty file, missing x/y/z columns, unknown units (or units that do not fit the
+        rows' components), ragged rows, non-numeric or NaN values, non-positive std, an
+        unknown component (its line named).
     """
     p = as_path(path)
     lines = data_lines(p, "#")
@@ -114,11 +134,16 @@ def read_csv(path: PathLike) -> Survey:
         names = ["x", "y", "z", "gz", "std"][:ncol]
         cols = list(range(ncol))
         factors = [1.0] * ncol
+        comp_col = None
     else:
         names, cols, factors = _header_columns(header, p)
         ncol = len(header)
+        comp_col = cols.pop(names.index("component")) if "component" in names else None
+        if comp_col is not None:
+            factors.pop(names.index("component"))
+            names.remove("component")
 
-    rows, linenos = [], []
+    rows, linenos, comps = [], [], []
     for lineno, line in lines:
         tok = split(line)
         if len(tok) != ncol:
@@ -126,8 +151,12 @@ def read_csv(path: PathLike) -> Survey:
         sel = [tok[c] for c in cols]
         rows.append(parse_floats(sel, p, lineno))
         linenos.append(lineno)
+        if comp_col is not None:
+            comps.append(_component(tok[comp_col], p, lineno))
     arr = np.asarray(rows, dtype=np.float64)
     check_finite_columns(arr, names, p, linenos)
+    if header is not None:  # units of the data columns against the rows' components (all gz without a column)
+        factors = _data_factors(header, names, cols, factors, comps or ["gz"] * len(rows), p)
     if any(f != 1.0 for f in factors):
         arr = arr * np.asarray(factors)
         logger.info("%s: converted columns to metres / mGal (factors %s)", p,
@@ -135,7 +164,41 @@ def read_csv(path: PathLike) -> Survey:
     gz = arr[:, names.index("gz")] if "gz" in names else None
     std = arr[:, names.index("std")] if "std" in names else None
     logger.debug("read %d station(s) from %s (columns %s)", arr.shape[0], p, names)
-    return Survey(arr[:, :3], gz=gz, std=std, name=p.stem, crs=crs)
+    return Survey(arr[:, :3], gz=gz, std=std, name=p.stem, crs=crs, components=comps or None)
+
+
+def _component(token: str, p: Path, lineno: int) -> str:
+    """A component name of the component column (case and quotes ignored), or an error naming the line."""
+    name = token.strip().strip('"').strip("'").lower()
+    try:
+        return check_component(name)
+    except ValueError as exc:
+        raise ValueError(f"{p}, line {lineno}: {exc}") from None
+
+
+def _data_factors(header: list[str], names: list[str], cols: list[int], factors: list[float], comps: list[str],
+                  p: Path) -> list[float]:
+    """Unit factors of the gz/std columns checked against the rows' components (mGal or Eötvös)."""
+    grads = [c for c in comps if c not in ACCELERATIONS]
+    out = list(factors)
+    for k, key in enumerate(names):
+        if key not in ("gz", "std"):
+            continue
+        m = re.search(r"[\[(]([^\])]*)[\])]", header[cols[k]])
+        unit = "" if m is None else m.group(1).strip().lower()
+        if unit == "":
+            continue
+        if unit in GRADIENT_UNITS:
+            if len(grads) != len(comps):
+                raise ValueError(f"{p}: column {header[cols[k]].strip()!r} is in a gradient unit but some rows are "
+                                 f"accelerations ({', '.join(sorted(set(comps) - set(grads)))}, mGal): give the "
+                                 "column without a unit (each row in its component's unit: mGal or Eötvös)")
+            out[k] = GRADIENT_UNITS[unit]
+        elif grads:
+            raise ValueError(f"{p}: column {header[cols[k]].strip()!r} is in {m.group(1).strip()} but rows hold "
+                             f"gradients ({', '.join(sorted(set(grads)))}, Eötvös): give the column without a unit "
+                             "(each row in its component's unit: mGal or Eötvös)")
+    return out
 
 
 def _crs_comment(p: Path) -> str | None:
@@ -161,7 +224,9 @@ def _unit_factor(header: str, key: str, p: Path) -> float:
     unit = m.group(1).strip().lower()
     table, want = (LENGTH_UNITS, "m, ft, km") if key in ("x", "y", "z") else (
         GRAVITY_UNITS, "mGal, uGal/µGal, m/s², gu")
-    if unit == "":
+    if unit == "" or key == "component":
+        return 1.0
+    if key in ("gz", "std") and unit in GRADIENT_UNITS:  # checked against the component column
         return 1.0
     if unit not in table:
         raise ValueError(f"{p}: column {header.strip()!r}: unknown unit {m.group(1).strip()!r} for {key} "
@@ -186,7 +251,7 @@ def _header_columns(header: list[str], p: Path) -> tuple[list[str], list[int], l
     if missing:
         raise ValueError(
             f"{p}: missing column(s) {missing} (header: {header}); "
-            "need x, y, z [, gz [, std]] in metres / mGal"
+            "need x, y, z [, component] [, gz [, std]] in metres / mGal"
         )
     if "std" in names and "gz" not in names:
         raise ValueError(f"{p}: a std column without a gz column")
@@ -196,6 +261,10 @@ def _header_columns(header: list[str], p: Path) -> tuple[list[str], list[int], l
 def write_csv(path: PathLike, survey_or_locations, gz=None, std=None) -> Path:
     """Write stations (and data) as CSV with a comment line stating units and sign.
 
+    A survey with components other than ``gz`` gets the columns
+    ``x,y,z,component[,data[,std]]`` (each row in its component's unit: mGal or Eötvös);
+    a g_z survey keeps ``x,y,z[,gz[,std]]``.
+
     Parameters
     ----------
     path : str or path-like
@@ -203,33 +272,37 @@ def write_csv(path: PathLike, survey_or_locations, gz=None, std=None) -> Path:
     survey_or_locations : Survey or array_like, shape (n, 3)
         Stations in metres, z up.
     gz : array_like, shape (n,), optional
-        g_z in mGal, **positive downward**; replaces the survey's data when given
-        (e.g. predicted data).
+        g_z in mGal, **positive downward** (other components: each datum in its unit);
+        replaces the survey's data when given (e.g. predicted data).
     std : float or array_like, optional
-        Standard deviations in mGal (requires data).
+        Standard deviations in mGal / Eötvös (requires data).
 
     Returns
     -------
     pathlib.Path
-        The written file. Columns: ``x,y,z[,gz[,std]]``, full float precision; a
-        ``# crs: ...`` comment line when the survey carries a CRS.
+        The written file. Columns: ``x,y,z[,gz[,std]]`` or ``x,y,z,component[,data[,std]]``,
+        full float precision; a ``# crs: ...`` comment line when the survey carries a CRS.
     """
     s = survey_with_data(survey_or_locations, gz, std)
     p = as_path(path, must_exist=False)
     names = ["x", "y", "z"]
     cols = [s.locations[:, 0], s.locations[:, 1], s.locations[:, 2]]
+    mixed = not s.is_gz_only
+    if mixed:
+        names.append("component")
+        cols.append(s.components)
     if s.has_data:
-        names.append("gz")
+        names.append("data" if mixed else "gz")
         cols.append(s.gz)
         if s.std is not None:
             names.append("std")
             cols.append(s.std)
     with open(p, "w") as fh:
-        fh.write(_CSV_HEADER_COMMENT + "\n")
+        fh.write((_CSV_COMPONENT_COMMENT if mixed else _CSV_HEADER_COMMENT) + "\n")
         if getattr(s, "crs", None):
             fh.write(f"{_CRS_COMMENT} {' '.join(str(s.crs).split())}\n")
         fh.write(",".join(names) + "\n")
         for row in zip(*cols):
-            fh.write(",".join(format_float(v) for v in row) + "\n")
+            fh.write(",".join(v if isinstance(v, str) else format_float(v) for v in row) + "\n")
     logger.debug("wrote %d station(s) to %s (columns %s)", s.n_data, p, names)
     return p

@@ -5,7 +5,9 @@ UTM); longitude/latitude (a geographic CRS, a file without ``crs`` whose coordin
 in degrees, or degrees labelled with a projected CRS) are refused, or reprojected when a
 projected target CRS is named (``to_crs``). g_z is read from a feature property, in mGal,
 **positive downward** (excess mass positive, as Bouguer anomalies are); std in mGal;
-elevations in metres, z up.
+elevations in metres, z up. An optional ``component`` property names a feature's
+gravity component (absent: ``gz``); its value is then in that component's unit (mGal, or
+Eötvös for the gradients, SimPEG's signs with z up).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._components import check_component
 from .._survey import Survey
 from ._common import PathLike, as_path
 from ._crs import crs_label, looks_like_lonlat, parse_crs, projected_metres, reproject_xy
@@ -38,7 +41,7 @@ def _crs_name(doc: dict) -> str | None:
 
 
 def read_geojson(path: PathLike, value_property: str | None = None, std=None,
-                 z: float | str = 0.0, *, to_crs=None) -> Survey:
+                 z: float | str = 0.0, *, to_crs=None, component_property: str = "component") -> Survey:
     """Read gravity stations from a GeoJSON FeatureCollection of Points.
 
     Parameters
@@ -62,6 +65,10 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
         A projected CRS in metres (e.g. ``"EPSG:25830"``) to reproject the stations
         into (x, y only; z is kept): from the file's CRS, or from WGS84 lon/lat for a
         file without ``crs`` whose coordinates are degrees.
+    component_property : str
+        Feature property naming the datum's gravity component (``"gz"``, ``"gzz"``...;
+        case ignored). Features without it are ``gz``; a file where no feature has it
+        gives a g_z survey. The value (and std) of a gradient is in Eötvös.
 
     Returns
     -------
@@ -120,7 +127,7 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
             "metres: pass to_crs='EPSG:...' (command line: --crs EPSG:...) naming a projected CRS, e.g. "
             "the survey's UTM zone, or reproject the file"
         )
-    xy, zs, vals, stds = [], [], [], []
+    xy, zs, vals, stds, comps = [], [], [], [], []
     dims = set()
 
     def prop(props: dict, key: str, i: int, what: str) -> float:
@@ -164,6 +171,7 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
             vals.append(prop(props, value_property, i, "g_z"))
         if isinstance(std, str):
             stds.append(prop(props, std, i, "std"))
+        comps.append(_component(props.get(component_property), p, i, component_property))
     if len(dims) > 1:
         raise ValueError(f"{p}: features mix [x, y] and [x, y, z] coordinates")
     xy_arr = np.asarray(xy)
@@ -179,8 +187,21 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
         raise ValueError("std was given without value_property: uncertainties need data")
     name = doc.get("name") or p.stem
     logger.debug("read %d GeoJSON station(s) from %s (CRS %s)", len(feats), p, crs)
+    named = any(c is not None for c in comps)
     return Survey(loc, gz=None if value_property is None else np.asarray(vals), std=std_v, name=name,
-                  crs=out_crs)
+                  crs=out_crs, components=[c or "gz" for c in comps] if named else None)
+
+
+def _component(value, p, i: int, key: str) -> str | None:
+    """The component a feature's property names (None when absent), or an error naming the feature."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{p}: feature {i}, property {key!r} = {value!r}: a component name (gz, gzz...) expected")
+    try:
+        return check_component(value.strip().lower())
+    except ValueError as exc:
+        raise ValueError(f"{p}: feature {i}, property {key!r}: {exc}") from None
 
 
 def _to_metres(p, xy: np.ndarray, crs_name: str | None, src, target) -> tuple[np.ndarray, str | None]:

@@ -45,7 +45,9 @@ def read_stations(path: PathLike, format: str = "auto", *, value_property: str |
     -------
     Survey
         Stations in metres (z up), g_z in mGal **positive downward** (no sign change is
-        applied in any format), std in mGal.
+        applied in any format), std in mGal. CSV (a ``component`` column) and GeoJSON (a
+        ``component`` property) may name each datum's component (then ``Survey.components``;
+        gradients in Eötvös); GRAV3D files hold g_z only.
 
     Raises
     ------
@@ -89,4 +91,4 @@ def _in_crs(s: Survey, to_crs, p) -> Survey:
         src = parse_crs(s.crs)
         if not src.equals(target):
             loc[:, :2] = reproject_xy(loc[:, :2], src, target)
-    return Survey(loc, gz=s.gz, std=s.std, name=s.name, crs=target.to_string())
+    return s.with_locations(loc, crs=target.to_string())  # data and components kept

@@ -119,8 +119,17 @@ def write_ubc_obs(path: PathLike, survey: Survey, gz=None, std=None) -> Path:
     pathlib.Path
         The written file: ``ndat`` then ``E N ELEV [Grav [Err]]`` rows; no comment lines
         (SimPEG's reader does not accept them).
+
+    Raises
+    ------
+    ValueError
+        The survey holds components other than g_z (GRAV3D files are g_z only; write
+        CSV with a component column instead).
     """
     s = survey_with_data(survey, gz, std)
+    if not s.is_gz_only:
+        raise ValueError(f"GRAV3D observation files hold g_z only; this survey holds "
+                         f"{', '.join(s.component_groups())}: write CSV (io.write_csv: a component column) instead")
     p = as_path(path, must_exist=False)
     cols = [s.locations]
     if s.has_data:

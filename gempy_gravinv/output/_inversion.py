@@ -22,7 +22,8 @@ def save_inversion(result: INRResult, directory: PathLike, *, figures: bool = Tr
     Files: ``{name}_model.nc`` (NetCDF: model and std, kg/m³ density contrast),
     ``{name}_model.vtr`` (VTK), ``{name}_model.den`` (UBC model, g/cm³),
     ``{name}_data.csv`` and ``{name}_data.nc`` (per station: x, y, z in m; observed,
-    std, predicted and residual = observed - predicted g_z in mGal, positive down),
+    std, predicted and residual = observed - predicted g_z in mGal, positive down; a
+    survey with other components adds ``component`` and ``unit`` and each row is in its unit),
     ``metrics.json`` (:meth:`INRResult.metrics_report`), ``history.json`` (every
     member's training history) and PNG figures (sections, data maps, convergence,
     ensemble or posterior std).
@@ -55,6 +56,8 @@ def save_inversion(result: INRResult, directory: PathLike, *, figures: bool = Tr
         attrs["prior_selection"] = result.prior_selection["rule"]
     if result.period_selection is not None:
         attrs["period_selection"] = result.period_selection["rule"]
+    if getattr(result, "noise_estimate", None) is not None:
+        attrs["noise_estimate"] = result.noise_estimate["rule"]
     if result.regional is not None:
         attrs["regional"] = result.regional["kind"]
         attrs["regional_offset_mgal"] = result.regional["offset_mgal"]

@@ -333,7 +333,8 @@ def run_inversion(survey: Survey, mesh, kind: str = "l2", *, reference=None, bou
         gc.unfreeze()
     wall = time.perf_counter() - t0
 
-    gz_pred = gz_from_upward(sim.dpred(m_rec))
+    d_pred = sim.dpred(m_rec)
+    gz_pred = gz_from_upward(d_pred) if survey.is_gz_only else d_pred * survey.simpeg_sign  # only gz flips
     r = (gz_pred - survey.gz) / survey.std
     chi2 = float(np.mean(r * r))
     return InversionResult(model=gcc_to_kgm3(np.asarray(m_rec, dtype=float)), gz_pred=gz_pred,

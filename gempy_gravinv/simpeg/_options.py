@@ -29,6 +29,16 @@ def check_sensitivity_dtype(value):
     return value
 
 
+def check_product_dtype(value: object) -> type | None:
+    """``product_dtype``: None (SimPEG's rule: products in ``sensitivity_dtype``) or ``np.float64``."""
+    if value is None:
+        return None
+    if np.dtype(value) != np.float64:
+        raise TypeError(f"product_dtype must be None (products in sensitivity_dtype, as SimPEG computes them) or "
+                        f"np.float64 (float64 sums of the stored entries), got {value!r}")
+    return np.float64
+
+
 def check_engine(value) -> str:
     """``engine`` in ``("geoana", "choclo")``, case sensitive; ImportError if choclo is asked but missing."""
     import simpeg.potential_fields.base as pf_base

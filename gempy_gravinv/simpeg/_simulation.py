@@ -113,8 +113,16 @@ class Simulation3DIntegral(BaseSimulation):
         GPUs but loses accuracy far from prisms.
     sensitivity_dtype : {np.float32, np.float64}
         Storage of ``G`` with ``"ram"``/``"disk"`` (SimPEG's default float32: half the
-        memory, 1e-7 relative rounding of each entry); products accumulate in float64.
-        Reports ``np.float64`` with ``"forward_only"``, as SimPEG does.
+        memory, 1e-7 relative rounding of each entry; the entries are computed in float64).
+        Products with the stored ``G`` run as SimPEG runs them: the vector is cast to
+        ``sensitivity_dtype`` and multiplied in it (float32 products return float32, with
+        float32 sums; on a GPU, where G stays on the device, they run in ``dtype``);
+        ``getJtJdiag`` sums in float64. Reports ``np.float64`` with
+        ``"forward_only"``, as SimPEG does.
+    product_dtype : None or np.float64
+        None (default): SimPEG's products, in ``sensitivity_dtype``. ``np.float64``: the
+        products with a float32 ``G`` sum its entries in float64 over row blocks (float64
+        results whose error does not grow with the number of cells).
     engine : {"geoana", "choclo"}
         Accepted and checked as SimPEG checks it (and it decides where ``"disk"`` puts
         the file); the products always run on our kernels.
@@ -163,7 +171,7 @@ class Simulation3DIntegral(BaseSimulation):
                  sensitivity_dtype: Any = np.float32, engine: str = "geoana", numba_parallel: bool = True,
                  n_processes: Any = _UNSET, method: str = "nodes", kernel: str = "prism", quadrature: int = 2,
                  memory_budget: int | None = None, compile: bool | str = "auto", ind_active=None,
-                 **kwargs) -> None:
+                 product_dtype: Any = None, **kwargs) -> None:
         import discretize
 
         _options.refuse_linear_simulation_kwargs(kwargs)
@@ -177,6 +185,7 @@ class Simulation3DIntegral(BaseSimulation):
             raise TypeError(f"mesh must be a 3-D discretize TensorMesh or TreeMesh, got {type(mesh).__name__}")
         self._store = _options.check_store(store_sensitivities)
         self.sensitivity_dtype = sensitivity_dtype
+        self._product_dtype = _options.check_product_dtype(product_dtype)
         self._torch_dtype = _torch_dtype(dtype)
         self.engine = engine
         self.numba_parallel = numba_parallel
@@ -332,29 +341,19 @@ class Simulation3DIntegral(BaseSimulation):
             return None
         if getattr(self, "_G", None) is None:
             path = _storage.sensitivity_file(self.sensitivity_path, self.engine)
-            G = _storage.allocate((self.survey.nD, self.nC), self.sensitivity_dtype, self._store, path)
-            for comp, (rows, op) in self.operators.items():
-                scale = _scale(comp)
-                contiguous = len(rows) == 0 or bool(np.all(np.diff(rows) == 1))
-                for r0, r1, block in op.dense_rows():  # computed in float64, scaled and cast in one pass
-                    b = block.to(device="cpu", dtype=torch.float64).numpy()
-                    if contiguous:
-                        np.multiply(b, scale, out=G[rows[0] + r0:rows[0] + r1])
-                    else:
-                        G[rows[r0:r1]] = b * scale
-            if isinstance(G, np.memmap):
-                G.flush()
+            ops = {comp: (rows, op, _scale(comp)) for comp, (rows, op) in self.operators.items()}
+            G = _storage.build((self.survey.nD, self.nC), self.sensitivity_dtype, self._store, path, ops)
             self._G = G
         return self._G
 
     # ------------------------------------------------------------------ boundary
     def _apply_G(self, rho_gcc) -> np.ndarray:
-        """G·ρ in SimPEG's units: ρ (nC,) g/cm³ -> data (nD,), float64."""
+        """G·ρ in SimPEG's units: ρ (nC,) g/cm³ -> data (nD,); a stored G's dtype (SimPEG's rule), else float64."""
         rho = np.asarray(rho_gcc, dtype=np.float64)
         if self._host:
             G = self._stored_G()
             if G is not None:
-                return _storage.matvec(G, rho)
+                return _storage.matvec(G, rho, self._product_dtype)
         out = np.empty(self.survey.nD, dtype=np.float64)
         v = torch.as_tensor(np.ascontiguousarray(rho))
         for comp, (rows, op) in self.operators.items():
@@ -362,12 +361,12 @@ class Simulation3DIntegral(BaseSimulation):
         return out
 
     def _apply_Gt(self, v) -> np.ndarray:
-        """Gᵀ·v in SimPEG's units: v (nD,) data space -> (nC,) (g/cm³ space), float64."""
+        """Gᵀ·v in SimPEG's units: v (nD,) data space -> (nC,) (g/cm³ space); dtype as :meth:`_apply_G`."""
         v = np.asarray(v, dtype=np.float64)
         if self._host:
             G = self._stored_G()
             if G is not None:
-                return _storage.rmatvec(G, v)
+                return _storage.rmatvec(G, v, self._product_dtype)
         out = np.zeros(self.nC, dtype=np.float64)
         for comp, (rows, op) in self.operators.items():
             r = torch.as_tensor(np.ascontiguousarray(v[rows]))
@@ -387,7 +386,8 @@ class Simulation3DIntegral(BaseSimulation):
         -------
         (nD,) numpy.ndarray
             mGal (``gx``, ``gy``, upward ``gz``: negative above excess mass) or Eötvös
-            (gradients), float64.
+            (gradients); float64, or float32 from a stored float32 ``G`` (SimPEG's
+            ``G @ rho.astype(sensitivity_dtype)``; see ``product_dtype``).
         """
         if m is not None:
             self.model = m
