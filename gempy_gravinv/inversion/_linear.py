@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -108,6 +109,21 @@ def _design(prob, field: torch.nn.Module, cells: int = 8192, rows: int = 512) ->
             if r0 == 0:
                 sq += float(phi.pow(2).sum())
     return out, sq / n
+
+
+def maximise_1d(f: Callable[[float], float], lo: float, hi: float, n: int) -> float:
+    """The ``x`` in [lo, hi] where ``f`` is largest: the best of ``n`` grid points, refined by golden section."""
+    grid = np.linspace(lo, hi, n)
+    i = int(np.argmax([f(x) for x in grid]))
+    a, z = grid[max(i - 1, 0)], grid[min(i + 1, n - 1)]
+    g = (math.sqrt(5) - 1) / 2
+    for _ in range(80):
+        x1, x2 = z - g * (z - a), a + g * (z - a)
+        if f(x1) > f(x2):
+            z = x2
+        else:
+            a = x1
+    return 0.5 * (a + z)
 
 
 class HeadPosterior:
@@ -233,18 +249,8 @@ class HeadPosterior:
         if target is not None:
             self.check_reachable(target)
         lo, hi = self._bracket()
-        grid = np.linspace(math.log(lo), math.log(hi), max(241, int(8 * math.log(hi / lo))))
-        vals = np.array([self.log_evidence(math.exp(g)) for g in grid])
-        i = int(np.argmax(vals))
-        a, z = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-        g = (math.sqrt(5) - 1) / 2
-        for _ in range(80):
-            x1, x2 = z - g * (z - a), a + g * (z - a)
-            if self.log_evidence(math.exp(x1)) > self.log_evidence(math.exp(x2)):
-                z = x2
-            else:
-                a = x1
-        return math.exp(0.5 * (a + z))
+        n = max(241, int(8 * math.log(hi / lo)))
+        return math.exp(maximise_1d(lambda x: self.log_evidence(math.exp(x)), math.log(lo), math.log(hi), n))
 
     # ---------------------------------------------------------------- uncertainty
     def cell_std(self, phi: torch.Tensor, lam: float, chunk: int = 8192) -> torch.Tensor:

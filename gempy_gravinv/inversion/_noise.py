@@ -33,7 +33,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ._linear import HeadPosterior
+from ._linear import HeadPosterior, maximise_1d
 from ._period import lattice_harmonics, lattice_posteriors
 
 logger = logging.getLogger(__name__)
@@ -75,33 +75,24 @@ def profile_noise(post: HeadPosterior, n_eff: int) -> tuple[float, float, float,
         k2 = max(q, 1e-300) / n_eff
         return float(-0.5 * n_eff * math.log(k2) - 0.5 * torch.log1p(s2 / mu).sum() - 0.5 * n_eff), k2
 
-    top = float(s2.max()) if s2.numel() else 1.0
-    grid = np.linspace(math.log(top) - 30.0, math.log(top) + 12.0, 337)
-    vals = [profiled(g)[0] for g in grid]
-    i = int(np.argmax(vals))
-    a, z = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    g = (math.sqrt(5) - 1) / 2
-    for _ in range(80):
-        x1, x2 = z - g * (z - a), a + g * (z - a)
-        if profiled(x1)[0] > profiled(x2)[0]:
-            z = x2
-        else:
-            a = x1
-    log_mu = 0.5 * (a + z)
+    top = math.log(float(s2.max())) if s2.numel() else 0.0
+    log_mu = maximise_1d(lambda x: profiled(x)[0], top - 30.0, top + 12.0, 337)
     ev, k2 = profiled(log_mu)
     return math.sqrt(k2), math.exp(log_mu) / k2, ev, float((s2 / (s2 + math.exp(log_mu))).sum())
 
 
 def station_spacing(locations) -> float:
-    """Median distance (m) from each station to its nearest other station, horizontally."""
-    xy = np.asarray(locations, dtype=np.float64)[:, :2]
-    best = np.full(xy.shape[0], np.inf)
-    for a in range(0, xy.shape[0], 1024):
-        d = np.sqrt(((xy[a:a + 1024, None, :] - xy[None, :, :]) ** 2).sum(-1))
-        d[np.arange(d.shape[0]), np.arange(a, a + d.shape[0])] = np.inf
-        best[a:a + 1024] = d.min(1)
-    best = best[np.isfinite(best) & (best > 0)]
-    return float(np.median(best)) if best.size else 0.0
+    """Median horizontal distance (m) from each station position to the nearest other one.
+
+    Positions repeated (several components at one station) count once.
+    """
+    from scipy.spatial import cKDTree
+
+    xy = np.unique(np.asarray(locations, dtype=np.float64)[:, :2], axis=0)
+    if xy.shape[0] < 2:
+        return 0.0
+    d, _ = cKDTree(xy).query(xy, k=2)
+    return float(np.median(d[:, 1]))
 
 
 def noise_harmonics(mesh, locations, n_data: int) -> tuple[int, int]:
