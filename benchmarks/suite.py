@@ -96,7 +96,7 @@ def _run_method(method, case, seed, device):
         res = gg.invert_inr(case.survey, case.mesh, cfg, true_model=case.model, progress=False, device=device)
         info = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
                 "stop_reason": res.stop_reason, "best_step": res.best_step,
-                "prior_selection": res.prior_selection,
+                "prior_selection": res.prior_selection, "regional_selection": res.regional_selection,
                 "steps": len(res.history.get("chi2", []))}
         return np.asarray(res.model, float), np.asarray(res.predicted, float), info
     from gempy_gravinv.simpeg import run_inversion

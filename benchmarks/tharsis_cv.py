@@ -3,13 +3,13 @@
 Usage::
 
     python benchmarks/tharsis_cv.py [--methods tps,simpeg_l2,simpeg_sparse,inr] [--k 5] [--seed 0]
-                                    [--inr-preset auto] [--regional none|constant|plane] [--threads 1]
+                                    [--inr-preset auto] [--regional none|constant|plane|auto] [--threads 1]
 
 Every inversion fits the training stations to χ²/N = 1 under the case's stated noise
 (0.5 mGal + 2% of |g_z|) on the case's mesh and predicts the held-out stations through the
 same mesh; ``tps`` is a thin-plate spline through the training stations. ``--regional``
-solves a datum offset or a plane with the INR's density (``INRConfig.regional``) and adds
-it to its held-out predictions. Prints the
+solves a datum offset or a plane with the INR's density (``INRConfig.regional``, default:
+the preset's own) and adds it to its held-out predictions. Prints the
 held-out RMS (mGal) per method and fold, and the wall time, measured in the same run.
 """
 
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--inr-preset", default="auto")
-    ap.add_argument("--regional", default="none", choices=("none", "constant", "plane"))
+    ap.add_argument("--regional", default=None, choices=("none", "constant", "plane", "auto"))
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -32,8 +32,9 @@ def main(argv=None) -> int:
     from gempy_gravinv.compare import station_cv
 
     case = tharsis_case()
+    overrides = {} if args.regional is None else {"regional": args.regional}
     cv = station_cv(case.survey, case.mesh, methods=[m.strip() for m in args.methods.split(",")], k=args.k,
-                    seed=args.seed, inr_preset=args.inr_preset, inr_overrides={"regional": args.regional},
+                    seed=args.seed, inr_preset=args.inr_preset, inr_overrides=overrides,
                     bounds=(-600.0, 600.0), log=None)
     print(f"Tharsis: {case.survey.n_data} stations, {case.mesh.n_cells} cells; " + " ".join(cv.notes))
     print(cv.table())

@@ -310,7 +310,7 @@ def test_target_mode_resume_equals_uninterrupted_run(case, tmp_path):
 ])
 def test_prior_options_clear_errors(case, kw, match):
     with pytest.raises(ValueError, match=match):
-        invert_inr(case.survey, case.mesh, None, **kw)
+        invert_inr(case.survey, case.mesh, INRConfig(), **kw)
 
 
 def test_compact_preset_meets_the_dipping_block_targets():

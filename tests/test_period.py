@@ -110,6 +110,7 @@ def test_matern_preset_is_the_evidence_lattice_auto_uses_for_distributed_sources
     assert res.metrics["pearson_r"] > 0.4
     auto = invert_inr(survey, mesh, INRConfig.auto(progress=False, head_std=False, bounds=(-900.0, 900.0)))
     assert auto.prior_selection["prior"] == "smooth"  # a Gaussian field: no heavy tails
+    assert auto.regional_selection["kind"] == "none"  # a field made by the mesh alone: no regional
     np.testing.assert_allclose(auto.model, res.model, rtol=1e-9, atol=1e-9)
     with pytest.raises(ValueError, match="lattice_from_data"):
         INRConfig.auto(lattice_from_data=True).validate()

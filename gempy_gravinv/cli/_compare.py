@@ -122,7 +122,7 @@ def run(args) -> int:
             cv_methods = ["tps"] + [m for m in args.methods if m in compare.CV_METHODS]
             comp.station_cv = compare.station_cv(
                 survey, mesh, methods=cv_methods, k=args.cv, bounds=None if args.bounds is None else tuple(args.bounds),
-                inr_preset="ours", inr_overrides={"max_steps": 300} if args.quick else None,
+                inr_preset="auto", inr_overrides={"max_steps": 300} if args.quick else None,
                 simpeg_options={"max_iter": 15, "max_irls_iterations": 10} if args.quick else None, device=args.device)
             comp.station_cv.write(out)
     print(Path(out, "comparison.md").read_text(encoding="utf-8"))

@@ -47,7 +47,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="density backend: inr (default), voxel (comparison), geology or hybrid (GemPy, see --geomodel)")
     p.add_argument("--preset", choices=["ours", "auto", "compact", "smooth", "matern", "periodic", "spectral", "paper"],
                    default=None,
-                   help="base settings (default ours; compact: minimum-support prior for bodies in a quiet "
+                   help="base settings (default auto: every scale and the prior from the problem; ours: the "
+                        "plain network; compact: minimum-support prior for bodies in a quiet "
                         "background; smooth: smooth fields; periodic: smooth fields that wrap around the mesh box, "
                         "as FFT-generated random fields do; spectral: the same assumption with a Gaussian prior, "
                         "solved in closed form with a posterior std; paper: Mishra et al.)")
@@ -113,7 +114,6 @@ def _run(args: argparse.Namespace) -> int:
         check_device(args.device)
     if args.config and args.preset:
         raise ValueError("give --preset or --config, not both (a config file takes a `preset = ...` key)")
-    cfg = INRConfig.from_file(args.config) if args.config else INRConfig.preset(args.preset or "ours")
     over = {k: v for k, v in dict(backend=args.backend, n_members=args.members, max_steps=args.max_steps,
                                    seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
                                    num_threads=args.threads, noise=args.noise,
@@ -121,11 +121,17 @@ def _run(args: argparse.Namespace) -> int:
             if v is not None}
     if args.no_progress:
         over["progress"] = False
+    survey = gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs,
+                               value_property=getattr(args, "value_property", None))
+    if args.config:
+        cfg = INRConfig.from_file(args.config)
+    elif args.preset or args.backend not in (None, "inr"):
+        cfg = INRConfig.preset(args.preset or "ours")
+    else:  # no choice made: the default, adapted to the survey's components
+        cfg = INRConfig.default(survey)
     if args.bounds is not None and cfg.output == "linear":
         raise ValueError("--bounds needs a bounded output (config output 'tanh' or 'sigmoid')")
     cfg = INRConfig.from_dict({**cfg.to_dict(), **over, "preset": "ours"})
-    survey = gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs,
-                               value_property=getattr(args, "value_property", None))
     if not survey.has_data:
         hint = " (GeoJSON: name it with --value-property)" if str(args.stations).lower().endswith(
             (".geojson", ".json")) else ""

@@ -128,7 +128,7 @@ def run_case(case: str, out_dir: str | os.PathLike | None = None, *, quick: bool
         cv_folds = 5 if case == "tharsis" and not quick else 0
     comp = run_comparison(s["survey"], s["mesh"], true=s["true"], methods=methods, reference=s["reference"],
                           bounds=s["bounds"], inr_overrides=s["inr"], inr_paper_overrides=s["inr_paper"],
-                          inr_preset=s.get("inr_preset", "ours"),
+                          inr_preset=s.get("inr_preset", "auto"),
                           simpeg_options=s["simpeg"], device=device, name=case + (" (quick)" if quick else ""),
                           notes=s["notes"], log=log)
     if out_dir is not None:
@@ -136,7 +136,7 @@ def run_case(case: str, out_dir: str | os.PathLike | None = None, *, quick: bool
     if cv_folds:
         cv_methods = ["tps"] + [m for m in methods if m in CV_METHODS]
         comp.station_cv = station_cv(s["survey"], s["mesh"], methods=cv_methods, k=int(cv_folds), seed=0,
-                                     inr_preset=s.get("inr_preset", "ours"), inr_overrides=s["inr"],
+                                     inr_preset=s.get("inr_preset", "auto"), inr_overrides=s["inr"],
                                      bounds=s["bounds"], reference=s["reference"], simpeg_options=s["simpeg"],
                                      device=device, log=log)
         if out_dir is not None:

@@ -255,7 +255,7 @@ def _agreement(runs: dict[str, MethodRun]) -> dict[str, dict[str, float]]:
 
 def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = METHODS,
                    reference=0.0, bounds=None, inr_overrides: dict | None = None,
-                   inr_paper_overrides: dict | None = None, inr_preset: str = "ours",
+                   inr_paper_overrides: dict | None = None, inr_preset: str = "auto",
                    simpeg_options: dict | None = None,
                    device: str = "cpu", name: str = "comparison", notes: Sequence[str] = (),
                    log: Callable[[str], None] | None = logger.info) -> Comparison:
@@ -279,9 +279,10 @@ def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = 
         Contrast bounds of the SimPEG inversions, kg/m³.
     inr_overrides, inr_paper_overrides : dict, optional
         :class:`~gempy_gravinv.inversion.INRConfig` fields for the two INR presets.
-    inr_preset : {"ours", "compact", "smooth", "periodic", "spectral", "paper"}
+    inr_preset : str
         Which of our :class:`~gempy_gravinv.inversion.INRConfig` presets the ``inr``
-        method starts from (``"compact"`` assumes bodies in a quiet background).
+        method starts from (default ``"auto"``: every scale, the prior and the regional
+        from the problem; ``"compact"`` assumes bodies in a quiet background).
     simpeg_options : dict, optional
         Extra keyword arguments of :func:`gempy_gravinv.simpeg.run_inversion`.
     device : str

@@ -114,13 +114,18 @@ class INRConfig:
 
     Data model
     ----------
-    regional : {"none", "constant", "plane"}
+    regional : {"none", "constant", "plane", "auto"}
         A regional part of the data solved with the density (a flat prior): a datum
         offset (mGal), or an offset and a plane in the stations' x, y
         (:mod:`gempy_gravinv.inversion._regional`). The misfit is that of the residual
         after the best regional; ``result.regional`` holds the fitted one and
         ``result.predicted`` includes it. For reduced anomalies with a datum or the field
         of sources outside the mesh; not for synthetic data made by the mesh alone.
+        ``"auto"``: the kind that predicts left-out stations best, by exact leave-one-out
+        cross-validation of the depth-weighted least-squares model (β = ``smooth_power``)
+        with the one-standard-error rule, paired over stations (the simplest kind within
+        one standard error of the best; :func:`gempy_gravinv.inversion._warmstart.choose_regional`).
+        The choice and the scores are in ``result.regional_selection`` and ``metrics.json``.
     noise : {"stated", "report", "estimate"}
         The noise σ the misfit targets. ``"stated"``: the survey's std. ``"report"``: the
         survey's std, and the noise level the data support is estimated and reported
@@ -510,8 +515,24 @@ class INRConfig:
         the horizontal extent). ``result.prior_selection`` says which and why.
         """
         base = dict(depth_from="stations", warm_start="least_squares", warm_start_power=2.0, support_eps=None,
-                    prior_from_data=True, smooth_power=1.0)
+                    prior_from_data=True, smooth_power=1.0, regional="auto")
         return cls.compact(**{**base, **overrides})
+
+    @classmethod
+    def default(cls, survey=None, **overrides) -> INRConfig:
+        """The settings of a run that names no preset: :meth:`auto`, adapted to the survey.
+
+        What :func:`~gempy_gravinv.invert_inr` uses with ``config=None`` and
+        ``gempy-gravinv invert`` without ``--preset`` or ``--config``. For a survey with
+        other components than g_z, depths are measured below the mesh top
+        (``depth_from="mesh_top"``: the depth below the stations is derived from g_z
+        sensitivities) and no regional is fitted (one offset or plane cannot serve mGal and
+        Eötvös data). ``INRConfig()`` itself is the plain network (:meth:`ours`), the base
+        every preset overrides; a config file without a ``preset`` key starts from it.
+        """
+        if survey is not None and not getattr(survey, "is_gz_only", True):
+            overrides = {"depth_from": "mesh_top", "regional": "none", **overrides}
+        return cls.auto(**overrides)
 
     @classmethod
     def ours(cls, **overrides) -> INRConfig:

@@ -30,7 +30,7 @@ def check_config(cfg) -> None:
     choices = {"weighting": WEIGHTINGS, "weighting_mode": WEIGHTING_MODES, "regularization": REGULARIZATIONS,
                "reg_mode": REG_MODES, "lr_schedule": SCHEDULES, "prior_boundary": BOUNDARIES,
                "solver": SOLVERS, "output": OUTPUTS, "normalization": NORMALIZATIONS,
-               "depth_from": DEPTH_FROM, "warm_start": WARM_STARTS, "regional": REGIONALS,
+               "depth_from": DEPTH_FROM, "warm_start": WARM_STARTS, "regional": REGIONALS + ("auto",),
                "noise": NOISE_MODES}
     if cfg.backend == "inr":
         choices["encoding"] = ENCODINGS

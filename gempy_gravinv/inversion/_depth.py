@@ -7,11 +7,15 @@ the data see. Two ways to measure ``d`` (metres):
   mesh top with the stations just above it; wrong under topography or high stations.
 - ``"stations"``: the depth below the stations that the data's own sensitivity implies.
   With ``q(x) = Σ_i (K(x, r_i) / σ_i)²`` (``K`` the point-mass kernel of station ``i``,
-  ``σ_i`` its noise), a point at depth ``d`` below a dense station grid has ``q ∝ d⁻²``,
-  so ``d(x) = c q(x)^(-1/2)``, with ``c`` set so that the most sensitive cell centre
-  gets its vertical distance below the nearest station. It follows topography, station
-  height, station spacing, noise and the edges of the survey with no setting, and gives
-  the same weights for a problem scaled in length (the weights are ratios).
+  ``σ_i`` its noise), a point at depth ``d`` below a station grid of spacing ``Δ`` has
+  ``q = A (d⁻⁴ + (a Δ² d²)⁻¹)`` with ``a = 2/π``: the nearest station's ``d⁻⁴``
+  dominates close to the stations, the sum over the grid (``π/(2Δ²d²)`` per unit
+  kernel) deeper than the spacing. ``d(x)`` solves that relation for ``q(x)``, with
+  ``A`` set so that the most sensitive cell centre gets its vertical distance below the
+  nearest station; ``Δ`` is the median distance between neighbouring stations. It
+  follows topography, station height, station spacing, noise and the edges of the
+  survey with no setting, and gives the same weights for a problem scaled in length
+  (the weights are ratios).
 
 ``d_ref`` is the smallest depth over the cell centres, so the weight is 1 at the most
 sensitive cell and grows from there.
@@ -55,6 +59,44 @@ class MeshTopDepth:
         return (self.z_top - z).clamp_min(0.0) + self.z0
 
 
+#: ``a`` of the relation ``q = A (d⁻⁴ + (a Δ² d²)⁻¹)`` (2/π: the sum over a square grid)
+GRID_SUM = 2.0 / np.pi
+
+
+def station_spacing(locations) -> float:
+    """Median horizontal distance (m) from each station position to the nearest other one.
+
+    Positions repeated (several components at one station) count once; 0 for fewer than
+    two positions.
+    """
+    from scipy.spatial import cKDTree
+
+    xy = np.unique(np.asarray(locations, dtype=np.float64)[:, :2], axis=0)
+    if xy.shape[0] < 2:
+        return 0.0
+    d, _ = cKDTree(xy).query(xy, k=2)
+    return float(np.median(d[:, 1]))
+
+
+def footprint(locations, points) -> np.ndarray:
+    """Which points (n, 3) lie inside the horizontal convex hull of the stations (bool (n,)).
+
+    All True when the station positions do not span an area (fewer than three, or on
+    one line). Metres, any consistent frame.
+    """
+    from scipy.spatial import Delaunay, QhullError
+
+    xy = np.unique(np.asarray(locations, dtype=np.float64)[:, :2], axis=0)
+    pts = np.asarray(points, dtype=np.float64)[:, :2]
+    if xy.shape[0] < 3:
+        return np.ones(pts.shape[0], dtype=bool)
+    try:
+        hull = Delaunay(xy)
+    except QhullError:  # collinear stations: no area
+        return np.ones(pts.shape[0], dtype=bool)
+    return hull.find_simplex(pts) >= 0
+
+
 class StationDepth:
     """Depth below the stations implied by the data sensitivity (see the module docstring).
 
@@ -77,14 +119,16 @@ class StationDepth:
         std = np.ones(loc.shape[0]) if survey.std is None else np.asarray(survey.std, dtype=np.float64)
         self.inv_var = torch.as_tensor(1.0 / std**2)
         self.chunk = int(chunk)
-        self.c = 1.0
+        self.spacing = station_spacing(loc)
         cc = torch.as_tensor(mesh.cell_centers)
         q = self._q(cc)
         i = int(torch.argmax(q))
         dist = torch.linalg.norm(self.stations - (cc[i] - torch.as_tensor(self.origin)), dim=1)
         nearest = int(torch.argmin(dist))
-        dz = float(self.stations[nearest, 2] + torch.as_tensor(self.origin)[2] - cc[i, 2])
-        self.c = max(dz, float(mesh.cell_widths[i, 2]) / 2) * float(q[i]) ** 0.5
+        dz = max(float(self.stations[nearest, 2] + torch.as_tensor(self.origin)[2] - cc[i, 2]),
+                 float(mesh.cell_widths[i, 2]) / 2)
+        self.inv_b = 1.0 / (GRID_SUM * self.spacing**2) if self.spacing > 0 else 0.0
+        self.amplitude = float(q[i]) / (dz**-4 + self.inv_b * dz**-2)
         self.reference = float(self.depth(cc).min())
 
     def _q(self, points: torch.Tensor) -> torch.Tensor:
@@ -97,8 +141,10 @@ class StationDepth:
 
     def depth(self, points: torch.Tensor) -> torch.Tensor:
         """Depth (n,) in metres of points (n, 3) (m, z up), float64."""
-        q = self._q(points)
-        return self.c / q.clamp_min(torch.finfo(torch.float64).tiny).sqrt()
+        q = self._q(points).clamp_min(torch.finfo(torch.float64).tiny)
+        r = q / self.amplitude  # u² + u/b = q/A with u = d⁻², solved for u > 0 (stable form)
+        u = 2 * r / (self.inv_b + torch.sqrt(self.inv_b**2 + 4 * r))
+        return u.rsqrt()
 
 
 def make_depth(depth_from: str, mesh: PrismMesh, survey: Survey, z0: float | None = None):

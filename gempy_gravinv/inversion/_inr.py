@@ -20,6 +20,7 @@ import time
 import numpy as np
 import torch
 
+from .._mesh import as_prism_mesh
 from .._operator import resolve_device
 from .._survey import Survey
 from ..metrics import evaluate
@@ -46,7 +47,9 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
     mesh : PrismMesh or discretize mesh
         Cells the field is sampled on and the forward integrates over.
     config : INRConfig or dict, optional
-        Settings; ``INRConfig()`` by default (see :class:`INRConfig` for the presets).
+        Settings; by default :meth:`INRConfig.default` (``auto()``: every scale, the prior
+        and the regional from the problem; ``INRConfig()`` with a ``density``); see
+        :class:`INRConfig` for the presets.
     true_model : array_like (n_cells,), optional
         True contrast (kg/m³) to compute metrics against.
     operator : GravityOperator or array (n_data, n_cells), optional
@@ -90,7 +93,7 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         so far (``completed=False``, ``stop_reason="interrupted"``).
     """
     t_start = time.perf_counter()
-    cfg = _config(config, options)
+    cfg = _config(config, options, survey, density)
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint= (the file to resume from)")
     if stop_after is not None and checkpoint is None:
@@ -100,8 +103,9 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
     if threads is not None:
         torch.set_num_threads(int(threads))
     try:
+        mesh = as_prism_mesh(mesh)
+        true_model = _true_model(true_model, mesh.n_cells)  # before the setup: it may take a while
         prob = Problem(survey, mesh, cfg, operator, density)
-        true_model = _true_model(true_model, prob.mesh.n_cells)
         if density is None and prob.cfg.solver == "adam":  # refuse, with the estimate, what cannot fit
             check_run_memory(prob, make_field(prob.cfg, prob.mesh, int(cfg.seed), "cpu", None, prob.depth))
         key = data_key(prob.survey, prob.mesh)
@@ -129,10 +133,14 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         torch.set_num_threads(n_threads0)
 
 
-def _config(config, options: dict) -> INRConfig:
-    """The validated settings from ``config`` and keyword overrides."""
+def _config(config, options: dict, survey=None, density=None) -> INRConfig:
+    """The validated settings from ``config`` and overrides.
+
+    ``config=None``: :meth:`INRConfig.default` for ``survey``; with a user ``density``
+    (whose own form the data-driven choices of ``auto()`` would replace), ``INRConfig()``.
+    """
     if config is None:
-        cfg = INRConfig()
+        cfg = INRConfig.default(survey) if density is None else INRConfig()
     elif isinstance(config, INRConfig):
         cfg = config
     elif isinstance(config, dict):
@@ -197,4 +205,4 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
                      solve_info=[o["info"] for o in outs] if cfg.solver == "linear" else None,
                      recorded_chi2=[o["recorded_chi2"] for o in outs], prior_selection=prob.prior_selection,
                      regional=regional, period_selection=prob.period_selection,
-                     noise_estimate=prob.noise_estimate)
+                     noise_estimate=prob.noise_estimate, regional_selection=prob.regional_selection)

@@ -137,9 +137,19 @@ class HeadPosterior:
         Whitened design of the bias, ``G 1 / σ``.
     b : Tensor (n_data,)
         Whitened data ``d / σ``.
+    evidence_only : bool
+        Only the λ-dependent evidence, misfit and leave-one-out pieces (no weights),
+        from the n x n Gram matrix of the design.
+    gram : bool
+        Weights too, from the Gram matrix (faster than an SVD of a wide design, less
+        accurate in its weakest directions: for approximate models).
+    gram_matrix : Tensor (n_data, n_data), optional
+        ``Ã Ãᵀ`` of the projected design when the caller has it (with ``evidence_only``
+        or ``gram``).
     """
 
-    def __init__(self, A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, *, evidence_only: bool = False) -> None:
+    def __init__(self, A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, *, evidence_only: bool = False,
+                 gram: bool = False, gram_matrix: torch.Tensor | None = None) -> None:
         self.n = int(b.shape[0])
         self.a0, self.a02 = a0, float(a0 @ a0)
         if not self.a02 > 0:
@@ -147,15 +157,18 @@ class HeadPosterior:
         q = a0 / math.sqrt(self.a02)
         self.At = A - q[:, None] * (q @ A)[None, :]  # projected: the bias takes its own direction
         self.bt = b - q * (q @ b)
-        if evidence_only:
+        if evidence_only or gram:
             # λ-dependent evidence and misfit only need the singular values and Uᵀb: from the
             # n x n Gram matrix (one product and one symmetric eigendecomposition, far cheaper
             # than an SVD of a wide design); directions below 1e-6 of the largest singular
-            # value, which the Gram's round-off cannot resolve, are left out (V is not formed)
-            ev, U = torch.linalg.eigh(self.At @ self.At.T)
+            # value, which the Gram's round-off cannot resolve, are left out. ``gram``: V from
+            # ``Ãᵀ U / S`` (accurate to ~1e-4 in the weakest kept direction: for approximate
+            # models such as a start, not for the exact closed-form solver)
+            ev, U = torch.linalg.eigh(self.At @ self.At.T if gram_matrix is None else gram_matrix)
             S = ev.clamp_min(0.0).sqrt()
             keep = S > S.max() * 1e-6 if S.numel() else S > 0
-            self.U, self.S, self.V = U[:, keep], S[keep], None
+            self.U, self.S = U[:, keep], S[keep]
+            self.V = None if evidence_only else (self.At.T @ self.U) / self.S[None, :]
         else:
             U, S, Vh = torch.linalg.svd(self.At, full_matrices=False)
             keep = S > S.max() * 1e-12 if S.numel() else S > 0
@@ -196,6 +209,27 @@ class HeadPosterior:
         w = self.V @ (self.S / (self.s2 + lam) * self.c)
         b0 = float(self.a0 @ (self.b - self.A @ w)) / self.a02
         return w, b0
+
+    def loo_residuals(self, lam: float, keep: torch.Tensor) -> torch.Tensor:
+        """Leave-one-out residuals ``(d_i - d̂_{-i}) / σ_i`` (n_data,) of the posterior mean at λ.
+
+        Exact for this linear model (every station predicted from the others, the flat
+        parameters refitted each time): the whitened residual ``r = P b - U f Uᵀb`` and
+        the diagonal of ``Q = P - U f Uᵀ`` (``f = s²/(s² + λ)``, ``P`` the projection off
+        the flat columns) give ``r_i / Q_ii``. ``keep`` (n_data,) is ``diag(P)``.
+        """
+        f = self.s2 / (self.s2 + lam)
+        r = self.bt - self.U @ (f * self.c)
+        q = keep - (self.U * self.U) @ f
+        return r / q.clamp_min(1e-12)
+
+    def loo(self, keep: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """``(λ, leave-one-out residuals)`` at the λ of smallest leave-one-out χ²/N (grid, then golden section)."""
+        lo, hi = self._bracket()
+        n = max(241, int(8 * math.log(hi / lo)))
+        lam = math.exp(maximise_1d(lambda x: -float((self.loo_residuals(math.exp(x), keep) ** 2).mean()),
+                                   math.log(lo), math.log(hi), n))
+        return lam, self.loo_residuals(lam, keep)
 
     # ---------------------------------------------------------------- choosing λ
     def _bracket(self) -> tuple[float, float]:

@@ -30,9 +30,9 @@ import logging
 import math
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
+from ._depth import station_spacing
 from ._linear import HeadPosterior, maximise_1d
 from ._period import lattice_harmonics, lattice_posteriors
 
@@ -79,20 +79,6 @@ def profile_noise(post: HeadPosterior, n_eff: int) -> tuple[float, float, float,
     log_mu = maximise_1d(lambda x: profiled(x)[0], top - 30.0, top + 12.0, 337)
     ev, k2 = profiled(log_mu)
     return math.sqrt(k2), math.exp(log_mu) / k2, ev, float((s2 / (s2 + math.exp(log_mu))).sum())
-
-
-def station_spacing(locations) -> float:
-    """Median horizontal distance (m) from each station position to the nearest other one.
-
-    Positions repeated (several components at one station) count once.
-    """
-    from scipy.spatial import cKDTree
-
-    xy = np.unique(np.asarray(locations, dtype=np.float64)[:, :2], axis=0)
-    if xy.shape[0] < 2:
-        return 0.0
-    d, _ = cKDTree(xy).query(xy, k=2)
-    return float(np.median(d[:, 1]))
 
 
 def noise_harmonics(mesh, locations, n_data: int) -> tuple[int, int]:

@@ -30,13 +30,13 @@ from .._operator import GravityOperator, resolve_device
 from .._survey import Survey
 from ..density import VoxelDensity, as_torch_dtype, cached_on_points, cell_points, make_density
 from ._config import INRConfig
-from ._depth import MeshTopDepth, depth_weight, make_depth
+from ._depth import MeshTopDepth, depth_weight, footprint, make_depth
 from ._memory import EVAL_CHUNK
 from ._noise import estimate_noise
 from ._period import choose_period, lattice_config
 from ._regional import make_regional
 from ._regularizers import make_regularizer
-from ._warmstart import choose_prior, fit_field, weighted_start
+from ._warmstart import choose_prior, choose_regional, fit_field, weighted_start
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +142,9 @@ class Problem:
         self.density = density
         self._starts: dict[float, torch.Tensor | None] = {}
         self.prior_selection: dict | None = None
+        self.regional_selection: dict | None = None
+        if cfg.regional == "auto":
+            self.cfg = cfg = self._choose_regional(cfg)
         self._data_model(cfg)
         self.noise_estimate = self._noise(cfg) if cfg.noise != "stated" else None
         self.period_selection: dict | None = None
@@ -167,6 +170,15 @@ class Problem:
         if self.regional is not None and self.sharded:
             raise ValueError(f"regional={cfg.regional!r} is not available with several ranks yet: run it in one "
                              "process or use regional='none'")
+
+    def _choose_regional(self, cfg: INRConfig) -> INRConfig:
+        """``regional="auto"``: the regional of best leave-one-out prediction (one process only)."""
+        if self.sharded:
+            self.regional_selection = dict(kind="none", rule="no regional: not available with several ranks yet")
+        else:
+            self.regional_selection = choose_regional(self, cfg.smooth_power)
+        logger.info("%s", self.regional_selection["rule"])
+        return dataclasses.replace(cfg, regional=self.regional_selection["kind"])
 
     def _noise(self, cfg: INRConfig) -> dict:
         """``cfg.noise`` = "report" or "estimate": the noise level from the data; "estimate" then targets it."""
@@ -238,7 +250,7 @@ class Problem:
             self.prior_selection = dict(prior="compact", rule="no least-squares image (problem too large): "
                                                                "kept the configured prior")
             return cfg
-        self.prior_selection = choose_prior(start)
+        self.prior_selection = choose_prior(start, footprint(self.survey.locations, self.mesh.cell_centers))
         logger.info("prior chosen from the data: %s", self.prior_selection["rule"])
         if self.prior_selection["prior"] == "smooth":  # a Matérn lattice, chosen by the evidence
             cfg, lattice = lattice_config(

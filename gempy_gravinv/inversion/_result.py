@@ -111,6 +111,9 @@ class INRResult:
     regional : dict or None
         With ``config.regional``: the fitted regional (``kind``, ``offset_mgal`` and,
         for a plane, ``trend_mgal_per_extent``); ``predicted`` includes it.
+    regional_selection : dict or None
+        With ``regional="auto"``: the kind chosen, the leave-one-out χ²/N of each
+        candidate with its standard error, and the rule as a sentence.
 
     Files and figures are written by :func:`gempy_gravinv.output.save_inversion`.
     """
@@ -139,6 +142,7 @@ class INRResult:
     regional: dict | None = None
     period_selection: dict | None = None
     noise_estimate: dict | None = None
+    regional_selection: dict | None = None
 
     def cell_arrays(self) -> dict:
         """Per-cell arrays for model files.
@@ -215,6 +219,8 @@ class INRResult:
             s += " period=" + ("box" if self.period_selection["period_factor"] == 1.0 else "2x box")
         if self.noise_estimate is not None:
             s += f" noise={self.noise_estimate['scale']:.3g}x stated"
+        if self.regional_selection is not None:
+            s += f" regional={self.regional_selection['kind']} (chosen)"
         return s
 
     def metrics_report(self) -> dict:
@@ -230,6 +236,8 @@ class INRResult:
             rep["prior_selection"] = self.prior_selection
         if self.regional is not None:
             rep["regional"] = self.regional
+        if self.regional_selection is not None:
+            rep["regional_selection"] = self.regional_selection
         if self.period_selection is not None:
             rep["period_selection"] = self.period_selection
         if self.noise_estimate is not None:

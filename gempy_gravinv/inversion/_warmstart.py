@@ -20,10 +20,12 @@ import logging
 import math
 import time
 
+import numpy as np
 import torch
 
 from ._depth import depth_weight
 from ._linear import HeadPosterior
+from ._regional import REGIONALS, make_regional
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ def _posterior(prob, beta: float) -> tuple[HeadPosterior, torch.Tensor]:
     s = depth_weight(prob.depth, torch.as_tensor(prob.mesh.cell_centers), beta).to(G.device)
     A, b = prob.whiten(G * s[None, :])
     a0, _ = prob.whiten(G.sum(1)[:, None])
-    return HeadPosterior(A, a0[:, 0], b), s
+    return HeadPosterior(A, a0[:, 0], b, gram=True), s
 
 
 def _too_large(prob) -> bool:
@@ -108,19 +110,23 @@ def fit_field(prob, field: torch.nn.Module, target: torch.Tensor, *, steps: int 
     return float(loss.detach().sqrt()) * scale
 
 
-def choose_prior(start: torch.Tensor) -> dict:
+def choose_prior(start: torch.Tensor, inside=None) -> dict:
     """Compact or smooth: the prior the least-squares image calls for, with the reason.
 
     The depth-weighted least-squares image of compact bodies is a few peaked blobs on a
     quiet background (heavy tails: large excess kurtosis); that of a distributed, smooth
     field is itself about Gaussian (excess kurtosis near 0 or below). The rule:
     ``"compact"`` when the excess kurtosis exceeds :data:`SPARSE_KURTOSIS`, else
-    ``"smooth"``.
+    ``"smooth"``. It is measured over the cells under the survey (``inside``): padding
+    cells beyond the stations carry the edge effects of any field, not its shape.
 
     Parameters
     ----------
     start : Tensor (n_cells,)
         The least-squares model, kg/m³.
+    inside : bool array (n_cells,), optional
+        The cells to measure (those under the stations' footprint); all when None or
+        when fewer than 8 are selected.
 
     Returns
     -------
@@ -129,12 +135,92 @@ def choose_prior(start: torch.Tensor) -> dict:
         ``rule`` (a sentence for reports).
     """
     v = start.to(torch.float64)
+    if inside is not None and int(np.count_nonzero(inside)) >= 8:
+        v = v[torch.as_tensor(np.asarray(inside, dtype=bool), device=v.device)]
     c = v - v.mean()
     var = float((c * c).mean())
     k = float((c**4).mean()) / var**2 - 3.0 if var > 0 else 0.0
     prior = "compact" if k > SPARSE_KURTOSIS else "smooth"
-    rule = (f"excess kurtosis of the depth-weighted least-squares image {k:.2f} "
+    rule = (f"excess kurtosis of the depth-weighted least-squares image under the survey {k:.2f} "
             f"{'>' if prior == 'compact' else '<='} {SPARSE_KURTOSIS:g}: "
             + ("sparse sources, minimum-support prior" if prior == "compact" else
                "distributed sources, a smooth prior"))
     return dict(prior=prior, excess_kurtosis=k, threshold=SPARSE_KURTOSIS, rule=rule)
+
+
+def choose_regional(prob, beta: float, kinds=REGIONALS) -> dict:
+    """The regional (none, a datum offset, a plane) that predicts left-out stations best.
+
+    For each kind, the depth-weighted least-squares model (depth weight β, a flat prior
+    on the mean contrast and on the regional) with the λ of smallest leave-one-out
+    misfit (closed form, exact LOO: :meth:`HeadPosterior.loo`). The choice follows the
+    one-standard-error rule of cross-validation, paired over the stations (every kind
+    predicts the same ones): the simplest kind (in the order of ``kinds``) whose
+    leave-one-out χ²/N exceeds the smallest by at most the standard error of that
+    difference.
+    Leaving stations out measures what a regional is for, predicting the field where no
+    station is, without trusting the stated σ.
+
+    Parameters
+    ----------
+    prob : Problem
+        Data, σ, operator and depth model (its own regional is not used).
+    beta : float
+        Exponent β of the depth weight.
+    kinds : sequence of str
+        Candidates among ``"none"``, ``"constant"``, ``"plane"``.
+
+    Returns
+    -------
+    dict
+        ``kind`` (the choice), ``loo_chi2`` (kind: value, None where the kind does not
+        apply, e.g. stations on one line for a plane), ``loo_se`` (standard error of
+        each one's difference from the smallest) and ``rule`` (a sentence).
+    """
+    if _too_large(prob):
+        return dict(kind="none", loo_chi2={}, rule=f"no regional: the {prob.survey.n_data} x {prob.mesh.n_cells} "
+                                                    f"design is above {MAX_DESIGN:.0e} entries to compare them")
+    G = (prob.G if prob.G is not None else prob.op.dense()).to(torch.float64)
+    s = depth_weight(prob.depth, torch.as_tensor(prob.mesh.cell_centers), beta).to(G.device)
+    std = prob.std.to(G)
+    A, b, a0 = G * s[None, :] / std[:, None], prob.d.to(G) / std, G.sum(1) / std
+    scores: dict = {}
+    e2: dict = {}
+    gram = A @ A.T  # once: each kind projects it
+    for kind in kinds:
+        try:
+            reg = make_regional(kind, prob.survey.locations, std)
+        except ValueError:  # too few stations, or stations on one line for a plane
+            scores[kind] = None
+            continue
+        e2[kind] = loo_with_regional(A, a0, b, reg, gram)[1] ** 2
+        scores[kind] = float(e2[kind].mean())
+    valid = [k for k in scores if scores[k] is not None]
+    best = min(valid, key=scores.get)
+    errors = {k: float((e2[k] - e2[best]).std() / math.sqrt(e2[k].numel())) for k in valid}
+    kind = next(k for k in valid if scores[k] <= scores[best] + errors[k])
+    listed = ", ".join(f"{k} {scores[k]:.3g} ± {errors[k]:.2g}" for k in valid)
+    return dict(kind=kind, loo_chi2=scores, loo_se=errors,
+                rule=f"regional {kind!r}: the simplest within one (paired) standard error of the smallest "
+                     f"leave-one-out χ²/N of the least-squares model ({listed})")
+
+
+def loo_with_regional(A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, reg,
+                      gram: torch.Tensor | None = None) -> tuple[float, torch.Tensor]:
+    """``(λ, leave-one-out residuals (n_data,))`` of the ridge model ``b = A w + a0 c0 + T c + e``.
+
+    ``w ~ N(0, I/λ)``; the mean contrast ``c0`` and the regional's coefficients ``c``
+    (``reg``: a :class:`~gempy_gravinv.inversion._regional.Regional` or None) have a
+    flat prior; λ minimises the leave-one-out χ²/N. All whitened (divided by σ).
+    ``gram``: ``A Aᵀ`` when the caller has it.
+    """
+    flat = a0[:, None] if reg is None else torch.cat([a0[:, None], reg.T.to(A) / reg.std.to(A)[:, None]], dim=1)
+    E, _ = torch.linalg.qr(flat)
+    keep = 1.0 - (E * E).sum(1)
+    proj = (lambda x: x) if reg is None else reg.project
+    projected = None
+    if gram is not None:  # P M P with P = I - E Eᵀ, the projection off every flat column
+        ME = gram @ E
+        projected = gram - E @ ME.T - ME @ E.T + E @ (E.T @ ME) @ E.T
+    return HeadPosterior(proj(A), proj(a0[:, None])[:, 0], proj(b), evidence_only=True,
+                         gram_matrix=projected).loo(keep)

@@ -58,6 +58,8 @@ def save_inversion(result: INRResult, directory: PathLike, *, figures: bool = Tr
         attrs["period_selection"] = result.period_selection["rule"]
     if getattr(result, "noise_estimate", None) is not None:
         attrs["noise_estimate"] = result.noise_estimate["rule"]
+    if getattr(result, "regional_selection", None) is not None:
+        attrs["regional_selection"] = result.regional_selection["rule"]
     if result.regional is not None:
         attrs["regional"] = result.regional["kind"]
         attrs["regional_offset_mgal"] = result.regional["offset_mgal"]

@@ -1,0 +1,121 @@
+"""What ``INRConfig.auto()`` reads from the problem: depth below the stations, the cells under
+the survey, and the regional chosen by leave-one-out cross-validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gempy_gravinv import INRConfig, Survey, invert_inr
+from gempy_gravinv.cases import synthetic
+from gempy_gravinv.inversion._depth import StationDepth, footprint
+from gempy_gravinv.inversion._problem import Problem
+from gempy_gravinv.inversion._regional import Regional
+from gempy_gravinv.inversion._warmstart import choose_prior, loo_with_regional
+
+FAST = dict(progress=False, max_steps=150, warm_start_steps=100, dtype="float64")
+
+
+def test_station_depth_is_the_depth_below_a_station_grid():
+    """Under a dense grid (50 m spacing, 1 m above 50 m cells) the depth is the true one.
+
+    Close to the stations the nearest one dominates the sensitivity (q ∝ d⁻⁴), deeper the
+    whole grid does (q ∝ d⁻²); a single power law would make the bottom cells several
+    times deeper than they are.
+    """
+    case = synthetic.dipping_block(noise_seed=0)
+    d = StationDepth(case.survey, case.mesh)
+    cc = case.mesh.cell_centers
+    col = np.isclose(cc[:, 0], 500.0) & np.isclose(cc[:, 1], 500.0)  # the centre column
+    true = 1.0 - cc[col, 2]
+    got = d.depth(torch.as_tensor(cc[col])).numpy()
+    np.testing.assert_allclose(got, true, rtol=0.15)
+    assert d.spacing == pytest.approx(50.0)
+
+
+def test_footprint_is_the_stations_convex_hull():
+    loc = np.array([[0.0, 0.0, 1.0], [100.0, 0.0, 1.0], [0.0, 100.0, 1.0], [100.0, 100.0, 1.0]])
+    pts = np.array([[50.0, 50.0, -10.0], [150.0, 50.0, -10.0], [50.0, -1.0, -500.0]])
+    np.testing.assert_array_equal(footprint(loc, pts), [True, False, False])
+    line = np.c_[np.arange(5.0), np.zeros(5), np.ones(5)]  # no area: every point counts
+    assert footprint(line, pts).all() and footprint(loc[:2], pts).all()
+
+
+def test_the_prior_is_read_under_the_survey_not_in_the_padding():
+    rng = np.random.default_rng(0)
+    core = rng.normal(size=4000)
+    pad = np.zeros(1000)
+    pad[:20] = 40.0  # edge artefacts of the padding: heavy tails
+    start = torch.as_tensor(np.r_[core, pad])
+    inside = np.r_[np.ones(4000, bool), np.zeros(1000, bool)]
+    assert choose_prior(start)["prior"] == "compact"
+    chosen = choose_prior(start, inside)
+    assert chosen["prior"] == "smooth" and "under the survey" in chosen["rule"]
+
+
+@pytest.mark.parametrize("kind", [None, "constant", "plane"])
+def test_leave_one_out_residuals_are_exact(kind):
+    """The closed form equals refitting without each station (flat mean and regional, ridge weights)."""
+    g = np.random.default_rng(3)
+    n, k = 30, 12
+    loc = np.c_[g.uniform(0, 1000, n), g.uniform(0, 800, n), np.zeros(n)]
+    std = torch.as_tensor(g.uniform(0.5, 1.5, n))
+    A = torch.as_tensor(g.normal(size=(n, k)))
+    a0 = torch.as_tensor(g.normal(size=n)) + 2.0
+    b = torch.as_tensor(g.normal(size=n)) * 3.0
+    reg = None if kind is None else Regional(kind, loc, std)
+    lam, res = loo_with_regional(A, a0, b, reg)
+    lam_g, res_g = loo_with_regional(A, a0, b, reg, A @ A.T)  # the shared Gram, projected
+    assert lam_g == pytest.approx(lam, rel=1e-6)
+    np.testing.assert_allclose(res_g.numpy(), res.numpy(), rtol=1e-6, atol=1e-8)
+    X = a0[:, None] if reg is None else torch.cat([a0[:, None], reg.T / std[:, None]], dim=1)
+    Z = torch.cat([A, X], dim=1).numpy()
+    P = np.diag(np.r_[np.full(k, lam), np.zeros(X.shape[1])])
+    for i in range(n):
+        keep = np.arange(n) != i
+        theta = np.linalg.solve(Z[keep].T @ Z[keep] + P, Z[keep].T @ b.numpy()[keep])
+        assert res[i].item() == pytest.approx(b[i].item() - Z[i] @ theta, rel=1e-6, abs=1e-9)
+
+
+def _plane(survey, amplitude):
+    xy = survey.locations[:, :2]
+    u = (xy - xy.mean(0)) / np.ptp(xy, axis=0).max()
+    return amplitude * (1.0 + 2.0 * u[:, 0] - 1.5 * u[:, 1])
+
+
+def test_auto_regional_finds_a_plane_in_the_data_and_says_so():
+    case = synthetic.single_block(noise_seed=0, shape=(10, 10, 4))
+    s = case.survey
+    cfg = INRConfig.auto(bounds=case.bounds, **FAST)
+    plain = Problem(s, case.mesh, cfg)
+    assert plain.regional_selection["kind"] == "none"
+    assert plain.regional is None and plain.cfg.regional == "none"
+    amp = 0.5 * float(np.ptp(s.gz))  # a regional as large as the anomaly
+    tilted = Survey(s.locations, gz=s.gz + _plane(s, amp), std=s.std)
+    res = invert_inr(tilted, case.mesh, cfg, true_model=case.model)
+    sel = res.regional_selection
+    assert sel["kind"] == "plane" and sel["loo_chi2"]["plane"] < sel["loo_chi2"]["none"]
+    assert res.regional["kind"] == "plane" and res.config.regional == "plane"
+    assert res.metrics_report()["regional_selection"]["rule"].startswith("regional 'plane'")
+    assert "regional=plane (chosen)" in res.summary()
+    # the fitted regional is the plane that was added (the block's own field is not a plane)
+    assert res.regional["trend_mgal_per_km"][0] == pytest.approx(
+        2.0 * amp / np.ptp(s.locations[:, :2], axis=0).max() * 1000.0, rel=0.2)
+
+
+def test_bad_regional_value_is_named():
+    with pytest.raises(ValueError, match="regional"):
+        INRConfig.auto(regional="trend").validate()
+
+
+def test_the_default_is_auto_adapted_to_the_survey():
+    case = synthetic.single_block(noise_seed=0)
+    res = invert_inr(case.survey, case.mesh, None, progress=False, max_steps=20, warm_start_steps=10)
+    assert res.prior_selection is not None and res.regional_selection is not None
+    assert res.config.depth_from == "stations" and res.config.warm_start == "least_squares"
+    gzz = Survey(case.survey.locations, gz=case.survey.gz, std=case.survey.std,
+                 components=["gzz"] * case.survey.n_data)
+    cfg = INRConfig.default(gzz)
+    assert (cfg.depth_from, cfg.regional, cfg.prior_from_data) == ("mesh_top", "none", True)
+    assert INRConfig.default(case.survey) == INRConfig.auto()
