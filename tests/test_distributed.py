@@ -49,6 +49,14 @@ def _case(n: int = 40, seed: int = 0):
     return mesh, Survey(loc, gz=clean + std * rng.standard_normal(n), std=std), true
 
 
+def _tilted(survey: Survey) -> Survey:
+    """The survey with a plane as large as its anomaly added (a regional the data call for)."""
+    xy = survey.locations[:, :2]
+    u = (xy - xy.mean(0)) / np.ptp(xy, axis=0).max()
+    return Survey(survey.locations, gz=survey.gz + np.ptp(survey.gz) * (0.5 + u[:, 0] - 0.8 * u[:, 1]),
+                  std=survey.std)
+
+
 def _cfg(**kw) -> INRConfig:
     base = dict(max_steps=50, net_dtype="float64", width=32, depth=2, seed=3, progress=False, num_threads=1,
                 lr=1e-2)
@@ -62,6 +70,10 @@ RUNS = {  # name -> INRConfig overrides (the same on 1 and 2 ranks)
     "linear": dict(solver="linear", output="linear", bounds=None, init_value=None, weighting="none"),
     "ensemble": dict(n_members=2, max_steps=15),
     "stopping": dict(target_chi2=500.0, stop_tol=0.3),
+    # the default: depth below the stations, least-squares start and prior, regional choice
+    # (float64: float32 sums split over ranks round differently)
+    "auto": {k: v for k, v in INRConfig.auto(max_steps=30, warm_start_steps=10, dtype="float64").to_dict().items()
+             if k not in ("progress", "num_threads", "seed")},
 }
 
 
@@ -102,6 +114,7 @@ def _rank_job(tmp: str) -> dict:
         out[name + "_timings"] = {k: res.timings[k] for k in ("world_size", "rank_stations")}
         out[name + "_run"] = (res.stop_reason, res.timings["steps"], res.best_step)
     out["inr50_chi2"] = invert_inr(survey, mesh, _cfg()).history["chi2"]
+    out["tilted_regional"] = invert_inr(_tilted(survey), mesh, _cfg(**RUNS["auto"])).regional_selection
     from gempy_gravinv.inversion import _problem
 
     _problem.SHARD_CELLS_FROM, keep = 1, _problem.SHARD_CELLS_FROM  # split the cells too (large problems do)
@@ -204,6 +217,16 @@ def test_inversions_on_two_ranks_equal_one_process(two_ranks, name):
     if name == "inr50":
         assert len(r0["inr50_chi2"]) == len(one.history["chi2"])
         assert _relerr(r0["inr50_chi2"], one.history["chi2"]) < RTOL
+
+
+def test_a_regional_chosen_on_one_process_is_said_and_dropped_on_two_ranks(two_ranks):
+    (r0, r1), _ = two_ranks
+    mesh, survey, _ = _case()
+    one = invert_inr(_tilted(survey), mesh, _cfg(**RUNS["auto"]))
+    assert one.regional_selection["kind"] == "plane"
+    for r in (r0, r1):
+        assert r["tilted_regional"]["kind"] == "none"
+        assert "several ranks" in r["tilted_regional"]["rule"] and "regional 'plane'" in r["tilted_regional"]["rule"]
 
 
 def test_field_evaluated_on_a_shard_of_the_cells_equals_one_process(two_ranks):

@@ -172,11 +172,11 @@ class Problem:
                              "process or use regional='none'")
 
     def _choose_regional(self, cfg: INRConfig) -> INRConfig:
-        """``regional="auto"``: the regional of best leave-one-out prediction (one process only)."""
-        if self.sharded:
-            self.regional_selection = dict(kind="none", rule="no regional: not available with several ranks yet")
-        else:
-            self.regional_selection = choose_regional(self, cfg.smooth_power)
+        """``regional="auto"``: the regional of best leave-one-out prediction (none with several ranks, said)."""
+        sel = choose_regional(self, cfg.smooth_power)
+        if self.sharded and sel["kind"] != "none":  # every rank computes the same choice
+            sel.update(kind="none", rule=f"no regional: not available with several ranks yet ({sel['rule']})")
+        self.regional_selection = sel
         logger.info("%s", self.regional_selection["rule"])
         return dataclasses.replace(cfg, regional=self.regional_selection["kind"])
 
