@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import asdict, dataclass, field
 
 from .._mesh import PrismMesh
+from .._survey import Survey
 from .._validation import check_choice
 from ._config_checks import check_config
 
@@ -519,7 +520,7 @@ class INRConfig:
         return cls.compact(**{**base, **overrides})
 
     @classmethod
-    def default(cls, survey=None, **overrides) -> INRConfig:
+    def default(cls, survey: Survey | None = None, **overrides) -> INRConfig:
         """The settings of a run that names no preset: :meth:`auto`, adapted to the survey.
 
         What :func:`~gempy_gravinv.invert_inr` uses with ``config=None`` and

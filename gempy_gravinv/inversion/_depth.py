@@ -63,7 +63,7 @@ class MeshTopDepth:
 GRID_SUM = 2.0 / np.pi
 
 
-def station_spacing(locations) -> float:
+def station_spacing(locations: np.ndarray) -> float:
     """Median horizontal distance (m) from each station position to the nearest other one.
 
     Positions repeated (several components at one station) count once; 0 for fewer than
@@ -78,7 +78,7 @@ def station_spacing(locations) -> float:
     return float(np.median(d[:, 1]))
 
 
-def footprint(locations, points) -> np.ndarray:
+def footprint(locations: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Which points (n, 3) lie inside the horizontal convex hull of the stations (bool (n,)).
 
     All True when the station positions do not span an area (fewer than three, or on

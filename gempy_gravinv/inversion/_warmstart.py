@@ -25,7 +25,7 @@ import torch
 
 from ._depth import depth_weight
 from ._linear import HeadPosterior
-from ._regional import REGIONALS, make_regional
+from ._regional import REGIONALS, Regional, make_regional
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def fit_field(prob, field: torch.nn.Module, target: torch.Tensor, *, steps: int 
     return float(loss.detach().sqrt()) * scale
 
 
-def choose_prior(start: torch.Tensor, inside=None) -> dict:
+def choose_prior(start: torch.Tensor, inside: np.ndarray | None = None) -> dict:
     """Compact or smooth: the prior the least-squares image calls for, with the reason.
 
     The depth-weighted least-squares image of compact bodies is a few peaked blobs on a
@@ -148,7 +148,7 @@ def choose_prior(start: torch.Tensor, inside=None) -> dict:
     return dict(prior=prior, excess_kurtosis=k, threshold=SPARSE_KURTOSIS, rule=rule)
 
 
-def choose_regional(prob, beta: float, kinds=REGIONALS) -> dict:
+def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> dict:
     """The regional (none, a datum offset, a plane) that predicts left-out stations best.
 
     For each kind, the depth-weighted least-squares model (depth weight β, a flat prior
@@ -205,7 +205,7 @@ def choose_regional(prob, beta: float, kinds=REGIONALS) -> dict:
                      f"leave-one-out χ²/N of the least-squares model ({listed})")
 
 
-def loo_with_regional(A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, reg,
+def loo_with_regional(A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, reg: Regional | None,
                       gram: torch.Tensor | None = None) -> tuple[float, torch.Tensor]:
     """``(λ, leave-one-out residuals (n_data,))`` of the ridge model ``b = A w + a0 c0 + T c + e``.
 
