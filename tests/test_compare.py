@@ -30,6 +30,16 @@ def comparison(tiny):
         simpeg_options={"max_iter": 20, "max_irls_iterations": 5}, name="tiny", notes=["a note"], log=None)
 
 
+def test_the_default_inr_says_what_it_chose(comparison):
+    if "inr" not in comparison.runs:
+        pytest.skip("INR not available in this build")
+    info = comparison.runs["inr"].info
+    assert info["preset"] == "auto" and info["prior_selection"]["prior"] == "compact"
+    assert info["regional_selection"]["kind"] == "none"
+    assert any("prior from the data: excess kurtosis" in n for n in comparison.notes)
+    assert any("regional from the data: regional 'none'" in n for n in comparison.notes)
+
+
 def test_metrics_are_computed_alike(comparison, tiny):
     s = tiny.survey
     assert "zero" in comparison.runs and "simpeg_l2" in comparison.runs

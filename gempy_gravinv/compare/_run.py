@@ -225,8 +225,9 @@ def _run_inr(survey, mesh, true, preset: str, overrides: dict, device: str):
     hist = {"chi2": list(res.history.get("chi2", []))}
     info = {"preset": preset, "overrides": overrides, "iterations": len(hist["chi2"]),
             "stop_reason": res.stop_reason, "best_step": res.best_step}
-    if res.noise_estimate is not None:
-        info["noise_estimate"] = res.noise_estimate
+    for key in ("noise_estimate", "prior_selection", "regional_selection"):
+        if getattr(res, key) is not None:
+            info[key] = getattr(res, key)
     return np.asarray(res.model, float), np.asarray(res.predicted, float), hist, info
 
 
@@ -347,8 +348,11 @@ def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = 
                 ov.setdefault("progress", log is not None)  # tqdm bar only when logging
                 model, pred, hist, info = _run_inr(survey, mesh, true, inr_preset if key == "inr" else "paper",
                                                    ov, device)
-                if "noise_estimate" in info:
-                    notes.append(f"{LABELS[key]}: noise from the data: {info['noise_estimate']['rule']}.")
+                for what, label in (("prior_selection", "prior from the data"),
+                                    ("regional_selection", "regional from the data"),
+                                    ("noise_estimate", "noise from the data")):
+                    if what in info:
+                        notes.append(f"{LABELS[key]}: {label}: {info[what]['rule']}.")
             else:
                 kind = "l2" if key == "simpeg_l2" else "sparse"
                 model, pred, hist, info = _run_simpeg(survey, mesh, kind, reference, bounds,
