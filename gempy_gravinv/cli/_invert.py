@@ -196,4 +196,8 @@ def _run(args: argparse.Namespace) -> int:
           f"{res.model.max():.1f}] kg/m³, {res.timings['steps']} steps, {res.timings['train']:.1f} s "
           f"({res.stop_reason}{'; stations per rank ' + str(res.timings['rank_stations']) if ranks else ''}); "
           f"wrote {len(written)} outputs into {out}/")
+    for what, sel in (("prior", res.prior_selection), ("regional", res.regional_selection),
+                      ("noise", res.noise_estimate)):
+        if sel is not None:  # what the data chose, and why
+            print(f"{what}: {sel['rule']}")
     return 0
