@@ -531,7 +531,7 @@ class INRConfig:
         Eötvös data). ``INRConfig()`` itself is the plain network (:meth:`ours`), the base
         every preset overrides; a config file without a ``preset`` key starts from it.
         """
-        if survey is not None and not getattr(survey, "is_gz_only", True):
+        if survey is not None and not survey.is_gz_only:
             overrides = {"depth_from": "mesh_top", "regional": "none", **overrides}
         return cls.auto(**overrides)
 

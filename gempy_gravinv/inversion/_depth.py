@@ -129,7 +129,7 @@ class StationDepth:
                  float(mesh.cell_widths[i, 2]) / 2)
         self.inv_b = 1.0 / (GRID_SUM * self.spacing**2) if self.spacing > 0 else 0.0
         self.amplitude = float(q[i]) / (dz**-4 + self.inv_b * dz**-2)
-        self.reference = float(self.depth(cc).min())
+        self.reference = float(self._from_q(q).min())
 
     def _q(self, points: torch.Tensor) -> torch.Tensor:
         p = torch.as_tensor(points).to(torch.float64) - torch.as_tensor(self.origin)
@@ -141,7 +141,11 @@ class StationDepth:
 
     def depth(self, points: torch.Tensor) -> torch.Tensor:
         """Depth (n,) in metres of points (n, 3) (m, z up), float64."""
-        q = self._q(points).clamp_min(torch.finfo(torch.float64).tiny)
+        return self._from_q(self._q(points))
+
+    def _from_q(self, q: torch.Tensor) -> torch.Tensor:
+        """Depth (m) of sensitivities ``q``: the root of ``q = A (d⁻⁴ + (b d²)⁻¹)``."""
+        q = q.clamp_min(torch.finfo(torch.float64).tiny)
         r = q / self.amplitude  # u² + u/b = q/A with u = d⁻², solved for u > 0 (stable form)
         u = 2 * r / (self.inv_b + torch.sqrt(self.inv_b**2 + 4 * r))
         return u.rsqrt()

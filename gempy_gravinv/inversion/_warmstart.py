@@ -38,18 +38,27 @@ MAX_DESIGN = 1e8
 SPARSE_KURTOSIS = 1.0
 
 
+def _design(prob, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Whitened ``(G diag(s) / σ, d / σ, G 1 / σ)`` and the depth weight ``s`` (n_cells,), float64.
+
+    Not projected off any regional.
+    """
+    G = (prob.G if prob.G is not None else prob.op.dense()).to(torch.float64)
+    s = depth_weight(prob.depth, torch.as_tensor(prob.mesh.cell_centers), beta).to(G.device)
+    std = prob.std.to(G)
+    return G * s[None, :] / std[:, None], prob.d.to(G) / std, G.sum(1) / std, s
+
+
 def _posterior(prob, beta: float) -> tuple[HeadPosterior, torch.Tensor]:
     """The Gaussian posterior of the depth-weighted design and the weight ``s`` (n_cells,).
 
     With a regional (``prob.regional``) the whitened design and data are projected off
     its columns: the regional is integrated out.
     """
-    G = prob.G if prob.G is not None else prob.op.dense()
-    G = G.to(torch.float64)
-    s = depth_weight(prob.depth, torch.as_tensor(prob.mesh.cell_centers), beta).to(G.device)
-    A, b = prob.whiten(G * s[None, :])
-    a0, _ = prob.whiten(G.sum(1)[:, None])
-    return HeadPosterior(A, a0[:, 0], b, gram=True), s
+    A, b, a0, s = _design(prob, beta)
+    if prob.regional is not None:
+        A, b, a0 = (prob.regional.project(x) for x in (A, b, a0))
+    return HeadPosterior(A, a0, b, gram=True), s
 
 
 def _too_large(prob) -> bool:
@@ -180,10 +189,8 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
     if _too_large(prob):
         return dict(kind="none", loo_chi2={}, rule=f"no regional: the {prob.survey.n_data} x {prob.mesh.n_cells} "
                                                     f"design is above {MAX_DESIGN:.0e} entries to compare them")
-    G = (prob.G if prob.G is not None else prob.op.dense()).to(torch.float64)
-    s = depth_weight(prob.depth, torch.as_tensor(prob.mesh.cell_centers), beta).to(G.device)
-    std = prob.std.to(G)
-    A, b, a0 = G * s[None, :] / std[:, None], prob.d.to(G) / std, G.sum(1) / std
+    A, b, a0, _ = _design(prob, beta)
+    std = prob.std.to(A)
     scores: dict = {}
     e2: dict = {}
     gram = A @ A.T  # once: each kind projects it
