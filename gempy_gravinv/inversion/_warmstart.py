@@ -189,6 +189,8 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
     if _too_large(prob):
         return dict(kind="none", loo_chi2={}, rule=f"no regional: the {prob.survey.n_data} x {prob.mesh.n_cells} "
                                                     f"design is above {MAX_DESIGN:.0e} entries to compare them")
+    logger.info("regional by leave-one-out: %d stations x %d cells", prob.survey.n_data, prob.mesh.n_cells)
+    t0 = time.perf_counter()
     A, b, a0, _ = _design(prob, beta)
     std = prob.std.to(A)
     scores: dict = {}
@@ -206,6 +208,7 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
     best = min(valid, key=scores.get)
     errors = {k: float((e2[k] - e2[best]).std() / math.sqrt(e2[k].numel())) for k in valid}
     kind = next(k for k in valid if scores[k] <= scores[best] + errors[k])
+    logger.info("regional by leave-one-out done in %.1f s", time.perf_counter() - t0)
     listed = ", ".join(f"{k} {scores[k]:.3g} ± {errors[k]:.2g}" for k in valid)
     return dict(kind=kind, loo_chi2=scores, loo_se=errors,
                 rule=f"regional {kind!r}: the simplest within one (paired) standard error of the smallest "
