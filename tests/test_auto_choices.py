@@ -17,6 +17,12 @@ from gempy_gravinv.inversion._warmstart import choose_prior, loo_with_regional
 FAST = dict(progress=False, max_steps=150, warm_start_steps=100, dtype="float64")
 
 
+def _centre_column(case):
+    cc = case.mesh.cell_centers
+    col = np.isclose(cc[:, 0], 500.0) & np.isclose(cc[:, 1], 500.0)
+    return cc[col], 1.0 - cc[col, 2]  # the stations are 1 m above z = 0
+
+
 def test_station_depth_is_the_depth_below_a_station_grid():
     """Under a dense grid (50 m spacing, 1 m above 50 m cells) the depth is the true one.
 
@@ -26,12 +32,31 @@ def test_station_depth_is_the_depth_below_a_station_grid():
     """
     case = synthetic.dipping_block(noise_seed=0)
     d = StationDepth(case.survey, case.mesh)
-    cc = case.mesh.cell_centers
-    col = np.isclose(cc[:, 0], 500.0) & np.isclose(cc[:, 1], 500.0)  # the centre column
-    true = 1.0 - cc[col, 2]
-    got = d.depth(torch.as_tensor(cc[col])).numpy()
-    np.testing.assert_allclose(got, true, rtol=0.15)
+    pts, true = _centre_column(case)
+    np.testing.assert_allclose(d.depth(torch.as_tensor(pts)).numpy(), true, rtol=0.03)
     assert d.spacing == pytest.approx(50.0)
+    # the cached depths of the cell centres are those of any other points
+    cc = torch.as_tensor(case.mesh.cell_centers)
+    np.testing.assert_allclose(d.depth(cc).numpy(), d._from_q(d._q(cc)).numpy(), rtol=1e-12)
+
+
+def test_station_depth_below_a_single_profile_line():
+    """One line of 21 stations: the far field falls as d⁻³, not d⁻² as under a grid.
+
+    The relation comes from the stations as laid out, so the depth under the line is
+    still the true one; a grid's relation would make the bottom cell about 3x deeper.
+    Cells off the line come out deeper than under it (the line sees them less).
+    """
+    case = synthetic.dipping_block(noise_seed=0)
+    loc = case.survey.locations
+    on = np.isclose(loc[:, 1], 500.0)
+    line = Survey(loc[on], case.survey.gz[on], std=case.survey.std[on])
+    d = StationDepth(line, case.mesh)
+    pts, true = _centre_column(case)
+    np.testing.assert_allclose(d.depth(torch.as_tensor(pts)).numpy(), true, rtol=0.03)
+    off = pts.copy()
+    off[:, 1] += 200.0
+    assert (d.depth(torch.as_tensor(off)).numpy() > 1.05 * true).all()
 
 
 def test_footprint_is_the_stations_convex_hull():
@@ -119,3 +144,12 @@ def test_the_default_is_auto_adapted_to_the_survey():
     cfg = INRConfig.default(gzz)
     assert (cfg.depth_from, cfg.regional, cfg.prior_from_data) == ("mesh_top", "none", True)
     assert INRConfig.default(case.survey) == INRConfig.auto()
+
+
+def test_the_prior_is_chosen_without_a_warm_start():
+    """``prior_from_data`` computes the image it reads; it does not need the start."""
+    case = synthetic.dipping_block(noise_seed=0)
+    cfg = INRConfig.auto(bounds=case.bounds, warm_start="none", regional="none", **FAST)
+    prob = Problem(case.survey, case.mesh, cfg)
+    assert prob.prior_selection["prior"] == "compact"
+    assert list(prob._starts) == [cfg.smooth_power]  # only the image, not the β = 2 start

@@ -485,3 +485,25 @@ def test_inversion_trains_where_the_caller_switched_gradients_off():
     finally:
         torch.set_grad_enabled(True)
     assert res.history["chi2"][-1] < res.history["chi2"][0]  # it trained
+
+
+def test_the_optimiser_is_fused_adam_with_the_reference_update():
+    """The trainer's Adam runs fused on the CPU and takes the steps of torch's reference loop."""
+    from gempy_gravinv._device import adam
+
+    torch.manual_seed(0)
+    target = torch.randn(64, 3, dtype=torch.float64)
+    x0 = torch.randn(64, 3, dtype=torch.float64)
+    xs = [x0.clone().requires_grad_(True) for _ in range(2)]
+    fused = adam([xs[0]], lr=0.05)
+    plain = torch.optim.Adam([xs[1]], lr=0.05, foreach=False)
+    assert fused.param_groups[0]["fused"] is True
+    for _ in range(25):
+        for x, opt in zip(xs, (fused, plain), strict=True):
+            opt.zero_grad()
+            ((x - target) ** 4).sum().backward()
+            opt.step()
+    assert not torch.equal(xs[0], x0)  # it moved
+    torch.testing.assert_close(xs[0], xs[1], rtol=1e-12, atol=1e-12)
+    # float32 parameters (the network's default) are fused too
+    assert adam([torch.zeros(2, dtype=torch.float32, requires_grad=True)], lr=0.1).param_groups[0]["fused"]

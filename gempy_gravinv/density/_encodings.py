@@ -390,10 +390,11 @@ class HashGridEncoding(nn.Module):
         stencils = cached_on_points(self, u, self._stencils)
         outs = []
         for (idx, w), table in zip(stencils, self.tables):
-            # Σ_corners w · table[idx] as index_select + batched matmul: the same sum, with a
-            # backward (index_add) is faster on the CPU than advanced indexing's
+            # Σ_corners w · table[idx] as index_select + a broadcast product summed over the
+            # corners: its backward (index_add) is faster on the CPU than advanced indexing's,
+            # and the product faster than a batched matmul of (1 x 8) by (8 x features)
             corners = table.to(u).index_select(0, idx.reshape(-1)).view(idx.shape[0], idx.shape[1], -1)
-            outs.append(torch.bmm(w.to(corners.dtype)[:, None, :], corners)[:, 0])
+            outs.append((w.to(corners.dtype)[:, :, None] * corners).sum(1))
         return torch.cat(outs, dim=-1)
 
 

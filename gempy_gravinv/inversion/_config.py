@@ -89,8 +89,9 @@ class INRConfig:
     warm_start_power : float
         β of the warm start's depth weight (2 counters the 1/depth² decay of gravity).
     prior_from_data : bool
-        Choose the prior from the data (needs ``warm_start="least_squares"``): keep the
-        configured compactness prior when the least-squares image is heavy-tailed
+        Choose the prior from the data (with or without a warm start: the image it reads
+        is computed for it): keep the configured compactness prior when the
+        least-squares image is heavy-tailed
         (excess kurtosis > 1: sparse sources), otherwise (distributed sources) model a
         Matérn field on a Fourier lattice with the period, ℓ and ν of largest evidence,
         solved in closed form (:mod:`gempy_gravinv.inversion._period`). The choice and

@@ -78,9 +78,6 @@ def check_config(cfg) -> None:
     if cfg.prior_from_data and cfg.lattice_from_data:
         raise ValueError("prior_from_data and lattice_from_data both choose the model: set one (lattice_from_data "
                          "skips the compactness check)")
-    if cfg.prior_from_data and cfg.warm_start != "least_squares":
-        raise ValueError("prior_from_data=True reads the least-squares image: it needs "
-                         "warm_start='least_squares'")
     check_head_lambda(cfg.head_lambda)
     if cfg.solver == "linear":
         _check_linear(cfg)

@@ -7,15 +7,16 @@ the data see. Two ways to measure ``d`` (metres):
   mesh top with the stations just above it; wrong under topography or high stations.
 - ``"stations"``: the depth below the stations that the data's own sensitivity implies.
   With ``q(x) = Σ_i (K(x, r_i) / σ_i)²`` (``K`` the point-mass kernel of station ``i``,
-  ``σ_i`` its noise), a point at depth ``d`` below a station grid of spacing ``Δ`` has
-  ``q = A (d⁻⁴ + (a Δ² d²)⁻¹)`` with ``a = 2/π``: the nearest station's ``d⁻⁴``
-  dominates close to the stations, the sum over the grid (``π/(2Δ²d²)`` per unit
-  kernel) deeper than the spacing. ``d(x)`` solves that relation for ``q(x)``, with
-  ``A`` set so that the most sensitive cell centre gets its vertical distance below the
-  nearest station; ``Δ`` is the median distance between neighbouring stations. It
-  follows topography, station height, station spacing, noise and the edges of the
-  survey with no setting, and gives the same weights for a problem scaled in length
-  (the weights are ratios).
+  ``σ_i`` its noise), ``d(x)`` is the depth at which a point on a reference column has
+  the same ``q``. The column stands under the station nearest the stations' centroid,
+  from its height down, and ``q`` along it is summed over the actual stations (it is
+  interior to the survey, so edge cells come out deeper, as their sensitivity says), so
+  the relation between sensitivity and depth is the survey's own: the
+  nearest station's ``d⁻⁴`` close to the stations, then ``d⁻²`` under a station grid of
+  spacing Δ (``≈ π/(2Δ²d²)`` per unit kernel), ``d⁻³`` under a single profile line,
+  and whatever an irregular layout gives. It follows topography, station height,
+  station layout, noise and the edges of the survey with no setting, and gives the
+  same weights for a problem scaled in length (the weights are ratios).
 
 ``d_ref`` is the smallest depth over the cell centres, so the weight is 1 at the most
 sensitive cell and grows from there.
@@ -59,8 +60,8 @@ class MeshTopDepth:
         return (self.z_top - z).clamp_min(0.0) + self.z0
 
 
-#: ``a`` of the relation ``q = A (d⁻⁴ + (a Δ² d²)⁻¹)`` (2/π: the sum over a square grid)
-GRID_SUM = 2.0 / np.pi
+#: Ratio between successive depths of the reference column, and the most depths on it
+COLUMN_RATIO, COLUMN_POINTS = 1.05, 2000
 
 
 def station_spacing(locations: np.ndarray) -> float:
@@ -105,9 +106,20 @@ class StationDepth:
     survey : Survey
         Stations (m, z up) and their std (mGal; ones when the survey has none).
     mesh : PrismMesh
-        Cells whose centres set ``c`` and ``d_ref``.
+        Cells: their smallest height sets the top of the reference column (a quarter of
+        it below the station), their centres ``d_ref`` and its bottom.
     chunk : int
         Points per block when evaluating ``q`` (memory ``chunk x n_data`` floats).
+
+    Attributes
+    ----------
+    spacing : float
+        Median distance between neighbouring station positions, m (reported; the
+        relation itself comes from the stations as they are).
+    column_depth, column_q : numpy.ndarray
+        The reference column: depths (m, increasing) and their ``q`` (strictly decreasing).
+    reference : float
+        ``d_ref``, the smallest depth over the cell centres, m.
     """
 
     kind = "stations"
@@ -120,16 +132,29 @@ class StationDepth:
         self.inv_var = torch.as_tensor(1.0 / std**2)
         self.chunk = int(chunk)
         self.spacing = station_spacing(loc)
-        cc = torch.as_tensor(mesh.cell_centers)
+        cc = torch.as_tensor(mesh.cell_centers, dtype=torch.float64)
         q = self._q(cc)
-        i = int(torch.argmax(q))
-        dist = torch.linalg.norm(self.stations - (cc[i] - torch.as_tensor(self.origin)), dim=1)
-        nearest = int(torch.argmin(dist))
-        dz = max(float(self.stations[nearest, 2] + torch.as_tensor(self.origin)[2] - cc[i, 2]),
-                 float(mesh.cell_widths[i, 2]) / 2)
-        self.inv_b = 1.0 / (GRID_SUM * self.spacing**2) if self.spacing > 0 else 0.0
-        self.amplitude = float(q[i]) / (dz**-4 + self.inv_b * dz**-2)
-        self.reference = float(self._from_q(q).min())
+        xy = self.stations[:, :2]
+        centre = int(torch.argmin(torch.linalg.norm(xy - xy.mean(0), dim=1)))
+        top = self.stations[centre] + torch.as_tensor(self.origin)
+        d0 = float(mesh.cell_widths[:, 2].min()) / 4
+        self.column_depth, self.column_q = self._column(top, d0, float(q.min()))
+        self._cells, self._cell_depth = cc, self._from_q(q)  # every weight asks for the cell centres
+        self.reference = float(self._cell_depth.min())
+
+    def _column(self, top: torch.Tensor, d0: float, q_min: float) -> tuple[np.ndarray, np.ndarray]:
+        """Depths (m) from ``d0`` down below the station at ``top`` and their ``q``, to ``q < q_min / 2``.
+
+        Kept where ``q`` strictly decreases.
+        """
+        depths, qs = np.zeros(0), np.zeros(0)
+        while depths.size < COLUMN_POINTS and (qs.size == 0 or qs[-1] >= q_min / 2):
+            block = d0 * COLUMN_RATIO ** np.arange(depths.size, depths.size + 200)
+            pts = top.repeat(block.size, 1)
+            pts[:, 2] = top[2] - torch.as_tensor(block)
+            depths, qs = np.r_[depths, block], np.r_[qs, self._q(pts).numpy()]
+        keep = np.r_[True, qs[1:] < np.minimum.accumulate(qs)[:-1]]
+        return depths[keep], qs[keep]
 
     def _q(self, points: torch.Tensor) -> torch.Tensor:
         p = torch.as_tensor(points).to(torch.float64) - torch.as_tensor(self.origin)
@@ -141,14 +166,27 @@ class StationDepth:
 
     def depth(self, points: torch.Tensor) -> torch.Tensor:
         """Depth (n,) in metres of points (n, 3) (m, z up), float64."""
-        return self._from_q(self._q(points))
+        p = torch.as_tensor(points)
+        if p.shape == self._cells.shape and torch.equal(p.to(self._cells), self._cells):
+            return self._cell_depth.clone()
+        return self._from_q(self._q(p))
 
     def _from_q(self, q: torch.Tensor) -> torch.Tensor:
-        """Depth (m) of sensitivities ``q``: the root of ``q = A (d⁻⁴ + (b d²)⁻¹)``."""
-        q = q.clamp_min(torch.finfo(torch.float64).tiny)
-        r = q / self.amplitude  # u² + u/b = q/A with u = d⁻², solved for u > 0 (stable form)
-        u = 2 * r / (self.inv_b + torch.sqrt(self.inv_b**2 + 4 * r))
-        return u.rsqrt()
+        """Depth (m) of sensitivities ``q``: where the reference column has that ``q``.
+
+        Log-log interpolation along the column; above its top ``q ∝ d⁻⁴`` (the nearest
+        station), below its bottom the power law of its last two depths.
+        """
+        lq = np.log(np.maximum(q.detach().cpu().numpy().astype(np.float64), np.finfo(np.float64).tiny))
+        cq, cd = np.log(self.column_q[::-1]), np.log(self.column_depth[::-1])  # q increasing
+        out = np.interp(lq, cq, cd)
+        hi = lq > cq[-1]
+        out[hi] = cd[-1] - (lq[hi] - cq[-1]) / 4
+        if cq.size > 1:
+            slope = (cd[1] - cd[0]) / (cq[1] - cq[0])  # d log d / d log q at the bottom
+            lo = lq < cq[0]
+            out[lo] = cd[0] + (lq[lo] - cq[0]) * slope
+        return torch.as_tensor(np.exp(out), dtype=torch.float64, device=q.device)
 
 
 def make_depth(depth_from: str, mesh: PrismMesh, survey: Survey, z0: float | None = None):

@@ -112,17 +112,27 @@ def _design(prob, field: torch.nn.Module, cells: int = 8192, rows: int = 512) ->
 
 
 def maximise_1d(f: Callable[[float], float], lo: float, hi: float, n: int) -> float:
-    """The ``x`` in [lo, hi] where ``f`` is largest: the best of ``n`` grid points, refined by golden section."""
+    """The ``x`` in [lo, hi] where ``f`` is largest: the best of ``n`` grid points, refined by golden section.
+
+    The golden section keeps one of its two points each iteration (one new evaluation)
+    and stops once the bracket is below 1e-12 of the grid range.
+    """
     grid = np.linspace(lo, hi, n)
     i = int(np.argmax([f(x) for x in grid]))
     a, z = grid[max(i - 1, 0)], grid[min(i + 1, n - 1)]
     g = (math.sqrt(5) - 1) / 2
-    for _ in range(80):
-        x1, x2 = z - g * (z - a), a + g * (z - a)
-        if f(x1) > f(x2):
-            z = x2
-        else:
-            a = x1
+    x1, x2 = z - g * (z - a), a + g * (z - a)
+    f1, f2 = f(x1), f(x2)
+    tol = 1e-12 * max(abs(hi - lo), 1e-300)
+    while z - a > tol:
+        if f1 > f2:  # the maximum is in [a, x2]
+            z, x2, f2 = x2, x1, f1
+            x1 = z - g * (z - a)
+            f1 = f(x1)
+        else:  # in [x1, z]
+            a, x1, f1 = x1, x2, f2
+            x2 = a + g * (z - a)
+            f2 = f(x2)
     return 0.5 * (a + z)
 
 
@@ -174,6 +184,7 @@ class HeadPosterior:
             keep = S > S.max() * 1e-12 if S.numel() else S > 0
             self.U, self.S, self.V = U[:, keep], S[keep], Vh[keep].T
         self.c = self.U.T @ self.bt
+        self._u2: torch.Tensor | None = None  # U², for the leave-one-out diagonal
         self.A, self.b = A, b
         self.res_perp = float(self.bt @ self.bt - self.c @ self.c)  # the part no weight can fit
         self.s2 = self.S * self.S
@@ -220,7 +231,9 @@ class HeadPosterior:
         """
         f = self.s2 / (self.s2 + lam)
         r = self.bt - self.U @ (f * self.c)
-        q = keep - (self.U * self.U) @ f
+        if self._u2 is None:
+            self._u2 = self.U * self.U
+        q = keep - self._u2 @ f
         return r / q.clamp_min(1e-12)
 
     def loo(self, keep: torch.Tensor) -> tuple[float, torch.Tensor]:

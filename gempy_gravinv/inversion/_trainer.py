@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._device import adam
 from .._distributed import all_gather_objects, any_rank, is_main, world_size
 from ._checkpoint import load_checkpoint, plain_values, resume_key, rng_state, save_checkpoint, set_rng_state
 from ._config import INRConfig
@@ -93,7 +94,7 @@ class MemberTrainer:
         random.seed(seed)
         self.prob, self.cfg, self.member, self.ckpt, self.key = prob, cfg, member, ckpt, key
         self.field = prob.make_field(seed)
-        self.opt = torch.optim.Adam(self.field.parameters(), lr=cfg.lr)
+        self.opt = adam(self.field.parameters(), lr=cfg.lr)
         self.sched = make_scheduler(cfg, self.opt)
         self.batch_gen = torch.Generator(device="cpu").manual_seed(seed)
         self.stopper = Stopper(cfg)

@@ -23,6 +23,7 @@ import time
 import numpy as np
 import torch
 
+from .._device import adam
 from ._depth import depth_weight
 from ._linear import HeadPosterior
 from ._regional import REGIONALS, Regional, make_regional
@@ -109,7 +110,7 @@ def fit_field(prob, field: torch.nn.Module, target: torch.Tensor, *, steps: int 
         scale = half
     else:
         scale = float(t.abs().max()) or 1.0
-    opt = torch.optim.Adam(field.parameters(), lr=lr)
+    opt = adam(field.parameters(), lr=lr)
     loss = torch.zeros(())
     for _ in range(int(steps)):
         loss = (((prob.cell_density(field) - t) / scale) ** 2).mean()
