@@ -153,3 +153,21 @@ def test_the_prior_is_chosen_without_a_warm_start():
     prob = Problem(case.survey, case.mesh, cfg)
     assert prob.prior_selection["prior"] == "compact"
     assert list(prob._starts) == [cfg.smooth_power]  # only the image, not the β = 2 start
+
+
+def test_the_default_inverts_a_single_profile_line():
+    """21 stations on one line over the dipping block: the default runs end to end.
+
+    A plane cannot be fitted to collinear stations, so it is not a candidate; the model
+    fits the data and follows the slab under the line (the cells the line sees).
+    """
+    case = synthetic.dipping_block(noise_seed=0)
+    loc = case.survey.locations
+    on = np.isclose(loc[:, 1], 500.0)
+    line = Survey(loc[on], case.survey.gz[on], std=case.survey.std[on])
+    cfg = INRConfig.default(line, bounds=case.bounds, progress=False, max_steps=150, warm_start_steps=100)
+    res = invert_inr(line, case.mesh, cfg, true_model=case.model)
+    assert res.regional_selection["loo_chi2"]["plane"] is None
+    assert abs(res.chi2 - 1.0) < 0.1
+    under = np.abs(case.mesh.cell_centers[:, 1] - 500.0) < 100.0
+    assert np.corrcoef(np.asarray(res.model)[under], case.model[under])[0, 1] > 0.58  # 0.56 with a grid's depth law
