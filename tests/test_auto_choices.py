@@ -171,3 +171,25 @@ def test_the_default_inverts_a_single_profile_line():
     assert abs(res.chi2 - 1.0) < 0.1
     under = np.abs(case.mesh.cell_centers[:, 1] - 500.0) < 100.0
     assert np.corrcoef(np.asarray(res.model)[under], case.model[under])[0, 1] > 0.58  # 0.56 with a grid's depth law
+
+
+def test_a_matrix_free_setup_builds_the_dense_sensitivity_once(monkeypatch):
+    """Regional choice, prior image and start share one dense G, released after the setup."""
+    from gempy_gravinv import GravityOperator
+
+    calls = []
+    dense = GravityOperator.dense
+
+    def counted(self, *a, **k):
+        calls.append(1)
+        return dense(self, *a, **k)
+
+    monkeypatch.setattr(GravityOperator, "dense", counted)
+    case = synthetic.single_block(noise_seed=0)
+    prob = Problem(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, store="matrix_free", **FAST))
+    assert prob.G is None and len(calls) == 1
+    assert prob._g64 is None and set(prob._starts) == {1.0, 2.0}
+    # the same start as from a dense operator
+    ref = Problem(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, store="dense", **FAST))
+    np.testing.assert_allclose(prob.least_squares_start().numpy(), ref.least_squares_start().numpy(),
+                               rtol=1e-8, atol=1e-8 * float(ref.least_squares_start().abs().max()))

@@ -141,6 +141,8 @@ class Problem:
         self.depth = make_depth(cfg.depth_from, mesh, survey, cfg.depth_z0)
         self.density = density
         self._starts: dict[float, torch.Tensor | None] = {}
+        self._g64: torch.Tensor | None = None  # the dense float64 G, held while the setup uses it
+        self._hold_g64 = True
         self.prior_selection: dict | None = None
         self.regional_selection: dict | None = None
         if cfg.regional == "auto":
@@ -163,6 +165,9 @@ class Problem:
         self.cell_counts = split_counts(mesh.n_cells, world_size()) if self.shard_cells else None
         self.precond = self._preconditioner()
         self.reg = make_regularizer(cfg, mesh, self.device, self.dtype, self.depth)
+        if cfg.warm_start == "least_squares":  # the last closed-form step: computed now, while G is held
+            self.least_squares_start()
+        self._hold_g64, self._g64 = False, None
 
     def _data_model(self, cfg: INRConfig) -> None:
         """The regional part of the data (``cfg.regional``), solved with the density."""
@@ -257,6 +262,20 @@ class Problem:
                 self, cfg, self._fresh_field)
             self.prior_selection.update(lattice=lattice, rule=self.prior_selection["rule"] + "; " + lattice["rule"])
         return cfg
+
+    def dense64(self) -> torch.Tensor:
+        """The sensitivity as a dense float64 matrix (n_data, n_cells), mGal per kg/m³.
+
+        The closed-form steps of the setup (regional choice, prior image, start) share
+        one copy, built once (for a matrix-free operator, from its kernels) and released
+        when the setup ends; later calls build it again.
+        """
+        if self._g64 is not None:
+            return self._g64
+        G = (self.G if self.G is not None else self.op.dense()).to(torch.float64)
+        if self._hold_g64:
+            self._g64 = G
+        return G
 
     def least_squares_start(self, beta: float | None = None) -> torch.Tensor | None:
         """The depth-weighted least-squares model at the target misfit (n_cells,) kg/m³.

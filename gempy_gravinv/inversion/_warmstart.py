@@ -44,7 +44,7 @@ def _design(prob, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
     Not projected off any regional.
     """
-    G = (prob.G if prob.G is not None else prob.op.dense()).to(torch.float64)
+    G = prob.dense64()
     s = depth_weight(prob.depth, torch.as_tensor(prob.mesh.cell_centers), beta).to(G.device)
     std = prob.std.to(G)
     return G * s[None, :] / std[:, None], prob.d.to(G) / std, G.sum(1) / std, s
