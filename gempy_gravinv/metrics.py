@@ -23,8 +23,8 @@ from ._components import UNITS, check_component
 from ._json import to_jsonable
 from ._validation import check_choice, check_number
 
-__all__ = ["chi2_per_datum", "rms_misfit", "misfit_by_component", "rms_error", "relative_error", "pearson_r",
-           "pearson_r_by_layer", "floor", "coverage", "evaluate"]
+__all__ = ["chi2_per_datum", "rms_misfit", "misfit_by_component", "residual_autocorrelation", "rms_error",
+           "relative_error", "pearson_r", "pearson_r_by_layer", "floor", "coverage", "evaluate"]
 
 
 def _arr(values, name: str) -> np.ndarray:
@@ -142,6 +142,69 @@ def misfit_by_component(pred, obs, components, std=None) -> dict[str, dict[str, 
         out[c] = {"value": rms_misfit(p[rows], o[rows]), "units": UNITS[c], "n_data": int(rows.sum()),
                   "chi2_per_datum": None if s is None else chi2_per_datum(p[rows], o[rows], s[rows])}
     return out
+
+
+def residual_autocorrelation(pred, obs, std, locations, k: int = 4) -> dict[str, Any] | None:
+    """Spatial autocorrelation of the normalised residuals: Moran's I over each station's k nearest.
+
+    Noise is independent from station to station, so the residuals ``(obs - pred) / std``
+    of a model that explains the signal are spatially white (I near ``-1/(n-1)``). A
+    positive I means neighbouring stations are misfitted alike: the model misses
+    structure (a source at the wrong depth, a regional, too smooth a prior); a negative
+    one that it fits the noise. χ²/N = 1 alone cannot tell either.
+
+    ``I = (n / S0) Σ_ij w_ij z_i z_j / Σ_i z_i²`` with ``z`` the residuals less their
+    mean and ``w_ij = 1`` for the k stations nearest to station i (horizontal distance;
+    stations at one position count as neighbours), ``S0 = n k``. Its null moments are
+    those of independent Gaussian residuals (Cliff & Ord 1981): ``E[I] = -1/(n-1)``,
+    ``Var[I] = (n² S1 - n S2 + 3 S0²) / ((n² - 1) S0²) - E[I]²`` with
+    ``S1 = ½ Σ_ij (w_ij + w_ji)²`` and ``S2 = Σ_i (w_i· + w_·i)²``.
+
+    Parameters
+    ----------
+    pred, obs, std : array_like (n_data,)
+        Predicted and observed data and their std (one unit per datum, e.g. mGal).
+    locations : array_like (n_data, 3)
+        Station positions, m.
+    k : int
+        Neighbours per station.
+
+    Returns
+    -------
+    dict or None
+        ``moran_i``, ``expected`` (``-1/(n-1)``), ``z`` (standard score under the
+        null), ``p_value`` (one-sided: positive correlation), ``k``, ``n``; None with
+        fewer than ``k + 2`` stations.
+    """
+    import scipy.sparse as sp
+    from scipy.spatial import cKDTree
+    from scipy.stats import norm
+
+    p, o = _pair(pred, obs, "pred", "obs")
+    sd = _arr(std, "std")
+    loc = np.asarray(locations, dtype=np.float64).reshape(-1, 3)
+    if loc.shape[0] != p.size or sd.size != p.size:
+        raise ValueError(f"residual_autocorrelation: {p.size} data, {sd.size} std and {loc.shape[0]} locations")
+    n = p.size
+    if n < k + 2:
+        return None
+    z = (o - p) / sd
+    z = z - z.mean()
+    nb = cKDTree(loc[:, :2]).query(loc[:, :2], k=k + 1)[1]
+    # drop each station itself (not always the first column when positions repeat): move it last
+    order = np.argsort(nb == np.arange(n)[:, None], axis=1, kind="stable")
+    nb = np.take_along_axis(nb, order, axis=1)[:, :k]
+    zz = float(z @ z)
+    i_obs = float((z[:, None] * z[nb]).sum() / (n * k) * n / zz) if zz > 0 else 0.0
+    w = sp.csr_matrix((np.ones(n * k), (np.repeat(np.arange(n), k), nb.ravel())), shape=(n, n))
+    s0 = float(n * k)
+    sym = w + w.T
+    s1 = 0.5 * float(sym.multiply(sym).sum())
+    s2 = float(((np.asarray(w.sum(1)).ravel() + np.asarray(w.sum(0)).ravel()) ** 2).sum())
+    e = -1.0 / (n - 1)
+    var = (n * n * s1 - n * s2 + 3 * s0 * s0) / ((n * n - 1) * s0 * s0) - e * e
+    score = (i_obs - e) / math.sqrt(var) if var > 0 else 0.0
+    return dict(moran_i=i_obs, expected=e, z=score, p_value=float(norm.sf(score)), k=int(k), n=int(n))
 
 
 def rms_error(model, true) -> float:
@@ -348,12 +411,13 @@ def evaluate(model=None, true=None, pred=None, survey=None, mesh=None, wall_time
         ``rms_misfit_by_component`` (:func:`misfit_by_component`: value and unit per
         component), and ``rms_misfit_mgal`` is then the RMS over the data in mGal only
         (``gx``, ``gy``, ``gz``; None without any); for g_z data alone the keys are as
-        above.
+        above. With a g_z ``survey``: ``residual_autocorrelation``
+        (:func:`residual_autocorrelation`: are the residuals spatially white?).
     """
     out: dict[str, Any] = dict.fromkeys([
         "chi2_per_datum", "rms_misfit_mgal", "n_data", "rms_error_kgm3", "relative_error",
         "pearson_r", "pearson_r_by_layer", "n_cells", "floor_zero_kgm3", "floor_mean_kgm3",
-        "rms_error_over_floor", "rms_error_over_floor_zero"])
+        "rms_error_over_floor", "rms_error_over_floor_zero", "residual_autocorrelation"])
     if survey is not None:
         if obs is not None or std is not None:
             raise ValueError("give either survey= or obs=/std=, not both")
@@ -370,6 +434,8 @@ def evaluate(model=None, true=None, pred=None, survey=None, mesh=None, wall_time
         out["rms_misfit_mgal"] = rms_misfit(p, o)
         if std is not None:
             out["chi2_per_datum"] = chi2_per_datum(p, o, std)
+            if survey is not None and components is None:  # g_z only: one field over the stations
+                out["residual_autocorrelation"] = residual_autocorrelation(p, o, std, survey.locations)
         if components is not None:
             by = misfit_by_component(p, o, components, std)
             if set(by) != {"gz"}:

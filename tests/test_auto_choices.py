@@ -169,6 +169,11 @@ def test_the_default_inverts_a_single_profile_line():
     res = invert_inr(line, case.mesh, cfg, true_model=case.model)
     assert res.regional_selection["loo_chi2"]["plane"] is None
     assert abs(res.chi2 - 1.0) < 0.1
+    # the residual check is reported wherever the choices are
+    check = res.residual_check
+    assert check["n"] == 21 and check["rule"].startswith("residuals")
+    assert res.metrics_report()["residual_autocorrelation"]["rule"] == check["rule"]
+    assert f"residual_I={check['moran_i']:.2f}" in res.summary()
     under = np.abs(case.mesh.cell_centers[:, 1] - 500.0) < 100.0
     assert np.corrcoef(np.asarray(res.model)[under], case.model[under])[0, 1] > 0.58  # 0.56 with a grid's depth law
 

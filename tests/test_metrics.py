@@ -141,3 +141,45 @@ def test_coverage_of_gaussian_errors_and_bad_input():
         coverage(model, true, -std)
     with pytest.raises(ValueError, match="NaN"):
         coverage(model, true, np.full(true.size, np.nan))
+
+
+def _grid(n=21, h=50.0):
+    xy = np.stack(np.meshgrid(np.arange(n) * h, np.arange(n) * h), -1).reshape(-1, 2)
+    return np.c_[xy, np.ones(len(xy))]
+
+
+def test_residual_autocorrelation_of_white_noise_is_standard_normal():
+    """Independent Gaussian residuals: z ~ N(0, 1) (Cliff & Ord's moments), rarely above 3."""
+    from gempy_gravinv.metrics import residual_autocorrelation
+
+    loc = _grid()
+    g = np.random.default_rng(0)
+    out = [residual_autocorrelation(np.zeros(len(loc)), g.normal(size=len(loc)), np.ones(len(loc)), loc)
+           for _ in range(400)]
+    z = np.array([o["z"] for o in out])
+    i = np.array([o["moran_i"] for o in out])
+    assert abs(z.mean()) < 0.25 and 0.85 < z.std() < 1.15
+    assert np.mean(z > 3) < 0.01
+    # the analytic variance is the Monte-Carlo one
+    e, var = out[0]["expected"], ((out[0]["moran_i"] - out[0]["expected"]) / out[0]["z"]) ** 2
+    assert i.mean() == pytest.approx(e, abs=0.01)
+    assert i.var() == pytest.approx(var, rel=0.2)
+
+
+def test_residual_autocorrelation_finds_a_missed_body_and_counts_colocated_stations():
+    from gempy_gravinv.cases.synthetic import single_block
+    from gempy_gravinv.metrics import residual_autocorrelation
+
+    case = single_block(noise_seed=0)
+    s = case.survey
+    missed = residual_autocorrelation(np.zeros(s.n_data), s.gz, s.std, s.locations)  # the body left out
+    assert missed["moran_i"] > 0.5 and missed["z"] > 5 and missed["p_value"] < 1e-6
+    # the same value twice at each position: each station's twin is a neighbour, never itself
+    g = np.random.default_rng(1)
+    loc = _grid(10)
+    v = g.normal(size=len(loc))
+    twin = residual_autocorrelation(np.zeros(2 * len(loc)), np.r_[v, v], np.ones(2 * len(loc)), np.r_[loc, loc])
+    assert twin["moran_i"] > 0.2 and twin["z"] > 3
+    with pytest.raises(ValueError, match="locations"):
+        residual_autocorrelation(np.zeros(5), np.ones(5), np.ones(5), loc[:4])
+    assert residual_autocorrelation(np.zeros(5), np.ones(5), np.ones(5), loc[:5]) is None

@@ -197,7 +197,7 @@ def _run(args: argparse.Namespace) -> int:
           f"({res.stop_reason}{'; stations per rank ' + str(res.timings['rank_stations']) if ranks else ''}); "
           f"wrote {len(written)} outputs into {out}/")
     for what, sel in (("prior", res.prior_selection), ("regional", res.regional_selection),
-                      ("noise", res.noise_estimate)):
+                      ("noise", res.noise_estimate), ("residuals", res.residual_check)):
         if sel is not None:  # what the data chose, and why
             print(f"{what}: {sel['rule']}")
     return 0

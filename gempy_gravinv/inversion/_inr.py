@@ -23,7 +23,7 @@ import torch
 from .._mesh import as_prism_mesh
 from .._operator import resolve_device
 from .._survey import Survey
-from ..metrics import evaluate
+from ..metrics import evaluate, residual_autocorrelation
 from ._checkpoint import checkpoint_path, data_key
 from ._config import INRConfig
 from ._memory import check_run_memory
@@ -193,6 +193,7 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
     timings = dict(setup=t_setup, train=train_time, total=time.perf_counter() - t_start,
                    steps=int(sum(o["steps"] for o in outs)), device=str(prob.device), **prob.parallel_info())
     metrics = None
+    check = residual_check(predicted, prob.survey)
     if true_model is not None:
         metrics = evaluate(model=model, true=true_model, pred=predicted, survey=prob.survey, mesh=prob.mesh,
                            wall_time=train_time, device=str(prob.device))
@@ -205,4 +206,29 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
                      solve_info=[o["info"] for o in outs] if cfg.solver == "linear" else None,
                      recorded_chi2=[o["recorded_chi2"] for o in outs], prior_selection=prob.prior_selection,
                      regional=regional, period_selection=prob.period_selection,
-                     noise_estimate=prob.noise_estimate, regional_selection=prob.regional_selection)
+                     noise_estimate=prob.noise_estimate, regional_selection=prob.regional_selection,
+                     residual_check=check)
+
+
+#: z-score of the residuals' Moran's I beyond which the check calls them correlated (or anti-correlated)
+RESIDUAL_Z = 3.0
+
+
+def residual_check(predicted: np.ndarray, survey) -> dict | None:
+    """Are the residuals of g_z data spatially white? Moran's I with a sentence (None for other data)."""
+    if not survey.is_gz_only:
+        return None
+    out = residual_autocorrelation(predicted, survey.gz, survey.std, survey.locations)
+    if out is None:
+        return None
+    i, z = out["moran_i"], out["z"]
+    if z > RESIDUAL_Z:
+        rule = (f"residuals correlated between neighbouring stations (Moran's I {i:.2f}, z {z:.1f}): the model "
+                "misses structure the data hold (a source at another depth, a regional, too smooth a prior)")
+    elif z < -RESIDUAL_Z:
+        rule = f"residuals anti-correlated between neighbouring stations (Moran's I {i:.2f}, z {z:.1f}): noise fitted"
+    else:
+        rule = f"residuals spatially white (Moran's I {i:.2f}, z {z:.1f} under white noise)"
+    logger.debug("%s", rule)  # the result, metrics.json and the CLI's summary carry it
+    out["rule"] = rule
+    return out

@@ -114,6 +114,10 @@ class INRResult:
     regional_selection : dict or None
         With ``regional="auto"``: the kind chosen, the leave-one-out χ²/N of each
         candidate with its standard error, and the rule as a sentence.
+    residual_check : dict or None
+        For g_z data: whether the normalised residuals are spatially white
+        (:func:`gempy_gravinv.metrics.residual_autocorrelation`: Moran's I over the 4
+        nearest stations, its permutation z-score and p-value) and ``rule``, a sentence.
 
     Files and figures are written by :func:`gempy_gravinv.output.save_inversion`.
     """
@@ -143,6 +147,7 @@ class INRResult:
     period_selection: dict | None = None
     noise_estimate: dict | None = None
     regional_selection: dict | None = None
+    residual_check: dict | None = None
 
     def cell_arrays(self) -> dict:
         """Per-cell arrays for model files.
@@ -221,6 +226,8 @@ class INRResult:
             s += f" noise={self.noise_estimate['scale']:.3g}x stated"
         if self.regional_selection is not None:
             s += f" regional={self.regional_selection['kind']} (chosen)"
+        if self.residual_check is not None:
+            s += f" residual_I={self.residual_check['moran_i']:.2f} (z={self.residual_check['z']:.1f})"
         return s
 
     def metrics_report(self) -> dict:
@@ -242,6 +249,8 @@ class INRResult:
             rep["period_selection"] = self.period_selection
         if self.noise_estimate is not None:
             rep["noise_estimate"] = self.noise_estimate
+        if self.residual_check is not None:
+            rep["residual_autocorrelation"] = self.residual_check
         if not self.survey.is_gz_only and "rms_misfit_by_component" not in rep:  # value and unit per component
             rep["rms_misfit_by_component"] = misfit_by_component(self.predicted, self.survey.data,
                                                                  self.survey.components, self.survey.std)
