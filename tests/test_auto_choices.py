@@ -198,3 +198,20 @@ def test_a_matrix_free_setup_builds_the_dense_sensitivity_once(monkeypatch):
     ref = Problem(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, store="dense", **FAST))
     np.testing.assert_allclose(prob.least_squares_start().numpy(), ref.least_squares_start().numpy(),
                                rtol=1e-8, atol=1e-8 * float(ref.least_squares_start().abs().max()))
+
+
+def test_the_fit_to_the_start_stops_once_it_reproduces_it():
+    """At most ``warm_start_steps`` steps, fewer once the field's χ²/N is within 1% of the start's."""
+    from gempy_gravinv.inversion._problem import make_field
+    from gempy_gravinv.inversion._warmstart import fit_field
+
+    case = synthetic.dipping_block(noise_seed=0)
+    prob = Problem(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, regional="none", **FAST))
+    start = prob.least_squares_start()
+    field = make_field(prob.cfg, prob.mesh, 0, prob.device, None, prob.depth)
+    calls = []
+    field.register_forward_hook(lambda *a: calls.append(1))
+    fit_field(prob, field, start, steps=3000, lr=prob.cfg.lr)
+    assert len(calls) < 1500
+    with torch.no_grad():
+        assert float(prob.chi2(prob.cell_density(field))) == pytest.approx(float(prob.chi2(start)), rel=0.011)

@@ -104,7 +104,8 @@ class INRConfig:
         largest evidence, solved in closed form: ``prior_from_data``'s smooth branch,
         without the compactness check (:meth:`matern`). Not with ``prior_from_data``.
     warm_start_steps : int
-        Optimiser steps of the fit to the warm start.
+        Most optimiser steps of the fit to the warm start (it stops once the field's
+        χ²/N is within 1% of the start's).
 
     period_from_data : bool
         With ``encoding="periodic"``: let the data choose the lattice's period, the
