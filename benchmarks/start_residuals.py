@@ -53,8 +53,7 @@ def main(argv=None) -> int:
                 print(f"{name:20s} {seed:4d}  smooth prior: no start")
                 continue
             (r0, c0), (r1, c1) = runs["start"], runs["none"]
-            se = math.hypot((c0["moran_i"] - c0["expected"]) / c0["z"] if c0["z"] else 0.0,
-                            (c1["moran_i"] - c1["expected"]) / c1["z"] if c1["z"] else 0.0)
+            se = math.hypot(c0["std"], c1["std"])
             z = (c0["moran_i"] - c1["moran_i"]) / se if se > 0 else 0.0
             pick = "none" if z > 2 else "start"
             print(f"{name:20s} {seed:4d}  {r0:7.3f} {c0['moran_i']:7.3f}  {r1:7.3f} {c1['moran_i']:7.3f}  "

@@ -172,9 +172,9 @@ def residual_autocorrelation(pred, obs, std, locations, k: int = 4) -> dict[str,
     Returns
     -------
     dict or None
-        ``moran_i``, ``expected`` (``-1/(n-1)``), ``z`` (standard score under the
-        null), ``p_value`` (one-sided: positive correlation), ``k``, ``n``; None with
-        fewer than ``k + 2`` stations.
+        ``moran_i``, ``expected`` (``-1/(n-1)``) and ``std`` (``√Var[I]``) under the
+        null, ``z`` (standard score), ``p_value`` (one-sided: positive correlation),
+        ``k``, ``n``; None with fewer than ``k + 2`` stations.
     """
     import scipy.sparse as sp
     from scipy.spatial import cKDTree
@@ -195,16 +195,16 @@ def residual_autocorrelation(pred, obs, std, locations, k: int = 4) -> dict[str,
     order = np.argsort(nb == np.arange(n)[:, None], axis=1, kind="stable")
     nb = np.take_along_axis(nb, order, axis=1)[:, :k]
     zz = float(z @ z)
-    i_obs = float((z[:, None] * z[nb]).sum() / (n * k) * n / zz) if zz > 0 else 0.0
+    i_obs = float((z[:, None] * z[nb]).sum() / (k * zz)) if zz > 0 else 0.0  # n / S0 with S0 = n k
     w = sp.csr_matrix((np.ones(n * k), (np.repeat(np.arange(n), k), nb.ravel())), shape=(n, n))
     s0 = float(n * k)
     sym = w + w.T
     s1 = 0.5 * float(sym.multiply(sym).sum())
     s2 = float(((np.asarray(w.sum(1)).ravel() + np.asarray(w.sum(0)).ravel()) ** 2).sum())
     e = -1.0 / (n - 1)
-    var = (n * n * s1 - n * s2 + 3 * s0 * s0) / ((n * n - 1) * s0 * s0) - e * e
-    score = (i_obs - e) / math.sqrt(var) if var > 0 else 0.0
-    return dict(moran_i=i_obs, expected=e, z=score, p_value=float(norm.sf(score)), k=int(k), n=int(n))
+    sd_null = math.sqrt(max((n * n * s1 - n * s2 + 3 * s0 * s0) / ((n * n - 1) * s0 * s0) - e * e, 0.0))
+    score = (i_obs - e) / sd_null if sd_null > 0 else 0.0
+    return dict(moran_i=i_obs, expected=e, std=sd_null, z=score, p_value=float(norm.sf(score)), k=int(k), n=int(n))
 
 
 def rms_error(model, true) -> float:

@@ -193,10 +193,12 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
     timings = dict(setup=t_setup, train=train_time, total=time.perf_counter() - t_start,
                    steps=int(sum(o["steps"] for o in outs)), device=str(prob.device), **prob.parallel_info())
     metrics = None
-    check = residual_check(predicted, prob.survey)
     if true_model is not None:
         metrics = evaluate(model=model, true=true_model, pred=predicted, survey=prob.survey, mesh=prob.mesh,
                            wall_time=train_time, device=str(prob.device))
+    check = residual_check(predicted, prob.survey, None if metrics is None else metrics["residual_autocorrelation"])
+    if metrics is not None:
+        metrics["residual_autocorrelation"] = check  # one dict, with its sentence
     return INRResult(model=model, std=std, members=members, predicted=predicted, chi2=chi2,
                      member_chi2=[o["chi2"] for o in outs], history=outs[0]["history"],
                      histories=[o["history"] for o in outs], best_step=outs[0]["best_step"],
@@ -214,11 +216,16 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
 RESIDUAL_Z = 3.0
 
 
-def residual_check(predicted: np.ndarray, survey) -> dict | None:
-    """Are the residuals of g_z data spatially white? Moran's I with a sentence (None for other data)."""
+def residual_check(predicted: np.ndarray, survey, computed: dict | None = None) -> dict | None:
+    """Are the residuals of g_z data spatially white? Moran's I with a sentence (None for other data).
+
+    ``computed``: :func:`~gempy_gravinv.metrics.residual_autocorrelation` of these
+    residuals when :func:`~gempy_gravinv.metrics.evaluate` already has it.
+    """
     if not survey.is_gz_only:
         return None
-    out = residual_autocorrelation(predicted, survey.gz, survey.std, survey.locations)
+    out = computed if computed is not None else residual_autocorrelation(predicted, survey.gz, survey.std,
+                                                                         survey.locations)
     if out is None:
         return None
     i, z = out["moran_i"], out["z"]
@@ -230,5 +237,4 @@ def residual_check(predicted: np.ndarray, survey) -> dict | None:
     else:
         rule = f"residuals spatially white (Moran's I {i:.2f}, z {z:.1f} under white noise)"
     logger.debug("%s", rule)  # the result, metrics.json and the CLI's summary carry it
-    out["rule"] = rule
-    return out
+    return {**out, "rule": rule}

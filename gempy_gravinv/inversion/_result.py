@@ -117,7 +117,8 @@ class INRResult:
     residual_check : dict or None
         For g_z data: whether the normalised residuals are spatially white
         (:func:`gempy_gravinv.metrics.residual_autocorrelation`: Moran's I over the 4
-        nearest stations, its permutation z-score and p-value) and ``rule``, a sentence.
+        nearest stations, its z-score and p-value under white noise) and ``rule``, a
+        sentence; the same dict as ``metrics["residual_autocorrelation"]``.
 
     Files and figures are written by :func:`gempy_gravinv.output.save_inversion`.
     """
