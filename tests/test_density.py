@@ -165,6 +165,34 @@ def test_hash_grid_stencil_cache_never_serves_other_points():
     assert p.grad is not None and torch.isfinite(p.grad).all()
 
 
+def test_hash_grid_sparse_interpolation_equals_the_gather():
+    """The cached sparse matrices (points without gradients) give the gather's values and table
+    gradients, for a dense and a hashed level; copies and pickles leave the matrices out."""
+    import copy
+    import pickle
+
+    kw = dict(n_levels=2, n_features_per_level=2, base_resolution=3, finest_resolution=12,
+              log2_hashmap_size=8, init_scale=1.0, seed=2)
+    enc = HashGridEncoding(**kw)
+    assert enc.dense_level == [True, False]
+    u = torch.rand(300, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2.2 - 1.1
+    w = torch.randn(300, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    (enc(u) * w).sum().backward()  # sparse path
+    sparse = [t.grad.clone() for t in enc.tables]
+    value = enc(u).detach()
+    enc.zero_grad()
+    p = u.clone().requires_grad_(True)  # the gather path (gradients w.r.t. the points too)
+    out = enc(p)
+    (out * w).sum().backward()
+    torch.testing.assert_close(out.detach(), value, rtol=1e-12, atol=1e-12)
+    for a, b in zip(sparse, enc.tables):
+        torch.testing.assert_close(a, b.grad, rtol=1e-12, atol=1e-12)
+    assert hasattr(enc, "_cache")
+    for twin in (copy.deepcopy(enc), pickle.loads(pickle.dumps(enc))):
+        assert not hasattr(twin, "_cache")
+        torch.testing.assert_close(twin(u).detach(), value, rtol=0, atol=0)
+
+
 def test_fourier_features_seeded():
     a, b, c = FourierFeatures(16, 2.0, seed=1), FourierFeatures(16, 2.0, seed=1), FourierFeatures(16, 2.0, seed=2)
     assert torch.equal(a.B, b.B) and not torch.equal(a.B, c.B)

@@ -9,6 +9,7 @@ i.e. ``2π / f · scale`` metres along an axis normalised with ``scale`` metres 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -384,18 +385,50 @@ class HashGridEncoding(nn.Module):
             out.append((self._index(corners, res, dense), w))
         return out
 
+    def __getstate__(self) -> dict:  # copies and pickles leave out the cached matrices (rebuilt on use)
+        state = dict(super().__getstate__())
+        state.pop("_cache", None)
+        return state
+
+    def _operators(self, u: torch.Tensor) -> list:
+        """Per level: the interpolation matrix ``W`` (n, table rows) of points ``u`` and ``Wᵀ``, sparse CSR."""
+        out = []
+        for (idx, w), table in zip(self._stencils(u), self.tables):
+            n, k = idx.shape
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
+            rows = torch.arange(n, device=idx.device).repeat_interleave(k)
+            coo = torch.sparse_coo_tensor(torch.stack([rows, idx.reshape(-1)]), w.reshape(-1).to(table.dtype),
+                                          (n, table.shape[0]), check_invariants=False).coalesce()
+            out.append((coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr()))
+        return out
+
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        # A trainer evaluates the same points every step: their stencils are cached (keyed
-        # on the values; not when gradients with respect to the points are needed).
-        stencils = cached_on_points(self, u, self._stencils)
+        if u.requires_grad:  # gradients with respect to the points: the stencil's own autograd
+            return torch.cat([(w.to(u)[:, :, None] * table.to(u).index_select(0, idx.reshape(-1))
+                               .view(idx.shape[0], idx.shape[1], -1)).sum(1)
+                              for (idx, w), table in zip(self._stencils(u), self.tables)], dim=-1)
+        # A trainer evaluates the same points every step: the interpolation is a fixed sparse
+        # matrix per level (8 entries a row), built once and cached (keyed on the values)
+        ops = cached_on_points(self, u, self._operators)
         outs = []
-        for (idx, w), table in zip(stencils, self.tables):
-            # Σ_corners w · table[idx] as index_select + a broadcast product summed over the
-            # corners: its backward (index_add) is faster on the CPU than advanced indexing's,
-            # and the product faster than a batched matmul of (1 x 8) by (8 x features)
-            corners = table.to(u).index_select(0, idx.reshape(-1)).view(idx.shape[0], idx.shape[1], -1)
-            outs.append((w.to(corners.dtype)[:, :, None] * corners).sum(1))
+        for (W, Wt), table in zip(ops, self.tables):
+            if W.dtype != table.dtype:  # the module was cast after the cache was built
+                W, Wt = W.to(table.dtype), Wt.to(table.dtype)
+            outs.append(_Interpolate.apply(table, W, Wt).to(u.dtype))
         return torch.cat(outs, dim=-1)
+
+
+class _Interpolate(torch.autograd.Function):
+    """``W @ table`` for a fixed sparse ``W``, with the gradient ``Wᵀ @ g`` (both CSR: row-parallel)."""
+
+    @staticmethod
+    def forward(ctx, table: torch.Tensor, W: torch.Tensor, Wt: torch.Tensor) -> torch.Tensor:
+        ctx.Wt = Wt
+        return W @ table
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return ctx.Wt @ grad.contiguous(), None, None
 
 
 def make_encoding(name: str, *, seed: int = 0, box=None, **options) -> nn.Module:
