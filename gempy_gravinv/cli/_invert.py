@@ -57,6 +57,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--noise", default=None, choices=["stated", "report", "estimate"],
                    help="noise the misfit targets: the stated std (default), the stated std with the estimate from "
                         "the data reported beside it, or that estimate (then the file may have no std)")
+    p.add_argument("--start-fallback", action="store_true",
+                   help="where the model from the least-squares start leaves correlated residuals, train once more "
+                        "from the network's own start and keep the run with the whiter residuals")
     p.add_argument("--relative-std", type=float, default=None, metavar="FRAC",
                    help="data std = FRAC x std(gz) when the file has none")
     p.add_argument("--bounds", type=float, nargs=2, default=None, metavar=("LO", "HI"),
@@ -121,6 +124,8 @@ def _run(args: argparse.Namespace) -> int:
             if v is not None}
     if args.no_progress:
         over["progress"] = False
+    if args.start_fallback:
+        over["start_fallback"] = True
     survey = gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs,
                                value_property=getattr(args, "value_property", None))
     if args.config:
@@ -197,7 +202,8 @@ def _run(args: argparse.Namespace) -> int:
           f"({res.stop_reason}{'; stations per rank ' + str(res.timings['rank_stations']) if ranks else ''}); "
           f"wrote {len(written)} outputs into {out}/")
     for what, sel in (("prior", res.prior_selection), ("regional", res.regional_selection),
-                      ("noise", res.noise_estimate), ("residuals", res.residual_check)):
+                      ("noise", res.noise_estimate), ("start", res.start_selection),
+                      ("residuals", res.residual_check)):
         if sel is not None:  # what the data chose, and why
             print(f"{what}: {sel['rule']}")
     return 0

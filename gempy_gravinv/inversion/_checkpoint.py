@@ -197,20 +197,24 @@ def save_checkpoint(ckpt: Path, payload: dict) -> None:
     barrier()
 
 
-def checkpoint_path(checkpoint, member: int, n_members: int) -> Path | None:
+def checkpoint_path(checkpoint, member: int, n_members: int, tag: str = "") -> Path | None:
     """The checkpoint file of ``member``; None without ``checkpoint``.
 
     In a folder: ``inr_member{k}.pt``; otherwise the file itself
-    (``{stem}.member{k}{suffix}`` with several members).
+    (``{stem}.member{k}{suffix}`` with several members). A ``tag`` (a second run of
+    the same inversion, e.g. ``"fallback"``) is added to the name: ``inr_member{k}.{tag}.pt``,
+    ``{stem}.{tag}{suffix}``.
     """
     if checkpoint is None:
         return None
     p = Path(checkpoint)
+    t = f".{tag}" if tag else ""
     if p.suffix == "" or p.is_dir():
         if p.exists() and not p.is_dir():
             raise ValueError(f"checkpoint {p} is a file, but a name without a suffix is used as a folder; "
                              "give a file name with a suffix (e.g. run.pt) or another folder")
         p.mkdir(parents=True, exist_ok=True)
-        return p / f"inr_member{member}.pt"
+        return p / f"inr_member{member}{t}.pt"
     p.parent.mkdir(parents=True, exist_ok=True)
-    return p if n_members == 1 else p.with_name(f"{p.stem}.member{member}{p.suffix}")
+    m = "" if n_members == 1 else f".member{member}"
+    return p if not (m or t) else p.with_name(f"{p.stem}{m}{t}{p.suffix}")

@@ -88,6 +88,10 @@ class INRConfig:
         sparse inversions do. Skipped (logged) when ``n_data x n_cells`` exceeds 1e8.
     warm_start_power : float
         β of the warm start's depth weight (2 counters the 1/depth² decay of gravity).
+    start_fallback : bool
+        With ``warm_start="least_squares"`` on g_z data: where the trained model's residuals
+        are spatially correlated (Moran's I z > 3), train again from the network's own start;
+        keep the run whose I is lower by > 2 standard errors (``result.start_selection``).
     prior_from_data : bool
         Choose the prior from the data (with or without a warm start: the image it reads
         is computed for it): keep the configured compactness prior when the
@@ -307,6 +311,7 @@ class INRConfig:
     smooth_power: float = 1.0
     warm_start_power: float = 2.0
     warm_start_steps: int = 300
+    start_fallback: bool = False
     regional: str = "none"
     noise: str = "stated"
     period_from_data: bool = False
@@ -516,6 +521,10 @@ class INRConfig:
         it), correlation length and smoothness are those of largest evidence
         (:func:`gempy_gravinv.inversion._period.choose_lattice`; ℓ from 1/16 to 1/2 of
         the horizontal extent). ``result.prior_selection`` says which and why.
+
+        Where the compact model's residuals stay spatially correlated, the residual check
+        says so; ``start_fallback=True`` then trains once more from the network's own
+        start and keeps the run with the whiter residuals.
         """
         base = dict(depth_from="stations", warm_start="least_squares", warm_start_power=2.0, support_eps=None,
                     prior_from_data=True, smooth_power=1.0, regional="auto")
@@ -551,11 +560,7 @@ class INRConfig:
     # ------------------------------------------------------------------ files and dicts
     @classmethod
     def from_file(cls, path) -> INRConfig:
-        """Read a JSON or TOML file of fields (its ``[inr]`` table if it has one).
-
-        An optional ``preset`` key selects the base (one of :data:`PRESETS`); the other
-        keys override its fields.
-        """
+        """Read a JSON or TOML file of fields (its ``[inr]`` table, if any; ``preset``: the base)."""
         from ..io import read_config
 
         return cls.from_dict(read_config(path, section="inr"))
@@ -574,10 +579,7 @@ class INRConfig:
     def to_dict(self) -> dict:
         """JSON-serialisable dict of the fields."""
         d = asdict(self)
-        for k in ("bounds", "axis_scale"):
-            if d[k] is not None:
-                d[k] = list(d[k])
-        return d
+        return {**d, **{k: list(d[k]) for k in ("bounds", "axis_scale") if d[k] is not None}}
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:

@@ -75,6 +75,12 @@ def check_config(cfg) -> None:
     if cfg.period_from_data and cfg.encoding != "periodic":
         raise ValueError(f"period_from_data=True chooses the period of a periodic encoding; encoding is "
                          f"{cfg.encoding!r}: set encoding='periodic' or period_from_data=False")
+    if not isinstance(cfg.start_fallback, bool):
+        raise TypeError(f"start_fallback must be True or False, got {cfg.start_fallback!r}")
+    if cfg.start_fallback and cfg.warm_start != "least_squares":
+        raise ValueError("start_fallback=True retrains from the network's own start when the least-squares "
+                         f"start's model leaves correlated residuals; it needs warm_start='least_squares' "
+                         f"(got {cfg.warm_start!r})")
     if cfg.prior_from_data and cfg.lattice_from_data:
         raise ValueError("prior_from_data and lattice_from_data both choose the model: set one (lattice_from_data "
                          "skips the compactness check)")

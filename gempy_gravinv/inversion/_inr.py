@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 
 import numpy as np
@@ -110,27 +111,45 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
             check_run_memory(prob, make_field(prob.cfg, prob.mesh, int(cfg.seed), "cpu", None, prob.depth))
         key = data_key(prob.survey, prob.mesh)
         t_setup = time.perf_counter() - t_start
-        outs = []
-        interrupted = False
-        n = int(cfg.n_members)
-        for k in range(n):
-            desc = "INR" if n == 1 else f"INR member {k + 1}/{n}"
-            ck = checkpoint_path(checkpoint, k, n)
-            if prob.cfg.solver == "linear":  # the problem's: prior_from_data may choose the closed form
-                outs.append(solve_member(prob, k, ck, resume, desc, key))
-            else:
-                outs.append(train_member(prob, k, ck, resume, stop_after, desc, key))
-                if outs[-1].get("interrupted"):
-                    interrupted = not (outs[-1]["done"] and k == n - 1)
-                    break
-        res = _result(prob, outs, true_model, t_start, t_setup)
+        outs, interrupted = _train(prob, checkpoint, resume, stop_after, key)
+        first, extra, selection = outs, [], None
+        if not interrupted and _fallback_wanted(prob, outs):
+            alt = prob.variant(warm_start="none", start_fallback=False)
+            logger.info("residuals of the least-squares start's model are correlated: training again from "
+                        "the network's own start")
+            outs_alt, interrupted = _train(alt, checkpoint, resume, stop_after, key, tag="fallback")
+            extra = outs_alt
+            if not interrupted and all(o["done"] for o in outs_alt):
+                outs, selection = choose_start(prob, outs, outs_alt)
+                extra = outs_alt if selection["start"] == "least_squares" else first
+            else:  # stopped before the second run finished: the first run's model, not completed
+                outs = [{**o, "done": False} for o in outs]
+        res = _result(prob, outs, true_model, t_start, t_setup, extra)
+        res.start_selection = selection
         if interrupted:
             res.completed, res.stop_reason = False, "interrupted"
-            logger.warning("INR training interrupted (%d of %d members trained or started)", len(outs), n)
+            logger.warning("INR training interrupted before every member was trained")
             raise InversionInterrupted(res, checkpoint)
         return res
     finally:
         torch.set_num_threads(n_threads0)
+
+
+def _train(prob: Problem, checkpoint, resume: bool, stop_after: int | None, key: str,
+           tag: str = "") -> tuple[list[dict], bool]:
+    """Train (or solve) every member of ``prob``; their outputs and whether a Ctrl-C stopped them."""
+    outs: list[dict] = []
+    n = int(prob.cfg.n_members)
+    for k in range(n):
+        desc = ("INR" if n == 1 else f"INR member {k + 1}/{n}") + (f" ({tag})" if tag else "")
+        ck = checkpoint_path(checkpoint, k, n, tag)
+        if prob.cfg.solver == "linear":  # the problem's: prior_from_data may choose the closed form
+            outs.append(solve_member(prob, k, ck, resume, desc, key))
+        else:
+            outs.append(train_member(prob, k, ck, resume, stop_after, desc, key))
+            if outs[-1].get("interrupted"):
+                return outs, not (outs[-1]["done"] and k == n - 1)
+    return outs, False
 
 
 def _config(config, options: dict, survey=None, density=None) -> INRConfig:
@@ -175,8 +194,12 @@ def _true_model(true_model, n_cells: int) -> np.ndarray | None:
     return t
 
 
-def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup: float) -> INRResult:
-    """Combine the members: mean model, spread (or posterior std), predicted data, metrics."""
+def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup: float,
+            extra: list[dict] = ()) -> INRResult:
+    """Combine the members: mean model, spread (or posterior std), predicted data, metrics.
+
+    ``extra``: the members of a run that was not kept (its time and steps count).
+    """
     cfg = prob.cfg
     members = np.stack([o["model"] for o in outs])
     model = members.mean(0)
@@ -189,14 +212,19 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
         pred, regional = prob.predicted(mt)  # with the best regional, if any
         chi2 = float(prob.chi2(mt))
     predicted = pred.detach().cpu().double().numpy()
-    train_time = sum(o["train_time"] for o in outs)
+    train_time = sum(o["train_time"] for o in [*outs, *extra])
     timings = dict(setup=t_setup, train=train_time, total=time.perf_counter() - t_start,
-                   steps=int(sum(o["steps"] for o in outs)), device=str(prob.device), **prob.parallel_info())
+                   steps=int(sum(o["steps"] for o in [*outs, *extra])), device=str(prob.device),
+                   **prob.parallel_info())
     metrics = None
     if true_model is not None:
         metrics = evaluate(model=model, true=true_model, pred=predicted, survey=prob.survey, mesh=prob.mesh,
                            wall_time=train_time, device=str(prob.device))
-    check = residual_check(predicted, prob.survey, None if metrics is None else metrics["residual_autocorrelation"])
+    hint = ""
+    if cfg.warm_start == "least_squares" and cfg.solver == "adam" and not cfg.start_fallback:
+        hint = "start_fallback=True trains once more from the network's own start and keeps the whiter run"
+    check = residual_check(predicted, prob.survey, None if metrics is None else metrics["residual_autocorrelation"],
+                           hint)
     if metrics is not None:
         metrics["residual_autocorrelation"] = check  # one dict, with its sentence
     return INRResult(model=model, std=std, members=members, predicted=predicted, chi2=chi2,
@@ -216,11 +244,12 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
 RESIDUAL_Z = 3.0
 
 
-def residual_check(predicted: np.ndarray, survey, computed: dict | None = None) -> dict | None:
+def residual_check(predicted: np.ndarray, survey, computed: dict | None = None, hint: str = "") -> dict | None:
     """Are the residuals of g_z data spatially white? Moran's I with a sentence (None for other data).
 
     ``computed``: :func:`~gempy_gravinv.metrics.residual_autocorrelation` of these
-    residuals when :func:`~gempy_gravinv.metrics.evaluate` already has it.
+    residuals when :func:`~gempy_gravinv.metrics.evaluate` already has it. ``hint``: what
+    to try, added to the sentence when the residuals are correlated.
     """
     if not survey.is_gz_only:
         return None
@@ -231,10 +260,57 @@ def residual_check(predicted: np.ndarray, survey, computed: dict | None = None) 
     i, z = out["moran_i"], out["z"]
     if z > RESIDUAL_Z:
         rule = (f"residuals correlated between neighbouring stations (Moran's I {i:.2f}, z {z:.1f}): the model "
-                "misses structure the data hold (a source at another depth, a regional, too smooth a prior)")
+                "misses structure the data hold (a source at another depth, a regional, too smooth a prior)"
+                + (f"; {hint}" if hint else ""))
     elif z < -RESIDUAL_Z:
         rule = f"residuals anti-correlated between neighbouring stations (Moran's I {i:.2f}, z {z:.1f}): noise fitted"
     else:
         rule = f"residuals spatially white (Moran's I {i:.2f}, z {z:.1f} under white noise)"
     logger.debug("%s", rule)  # the result, metrics.json and the CLI's summary carry it
     return {**out, "rule": rule}
+
+
+#: Standard errors by which the fallback run's Moran's I must be below the first run's to be kept
+FALLBACK_SE = 2.0
+
+
+def _fallback_wanted(prob: Problem, outs: list[dict]) -> bool:
+    """Whether the least-squares start's trained model calls for the second run (correlated residuals)."""
+    cfg = prob.cfg
+    if not (cfg.start_fallback and cfg.warm_start == "least_squares" and cfg.solver == "adam"
+            and prob.least_squares_start() is not None and all(o["done"] for o in outs)):
+        return False
+    check = _check_of(prob, outs)
+    return check is not None and check["z"] > RESIDUAL_Z
+
+
+def _check_of(prob: Problem, outs: list[dict]) -> dict | None:
+    """:func:`residual_check` of the members' mean model."""
+    with torch.no_grad():
+        m = torch.as_tensor(np.mean([o["model"] for o in outs], axis=0), device=prob.device, dtype=prob.dtype)
+        pred = prob.predicted(m)[0].detach().cpu().double().numpy()
+    return residual_check(pred, prob.survey)
+
+
+def choose_start(prob: Problem, first: list[dict], second: list[dict]) -> tuple[list[dict], dict]:
+    """Keep the run whose residuals are whiter: the kept members and the reported choice.
+
+    ``first`` was trained from the least-squares start, ``second`` from the network's
+    own start. The second is kept when its Moran's I is below the first's by more than
+    :data:`FALLBACK_SE` standard errors of the difference (the two null standard
+    deviations combined); otherwise the first. Both fit the data to the target χ²/N;
+    the whiter residuals belong to the model that reproduces the anomalies' shapes.
+    """
+    a, b = _check_of(prob, first), _check_of(prob, second)
+    se = math.hypot(a["std"], b["std"])
+    z = (a["moran_i"] - b["moran_i"]) / se if se > 0 else 0.0
+    keep_second = z > FALLBACK_SE
+    runs = {name: dict(moran_i=c["moran_i"], z=c["z"], chi2=float(np.mean([o["chi2"] for o in outs])))
+            for name, c, outs in (("least_squares", a, first), ("none", b, second))}
+    rule = (f"the least-squares start's model left correlated residuals (Moran's I {a['moran_i']:.2f}, "
+            f"z {a['z']:.1f}); from the network's own start I is {b['moran_i']:.2f}, "
+            f"{z:.1f} standard errors lower: kept the "
+            + ("network's own start" if keep_second else f"least-squares start (needs > {FALLBACK_SE:g})"))
+    logger.info("start chosen from the residuals: %s", rule)
+    return (second if keep_second else first), dict(start="none" if keep_second else "least_squares",
+                                                    z_difference=z, rule=rule, runs=runs)

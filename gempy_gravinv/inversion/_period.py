@@ -193,5 +193,5 @@ def lattice_config(prob, cfg, make_field: Callable):
                               prior_nu=opts["spectrum"][1], depth=0, output="linear", bounds=None, init_value=None,
                               weighting="none", solver="linear", head_lambda="evidence", net_dtype="float64",
                               regularization="none", reg_mode="fixed", reg_weight=0.0, warm_start="none",
-                              period_from_data=False)
+                              start_fallback=False, period_from_data=False)
     return new, report

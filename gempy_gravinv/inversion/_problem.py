@@ -233,6 +233,16 @@ class Problem:
             return dict(world_size=self.op.world_size, rank_stations=list(self.op.counts))
         return dict(world_size=1, rank_stations=[int(self.survey.n_data)])
 
+    def variant(self, **changes) -> Problem:
+        """A copy of the problem with settings changed (data, operator, depth, prior and regional shared).
+
+        For a second run of the same inversion, e.g. ``variant(warm_start="none")``.
+        """
+        other = copy.copy(self)
+        other.cfg = dataclasses.replace(self.cfg, **changes)
+        other.cfg.validate()
+        return other
+
     def make_field(self, seed: int) -> torch.nn.Module:
         """A fresh density field for one member, seeded with ``seed``, on the problem's device.
 

@@ -119,6 +119,12 @@ class INRResult:
         (:func:`gempy_gravinv.metrics.residual_autocorrelation`: Moran's I over the 4
         nearest stations, its z-score and p-value under white noise) and ``rule``, a
         sentence; the same dict as ``metrics["residual_autocorrelation"]``.
+    start_selection : dict or None
+        With ``start_fallback``, when the least-squares start's model left correlated
+        residuals and a second run was trained from the network's own start: the start
+        kept (``"least_squares"`` or ``"none"``), each run's Moran's I, z-score and
+        χ²/N, the difference in standard errors and the rule as a sentence. None when
+        one run sufficed.
 
     Files and figures are written by :func:`gempy_gravinv.output.save_inversion`.
     """
@@ -149,6 +155,7 @@ class INRResult:
     noise_estimate: dict | None = None
     regional_selection: dict | None = None
     residual_check: dict | None = None
+    start_selection: dict | None = None
 
     def cell_arrays(self) -> dict:
         """Per-cell arrays for model files.
@@ -229,6 +236,8 @@ class INRResult:
             s += f" regional={self.regional_selection['kind']} (chosen)"
         if self.residual_check is not None:
             s += f" residual_I={self.residual_check['moran_i']:.2f} (z={self.residual_check['z']:.1f})"
+        if self.start_selection is not None:
+            s += f" start={self.start_selection['start']} (chosen)"
         return s
 
     def metrics_report(self) -> dict:
@@ -252,6 +261,8 @@ class INRResult:
             rep["noise_estimate"] = self.noise_estimate
         if self.residual_check is not None:
             rep["residual_autocorrelation"] = self.residual_check
+        if self.start_selection is not None:
+            rep["start_selection"] = self.start_selection
         if not self.survey.is_gz_only and "rms_misfit_by_component" not in rep:  # value and unit per component
             rep["rms_misfit_by_component"] = misfit_by_component(self.predicted, self.survey.data,
                                                                  self.survey.components, self.survey.std)

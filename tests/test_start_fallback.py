@@ -1,0 +1,103 @@
+"""The second run of ``auto()`` from the network's own start, kept when its residuals are whiter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gempy_gravinv import INRConfig, invert_inr
+from gempy_gravinv.cases import synthetic
+from gempy_gravinv.inversion import _inr
+from gempy_gravinv.inversion._problem import Problem
+
+FAST = dict(progress=False, max_steps=150, warm_start_steps=100, dtype="float64")
+
+
+def _out(model) -> dict:
+    return dict(model=np.asarray(model, dtype=np.float64), chi2=1.0, done=True)
+
+
+@pytest.fixture(scope="module")
+def dipping_problem():
+    case = synthetic.dipping_block(noise_seed=0)
+    return case, Problem(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, regional="none", **FAST))
+
+
+def test_the_run_with_whiter_residuals_is_kept(dipping_problem):
+    """The true model leaves white noise; half of it leaves the body's anomaly, correlated."""
+    case, prob = dipping_problem
+    true, half = [_out(case.model)], [_out(0.5 * case.model)]
+    kept, sel = _inr.choose_start(prob, half, true)
+    assert kept is true and sel["start"] == "none"
+    assert sel["runs"]["least_squares"]["moran_i"] > 0.5 > abs(sel["runs"]["none"]["moran_i"])
+    assert sel["z_difference"] > 10 and "network's own start" in sel["rule"]
+    kept, sel = _inr.choose_start(prob, true, half)  # the first run already whiter: kept
+    assert kept is true and sel["start"] == "least_squares" and sel["z_difference"] < 0
+    # two runs equally white (two noise-level variants of the true model): the first is kept
+    rng = np.random.default_rng(0)
+    other = [_out(case.model + rng.normal(0.0, 1.0, case.model.shape))]
+    kept, sel = _inr.choose_start(prob, true, other)
+    assert kept is true and abs(sel["z_difference"]) < _inr.FALLBACK_SE
+
+
+def test_the_second_run_is_wanted_only_after_a_compact_start_with_correlated_residuals(dipping_problem):
+    case, prob = dipping_problem
+    prob = prob.variant(start_fallback=True)
+    assert _inr._fallback_wanted(prob, [_out(0.5 * case.model)])
+    assert not _inr._fallback_wanted(prob, [_out(case.model)])
+    assert not _inr._fallback_wanted(prob, [{**_out(0.5 * case.model), "done": False}])
+    assert not _inr._fallback_wanted(prob.variant(start_fallback=False), [_out(0.5 * case.model)])
+
+
+def test_the_fallback_setting_is_checked_and_follows_the_start():
+    assert INRConfig.auto().start_fallback is False  # opt-in: it doubles the time where it runs
+    assert INRConfig.auto(start_fallback=True).warm_start == "least_squares"
+    with pytest.raises(ValueError, match="start_fallback=True .* needs warm_start='least_squares'"):
+        INRConfig.compact(start_fallback=True).validate()
+    with pytest.raises(TypeError, match="start_fallback must be True or False"):
+        INRConfig.auto(start_fallback="yes").validate()
+
+
+def test_the_fallback_recovers_the_dipping_block_from_its_own_start():
+    """From the β = 2 start the block's mass stays smeared (residuals correlated); the second run
+    from the network's own start explains the anomaly's shape and is kept, and the report says so."""
+    case = synthetic.dipping_block(noise_seed=0)
+    res = invert_inr(case.survey, case.mesh, None, true_model=case.model, bounds=case.bounds, progress=False,
+                     start_fallback=True)
+    sel = res.start_selection
+    assert sel is not None and sel["start"] == "none"
+    assert sel["runs"]["least_squares"]["z"] > _inr.RESIDUAL_Z
+    assert sel["runs"]["none"]["moran_i"] == pytest.approx(res.residual_check["moran_i"])
+    assert abs(res.residual_check["z"]) < _inr.RESIDUAL_Z
+    assert res.metrics["pearson_r"] > 0.85 and res.metrics["rms_error_kgm3"] < 45.0
+    assert res.timings["steps"] > res.config.max_steps  # both runs' steps are counted
+    assert res.metrics_report()["start_selection"]["rule"] == sel["rule"]
+    assert "start=none (chosen)" in res.summary()
+
+
+def test_the_second_run_checkpoints_and_resumes_exactly(tmp_path, monkeypatch):
+    """Stopped inside the first run, then inside the second: the same model as without stops."""
+    monkeypatch.setattr(_inr, "RESIDUAL_Z", -1e9)  # every first run calls for the second one
+    case = synthetic.single_block(noise_seed=0)
+    cfg = INRConfig.auto(bounds=case.bounds, regional="none", num_threads=1, start_fallback=True,
+                         **{**FAST, "max_steps": 60})
+    ref = invert_inr(case.survey, case.mesh, cfg)
+    assert ref.start_selection is not None and ref.completed
+    ck = tmp_path / "run.pt"
+    parts = [invert_inr(case.survey, case.mesh, cfg, checkpoint=ck, resume=True, stop_after=40) for _ in range(3)]
+    assert [p.completed for p in parts] == [False, False, True]
+    assert (tmp_path / "run.fallback.pt").exists()
+    assert parts[-1].start_selection == ref.start_selection
+    np.testing.assert_array_equal(parts[-1].model, ref.model)
+
+
+def test_correlated_residuals_name_the_remedy(dipping_problem):
+    case, prob = dipping_problem
+    for model, correlated in ((0.5 * case.model, True), (case.model, False)):
+        with torch.no_grad():
+            m = torch.as_tensor(model, dtype=prob.dtype)
+            pred = prob.predicted(m)[0].numpy()
+        check = _inr.residual_check(pred, prob.survey, hint="try this")
+        assert check["rule"].startswith("residuals correlated" if correlated else "residuals spatially white")
+        assert check["rule"].endswith("; try this") == correlated
