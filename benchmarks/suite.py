@@ -15,7 +15,9 @@ reference density, i.e. a contrast of 0, for every method:
   true_model=case.model)``, whatever ``INRConfig()``'s defaults are when this runs (only
   the progress bar is turned off);
 - ``inr:PRESET``: the same with ``INRConfig.preset(PRESET, bounds=case.bounds)`` (e.g.
-  ``inr:compact``), to compare presets; the verdicts speak of the first INR method given;
+  ``inr:compact``), to compare presets; ``inr:PRESET+FIELD=VALUE+...`` overrides fields
+  (Python literals, e.g. ``inr:auto+start_fallback=True``); the verdicts speak of the
+  first INR method given;
 - ``simpeg_l2`` / ``simpeg_sparse``: ``gempy_gravinv.simpeg.run_inversion(..., kind="l2" |
   "sparse", reference=0, bounds=case.bounds, active_cells=mesh.active_cells, seed=0)``:
   SimPEG's recommended recipes.
@@ -81,6 +83,25 @@ def _fmt(v, nd=3) -> str:
     return f"{v:.{nd}f}" if a < 100 else f"{v:.1f}"
 
 
+def _inr_config(method: str, bounds):
+    """The INRConfig of ``inr``, ``inr:PRESET`` or ``inr:PRESET+FIELD=VALUE+...`` (values: Python literals)."""
+    import ast
+
+    import gempy_gravinv as gg
+
+    preset, *options = (method.partition(":")[2] or "ours").split("+")
+    over = {}
+    for o in options:
+        key, eq, value = o.partition("=")
+        if not eq:
+            sys.exit(f"suite.py: {method!r}: write overrides as +FIELD=VALUE")
+        try:
+            over[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            over[key] = value  # a bare word: a string setting
+    return gg.INRConfig.preset(preset, bounds=bounds, **over)
+
+
 def _run_method(method, case, seed, device):
     """(model on the active cells kg/m³, predicted g_z mGal, info) of one method."""
     import numpy as np
@@ -91,13 +112,12 @@ def _run_method(method, case, seed, device):
     if method == "inr" or method.startswith("inr:"):
         import gempy_gravinv as gg
 
-        preset = method.partition(":")[2] or "ours"
-        cfg = gg.INRConfig.preset(preset, bounds=case.bounds)
+        cfg = _inr_config(method, case.bounds)
         res = gg.invert_inr(case.survey, case.mesh, cfg, true_model=case.model, progress=False, device=device)
         info = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
                 "stop_reason": res.stop_reason, "best_step": res.best_step,
                 "prior_selection": res.prior_selection, "regional_selection": res.regional_selection,
-                "steps": len(res.history.get("chi2", []))}
+                "start_selection": res.start_selection, "steps": len(res.history.get("chi2", []))}
         return np.asarray(res.model, float), np.asarray(res.predicted, float), info
     from gempy_gravinv.simpeg import run_inversion
 

@@ -101,3 +101,16 @@ def test_correlated_residuals_name_the_remedy(dipping_problem):
         check = _inr.residual_check(pred, prob.survey, hint="try this")
         assert check["rule"].startswith("residuals correlated" if correlated else "residuals spatially white")
         assert check["rule"].endswith("; try this") == correlated
+
+
+def test_an_ensemble_falls_back_as_a_whole(tmp_path, monkeypatch):
+    """Every member is trained again; the choice reads the members' mean model; files per member."""
+    monkeypatch.setattr(_inr, "RESIDUAL_Z", -1e9)
+    case = synthetic.single_block(noise_seed=0)
+    cfg = INRConfig.auto(bounds=case.bounds, regional="none", start_fallback=True, n_members=2,
+                         **{**FAST, "max_steps": 30, "warm_start_steps": 20})
+    res = invert_inr(case.survey, case.mesh, cfg, checkpoint=tmp_path / "ens.pt")
+    assert res.members.shape[0] == 2 and res.start_selection is not None
+    for k in (0, 1):
+        assert (tmp_path / f"ens.member{k}.pt").exists() and (tmp_path / f"ens.member{k}.fallback.pt").exists()
+    assert res.timings["steps"] == 4 * 30  # two members, two runs, none stopped early

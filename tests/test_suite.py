@@ -95,3 +95,16 @@ def test_the_runner_prints_its_table(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [(r["case"], r["method"]) for r in rows] == [("two_bodies", "simpeg_l2"), ("deep_body", "simpeg_l2")]
     assert all(r["error"] is None and -1 <= r["pearson_r"] <= 1 and r["wall_s"] > 0 for r in rows)
+
+
+def test_the_runner_reads_inr_overrides_from_the_method_name():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("suite_runner", ROOT / "benchmarks" / "suite.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    cfg = runner._inr_config("inr:auto+start_fallback=True+max_steps=30+device=cpu", (-100.0, 200.0))
+    assert (cfg.start_fallback, cfg.max_steps, cfg.device, cfg.bounds) == (True, 30, "cpu", (-100.0, 200.0))
+    assert cfg.warm_start == "least_squares"  # the preset's own settings stay
+    with pytest.raises(SystemExit, match="FIELD=VALUE"):
+        runner._inr_config("inr:auto+start_fallback", None)
