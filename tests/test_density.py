@@ -296,3 +296,17 @@ def test_voxel_lookup_returns_containing_cell(mesh):
     assert np.array_equal(v(torch.as_tensor(pts)).detach().numpy(), idx.astype(float))
     with pytest.raises(TypeError, match="PrismMesh"):
         VoxelDensity("not a mesh")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_hash_grid_sparse_interpolation_on_cuda_matches_the_cpu():
+    kw = dict(n_levels=2, n_features_per_level=2, base_resolution=3, finest_resolution=12,
+              log2_hashmap_size=8, init_scale=1.0, seed=2)
+    cpu, gpu = HashGridEncoding(**kw), HashGridEncoding(**kw).cuda()
+    u = torch.rand(300, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    for enc, pts in ((cpu, u), (gpu, u.cuda())):
+        enc(pts).pow(2).sum().backward()
+    torch.testing.assert_close(gpu(u.cuda()).detach().cpu(), cpu(u).detach())
+    for a, b in zip(cpu.tables, gpu.tables):
+        torch.testing.assert_close(b.grad.cpu(), a.grad)

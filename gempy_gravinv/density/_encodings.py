@@ -402,11 +402,15 @@ class HashGridEncoding(nn.Module):
             out.append((coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr()))
         return out
 
+    def _gather(self, u: torch.Tensor) -> torch.Tensor:
+        """Σ_corners w · table[idx] per level (differentiable in the points too)."""
+        return torch.cat([(w.to(u)[:, :, None] * table.to(u).index_select(0, idx.reshape(-1))
+                           .view(idx.shape[0], idx.shape[1], -1)).sum(1)
+                          for (idx, w), table in zip(self._stencils(u), self.tables)], dim=-1)
+
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        if u.requires_grad:  # gradients with respect to the points: the stencil's own autograd
-            return torch.cat([(w.to(u)[:, :, None] * table.to(u).index_select(0, idx.reshape(-1))
-                               .view(idx.shape[0], idx.shape[1], -1)).sum(1)
-                              for (idx, w), table in zip(self._stencils(u), self.tables)], dim=-1)
+        if u.requires_grad or u.device.type not in ("cpu", "cuda"):  # no sparse CSR products elsewhere
+            return self._gather(u)
         # A trainer evaluates the same points every step: the interpolation is a fixed sparse
         # matrix per level (8 entries a row), built once and cached (keyed on the values)
         ops = cached_on_points(self, u, self._operators)
