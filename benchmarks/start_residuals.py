@@ -13,7 +13,9 @@ Pearson r with the true model and Moran's I of the normalised residuals over the
 nearest stations (:func:`gempy_gravinv.metrics.residual_autocorrelation`), the z-score of
 the difference of the two I (their null standard errors combined) and what the rule
 "the start, unless its I is more than 2 standard errors larger" picks. Cases on which
-``auto()`` chooses the smooth prior (no start) are listed as such.
+``auto()`` chooses the smooth prior (no start) are listed as such. ``start_fallback=True``
+applies that rule in a run, training the second start only where the first one's
+residuals are correlated.
 """
 
 from __future__ import annotations

@@ -68,6 +68,8 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
     stop_after : int, optional
         Run at most this many steps per member in this call, checkpoint and return
         (``result.completed`` is False); resume later. For time-sliced jobs and tests.
+        With ``start_fallback``, the second run (its own checkpoint files, tagged
+        ``fallback``) follows the first in the same way.
     density : torch.nn.Module or callable, optional
         Train this density backend instead of ``make_density(config.backend, ...)``:
         a module (deep-copied for each member; the caller's module is not modified) or
@@ -308,9 +310,9 @@ def choose_start(prob: Problem, first: list[dict], second: list[dict]) -> tuple[
     runs = {name: dict(moran_i=c["moran_i"], z=c["z"], chi2=float(np.mean([o["chi2"] for o in outs])))
             for name, c, outs in (("least_squares", a, first), ("none", b, second))}
     rule = (f"the least-squares start's model left correlated residuals (Moran's I {a['moran_i']:.2f}, "
-            f"z {a['z']:.1f}); from the network's own start I is {b['moran_i']:.2f}, "
-            f"{z:.1f} standard errors lower: kept the "
-            + ("network's own start" if keep_second else f"least-squares start (needs > {FALLBACK_SE:g})"))
+            f"z {a['z']:.1f}); from the network's own start I is {b['moran_i']:.2f} (the first minus the second: "
+            f"{z:.1f} standard errors): kept the "
+            + ("network's own start" if keep_second else f"least-squares start (the second needs > {FALLBACK_SE:g})"))
     logger.info("start chosen from the residuals: %s", rule)
     return (second if keep_second else first), dict(start="none" if keep_second else "least_squares",
                                                     z_difference=z, rule=rule, runs=runs)
