@@ -313,6 +313,6 @@ def choose_start(prob: Problem, first: list[dict], second: list[dict]) -> tuple[
             f"z {a['z']:.1f}); from the network's own start I is {b['moran_i']:.2f} (the first minus the second: "
             f"{z:.1f} standard errors): kept the "
             + ("network's own start" if keep_second else f"least-squares start (the second needs > {FALLBACK_SE:g})"))
-    logger.info("start chosen from the residuals: %s", rule)
+    logger.debug("start chosen from the residuals: %s", rule)  # the result and the CLI carry it
     return (second if keep_second else first), dict(start="none" if keep_second else "least_squares",
                                                     z_difference=z, rule=rule, runs=runs)
