@@ -144,6 +144,67 @@ def misfit_by_component(pred, obs, components, std=None) -> dict[str, dict[str, 
     return out
 
 
+#: z-score of Moran's I above which residuals are called spatially correlated
+RESIDUAL_Z = 3.0
+
+
+class MoranI:
+    """Moran's I of residuals over each station's ``k`` nearest, with its null moments (reusable).
+
+    The neighbour lists and the null mean and standard deviation depend on the stations
+    only; they are computed once, so that many residual vectors of one survey can be
+    scored cheaply (numpy or torch). See :func:`residual_autocorrelation`.
+
+    Parameters
+    ----------
+    locations : array_like (n_data, 3)
+        Station positions, m (horizontal distance is used).
+    k : int
+        Neighbours per station (needs at least ``k + 2`` stations).
+    """
+
+    def __init__(self, locations, k: int = 4) -> None:
+        import scipy.sparse as sp
+        from scipy.spatial import cKDTree
+
+        loc = np.asarray(locations, dtype=np.float64).reshape(-1, 3)
+        n = loc.shape[0]
+        if n < k + 2:
+            raise ValueError(f"Moran's I over {k} neighbours needs at least {k + 2} stations, got {n}")
+        nb = cKDTree(loc[:, :2]).query(loc[:, :2], k=k + 1)[1]
+        # drop each station itself (not always the first column when positions repeat): move it last
+        order = np.argsort(nb == np.arange(n)[:, None], axis=1, kind="stable")
+        self.neighbours = np.take_along_axis(nb, order, axis=1)[:, :k]
+        w = sp.csr_matrix((np.ones(n * k), (np.repeat(np.arange(n), k), self.neighbours.ravel())), shape=(n, n))
+        s0 = float(n * k)
+        sym = w + w.T
+        s1 = 0.5 * float(sym.multiply(sym).sum())
+        s2 = float(((np.asarray(w.sum(1)).ravel() + np.asarray(w.sum(0)).ravel()) ** 2).sum())
+        self.n, self.k = n, int(k)
+        self.expected = -1.0 / (n - 1)
+        self.std = math.sqrt(max((n * n * s1 - n * s2 + 3 * s0 * s0) / ((n * n - 1) * s0 * s0)
+                                 - self.expected ** 2, 0.0))
+
+    def statistic(self, z):
+        """I of residuals ``z`` (n,), numpy or torch (the same type back, 0-d for torch)."""
+        nb = self.neighbours
+        if not isinstance(z, np.ndarray):  # a torch tensor: its index on the tensor's device, kept
+            if getattr(self, "_nb", None) is None or self._nb.device != z.device:
+                import torch
+
+                self._nb = torch.as_tensor(nb, device=z.device)
+            nb = self._nb
+        z = z - z.mean()
+        zz = (z * z).sum()
+        if float(zz) <= 0:
+            return 0.0 * zz
+        return (z[:, None] * z[nb]).sum() / (self.k * zz)
+
+    def zscore(self, i: float) -> float:
+        """Standard score of I under independent Gaussian residuals."""
+        return (float(i) - self.expected) / self.std if self.std > 0 else 0.0
+
+
 def residual_autocorrelation(pred, obs, std, locations, k: int = 4) -> dict[str, Any] | None:
     """Spatial autocorrelation of the normalised residuals: Moran's I over each station's k nearest.
 
@@ -158,7 +219,7 @@ def residual_autocorrelation(pred, obs, std, locations, k: int = 4) -> dict[str,
     stations at one position count as neighbours), ``S0 = n k``. Its null moments are
     those of independent Gaussian residuals (Cliff & Ord 1981): ``E[I] = -1/(n-1)``,
     ``Var[I] = (n² S1 - n S2 + 3 S0²) / ((n² - 1) S0²) - E[I]²`` with
-    ``S1 = ½ Σ_ij (w_ij + w_ji)²`` and ``S2 = Σ_i (w_i· + w_·i)²``.
+    ``S1 = ½ Σ_ij (w_ij + w_ji)²`` and ``S2 = Σ_i (w_i· + w_·i)²`` (:class:`MoranI`).
 
     Parameters
     ----------
@@ -176,8 +237,6 @@ def residual_autocorrelation(pred, obs, std, locations, k: int = 4) -> dict[str,
         null, ``z`` (standard score), ``p_value`` (one-sided: positive correlation),
         ``k``, ``n``; None with fewer than ``k + 2`` stations.
     """
-    import scipy.sparse as sp
-    from scipy.spatial import cKDTree
     from scipy.stats import norm
 
     p, o = _pair(pred, obs, "pred", "obs")
@@ -185,26 +244,13 @@ def residual_autocorrelation(pred, obs, std, locations, k: int = 4) -> dict[str,
     loc = np.asarray(locations, dtype=np.float64).reshape(-1, 3)
     if loc.shape[0] != p.size or sd.size != p.size:
         raise ValueError(f"residual_autocorrelation: {p.size} data, {sd.size} std and {loc.shape[0]} locations")
-    n = p.size
-    if n < k + 2:
+    if p.size < k + 2:
         return None
-    z = (o - p) / sd
-    z = z - z.mean()
-    nb = cKDTree(loc[:, :2]).query(loc[:, :2], k=k + 1)[1]
-    # drop each station itself (not always the first column when positions repeat): move it last
-    order = np.argsort(nb == np.arange(n)[:, None], axis=1, kind="stable")
-    nb = np.take_along_axis(nb, order, axis=1)[:, :k]
-    zz = float(z @ z)
-    i_obs = float((z[:, None] * z[nb]).sum() / (k * zz)) if zz > 0 else 0.0  # n / S0 with S0 = n k
-    w = sp.csr_matrix((np.ones(n * k), (np.repeat(np.arange(n), k), nb.ravel())), shape=(n, n))
-    s0 = float(n * k)
-    sym = w + w.T
-    s1 = 0.5 * float(sym.multiply(sym).sum())
-    s2 = float(((np.asarray(w.sum(1)).ravel() + np.asarray(w.sum(0)).ravel()) ** 2).sum())
-    e = -1.0 / (n - 1)
-    sd_null = math.sqrt(max((n * n * s1 - n * s2 + 3 * s0 * s0) / ((n * n - 1) * s0 * s0) - e * e, 0.0))
-    score = (i_obs - e) / sd_null if sd_null > 0 else 0.0
-    return dict(moran_i=i_obs, expected=e, std=sd_null, z=score, p_value=float(norm.sf(score)), k=int(k), n=int(n))
+    moran = MoranI(loc, k)
+    i_obs = float(moran.statistic((o - p) / sd))
+    score = moran.zscore(i_obs)
+    return dict(moran_i=i_obs, expected=moran.expected, std=moran.std, z=score, p_value=float(norm.sf(score)),
+                k=int(k), n=int(p.size))
 
 
 def rms_error(model, true) -> float:

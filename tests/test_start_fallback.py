@@ -8,7 +8,7 @@ import torch
 
 from gempy_gravinv import INRConfig, invert_inr
 from gempy_gravinv.cases import synthetic
-from gempy_gravinv.inversion import _inr
+from gempy_gravinv.inversion import _inr, _problem
 from gempy_gravinv.inversion._problem import Problem
 
 FAST = dict(progress=False, max_steps=150, warm_start_steps=100, dtype="float64")
@@ -47,6 +47,8 @@ def test_the_second_run_is_wanted_only_after_a_compact_start_with_correlated_res
     assert _inr._fallback_wanted(prob, [_out(0.5 * case.model)])
     assert not _inr._fallback_wanted(prob, [_out(case.model)])
     assert not _inr._fallback_wanted(prob, [{**_out(0.5 * case.model), "done": False}])
+    # a state at the target misfit with white residuals was reached: the start can explain the data
+    assert not _inr._fallback_wanted(prob, [{**_out(0.5 * case.model), "seen_white": True}])
     assert not _inr._fallback_wanted(prob.variant(start_fallback=False), [_out(0.5 * case.model)])
 
 
@@ -78,7 +80,8 @@ def test_the_fallback_recovers_the_dipping_block_from_its_own_start():
 
 def test_the_second_run_checkpoints_and_resumes_exactly(tmp_path, monkeypatch):
     """Stopped inside the first run, then inside the second: the same model as without stops."""
-    monkeypatch.setattr(_inr, "RESIDUAL_Z", -1e9)  # every first run calls for the second one
+    monkeypatch.setattr(_inr, "RESIDUAL_Z", -1e9)  # every first run calls for the second one:
+    monkeypatch.setattr(_problem, "RESIDUAL_Z", -1e9)  # no state is white, the kept one correlated
     case = synthetic.single_block(noise_seed=0)
     cfg = INRConfig.auto(bounds=case.bounds, regional="none", num_threads=1, start_fallback=True,
                          **{**FAST, "max_steps": 60})
@@ -101,11 +104,13 @@ def test_correlated_residuals_name_the_remedy(dipping_problem):
         check = _inr.residual_check(pred, prob.survey, hint="try this")
         assert check["rule"].startswith("residuals correlated" if correlated else "residuals spatially white")
         assert check["rule"].endswith("; try this") == correlated
+        assert prob.residuals_white(m) is not correlated  # the trainer's test of a state says the same
 
 
 def test_an_ensemble_falls_back_as_a_whole(tmp_path, monkeypatch):
     """Every member is trained again; the choice reads the members' mean model; files per member."""
     monkeypatch.setattr(_inr, "RESIDUAL_Z", -1e9)
+    monkeypatch.setattr(_problem, "RESIDUAL_Z", -1e9)
     case = synthetic.single_block(noise_seed=0)
     cfg = INRConfig.auto(bounds=case.bounds, regional="none", start_fallback=True, n_members=2,
                          **{**FAST, "max_steps": 30, "warm_start_steps": 20})
@@ -114,3 +119,21 @@ def test_an_ensemble_falls_back_as_a_whole(tmp_path, monkeypatch):
     for k in (0, 1):
         assert (tmp_path / f"ens.member{k}.pt").exists() and (tmp_path / f"ens.member{k}.fallback.pt").exists()
     assert res.timings["steps"] == 4 * 30  # two members, two runs, none stopped early
+
+
+def test_the_run_records_whether_a_state_at_the_target_had_white_residuals():
+    """In-band states of the shape phase are tested until one is white; the kept state is still
+    the in-band one with the smallest prior."""
+    from gempy_gravinv.inversion._stopping import Stopper
+
+    stop = Stopper(INRConfig.auto(bounds=(-100.0, 100.0)))
+    stop.phase = "shape"
+    fld = torch.nn.Linear(1, 1)
+    calls = []
+    for step, chi2, reg, white in ((1, 1.0, 5.0, False), (2, 1.3, 1.0, True), (3, 1.0, 4.0, False),
+                                   (4, 1.0, 6.0, True), (5, 1.0, 3.0, False)):
+        stop.update(step, chi2, fld, reg, lambda s=step, w=white: calls.append(s) or w)
+        assert stop.seen_white is (step >= 4)
+    assert calls == [1, 3, 4]  # out of band (2) and after the first white one (5): not tested
+    assert stop.best_step == 5 and stop.best_reg == 3.0
+    assert Stopper(INRConfig.auto()).state()["seen_white"] is False  # checkpointed with the rule

@@ -89,9 +89,9 @@ class INRConfig:
     warm_start_power : float
         β of the warm start's depth weight (2 counters the 1/depth² decay of gravity).
     start_fallback : bool
-        With ``warm_start="least_squares"`` on g_z data: where the trained model's residuals
-        are spatially correlated (Moran's I z > 3), train again from the network's own start;
-        keep the run whose I is lower by > 2 standard errors (``result.start_selection``).
+        With ``warm_start="least_squares"`` on g_z data: where no state of the trained run at
+        the target misfit had white residuals (Moran's I z ≤ 3), train again from the
+        network's own start; keep the run whose I is lower by > 2 standard errors.
     prior_from_data : bool
         Choose the prior from the data (with or without a warm start: the image it reads
         is computed for it): keep the configured compactness prior when the
@@ -578,10 +578,8 @@ class INRConfig:
 
     def to_dict(self) -> dict:
         """JSON-serialisable dict of the fields."""
-        d = asdict(self)
-        return {**d, **{k: list(d[k]) for k in ("bounds", "axis_scale") if d[k] is not None}}
+        return {k: list(v) if k in ("bounds", "axis_scale") and v is not None else v for k, v in asdict(self).items()}
 
-    # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Raise a ``ValueError``/``TypeError`` that names the first bad setting."""
         check_config(self)

@@ -24,7 +24,7 @@ import torch
 from .._mesh import as_prism_mesh
 from .._operator import resolve_device
 from .._survey import Survey
-from ..metrics import evaluate, residual_autocorrelation
+from ..metrics import RESIDUAL_Z, evaluate, residual_autocorrelation
 from ._checkpoint import checkpoint_path, data_key
 from ._config import INRConfig
 from ._memory import check_run_memory
@@ -242,10 +242,6 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
                      residual_check=check)
 
 
-#: z-score of the residuals' Moran's I beyond which the check calls them correlated (or anti-correlated)
-RESIDUAL_Z = 3.0
-
-
 def residual_check(predicted: np.ndarray, survey, computed: dict | None = None, hint: str = "") -> dict | None:
     """Are the residuals of g_z data spatially white? Moran's I with a sentence (None for other data).
 
@@ -277,10 +273,17 @@ FALLBACK_SE = 2.0
 
 
 def _fallback_wanted(prob: Problem, outs: list[dict]) -> bool:
-    """Whether the least-squares start's trained model calls for the second run (correlated residuals)."""
+    """Whether the least-squares start's run calls for the second one.
+
+    It does when no member reached a state at the target misfit with white residuals
+    (``seen_white``, recorded during training) and the kept model's residuals are
+    correlated.
+    """
     cfg = prob.cfg
     if not (cfg.start_fallback and cfg.warm_start == "least_squares" and cfg.solver == "adam"
             and prob.least_squares_start() is not None and all(o["done"] for o in outs)):
+        return False
+    if any(o.get("seen_white") for o in outs):
         return False
     check = _check_of(prob, outs)
     return check is not None and check["z"] > RESIDUAL_Z
@@ -297,10 +300,11 @@ def _check_of(prob: Problem, outs: list[dict]) -> dict | None:
 def choose_start(prob: Problem, first: list[dict], second: list[dict]) -> tuple[list[dict], dict]:
     """Keep the run whose residuals are whiter: the kept members and the reported choice.
 
-    ``first`` was trained from the least-squares start, ``second`` from the network's
-    own start. The second is kept when its Moran's I is below the first's by more than
-    :data:`FALLBACK_SE` standard errors of the difference (the two null standard
-    deviations combined); otherwise the first. Both fit the data to the target χ²/N;
+    ``first`` was trained from the least-squares start (and reached no state with white
+    residuals at the target misfit), ``second`` from the network's own start. The second
+    is kept when its Moran's I is below the first's by more than :data:`FALLBACK_SE`
+    standard errors of the difference (the two null standard deviations combined);
+    otherwise the first. Both fit the data to the target χ²/N;
     the whiter residuals belong to the model that reproduces the anomalies' shapes.
     """
     a, b = _check_of(prob, first), _check_of(prob, second)
@@ -309,9 +313,9 @@ def choose_start(prob: Problem, first: list[dict], second: list[dict]) -> tuple[
     keep_second = z > FALLBACK_SE
     runs = {name: dict(moran_i=c["moran_i"], z=c["z"], chi2=float(np.mean([o["chi2"] for o in outs])))
             for name, c, outs in (("least_squares", a, first), ("none", b, second))}
-    rule = (f"the least-squares start's model left correlated residuals (Moran's I {a['moran_i']:.2f}, "
-            f"z {a['z']:.1f}); from the network's own start I is {b['moran_i']:.2f} (the first minus the second: "
-            f"{z:.1f} standard errors): kept the "
+    rule = (f"no state of the run from the least-squares start had white residuals at the target misfit (the "
+            f"kept one: Moran's I {a['moran_i']:.2f}, z {a['z']:.1f}); from the network's own start I is "
+            f"{b['moran_i']:.2f} (the first minus the second: {z:.1f} standard errors): kept the "
             + ("network's own start" if keep_second else f"least-squares start (the second needs > {FALLBACK_SE:g})"))
     logger.debug("start chosen from the residuals: %s", rule)  # the result and the CLI carry it
     return (second if keep_second else first), dict(start="none" if keep_second else "least_squares",

@@ -29,6 +29,7 @@ from .._multi import MultiComponentOperator, make_operator
 from .._operator import GravityOperator, resolve_device
 from .._survey import Survey
 from ..density import VoxelDensity, as_torch_dtype, cached_on_points, cell_points, make_density
+from ..metrics import RESIDUAL_Z, MoranI
 from ._config import INRConfig
 from ._depth import MeshTopDepth, depth_weight, footprint, make_depth
 from ._memory import EVAL_CHUNK
@@ -165,6 +166,9 @@ class Problem:
         self.cell_counts = split_counts(mesh.n_cells, world_size()) if self.shard_cells else None
         self.precond = self._preconditioner()
         self.reg = make_regularizer(cfg, mesh, self.device, self.dtype, self.depth)
+        self.moran = None  # the residual whiteness test of states during training (g_z data)
+        if survey.is_gz_only and not self.sharded and survey.n_data >= 6:
+            self.moran = MoranI(survey.locations)
         if cfg.warm_start == "least_squares":  # the last closed-form step: computed now, while G is held
             self.least_squares_start()
         self._hold_g64, self._g64 = False, None
@@ -205,6 +209,18 @@ class Problem:
             return g, None
         c = self.regional.fit(self.d - g)
         return g + self.regional.field(c), self.regional.describe(c)
+
+    def residuals_white(self, m: torch.Tensor) -> bool:
+        """Whether the residuals of cell densities ``m`` (with the regional) are spatially white.
+
+        Moran's I of ``(d - G m) / σ`` over each station's 4 nearest, z-score at most
+        :data:`~gempy_gravinv.metrics.RESIDUAL_Z`; True without the test.
+        """
+        if self.moran is None:
+            return True
+        with torch.no_grad():
+            z = (self.d - self.predicted(m)[0]) / self.std
+            return self.moran.zscore(self.moran.statistic(z)) <= RESIDUAL_Z
 
     def _check_shape(self, op) -> None:
         if op.n_cells != self.mesh.n_cells or op.n_data != self.survey.n_data:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -22,6 +23,8 @@ class Stopper:
     χ²/N is below the target, ``x (1 - rate)`` while above), so the prior reshapes the
     model while the misfit stays at the target. It runs to ``max_steps`` and keeps the
     in-band state with the smallest R; without one, the state closest to the target.
+    Given a ``white`` test in :meth:`update`, it also records whether any in-band state
+    had spatially white residuals (:attr:`seen_white`), testing states until one has.
     """
 
     def __init__(self, cfg: INRConfig) -> None:
@@ -35,6 +38,7 @@ class Stopper:
         self.phase = "fit" if cfg.reg_mode == "target" else "fixed"
         self.weight = float(cfg.reg_weight)
         self.best_reg = math.inf
+        self.seen_white = False  # whether an in-band state of phase "shape" had white residuals
 
     def reg_weight(self) -> float:
         """Weight of the prior term in the loss of the current step."""
@@ -44,14 +48,21 @@ class Stopper:
         self.best_step, self.best_chi2 = step, chi2
         self.best_state = {k: v.detach().clone() for k, v in fld.state_dict().items()}
 
-    def update(self, step: int, chi2: float, fld: torch.nn.Module, reg: float = 0.0) -> str | None:
-        """Score the state of ``fld`` before step ``step`` (χ²/N, prior value); why to stop, or None."""
+    def update(self, step: int, chi2: float, fld: torch.nn.Module, reg: float = 0.0,
+               white: Callable[[], bool] | None = None) -> str | None:
+        """Score the state of ``fld`` before step ``step`` (χ²/N, prior value); why to stop, or None.
+
+        ``white``: whether this state's residuals are spatially white (called for
+        in-band states of phase ``"shape"`` until one has them).
+        """
         cfg = self.cfg
         if not cfg.early_stopping:
             return None
         lo, hi = cfg.target_chi2 * (1 - cfg.stop_tol), cfg.target_chi2 * (1 + cfg.stop_tol)
         gap = abs(chi2 - cfg.target_chi2)
         if self.phase == "shape":
+            if lo <= chi2 <= hi and white is not None and not self.seen_white:
+                self.seen_white = bool(white())
             if lo <= chi2 <= hi and reg < self.best_reg:
                 self.best_reg, self.best_gap = reg, gap
                 self._keep(step, chi2, fld)
@@ -88,7 +99,7 @@ class Stopper:
         """Everything needed to resume the rule (a checkpoint entry)."""
         return dict(best_gap=self.best_gap, best_step=self.best_step, best_chi2=self.best_chi2,
                     best_state=self.best_state, in_band=self.in_band, below=self.below,
-                    phase=self.phase, weight=self.weight, best_reg=self.best_reg)
+                    phase=self.phase, weight=self.weight, best_reg=self.best_reg, seen_white=self.seen_white)
 
     def load(self, s: dict) -> None:
         """Restore a :meth:`state`."""

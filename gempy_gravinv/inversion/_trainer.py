@@ -172,14 +172,17 @@ class MemberTrainer:
         loss = chi2_b + w_reg * reg if reg is not None and w_reg > 0 else chi2_b
         return loss, chi2_b, reg, w_reg
 
-    def _record(self, chi2: float, loss, reg, w_reg: float) -> str | None:
-        """Append the scored state to the history; why to stop, or None."""
+    def _record(self, chi2: float, loss, reg, w_reg: float, m: torch.Tensor | None = None) -> str | None:
+        """Append the scored state to the history; why to stop, or None (``m``: its cell densities)."""
         reg_val = 0.0 if reg is None else float(reg.detach())
         values = (self.step, chi2, float(loss.detach()), reg_val, w_reg, self.opt.param_groups[0]["lr"],
                   self.elapsed())
         for key, v in zip(HISTORY_KEYS, values, strict=True):
             self.history[key].append(v)
-        why = self.stopper.update(self.step, chi2, self.field, reg_val)
+        white = None  # whether an in-band state has white residuals: what start_fallback reads
+        if m is not None and self.cfg.start_fallback and self.prob.moran is not None:
+            white = lambda: self.prob.residuals_white(m.detach())  # noqa: E731
+        why = self.stopper.update(self.step, chi2, self.field, reg_val, white)
         if why is None and not math.isfinite(chi2):
             raise FloatingPointError(f"χ²/N became {chi2} at step {self.step}: lower lr")
         return why
@@ -228,7 +231,7 @@ class MemberTrainer:
         else:
             chi2_full = None
         if chi2_full is not None:
-            why = self._record(chi2_full, loss, reg, w_reg)
+            why = self._record(chi2_full, loss, reg, w_reg, m)
             if why is not None:
                 self._phase = None
                 return why
@@ -334,6 +337,7 @@ class MemberTrainer:
         return dict(field=kept, model=m_kept.detach().cpu().double().numpy(), chi2=chi2_kept,
                     recorded_chi2=self.stopper.best_chi2, best_step=self.stopper.best_step,
                     reason="interrupted" if self.interrupted else self.reason, history=self.history,
+                    seen_white=self.stopper.seen_white,
                     steps=self.step, train_time=self.elapsed(), done=self.done and not self.interrupted,
                     interrupted=self.interrupted)
 
