@@ -310,3 +310,28 @@ def test_hash_grid_sparse_interpolation_on_cuda_matches_the_cpu():
     torch.testing.assert_close(gpu(u.cuda()).detach().cpu(), cpu(u).detach())
     for a, b in zip(cpu.tables, gpu.tables):
         torch.testing.assert_close(b.grad.cpu(), a.grad)
+
+
+def test_the_normalised_points_are_cached_until_the_normaliser_changes():
+    """Repeated evaluations on the same points reuse their normalised coordinates; loading another
+    field's state (another normalisation) drops them; other points are never served."""
+    a_mesh = PrismMesh.from_tensor([200.0] * 5, [200.0] * 5, [150.0] * 3, origin=(0.0, 0.0, -450.0))
+    b_mesh = PrismMesh.from_tensor([800.0] * 5, [400.0] * 5, [300.0] * 3, origin=(0.0, 0.0, -900.0))
+    kw = dict(encoding="hash", encoding_options={"n_levels": 1, "base_resolution": 8, "finest_resolution": 8},
+              width=8, depth=1, output="linear", seed=0)
+    fa, fb = INRDensity(mesh=a_mesh, **kw), INRDensity(mesh=b_mesh, **kw)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # features that vary across the box
+        for f in (fa, fb):
+            for t in f.encoding.tables:
+                t.copy_(torch.randn(t.shape, generator=g, dtype=t.dtype))
+    pts = torch.as_tensor(a_mesh.cell_centers)
+    with torch.no_grad():
+        first, again = fa(pts), fa(pts)
+        assert torch.equal(first, again)
+        moved = pts.clone()
+        moved[0, 0] += 10.0
+        assert not torch.equal(fa(moved)[:1], first[:1])
+        fa(pts)  # cached for these points again
+        fa.load_state_dict(fb.state_dict())  # b's normalisation and weights
+        torch.testing.assert_close(fa(pts), fb(pts), rtol=0, atol=0)

@@ -11,7 +11,7 @@ from torch import nn
 
 from .._mesh import PrismMesh
 from .._validation import check_choice, check_int
-from ._encodings import ENCODINGS, CoordinateNormalizer, make_encoding
+from ._encodings import ENCODINGS, CoordinateNormalizer, cached_on_points, make_encoding
 
 OUTPUTS = ("tanh", "sigmoid", "linear")
 _ACTIVATIONS = {
@@ -306,6 +306,10 @@ class INRDensity(nn.Module):
         # normalisation and the hash box stay in float64 (metres in, cast after)
         self.normalizer.double()
 
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # new normaliser values: drop the cached points
+        self.__dict__.pop("_cache", None)
+        super()._load_from_state_dict(*args, **kwargs)
+
     # ------------------------------------------------------------------ evaluation
     def features(self, points: torch.Tensor) -> torch.Tensor:
         """What the last layer sees (n, F), dimensionless: the encoding after the hidden layers.
@@ -316,7 +320,9 @@ class INRDensity(nn.Module):
         p = torch.as_tensor(points)
         if p.ndim != 2 or p.shape[-1] != 3:
             raise ValueError(f"points must have shape (n, 3) in metres, got {tuple(p.shape)}")
-        u = self.normalizer(p.to(device=self.normalizer.center.device, dtype=torch.float64)).to(self.dtype)
+        # a trainer evaluates the same points every step: their normalised coordinates are cached
+        u = cached_on_points(self, p, lambda q: self.normalizer(
+            q.to(device=self.normalizer.center.device, dtype=torch.float64)).to(self.dtype))
         return self.mlp(self.encoding(u))
 
     def raw(self, points: torch.Tensor) -> torch.Tensor:
