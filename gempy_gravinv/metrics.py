@@ -181,6 +181,7 @@ class MoranI:
         s1 = 0.5 * float(sym.multiply(sym).sum())
         s2 = float(((np.asarray(w.sum(1)).ravel() + np.asarray(w.sum(0)).ravel()) ** 2).sum())
         self.n, self.k = n, int(k)
+        self._nb = None  # the neighbour index as a torch tensor, on the device of the last one scored
         self.expected = -1.0 / (n - 1)
         self.std = math.sqrt(max((n * n * s1 - n * s2 + 3 * s0 * s0) / ((n * n - 1) * s0 * s0)
                                  - self.expected ** 2, 0.0))
@@ -189,7 +190,7 @@ class MoranI:
         """I of residuals ``z`` (n,), numpy or torch (the same type back, 0-d for torch)."""
         nb = self.neighbours
         if not isinstance(z, np.ndarray):  # a torch tensor: its index on the tensor's device, kept
-            if getattr(self, "_nb", None) is None or self._nb.device != z.device:
+            if self._nb is None or self._nb.device != z.device:
                 import torch
 
                 self._nb = torch.as_tensor(nb, device=z.device)
@@ -203,6 +204,15 @@ class MoranI:
     def zscore(self, i: float) -> float:
         """Standard score of I under independent Gaussian residuals."""
         return (float(i) - self.expected) / self.std if self.std > 0 else 0.0
+
+    def test(self, z) -> dict[str, Any]:
+        """The dict of :func:`residual_autocorrelation` for normalised residuals ``z`` (n,)."""
+        from scipy.stats import norm
+
+        i = float(self.statistic(z))
+        score = self.zscore(i)
+        return dict(moran_i=i, expected=self.expected, std=self.std, z=score, p_value=float(norm.sf(score)),
+                    k=self.k, n=self.n)
 
 
 def residual_autocorrelation(pred, obs, std, locations, k: int = 4) -> dict[str, Any] | None:
@@ -237,8 +247,6 @@ def residual_autocorrelation(pred, obs, std, locations, k: int = 4) -> dict[str,
         null, ``z`` (standard score), ``p_value`` (one-sided: positive correlation),
         ``k``, ``n``; None with fewer than ``k + 2`` stations.
     """
-    from scipy.stats import norm
-
     p, o = _pair(pred, obs, "pred", "obs")
     sd = _arr(std, "std")
     loc = np.asarray(locations, dtype=np.float64).reshape(-1, 3)
@@ -246,11 +254,7 @@ def residual_autocorrelation(pred, obs, std, locations, k: int = 4) -> dict[str,
         raise ValueError(f"residual_autocorrelation: {p.size} data, {sd.size} std and {loc.shape[0]} locations")
     if p.size < k + 2:
         return None
-    moran = MoranI(loc, k)
-    i_obs = float(moran.statistic((o - p) / sd))
-    score = moran.zscore(i_obs)
-    return dict(moran_i=i_obs, expected=moran.expected, std=moran.std, z=score, p_value=float(norm.sf(score)),
-                k=int(k), n=int(p.size))
+    return MoranI(loc, k).test((o - p) / sd)
 
 
 def rms_error(model, true) -> float:

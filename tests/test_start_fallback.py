@@ -44,12 +44,12 @@ def test_the_run_with_whiter_residuals_is_kept(dipping_problem):
 def test_the_second_run_is_wanted_only_after_a_compact_start_with_correlated_residuals(dipping_problem):
     case, prob = dipping_problem
     prob = prob.variant(start_fallback=True)
-    assert _inr._fallback_wanted(prob, [_out(0.5 * case.model)])
-    assert not _inr._fallback_wanted(prob, [_out(case.model)])
-    assert not _inr._fallback_wanted(prob, [{**_out(0.5 * case.model), "done": False}])
+    assert _inr._fallback_check(prob, [_out(0.5 * case.model)])["z"] > _inr.RESIDUAL_Z
+    assert _inr._fallback_check(prob, [_out(case.model)]) is None
+    assert _inr._fallback_check(prob, [{**_out(0.5 * case.model), "done": False}]) is None
     # a state at the target misfit with white residuals was reached: the start can explain the data
-    assert not _inr._fallback_wanted(prob, [{**_out(0.5 * case.model), "seen_white": True}])
-    assert not _inr._fallback_wanted(prob.variant(start_fallback=False), [_out(0.5 * case.model)])
+    assert _inr._fallback_check(prob, [{**_out(0.5 * case.model), "seen_white": True}]) is None
+    assert _inr._fallback_check(prob.variant(start_fallback=False), [_out(0.5 * case.model)]) is None
 
 
 def test_the_fallback_setting_is_checked_and_follows_the_start():

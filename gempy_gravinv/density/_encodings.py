@@ -395,11 +395,12 @@ class HashGridEncoding(nn.Module):
         out = []
         for (idx, w), table in zip(self._stencils(u), self.tables):
             n, k = idx.shape
-            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
             rows = torch.arange(n, device=idx.device).repeat_interleave(k)
             coo = torch.sparse_coo_tensor(torch.stack([rows, idx.reshape(-1)]), w.reshape(-1).to(table.dtype),
                                           (n, table.shape[0]), check_invariants=False).coalesce()
-            out.append((coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr()))
+            with warnings.catch_warnings():  # torch calls its sparse CSR support beta
+                warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
+                out.append((coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr()))
         return out
 
     def _gather(self, u: torch.Tensor) -> torch.Tensor:

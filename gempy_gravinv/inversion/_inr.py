@@ -114,18 +114,18 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         key = data_key(prob.survey, prob.mesh)
         t_setup = time.perf_counter() - t_start
         outs, interrupted = _train(prob, checkpoint, resume, stop_after, key)
-        first, extra, selection = outs, [], None
-        if not interrupted and _fallback_wanted(prob, outs):
+        extra, selection = [], None  # extra: the members of a run not kept
+        check = None if interrupted else _fallback_check(prob, outs)
+        if check is not None:
             alt = prob.variant(warm_start="none", start_fallback=False)
-            logger.info("residuals of the least-squares start's model are correlated: training again from "
-                        "the network's own start")
+            logger.info("no state at the target misfit had white residuals: training again from the network's "
+                        "own start")
             outs_alt, interrupted = _train(alt, checkpoint, resume, stop_after, key, tag="fallback")
-            extra = outs_alt
             if not interrupted and all(o["done"] for o in outs_alt):
-                outs, selection = choose_start(prob, outs, outs_alt)
-                extra = outs_alt if selection["start"] == "least_squares" else first
+                kept, selection = choose_start(prob, outs, outs_alt, check)
+                outs, extra = kept, (outs if kept is outs_alt else outs_alt)
             else:  # stopped before the second run finished: the first run's model, not completed
-                outs = [{**o, "done": False} for o in outs]
+                outs, extra = [{**o, "done": False} for o in outs], outs_alt
         res = _result(prob, outs, true_model, t_start, t_setup, extra)
         res.start_selection = selection
         if interrupted:
@@ -225,8 +225,8 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
     hint = ""
     if cfg.warm_start == "least_squares" and cfg.solver == "adam" and not cfg.start_fallback:
         hint = "start_fallback=True trains once more from the network's own start and keeps the whiter run"
-    check = residual_check(predicted, prob.survey, None if metrics is None else metrics["residual_autocorrelation"],
-                           hint)
+    check = residual_check(predicted, prob.survey,
+                           _moran(prob, predicted) if metrics is None else metrics["residual_autocorrelation"], hint)
     if metrics is not None:
         metrics["residual_autocorrelation"] = check  # one dict, with its sentence
     return INRResult(model=model, std=std, members=members, predicted=predicted, chi2=chi2,
@@ -272,8 +272,8 @@ def residual_check(predicted: np.ndarray, survey, computed: dict | None = None, 
 FALLBACK_SE = 2.0
 
 
-def _fallback_wanted(prob: Problem, outs: list[dict]) -> bool:
-    """Whether the least-squares start's run calls for the second one.
+def _fallback_check(prob: Problem, outs: list[dict]) -> dict | None:
+    """The residual check of the least-squares start's run where it calls for the second run, else None.
 
     It does when no member reached a state at the target misfit with white residuals
     (``seen_white``, recorded during training) and the kept model's residuals are
@@ -282,11 +282,18 @@ def _fallback_wanted(prob: Problem, outs: list[dict]) -> bool:
     cfg = prob.cfg
     if not (cfg.start_fallback and cfg.warm_start == "least_squares" and cfg.solver == "adam"
             and prob.least_squares_start() is not None and all(o["done"] for o in outs)):
-        return False
+        return None
     if any(o.get("seen_white") for o in outs):
-        return False
+        return None
     check = _check_of(prob, outs)
-    return check is not None and check["z"] > RESIDUAL_Z
+    return check if check is not None and check["z"] > RESIDUAL_Z else None
+
+
+def _moran(prob: Problem, predicted: np.ndarray) -> dict | None:
+    """Moran's I of the residuals of ``predicted`` (mGal) with the problem's own test (None without one)."""
+    if prob.moran is None:
+        return None
+    return prob.moran.test((prob.survey.gz - predicted) / prob.survey.std)
 
 
 def _check_of(prob: Problem, outs: list[dict]) -> dict | None:
@@ -294,10 +301,11 @@ def _check_of(prob: Problem, outs: list[dict]) -> dict | None:
     with torch.no_grad():
         m = torch.as_tensor(np.mean([o["model"] for o in outs], axis=0), device=prob.device, dtype=prob.dtype)
         pred = prob.predicted(m)[0].detach().cpu().double().numpy()
-    return residual_check(pred, prob.survey)
+    return residual_check(pred, prob.survey, _moran(prob, pred))
 
 
-def choose_start(prob: Problem, first: list[dict], second: list[dict]) -> tuple[list[dict], dict]:
+def choose_start(prob: Problem, first: list[dict], second: list[dict],
+                 first_check: dict | None = None) -> tuple[list[dict], dict]:
     """Keep the run whose residuals are whiter: the kept members and the reported choice.
 
     ``first`` was trained from the least-squares start (and reached no state with white
@@ -306,8 +314,10 @@ def choose_start(prob: Problem, first: list[dict], second: list[dict]) -> tuple[
     standard errors of the difference (the two null standard deviations combined);
     otherwise the first. Both fit the data to the target χ²/N;
     the whiter residuals belong to the model that reproduces the anomalies' shapes.
+    ``first_check``: the first run's :func:`residual_check`, when already computed.
     """
-    a, b = _check_of(prob, first), _check_of(prob, second)
+    a = first_check if first_check is not None else _check_of(prob, first)
+    b = _check_of(prob, second)
     se = math.hypot(a["std"], b["std"])
     z = (a["moran_i"] - b["moran_i"]) / se if se > 0 else 0.0
     keep_second = z > FALLBACK_SE
