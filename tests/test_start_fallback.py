@@ -70,6 +70,7 @@ def test_the_fallback_recovers_the_dipping_block_from_its_own_start():
     sel = res.start_selection
     assert sel is not None and sel["start"] == "none"
     assert sel["runs"]["least_squares"]["z"] > _inr.RESIDUAL_Z
+    assert sel["runs"]["none"]["reached_white"] and not sel["runs"]["least_squares"]["reached_white"]
     assert sel["runs"]["none"]["moran_i"] == pytest.approx(res.residual_check["moran_i"])
     assert abs(res.residual_check["z"]) < _inr.RESIDUAL_Z
     assert res.metrics["pearson_r"] > 0.85 and res.metrics["rms_error_kgm3"] < 45.0
@@ -137,3 +138,18 @@ def test_the_run_records_whether_a_state_at_the_target_had_white_residuals():
     assert calls == [1, 3, 4]  # out of band (2) and after the first white one (5): not tested
     assert stop.best_step == 5 and stop.best_reg == 3.0
     assert Stopper(INRConfig.auto()).state()["seen_white"] is False  # checkpointed with the rule
+
+
+def test_a_second_run_that_reached_white_residuals_is_kept_over_one_that_did_not(dipping_problem):
+    """Reaching white residuals at the target misfit outranks a small difference in the final I."""
+    case, prob = dipping_problem
+    rng = np.random.default_rng(1)
+    a = [_out(case.model + rng.normal(0.0, 1.0, case.model.shape))]
+    b = [{**_out(case.model + rng.normal(0.0, 1.0, case.model.shape)), "seen_white": True}]
+    kept, sel = _inr.choose_start(prob, a, b)
+    assert abs(sel["z_difference"]) < _inr.FALLBACK_SE  # the I alone would keep the first
+    assert kept is b and sel["start"] == "none" and "only its run reached white residuals" in sel["rule"]
+    assert sel["runs"]["none"]["reached_white"] and not sel["runs"]["least_squares"]["reached_white"]
+    # both reached them: the final I decides, and the first is kept on a tie
+    kept, sel = _inr.choose_start(prob, [{**a[0], "seen_white": True}], b)
+    assert kept[0]["model"] is a[0]["model"] and sel["start"] == "least_squares"

@@ -118,6 +118,7 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         check = None if interrupted else _fallback_check(prob, outs)
         if check is not None:
             alt = prob.variant(warm_start="none", start_fallback=False)
+            alt.test_white = True  # whether this run reaches white residuals decides between the two
             logger.info("no state at the target misfit had white residuals: training again from the network's "
                         "own start")
             outs_alt, interrupted = _train(alt, checkpoint, resume, stop_after, key, tag="fallback")
@@ -306,27 +307,38 @@ def _check_of(prob: Problem, outs: list[dict]) -> dict | None:
 
 def choose_start(prob: Problem, first: list[dict], second: list[dict],
                  first_check: dict | None = None) -> tuple[list[dict], dict]:
-    """Keep the run whose residuals are whiter: the kept members and the reported choice.
+    """Keep the run that explains the data's structure: the kept members and the reported choice.
 
-    ``first`` was trained from the least-squares start (and reached no state with white
-    residuals at the target misfit), ``second`` from the network's own start. The second
-    is kept when its Moran's I is below the first's by more than :data:`FALLBACK_SE`
-    standard errors of the difference (the two null standard deviations combined);
-    otherwise the first. Both fit the data to the target χ²/N;
-    the whiter residuals belong to the model that reproduces the anomalies' shapes.
-    ``first_check``: the first run's :func:`residual_check`, when already computed.
+    ``first`` was trained from the least-squares start, ``second`` from the network's own
+    start; both fit the data to the target χ²/N. A run *reached white residuals* when one
+    of its states at the target misfit had them (``seen_white``, recorded during
+    training). Where the second run reached them and the first did not, the second is
+    kept: only its model accounts for every anomaly's shape. Otherwise (neither, or both)
+    the second is kept when its final Moran's I is below the first's by more than
+    :data:`FALLBACK_SE` standard errors of the difference (the two null standard
+    deviations combined), else the first. ``first_check``: the first run's
+    :func:`residual_check`, when already computed.
     """
     a = first_check if first_check is not None else _check_of(prob, first)
     b = _check_of(prob, second)
     se = math.hypot(a["std"], b["std"])
     z = (a["moran_i"] - b["moran_i"]) / se if se > 0 else 0.0
-    keep_second = z > FALLBACK_SE
-    runs = {name: dict(moran_i=c["moran_i"], z=c["z"], chi2=float(np.mean([o["chi2"] for o in outs])))
-            for name, c, outs in (("least_squares", a, first), ("none", b, second))}
-    rule = (f"no state of the run from the least-squares start had white residuals at the target misfit (the "
-            f"kept one: Moran's I {a['moran_i']:.2f}, z {a['z']:.1f}); from the network's own start I is "
-            f"{b['moran_i']:.2f} (the first minus the second: {z:.1f} standard errors): kept the "
-            + ("network's own start" if keep_second else f"least-squares start (the second needs > {FALLBACK_SE:g})"))
+    white = [any(o.get("seen_white") for o in outs) for outs in (first, second)]
+    adequate = white[1] and not white[0]
+    keep_second = adequate or z > FALLBACK_SE
+    runs = {name: dict(moran_i=c["moran_i"], z=c["z"], chi2=float(np.mean([o["chi2"] for o in outs])),
+                       reached_white=w)
+            for name, c, outs, w in (("least_squares", a, first, white[0]), ("none", b, second, white[1]))}
+    head = (f"the run from the least-squares start {'reached' if white[0] else 'reached no state with'} white "
+            f"residuals at the target misfit (the kept state: Moran's I {a['moran_i']:.2f}, z {a['z']:.1f}); "
+            f"the run from the network's own start {'did' if white[1] else 'did not'} (I {b['moran_i']:.2f}; "
+            f"the first minus the second: {z:.1f} standard errors): kept the ")
+    if adequate:
+        rule = head + "network's own start (only its run reached white residuals)"
+    elif keep_second:
+        rule = head + f"network's own start (its I is lower by more than {FALLBACK_SE:g} standard errors)"
+    else:
+        rule = head + f"least-squares start (the second needs white residuals or an I lower by > {FALLBACK_SE:g})"
     logger.debug("start chosen from the residuals: %s", rule)  # the result and the CLI carry it
     return (second if keep_second else first), dict(start="none" if keep_second else "least_squares",
                                                     z_difference=z, rule=rule, runs=runs)

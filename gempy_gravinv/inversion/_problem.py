@@ -169,6 +169,7 @@ class Problem:
         self.moran = None  # the residual whiteness test of states during training (g_z data)
         if survey.is_gz_only and not self.sharded and survey.n_data >= 6:
             self.moran = MoranI(survey.locations)
+        self.test_white = bool(cfg.start_fallback)  # test in-band states for white residuals while training
         if cfg.warm_start == "least_squares":  # the last closed-form step: computed now, while G is held
             self.least_squares_start()
         self._hold_g64, self._g64 = False, None

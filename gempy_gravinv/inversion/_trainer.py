@@ -180,7 +180,7 @@ class MemberTrainer:
         for key, v in zip(HISTORY_KEYS, values, strict=True):
             self.history[key].append(v)
         white = None  # whether an in-band state has white residuals: what start_fallback reads
-        if m is not None and self.cfg.start_fallback and self.prob.moran is not None:
+        if m is not None and self.prob.test_white and self.prob.moran is not None:
             white = lambda: self.prob.residuals_white(m.detach())  # noqa: E731
         why = self.stopper.update(self.step, chi2, self.field, reg_val, white)
         if why is None and not math.isfinite(chi2):
