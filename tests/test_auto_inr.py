@@ -205,7 +205,7 @@ def test_fields_are_evaluated_in_blocks_without_gradients(monkeypatch):
     ("weighting_power", float("nan"), "weighting_power must be a finite number"),
     ("lr", "fast", "lr must be a number"),
     ("lr", 1e6, "lr must be <= 1"),
-    ("init_value", 900.0, "init_value .* inside bounds"),
+    ("init_value", 900.0, "init_value .* within bounds"),
     ("lr_min", 0.5, "lr_min"),
     ("axis_scale", [1.0, 1.0], "axis_scale must hold 3"),
 ])
@@ -261,3 +261,16 @@ def test_cli_quiet_and_verbose_control_the_library_log(capsys):
     log.info("shown message")
     err = capsys.readouterr().err
     assert "shown message" in err and "hidden message" not in err
+
+
+def test_positive_only_bounds_work_with_the_default_settings():
+    """bounds (0, hi): the default start value 0 lies on the bound; the field starts just
+    inside it and the model stays non-negative. A start value outside the bounds is refused."""
+    INRConfig.auto(bounds=(0.0, 400.0)).validate()
+    with pytest.raises(ValueError, match=r"init_value \(-1.0 kg/m³\) must lie within bounds"):
+        INRConfig.auto(bounds=(0.0, 400.0), init_value=-1.0).validate()
+    case = synthetic.single_block(noise_seed=0)
+    res = invert_inr(case.survey, case.mesh, None, bounds=(0.0, 600.0), true_model=case.model, progress=False,
+                     max_steps=300)
+    assert res.model.min() >= 0.0 and res.chi2 < 1.5
+    assert res.metrics["pearson_r"] > 0.5

@@ -99,3 +99,16 @@ def test_bad_input(block_case):
         run_inversion(survey, mesh, bounds=(10.0, -10.0))
     with pytest.raises(ValueError, match="reference"):
         run_inversion(survey, mesh, reference=np.zeros(3))
+
+
+@pytest.mark.parametrize("kind", ["l2", "sparse"])
+def test_positive_only_bounds_start_inside_them(block_case, kind):
+    """With bounds (0, hi) the reference 0 lies on the lower bound; started there, SimPEG's
+    projected Gauss-Newton would keep every cell at 0 (a constant model). The start moves a
+    hair inside, and the inversion fits the data with a non-negative model of the block."""
+    mesh, survey, true = block_case
+    res = run_inversion(survey, mesh, kind=kind, reference=0.0, bounds=(0.0, 600.0))
+    assert res.model.min() >= 0.0 and np.ptp(res.model) > 100.0
+    chi2 = float(np.mean(((res.gz_pred - survey.gz) / survey.std) ** 2))
+    assert chi2 < 3.0
+    assert np.corrcoef(res.model, true)[0, 1] > 0.5

@@ -63,7 +63,9 @@ class INRConfig:
         Density contrast bounds, kg/m³. (0, hi) enforces a positive-only contrast (use
         it only when the sign is known).
     init_value : float or None
-        Initial density of the field (kg/m³); None = PyTorch's default initialisation.
+        Initial density of the field (kg/m³), within ``bounds``; on a bound (the default 0
+        with positive-only bounds ``(0, hi)``) the bounded output starts 1% of the range
+        inside it. None = PyTorch's default initialisation.
     last_layer_gain : float
         Scales the last layer's initial weights (with ``init_value``).
     normalization : {"zscore", "extent", "isotropic"}

@@ -64,9 +64,8 @@ def check_config(cfg) -> None:
         raise ValueError(f"lr_decay must be in (0, 1] (a per-step factor), got {cfg.lr_decay}")
     if cfg.init_value is not None and cfg.bounds is not None and cfg.output != "linear":
         lo, hi = check_bounds(cfg.bounds)
-        if not lo < cfg.init_value < hi:
-            raise ValueError(f"init_value ({cfg.init_value} kg/m³) must lie strictly inside bounds "
-                             f"({lo}, {hi}) kg/m³")
+        if not lo <= cfg.init_value <= hi:  # on a bound (0 with (0, hi)): the output starts just inside it
+            raise ValueError(f"init_value ({cfg.init_value} kg/m³) must lie within bounds ({lo}, {hi}) kg/m³")
     if len(cfg.axis_scale) != 3:
         raise ValueError(f"axis_scale must hold 3 factors (x, y, z), got {cfg.axis_scale!r}")
     for a in cfg.axis_scale:

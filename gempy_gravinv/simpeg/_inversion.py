@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +35,13 @@ from .._validation import check_choice
 
 __all__ = ["InversionResult", "run_inversion", "make_simulation"]
 
+logger = logging.getLogger(__name__)
+
 _KINDS = ("l2", "sparse")
 _ENGINES = ("ours", "simpeg")
+
+#: Fraction of the bounds' range by which a starting model on a bound is moved inside
+START_INSIDE = 1e-4
 
 
 @dataclass
@@ -225,7 +231,10 @@ def run_inversion(survey: Survey, mesh, kind: str = "l2", *, reference=None, bou
     cg_maxiter, cg_rtol : int, float
         Inner conjugate-gradient controls of ``ProjectedGNCG`` (``cg_atol=0``).
     starting_model : float or array_like, optional
-        Starting density contrast, kg/m³ (default: the reference, clipped to the bounds).
+        Starting density contrast, kg/m³ (default: the reference), clipped to the bounds;
+        a cell on a bound (the reference 0 with bounds ``(0, hi)``) starts
+        :data:`START_INSIDE` of the bounds' range inside it, since SimPEG's projected
+        Gauss-Newton would hold it there.
     simulation : simpeg simulation, optional
         A ready simulation (identity ``rhoMap`` on the same active cells, g/cm³) to reuse
         its stored sensitivity; overrides ``engine``.
@@ -285,6 +294,14 @@ def run_inversion(survey: Survey, mesh, kind: str = "l2", *, reference=None, bou
         raise ValueError("bounds must satisfy lower < upper (kg/m³)")
     m0 = kgm3_to_gcc(_vec(starting_model, "starting_model", 0.0)) if starting_model is not None else ref.copy()
     m0 = np.clip(m0, lower, upper)
+    # SimPEG's projected Gauss-Newton keeps a cell that starts on a bound there (its CG
+    # runs on the cells off the bounds only): start a hair inside them
+    inside = START_INSIDE * np.where(np.isfinite(upper - lower), upper - lower, 1.0)
+    on_bound = (m0 <= lower) | (m0 >= upper)
+    if np.any(on_bound):
+        logger.info("%d cells start on a bound: moved %.3g of the bounds' range inside", int(on_bound.sum()),
+                    START_INSIDE)
+        m0 = np.clip(m0, lower + inside, upper - inside)
 
     data = survey.to_simpeg_data(sv)
     dmis = data_misfit.L2DataMisfit(data=data, simulation=sim)
