@@ -11,7 +11,10 @@ The start is the minimum weighted-norm model at the target misfit:
 design ``G diag(s) / σ``, a flat prior on the mean contrast ``b``, λ set by the
 discrepancy principle (χ²/N = target), and ``s = (d / d_ref)^(β/2)`` the depth weight
 (:mod:`gempy_gravinv.inversion._depth`): penalising ``|m / s|²`` lets deep cells carry
-mass at the same cost as shallow ones carry less. Units: kg/m³.
+mass at the same cost as shallow ones carry less. On a graded mesh (padding, an octree)
+``s`` also carries ``sqrt(v̄ / v)`` for cells of volume ``v`` (mean ``v̄``): the prior is
+that of a field per unit volume, so cutting a cell in two does not double its share of
+the prior variance and large cells do not draw the mass. Units: kg/m³.
 """
 
 from __future__ import annotations
@@ -40,12 +43,16 @@ SPARSE_KURTOSIS = 1.0
 
 
 def _design(prob, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Whitened ``(G diag(s) / σ, d / σ, G 1 / σ)`` and the depth weight ``s`` (n_cells,), float64.
+    """Whitened ``(G diag(s) / σ, d / σ, G 1 / σ)`` and the prior scale ``s`` (n_cells,), float64.
 
+    ``s``: the depth weight, times ``sqrt(v̄ / v)`` where the cell volumes ``v`` differ.
     Not projected off any regional.
     """
     G = prob.dense64()
     s = depth_weight(prob.depth, torch.as_tensor(prob.mesh.cell_centers), beta).to(G.device)
+    v = prob.mesh.volumes
+    if np.ptp(v) > 1e-9 * v.max():  # graded mesh: the prior per unit volume
+        s = s * torch.as_tensor(np.sqrt(v.mean() / v), device=G.device, dtype=s.dtype)
     std = prob.std.to(G)
     return G * s[None, :] / std[:, None], prob.d.to(G) / std, G.sum(1) / std, s
 
