@@ -195,3 +195,19 @@ def test_bench_command_tiny(capsys):
     diffs = [float(x) for x in re.findall(r"rel\. diff to SimPEG ([0-9.e+-]+)", out)]
     assert diffs and max(diffs) < 1e-10
     assert main(["bench", "--sizes", "nope"]) == 2
+
+
+def test_invert_names_the_fallback_as_its_option(tmp_path, capsys):
+    """A correlated-residual hint printed by ``invert`` names ``--start-fallback``, the
+    option this command takes, not the Python keyword."""
+    from gempy_gravinv.cases import synthetic
+
+    case = synthetic.single_block(noise_seed=0)
+    case.mesh.source.write_UBC(str(tmp_path / "mesh.msh"))
+    gio.write_csv(tmp_path / "st.csv", case.survey)
+    rc = main(["invert", str(tmp_path / "st.csv"), "--mesh", str(tmp_path / "mesh.msh"), "-o", str(tmp_path / "out"),
+               "--max-steps", "5", "--bounds", "0", "400"])  # 5 steps: far from the data, residuals correlated
+    out = capsys.readouterr().out
+    assert rc == 0
+    line = next(ln for ln in out.splitlines() if ln.startswith("residuals: "))
+    assert "residuals correlated" in line and "--start-fallback" in line and "start_fallback=True" not in line

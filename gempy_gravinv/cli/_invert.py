@@ -204,6 +204,6 @@ def _run(args: argparse.Namespace) -> int:
     for what, sel in (("prior", res.prior_selection), ("regional", res.regional_selection),
                       ("noise", res.noise_estimate), ("start", res.start_selection),
                       ("residuals", res.residual_check)):
-        if sel is not None:  # what the data chose, and why
-            print(f"{what}: {sel['rule']}")
+        if sel is not None:  # what the data chose, and why (settings named as this command takes them)
+            print(f"{what}: {sel['rule'].replace('start_fallback=True', '--start-fallback')}")
     return 0
