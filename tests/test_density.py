@@ -157,6 +157,10 @@ def test_hash_grid_stencil_cache_never_serves_other_points():
     ya, ya2, yb = enc(a), enc(a), enc(b)
     assert torch.equal(ya, ya2)
     assert torch.equal(yb, fresh(b)) and not torch.equal(ya, yb)
+    assert torch.equal(enc(a), ya)  # the same tensor again: served from the cache
+    a[3, 0] += 0.2  # the same tensor written in place (its version changes): recomputed
+    ya3 = enc(a)
+    assert torch.equal(ya3, HashGridEncoding(**kw)(a)) and not torch.equal(ya3, ya)
     # gradients still reach the tables through the cached stencil, and w.r.t. points
     ya2.sum().backward()
     assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in enc.tables)

@@ -208,17 +208,21 @@ def cached_on_points(module: nn.Module, u: torch.Tensor, compute):
     """``compute(u)``, reused while ``module`` sees the same points ``u`` again.
 
     A trainer evaluates the same points every step; the cache is keyed on their values
-    (never serves other points) and bypassed when gradients with respect to ``u`` are
-    needed.
+    (never serves other points: the same tensor object with an unchanged version counter
+    is taken as a hit without comparing, any other tensor is compared value by value) and
+    bypassed when gradients with respect to ``u`` are needed.
     """
     if u.requires_grad:
         return compute(u)
     cached = getattr(module, "_cache", None)
+    if cached is not None and cached[2] is u and cached[3] == u._version:  # the same tensor, not written since
+        return cached[1]
     if (cached is not None and cached[0].shape == u.shape and cached[0].dtype == u.dtype
             and cached[0].device == u.device and torch.equal(cached[0], u)):
+        module._cache = (cached[0], cached[1], u, u._version)
         return cached[1]
     out = compute(u)
-    module._cache = (u.detach().clone(), out)
+    module._cache = (u.detach().clone(), out, u, u._version)
     return out
 
 
@@ -400,7 +404,7 @@ class HashGridEncoding(nn.Module):
                                           (n, table.shape[0]), check_invariants=False).coalesce()
             with warnings.catch_warnings():  # torch calls its sparse CSR support beta
                 warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
-                out.append((coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr()))
+                out.append((_int32_csr(coo.to_sparse_csr()), _int32_csr(coo.t().coalesce().to_sparse_csr())))
         return out
 
     def _gather(self, u: torch.Tensor) -> torch.Tensor:
@@ -421,6 +425,14 @@ class HashGridEncoding(nn.Module):
                 W, Wt = W.to(table.dtype), Wt.to(table.dtype)
             outs.append(_Interpolate.apply(table, W, Wt).to(u.dtype))
         return torch.cat(outs, dim=-1)
+
+
+def _int32_csr(m: torch.Tensor) -> torch.Tensor:
+    """``m`` (sparse CSR) with 32-bit indices where they fit: the sparse BLAS takes them without a copy."""
+    if max(m.shape[0] + 1, m.shape[1], m.values().numel()) >= 2**31:
+        return m
+    return torch.sparse_csr_tensor(m.crow_indices().to(torch.int32), m.col_indices().to(torch.int32), m.values(),
+                                   m.shape, check_invariants=False)  # the indices of a valid CSR matrix
 
 
 class _Interpolate(torch.autograd.Function):
