@@ -220,7 +220,8 @@ class Problem:
         if self.moran is None:
             return True
         with torch.no_grad():
-            return self.moran.test((self.d - self.predicted(m)[0]) / self.std)["z"] <= RESIDUAL_Z
+            z = (self.d - self.predicted(m)[0]) / self.std  # the score alone: no p-value on this path
+            return self.moran.zscore(self.moran.statistic(z)) <= RESIDUAL_Z
 
     def _check_shape(self, op) -> None:
         if op.n_cells != self.mesh.n_cells or op.n_data != self.survey.n_data:
