@@ -100,6 +100,65 @@ def test_evidence_from_the_gram_matrix_equals_the_svd():
         fast.weights(lam)
 
 
+@pytest.mark.parametrize("f", [40, 400])  # fewer weights than data (Ãᵀ Ã) and more (Ã Ãᵀ)
+def test_gram_posteriors_agree_with_the_svd_on_either_side(f):
+    """Evidence, misfit, leave-one-out residuals and (``gram=True``) weights from the smaller
+    side's Gram matrix equal the SVD's, with and without a caller's Gram."""
+    import torch
+
+    from gempy_gravinv.inversion._linear import HeadPosterior
+
+    g = np.random.default_rng(7)
+    n = 80
+    A = g.normal(size=(n, f)) * np.exp(-np.arange(f) / 30.0)[None, :]
+    a0 = g.normal(size=n) + 2.0
+    b = A @ g.normal(size=f) + 0.5 * a0 + 0.2 * g.normal(size=n)
+    At, a0t, bt = (torch.as_tensor(v) for v in (A, a0, b))
+    full = HeadPosterior(At, a0t, bt)
+    q = a0t / a0t.norm()
+    P = torch.eye(n, dtype=At.dtype) - q[:, None] * q[None, :]
+    keep = torch.diagonal(P)
+    lam = full.evidence()
+    for post in (HeadPosterior(At, a0t, bt, gram=True), HeadPosterior(At, a0t, bt, evidence_only=True),
+                 HeadPosterior(At, a0t, bt, gram=True, gram_matrix=P @ At @ At.T @ P)):
+        for x in (lam / 10, lam, lam * 10):
+            assert post.log_evidence(x) == pytest.approx(full.log_evidence(x), rel=1e-9, abs=1e-7)
+            assert post.chi2(x) == pytest.approx(full.chi2(x), rel=1e-7)
+            np.testing.assert_allclose(post.loo_residuals(x, keep), full.loo_residuals(x, keep), rtol=1e-6)
+            if not post.evidence_only:  # the weights at the evidence's λ and near it
+                w, b0 = post.weights(x)
+                w_ref, b0_ref = full.weights(x)
+                np.testing.assert_allclose(w, w_ref, rtol=1e-5, atol=1e-7 * float(w_ref.abs().max()))
+                assert b0 == pytest.approx(b0_ref, rel=1e-6)
+
+
+def test_the_start_reuses_its_gram_matrix_until_the_noise_changes():
+    """The regional's choice and the prior's image share one product over the cells; a new σ
+    (a noise estimate) makes a new one, and the start is the least-squares model of the new σ."""
+    import torch
+
+    from gempy_gravinv._mesh import as_prism_mesh
+    from gempy_gravinv.cases import synthetic
+    from gempy_gravinv.inversion._problem import Problem
+    from gempy_gravinv.inversion._warmstart import _design, _gram, weighted_start
+
+    case = synthetic.single_block(noise_seed=0)
+    prob = Problem(case.survey, as_prism_mesh(case.mesh), INRConfig.auto(bounds=case.bounds, regional="none"))
+    A = _design(prob, 1.0)[0]
+    K = _gram(prob, 1.0, A)
+    assert _gram(prob, 1.0, A) is K  # cached
+    start = weighted_start(prob, 1.0, 1.0)
+    prob.std = prob.std * 2.0  # what a noise estimate does
+    A2 = _design(prob, 1.0)[0]
+    K2 = _gram(prob, 1.0, A2)
+    assert K2 is not K
+    torch.testing.assert_close(K2, K / 4.0)
+    start2 = weighted_start(prob, 1.0, 1.0)
+    assert not torch.allclose(start2, start)  # twice the noise: a smoother model at χ²/N = 1
+    with torch.no_grad():
+        assert float(prob.chi2(start2.to(prob.dtype))) == pytest.approx(1.0, rel=1e-3)
+
+
 def test_matern_preset_is_the_evidence_lattice_auto_uses_for_distributed_sources(not_wrapping):
     survey, mesh, model = not_wrapping
     # float32 operator, as auto()'s compact settings have it, so that the two closed forms are the same computation

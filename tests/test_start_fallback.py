@@ -102,9 +102,13 @@ def test_correlated_residuals_name_the_remedy(dipping_problem):
         with torch.no_grad():
             m = torch.as_tensor(model, dtype=prob.dtype)
             pred = prob.predicted(m)[0].numpy()
-        check = _inr.residual_check(pred, prob.survey, hint="try this")
+        advice = dict(option="knob", value=2, effect="tries this")
+        check = _inr.residual_check(pred, prob.survey, advice=advice)
         assert check["rule"].startswith("residuals correlated" if correlated else "residuals spatially white")
-        assert check["rule"].endswith("; try this") == correlated
+        assert check["rule"].endswith("; knob=2 tries this") == correlated
+        assert (check.get("advice") == advice) == correlated  # an interface can name the setting its own way
+        if correlated:
+            assert check["rule"] == check["finding"] + "; knob=2 tries this"
         assert prob.residuals_white(m) is not correlated  # the trainer's test of a state says the same
 
 

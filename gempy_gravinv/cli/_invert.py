@@ -204,6 +204,10 @@ def _run(args: argparse.Namespace) -> int:
     for what, sel in (("prior", res.prior_selection), ("regional", res.regional_selection),
                       ("noise", res.noise_estimate), ("start", res.start_selection),
                       ("residuals", res.residual_check)):
-        if sel is not None:  # what the data chose, and why (settings named as this command takes them)
-            print(f"{what}: {sel['rule'].replace('start_fallback=True', '--start-fallback')}")
+        if sel is None:
+            continue
+        rule = sel["rule"]  # what the data chose, and why; a setting to try, named as this command takes it
+        if sel.get("advice", {}).get("option") == "start_fallback":
+            rule = f"{sel['finding']}; --start-fallback {sel['advice']['effect']}"
+        print(f"{what}: {rule}")
     return 0

@@ -223,11 +223,12 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
     if true_model is not None:
         metrics = evaluate(model=model, true=true_model, pred=predicted, survey=prob.survey, mesh=prob.mesh,
                            wall_time=train_time, device=str(prob.device))
-    hint = ""
+    advice = None
     if cfg.warm_start == "least_squares" and cfg.solver == "adam" and not cfg.start_fallback:
-        hint = "start_fallback=True trains once more from the network's own start and keeps the whiter run"
+        advice = FALLBACK_ADVICE
     check = residual_check(predicted, prob.survey,
-                           _moran(prob, predicted) if metrics is None else metrics["residual_autocorrelation"], hint)
+                           _moran(prob, predicted) if metrics is None else metrics["residual_autocorrelation"],
+                           advice)
     if metrics is not None:
         metrics["residual_autocorrelation"] = check  # one dict, with its sentence
     return INRResult(model=model, std=std, members=members, predicted=predicted, chi2=chi2,
@@ -243,12 +244,21 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
                      residual_check=check)
 
 
-def residual_check(predicted: np.ndarray, survey, computed: dict | None = None, hint: str = "") -> dict | None:
+#: What to try when the least-squares start's model leaves correlated residuals: the setting and its effect
+FALLBACK_ADVICE = dict(option="start_fallback", value=True,
+                       effect="trains once more from the network's own start and keeps the whiter run")
+
+
+def residual_check(predicted: np.ndarray, survey, computed: dict | None = None,
+                   advice: dict | None = None) -> dict | None:
     """Are the residuals of g_z data spatially white? Moran's I with a sentence (None for other data).
 
     ``computed``: :func:`~gempy_gravinv.metrics.residual_autocorrelation` of these
-    residuals when :func:`~gempy_gravinv.metrics.evaluate` already has it. ``hint``: what
-    to try, added to the sentence when the residuals are correlated.
+    residuals when :func:`~gempy_gravinv.metrics.evaluate` already has it. ``advice``
+    (``option``, ``value``, ``effect``): a setting to try, named in the sentence
+    (``option=value effect``) when the residuals are correlated; the returned dict then
+    also holds ``finding`` (the sentence without it) and ``advice``, so an interface can
+    name the setting its own way (the CLI: ``--start-fallback``).
     """
     if not survey.is_gz_only:
         return None
@@ -258,9 +268,12 @@ def residual_check(predicted: np.ndarray, survey, computed: dict | None = None, 
         return None
     i, z = out["moran_i"], out["z"]
     if z > RESIDUAL_Z:
-        rule = (f"residuals correlated between neighbouring stations (Moran's I {i:.2f}, z {z:.1f}): the model "
-                "misses structure the data hold (a source at another depth, a regional, too smooth a prior)"
-                + (f"; {hint}" if hint else ""))
+        finding = (f"residuals correlated between neighbouring stations (Moran's I {i:.2f}, z {z:.1f}): the "
+                   "model misses structure the data hold (a source at another depth, a regional, too smooth a prior)")
+        if advice is not None:
+            out = {**out, "finding": finding, "advice": dict(advice)}
+            finding += f"; {advice['option']}={advice['value']!r} {advice['effect']}"
+        rule = finding
     elif z < -RESIDUAL_Z:
         rule = f"residuals anti-correlated between neighbouring stations (Moran's I {i:.2f}, z {z:.1f}): noise fitted"
     else:

@@ -164,31 +164,57 @@ class HeadPosterior:
         self.a0, self.a02 = a0, float(a0 @ a0)
         if not self.a02 > 0:
             raise ValueError("the mesh's uniform density gives no signal at the stations (G·1 = 0)")
-        q = a0 / math.sqrt(self.a02)
-        self.At = A - q[:, None] * (q @ A)[None, :]  # projected: the bias takes its own direction
-        self.bt = b - q * (q @ b)
+        self._q = a0 / math.sqrt(self.a02)
+        self.bt = b - self._q * (self._q @ b)  # projected: the bias takes its own direction
+        self.A, self.b = A, b
+        self._At: torch.Tensor | None = None
+        self._V: torch.Tensor | None = None
+        self.evidence_only = bool(evidence_only)
         if evidence_only or gram:
             # λ-dependent evidence and misfit only need the singular values and Uᵀb: from the
-            # n x n Gram matrix (one product and one symmetric eigendecomposition, far cheaper
-            # than an SVD of a wide design); directions below 1e-6 of the largest singular
-            # value, which the Gram's round-off cannot resolve, are left out. ``gram``: V from
-            # ``Ãᵀ U / S`` (accurate to ~1e-4 in the weakest kept direction: for approximate
-            # models such as a start, not for the exact closed-form solver)
-            ev, U = torch.linalg.eigh(self.At @ self.At.T if gram_matrix is None else gram_matrix)
-            S = ev.clamp_min(0.0).sqrt()
-            keep = S > S.max() * 1e-6 if S.numel() else S > 0
-            self.U, self.S = U[:, keep], S[keep]
-            self.V = None if evidence_only else (self.At.T @ self.U) / self.S[None, :]
+            # Gram matrix of the smaller side (one product and one symmetric
+            # eigendecomposition, far cheaper than an SVD); directions below 1e-6 of the
+            # largest singular value, which the Gram's round-off cannot resolve, are left
+            # out. ``gram``: the weights from ``Ãᵀ U / S`` (accurate to ~1e-4 in the weakest
+            # kept direction: for approximate models such as a start, not for the exact
+            # closed-form solver)
+            if gram_matrix is None and A.shape[1] < self.n:  # fewer weights than data: Ãᵀ Ã
+                ev, V = torch.linalg.eigh(self.At.T @ self.At)
+                S, V = self._kept(ev, V)
+                self.U, self.S, self._V = (self.At @ V) / S[None, :], S, V
+            else:
+                ev, U = torch.linalg.eigh(self.At @ self.At.T if gram_matrix is None else gram_matrix)
+                self.S, self.U = self._kept(ev, U)
         else:
             U, S, Vh = torch.linalg.svd(self.At, full_matrices=False)
             keep = S > S.max() * 1e-12 if S.numel() else S > 0
-            self.U, self.S, self.V = U[:, keep], S[keep], Vh[keep].T
+            self.U, self.S, self._V = U[:, keep], S[keep], Vh[keep].T
         self.c = self.U.T @ self.bt
         self._u2: torch.Tensor | None = None  # U², for the leave-one-out diagonal
-        self.A, self.b = A, b
         self.res_perp = float(self.bt @ self.bt - self.c @ self.c)  # the part no weight can fit
         self.s2 = self.S * self.S
         self.n_weights = int(A.shape[1])
+
+    @staticmethod
+    def _kept(ev: torch.Tensor, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Singular values ``sqrt(ev)`` above 1e-6 of the largest, and their eigenvectors."""
+        S = ev.clamp_min(0.0).sqrt()
+        keep = S > S.max() * 1e-6 if S.numel() else S > 0
+        return S[keep], vectors[:, keep]
+
+    @property
+    def At(self) -> torch.Tensor:
+        """The design projected off the bias direction, ``(I - q qᵀ) A`` (n_data, F); built on first use."""
+        if self._At is None:
+            self._At = self.A - self._q[:, None] * (self._q @ self.A)[None, :]
+        return self._At
+
+    @property
+    def V(self) -> torch.Tensor | None:
+        """Right singular vectors (F, k) of the projected design (None for ``evidence_only``); built on first use."""
+        if self._V is None and not self.evidence_only:
+            self._V = (self.At.T @ self.U) / self.S[None, :]
+        return self._V
 
     # ---------------------------------------------------------------- λ-dependent pieces
     def chi2(self, lam: float) -> float:
@@ -215,9 +241,12 @@ class HeadPosterior:
 
     def weights(self, lam: float) -> tuple[torch.Tensor, float]:
         """Posterior mean ``(w (F,), b)`` at λ, kg/m³."""
-        if self.V is None:
+        if self.evidence_only:
             raise ValueError("this posterior was built with evidence_only=True: it has no weights")
-        w = self.V @ (self.S / (self.s2 + lam) * self.c)
+        if self._V is None:  # V = Ãᵀ U / S: one product with Ãᵀ instead of forming V
+            w = self.At.T @ (self.U @ (self.c / (self.s2 + lam)))
+        else:
+            w = self._V @ (self.S / (self.s2 + lam) * self.c)
         b0 = float(self.a0 @ (self.b - self.A @ w)) / self.a02
         return w, b0
 

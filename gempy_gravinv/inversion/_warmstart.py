@@ -57,6 +57,32 @@ def _design(prob, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return G * s[None, :] / std[:, None], prob.d.to(G) / std, G.sum(1) / std, s
 
 
+def _gram(prob, beta: float, A: torch.Tensor) -> torch.Tensor:
+    """``A Aᵀ`` (n_data, n_data) of the whitened design of depth weight β, computed once per problem and β.
+
+    The regional's choice and the prior's least-squares image use the same design; a
+    product over every cell is the costly part of both. Recomputed when σ changed (a
+    noise estimate rescales it).
+    """
+    cache = prob.__dict__.setdefault("_grams", {})
+    hit = cache.get(float(beta))
+    if hit is None or hit[0] is not prob.std:
+        hit = cache[float(beta)] = (prob.std, A @ A.T)
+    return hit[1]
+
+
+def _flat_projection(gram: torch.Tensor, a0: torch.Tensor, reg: Regional | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(P K P, diag P)``: the Gram ``K`` projected off the flat columns (the mean contrast ``a0`` and the regional's).
+
+    ``P = I - E Eᵀ``, ``E`` an orthonormal basis of the whitened flat columns; ``P K P``
+    is the Gram of the projected design that :class:`HeadPosterior` factors.
+    """
+    flat = a0[:, None] if reg is None else torch.cat([a0[:, None], reg.T.to(a0) / reg.std.to(a0)[:, None]], dim=1)
+    E, _ = torch.linalg.qr(flat)
+    ME = gram @ E
+    return gram - E @ ME.T - ME @ E.T + E @ (E.T @ ME) @ E.T, 1.0 - (E * E).sum(1)
+
+
 def _posterior(prob, beta: float) -> tuple[HeadPosterior, torch.Tensor]:
     """The Gaussian posterior of the depth-weighted design and the weight ``s`` (n_cells,).
 
@@ -64,9 +90,11 @@ def _posterior(prob, beta: float) -> tuple[HeadPosterior, torch.Tensor]:
     its columns: the regional is integrated out.
     """
     A, b, a0, s = _design(prob, beta)
-    if prob.regional is not None:
+    gram = _gram(prob, beta, A)
+    if prob.regional is not None:  # R A Aᵀ R, R the regional's projection
         A, b, a0 = (prob.regional.project(x) for x in (A, b, a0))
-    return HeadPosterior(A, a0, b, gram=True), s
+        gram = prob.regional.project(prob.regional.project(gram).T).T
+    return HeadPosterior(A, a0, b, gram=True, gram_matrix=_flat_projection(gram, a0, None)[0]), s
 
 
 def _too_large(prob) -> bool:
@@ -216,7 +244,7 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
     std = prob.std.to(A)
     scores: dict = {}
     e2: dict = {}
-    gram = A @ A.T  # once: each kind projects it
+    gram = _gram(prob, beta, A)  # once: each kind projects it
     for kind in kinds:
         try:
             reg = make_regional(kind, prob.survey.locations, std)
@@ -245,13 +273,7 @@ def loo_with_regional(A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, reg: R
     flat prior; λ minimises the leave-one-out χ²/N. All whitened (divided by σ).
     ``gram``: ``A Aᵀ`` when the caller has it.
     """
-    flat = a0[:, None] if reg is None else torch.cat([a0[:, None], reg.T.to(A) / reg.std.to(A)[:, None]], dim=1)
-    E, _ = torch.linalg.qr(flat)
-    keep = 1.0 - (E * E).sum(1)
+    projected, keep = _flat_projection(A @ A.T if gram is None else gram, a0, reg)
     proj = (lambda x: x) if reg is None else reg.project
-    projected = None
-    if gram is not None:  # P M P with P = I - E Eᵀ, the projection off every flat column
-        ME = gram @ E
-        projected = gram - E @ ME.T - ME @ E.T + E @ (E.T @ ME) @ E.T
-    return HeadPosterior(proj(A), proj(a0[:, None])[:, 0], proj(b), evidence_only=True,
-                         gram_matrix=projected).loo(keep)
+    # evidence only, from the projected Gram: the design itself enters by its shape alone
+    return HeadPosterior(A, proj(a0[:, None])[:, 0], proj(b), evidence_only=True, gram_matrix=projected).loo(keep)
