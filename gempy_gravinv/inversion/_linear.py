@@ -149,10 +149,12 @@ class HeadPosterior:
         Whitened data ``d / σ``.
     evidence_only : bool
         Only the λ-dependent evidence, misfit and leave-one-out pieces (no weights),
-        from the n x n Gram matrix of the design.
+        from the Gram matrix of the design's smaller side (``Ã Ãᵀ``, n x n, or
+        ``Ãᵀ Ã`` where there are fewer weights than data).
     gram : bool
-        Weights too, from the Gram matrix (faster than an SVD of a wide design, less
-        accurate in its weakest directions: for approximate models).
+        Weights too, from that Gram matrix (faster than an SVD, less accurate in its
+        weakest directions: for approximate models). Without ``Ãᵀ Ã``'s eigenvectors,
+        the weights come from one product with ``Ãᵀ`` (``V`` is built only if asked for).
     gram_matrix : Tensor (n_data, n_data), optional
         ``Ã Ãᵀ`` of the projected design when the caller has it (with ``evidence_only``
         or ``gram``).
