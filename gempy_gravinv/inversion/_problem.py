@@ -142,6 +142,7 @@ class Problem:
         self.depth = make_depth(cfg.depth_from, mesh, survey, cfg.depth_z0)
         self.density = density
         self._starts: dict[float, torch.Tensor | None] = {}
+        self.grams: dict = {}  # β -> (σ, n x n Gram of the least-squares design) during the setup: see _warmstart
         self._g64: torch.Tensor | None = None  # the dense float64 G, held while the setup uses it
         self._hold_g64 = True
         self.prior_selection: dict | None = None
@@ -173,6 +174,7 @@ class Problem:
         if cfg.warm_start == "least_squares":  # the last closed-form step: computed now, while G is held
             self.least_squares_start()
         self._hold_g64, self._g64 = False, None
+        self.grams.clear()  # n x n each: not held through training
 
     def _data_model(self, cfg: INRConfig) -> None:
         """The regional part of the data (``cfg.regional``), solved with the density."""

@@ -64,10 +64,9 @@ def _gram(prob, beta: float, A: torch.Tensor) -> torch.Tensor:
     product over every cell is the costly part of both. Recomputed when σ changed (a
     noise estimate rescales it).
     """
-    cache = prob.__dict__.setdefault("_grams", {})
-    hit = cache.get(float(beta))
+    hit = prob.grams.get(float(beta))
     if hit is None or hit[0] is not prob.std:
-        hit = cache[float(beta)] = (prob.std, A @ A.T)
+        hit = prob.grams[float(beta)] = (prob.std, A @ A.T)
     return hit[1]
 
 
