@@ -207,7 +207,7 @@ def _run(args: argparse.Namespace) -> int:
         if sel is None:
             continue
         rule = sel["rule"]  # what the data chose, and why; a setting to try, named as this command takes it
-        if sel.get("advice", {}).get("option") == "start_fallback":
-            rule = f"{sel['finding']}; --start-fallback {sel['advice']['effect']}"
+        if "advice" in sel:
+            rule = f"{sel['finding']}; --{sel['advice']['option'].replace('_', '-')} {sel['advice']['effect']}"
         print(f"{what}: {rule}")
     return 0

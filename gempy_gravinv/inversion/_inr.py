@@ -268,12 +268,11 @@ def residual_check(predicted: np.ndarray, survey, computed: dict | None = None,
         return None
     i, z = out["moran_i"], out["z"]
     if z > RESIDUAL_Z:
-        finding = (f"residuals correlated between neighbouring stations (Moran's I {i:.2f}, z {z:.1f}): the "
-                   "model misses structure the data hold (a source at another depth, a regional, too smooth a prior)")
+        rule = (f"residuals correlated between neighbouring stations (Moran's I {i:.2f}, z {z:.1f}): the "
+                "model misses structure the data hold (a source at another depth, a regional, too smooth a prior)")
         if advice is not None:
-            out = {**out, "finding": finding, "advice": dict(advice)}
-            finding += f"; {advice['option']}={advice['value']!r} {advice['effect']}"
-        rule = finding
+            out = {**out, "finding": rule, "advice": dict(advice)}
+            rule += f"; {advice['option']}={advice['value']!r} {advice['effect']}"
     elif z < -RESIDUAL_Z:
         rule = f"residuals anti-correlated between neighbouring stations (Moran's I {i:.2f}, z {z:.1f}): noise fitted"
     else:

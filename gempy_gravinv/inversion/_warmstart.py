@@ -73,13 +73,18 @@ def _gram(prob, beta: float, A: torch.Tensor) -> torch.Tensor:
 def _flat_projection(gram: torch.Tensor, a0: torch.Tensor, reg: Regional | None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(P K P, diag P)``: the Gram ``K`` projected off the flat columns (the mean contrast ``a0`` and the regional's).
 
-    ``P = I - E Eᵀ``, ``E`` an orthonormal basis of the whitened flat columns; ``P K P``
-    is the Gram of the projected design that :class:`HeadPosterior` factors.
+    ``P = R - q qᵀ``: ``R`` the regional's own projection (:meth:`Regional.project`, the
+    identity without one), ``q`` the unit vector along ``R a0``. ``P K P`` is the Gram of
+    the projected design that :class:`HeadPosterior` factors.
     """
-    flat = a0[:, None] if reg is None else torch.cat([a0[:, None], reg.T.to(a0) / reg.std.to(a0)[:, None]], dim=1)
-    E, _ = torch.linalg.qr(flat)
-    ME = gram @ E
-    return gram - E @ ME.T - ME @ E.T + E @ (E.T @ ME) @ E.T, 1.0 - (E * E).sum(1)
+    keep = torch.ones_like(a0)
+    if reg is not None:
+        gram = reg.project(reg.project(gram).T).T
+        a0 = reg.project(a0)
+        keep = keep - (reg.Q.to(a0) ** 2).sum(1)
+    q = a0 / a0.norm()
+    Kq = gram @ q
+    return gram - q[:, None] * Kq[None, :] - Kq[:, None] * q[None, :] + (q @ Kq) * torch.outer(q, q), keep - q * q
 
 
 def _posterior(prob, beta: float) -> tuple[HeadPosterior, torch.Tensor]:
@@ -89,11 +94,10 @@ def _posterior(prob, beta: float) -> tuple[HeadPosterior, torch.Tensor]:
     its columns: the regional is integrated out.
     """
     A, b, a0, s = _design(prob, beta)
-    gram = _gram(prob, beta, A)
-    if prob.regional is not None:  # R A Aᵀ R, R the regional's projection
+    projected = _flat_projection(_gram(prob, beta, A), a0, prob.regional)[0]
+    if prob.regional is not None:
         A, b, a0 = (prob.regional.project(x) for x in (A, b, a0))
-        gram = prob.regional.project(prob.regional.project(gram).T).T
-    return HeadPosterior(A, a0, b, gram=True, gram_matrix=_flat_projection(gram, a0, None)[0]), s
+    return HeadPosterior(A, a0, b, gram=True, gram_matrix=projected), s
 
 
 def _too_large(prob) -> bool:
