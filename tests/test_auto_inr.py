@@ -148,8 +148,7 @@ def test_cli_invert_with_topography(tmp_path):
     write_csv(tmp_path / "st.csv", loc, gz, np.full(gz.size, 0.02))
     base = [sys.executable, "-m", "gempy_gravinv", "invert", str(tmp_path / "st.csv"), "--mesh",
             str(tmp_path / "mesh.msh"), "--max-steps", "30", "--no-figures", "--no-progress"]  # the default: auto
-    ok = subprocess.run(base + ["--topography", str(tmp_path / "topo.xyz"), "--start-fallback", "-o",
-                                str(tmp_path / "out")],
+    ok = subprocess.run(base + ["--topography", str(tmp_path / "topo.xyz"), "-o", str(tmp_path / "out")],
                         capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr
     import json
@@ -157,7 +156,7 @@ def test_cli_invert_with_topography(tmp_path):
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["prior_selection"]["prior"] in ("compact", "smooth")
     assert metrics["config"]["depth_from"] == "stations" and "regional_selection" in metrics
-    # the flag reaches the config; the lattice (smooth prior) has no start to fall back from
+    # the default falls back from its start; the lattice (smooth prior) has no start to fall back from
     assert metrics["config"]["start_fallback"] is (metrics["prior_selection"]["prior"] == "compact")
     assert "prior: excess kurtosis" in ok.stdout and "regional: regional '" in ok.stdout
     (tmp_path / "bad.xyz").write_text("0 0\n1 1\n")

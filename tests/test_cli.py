@@ -1,5 +1,6 @@
 """CLI: --help, and `forward` end to end against GravityOperator and SimPEG."""
 
+import json
 import os
 import subprocess
 import sys
@@ -198,16 +199,18 @@ def test_bench_command_tiny(capsys):
 
 
 def test_invert_names_the_fallback_as_its_option(tmp_path, capsys):
-    """A correlated-residual hint printed by ``invert`` names ``--start-fallback``, the
-    option this command takes, not the Python keyword."""
+    """With the fallback turned off (``--no-start-fallback``), a correlated-residual hint
+    printed by ``invert`` names ``--start-fallback``, the option this command takes, not the
+    Python keyword."""
     from gempy_gravinv.cases import synthetic
 
     case = synthetic.single_block(noise_seed=0)
     case.mesh.source.write_UBC(str(tmp_path / "mesh.msh"))
     gio.write_csv(tmp_path / "st.csv", case.survey)
     rc = main(["invert", str(tmp_path / "st.csv"), "--mesh", str(tmp_path / "mesh.msh"), "-o", str(tmp_path / "out"),
-               "--max-steps", "5", "--bounds", "0", "400"])  # 5 steps: far from the data, residuals correlated
+               "--max-steps", "5", "--bounds", "0", "400", "--no-start-fallback"])  # 5 steps: residuals correlated
     out = capsys.readouterr().out
     assert rc == 0
     line = next(ln for ln in out.splitlines() if ln.startswith("residuals: "))
     assert "residuals correlated" in line and "--start-fallback" in line and "start_fallback=True" not in line
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["config"]["start_fallback"] is False

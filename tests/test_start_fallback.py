@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +13,7 @@ from gempy_gravinv import INRConfig, invert_inr
 from gempy_gravinv.cases import synthetic
 from gempy_gravinv.inversion import _inr, _problem
 from gempy_gravinv.inversion._problem import Problem
+from gempy_gravinv.inversion._trainer import MemberTrainer
 
 FAST = dict(progress=False, max_steps=150, warm_start_steps=100, dtype="float64")
 
@@ -53,7 +57,9 @@ def test_the_second_run_is_wanted_only_after_a_compact_start_with_correlated_res
 
 
 def test_the_fallback_setting_is_checked_and_follows_the_start():
-    assert INRConfig.auto().start_fallback is False  # opt-in: it doubles the time where it runs
+    assert INRConfig.auto().start_fallback is True  # on by default; it follows the start
+    assert INRConfig.auto(warm_start="none").start_fallback is False
+    assert INRConfig.auto(start_fallback=False).start_fallback is False
     assert INRConfig.auto(start_fallback=True).warm_start == "least_squares"
     with pytest.raises(ValueError, match="start_fallback=True .* needs warm_start='least_squares'"):
         INRConfig.compact(start_fallback=True).validate()
@@ -79,21 +85,94 @@ def test_the_fallback_recovers_the_dipping_block_from_its_own_start():
     assert "start=none (chosen)" in res.summary()
 
 
-def test_the_second_run_checkpoints_and_resumes_exactly(tmp_path, monkeypatch):
-    """Stopped inside the first run, then inside the second: the same model as without stops."""
-    monkeypatch.setattr(_inr, "RESIDUAL_Z", -1e9)  # every first run calls for the second one:
-    monkeypatch.setattr(_problem, "RESIDUAL_Z", -1e9)  # no state is white, the kept one correlated
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """torch's thread count before a run: with two or more, the second run trains beside the first."""
+    n0 = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n0)
+
+
+def _every_state(monkeypatch, white: bool) -> None:
+    """Make every state at the target white (no second run) or none (every first run calls for it)."""
+    z = 1e9 if white else -1e9
+    monkeypatch.setattr(_inr, "RESIDUAL_Z", z)
+    monkeypatch.setattr(_problem, "RESIDUAL_Z", z)
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_the_second_run_checkpoints_and_resumes_exactly(tmp_path, monkeypatch, cores):
+    """Stopped inside the first run, then inside the second: the same model as without stops,
+    whether the second run follows the first (one core) or trains beside it (two)."""
+    _every_state(monkeypatch, white=False)
     case = synthetic.single_block(noise_seed=0)
     cfg = INRConfig.auto(bounds=case.bounds, regional="none", num_threads=1, start_fallback=True,
                          **{**FAST, "max_steps": 60})
-    ref = invert_inr(case.survey, case.mesh, cfg)
+    with _torch_threads(1):
+        ref = invert_inr(case.survey, case.mesh, cfg)
     assert ref.start_selection is not None and ref.completed
     ck = tmp_path / "run.pt"
-    parts = [invert_inr(case.survey, case.mesh, cfg, checkpoint=ck, resume=True, stop_after=40) for _ in range(3)]
-    assert [p.completed for p in parts] == [False, False, True]
+    with _torch_threads(cores):
+        parts = [invert_inr(case.survey, case.mesh, cfg, checkpoint=ck, resume=True, stop_after=40)
+                 for _ in range(3)]
+    assert parts[0].completed is False and parts[-1].completed
+    if cores == 1:  # one after the other: 40 steps of the first, 20 + 20 of the second, then 40
+        assert [p.completed for p in parts] == [False, False, True]
+    assert parts[0].timings["starts_side_by_side"] is (cores == 2)
     assert (tmp_path / "run.fallback.pt").exists()
     assert parts[-1].start_selection == ref.start_selection
     np.testing.assert_array_equal(parts[-1].model, ref.model)
+
+
+@pytest.mark.parametrize("white", [False, True])
+def test_the_second_run_beside_the_first_changes_nothing_but_the_time(monkeypatch, white):
+    """One thread each on two cores: the same runs, model and choice as one after the other.
+
+    ``white``: every state at the target is white, so the first run cancels the second
+    (discarded); otherwise the second runs to the end and is chosen between."""
+    _every_state(monkeypatch, white)
+    case = synthetic.single_block(noise_seed=0)
+    cfg = INRConfig.auto(bounds=case.bounds, regional="none", num_threads=1, start_fallback=True,
+                         **{**FAST, "max_steps": 60})
+    with _torch_threads(1):
+        seq = invert_inr(case.survey, case.mesh, cfg, true_model=case.model)
+    with _torch_threads(2):
+        side = invert_inr(case.survey, case.mesh, cfg, true_model=case.model)
+        assert torch.get_num_threads() == 2  # the run's one thread is undone afterwards
+    assert not seq.timings["starts_side_by_side"] and side.timings["starts_side_by_side"]
+    assert (seq.start_selection is None) is white
+    assert side.start_selection == seq.start_selection
+    np.testing.assert_array_equal(side.model, seq.model)
+    assert side.timings["steps"] == seq.timings["steps"] == (1 if white else 2) * cfg.max_steps
+    assert side.metrics["pearson_r"] == seq.metrics["pearson_r"]
+    assert not any(t.name == "gempy-gravinv-fallback" for t in threading.enumerate())  # joined
+
+
+def test_a_run_stops_when_cancelled_and_says_when_it_reached_white_residuals(tmp_path, monkeypatch):
+    """The two signals between side-by-side runs: ``cancel`` stops one between steps (checkpoint
+    written, not done); ``white`` is set once a state at the target misfit was white."""
+    monkeypatch.setattr(_problem, "RESIDUAL_Z", 1e9)  # every state at the target is white
+    case = synthetic.single_block(noise_seed=0)
+    prob = Problem(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, regional="none",
+                                                          start_fallback=True, **FAST))
+    white = threading.Event()
+    out = MemberTrainer(prob, 0, None).run(None, "white", white=white)
+    assert out["done"] and out["seen_white"] and white.is_set()
+    cancel = threading.Event()
+    cancel.set()
+    ck = tmp_path / "cancelled.pt"
+    out = MemberTrainer(prob, 0, ck).run(None, "cancelled", cancel=cancel)
+    assert out["cancelled"] and not out["done"] and out["steps"] == 0 and ck.exists()
+
+
+def test_an_error_in_the_second_run_reaches_the_caller():
+    worker = _inr._SideRun(None, None, False, None, "")  # no problem to train: fails in its thread
+    worker.start()
+    with pytest.raises(AttributeError):
+        worker.result()
 
 
 def test_correlated_residuals_name_the_remedy(dipping_problem):

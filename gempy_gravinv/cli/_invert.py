@@ -57,9 +57,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--noise", default=None, choices=["stated", "report", "estimate"],
                    help="noise the misfit targets: the stated std (default), the stated std with the estimate from "
                         "the data reported beside it, or that estimate (then the file may have no std)")
-    p.add_argument("--start-fallback", action="store_true",
+    p.add_argument("--start-fallback", action=argparse.BooleanOptionalAction, default=None,
                    help="where the model from the least-squares start leaves correlated residuals, train once more "
-                        "from the network's own start and keep the run with the whiter residuals")
+                        "from the network's own start and keep the run that explains the data's shape (on in the "
+                        "default auto; --no-start-fallback keeps the first run)")
     p.add_argument("--relative-std", type=float, default=None, metavar="FRAC",
                    help="data std = FRAC x std(gz) when the file has none")
     p.add_argument("--bounds", type=float, nargs=2, default=None, metavar=("LO", "HI"),
@@ -124,8 +125,8 @@ def _run(args: argparse.Namespace) -> int:
             if v is not None}
     if args.no_progress:
         over["progress"] = False
-    if args.start_fallback:
-        over["start_fallback"] = True
+    if args.start_fallback is not None:
+        over["start_fallback"] = args.start_fallback
     survey = gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs,
                                value_property=getattr(args, "value_property", None))
     if args.config:

@@ -16,11 +16,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import threading
 import time
 
 import numpy as np
 import torch
 
+from .._distributed import world_size
 from .._mesh import as_prism_mesh
 from .._operator import resolve_device
 from .._survey import Survey
@@ -113,21 +115,12 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
             check_run_memory(prob, make_field(prob.cfg, prob.mesh, int(cfg.seed), "cpu", None, prob.depth))
         key = data_key(prob.survey, prob.mesh)
         t_setup = time.perf_counter() - t_start
-        outs, interrupted = _train(prob, checkpoint, resume, stop_after, key)
-        extra, selection = [], None  # extra: the members of a run not kept
-        check = None if interrupted else _fallback_check(prob, outs)
-        if check is not None:
-            alt = prob.variant(warm_start="none", start_fallback=False)
-            alt.test_white = True  # whether this run reaches white residuals decides between the two
-            logger.info("no state at the target misfit had white residuals: training again from the network's "
-                        "own start")
-            outs_alt, interrupted = _train(alt, checkpoint, resume, stop_after, key, tag="fallback")
-            if not interrupted and all(o["done"] for o in outs_alt):
-                kept, selection = choose_start(prob, outs, outs_alt, check)
-                outs, extra = kept, (outs if kept is outs_alt else outs_alt)
-            else:  # stopped before the second run finished: the first run's model, not completed
-                outs, extra = [{**o, "done": False} for o in outs], outs_alt
-        res = _result(prob, outs, true_model, t_start, t_setup, extra)
+        t_train = time.perf_counter()
+        side = _side_by_side(prob, threads, n_threads0)
+        outs, extra, selection, interrupted = _train_starts(prob, checkpoint, resume, stop_after, key, side)
+        res = _result(prob, outs, true_model, t_start, t_setup, extra,
+                      time.perf_counter() - t_train if side else None)
+        res.timings["starts_side_by_side"] = side
         res.start_selection = selection
         if interrupted:
             res.completed, res.stop_reason = False, "interrupted"
@@ -139,8 +132,13 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
 
 
 def _train(prob: Problem, checkpoint, resume: bool, stop_after: int | None, key: str,
-           tag: str = "") -> tuple[list[dict], bool]:
-    """Train (or solve) every member of ``prob``; their outputs and whether a Ctrl-C stopped them."""
+           tag: str = "", cancel: threading.Event | None = None,
+           white: threading.Event | None = None) -> tuple[list[dict], bool]:
+    """Train (or solve) every member of ``prob``; their outputs and whether a Ctrl-C stopped them.
+
+    ``cancel`` / ``white``: see :meth:`~gempy_gravinv.inversion._trainer.MemberTrainer.run`
+    (a cancelled member ends the loop; the run is then not done).
+    """
     outs: list[dict] = []
     n = int(prob.cfg.n_members)
     for k in range(n):
@@ -149,10 +147,105 @@ def _train(prob: Problem, checkpoint, resume: bool, stop_after: int | None, key:
         if prob.cfg.solver == "linear":  # the problem's: prior_from_data may choose the closed form
             outs.append(solve_member(prob, k, ck, resume, desc, key))
         else:
-            outs.append(train_member(prob, k, ck, resume, stop_after, desc, key))
+            outs.append(train_member(prob, k, ck, resume, stop_after, desc, key, cancel, white,
+                                     position=1 if tag else 0))
             if outs[-1].get("interrupted"):
                 return outs, not (outs[-1]["done"] and k == n - 1)
+            if outs[-1].get("cancelled"):
+                break
     return outs, False
+
+
+def _may_fall_back(prob: Problem) -> bool:
+    """Whether ``prob``'s run may be followed by the second run from the network's own start."""
+    cfg = prob.cfg
+    return bool(cfg.start_fallback and cfg.warm_start == "least_squares" and cfg.solver == "adam"
+                and prob.least_squares_start() is not None)
+
+
+def _side_by_side(prob: Problem, threads: int | None, cores: int) -> bool:
+    """Whether the second run trains beside the first: one thread each, on a CPU with a core to spare.
+
+    Only on one CPU process whose run uses one torch thread (``num_threads="auto"`` on a
+    small problem, or 1) while torch had ``cores`` >= 2 before the run.
+    """
+    return (_may_fall_back(prob) and threads == 1 and cores >= 2 and prob.device.type == "cpu"
+            and world_size() == 1)
+
+
+class _SideRun(threading.Thread):
+    """The second run (from the network's own start) trained in a thread beside the first.
+
+    It stops between steps when :attr:`cancel` is set (checkpoint written, as with
+    ``stop_after``); :meth:`result` joins it and re-raises its error, if any.
+    """
+
+    def __init__(self, alt: Problem, checkpoint, resume: bool, stop_after: int | None, key: str) -> None:
+        super().__init__(name="gempy-gravinv-fallback", daemon=True)
+        self.args = (alt, checkpoint, resume, stop_after, key)
+        self.cancel = threading.Event()
+        self.out: tuple[list[dict], bool] | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            torch.set_num_threads(1)  # this thread's own OpenMP setting
+            with torch.enable_grad():  # grad mode is per thread
+                self.out = _train(*self.args, tag="fallback", cancel=self.cancel)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread by result()
+            self.error = exc
+
+    def result(self) -> tuple[list[dict], bool]:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.out
+
+
+def _train_starts(prob: Problem, checkpoint, resume: bool, stop_after: int | None, key: str,
+                  side: bool) -> tuple[list[dict], list[dict], dict | None, bool]:
+    """Train from the configured start, and from the network's own where ``start_fallback`` calls for it.
+
+    The second run follows the first (``side=False``) or trains beside it from the start in
+    another thread (``side=True``), cancelled as soon as a state of the first at the target
+    misfit has white residuals or the first ends without calling for it: either way the
+    same two runs and the same choice. Returns the kept members, the members of the other
+    run (their time and steps count), the choice (None without a second run) and whether
+    a Ctrl-C stopped the training.
+    """
+    alt = None
+    if _may_fall_back(prob):
+        alt = prob.variant(warm_start="none", start_fallback=False)
+        alt.test_white = True  # whether this run reaches white residuals decides between the two
+    worker = _SideRun(alt, checkpoint, resume, stop_after, key) if side else None
+    if worker is not None:
+        logger.info("training from the network's own start beside the least-squares start (one thread each)")
+        worker.start()
+    try:  # the first run sets the second's cancel once one of its states at the target had white residuals
+        outs, interrupted = _train(prob, checkpoint, resume, stop_after, key,
+                                   white=None if worker is None else worker.cancel)
+    except BaseException:
+        if worker is not None:  # stop the second run before the error leaves
+            worker.cancel.set()
+            worker.join()
+        raise
+    check = None if interrupted else _fallback_check(prob, outs)
+    if check is None:
+        if worker is not None:
+            worker.cancel.set()  # not needed: discarded
+            worker.result()
+        return outs, [], None, interrupted
+    if worker is None:
+        logger.info("no state at the target misfit had white residuals: training again from the network's "
+                    "own start")
+        outs_alt, interrupted = _train(alt, checkpoint, resume, stop_after, key, tag="fallback")
+    else:
+        outs_alt, interrupted = worker.result()
+    if not interrupted and outs_alt and all(o["done"] for o in outs_alt):
+        kept, selection = choose_start(prob, outs, outs_alt, check)
+        return kept, (outs if kept is outs_alt else outs_alt), selection, False
+    # stopped before the second run finished: the first run's model, not completed
+    return [{**o, "done": False} for o in outs], outs_alt, None, interrupted
 
 
 def _config(config, options: dict, survey=None, density=None) -> INRConfig:
@@ -174,6 +267,8 @@ def _config(config, options: dict, survey=None, density=None) -> INRConfig:
         unknown = sorted(set(options) - names)
         if unknown:
             raise TypeError(f"invert_inr got unknown option(s) {unknown}; valid: {sorted(names)}")
+        if options.get("warm_start", "least_squares") != "least_squares" and "start_fallback" not in options:
+            options = {**options, "start_fallback": False}  # the fallback follows the least-squares start
         cfg = dataclasses.replace(cfg, **options)
     cfg.validate()
     return cfg
@@ -198,10 +293,12 @@ def _true_model(true_model, n_cells: int) -> np.ndarray | None:
 
 
 def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup: float,
-            extra: list[dict] = ()) -> INRResult:
+            extra: list[dict] = (), train_wall: float | None = None) -> INRResult:
     """Combine the members: mean model, spread (or posterior std), predicted data, metrics.
 
     ``extra``: the members of a run that was not kept (its time and steps count).
+    ``train_wall``: the training's wall time where runs trained side by side (else the
+    members' times add up).
     """
     cfg = prob.cfg
     members = np.stack([o["model"] for o in outs])
@@ -215,7 +312,7 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
         pred, regional = prob.predicted(mt)  # with the best regional, if any
         chi2 = float(prob.chi2(mt))
     predicted = pred.detach().cpu().double().numpy()
-    train_time = sum(o["train_time"] for o in [*outs, *extra])
+    train_time = sum(o["train_time"] for o in [*outs, *extra]) if train_wall is None else train_wall
     timings = dict(setup=t_setup, train=train_time, total=time.perf_counter() - t_start,
                    steps=int(sum(o["steps"] for o in [*outs, *extra])), device=str(prob.device),
                    **prob.parallel_info())
@@ -292,9 +389,7 @@ def _fallback_check(prob: Problem, outs: list[dict]) -> dict | None:
     (``seen_white``, recorded during training) and the kept model's residuals are
     correlated.
     """
-    cfg = prob.cfg
-    if not (cfg.start_fallback and cfg.warm_start == "least_squares" and cfg.solver == "adam"
-            and prob.least_squares_start() is not None and all(o["done"] for o in outs)):
+    if not (_may_fall_back(prob) and all(o["done"] for o in outs)):
         return None
     if any(o.get("seen_white") for o in outs):
         return None

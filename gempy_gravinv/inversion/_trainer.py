@@ -70,6 +70,10 @@ def make_scheduler(cfg: INRConfig, opt: torch.optim.Optimizer) -> torch.optim.lr
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
 
+#: Held while a trainer seeds the global generators and builds its field (two runs may train side by side)
+_SEEDING = threading.Lock()
+
+
 class MemberTrainer:
     """One member's training state and loop.
 
@@ -89,11 +93,12 @@ class MemberTrainer:
     def __init__(self, prob: Problem, member: int, ckpt: Path | None, key: str = "") -> None:
         cfg = prob.cfg
         seed = int(cfg.seed) + member
-        torch.manual_seed(seed)
-        np.random.seed(seed % 2**32)
-        random.seed(seed)
         self.prob, self.cfg, self.member, self.ckpt, self.key = prob, cfg, member, ckpt, key
-        self.field = prob.make_field(seed)
+        with _SEEDING:  # the global generators, seeded here, are shared by every thread
+            torch.manual_seed(seed)
+            np.random.seed(seed % 2**32)
+            random.seed(seed)
+            self.field = prob.make_field(seed)
         self.opt = adam(self.field.parameters(), lr=cfg.lr)
         self.sched = make_scheduler(cfg, self.opt)
         self.batch_gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -251,29 +256,37 @@ class MemberTrainer:
         return None
 
     # ------------------------------------------------------------------ the loop
-    def run(self, stop_after: int | None, desc: str) -> dict:
+    def run(self, stop_after: int | None, desc: str, cancel: threading.Event | None = None,
+            white: threading.Event | None = None, position: int = 0) -> dict:
         """Train until stopped, ``max_steps`` or ``stop_after`` steps of this call; the kept state.
 
         A ``KeyboardInterrupt`` (Ctrl-C) does not escape: the checkpoint is written (a
         Ctrl-C waits for the end of the step; an interrupt raised inside a step before
         the optimiser's update is undone), and the kept state so far is returned with
-        ``interrupted=True``.
+        ``interrupted=True``. ``cancel`` (set by another thread) stops the run between
+        steps as ``stop_after`` does (checkpoint written, ``cancelled=True``); ``white`` is
+        set once a state at the target misfit had white residuals. ``position``: the
+        progress bar's line.
         """
         from tqdm.auto import tqdm
 
         cfg = self.cfg
         steps_this_call = 0
-        bar = tqdm(total=cfg.max_steps, initial=self.step, desc=desc,
+        bar = tqdm(total=cfg.max_steps, initial=self.step, desc=desc, position=position,
                    disable=not cfg.progress or self.done or not is_main(), leave=False, unit="step")
         self.t0 = time.perf_counter()
+        cancelled = False
         with DeferredInterrupt() as sigint:
             self._sigint = sigint
             try:
                 while not self.done and self.step < cfg.max_steps:
-                    if stop_after is not None and steps_this_call >= stop_after:
+                    cancelled = cancel is not None and cancel.is_set()
+                    if cancelled or (stop_after is not None and steps_this_call >= stop_after):
                         self.save(False, self.reason)
                         break
                     why = self.train_step()
+                    if white is not None and self.stopper.seen_white:
+                        white.set()
                     if why is not None:
                         self.reason, self.done = why, True
                         break
@@ -294,9 +307,10 @@ class MemberTrainer:
                 bar.close()
         if self.interrupted:
             return self._kept()
-        self._finish(stop_after)
+        self._finish(None if cancelled else stop_after)
         out = self._kept()
         out["interrupted"] = any_rank(sigint.requested)  # Ctrl-C in the last step: this member is done, stop the others
+        out["cancelled"] = cancelled
         return out
 
     def _interrupt(self) -> None:
@@ -362,16 +376,18 @@ def checkpoint_on_all_ranks(ckpt: Path | None) -> bool:
 
 
 def train_member(prob: Problem, member: int, ckpt: Path | None, resume: bool, stop_after: int | None,
-                 desc: str, key: str = "") -> dict:
+                 desc: str, key: str = "", cancel: threading.Event | None = None,
+                 white: threading.Event | None = None, position: int = 0) -> dict:
     """Train member ``member`` (resuming its checkpoint when asked); its kept field, misfit and history.
 
     ``key`` is the data hash checked against the checkpoint. The returned dict has
-    ``interrupted=True`` when a Ctrl-C stopped the training (see :meth:`MemberTrainer.run`).
+    ``interrupted=True`` when a Ctrl-C stopped the training and ``cancelled=True`` when
+    ``cancel`` did (see :meth:`MemberTrainer.run`, also for ``white`` and ``position``).
     """
     trainer = MemberTrainer(prob, member, ckpt, key)
     if resume:
         trainer.resume()
-    return trainer.run(stop_after, desc)
+    return trainer.run(stop_after, desc, cancel, white, position)
 
 
 def solve_member(prob: Problem, member: int, ckpt: Path | None, resume: bool, desc: str, key: str = "") -> dict:
