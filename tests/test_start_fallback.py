@@ -71,8 +71,8 @@ def test_the_fallback_recovers_the_dipping_block_from_its_own_start():
     """From the β = 2 start the block's mass stays smeared (residuals correlated); the second run
     from the network's own start explains the anomaly's shape and is kept, and the report says so."""
     case = synthetic.dipping_block(noise_seed=0)
-    res = invert_inr(case.survey, case.mesh, None, true_model=case.model, bounds=case.bounds, progress=False,
-                     start_fallback=True)
+    res = invert_inr(case.survey, case.mesh, None, true_model=case.model, bounds=case.bounds, progress=False)
+    assert res.config.start_fallback  # the default's
     sel = res.start_selection
     assert sel is not None and sel["start"] == "none"
     assert sel["runs"]["least_squares"]["z"] > _inr.RESIDUAL_Z

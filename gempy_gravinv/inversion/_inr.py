@@ -157,10 +157,14 @@ def _train(prob: Problem, checkpoint, resume: bool, stop_after: int | None, key:
 
 
 def _may_fall_back(prob: Problem) -> bool:
-    """Whether ``prob``'s run may be followed by the second run from the network's own start."""
+    """Whether ``prob``'s run may be followed by the second run from the network's own start.
+
+    With ``start_fallback``, the least-squares start (when the problem has one), Adam and
+    the residuals' whiteness test (g_z data).
+    """
     cfg = prob.cfg
     return bool(cfg.start_fallback and cfg.warm_start == "least_squares" and cfg.solver == "adam"
-                and prob.least_squares_start() is not None)
+                and prob.moran is not None and prob.least_squares_start() is not None)
 
 
 def _side_by_side(prob: Problem, threads: int | None, cores: int) -> bool:
