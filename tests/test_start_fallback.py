@@ -236,3 +236,26 @@ def test_a_second_run_that_reached_white_residuals_is_kept_over_one_that_did_not
     # both reached them: the final I decides, and the first is kept on a tie
     kept, sel = _inr.choose_start(prob, [{**a[0], "seen_white": True}], b)
     assert kept[0]["model"] is a[0]["model"] and sel["start"] == "least_squares"
+
+
+def test_a_ctrl_c_while_waiting_for_the_second_run_stops_it_at_the_end_of_a_step(tmp_path):
+    """The caller's Ctrl-C reaches the main thread, which waits: the second run is cancelled,
+    writes its checkpoint and the run counts as interrupted (as one in the main thread)."""
+    case = synthetic.single_block(noise_seed=0)
+    prob = Problem(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, regional="none",
+                                                          **{**FAST, "max_steps": 20000}))
+    worker = _inr._SideRun(prob.variant(warm_start="none", start_fallback=False), tmp_path / "run.pt", False,
+                           None, "")
+    join, calls = worker.join, []
+
+    def ctrl_c_once(timeout=None):
+        if not calls:
+            calls.append(timeout)
+            raise KeyboardInterrupt
+        return join(timeout)
+
+    worker.join = ctrl_c_once
+    worker.start()
+    outs, interrupted = worker.result()
+    assert interrupted and outs[0]["cancelled"] and not outs[0]["done"] and outs[0]["steps"] < 20000
+    assert (tmp_path / "run.fallback.pt").exists() and not worker.is_alive()

@@ -91,12 +91,9 @@ class INRConfig:
     warm_start_power : float
         β of the warm start's depth weight (2 counters the 1/depth² decay of gravity).
     start_fallback : bool
-        With ``warm_start="least_squares"`` on g_z data: where no state of the trained run at
-        the target misfit had white residuals (Moran's I z ≤ 3), train again from the
-        network's own start; keep it when it reached white residuals, or when its I is
-        lower by > 2 standard errors. On in :meth:`auto`. With ``num_threads`` resolving to
-        one thread while torch has two or more, the second run trains beside the first
-        (same result, less wall time).
+        With ``warm_start="least_squares"`` on g_z data: where no state at the target misfit had
+        white residuals (Moran's I z ≤ 3), train again from the network's own start (beside
+        the first run when a core is spare) and keep the whiter run. On in :meth:`auto`.
     prior_from_data : bool
         Choose the prior from the data (with or without a warm start: the image it reads
         is computed for it): keep the configured compactness prior when the
@@ -527,17 +524,14 @@ class INRConfig:
         (:func:`gempy_gravinv.inversion._period.choose_lattice`; ℓ from 1/16 to 1/2 of
         the horizontal extent). ``result.prior_selection`` says which and why.
 
-        Where no state of the compact model at the target misfit has spatially white
-        residuals, it trains once more from the network's own start and keeps the run that
-        explains the anomalies' shape (``start_fallback=True``; ``result.start_selection``
-        says which and why). On a CPU with a core to spare the second run trains beside
-        the first, one thread each. ``start_fallback=False`` keeps the first run; another
-        ``warm_start`` turns the fallback off unless it is given too.
+        Where no state of the compact model at the target misfit has white residuals, it
+        trains again from the network's own start and keeps the run that explains the
+        anomalies' shape (``start_fallback``; ``result.start_selection`` says why).
+        ``start_fallback=False`` keeps the first run; another ``warm_start`` turns it off.
         """
-        start = overrides.get("warm_start", "least_squares")
         base = dict(depth_from="stations", warm_start="least_squares", warm_start_power=2.0, support_eps=None,
                     prior_from_data=True, smooth_power=1.0, regional="auto",
-                    start_fallback=start == "least_squares")
+                    start_fallback=overrides.get("warm_start", "least_squares") == "least_squares")
         return cls.compact(**{**base, **overrides})
 
     @classmethod

@@ -181,7 +181,9 @@ class _SideRun(threading.Thread):
     """The second run (from the network's own start) trained in a thread beside the first.
 
     It stops between steps when :attr:`cancel` is set (checkpoint written, as with
-    ``stop_after``); :meth:`result` joins it and re-raises its error, if any.
+    ``stop_after``); :meth:`result` waits for it and re-raises its error, if any. A Ctrl-C
+    while the caller waits cancels it (it stops at the end of its step, as a Ctrl-C stops
+    a run in the main thread) and the run counts as interrupted.
     """
 
     def __init__(self, alt: Problem, checkpoint, resume: bool, stop_after: int | None, key: str) -> None:
@@ -200,10 +202,19 @@ class _SideRun(threading.Thread):
             self.error = exc
 
     def result(self) -> tuple[list[dict], bool]:
-        self.join()
+        """The members' outputs and whether a Ctrl-C (here or in the caller's wait) stopped them."""
+        interrupted = False
+        try:
+            while self.is_alive():
+                self.join(0.2)
+        except KeyboardInterrupt:  # the caller's Ctrl-C: stop the second run at the end of its step
+            self.cancel.set()
+            self.join()
+            interrupted = True
         if self.error is not None:
             raise self.error
-        return self.out
+        outs, stopped = self.out
+        return outs, stopped or interrupted
 
 
 def _train_starts(prob: Problem, checkpoint, resume: bool, stop_after: int | None, key: str,

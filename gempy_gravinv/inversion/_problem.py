@@ -168,7 +168,7 @@ class Problem:
         self.precond = self._preconditioner()
         self.reg = make_regularizer(cfg, mesh, self.device, self.dtype, self.depth)
         self.moran = None  # the residual whiteness test of states during training (g_z data)
-        if survey.is_gz_only and not self.sharded and survey.n_data >= 6:
+        if survey.is_gz_only and survey.n_data >= 6:  # sharded: every rank holds the gathered g_z
             self.moran = MoranI(survey.locations)
         self.test_white = bool(cfg.start_fallback)  # test in-band states for white residuals while training
         if cfg.warm_start == "least_squares":  # the last closed-form step: computed now, while G is held

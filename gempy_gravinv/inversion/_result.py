@@ -84,9 +84,11 @@ class INRResult:
         Trained fields (kept states): callable on any points (n, 3) m -> kg/m³.
     config : INRConfig
     timings : dict
-        Seconds: ``setup`` (operator), ``train`` (all members), ``total``; ``steps``;
-        ``world_size`` and ``rank_stations`` (stations each rank held; one entry for one
-        process).
+        Seconds: ``setup`` (operator), ``train`` (all members; the wall time where the
+        second run from the network's own start trained beside the first), ``total``;
+        ``steps`` (of both runs where both were kept or compared); ``starts_side_by_side``
+        (whether the two runs trained in two threads); ``world_size`` and
+        ``rank_stations`` (stations each rank held; one entry for one process).
     completed : bool
         False when the run was cut by ``stop_after`` or interrupted (``stop_reason``
         ``"interrupted"``; see :class:`InversionInterrupted`): resume to finish.
