@@ -168,11 +168,17 @@ def test_a_run_stops_when_cancelled_and_says_when_it_reached_white_residuals(tmp
     assert out["cancelled"] and not out["done"] and out["steps"] == 0 and ck.exists()
 
 
-def test_an_error_in_the_second_run_reaches_the_caller():
+def test_an_error_in_the_second_run_reaches_the_caller_only_where_the_run_is_needed(caplog):
     worker = _inr._SideRun(None, None, False, None, "")  # no problem to train: fails in its thread
     worker.start()
     with pytest.raises(AttributeError):
         worker.result()
+    # not needed (the first run did not call for it): one after the other it would not have run
+    worker = _inr._SideRun(None, None, False, None, "")
+    worker.start()
+    with caplog.at_level("WARNING", logger="gempy_gravinv.inversion._inr"):
+        assert worker.result(discard=True) is None
+    assert "not needed, failed" in caplog.text and not worker.is_alive()
 
 
 def test_correlated_residuals_name_the_remedy(dipping_problem):

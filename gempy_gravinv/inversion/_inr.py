@@ -201,8 +201,19 @@ class _SideRun(threading.Thread):
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread by result()
             self.error = exc
 
-    def result(self) -> tuple[list[dict], bool]:
-        """The members' outputs and whether a Ctrl-C (here or in the caller's wait) stopped them."""
+    def result(self, discard: bool = False) -> tuple[list[dict], bool] | None:
+        """The members' outputs and whether a Ctrl-C (here or in the caller's wait) stopped them.
+
+        ``discard``: the run is not needed (the first run did not call for it): wait for it
+        to stop and return None; an error it met is logged, not raised, as one after the
+        other it would not have run.
+        """
+        if discard:
+            self.cancel.set()
+            self.join()
+            if self.error is not None:
+                logger.warning("the run from the network's own start, not needed, failed: %r", self.error)
+            return None
         interrupted = False
         try:
             while self.is_alive():
@@ -247,8 +258,7 @@ def _train_starts(prob: Problem, checkpoint, resume: bool, stop_after: int | Non
     check = None if interrupted else _fallback_check(prob, outs)
     if check is None:
         if worker is not None:
-            worker.cancel.set()  # not needed: discarded
-            worker.result()
+            worker.result(discard=True)
         return outs, [], None, interrupted
     if worker is None:
         logger.info("no state at the target misfit had white residuals: training again from the network's "
