@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from .._mesh import PrismMesh
 from .._survey import Survey
 from .._validation import check_choice
-from ._config_checks import check_config
+from ._config_checks import check_config, start_fallback_follows
 
 PRESETS = ("ours", "auto", "compact", "smooth", "matern", "periodic", "spectral", "paper")
 
@@ -530,9 +530,8 @@ class INRConfig:
         ``start_fallback=False`` keeps the first run; another ``warm_start`` turns it off.
         """
         base = dict(depth_from="stations", warm_start="least_squares", warm_start_power=2.0, support_eps=None,
-                    prior_from_data=True, smooth_power=1.0, regional="auto",
-                    start_fallback=overrides.get("warm_start", "least_squares") == "least_squares")
-        return cls.compact(**{**base, **overrides})
+                    prior_from_data=True, smooth_power=1.0, regional="auto", start_fallback=True)
+        return cls.compact(**{**base, **start_fallback_follows(overrides)})
 
     @classmethod
     def default(cls, survey: Survey | None = None, **overrides) -> INRConfig:

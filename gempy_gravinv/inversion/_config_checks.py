@@ -115,3 +115,23 @@ def _check_linear(cfg) -> None:
         raise ValueError("solver='linear' solves the last layer of an INR with output='linear', "
                          "bounds=None, weighting='none' and regularization='none' (its prior is on the "
                          f"weights); got {', '.join(bad)}. Use solver='adam' for those")
+
+
+def start_fallback_follows(options: dict) -> dict:
+    """Overrides in which the start fallback follows the start.
+
+    Parameters
+    ----------
+    options : dict
+        :class:`INRConfig` field overrides.
+
+    Returns
+    -------
+    dict
+        ``options``, with ``start_fallback=False`` added where they move ``warm_start``
+        off ``"least_squares"`` without naming ``start_fallback`` (the fallback retrains
+        from that start's run).
+    """
+    if options.get("warm_start", "least_squares") != "least_squares" and "start_fallback" not in options:
+        return {**options, "start_fallback": False}
+    return options

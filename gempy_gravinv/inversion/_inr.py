@@ -29,6 +29,7 @@ from .._survey import Survey
 from ..metrics import RESIDUAL_Z, evaluate, residual_autocorrelation
 from ._checkpoint import checkpoint_path, data_key
 from ._config import INRConfig
+from ._config_checks import start_fallback_follows
 from ._memory import check_run_memory
 from ._problem import Problem, make_field
 from ._result import INRResult, InversionInterrupted
@@ -120,7 +121,6 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         outs, extra, selection, interrupted = _train_starts(prob, checkpoint, resume, stop_after, key, side)
         res = _result(prob, outs, true_model, t_start, t_setup, extra,
                       time.perf_counter() - t_train if side else None)
-        res.timings["starts_side_by_side"] = side
         res.start_selection = selection
         if interrupted:
             res.completed, res.stop_reason = False, "interrupted"
@@ -252,8 +252,7 @@ def _train_starts(prob: Problem, checkpoint, resume: bool, stop_after: int | Non
                                    white=None if worker is None else worker.cancel)
     except BaseException:
         if worker is not None:  # stop the second run before the error leaves
-            worker.cancel.set()
-            worker.join()
+            worker.result(discard=True)
         raise
     check = None if interrupted else _fallback_check(prob, outs)
     if check is None:
@@ -292,9 +291,7 @@ def _config(config, options: dict, survey=None, density=None) -> INRConfig:
         unknown = sorted(set(options) - names)
         if unknown:
             raise TypeError(f"invert_inr got unknown option(s) {unknown}; valid: {sorted(names)}")
-        if options.get("warm_start", "least_squares") != "least_squares" and "start_fallback" not in options:
-            options = {**options, "start_fallback": False}  # the fallback follows the least-squares start
-        cfg = dataclasses.replace(cfg, **options)
+        cfg = dataclasses.replace(cfg, **start_fallback_follows(options))
     cfg.validate()
     return cfg
 
@@ -340,7 +337,7 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
     train_time = sum(o["train_time"] for o in [*outs, *extra]) if train_wall is None else train_wall
     timings = dict(setup=t_setup, train=train_time, total=time.perf_counter() - t_start,
                    steps=int(sum(o["steps"] for o in [*outs, *extra])), device=str(prob.device),
-                   **prob.parallel_info())
+                   starts_side_by_side=train_wall is not None, **prob.parallel_info())
     metrics = None
     if true_model is not None:
         metrics = evaluate(model=model, true=true_model, pred=predicted, survey=prob.survey, mesh=prob.mesh,
