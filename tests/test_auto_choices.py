@@ -217,6 +217,40 @@ def test_the_fit_to_the_start_stops_once_it_reproduces_it():
         assert float(prob.chi2(prob.cell_density(field))) == pytest.approx(float(prob.chi2(start)), rel=0.011)
 
 
+def test_a_fit_that_does_not_reach_the_start_keeps_its_closest_checked_state():
+    """Where the budget ends before the field reproduces the start, the field is left in the
+    checked state (every 10 steps and the last) whose χ²/N is closest to the start's, not in
+    the last state of Adam's jitter."""
+    from gempy_gravinv._device import adam
+    from gempy_gravinv.inversion._problem import make_field
+    from gempy_gravinv.inversion._warmstart import FIT_TOL, fit_field
+
+    case = synthetic.dipping_block(noise_seed=0)
+    prob = Problem(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, regional="none", **FAST))
+    start = prob.least_squares_start()
+    goal = float(prob.chi2(start))
+    steps, lr = 90, 0.05  # a short budget and a large rate: Adam still jitters, the window is not reached
+    # the same trajectory by hand: the χ²/N gap of every checked state
+    ref = make_field(prob.cfg, prob.mesh, 0, prob.device, None, prob.depth)
+    opt, half, gaps = adam(ref.parameters(), lr=lr), 0.5 * (case.bounds[1] - case.bounds[0]), {}
+    t = start.to(prob.dtype).clamp(-0.98 * half + sum(case.bounds) / 2, 0.98 * half + sum(case.bounds) / 2)
+    for k in range(steps + 1):
+        m = prob.cell_density(ref)
+        if k % 10 == 0 or k == steps:
+            gaps[k] = abs(float(prob.chi2(m.detach())) - goal)
+        if k < steps:
+            opt.zero_grad()
+            (((m - t) / half) ** 2).mean().backward()
+            opt.step()
+    assert min(gaps.values()) > FIT_TOL * goal
+    assert min(gaps, key=gaps.get) != steps  # the last state is not the closest: the test can tell them apart
+    field = make_field(prob.cfg, prob.mesh, 0, prob.device, None, prob.depth)
+    fit_field(prob, field, start, steps=steps, lr=lr)
+    with torch.no_grad():
+        kept = abs(float(prob.chi2(prob.cell_density(field))) - goal)
+    assert kept == pytest.approx(min(gaps.values()), rel=1e-6)
+
+
 def test_the_start_does_not_depend_on_how_the_mesh_is_cut():
     """The start's Gaussian prior is per unit volume: cutting cells in two (a graded mesh,
     padding, an octree) leaves the start's cell averages about where they were.
