@@ -163,7 +163,7 @@ def fit_field(prob, field: torch.nn.Module, target: torch.Tensor, *, steps: int 
         goal = float(prob.chi2(t))
     opt = adam(field.parameters(), lr=lr)
     steps = int(steps)
-    best_gap, best_state, best_err, reached = math.inf, None, math.nan, False
+    best_gap, best_state, best_err = math.inf, None, math.nan
     for k in range(steps + 1):
         m = prob.cell_density(field)
         loss = (((m - t) / scale) ** 2).mean()
@@ -173,18 +173,15 @@ def fit_field(prob, field: torch.nn.Module, target: torch.Tensor, *, steps: int 
             if gap < best_gap:
                 best_gap, best_err = gap, float(loss.detach().sqrt()) * scale
                 best_state = {n: v.detach().clone() for n, v in field.state_dict().items()}
-            if gap <= FIT_TOL * goal:
-                reached = True
+            if gap <= FIT_TOL * goal:  # this state is the closest: every earlier one was outside the window
                 break
-        if k == steps:
-            break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    if not reached and best_state is not None:
+        if k < steps:
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    if best_state is not None:  # None only where every checked χ²/N was NaN
         field.load_state_dict(best_state)
-    logger.debug("field fitted to the start: χ²/N %s the start's to %.2g of it", "matches" if reached else
-                 "closest to", best_gap / goal if goal > 0 else math.nan)
+    logger.debug("field fitted to the start: χ²/N within %.2g of the start's", best_gap / goal if goal else math.nan)
     return best_err
 
 
