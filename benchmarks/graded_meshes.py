@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/graded_meshes.py [--cases pad_two,pad_40,pad_deep,tree_two,tree_one]
                                        [--seeds 0,1] [--methods inr,simpeg_l2,simpeg_sparse] [--perturb K]
+                                       [--net-seeds K]
 
 The suite (``benchmarks/suite.py``) uses uniform meshes; SimPEG users build graded ones:
 a tensor mesh with padding cells growing by 1.3 toward the sides and the bottom, or an
@@ -22,7 +23,9 @@ above flat ground, drawn with the seed), g_z from our prism forward with noise o
 
 Prints Pearson r against the true model and the wall time of each method (one torch
 thread, the same process). ``--perturb K`` also runs every method on K copies of the
-data perturbed by 1e-6 of their value and prints the range of r over the K + 1 runs.
+data perturbed by 1e-6 of their value and prints the range of r over the K + 1 runs;
+``--net-seeds K`` also runs the INR with network seeds 1 .. K - 1 (``INRConfig.seed``) and
+prints the range and the mean of r over the seeds: the spread of one run's result.
 """
 
 from __future__ import annotations
@@ -91,15 +94,15 @@ def build(name: str, seed: int):
     return gg.Survey(st, g + np.random.default_rng(seed).normal(0.0, std), std), mesh, model
 
 
-def run(method: str, survey, mesh, model) -> tuple[float, float]:
-    """(Pearson r, wall s) of ``method`` on the case."""
+def run(method: str, survey, mesh, model, seed: int = 0) -> tuple[float, float]:
+    """(Pearson r, wall s) of ``method`` on the case (``seed``: the INR's network seed)."""
     import gempy_gravinv as gg
     from gempy_gravinv.metrics import pearson_r
     from gempy_gravinv.simpeg import run_inversion
 
     t0 = time.perf_counter()
     if method == "inr":
-        pred = gg.invert_inr(survey, mesh, None, bounds=BOUNDS, progress=False).model
+        pred = gg.invert_inr(survey, mesh, None, bounds=BOUNDS, progress=False, seed=seed).model
     else:
         pred = run_inversion(survey, mesh, kind=method.split("_")[1], reference=0.0, bounds=BOUNDS,
                              active_cells=mesh.active_cells, seed=0).model
@@ -121,10 +124,13 @@ def main(argv=None) -> int:
     ap.add_argument("--perturb", type=int, default=0, metavar="K",
                     help="also run each method on K copies of the data scaled by 1 + 1e-6 x N(0, 1) per "
                          "station (far below the noise) and print the range of r: the sensitivity to rounding")
+    ap.add_argument("--net-seeds", type=int, default=1, metavar="K",
+                    help="run the INR with network seeds 0 .. K-1 and print the range and mean of r")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     extra = f" {'r range':>14s}" if args.perturb else ""
+    extra += f" {'seeds: range, mean':>22s}" if args.net_seeds > 1 else ""
     print(f"{'case':10s} {'seed':>4s} {'cells':>6s} " + " ".join(f"{m + ' r':>16s} {'s':>5s}{extra}" for m in methods))
     for name in [c.strip() for c in args.cases.split(",") if c.strip()]:
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -136,6 +142,10 @@ def main(argv=None) -> int:
                 if args.perturb:
                     rs = [r] + [run(m, _perturbed(survey, k), mesh, model)[0] for k in range(1, args.perturb + 1)]
                     cols.append(f"[{min(rs):.3f}, {max(rs):.3f}]")
+                if args.net_seeds > 1:
+                    rs = [r] + [run(m, survey, mesh, model, k)[0] if m == "inr" else r
+                                for k in range(1, args.net_seeds)]
+                    cols.append(f"[{min(rs):.3f}, {max(rs):.3f}] {np.mean(rs):.3f}")
             print(f"{name:10s} {seed:4d} {mesh.n_cells:6d} " + " ".join(cols), flush=True)
     return 0
 
