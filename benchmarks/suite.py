@@ -6,6 +6,7 @@ Usage::
     python benchmarks/suite.py --cases two_bodies,dike --methods simpeg_l2,simpeg_sparse
     python benchmarks/suite.py --seeds held_out --json suite.json --threads 2
     python benchmarks/suite.py --quick --cases two_bodies,deep_body   # smoke test
+    python benchmarks/suite.py --random 10 --random-from 2000           # ten geometries drawn at random
 
 For every case x noise seed x method, all methods see the same data, the same mesh (its
 active cells included) and the case's ``bounds``; the reference is the case's
@@ -28,6 +29,13 @@ same process, same run; imports are done before any timing). Per case and seed, 
 verdicts ("INR r >= max(L2, sparse) r" and "INR r >= L2 r - 0.05") and the time ratio
 INR / sparse; a count line closes the table. A method that fails is reported as a row
 with its error, not a crash. Numbers are only comparable within one run on one machine.
+
+Random geometries: ``--random K`` adds the cases ``random_S`` .. ``random_{S+K-1}``
+(``S``: ``--random-from``) of :func:`gempy_gravinv.cases.random_cases.random_case`, each a
+geometry drawn from its seed (cell size 10 m to 1 km, flat ground or a hill or valley
+with inactive cells, stations 0.55 to 5 cells up on a grid or scattered, one to three
+boxes or dikes of either sign); ``--cases random_S`` names one. Their geometry is not
+seen before the run, so no setting can have been chosen on it.
 
 Seeds: the noise seed of each case (``--seeds``: integers, ``tuning`` = 0 or
 ``held_out`` = 101, 102); NumPy's and torch's global generators are seeded with it
@@ -55,6 +63,9 @@ def _parse(argv):
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {', '.join(METHODS)}")
     p.add_argument("--seeds", default="tuning",
                    help="comma-separated noise seeds, or 'tuning' (0) / 'held_out' (101, 102)")
+    p.add_argument("--random", type=int, default=0, metavar="K",
+                   help="add K geometries drawn at random (cases random_S .. random_{S+K-1})")
+    p.add_argument("--random-from", type=int, default=1000, metavar="S", help="first geometry seed of --random")
     p.add_argument("--quick", action="store_true", help="tiny versions of the cases (smoke test)")
     p.add_argument("--json", default=None, help="write every row (and the verdicts) to this file")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (torch, BLAS, numba)")
@@ -191,13 +202,22 @@ def main(argv=None) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     from gempy_gravinv.cases import suite
+    from gempy_gravinv.cases.random_cases import RANDOM_PREFIX, parse_random_name, random_case
     from gempy_gravinv.metrics import evaluate
 
-    names = list(suite.SUITE) if not args.cases else [c.strip() for c in args.cases.split(",") if c.strip()]
+    if args.cases:
+        names = [c.strip() for c in args.cases.split(",") if c.strip()]
+    else:
+        names = [] if args.random > 0 else list(suite.SUITE)
+    names += [f"{RANDOM_PREFIX}{args.random_from + i}" for i in range(max(0, args.random))]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for c in names:
-        if c not in suite.SUITE:
-            sys.exit(f"suite.py: unknown case {c!r}; choose from {', '.join(suite.SUITE)}")
+        try:
+            is_random = parse_random_name(c) is not None
+        except ValueError as exc:
+            sys.exit(f"suite.py: {exc}")
+        if c not in suite.SUITE and not is_random:
+            sys.exit(f"suite.py: unknown case {c!r}; choose from {', '.join(suite.SUITE)} or {RANDOM_PREFIX}<seed>")
     for m in methods:
         if m not in METHODS and not m.startswith("inr:"):
             sys.exit(f"suite.py: unknown method {m!r}; choose from {', '.join(METHODS)}")
@@ -216,14 +236,23 @@ def main(argv=None) -> dict:
         for seed in seeds:
             t0 = time.perf_counter()
             with contextlib.redirect_stdout(sys.stderr):  # GemPy prints on import; stdout holds the table
-                case = suite.build_case(name, noise_seed=seed, quick=args.quick)  # data on the CPU: same everywhere
+                geometry = parse_random_name(name)  # data on the CPU: the same everywhere
+                case = (suite.build_case(name, noise_seed=seed, quick=args.quick) if geometry is None
+                        else random_case(geometry, noise_seed=seed, quick=args.quick))
             say(f"[suite] {name} seed {seed}: {case.mesh.n_cells} active cells, {case.survey.n_data} stations, "
                 f"built in {time.perf_counter() - t0:.1f} s")
+            if geometry is not None:
+                m = case.meta
+                say(f"[suite]   {m['cell_size_m']:g} m cells {tuple(case.mesh.shape)}, {m['ground']}; stations "
+                    f"{m['station_height_cells']:.2f} cells up, {m['station_layout']}; bodies: "
+                    + "; ".join(f"{b['kind']} {b['contrast_kgm3']:+.0f} kg/m³ ({b['n_cells']} cells)"
+                                for b in m["bodies"]))
             case_rows = []
             for method in methods:
                 row = {"case": name, "seed": seed, "method": method, "quick": args.quick,
                        "n_cells": int(case.mesh.n_cells), "n_data": int(case.survey.n_data),
                        "bounds": list(case.bounds), "reference_density": case.reference_density,
+                       "geometry": case.meta if geometry is not None else None,
                        "error": None, "pearson_r": None, "rms_over_floor": None, "chi2_per_datum": None}
                 t0 = time.perf_counter()
                 try:

@@ -1,0 +1,89 @@
+"""Random geometries: reproducible from their seed, valid (stations above the ground), varied."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gempy_gravinv.cases.random_cases import parse_random_name, random_case
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _clearance(case) -> float:
+    """Smallest height (m) of a station above the top of the active cells under it."""
+    b = case.mesh.bounds
+    xy = case.survey.locations
+    out = np.inf
+    for x, y, z in xy:
+        under = (b[:, 0] <= x) & (x <= b[:, 1]) & (b[:, 2] <= y) & (y <= b[:, 3])
+        if under.any():
+            out = min(out, z - b[under, 5].max())
+    return out
+
+
+def test_the_geometry_seed_reproduces_the_case_and_the_noise_seed_only_the_noise(one_torch_thread):
+    a, b = random_case(7), random_case(7)
+    np.testing.assert_array_equal(a.model, b.model)
+    np.testing.assert_array_equal(a.survey.gz, b.survey.gz)
+    np.testing.assert_array_equal(a.survey.locations, b.survey.locations)
+    c = random_case(7, noise_seed=1)
+    np.testing.assert_array_equal(c.gz_clean, a.gz_clean)
+    assert not np.array_equal(c.survey.gz, a.survey.gz)
+    assert a.name == "random_7" and a.meta["geometry_seed"] == 7
+    other = random_case(8)
+    assert (other.meta["cell_size_m"], other.mesh.shape) != (a.meta["cell_size_m"], a.mesh.shape)
+
+
+def test_random_cases_are_valid_and_span_the_ranges(one_torch_thread):
+    cases = [random_case(s) for s in range(12)]
+    sizes = [c.meta["cell_size_m"] for c in cases]
+    assert min(sizes) >= 10 and max(sizes) <= 1000 and max(sizes) / min(sizes) > 10
+    topo = [not c.mesh.active_cells.all() for c in cases]
+    assert any(topo) and not all(topo)
+    kinds = {b["kind"] for c in cases for b in c.meta["bodies"]}
+    assert kinds == {"box", "dike"}
+    signs = {np.sign(b["contrast_kgm3"]) for c in cases for b in c.meta["bodies"]}
+    assert signs == {-1.0, 1.0}
+    for c in cases:
+        h = c.meta["cell_size_m"]
+        assert 0.55 <= c.meta["station_height_cells"] <= 5.0
+        assert c.mesh.stations_inside(c.survey.locations).size == 0
+        assert _clearance(c) >= 0.05 * h  # above the active cells, at least the drawn height minus half a cell
+        assert np.any(c.model != 0) and np.all(np.isin(np.round(np.abs(c.model[c.model != 0])),
+                                                        [round(abs(b["contrast_kgm3"])) for b in c.meta["bodies"]]))
+        lo, hi = c.bounds
+        assert lo <= c.model.min() and c.model.max() <= hi
+        # the noise recipe of the suite: σ = 1 % std + 0.1 % max of the clean g_z
+        sigma = 0.01 * np.std(c.gz_clean) + 0.001 * np.max(np.abs(c.gz_clean))
+        np.testing.assert_allclose(c.survey.std, sigma, rtol=1e-12)
+        if len(c.meta["bodies"]) == 1:  # g_z positive down: the strongest anomaly has the body's sign
+            peak = c.gz_clean[np.argmax(np.abs(c.gz_clean))]
+            assert np.sign(peak) == np.sign(c.meta["bodies"][0]["contrast_kgm3"])
+
+
+def test_quick_random_cases_are_small(one_torch_thread):
+    c = random_case(3, quick=True)
+    assert c.mesh.n_cells <= 8 * 8 * 5 and c.survey.n_data <= 120
+    assert c.mesh.stations_inside(c.survey.locations).size == 0 and np.any(c.model != 0)
+
+
+def test_random_names():
+    assert parse_random_name("random_12") == 12 and parse_random_name("dike") is None
+    with pytest.raises(ValueError, match="non-negative integer seed"):
+        parse_random_name("random_x")
+    with pytest.raises(ValueError, match="geometry_seed"):
+        random_case(-1)
+
+
+def test_the_runner_draws_random_cases():
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--quick", "--random", "2", "--random-from", "5",
+           "--methods", "simpeg_l2", "--threads", "1"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "random_5" in proc.stdout and "random_6" in proc.stdout and "count over 2 case-seed(s)" in proc.stdout
+    assert "cells" in proc.stderr and "stations" in proc.stderr
