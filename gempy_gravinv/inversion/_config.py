@@ -40,9 +40,8 @@ class INRConfig:
     presets state what they assume: :meth:`compact` (a minimum-support prior held at the
     target misfit: bodies in a quiet background), :meth:`smooth` (smooth fields),
     :meth:`periodic` and :meth:`spectral` (smooth random fields that wrap around the mesh
-    box), :meth:`paper` (the public scripts of Mishra et al., arXiv 2510.17876). Measured
-    results of each preset are printed by ``benchmarks/inr_ablation.py`` and tabulated in
-    the README.
+    box), :meth:`paper` (the public scripts of Mishra et al., arXiv 2510.17876); their
+    results: ``benchmarks/inr_ablation.py`` and the README.
 
     Field (density backend)
     -----------------------
@@ -211,6 +210,9 @@ class INRConfig:
     support_eps : float or None
         ε of ``"min_support"``, kg/m³: contrasts well below ε count as "no body".
         None: 1/12 of the largest bound magnitude (50 kg/m³ for ±600; 50 unbounded).
+    support_cooling : float
+        Fraction of ``max_steps`` over which ε cools (with a least-squares start) from the
+        90th percentile ``a`` of ``|w m₀|`` to ``a/3``, at most ``support_eps``; 0: fixed.
     reg_depth_power : float
         β of the ``"min_support"`` depth weight (0 = none).
     prior_length, prior_nu : float
@@ -323,6 +325,7 @@ class INRConfig:
     reg_mode: str = "fixed"
     reg_rate: float = 0.02
     support_eps: float | None = 50.0
+    support_cooling: float = 0.0
     reg_depth_power: float = 0.0
     prior_length: float | None = None
     prior_nu: float = 1.5
@@ -381,17 +384,14 @@ class INRConfig:
         """
         check_choice(encoding, ("positional", "hash"), name="the paper's encoding")
         check_choice(case, ("dipping_block", "smooth_grf"), name="case")
-        enc_opts = ({"n_frequencies": 2, "min_frequency": 1.0, "include_input": True}
-                    if encoding == "positional" else
-                    {"n_levels": 2, "n_features_per_level": 2, "log2_hashmap_size": 17,
-                     "base_resolution": 4, "finest_resolution": 128})
-        cfg = cls(encoding=encoding, encoding_options=enc_opts, width=256, depth=4,
-                  activation="leaky_relu", output="tanh", bounds=(-600.0, 600.0), init_value=None,
-                  last_layer_gain=1.0, normalization="zscore", quadrature=1, net_dtype="float32",
-                  weighting="none", regularization="none", reg_weight=0.0, lr=1e-2,
-                  lr_schedule="constant", max_steps=500, batch_size=None, early_stopping=True,
-                  target_chi2=1.0, stop_tol=0.05, min_steps=100, patience=25, overfit_patience=5,
-                  seed=42, dtype="float32")
+        enc_opts = ({"n_frequencies": 2, "min_frequency": 1.0, "include_input": True} if encoding == "positional"
+                    else {"n_levels": 2, "n_features_per_level": 2, "log2_hashmap_size": 17, "base_resolution": 4,
+                          "finest_resolution": 128})
+        cfg = cls(encoding=encoding, encoding_options=enc_opts, width=256, depth=4, activation="leaky_relu",
+                  output="tanh", bounds=(-600.0, 600.0), init_value=None, last_layer_gain=1.0, normalization="zscore",
+                  quadrature=1, net_dtype="float32", weighting="none", regularization="none", reg_weight=0.0, lr=1e-2,
+                  lr_schedule="constant", max_steps=500, batch_size=None, early_stopping=True, target_chi2=1.0,
+                  stop_tol=0.05, min_steps=100, patience=25, overfit_patience=5, seed=42, dtype="float32")
         if case == "smooth_grf":
             cfg = dataclasses.replace(cfg, output="sigmoid", lr=1e-3, seed=41)
         return dataclasses.replace(cfg, **overrides)
@@ -512,9 +512,9 @@ class INRConfig:
         depth-weighted least-squares model at the target misfit
         (``warm_start="least_squares"``, β = 2: Li & Oldenburg's depth weighting for
         gravity, which offsets the 1/depth² decay of the kernel so that bodies can sit at
-        any depth), and the support threshold ε derived from the bounds
-        (``support_eps=None``: 1/12 of the largest bound magnitude). Pass ``bounds`` =
-        the plausible contrast range (kg/m³).
+        any depth), and the support threshold ε cooled from the start's own amplitude
+        over the first half of training (``support_cooling=0.5``), at most 1/12 of the
+        largest bound magnitude (``support_eps=None``). Pass ``bounds`` (kg/m³).
 
         The compactness assumption is checked against the data (``prior_from_data``):
         when the least-squares image (β = 1, ``smooth_power``) looks like a distributed
@@ -530,7 +530,8 @@ class INRConfig:
         ``start_fallback=False`` keeps the first run; another ``warm_start`` turns it off.
         """
         base = dict(depth_from="stations", warm_start="least_squares", warm_start_power=2.0, support_eps=None,
-                    prior_from_data=True, smooth_power=1.0, regional="auto", start_fallback=True)
+                    support_cooling=0.5, prior_from_data=True, smooth_power=1.0, regional="auto",
+                    start_fallback=True)
         return cls.compact(**{**base, **start_fallback_follows(overrides)})
 
     @classmethod

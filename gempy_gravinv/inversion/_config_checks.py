@@ -50,6 +50,8 @@ def check_config(cfg) -> None:
                  "smooth_power"):
         check_number(getattr(cfg, name), name=name, low=0.0)
     check_number(cfg.stop_tol, name="stop_tol", low=0.0, high=1.0, high_open=True)
+    check_number(cfg.support_cooling, name="support_cooling (fraction of max_steps)", low=0.0, high=1.0,
+                 high_open=True)
     check_number(cfg.reg_rate, name="reg_rate", low=0.0, high=1.0, low_open=True, high_open=True)
     check_number(cfg.prior_length, name="prior_length (m)", low=0.0, low_open=True, allow_none=True)
     check_number(cfg.depth_z0, name="depth_z0 (m)", low=0.0, allow_none=True)

@@ -166,13 +166,20 @@ class Problem:
         self.shard_cells = self.sharded and self.points.shape[0] >= SHARD_CELLS_FROM
         self.cell_counts = split_counts(mesh.n_cells, world_size()) if self.shard_cells else None
         self.precond = self._preconditioner()
-        self.reg = make_regularizer(cfg, mesh, self.device, self.dtype, self.depth)
         self.moran = None  # the residual whiteness test of states during training (g_z data)
         if survey.is_gz_only and survey.n_data >= 6:  # sharded: every rank holds the gathered g_z
             self.moran = MoranI(survey.locations)
         self.test_white = bool(cfg.start_fallback)  # test in-band states for white residuals while training
-        if cfg.warm_start == "least_squares":  # the last closed-form step: computed now, while G is held
-            self.least_squares_start()
+        # the last closed-form step: computed now, while G is held; a cooled ε starts from it
+        start = self.least_squares_start() if cfg.warm_start == "least_squares" else None
+        self.reg = make_regularizer(cfg, mesh, self.device, self.dtype, self.depth, start)
+        if getattr(self.reg, "cooling_steps", 0):
+            sched = self.reg.schedule()
+            said = (f"minimum-support ε cooled from {sched['eps_start']:.3g} to {sched['eps_end']:.3g} kg/m³ "
+                    f"over {sched['cooling_steps']} steps")
+            logger.info(said)
+            if self.prior_selection is not None:
+                self.prior_selection.update(support_eps=sched, rule=self.prior_selection["rule"] + "; " + said)
         self._hold_g64, self._g64 = False, None
         self.grams.clear()  # n x n each: not held through training
 
@@ -427,8 +434,14 @@ class Problem:
         return p / p.max()
 
     # -------------------------------------------------------------- regularisation
-    def regularizer(self, m: torch.Tensor) -> torch.Tensor:
-        """R(m) of ``cfg.regularization`` (dimensionless) for cell densities m (kg/m³)."""
+    def regularizer(self, m: torch.Tensor, step: int | None = None) -> torch.Tensor:
+        """R(m) of ``cfg.regularization`` (dimensionless) for cell densities m (kg/m³).
+
+        ``step``: the number of steps the prior has acted, for a prior that changes with
+        it (a cooled minimum-support ε); None: its final form.
+        """
+        if getattr(self.reg, "cooling_steps", 0):
+            return self.reg(m, step)
         return self.reg(m)
 
 

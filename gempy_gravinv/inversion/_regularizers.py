@@ -58,21 +58,59 @@ class Differences:
         return sum((dd * dd).mean() for dd in diffs)
 
 
+#: Percentile of the start's weighted amplitude ``|w m₀|`` where a cooled ε begins
+SUPPORT_PERCENTILE = 90.0
+#: Factor by which a cooled ε falls over its cooling steps
+SUPPORT_COOLING = 3.0
+
+
 class MinSupport:
     """``mean(w²m² / (w²m² + ε²))``, ε in kg/m³, ``w`` the depth weight with power ``beta``.
 
     ``w = (d / d_ref)^(β/2)`` with ``d`` the depth of the cell centres given by ``depth``
     (a model of :mod:`gempy_gravinv.inversion._depth`).
+
+    With a starting model ``start`` (kg/m³) and ``cooling_steps > 0``, ε is cooled as in
+    iteratively reweighted sparse inversions: it begins at the
+    :data:`SUPPORT_PERCENTILE`-th percentile ``a`` of the start's weighted amplitude
+    ``|w m₀|`` and falls geometrically to ``a /`` :data:`SUPPORT_COOLING` over
+    ``cooling_steps`` steps of the prior, never above the given ``eps``:
+    ``ε(k) = min(eps, a · 3^(-min(k / cooling_steps, 1)))``. A threshold set from the
+    model's own amplitude lets the penalty count cells where a fixed one, far above a
+    faint start, acts as a plain quadratic damping everywhere. Without a start, with
+    ``cooling_steps=0``, or where ``a / 3 >= eps`` (ε would never move), ε is ``eps``
+    at every step and :attr:`cooling_steps` is 0.
     """
 
-    def __init__(self, mesh: PrismMesh, eps: float, beta: float, depth, device, dtype) -> None:
+    def __init__(self, mesh: PrismMesh, eps: float, beta: float, depth, device, dtype,
+                 start: torch.Tensor | None = None, cooling_steps: int = 0) -> None:
         cc = torch.as_tensor(mesh.cell_centers)
         self.w = depth_weight(depth, cc, beta).to(device=device, dtype=dtype)
-        self.eps2 = float(eps) ** 2
+        self.eps = float(eps)
+        self.eps2 = self.eps**2
+        self.eps_start, self.cooling_steps = self.eps, 0
+        if start is not None and cooling_steps > 0:
+            amp = (self.w.to(torch.float64) * start.to(device=device, dtype=torch.float64)).abs()
+            a = float(torch.quantile(amp, SUPPORT_PERCENTILE / 100)) if amp.numel() <= 2**24 else float(
+                np.percentile(amp.cpu().numpy(), SUPPORT_PERCENTILE))
+            if 0 < a < SUPPORT_COOLING * self.eps and math.isfinite(a):  # else ε would stay at eps throughout
+                self.eps_start, self.cooling_steps = a, int(cooling_steps)
 
-    def __call__(self, m: torch.Tensor) -> torch.Tensor:
+    def eps_at(self, step: int | None = None) -> float:
+        """ε (kg/m³) after ``step`` steps of the prior (None: the final ε)."""
+        if self.cooling_steps == 0:
+            return self.eps
+        frac = 1.0 if step is None else min(max(step, 0) / self.cooling_steps, 1.0)
+        return min(self.eps, self.eps_start * SUPPORT_COOLING ** (-frac))
+
+    def schedule(self) -> dict:
+        """``eps_start``, ``eps_end`` (kg/m³) and ``cooling_steps``: the ε of this prior, for reports."""
+        return dict(eps_start=self.eps_at(0), eps_end=self.eps_at(None), cooling_steps=self.cooling_steps)
+
+    def __call__(self, m: torch.Tensor, step: int | None = None) -> torch.Tensor:
         wm = self.w * m
-        return (wm * wm / (wm * wm + self.eps2)).mean()
+        e2 = self.eps2 if self.cooling_steps == 0 else self.eps_at(step) ** 2
+        return (wm * wm / (wm * wm + e2)).mean()
 
 
 def _dct_matrix(n: int, dtype, device) -> torch.Tensor:
@@ -132,11 +170,12 @@ class Matern:
         return (c * c * self.weight).mean()
 
 
-def make_regularizer(cfg, mesh: PrismMesh, device, dtype, depth=None):
+def make_regularizer(cfg, mesh: PrismMesh, device, dtype, depth=None, start: torch.Tensor | None = None):
     """The regulariser named by ``cfg.regularization`` (None for ``"none"`` or a zero weight).
 
     ``ρs`` (kg/m³), the scale of ``"tv"``, ``"smooth"`` and ``"matern"``, is half the
-    bounds range (100 kg/m³ without bounds).
+    bounds range (100 kg/m³ without bounds). ``start`` (n_cells,) kg/m³: the starting
+    model that a cooled minimum-support ε is set from (``cfg.support_cooling``).
     """
     name = cfg.regularization
     if name == "none" or cfg.reg_weight == 0:
@@ -152,7 +191,8 @@ def make_regularizer(cfg, mesh: PrismMesh, device, dtype, depth=None):
         eps = cfg.support_eps
         if eps is None:
             eps = max(abs(float(b)) for b in cfg.bounds) / 12 if cfg.bounds is not None else 50.0
-        return MinSupport(mesh, eps, cfg.reg_depth_power, depth, device, dtype)
+        steps = int(round(cfg.support_cooling * cfg.max_steps))
+        return MinSupport(mesh, eps, cfg.reg_depth_power, depth, device, dtype, start, steps)
     if name == "matern":
         if cfg.prior_length is None:
             raise ValueError("regularization='matern' needs prior_length (the correlation length, m)")

@@ -23,12 +23,16 @@ class Stopper:
     χ²/N is below the target, ``x (1 - rate)`` while above), so the prior reshapes the
     model while the misfit stays at the target. It runs to ``max_steps`` and keeps the
     in-band state with the smallest R; without one, the state closest to the target.
+    A prior that changes over its first ``cooling_steps`` steps (a cooled
+    minimum-support ε) has no comparable R until then: only later states are kept by R.
     Given a ``white`` test in :meth:`update`, it also records whether any in-band state
     had spatially white residuals (:attr:`seen_white`), testing states until one has.
     """
 
-    def __init__(self, cfg: INRConfig) -> None:
+    def __init__(self, cfg: INRConfig, cooling_steps: int = 0) -> None:
         self.cfg = cfg
+        self.cooling_steps = int(cooling_steps)
+        self.shape_from = -1  # the first step of phase "shape" (-1: not reached)
         self.best_gap = math.inf
         self.best_step = -1
         self.best_chi2 = math.nan
@@ -43,6 +47,10 @@ class Stopper:
     def reg_weight(self) -> float:
         """Weight of the prior term in the loss of the current step."""
         return 0.0 if self.phase == "fit" else self.weight
+
+    def prior_steps(self, step: int) -> int:
+        """How many steps before ``step`` the prior has acted (0 before and at the first)."""
+        return max(0, step - self.shape_from) if self.shape_from >= 0 else 0
 
     def _keep(self, step: int, chi2: float, fld: torch.nn.Module) -> None:
         self.best_step, self.best_chi2 = step, chi2
@@ -63,7 +71,8 @@ class Stopper:
         if self.phase == "shape":
             if lo <= chi2 <= hi and white is not None and not self.seen_white:
                 self.seen_white = bool(white())
-            if lo <= chi2 <= hi and reg < self.best_reg:
+            cooled = self.prior_steps(step) >= self.cooling_steps
+            if cooled and lo <= chi2 <= hi and reg < self.best_reg:
                 self.best_reg, self.best_gap = reg, gap
                 self._keep(step, chi2, fld)
             elif not math.isfinite(self.best_reg) and gap < self.best_gap:
@@ -76,7 +85,7 @@ class Stopper:
         if self.phase == "fit":
             if chi2 <= hi and step + 1 >= cfg.min_steps:
                 # the prior term starts at reg_weight x the data term
-                self.phase = "shape"
+                self.phase, self.shape_from = "shape", step + 1
                 self.weight = float(cfg.reg_weight) * cfg.target_chi2 / max(reg, 1e-12)
             return None
         if step + 1 < cfg.min_steps:
@@ -99,7 +108,8 @@ class Stopper:
         """Everything needed to resume the rule (a checkpoint entry)."""
         return dict(best_gap=self.best_gap, best_step=self.best_step, best_chi2=self.best_chi2,
                     best_state=self.best_state, in_band=self.in_band, below=self.below,
-                    phase=self.phase, weight=self.weight, best_reg=self.best_reg, seen_white=self.seen_white)
+                    phase=self.phase, weight=self.weight, best_reg=self.best_reg, seen_white=self.seen_white,
+                    shape_from=self.shape_from)
 
     def load(self, s: dict) -> None:
         """Restore a :meth:`state`."""

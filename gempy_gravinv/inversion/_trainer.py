@@ -102,7 +102,7 @@ class MemberTrainer:
         self.opt = adam(self.field.parameters(), lr=cfg.lr)
         self.sched = make_scheduler(cfg, self.opt)
         self.batch_gen = torch.Generator(device="cpu").manual_seed(seed)
-        self.stopper = Stopper(cfg)
+        self.stopper = Stopper(cfg, getattr(prob.reg, "cooling_steps", 0))
         self.history: dict[str, list] = {k: [] for k in HISTORY_KEYS}
         self.step = 0
         self.elapsed0 = 0.0
@@ -167,13 +167,14 @@ class MemberTrainer:
         prob, cfg = self.prob, self.cfg
         chi2_b = prob.chi2(m, rows)
         w_reg = self.stopper.reg_weight() if cfg.reg_mode == "target" else float(cfg.reg_weight)
+        k = self.stopper.prior_steps(self.step)
         if prob.reg is None:
             reg = None
         elif w_reg > 0:
-            reg = prob.regularizer(m)
+            reg = prob.regularizer(m, k)
         else:  # target mode's fit phase: the prior's value only (history, and λ at the switch)
             with torch.no_grad():
-                reg = prob.regularizer(m.detach())
+                reg = prob.regularizer(m.detach(), k)
         loss = chi2_b + w_reg * reg if reg is not None and w_reg > 0 else chi2_b
         return loss, chi2_b, reg, w_reg
 
