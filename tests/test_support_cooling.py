@@ -131,3 +131,16 @@ def test_a_cooled_threshold_puts_a_faint_deep_body_at_its_depth():
     true_z = centroid(case.model)
     assert abs(centroid(cooled.model) - true_z) < 0.5 * abs(centroid(fixed.model) - true_z)
     assert cooled.metrics["pearson_r"] > fixed.metrics["pearson_r"] + 0.05
+
+
+def test_a_run_stopped_while_eps_cools_resumes_exactly(block, tmp_path):
+    cfg = INRConfig.auto(bounds=WIDE, **{**FAST, "max_steps": 200, "warm_start_steps": 300}, start_fallback=False)
+    full = invert_inr(block.survey, block.mesh, cfg)
+    assert full.prior_selection["support_eps"]["cooling_steps"] == 100
+    assert 0 < int(np.argmax(np.asarray(full.history["reg_weight"]) > 0)) < 50  # the cut lands in the cooling
+    ck = tmp_path / "ck.pt"
+    part = invert_inr(block.survey, block.mesh, cfg, checkpoint=ck, stop_after=50)  # inside the cooling
+    assert not part.completed
+    rest = invert_inr(block.survey, block.mesh, cfg, checkpoint=ck, resume=True)
+    assert np.array_equal(rest.model, full.model)
+    assert rest.history["reg"] == full.history["reg"] and rest.best_step == full.best_step
