@@ -93,6 +93,9 @@ def test_no_state_is_kept_by_its_prior_before_eps_is_cooled():
     early.update(1, 1.03, fld, reg=0.01)
     early.update(2, 1.01, fld, reg=0.02)
     assert early.best_step == 2
+    # with a fixed prior weight the prior acts from the first step
+    fixed = Stopper(INRConfig.auto(bounds=(-100.0, 100.0), reg_mode="fixed"), cooling_steps=20)
+    assert [fixed.prior_steps(k) for k in (0, 5, 30)] == [0, 5, 30]
     # the schedule's origin is checkpointed with the rule
     other = Stopper(cfg, cooling_steps=20)
     other.load(stop.state())

@@ -49,7 +49,12 @@ class Stopper:
         return 0.0 if self.phase == "fit" else self.weight
 
     def prior_steps(self, step: int) -> int:
-        """How many steps before ``step`` the prior has acted (0 before and at the first)."""
+        """How many steps before ``step`` the prior has acted (0 before and at the first).
+
+        ``reg_mode="fixed"``: the prior acts from step 0, so ``step`` itself.
+        """
+        if self.phase == "fixed":
+            return max(0, step)
         return max(0, step - self.shape_from) if self.shape_from >= 0 else 0
 
     def _keep(self, step: int, chi2: float, fld: torch.nn.Module) -> None:
