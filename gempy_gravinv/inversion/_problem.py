@@ -440,9 +440,7 @@ class Problem:
         ``step``: the number of steps the prior has acted, for a prior that changes with
         it (a cooled minimum-support ε); None: its final form.
         """
-        if getattr(self.reg, "cooling_steps", 0):
-            return self.reg(m, step)
-        return self.reg(m)
+        return self.reg(m, step)
 
 
 def _check_components(survey: Survey, cfg: INRConfig, sharded: bool) -> None:

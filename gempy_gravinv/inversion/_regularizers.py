@@ -2,8 +2,9 @@
 
 Every regulariser maps cell densities ``m`` (kg/m³, shape ``(n_cells,)``, discretize cell
 order: x fastest, then y, then z from the bottom) to a dimensionless scalar tensor,
-differentiably. :func:`make_regularizer` builds the one named by an
-:class:`~gempy_gravinv.inversion.INRConfig`.
+differentiably, as ``R(m, step)``: ``step`` is the number of steps the prior has acted
+(None: its final form), which only a cooled minimum-support ε reads.
+:func:`make_regularizer` builds the one named by an :class:`~gempy_gravinv.inversion.INRConfig`.
 
 - ``"tv"`` / ``"smooth"``: anisotropic total variation / squared first differences of
   ``m / ρs`` between neighbouring cells of a full tensor mesh.
@@ -48,7 +49,7 @@ class Differences:
         self.shape = _full_shape(mesh, kind)
         self.kind, self.rho_s, self.eps = kind, float(rho_s), float(eps)
 
-    def __call__(self, m: torch.Tensor) -> torch.Tensor:
+    def __call__(self, m: torch.Tensor, step: int | None = None) -> torch.Tensor:
         nx, ny, nz = self.shape
         v = (m / self.rho_s).reshape(nz, ny, nx)
         diffs = (v[1:] - v[:-1], v[:, 1:] - v[:, :-1], v[:, :, 1:] - v[:, :, :-1])
@@ -87,12 +88,10 @@ class MinSupport:
         cc = torch.as_tensor(mesh.cell_centers)
         self.w = depth_weight(depth, cc, beta).to(device=device, dtype=dtype)
         self.eps = float(eps)
-        self.eps2 = self.eps**2
         self.eps_start, self.cooling_steps = self.eps, 0
         if start is not None and cooling_steps > 0:
-            amp = (self.w.to(torch.float64) * start.to(device=device, dtype=torch.float64)).abs()
-            a = float(torch.quantile(amp, SUPPORT_PERCENTILE / 100)) if amp.numel() <= 2**24 else float(
-                np.percentile(amp.cpu().numpy(), SUPPORT_PERCENTILE))
+            amp = np.abs(self.w.double().cpu().numpy() * start.double().cpu().numpy())
+            a = float(np.percentile(amp, SUPPORT_PERCENTILE))
             if 0 < a < SUPPORT_COOLING * self.eps and math.isfinite(a):  # else ε would stay at eps throughout
                 self.eps_start, self.cooling_steps = a, int(cooling_steps)
 
@@ -109,7 +108,7 @@ class MinSupport:
 
     def __call__(self, m: torch.Tensor, step: int | None = None) -> torch.Tensor:
         wm = self.w * m
-        e2 = self.eps2 if self.cooling_steps == 0 else self.eps_at(step) ** 2
+        e2 = self.eps_at(step) ** 2
         return (wm * wm / (wm * wm + e2)).mean()
 
 
@@ -159,7 +158,7 @@ class Matern:
         ksum = kz[:, None, None] + ky[None, :, None] + kx[None, None, :]  # (nz, ny, nx)
         self.weight = (1.0 + float(length) ** 2 * ksum) ** (float(nu) + 1.5)
 
-    def __call__(self, m: torch.Tensor) -> torch.Tensor:
+    def __call__(self, m: torch.Tensor, step: int | None = None) -> torch.Tensor:
         nx, ny, nz = self.shape
         v = (m / self.rho_s).reshape(nz, ny, nx)
         if self.periodic:
