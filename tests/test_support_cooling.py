@@ -56,10 +56,12 @@ def test_cooled_eps_starts_at_the_start_amplitude_and_falls_geometrically(block)
 
 @pytest.mark.parametrize("changes", [dict(support_cooling=0.0), dict(warm_start="none"),
                                      dict(bounds=(-300.0, 300.0))])
-def test_eps_is_fixed_without_cooling_without_a_start_or_below_the_start(block, changes):
+def test_eps_is_fixed_without_cooling_without_a_start_or_below_the_start(block, changes, caplog):
     """Fixed at 1/12 of the bounds: no cooling asked, no start, or ε under a third of the start's amplitude."""
     cfg = INRConfig.auto(**{"bounds": WIDE, **FAST, "start_fallback": False, **changes})
-    prob = Problem(block.survey, block.mesh, cfg)
+    with caplog.at_level("INFO", logger="gempy_gravinv.inversion._regularizers"):
+        prob = Problem(block.survey, block.mesh, cfg)
+    assert ("no least-squares start to set ε from" in caplog.text) == (cfg.warm_start == "none")
     reg = prob.reg
     assert reg.cooling_steps == 0
     assert reg.eps_at(0) == reg.eps_at(None) == pytest.approx(max(abs(b) for b in cfg.bounds) / 12)

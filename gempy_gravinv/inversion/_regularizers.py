@@ -22,6 +22,7 @@ differentiably, as ``R(m, step)``: ``step`` is the number of steps the prior has
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -30,6 +31,8 @@ import torch
 from .._mesh import PrismMesh
 from .._validation import check_choice
 from ._depth import MeshTopDepth, depth_weight
+
+logger = logging.getLogger(__name__)
 
 REGULARIZATIONS = ("none", "tv", "smooth", "min_support", "matern")
 
@@ -191,6 +194,10 @@ def make_regularizer(cfg, mesh: PrismMesh, device, dtype, depth=None, start: tor
         if eps is None:
             eps = max(abs(float(b)) for b in cfg.bounds) / 12 if cfg.bounds is not None else 50.0
         steps = int(round(cfg.support_cooling * cfg.max_steps))
+        if steps and start is None:
+            logger.info("support_cooling=%g has no least-squares start to set ε from (warm_start=%r, or the "
+                        "problem is too large for one): ε fixed at %.3g kg/m³", cfg.support_cooling,
+                        cfg.warm_start, eps)
         return MinSupport(mesh, eps, cfg.reg_depth_power, depth, device, dtype, start, steps)
     if name == "matern":
         if cfg.prior_length is None:
