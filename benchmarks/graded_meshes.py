@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/graded_meshes.py [--cases pad_two,pad_40,pad_deep,tree_two,tree_one]
                                        [--seeds 0,1] [--methods inr,simpeg_l2,simpeg_sparse] [--perturb K]
-                                       [--net-seeds K]
+                                       [--net-seeds K] [--inr-option FIELD=VALUE ...]
 
 The suite (``benchmarks/suite.py``) uses uniform meshes; SimPEG users build graded ones:
 a tensor mesh with padding cells growing by 1.3 toward the sides and the bottom, or an
@@ -31,6 +31,7 @@ prints the range and the mean of r over the seeds: the spread of one run's resul
 from __future__ import annotations
 
 import argparse
+import ast
 import time
 import warnings
 
@@ -94,15 +95,19 @@ def build(name: str, seed: int):
     return gg.Survey(st, g + np.random.default_rng(seed).normal(0.0, std), std), mesh, model
 
 
-def run(method: str, survey, mesh, model, seed: int = 0) -> tuple[float, float]:
-    """(Pearson r, wall s) of ``method`` on the case (``seed``: the INR's network seed)."""
+def run(method: str, survey, mesh, model, seed: int = 0, inr_options: dict | None = None) -> tuple[float, float]:
+    """(Pearson r, wall s) of ``method`` on the case (``seed``: the INR's network seed).
+
+    ``inr_options``: INRConfig fields set on the default (e.g. ``{"depth_from": "stations"}``).
+    """
     import gempy_gravinv as gg
     from gempy_gravinv.metrics import pearson_r
     from gempy_gravinv.simpeg import run_inversion
 
     t0 = time.perf_counter()
     if method == "inr":
-        pred = gg.invert_inr(survey, mesh, None, bounds=BOUNDS, progress=False, seed=seed).model
+        pred = gg.invert_inr(survey, mesh, None, bounds=BOUNDS, progress=False, seed=seed,
+                             **(inr_options or {})).model
     else:
         pred = run_inversion(survey, mesh, kind=method.split("_")[1], reference=0.0, bounds=BOUNDS,
                              active_cells=mesh.active_cells, seed=0).model
@@ -126,8 +131,19 @@ def main(argv=None) -> int:
                          "station (far below the noise) and print the range of r: the sensitivity to rounding")
     ap.add_argument("--net-seeds", type=int, default=1, metavar="K",
                     help="run the INR with network seeds 0 .. K-1 and print the range and mean of r")
+    ap.add_argument("--inr-option", action="append", default=[], metavar="FIELD=VALUE",
+                    help="an INRConfig field set on the INR default (a Python literal or a bare word); repeatable")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    opts = {}
+    for o in args.inr_option:
+        key, eq, value = o.partition("=")
+        if not eq:
+            ap.error(f"--inr-option {o!r}: write FIELD=VALUE")
+        try:
+            opts[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            opts[key] = value
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     extra = f" {'r range':>14s}" if args.perturb else ""
     extra += f" {'seeds: range, mean':>22s}" if args.net_seeds > 1 else ""
@@ -137,13 +153,14 @@ def main(argv=None) -> int:
             survey, mesh, model = build(name, seed)
             cols = []
             for m in methods:
-                r, t = run(m, survey, mesh, model)
+                r, t = run(m, survey, mesh, model, inr_options=opts)
                 cols.append(f"{r:16.3f} {t:5.1f}")
                 if args.perturb:
-                    rs = [r] + [run(m, _perturbed(survey, k), mesh, model)[0] for k in range(1, args.perturb + 1)]
+                    rs = [r] + [run(m, _perturbed(survey, k), mesh, model, inr_options=opts)[0]
+                                for k in range(1, args.perturb + 1)]
                     cols.append(f"[{min(rs):.3f}, {max(rs):.3f}]")
                 if args.net_seeds > 1:
-                    rs = [r] + [run(m, survey, mesh, model, k)[0] if m == "inr" else r
+                    rs = [r] + [run(m, survey, mesh, model, k, opts)[0] if m == "inr" else r
                                 for k in range(1, args.net_seeds)]
                     cols.append(f"[{min(rs):.3f}, {max(rs):.3f}] {np.mean(rs):.3f}")
             print(f"{name:10s} {seed:4d} {mesh.n_cells:6d} " + " ".join(cols), flush=True)

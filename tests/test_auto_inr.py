@@ -155,7 +155,7 @@ def test_cli_invert_with_topography(tmp_path):
 
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["prior_selection"]["prior"] in ("compact", "smooth")
-    assert metrics["config"]["depth_from"] == "stations" and "regional_selection" in metrics
+    assert metrics["config"]["depth_from"] == "station_surface" and "regional_selection" in metrics
     # the default falls back from its start; the lattice (smooth prior) has no start to fall back from
     assert metrics["config"]["start_fallback"] is (metrics["prior_selection"]["prior"] == "compact")
     assert "prior: excess kurtosis" in ok.stdout and "regional: regional '" in ok.stdout

@@ -8,8 +8,9 @@ closed-form Gaussian head), ``_regularizers`` (priors on cell values), ``_result
 Writing files and figures of a result is the job of :mod:`gempy_gravinv.output`.
 """
 
-from ._config import PRESETS, INRConfig
+from ._config import INRConfig
 from ._inr import invert_inr
+from ._presets import PRESETS
 from ._result import EnsembleField, INRResult, InversionInterrupted
 
 __all__ = ["EnsembleField", "INRConfig", "INRResult", "InversionInterrupted", "PRESETS", "invert_inr"]

@@ -1,10 +1,18 @@
 """Depth below the data, for the depth weights of the INR inversion.
 
 A depth weight ``(d(x) / d_ref)^(β/2)`` grows with the depth ``d`` of a point below what
-the data see. Two ways to measure ``d`` (metres):
+the data see. Three ways to measure ``d`` (metres):
 
 - ``"mesh_top"``: ``d = z_top - z + z0``, below the flat top of the mesh. Right for a flat
   mesh top with the stations just above it; wrong under topography or high stations.
+- ``"station_surface"``: inside the stations' horizontal convex hull, ``d = z_s(x, y) - z``,
+  the vertical distance below the surface through the stations (their elevations
+  interpolated linearly over their triangulation); outside it, that distance times the
+  factor by which the ``"stations"`` depth below grows from the hull's edge to the point.
+  It follows topography, draped or flat stations and station height with no setting, is
+  the same at every horizontal position under the survey (a body near the survey's edge
+  is weighted as one under its centre), makes cells the data hardly see (padding, an
+  octree's coarse cells beyond the survey) deep, and scales with the problem's lengths.
 - ``"stations"``: the depth below the stations that the data's own sensitivity implies.
   With ``q(x) = Σ_i (K(x, r_i) / σ_i)²`` (``K`` the point-mass kernel of station ``i``,
   ``σ_i`` its noise), ``d(x)`` is the depth at which a point on a reference column has
@@ -16,13 +24,17 @@ the data see. Two ways to measure ``d`` (metres):
   spacing Δ (``≈ π/(2Δ²d²)`` per unit kernel), ``d⁻³`` under a single profile line,
   and whatever an irregular layout gives. It follows topography, station height,
   station layout, noise and the edges of the survey with no setting, and gives the
-  same weights for a problem scaled in length (the weights are ratios).
+  same weights for a problem scaled in length (the weights are ratios). Cells near the
+  survey's edges come out deeper than cells of the same level under its centre: with the
+  minimum-support weight, which grows with depth, a body near an edge is pulled inward.
 
 ``d_ref`` is the smallest depth over the cell centres, so the weight is 1 at the most
 sensitive cell and grows from there.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -32,7 +44,7 @@ from .._mesh import PrismMesh
 from .._survey import Survey
 from .._validation import check_choice
 
-DEPTH_FROM = ("mesh_top", "stations")
+DEPTH_FROM = ("mesh_top", "station_surface", "stations")
 
 
 class MeshTopDepth:
@@ -96,6 +108,131 @@ def footprint(locations: np.ndarray, points: np.ndarray) -> np.ndarray:
     except QhullError:  # collinear stations: no area
         return np.ones(pts.shape[0], dtype=bool)
     return hull.find_simplex(pts) >= 0
+
+
+def station_surface(locations: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The surface through the stations: a function of horizontal positions (n, 2) -> elevation (n,), m.
+
+    Linear over the Delaunay triangulation of the station positions (positions repeated
+    for several components count once, at their mean elevation), the nearest station's
+    elevation outside it or where the stations do not span an area.
+    """
+    from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+    from scipy.spatial import QhullError
+
+    loc = np.asarray(locations, dtype=np.float64)
+    pos, inverse = np.unique(loc[:, :2], axis=0, return_inverse=True)
+    z = np.bincount(inverse.ravel(), weights=loc[:, 2]) / np.bincount(inverse.ravel())
+    linear = None
+    if pos.shape[0] >= 3:
+        try:
+            linear = LinearNDInterpolator(pos, z)
+        except QhullError:  # collinear stations: no triangulation
+            pass
+    nearest = NearestNDInterpolator(pos, z) if pos.shape[0] > 1 else (lambda xy: np.full(len(xy), z[0]))
+
+    def surface(xy: np.ndarray) -> np.ndarray:
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        out = linear(xy) if linear is not None else np.full(xy.shape[0], np.nan)
+        bad = ~np.isfinite(out)
+        if bad.any():
+            out[bad] = nearest(xy[bad])
+        return out
+
+    return surface
+
+
+def hull_distance(locations: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal distance (m) from positions ``xy`` (n, 2) to the stations' convex hull, and the nearest hull point.
+
+    Returns ``(distance (n,), nearest (n, 2))``: 0 and the position itself inside the
+    hull (its boundary included), and everywhere when the station positions do not span
+    an area (fewer than three, or on one line).
+    """
+    from scipy.spatial import ConvexHull, QhullError
+
+    pos = np.unique(np.asarray(locations, dtype=np.float64)[:, :2], axis=0)
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    dist, near = np.zeros(xy.shape[0]), xy.copy()
+    if pos.shape[0] < 3:
+        return dist, near
+    try:
+        hull = ConvexHull(pos)
+    except QhullError:  # collinear stations: no area
+        return dist, near
+    tol = 1e-9 * max(1.0, float(np.abs(pos).max()))
+    out = (xy @ hull.equations[:, :2].T + hull.equations[:, 2]).max(axis=1) > tol  # n·x + c <= 0 inside
+    if out.any():
+        q = xy[out]
+        a, b = pos[hull.simplices[:, 0]], pos[hull.simplices[:, 1]]  # the hull's edges
+        ab = b - a
+        t = np.clip(((q[:, None, :] - a[None]) * ab[None]).sum(-1) / (ab * ab).sum(-1)[None], 0.0, 1.0)
+        foot = a[None] + t[..., None] * ab[None]  # (n_out, n_edges, 2)
+        dd = np.sqrt(((q[:, None, :] - foot) ** 2).sum(-1))
+        k = dd.argmin(axis=1)
+        dist[out], near[out] = dd[np.arange(k.size), k], foot[np.arange(k.size), k]
+    return dist, near
+
+
+class SurfaceDepth:
+    """Depth (m) below the surface through the stations, growing with the sensitivity outside their hull.
+
+    Inside the stations' horizontal convex hull, ``d = max(z_s(x, y) - z, Δz/4)``: ``z_s``
+    is :func:`station_surface` and ``Δz`` the smallest cell height (the floor keeps the
+    weight finite for a point at or above the stations). Outside it (padding cells, the
+    ring of cells around scattered stations), ``d`` is multiplied by
+    ``max(1, d_q(x) / d_q(x_h))``: ``d_q`` is :class:`StationDepth`'s depth from the data's
+    sensitivity and ``x_h`` the nearest point of the hull at the same elevation. So the
+    depth is continuous at the hull and grows as the data see the point less, and cells
+    the data hardly see are weighted as deep. Lengths scale with the problem.
+
+    Parameters
+    ----------
+    survey : Survey
+        Station positions (m, z up) and std (mGal; for the sensitivity outside the hull).
+    mesh : PrismMesh
+        Cells: their smallest height sets the floor, their centres ``d_ref``.
+
+    Attributes
+    ----------
+    reference : float
+        ``d_ref``, the smallest depth over the cell centres, m.
+    """
+
+    kind = "station_surface"
+
+    def __init__(self, survey: Survey, mesh: PrismMesh) -> None:
+        self.locations = np.asarray(survey.locations, dtype=np.float64)
+        if self.locations.shape[0] == 0:
+            raise ValueError("depth_from='station_surface' needs at least one station")
+        self.surface = station_surface(self.locations)
+        self.floor = float(mesh.cell_widths[:, 2].min()) / 4
+        self._survey, self._mesh = survey, mesh
+        self._sensitivity: StationDepth | None = None  # built when a point lies outside the hull
+        self._cells = torch.as_tensor(mesh.cell_centers, dtype=torch.float64)
+        self._cell_depth = self._depth(self._cells)
+        self.reference = float(self._cell_depth.min())
+
+    def depth(self, points: torch.Tensor) -> torch.Tensor:
+        """Depth (n,) in metres of points (n, 3) (m, z up), float64."""
+        p = torch.as_tensor(points)
+        if p.shape == self._cells.shape and torch.equal(p.to(self._cells), self._cells):
+            return self._cell_depth.clone()
+        return self._depth(p)
+
+    def _depth(self, points: torch.Tensor) -> torch.Tensor:
+        p = torch.as_tensor(points).to(torch.float64)
+        pn = p.cpu().numpy()
+        d = np.maximum(self.surface(pn[:, :2]) - pn[:, 2], self.floor)
+        h, near = hull_distance(self.locations, pn[:, :2])
+        out = h > 0
+        if out.any():
+            if self._sensitivity is None:
+                self._sensitivity = StationDepth(self._survey, self._mesh)
+            dq = self._sensitivity.depth(torch.as_tensor(pn[out])).numpy()
+            dq_hull = self._sensitivity.depth(torch.as_tensor(np.c_[near[out], pn[out, 2]])).numpy()
+            d[out] *= np.maximum(1.0, dq / dq_hull)
+        return torch.as_tensor(d, dtype=torch.float64, device=p.device)
 
 
 class StationDepth:
@@ -194,6 +331,8 @@ def make_depth(depth_from: str, mesh: PrismMesh, survey: Survey, z0: float | Non
     check_choice(depth_from, DEPTH_FROM, name="depth_from")
     if depth_from == "mesh_top":
         return MeshTopDepth(mesh, z0)
+    if depth_from == "station_surface":
+        return SurfaceDepth(survey, mesh)
     return StationDepth(survey, mesh)
 
 

@@ -450,7 +450,7 @@ def _check_components(survey: Survey, cfg: INRConfig, sharded: bool) -> None:
     comps = ", ".join(survey.component_groups())
     if cfg.depth_from == "stations":
         raise ValueError(f"depth_from='stations' derives depths from g_z point-mass sensitivities, but the survey "
-                         f"holds {comps}: use depth_from='mesh_top' (a preset such as 'auto' sets 'stations')")
+                         f"holds {comps}: use depth_from='station_surface' or 'mesh_top'")
     if len(survey.component_groups()) > 1 and cfg.regional != "none":
         raise ValueError(f"regional={cfg.regional!r} fits one offset/plane to all data, but the survey mixes "
                          f"{comps} (mGal and Eötvös): use regional='none'")
