@@ -31,7 +31,6 @@ prints the range and the mean of r over the seeds: the spread of one run's resul
 from __future__ import annotations
 
 import argparse
-import ast
 import time
 import warnings
 
@@ -135,15 +134,9 @@ def main(argv=None) -> int:
                     help="an INRConfig field set on the INR default (a Python literal or a bare word); repeatable")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    opts = {}
-    for o in args.inr_option:
-        key, eq, value = o.partition("=")
-        if not eq:
-            ap.error(f"--inr-option {o!r}: write FIELD=VALUE")
-        try:
-            opts[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            opts[key] = value
+    from suite import field_overrides  # benchmarks/ is the script's directory
+
+    opts = field_overrides(args.inr_option, "graded_meshes.py --inr-option")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     extra = f" {'r range':>14s}" if args.perturb else ""
     extra += f" {'seeds: range, mean':>22s}" if args.net_seeds > 1 else ""

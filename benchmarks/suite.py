@@ -94,23 +94,31 @@ def _fmt(v, nd=3) -> str:
     return f"{v:.{nd}f}" if a < 100 else f"{v:.1f}"
 
 
-def _inr_config(method: str, bounds):
-    """The INRConfig of ``inr``, ``inr:PRESET`` or ``inr:PRESET+FIELD=VALUE+...`` (values: Python literals)."""
+def field_overrides(options, where: str) -> dict:
+    """``{FIELD: VALUE}`` of ``FIELD=VALUE`` strings (values: Python literals, or a bare word as a string).
+
+    ``where`` names the option in the error that a string without ``=`` raises.
+    """
     import ast
 
-    import gempy_gravinv as gg
-
-    preset, *options = (method.partition(":")[2] or "ours").split("+")
     over = {}
     for o in options:
         key, eq, value = o.partition("=")
         if not eq:
-            sys.exit(f"suite.py: {method!r}: write overrides as +FIELD=VALUE")
+            sys.exit(f"{where}: {o!r}: write FIELD=VALUE")
         try:
             over[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             over[key] = value  # a bare word: a string setting
-    return gg.INRConfig.preset(preset, bounds=bounds, **over)
+    return over
+
+
+def _inr_config(method: str, bounds):
+    """The INRConfig of ``inr``, ``inr:PRESET`` or ``inr:PRESET+FIELD=VALUE+...`` (values: Python literals)."""
+    import gempy_gravinv as gg
+
+    preset, *options = (method.partition(":")[2] or "ours").split("+")
+    return gg.INRConfig.preset(preset, bounds=bounds, **field_overrides(options, f"suite.py {method!r}"))
 
 
 def _run_method(method, case, seed, device):
