@@ -8,7 +8,7 @@ import torch
 
 from gempy_gravinv import INRConfig, PrismMesh, Survey, invert_inr
 from gempy_gravinv.cases import suite, synthetic
-from gempy_gravinv.inversion._depth import StationDepth, SurfaceDepth, make_depth, station_surface
+from gempy_gravinv.inversion._depth import StationDepth, SurfaceDepth, hull_distance, make_depth, station_surface
 
 
 def test_flat_survey_depth_is_the_vertical_distance_at_every_position():
@@ -57,6 +57,11 @@ def test_station_surface_outside_the_stations_and_without_an_area():
     # two components at each position count once, at their mean elevation
     twice = np.r_[loc, loc + np.array([0.0, 0.0, 2.0])]
     np.testing.assert_allclose(station_surface(twice)(xy[:1]), 26.0)
+    # the distance to the stations' hull and its nearest point: 0 inside and on the edge
+    dist, near = hull_distance(loc, np.array([[50.0, 50.0], [100.0, 30.0], [130.0, 30.0], [130.0, 140.0]]))
+    np.testing.assert_allclose(dist, [0.0, 0.0, 30.0, 50.0])
+    np.testing.assert_allclose(near, [[50.0, 50.0], [100.0, 30.0], [100.0, 30.0], [100.0, 100.0]])
+    assert not hull_distance(line, xy)[0].any()  # no area: every point counts as inside
 
 
 def test_surface_depth_floor_and_bad_input():

@@ -162,15 +162,18 @@ def hull_distance(locations: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np
         return dist, near
     tol = 1e-9 * max(1.0, float(np.abs(pos).max()))
     out = (xy @ hull.equations[:, :2].T + hull.equations[:, 2]).max(axis=1) > tol  # n·x + c <= 0 inside
-    if out.any():
-        q = xy[out]
-        a, b = pos[hull.simplices[:, 0]], pos[hull.simplices[:, 1]]  # the hull's edges
-        ab = b - a
+    a, b = pos[hull.simplices[:, 0]], pos[hull.simplices[:, 1]]  # the hull's edges
+    ab = b - a
+    idx = np.flatnonzero(out)
+    block = max(1, 2**22 // max(1, ab.shape[0]))  # points per block: (block, n_edges, 2) floats
+    for lo in range(0, idx.size, block):
+        i = idx[lo:lo + block]
+        q = xy[i]
         t = np.clip(((q[:, None, :] - a[None]) * ab[None]).sum(-1) / (ab * ab).sum(-1)[None], 0.0, 1.0)
-        foot = a[None] + t[..., None] * ab[None]  # (n_out, n_edges, 2)
+        foot = a[None] + t[..., None] * ab[None]  # (block, n_edges, 2)
         dd = np.sqrt(((q[:, None, :] - foot) ** 2).sum(-1))
         k = dd.argmin(axis=1)
-        dist[out], near[out] = dd[np.arange(k.size), k], foot[np.arange(k.size), k]
+        dist[i], near[i] = dd[np.arange(k.size), k], foot[np.arange(k.size), k]
     return dist, near
 
 
