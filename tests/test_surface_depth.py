@@ -61,7 +61,11 @@ def test_station_surface_outside_the_stations_and_without_an_area():
     dist, near = hull_distance(loc, np.array([[50.0, 50.0], [100.0, 30.0], [130.0, 30.0], [130.0, 140.0]]))
     np.testing.assert_allclose(dist, [0.0, 0.0, 30.0, 50.0])
     np.testing.assert_allclose(near, [[50.0, 50.0], [100.0, 30.0], [100.0, 30.0], [100.0, 100.0]])
-    assert not hull_distance(line, xy)[0].any()  # no area: every point counts as inside
+    # stations on a line: the hull is the segment between the extreme ones (x 0..40, y 0)
+    dist, near = hull_distance(line, np.array([[20.0, 0.0], [20.0, 30.0], [70.0, -40.0]]))
+    np.testing.assert_allclose(dist, [0.0, 30.0, 50.0], atol=1e-9)
+    np.testing.assert_allclose(near, [[20.0, 0.0], [20.0, 0.0], [40.0, 0.0]], atol=1e-9)
+    np.testing.assert_allclose(hull_distance(loc[:1], np.array([[3.0, 4.0]]))[0], 5.0)  # one station
 
 
 def test_surface_depth_floor_and_bad_input():
@@ -121,3 +125,16 @@ def test_outside_the_stations_hull_the_depth_grows_as_the_sensitivity_falls():
     # the cells' depths are those of any other points
     cc = torch.as_tensor(case.mesh.cell_centers)
     np.testing.assert_allclose(depth.depth(cc).numpy(), depth._depth(cc + 0.0).numpy(), rtol=1e-12)
+
+
+def test_off_a_profile_line_the_depth_grows_as_the_sensitivity_falls():
+    """One line of 21 stations: under it the vertical distance, off it deeper."""
+    case = synthetic.dipping_block(noise_seed=0)
+    loc = case.survey.locations
+    on = np.isclose(loc[:, 1], 500.0)
+    line = Survey(loc[on], case.survey.gz[on], std=case.survey.std[on])
+    depth = SurfaceDepth(line, case.mesh)
+    under = np.array([[500.0, 500.0, -275.0]])
+    off = np.array([[500.0, 700.0, -275.0]])
+    assert depth.depth(torch.as_tensor(under)).item() == pytest.approx(276.0)
+    assert depth.depth(torch.as_tensor(off)).item() > 1.05 * 276.0

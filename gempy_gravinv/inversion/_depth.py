@@ -12,7 +12,8 @@ the data see. Three ways to measure ``d`` (metres):
   It follows topography, draped or flat stations and station height with no setting, is
   the same at every horizontal position under the survey (a body near the survey's edge
   is weighted as one under its centre), makes cells the data hardly see (padding, an
-  octree's coarse cells beyond the survey) deep, and scales with the problem's lengths.
+  octree's coarse cells beyond the survey, cells off a single profile line, whose hull is
+  the segment between its end stations) deep, and scales with the problem's lengths.
 - ``"stations"``: the depth below the stations that the data's own sensitivity implies.
   With ``q(x) = Σ_i (K(x, r_i) / σ_i)²`` (``K`` the point-mass kernel of station ``i``,
   ``σ_i`` its noise), ``d(x)`` is the depth at which a point on a reference column has
@@ -146,34 +147,44 @@ def hull_distance(locations: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np
     """Horizontal distance (m) from positions ``xy`` (n, 2) to the stations' convex hull, and the nearest hull point.
 
     Returns ``(distance (n,), nearest (n, 2))``: 0 and the position itself inside the
-    hull (its boundary included), and everywhere when the station positions do not span
-    an area (fewer than three, or on one line).
+    hull (its boundary included). Stations on one line (or at one position) have the
+    segment between the extreme positions (or that position) as their hull.
     """
     from scipy.spatial import ConvexHull, QhullError
 
     pos = np.unique(np.asarray(locations, dtype=np.float64)[:, :2], axis=0)
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     dist, near = np.zeros(xy.shape[0]), xy.copy()
-    if pos.shape[0] < 3:
-        return dist, near
-    try:
-        hull = ConvexHull(pos)
-    except QhullError:  # collinear stations: no area
-        return dist, near
     tol = 1e-9 * max(1.0, float(np.abs(pos).max()))
-    out = (xy @ hull.equations[:, :2].T + hull.equations[:, 2]).max(axis=1) > tol  # n·x + c <= 0 inside
-    a, b = pos[hull.simplices[:, 0]], pos[hull.simplices[:, 1]]  # the hull's edges
+    hull = None
+    if pos.shape[0] >= 3:
+        try:
+            hull = ConvexHull(pos)
+        except QhullError:  # collinear stations: no area
+            hull = None
+    if hull is not None:
+        out = (xy @ hull.equations[:, :2].T + hull.equations[:, 2]).max(axis=1) > tol  # n·x + c <= 0 inside
+        a, b = pos[hull.simplices[:, 0]], pos[hull.simplices[:, 1]]  # the hull's edges
+    else:  # a line or a point: the segment between the extreme positions
+        c = pos.mean(axis=0)
+        u = np.linalg.svd(pos - c)[2][0] if pos.shape[0] > 1 else np.array([1.0, 0.0])
+        t = (pos - c) @ u
+        a, b = (c + t.min() * u)[None], (c + t.max() * u)[None]
+        out = np.ones(xy.shape[0], dtype=bool)
     ab = b - a
+    ab2 = np.maximum((ab * ab).sum(-1), np.finfo(np.float64).tiny)  # a point: t = 0
     idx = np.flatnonzero(out)
     block = max(1, 2**22 // max(1, ab.shape[0]))  # points per block: (block, n_edges, 2) floats
     for lo in range(0, idx.size, block):
         i = idx[lo:lo + block]
         q = xy[i]
-        t = np.clip(((q[:, None, :] - a[None]) * ab[None]).sum(-1) / (ab * ab).sum(-1)[None], 0.0, 1.0)
+        t = np.clip(((q[:, None, :] - a[None]) * ab[None]).sum(-1) / ab2[None], 0.0, 1.0)
         foot = a[None] + t[..., None] * ab[None]  # (block, n_edges, 2)
         dd = np.sqrt(((q[:, None, :] - foot) ** 2).sum(-1))
         k = dd.argmin(axis=1)
         dist[i], near[i] = dd[np.arange(k.size), k], foot[np.arange(k.size), k]
+    on = dist <= tol  # on a degenerate hull: inside
+    dist[on], near[on] = 0.0, xy[on]
     return dist, near
 
 
