@@ -216,15 +216,13 @@ class SurfaceDepth:
     kind = "station_surface"
 
     def __init__(self, survey: Survey, mesh: PrismMesh) -> None:
-        self.locations = np.asarray(survey.locations, dtype=np.float64)
-        if self.locations.shape[0] == 0:
-            raise ValueError("depth_from='station_surface' needs at least one station")
+        self.locations = np.asarray(survey.locations, dtype=np.float64)  # a Survey holds at least one
         self.surface = station_surface(self.locations)
         self.floor = float(mesh.cell_widths[:, 2].min()) / 4
         self._survey, self._mesh = survey, mesh
         self._sensitivity: StationDepth | None = None  # built when a point lies outside the hull
         self._cells = torch.as_tensor(mesh.cell_centers, dtype=torch.float64)
-        self._cell_depth = self._depth(self._cells)
+        self._cell_depth = self._depth(self._cells, cells=True)
         self.reference = float(self._cell_depth.min())
 
     def depth(self, points: torch.Tensor) -> torch.Tensor:
@@ -234,7 +232,8 @@ class SurfaceDepth:
             return self._cell_depth.clone()
         return self._depth(p)
 
-    def _depth(self, points: torch.Tensor) -> torch.Tensor:
+    def _depth(self, points: torch.Tensor, cells: bool = False) -> torch.Tensor:
+        """The depths of ``points``; ``cells``: they are the cell centres (the sensitivity depth has them cached)."""
         p = torch.as_tensor(points).to(torch.float64)
         pn = p.cpu().numpy()
         d = np.maximum(self.surface(pn[:, :2]) - pn[:, 2], self.floor)
@@ -243,7 +242,8 @@ class SurfaceDepth:
         if out.any():
             if self._sensitivity is None:
                 self._sensitivity = StationDepth(self._survey, self._mesh)
-            dq = self._sensitivity.depth(torch.as_tensor(pn[out])).numpy()
+            dq = (self._sensitivity.depth(p).numpy()[out] if cells
+                  else self._sensitivity.depth(torch.as_tensor(pn[out])).numpy())
             dq_hull = self._sensitivity.depth(torch.as_tensor(np.c_[near[out], pn[out, 2]])).numpy()
             d[out] *= np.maximum(1.0, dq / dq_hull)
         return torch.as_tensor(d, dtype=torch.float64, device=p.device)
