@@ -232,6 +232,7 @@ def main(argv=None) -> dict:
     seeds = _seeds(args.seeds, suite)
     # imports before any timing, so that no method pays for them
     import simpeg.potential_fields.gravity  # noqa: F401
+    import torch._dynamo  # noqa: F401  (torch's optimisers import it when the first one is made)
 
     import gempy_gravinv.inversion  # noqa: F401
     import gempy_gravinv.simpeg._inversion  # noqa: F401

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import os
 import threading
 
 import numpy as np
@@ -11,7 +13,7 @@ import torch
 
 from gempy_gravinv import INRConfig, invert_inr
 from gempy_gravinv.cases import synthetic
-from gempy_gravinv.inversion import _inr, _problem
+from gempy_gravinv.inversion import _inr, _problem, _side
 from gempy_gravinv.inversion._problem import Problem
 from gempy_gravinv.inversion._trainer import MemberTrainer
 
@@ -127,13 +129,16 @@ def test_the_second_run_checkpoints_and_resumes_exactly(tmp_path, monkeypatch, c
     np.testing.assert_array_equal(parts[-1].model, ref.model)
 
 
+@pytest.mark.parametrize("processes", [False, True], ids=["thread", "process"])
 @pytest.mark.parametrize("white", [False, True])
-def test_the_second_run_beside_the_first_changes_nothing_but_the_time(monkeypatch, white):
-    """One thread each on two cores: the same runs, model and choice as one after the other.
+def test_the_second_run_beside_the_first_changes_nothing_but_the_time(monkeypatch, white, processes):
+    """One torch thread each on two cores: the same runs, model and choice as one after the other,
+    with the second run in a thread or in a forked process.
 
     ``white``: every state at the target is white, so the first run cancels the second
     (discarded); otherwise the second runs to the end and is chosen between."""
     _every_state(monkeypatch, white)
+    monkeypatch.setattr(_side, "fork_is_safe", lambda: processes)
     case = synthetic.single_block(noise_seed=0)
     cfg = INRConfig.auto(bounds=case.bounds, regional="none", num_threads=1, start_fallback=True,
                          **{**FAST, "max_steps": 60})
@@ -149,6 +154,7 @@ def test_the_second_run_beside_the_first_changes_nothing_but_the_time(monkeypatc
     assert side.timings["steps"] == seq.timings["steps"] == (1 if white else 2) * cfg.max_steps
     assert side.metrics["pearson_r"] == seq.metrics["pearson_r"]
     assert not any(t.name == "gempy-gravinv-fallback" for t in threading.enumerate())  # joined
+    assert not multiprocessing.active_children()
 
 
 def test_a_run_stops_when_cancelled_and_says_when_it_reached_white_residuals(tmp_path, monkeypatch):
@@ -168,17 +174,48 @@ def test_a_run_stops_when_cancelled_and_says_when_it_reached_white_residuals(tmp
     assert out["cancelled"] and not out["done"] and out["steps"] == 0 and ck.exists()
 
 
-def test_an_error_in_the_second_run_reaches_the_caller_only_where_the_run_is_needed(caplog):
-    worker = _inr._SideRun(None, None, False, None, "")  # no problem to train: fails in its thread
+@pytest.mark.parametrize("processes", [False, True], ids=["thread", "process"])
+def test_an_error_in_the_second_run_reaches_the_caller_only_where_the_run_is_needed(caplog, processes):
+    worker = _inr._side_run(None, None, False, None, "", processes)  # no problem to train: fails
     worker.start()
     with pytest.raises(AttributeError):
         worker.result()
     # not needed (the first run did not call for it): one after the other it would not have run
-    worker = _inr._SideRun(None, None, False, None, "")
+    worker = _inr._side_run(None, None, False, None, "", processes)
     worker.start()
-    with caplog.at_level("WARNING", logger="gempy_gravinv.inversion._inr"):
+    with caplog.at_level("WARNING", logger="gempy_gravinv.inversion._side"):
         assert worker.result(discard=True) is None
     assert "not needed, failed" in caplog.text and not worker.is_alive()
+
+
+def test_a_second_run_whose_process_dies_is_an_error_that_says_so(caplog):
+    worker = _side.side_run(lambda cancel: os._exit(3), processes=True)
+    worker.start()
+    with pytest.raises(RuntimeError, match="ended without a result .*exited with code 3"):
+        worker.result()
+    assert not worker.is_alive()
+    worker = _side.side_run(lambda cancel: os._exit(3), processes=True)
+    worker.start()
+    with caplog.at_level("WARNING", logger="gempy_gravinv.inversion._side"):
+        assert worker.result(discard=True) is None
+    assert "exited with code 3" in caplog.text
+
+
+def test_the_second_run_forks_only_where_no_other_thread_runs(monkeypatch):
+    """Another thread might hold a lock at the fork, which the child would then wait for forever."""
+    assert _side.fork_is_safe()  # the test's own process: one thread
+    assert isinstance(_side.side_run(lambda cancel: ([], False)), _side.SideProcess)
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert not _side.fork_is_safe()
+        assert isinstance(_side.side_run(lambda cancel: ([], False)), _side.SideThread)
+    finally:
+        release.set()
+        other.join()
+    monkeypatch.setattr(_side.sys, "platform", "darwin")  # fork is not the safe default there
+    assert not _side.fork_is_safe()
 
 
 def test_correlated_residuals_name_the_remedy(dipping_problem):
@@ -244,23 +281,25 @@ def test_a_second_run_that_reached_white_residuals_is_kept_over_one_that_did_not
     assert kept[0]["model"] is a[0]["model"] and sel["start"] == "least_squares"
 
 
-def test_a_ctrl_c_while_waiting_for_the_second_run_stops_it_at_the_end_of_a_step(tmp_path):
+@pytest.mark.parametrize("processes", [False, True], ids=["thread", "process"])
+def test_a_ctrl_c_while_waiting_for_the_second_run_stops_it_at_the_end_of_a_step(tmp_path, processes):
     """The caller's Ctrl-C reaches the main thread, which waits: the second run is cancelled,
     writes its checkpoint and the run counts as interrupted (as one in the main thread)."""
     case = synthetic.single_block(noise_seed=0)
     prob = Problem(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, regional="none",
                                                           **{**FAST, "max_steps": 20000}))
-    worker = _inr._SideRun(prob.variant(warm_start="none", start_fallback=False), tmp_path / "run.pt", False,
-                           None, "")
-    join, calls = worker.join, []
+    worker = _inr._side_run(prob.variant(warm_start="none", start_fallback=False), tmp_path / "run.pt", False,
+                            None, "", processes)
+    owner, name = (worker._rx, "poll") if processes else (worker, "join")  # what the caller waits in
+    wait, calls = getattr(owner, name), []
 
     def ctrl_c_once(timeout=None):
         if not calls:
             calls.append(timeout)
             raise KeyboardInterrupt
-        return join(timeout)
+        return wait(timeout)
 
-    worker.join = ctrl_c_once
+    setattr(owner, name, ctrl_c_once)
     worker.start()
     outs, interrupted = worker.result()
     assert interrupted and outs[0]["cancelled"] and not outs[0]["done"] and outs[0]["steps"] < 20000

@@ -14,9 +14,9 @@ Units: density contrast kg/m³; g_z mGal, positive downward; σ mGal.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
-import threading
 import time
 
 import numpy as np
@@ -33,7 +33,8 @@ from ._config_checks import start_fallback_follows
 from ._memory import check_run_memory
 from ._problem import Problem, make_field
 from ._result import INRResult, InversionInterrupted
-from ._trainer import solve_member, train_member
+from ._side import SideProcess, SideThread, side_run
+from ._trainer import Event, solve_member, train_member
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +133,8 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
 
 
 def _train(prob: Problem, checkpoint, resume: bool, stop_after: int | None, key: str,
-           tag: str = "", cancel: threading.Event | None = None,
-           white: threading.Event | None = None) -> tuple[list[dict], bool]:
+           tag: str = "", cancel: Event | None = None,
+           white: Event | None = None) -> tuple[list[dict], bool]:
     """Train (or solve) every member of ``prob``; their outputs and whether a Ctrl-C stopped them.
 
     ``cancel`` / ``white``: see :meth:`~gempy_gravinv.inversion._trainer.MemberTrainer.run`
@@ -177,55 +178,10 @@ def _side_by_side(prob: Problem, threads: int | None, cores: int) -> bool:
             and world_size() == 1)
 
 
-class _SideRun(threading.Thread):
-    """The second run (from the network's own start) trained in a thread beside the first.
-
-    It stops between steps when :attr:`cancel` is set (checkpoint written, as with
-    ``stop_after``); :meth:`result` waits for it and re-raises its error, if any. A Ctrl-C
-    while the caller waits cancels it (it stops at the end of its step, as a Ctrl-C stops
-    a run in the main thread) and the run counts as interrupted.
-    """
-
-    def __init__(self, alt: Problem, checkpoint, resume: bool, stop_after: int | None, key: str) -> None:
-        super().__init__(name="gempy-gravinv-fallback", daemon=True)
-        self.args = (alt, checkpoint, resume, stop_after, key)
-        self.cancel = threading.Event()
-        self.out: tuple[list[dict], bool] | None = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            torch.set_num_threads(1)  # this thread's own OpenMP setting
-            with torch.enable_grad():  # grad mode is per thread
-                self.out = _train(*self.args, tag="fallback", cancel=self.cancel)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread by result()
-            self.error = exc
-
-    def result(self, discard: bool = False) -> tuple[list[dict], bool] | None:
-        """The members' outputs and whether a Ctrl-C (here or in the caller's wait) stopped them.
-
-        ``discard``: the run is not needed (the first run did not call for it): wait for it
-        to stop and return None; an error it met is logged, not raised, as one after the
-        other it would not have run.
-        """
-        if discard:
-            self.cancel.set()
-            self.join()
-            if self.error is not None:
-                logger.warning("the run from the network's own start, not needed, failed: %r", self.error)
-            return None
-        interrupted = False
-        try:
-            while self.is_alive():
-                self.join(0.2)
-        except KeyboardInterrupt:  # the caller's Ctrl-C: stop the second run at the end of its step
-            self.cancel.set()
-            self.join()
-            interrupted = True
-        if self.error is not None:
-            raise self.error
-        outs, stopped = self.out
-        return outs, stopped or interrupted
+def _side_run(alt: Problem, checkpoint, resume: bool, stop_after: int | None, key: str,
+              processes: bool | None = None) -> SideThread | SideProcess:
+    """The second run of ``alt`` (from the network's own start), to train beside the first (not started)."""
+    return side_run(functools.partial(_train, alt, checkpoint, resume, stop_after, key, tag="fallback"), processes)
 
 
 def _train_starts(prob: Problem, checkpoint, resume: bool, stop_after: int | None, key: str,
@@ -243,9 +199,10 @@ def _train_starts(prob: Problem, checkpoint, resume: bool, stop_after: int | Non
     if _may_fall_back(prob):
         alt = prob.variant(warm_start="none", start_fallback=False)
         alt.test_white = True  # whether this run reaches white residuals decides between the two
-    worker = _SideRun(alt, checkpoint, resume, stop_after, key) if side else None
+    worker = _side_run(alt, checkpoint, resume, stop_after, key) if side else None
     if worker is not None:
-        logger.info("training from the network's own start beside the least-squares start (one thread each)")
+        logger.info("training from the network's own start beside the least-squares start (one torch thread "
+                    "each, in %s)", "a forked process" if isinstance(worker, SideProcess) else "a thread")
         worker.start()
     try:  # the first run sets the second's cancel once one of its states at the target had white residuals
         outs, interrupted = _train(prob, checkpoint, resume, stop_after, key,

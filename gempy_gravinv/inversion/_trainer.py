@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import multiprocessing.synchronize
 import random
 import signal
 import threading
@@ -69,6 +70,9 @@ def make_scheduler(cfg: INRConfig, opt: torch.optim.Optimizer) -> torch.optim.lr
         return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
+
+#: A signal between two runs: a thread's event, or one shared with a forked process
+Event = threading.Event | multiprocessing.synchronize.Event
 
 #: Held while a trainer seeds the global generators and builds its field (two runs may train side by side)
 _SEEDING = threading.Lock()
@@ -257,14 +261,14 @@ class MemberTrainer:
         return None
 
     # ------------------------------------------------------------------ the loop
-    def run(self, stop_after: int | None, desc: str, cancel: threading.Event | None = None,
-            white: threading.Event | None = None, position: int = 0) -> dict:
+    def run(self, stop_after: int | None, desc: str, cancel: Event | None = None,
+            white: Event | None = None, position: int = 0) -> dict:
         """Train until stopped, ``max_steps`` or ``stop_after`` steps of this call; the kept state.
 
         A ``KeyboardInterrupt`` (Ctrl-C) does not escape: the checkpoint is written (a
         Ctrl-C waits for the end of the step; an interrupt raised inside a step before
         the optimiser's update is undone), and the kept state so far is returned with
-        ``interrupted=True``. ``cancel`` (set by another thread) stops the run between
+        ``interrupted=True``. ``cancel`` (set by another thread or process) stops the run between
         steps as ``stop_after`` does (checkpoint written, ``cancelled=True``); ``white`` is
         set once a state at the target misfit had white residuals. ``position``: the
         progress bar's line.
@@ -377,8 +381,8 @@ def checkpoint_on_all_ranks(ckpt: Path | None) -> bool:
 
 
 def train_member(prob: Problem, member: int, ckpt: Path | None, resume: bool, stop_after: int | None,
-                 desc: str, key: str = "", cancel: threading.Event | None = None,
-                 white: threading.Event | None = None, position: int = 0) -> dict:
+                 desc: str, key: str = "", cancel: Event | None = None,
+                 white: Event | None = None, position: int = 0) -> dict:
     """Train member ``member`` (resuming its checkpoint when asked); its kept field, misfit and history.
 
     ``key`` is the data hash checked against the checkpoint. The returned dict has
