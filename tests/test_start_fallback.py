@@ -203,11 +203,14 @@ def test_a_second_run_whose_process_dies_is_an_error_that_says_so(caplog):
 
 def test_the_second_run_forks_only_where_no_other_thread_runs(monkeypatch):
     """Another thread might hold a lock at the fork, which the child would then wait for forever."""
-    assert _side.fork_is_safe()  # the test's own process: one thread
+    alone = [threading.current_thread()]
+    monkeypatch.setattr(_side.threading, "enumerate", lambda: alone)  # a process with one thread
+    assert _side.fork_is_safe()
     assert isinstance(_side.side_run(lambda cancel: ([], False)), _side.SideProcess)
     release = threading.Event()
     other = threading.Thread(target=release.wait)
     other.start()
+    alone.append(other)
     try:
         assert not _side.fork_is_safe()
         assert isinstance(_side.side_run(lambda cancel: ([], False)), _side.SideThread)
