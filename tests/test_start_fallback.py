@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import multiprocessing
 import os
 import threading
@@ -199,6 +200,41 @@ def test_a_second_run_whose_process_dies_is_an_error_that_says_so(caplog):
     with caplog.at_level("WARNING", logger="gempy_gravinv.inversion._side"):
         assert worker.result(discard=True) is None
     assert "exited with code 3" in caplog.text
+
+
+def _bar_in_child(cancel):
+    """A progress bar drawn in the forked child: it takes tqdm's locks."""
+    from tqdm.auto import tqdm
+
+    for _ in tqdm(range(3), file=io.StringIO(), mininterval=0):
+        pass
+    return [], False
+
+
+def test_a_tqdm_lock_held_by_another_thread_at_the_fork_does_not_stop_the_child():
+    """tqdm's monitor thread takes its lock now and then; held at the fork, the child has a new one."""
+    from tqdm.std import TqdmDefaultWriteLock, tqdm
+
+    tqdm.get_lock()  # the lock exists before the fork, as once any bar was drawn
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with TqdmDefaultWriteLock.th_lock:
+            held.set()
+            release.wait()
+
+    other = threading.Thread(target=hold)
+    other.start()
+    held.wait()
+    try:
+        worker = _side.side_run(_bar_in_child, processes=True)
+        worker.start()
+        worker._proc.join(60)  # a child waiting on the copied lock would never end
+        assert not worker.is_alive()
+        assert worker.result() == ([], False)
+    finally:
+        release.set()
+        other.join()
 
 
 def test_the_second_run_forks_only_where_no_other_thread_runs(monkeypatch):

@@ -36,7 +36,8 @@ def fork_is_safe() -> bool:
     On Linux (``fork`` is the platform's own start method there), from the main thread of a
     process that is not itself a daemonic worker (which may not have children), with no
     other thread running but tqdm's monitor: a thread that holds a lock at the moment of
-    the fork would leave it held forever in the child.
+    the fork would leave it held forever in the child. (The monitor takes only tqdm's
+    thread lock, which the child replaces before it trains: :func:`_fresh_tqdm_lock`.)
     """
     if not sys.platform.startswith("linux") or "fork" not in mp.get_all_start_methods():
         return False
@@ -48,6 +49,31 @@ def fork_is_safe() -> bool:
         TMonitor = ()  # noqa: N806
     others = [t for t in threading.enumerate() if t is not threading.current_thread() and not isinstance(t, TMonitor)]
     return not others
+
+
+def _fresh_tqdm_lock() -> None:
+    """In a forked child: a new thread lock for tqdm's progress bars.
+
+    tqdm's monitor thread in the parent may have held the class-wide thread lock at the
+    moment of the fork; the child's copy would then stay locked, and the child's first
+    progress bar would wait for it forever. The process-shared lock is kept (its holder
+    is a live process, which releases it).
+    """
+    from tqdm.std import TqdmDefaultWriteLock
+    from tqdm.std import tqdm as std_tqdm
+
+    TqdmDefaultWriteLock.th_lock = threading.RLock()
+    lock = TqdmDefaultWriteLock()
+    for cls in {std_tqdm, *_subclasses(std_tqdm)}:
+        if "_lock" in vars(cls):
+            cls.set_lock(lock)
+
+
+def _subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_subclasses(sub)]
+    return out
 
 
 def side_run(train: Train, processes: bool | None = None) -> SideThread | SideProcess:
@@ -140,6 +166,7 @@ class SideProcess:
 
     def _child(self, train: Train) -> None:
         self._rx.close()
+        _fresh_tqdm_lock()
         torch.set_num_threads(1)
         try:
             with torch.enable_grad():
