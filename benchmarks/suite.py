@@ -27,7 +27,11 @@ Scores: :func:`gempy_gravinv.metrics.evaluate` (Pearson r, RMS error over the
 constant-mean floor, χ²/N) and the wall time of each method (``time.perf_counter``,
 same process, same run; imports are done before any timing). Per case and seed, two
 verdicts ("INR r >= max(L2, sparse) r" and "INR r >= L2 r - 0.05") and the time ratio
-INR / sparse; a count line closes the table. A method that fails is reported as a row
+INR / sparse; a count line closes the table. ``--repeats N`` runs every method N times
+per case, in turns (each method once, then each again), and reports the median wall
+time, so that a slow spell of a shared machine does not fall on one method alone (the
+JSON's ``walls_s`` holds every run's; the scores are the first run's, and a repeat
+that gives another r says so). A method that fails is reported as a row
 with its error, not a crash. Numbers are only comparable within one run on one machine.
 
 Random geometries: ``--random K`` adds the cases ``random_S`` .. ``random_{S+K-1}``
@@ -57,6 +61,13 @@ import traceback
 METHODS = ("inr", "simpeg_l2", "simpeg_sparse")
 
 
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def _parse(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cases", default=None, help="comma-separated case names (default: the whole suite)")
@@ -66,6 +77,8 @@ def _parse(argv):
     p.add_argument("--random", type=int, default=0, metavar="K",
                    help="add K geometries drawn at random (cases random_S .. random_{S+K-1})")
     p.add_argument("--random-from", type=int, default=1000, metavar="S", help="first geometry seed of --random")
+    p.add_argument("--repeats", type=_positive, default=1, metavar="N",
+                   help="run every method N times per case, in turns, and report the median wall time")
     p.add_argument("--quick", action="store_true", help="tiny versions of the cases (smoke test)")
     p.add_argument("--json", default=None, help="write every row (and the verdicts) to this file")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (torch, BLAS, numba)")
@@ -119,6 +132,31 @@ def _inr_config(method: str, bounds):
 
     preset, *options = (method.partition(":")[2] or "ours").split("+")
     return gg.INRConfig.preset(preset, bounds=bounds, **field_overrides(options, f"suite.py {method!r}"))
+
+
+def _run_row(method, case, name, seed, geometry, args) -> dict:
+    """One method on one case: its scores and wall time (``walls_s``: every repeat's), or its error."""
+    from gempy_gravinv.metrics import evaluate
+
+    row = {"case": name, "seed": seed, "method": method, "quick": args.quick,
+           "n_cells": int(case.mesh.n_cells), "n_data": int(case.survey.n_data),
+           "bounds": list(case.bounds), "reference_density": case.reference_density,
+           "geometry": case.meta if geometry is not None else None,
+           "error": None, "pearson_r": None, "rms_over_floor": None, "chi2_per_datum": None}
+    t0 = time.perf_counter()
+    try:
+        model, pred, info = _run_method(method, case, seed, args.device)
+        wall = time.perf_counter() - t0
+        met = evaluate(model=model, true=case.model, pred=pred, survey=case.survey, mesh=case.mesh,
+                       wall_time=wall, device=args.device)
+        row.update(pearson_r=met["pearson_r"], rms_over_floor=met["rms_error_over_floor"],
+                   chi2_per_datum=met["chi2_per_datum"], metrics=met, info=info)
+    except Exception as exc:  # a failing method is a result, not a crash
+        wall = time.perf_counter() - t0
+        row["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        row["traceback"] = traceback.format_exc()
+    row["wall_s"], row["walls_s"] = wall, [wall]
+    return row
 
 
 def _run_method(method, case, seed, device):
@@ -211,7 +249,6 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     from gempy_gravinv.cases import suite
     from gempy_gravinv.cases.random_cases import RANDOM_PREFIX, parse_random_name, random_case
-    from gempy_gravinv.metrics import evaluate
 
     if args.cases:
         names = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -256,29 +293,24 @@ def main(argv=None) -> dict:
                     f"{m['station_height_cells']:.2f} cells up, {m['station_layout']}; bodies: "
                     + "; ".join(f"{b['kind']} {b['contrast_kgm3']:+.0f} kg/m³ ({b['n_cells']} cells)"
                                 for b in m["bodies"]))
-            case_rows = []
-            for method in methods:
-                row = {"case": name, "seed": seed, "method": method, "quick": args.quick,
-                       "n_cells": int(case.mesh.n_cells), "n_data": int(case.survey.n_data),
-                       "bounds": list(case.bounds), "reference_density": case.reference_density,
-                       "geometry": case.meta if geometry is not None else None,
-                       "error": None, "pearson_r": None, "rms_over_floor": None, "chi2_per_datum": None}
-                t0 = time.perf_counter()
-                try:
-                    model, pred, info = _run_method(method, case, seed, args.device)
-                    wall = time.perf_counter() - t0
-                    met = evaluate(model=model, true=case.model, pred=pred, survey=case.survey, mesh=case.mesh,
-                                   wall_time=wall, device=args.device)
-                    row.update(pearson_r=met["pearson_r"], rms_over_floor=met["rms_error_over_floor"],
-                               chi2_per_datum=met["chi2_per_datum"], metrics=met, info=info)
-                except Exception as exc:  # a failing method is a result, not a crash
-                    wall = time.perf_counter() - t0
-                    row["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
-                    row["traceback"] = traceback.format_exc()
-                row["wall_s"] = wall
-                say(f"[suite]   {method}: " + (f"r={_fmt(row['pearson_r'])} chi2/N={_fmt(row['chi2_per_datum'])} "
-                                              f"{wall:.1f} s" if row["error"] is None else f"FAILED: {row['error']}"))
-                case_rows.append(row)
+            case_rows = {}
+            for rep in range(args.repeats):  # in turns, so a slow spell of the machine meets every method
+                for method in methods:
+                    if rep and case_rows[method]["error"] is not None:
+                        continue
+                    row = _run_row(method, case, name, seed, geometry, args)
+                    if rep == 0:
+                        case_rows[method] = row
+                    else:
+                        if row["pearson_r"] != case_rows[method]["pearson_r"]:
+                            say(f"[suite]   {method}: repeat {rep + 1} gave r={row['pearson_r']!r}, the first "
+                                f"{case_rows[method]['pearson_r']!r} (the scores are the first run's)")
+                        case_rows[method]["walls_s"].append(row["wall_s"])
+                        case_rows[method]["wall_s"] = statistics.median(case_rows[method]["walls_s"])
+                    say(f"[suite]   {method}: " + (f"r={_fmt(row['pearson_r'])} chi2/N={_fmt(row['chi2_per_datum'])} "
+                                                  f"{row['wall_s']:.1f} s" if row["error"] is None
+                                                  else f"FAILED: {row['error']}"))
+            case_rows = list(case_rows.values())
             rows += case_rows
             verdicts[(name, seed)] = _verdicts(case_rows)
     print(_table(rows, verdicts), flush=True)

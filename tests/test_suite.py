@@ -86,7 +86,7 @@ def test_smooth_fields_are_relative_to_their_mean(one_torch_thread):
 def test_the_runner_prints_its_table(tmp_path):
     out = tmp_path / "suite.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--quick", "--cases", "two_bodies,deep_body",
-           "--methods", "simpeg_l2", "--threads", "1", "--json", str(out)]
+           "--methods", "simpeg_l2", "--threads", "1", "--repeats", "2", "--json", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = proc.stdout
@@ -95,6 +95,9 @@ def test_the_runner_prints_its_table(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [(r["case"], r["method"]) for r in rows] == [("two_bodies", "simpeg_l2"), ("deep_body", "simpeg_l2")]
     assert all(r["error"] is None and -1 <= r["pearson_r"] <= 1 and r["wall_s"] > 0 for r in rows)
+    # two runs of each method, in turns: the median of their wall times; both gave the same r
+    assert all(len(r["walls_s"]) == 2 and r["wall_s"] == pytest.approx(sum(r["walls_s"]) / 2) for r in rows)
+    assert "repeat 2 gave" not in proc.stderr
 
 
 def test_the_runner_reads_inr_overrides_from_the_method_name():
