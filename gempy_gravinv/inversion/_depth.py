@@ -77,6 +77,27 @@ class MeshTopDepth:
 COLUMN_RATIO, COLUMN_POINTS = 1.05, 2000
 
 
+class _CellCache:
+    """A depth model that keeps the depths of the mesh's cell centres (every depth weight asks for them).
+
+    Subclasses set ``_cells`` (n_cells, 3) and ``_cell_depth`` (n_cells,) and compute other
+    points in ``_uncached``.
+    """
+
+    _cells: torch.Tensor
+    _cell_depth: torch.Tensor
+
+    def depth(self, points: torch.Tensor) -> torch.Tensor:
+        """Depth (n,) in metres of points (n, 3) (m, z up), float64."""
+        p = torch.as_tensor(points)
+        if p.shape == self._cells.shape and torch.equal(p.to(self._cells), self._cells):
+            return self._cell_depth.clone()
+        return self._uncached(p)
+
+    def _uncached(self, points: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
 def station_spacing(locations: np.ndarray) -> float:
     """Median horizontal distance (m) from each station position to the nearest other one.
 
@@ -188,7 +209,7 @@ def hull_distance(locations: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np
     return dist, near
 
 
-class SurfaceDepth:
+class SurfaceDepth(_CellCache):
     """Depth (m) below the surface through the stations, growing with the sensitivity outside their hull.
 
     Inside the stations' horizontal convex hull, ``d = max(z_s(x, y) - z, Δz/4)``: ``z_s``
@@ -225,12 +246,8 @@ class SurfaceDepth:
         self._cell_depth = self._depth(self._cells, cells=True)
         self.reference = float(self._cell_depth.min())
 
-    def depth(self, points: torch.Tensor) -> torch.Tensor:
-        """Depth (n,) in metres of points (n, 3) (m, z up), float64."""
-        p = torch.as_tensor(points)
-        if p.shape == self._cells.shape and torch.equal(p.to(self._cells), self._cells):
-            return self._cell_depth.clone()
-        return self._depth(p)
+    def _uncached(self, points: torch.Tensor) -> torch.Tensor:
+        return self._depth(points)
 
     def _depth(self, points: torch.Tensor, cells: bool = False) -> torch.Tensor:
         """The depths of ``points``; ``cells``: they are the cell centres (the sensitivity depth has them cached)."""
@@ -249,7 +266,7 @@ class SurfaceDepth:
         return torch.as_tensor(d, dtype=torch.float64, device=p.device)
 
 
-class StationDepth:
+class StationDepth(_CellCache):
     """Depth below the stations implied by the data sensitivity (see the module docstring).
 
     Parameters
@@ -315,12 +332,8 @@ class StationDepth:
             out.append((k * k * self.inv_var[:, None]).sum(0))
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
-    def depth(self, points: torch.Tensor) -> torch.Tensor:
-        """Depth (n,) in metres of points (n, 3) (m, z up), float64."""
-        p = torch.as_tensor(points)
-        if p.shape == self._cells.shape and torch.equal(p.to(self._cells), self._cells):
-            return self._cell_depth.clone()
-        return self._from_q(self._q(p))
+    def _uncached(self, points: torch.Tensor) -> torch.Tensor:
+        return self._from_q(self._q(points))
 
     def _from_q(self, q: torch.Tensor) -> torch.Tensor:
         """Depth (m) of sensitivities ``q``: where the reference column has that ``q``.

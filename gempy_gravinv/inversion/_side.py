@@ -188,17 +188,19 @@ class SideProcess:
         if self._message is None:
             while not self._rx.poll(0.2):
                 if not self._proc.is_alive() and not self._rx.poll(0):
-                    self._proc.join()
-                    raise RuntimeError("the run from the network's own start ended without a result "
-                                       f"(its process exited with code {self._proc.exitcode})")
+                    raise self._no_result()
             try:
                 self._message = pickle.loads(self._rx.recv_bytes())
             except EOFError:
-                self._proc.join()
-                raise RuntimeError("the run from the network's own start ended without a result "
-                                   f"(its process exited with code {self._proc.exitcode})") from None
+                raise self._no_result() from None
             self._proc.join()
         return self._message
+
+    def _no_result(self) -> RuntimeError:
+        """The error of a child that ended without a message (joined)."""
+        self._proc.join()
+        return RuntimeError("the run from the network's own start ended without a result "
+                            f"(its process exited with code {self._proc.exitcode})")
 
     def result(self, discard: bool = False) -> RunOutput | None:
         """The members' outputs and whether a Ctrl-C (here, in the caller's wait or in the child) stopped them.

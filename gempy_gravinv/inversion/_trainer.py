@@ -280,7 +280,7 @@ class MemberTrainer:
         bar = tqdm(total=cfg.max_steps, initial=self.step, desc=desc, position=position,
                    disable=not cfg.progress or self.done or not is_main(), leave=False, unit="step")
         self.t0 = time.perf_counter()
-        cancelled = False
+        cancelled = signalled = False
         with DeferredInterrupt() as sigint:
             self._sigint = sigint
             try:
@@ -290,8 +290,9 @@ class MemberTrainer:
                         self.save(False, self.reason)
                         break
                     why = self.train_step()
-                    if white is not None and self.stopper.seen_white:
-                        white.set()
+                    if white is not None and self.stopper.seen_white and not signalled:
+                        white.set()  # once: a process-shared event takes a lock
+                        signalled = True
                     if why is not None:
                         self.reason, self.done = why, True
                         break
