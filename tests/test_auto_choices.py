@@ -200,6 +200,44 @@ def test_a_matrix_free_setup_builds_the_dense_sensitivity_once(monkeypatch):
                                rtol=1e-8, atol=1e-8 * float(ref.least_squares_start().abs().max()))
 
 
+def test_the_design_limit_follows_memory_and_cost():
+    """The setup's dense design is refused for what it needs, not for a fixed size.
+
+    1.8e8 entries (1225 stations x 147,000 cells, a 70 x 70 x 30 mesh) need about 6.7 GiB
+    at 40 bytes each: held where 20 GiB are free, refused where 4 GiB are; the refusal
+    names the sizes and the memory. A Gram product above 1e13 multiply-adds is refused
+    whatever the memory.
+    """
+    from gempy_gravinv.inversion._warmstart import DESIGN_BYTES_PER_ENTRY, design_refusal
+
+    cpu = torch.device("cpu")
+    assert design_refusal(1225, 147_000, cpu, free=20 * 2**30) is None
+    why = design_refusal(1225, 147_000, cpu, free=4 * 2**30)
+    assert why is not None and "1225 x 147000" in why and "6.7 GiB" in why and "4.0 GiB" in why
+    need = 1225 * 147_000 * DESIGN_BYTES_PER_ENTRY
+    assert design_refusal(1225, 147_000, cpu, free=int(need / 0.75) + 1) is None
+    assert design_refusal(1225, 147_000, cpu, free=int(need / 0.75) - 1) is not None
+    assert "multiply-adds" in design_refusal(20_000, 30_000, cpu, free=2**50)
+
+
+def test_a_refused_design_is_warned_and_reported(monkeypatch, caplog):
+    """Too little memory for the design: no start, no prior check, no regional, each saying why."""
+    import logging
+
+    import gempy_gravinv.inversion._problem as problem_module
+
+    monkeypatch.setattr(problem_module, "available_memory", lambda device: 2**16)
+    case = synthetic.single_block(noise_seed=0)
+    with caplog.at_level(logging.WARNING, logger="gempy_gravinv"):
+        prob = Problem(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **FAST))
+    assert prob.design_refusal is not None and "GiB free on cpu" in prob.design_refusal
+    assert prob.least_squares_start() is None
+    assert prob.regional_selection["kind"] == "none" and prob.design_refusal in prob.regional_selection["rule"]
+    assert prob.prior_selection["prior"] == "compact" and prob.design_refusal in prob.prior_selection["rule"]
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and "least-squares start" in r.getMessage()]
+    assert len(warned) == 1  # decided and said once per problem
+
+
 def test_the_fit_to_the_start_stops_once_it_reproduces_it():
     """At most ``warm_start_steps`` steps, fewer once the field's χ²/N is within 1% of the start's."""
     from gempy_gravinv.inversion._problem import make_field

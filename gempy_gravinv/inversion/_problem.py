@@ -13,8 +13,10 @@ import os
 import numpy as np
 import torch
 
+from .._device import available_memory
 from .._distributed import (
     ShardedGravityOperator,
+    all_gather_objects,
     all_reduce_gradients,
     all_reduce_sum,
     env_info,
@@ -37,7 +39,7 @@ from ._noise import estimate_noise
 from ._period import choose_period, lattice_config
 from ._regional import make_regional
 from ._regularizers import make_regularizer
-from ._warmstart import choose_prior, choose_regional, fit_field, weighted_start
+from ._warmstart import choose_prior, choose_regional, design_refusal, fit_field, weighted_start
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +149,7 @@ class Problem:
         self._hold_g64 = True
         self.prior_selection: dict | None = None
         self.regional_selection: dict | None = None
+        self.design_refusal = self._design_refusal()
         if cfg.regional == "auto":
             self.cfg = cfg = self._choose_regional(cfg)
         self._data_model(cfg)
@@ -182,6 +185,26 @@ class Problem:
                 self.prior_selection.update(support_eps=sched, rule=self.prior_selection["rule"] + "; " + said)
         self._hold_g64, self._g64 = False, None
         self.grams.clear()  # n x n each: not held through training
+
+    def _design_refusal(self) -> str | None:
+        """Why the closed-form setup cannot hold the dense design, or None (:func:`design_refusal`).
+
+        Decided once, before the setup fills memory, on the free memory of the device
+        (with several ranks: each rank's share of its node's host memory, or its own
+        GPU's, the smallest over the ranks, so that every rank takes the same path).
+        Warned when refused.
+        """
+        free = available_memory(self.device)
+        if self.sharded:  # each rank holds the whole design: the node's host memory is shared by its ranks
+            if self.device.type != "cuda":
+                free //= max(1, env_info().local_world_size)
+            free = min(all_gather_objects(int(free)))
+        why = design_refusal(self.survey.n_data, self.mesh.n_cells, self.device, free)
+        if why is not None:
+            logger.warning("no least-squares start, prior check or regional choice: %s. A compact inversion "
+                           "without the start puts its mass near the stations; give the run more memory (or a "
+                           "GPU), fewer cells or fewer stations", why)
+        return why
 
     def _data_model(self, cfg: INRConfig) -> None:
         """The regional part of the data (``cfg.regional``), solved with the density."""
@@ -288,7 +311,7 @@ class Problem:
         """``prior_from_data``: keep the compactness prior or drop it, from the least-squares image."""
         start = self.least_squares_start(cfg.smooth_power)
         if start is None:
-            self.prior_selection = dict(prior="compact", rule="no least-squares image (problem too large): "
+            self.prior_selection = dict(prior="compact", rule=f"no least-squares image ({self.design_refusal}): "
                                                                "kept the configured prior")
             return cfg
         self.prior_selection = choose_prior(start, footprint(self.survey.locations, self.mesh.cell_centers))

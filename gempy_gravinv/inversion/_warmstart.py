@@ -26,15 +26,21 @@ import time
 import numpy as np
 import torch
 
-from .._device import adam
+from .._device import adam, available_memory
 from ._depth import depth_weight
 from ._linear import HeadPosterior
 from ._regional import REGIONALS, Regional, make_regional
 
 logger = logging.getLogger(__name__)
 
-#: Largest n_data x n_cells for which the start is computed (the design is held densely).
-MAX_DESIGN = 1e8
+#: Peak bytes per entry of the n_data x n_cells design while the closed-form setup runs:
+#: the float64 G, the whitened design, its copy projected off the flat columns and the
+#: temporaries of their products (with the operator's own float32 G, measured as 40.5 B).
+DESIGN_BYTES_PER_ENTRY = 40
+#: The setup's design may take at most this fraction of the device's free memory.
+DESIGN_MEMORY_FRACTION = 0.75
+#: Largest ``n_data² x n_cells`` (multiply-adds of one Gram matrix ``A Aᵀ`` of the design).
+MAX_GRAM_MULTIPLY_ADDS = 1e13
 
 #: Excess kurtosis of the least-squares image above which its sources are taken as sparse
 #: (compact bodies). A Gaussian (distributed, smooth) field has 0; compact bodies give
@@ -100,8 +106,32 @@ def _posterior(prob, beta: float) -> tuple[HeadPosterior, torch.Tensor]:
     return HeadPosterior(A, a0, b, gram=True, gram_matrix=projected), s
 
 
-def _too_large(prob) -> bool:
-    return prob.survey.n_data * prob.mesh.n_cells > MAX_DESIGN
+def design_refusal(n_data: int, n_cells: int, device: torch.device, free: int | None = None) -> str | None:
+    """Why the closed-form setup cannot hold the dense design (a sentence), or None when it can.
+
+    The regional's choice, the prior's least-squares image and the least-squares start
+    hold the design ``G`` (n_data x n_cells) densely in float64 and factor its Gram
+    matrix ``A Aᵀ`` (n_data x n_data). They are skipped when their peak memory
+    (:data:`DESIGN_BYTES_PER_ENTRY` bytes per entry) exceeds
+    :data:`DESIGN_MEMORY_FRACTION` of the free memory of ``device`` (``free`` bytes when
+    given), or when one Gram matrix costs more than :data:`MAX_GRAM_MULTIPLY_ADDS`
+    multiply-adds.
+    """
+    entries = int(n_data) * int(n_cells)
+    need = entries * DESIGN_BYTES_PER_ENTRY
+    free = available_memory(device) if free is None else int(free)
+    if need > DESIGN_MEMORY_FRACTION * free:
+        return (f"the {n_data} x {n_cells} design needs about {need / 2**30:.1f} GiB, more than "
+                f"{DESIGN_MEMORY_FRACTION:g} of the {free / 2**30:.1f} GiB free on {device}")
+    if float(n_data) ** 2 * n_cells > MAX_GRAM_MULTIPLY_ADDS:
+        return (f"one Gram matrix of the {n_data} x {n_cells} design costs {float(n_data) ** 2 * n_cells:.1e} "
+                f"multiply-adds, above {MAX_GRAM_MULTIPLY_ADDS:.0e}")
+    return None
+
+
+def _too_large(prob) -> str | None:
+    """The problem's :func:`design_refusal` (``prob.design_refusal``, decided once when it was set up)."""
+    return prob.design_refusal
 
 
 def weighted_start(prob, beta: float, target: float) -> torch.Tensor | None:
@@ -118,7 +148,6 @@ def weighted_start(prob, beta: float, target: float) -> torch.Tensor | None:
     """
     n_data, n_cells = prob.survey.n_data, prob.mesh.n_cells
     if _too_large(prob):
-        logger.info("no least-squares start: %d x %d design is above %.0e entries", n_data, n_cells, MAX_DESIGN)
         return None
     logger.info("least-squares start (depth weight β = %g): %d stations x %d cells", beta, n_data, n_cells)
     t0 = time.perf_counter()
@@ -252,9 +281,9 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
         apply, e.g. stations on one line for a plane), ``loo_se`` (standard error of
         each one's difference from the smallest) and ``rule`` (a sentence).
     """
-    if _too_large(prob):
-        return dict(kind="none", loo_chi2={}, rule=f"no regional: the {prob.survey.n_data} x {prob.mesh.n_cells} "
-                                                    f"design is above {MAX_DESIGN:.0e} entries to compare them")
+    refusal = _too_large(prob)
+    if refusal:
+        return dict(kind="none", loo_chi2={}, rule=f"no regional: {refusal}, too large to compare them")
     logger.info("regional by leave-one-out: %d stations x %d cells", prob.survey.n_data, prob.mesh.n_cells)
     t0 = time.perf_counter()
     A, b, a0, _ = _design(prob, beta)

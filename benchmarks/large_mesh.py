@@ -1,0 +1,110 @@
+"""A mesh a user would build, past a hundred million sensitivity entries: INR default vs SimPEG.
+
+Usage::
+
+    python benchmarks/large_mesh.py [--shape 70,70,30] [--cell 20] [--stations 35]
+                                    [--methods inr:auto,simpeg_l2,simpeg_sparse] [--seed 0]
+                                    [--threads 2] [--json F]
+
+The mesh is ``shape`` cubic cells of ``cell`` metres, top at z = 0; ``stations`` x
+``stations`` stations on a grid half a cell above it. Two bodies: a +300 kg/m³ box
+(6 x 4 x 6 cells, top 4 cells down) and a −250 kg/m³ dike one cell wide dipping 60°
+(top 2 cells down, to two thirds of the mesh depth), both placed as fractions of the
+mesh, so any shape builds the same geology. Noise σ = 1% of std(g_z) + 0.1% of
+max|g_z| (the suite's), seeded by ``--seed``.
+
+Every method runs in this process on the same data (the suite's runner,
+``benchmarks/suite.py``): r, RMS error over the constant-mean floor, χ²/N, wall time and
+the ratio INR / SimPEG sparse, measured in the same run; the process's peak resident
+memory closes the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+import types
+
+
+def build(shape, cell: float, stations: int, seed: int):
+    """The case (a ``SyntheticCase``) for ``shape`` cells of ``cell`` m and ``stations``² stations."""
+    import discretize
+    import numpy as np
+
+    from gempy_gravinv import Survey
+    from gempy_gravinv._forward import forward_gz
+    from gempy_gravinv._mesh import as_prism_mesh
+    from gempy_gravinv.cases.synthetic import SyntheticCase
+
+    nx, ny, nz = shape
+    mesh = as_prism_mesh(discretize.TensorMesh([[cell] * nx, [cell] * ny, [cell] * nz], origin=[0, 0, -cell * nz]))
+    cc = mesh.cell_centers
+    model = np.zeros(mesh.n_cells)
+    x0, y0 = 0.3 * nx * cell, 0.5 * ny * cell
+    box = ((np.abs(cc[:, 0] - x0) < 3 * cell) & (np.abs(cc[:, 1] - y0) < 2 * cell)
+           & (cc[:, 2] < -4 * cell) & (cc[:, 2] > -10 * cell))
+    model[box] = 300.0
+    depth = -cc[:, 2]
+    x_top = 0.65 * nx * cell
+    centre = x_top + (depth - 2 * cell) / np.tan(np.radians(60.0))
+    dike = ((np.abs(cc[:, 0] - centre) < 0.5 * cell) & (np.abs(cc[:, 1] - y0) < 0.3 * ny * cell)
+            & (depth > 2 * cell) & (depth < 2 / 3 * nz * cell))
+    model[dike] = -250.0
+    X, Y = np.meshgrid(np.linspace(0.5 * cell, (nx - 0.5) * cell, stations),
+                       np.linspace(0.5 * cell, (ny - 0.5) * cell, stations))
+    loc = np.c_[X.ravel(), Y.ravel(), np.full(X.size, 0.5 * cell)]
+    gz = forward_gz(mesh, loc, model)
+    sigma = float(0.01 * np.std(gz) + 0.001 * np.max(np.abs(gz)))
+    noisy = gz + sigma * np.random.default_rng(seed).standard_normal(gz.size)
+    meta = dict(shape=list(shape), cell_m=cell, n_cells=int(mesh.n_cells), n_data=int(loc.shape[0]),
+                noise_std_mgal=sigma, box_cells=int(box.sum()), dike_cells=int(dike.sum()), noise_seed=seed)
+    return SyntheticCase(name="large_mesh", mesh=mesh, survey=Survey(loc, gz=noisy, std=np.full(gz.size, sigma)),
+                         model=model, gz_clean=gz, reference_density=0.0, bounds=(-300.0, 300.0), meta=meta)
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shape", default="70,70,30")
+    ap.add_argument("--cell", type=float, default=20.0)
+    ap.add_argument("--stations", type=int, default=35)
+    ap.add_argument("--methods", default="inr:auto,simpeg_l2,simpeg_sparse")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    import suite  # the suite's runner (this folder is on sys.path when run as a script)
+
+    shape = tuple(int(v) for v in args.shape.split(","))
+    case = build(shape, args.cell, args.stations, args.seed)
+    n_entries = case.survey.n_data * case.mesh.n_cells
+    print(f"large_mesh: {case.mesh.n_cells} cells x {case.survey.n_data} stations = {n_entries:.3g} "
+          f"sensitivity entries; σ = {case.meta['noise_std_mgal']:.3g} mGal", flush=True)
+    run_args = types.SimpleNamespace(quick=False, device="cpu")
+    rows = []
+    for method in args.methods.split(","):
+        t0 = time.perf_counter()
+        row = suite._run_row(method, case, "large_mesh", args.seed, None, run_args)
+        row["meta"] = case.meta
+        rows.append(row)
+        print(f"{method}: r {suite._fmt(row['pearson_r'])}, RMS/floor {suite._fmt(row['rms_over_floor'])}, "
+              f"χ²/N {suite._fmt(row['chi2_per_datum'])}, {time.perf_counter() - t0:.1f} s"
+              + (f" ERROR {row['error']}" if row["error"] else ""), flush=True)
+    walls = {r["method"]: r["wall_s"] for r in rows}
+    inr = next((m for m in walls if m.startswith("inr")), None)
+    if inr and "simpeg_sparse" in walls:
+        print(f"time {inr} / simpeg_sparse: {walls[inr] / walls['simpeg_sparse']:.2f}")
+    print(f"peak resident memory of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1, default=str)
+    return rows
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
