@@ -129,6 +129,27 @@ def test_auto_regional_finds_a_plane_in_the_data_and_says_so():
         2.0 * amp / np.ptp(s.locations[:, :2], axis=0).max() * 1000.0, rel=0.2)
 
 
+def test_a_deep_broad_body_is_not_taken_for_a_regional_plane():
+    """The regional is judged by the start's depth-weighted model (β = 2), which can place deep mass.
+
+    ``random_case(1014)``: one box whose top is 4.1 km below a valley, under 520 m cells,
+    data made by the mesh alone. The β = 1 model cannot put the box's broad anomaly at its
+    depth and predicts left-out stations best with a plane, which then takes the anomaly
+    (r −0.014 with it); the β = 2 model predicts them better without one.
+    """
+    from gempy_gravinv.cases.random_cases import random_case
+    from gempy_gravinv.inversion._warmstart import choose_regional
+
+    case = random_case(1014)
+    prob = Problem(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **FAST))
+    sel = prob.regional_selection
+    assert sel["kind"] != "plane"
+    assert sel["loo_chi2"] == choose_regional(prob, prob.cfg.warm_start_power)["loo_chi2"]
+    shallow = choose_regional(prob, 1.0)
+    assert shallow["kind"] == "plane"  # what the β = 1 judge chose
+    assert sel["loo_chi2"][sel["kind"]] < shallow["loo_chi2"]["plane"]  # the β = 2 model predicts better
+
+
 def test_bad_regional_value_is_named():
     with pytest.raises(ValueError, match="regional"):
         INRConfig.auto(regional="trend").validate()

@@ -117,9 +117,10 @@ class INRConfig(Presets):
         ``result.predicted`` includes it. For reduced anomalies with a datum or the field
         of sources outside the mesh; not for synthetic data made by the mesh alone.
         ``"auto"``: the kind that predicts left-out stations best, by exact leave-one-out
-        cross-validation of the depth-weighted least-squares model (β = ``smooth_power``)
-        with the one-standard-error rule, paired over stations (the simplest kind within
-        one standard error of the best; :func:`gempy_gravinv.inversion._warmstart.choose_regional`).
+        cross-validation of the depth-weighted least-squares model with the start's depth
+        weight (β = ``warm_start_power``) and the one-standard-error rule, paired over
+        stations (the simplest kind within one standard error of the best;
+        :func:`gempy_gravinv.inversion._warmstart.choose_regional`).
         The choice and the scores are in ``result.regional_selection`` and ``metrics.json``.
     noise : {"stated", "report", "estimate"}
         The noise σ the misfit targets. ``"stated"``: the survey's std. ``"report"``: the

@@ -215,7 +215,7 @@ class Problem:
 
     def _choose_regional(self, cfg: INRConfig) -> INRConfig:
         """``regional="auto"``: the regional of best leave-one-out prediction (none with several ranks, said)."""
-        sel = choose_regional(self, cfg.smooth_power)
+        sel = choose_regional(self, cfg.warm_start_power)
         if self.sharded and sel["kind"] != "none":  # every rank computes the same choice
             sel.update(kind="none", rule=f"no regional: not available with several ranks yet ({sel['rule']})")
         self.regional_selection = sel
