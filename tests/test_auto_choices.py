@@ -255,8 +255,14 @@ def test_a_refused_design_is_warned_and_reported(monkeypatch, caplog):
     assert prob.least_squares_start() is None
     assert prob.regional_selection["kind"] == "none" and prob.design_refusal in prob.regional_selection["rule"]
     assert prob.prior_selection["prior"] == "compact" and prob.design_refusal in prob.prior_selection["rule"]
-    warned = [r for r in caplog.records if r.levelno == logging.WARNING and "least-squares start" in r.getMessage()]
-    assert len(warned) == 1  # decided and said once per problem
+    def warned():
+        return [r for r in caplog.records if r.levelno == logging.WARNING and "least-squares start" in r.getMessage()]
+
+    assert len(warned()) == 1  # decided and said once per problem
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gempy_gravinv"):  # a run that asks for none of it: no warning
+        plain = Problem(case.survey, case.mesh, INRConfig(bounds=case.bounds, **FAST))
+    assert plain.design_refusal is not None and not warned()
 
 
 def test_the_fit_to_the_start_stops_once_it_reproduces_it():

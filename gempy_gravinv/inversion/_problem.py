@@ -149,7 +149,7 @@ class Problem:
         self._hold_g64 = True
         self.prior_selection: dict | None = None
         self.regional_selection: dict | None = None
-        self.design_refusal = self._design_refusal()
+        self.design_refusal = self._design_refusal(cfg)
         if cfg.regional == "auto":
             self.cfg = cfg = self._choose_regional(cfg)
         self._data_model(cfg)
@@ -186,13 +186,14 @@ class Problem:
         self._hold_g64, self._g64 = False, None
         self.grams.clear()  # n x n each: not held through training
 
-    def _design_refusal(self) -> str | None:
+    def _design_refusal(self, cfg: INRConfig) -> str | None:
         """Why the closed-form setup cannot hold the dense design, or None (:func:`design_refusal`).
 
         Decided once, before the setup fills memory, on the free memory of the device
         (with several ranks: each rank's share of its node's host memory, or its own
         GPU's, the smallest over the ranks, so that every rank takes the same path).
-        Warned when refused.
+        Warned when refused and ``cfg`` asks for the setup (a least-squares start, the
+        regional's or the prior's choice).
         """
         free = available_memory(self.device)
         if self.sharded:  # each rank holds the whole design: the node's host memory is shared by its ranks
@@ -200,7 +201,8 @@ class Problem:
                 free //= max(1, env_info().local_world_size)
             free = min(all_gather_objects(int(free)))
         why = design_refusal(self.survey.n_data, self.mesh.n_cells, self.device, free)
-        if why is not None:
+        wanted = cfg.warm_start == "least_squares" or cfg.regional == "auto" or cfg.prior_from_data
+        if why is not None and wanted:
             logger.warning("no least-squares start, prior check or regional choice: %s. A compact inversion "
                            "without the start puts its mass near the stations; give the run more memory (or a "
                            "GPU), fewer cells or fewer stations", why)

@@ -129,11 +129,6 @@ def design_refusal(n_data: int, n_cells: int, device: torch.device, free: int | 
     return None
 
 
-def _too_large(prob) -> str | None:
-    """The problem's :func:`design_refusal` (``prob.design_refusal``, decided once when it was set up)."""
-    return prob.design_refusal
-
-
 def weighted_start(prob, beta: float, target: float) -> torch.Tensor | None:
     """The depth-weighted least-squares model (n_cells,) kg/m³, or None if too large.
 
@@ -147,7 +142,7 @@ def weighted_start(prob, beta: float, target: float) -> torch.Tensor | None:
         χ²/N of the start (the discrepancy principle).
     """
     n_data, n_cells = prob.survey.n_data, prob.mesh.n_cells
-    if _too_large(prob):
+    if prob.design_refusal:  # decided and warned once, when the problem was set up
         return None
     logger.info("least-squares start (depth weight β = %g): %d stations x %d cells", beta, n_data, n_cells)
     t0 = time.perf_counter()
@@ -281,9 +276,8 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
         apply, e.g. stations on one line for a plane), ``loo_se`` (standard error of
         each one's difference from the smallest) and ``rule`` (a sentence).
     """
-    refusal = _too_large(prob)
-    if refusal:
-        return dict(kind="none", loo_chi2={}, rule=f"no regional: {refusal}, too large to compare them")
+    if prob.design_refusal:
+        return dict(kind="none", loo_chi2={}, rule=f"no regional: {prob.design_refusal}, too large to compare them")
     logger.info("regional by leave-one-out: %d stations x %d cells", prob.survey.n_data, prob.mesh.n_cells)
     t0 = time.perf_counter()
     A, b, a0, _ = _design(prob, beta)
