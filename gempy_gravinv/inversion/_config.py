@@ -71,7 +71,7 @@ class INRConfig(Presets):
         principle (:mod:`gempy_gravinv.inversion._warmstart`). That model puts mass at
         about the right depth; a compactness prior then shapes it, as minimum-structure
         sparse inversions do. Skipped, with a warning, when the dense float64 design
-        (about 40 bytes per ``n_data x n_cells`` entry at its peak) would take more than
+        (about 32 bytes per ``n_data x n_cells`` entry at its peak) would take more than
         3/4 of the device's free memory, or one ``n_data² x n_cells`` Gram product more
         than 1e13 multiply-adds (:func:`~gempy_gravinv.inversion._warmstart.design_refusal`).
     warm_start_power : float

@@ -208,7 +208,8 @@ class HeadPosterior:
     def At(self) -> torch.Tensor:
         """The design projected off the bias direction, ``(I - q qᵀ) A`` (n_data, F); built on first use."""
         if self._At is None:
-            self._At = self.A - self._q[:, None] * (self._q @ self.A)[None, :]
+            # A - x as (-x) + A in place: the same values, one n x F temporary fewer
+            self._At = (self._q[:, None] * (self._q @ self.A)[None, :]).neg_().add_(self.A)
         return self._At
 
     @property
