@@ -30,39 +30,28 @@ import types
 
 
 def build(shape, cell: float, stations: int, seed: int):
-    """The case (a ``SyntheticCase``) for ``shape`` cells of ``cell`` m and ``stations``² stations."""
-    import discretize
+    """The case (a ``SyntheticCase``) for ``shape`` cells of ``cell`` m and ``stations``² stations.
+
+    Built with the suite's own helpers (``gempy_gravinv.cases.suite``): its mesh, bodies and
+    noise.
+    """
     import numpy as np
 
-    from gempy_gravinv import Survey
-    from gempy_gravinv._forward import forward_gz
-    from gempy_gravinv._mesh import as_prism_mesh
-    from gempy_gravinv.cases.synthetic import SyntheticCase
+    from gempy_gravinv.cases.suite import _box, _case, _mesh, _paint
 
     nx, ny, nz = shape
-    mesh = as_prism_mesh(discretize.TensorMesh([[cell] * nx, [cell] * ny, [cell] * nz], origin=[0, 0, -cell * nz]))
-    cc = mesh.cell_centers
-    model = np.zeros(mesh.n_cells)
+    mesh = _mesh(cell, shape, (0.0, 0.0, -cell * nz))
     x0, y0 = 0.3 * nx * cell, 0.5 * ny * cell
-    box = ((np.abs(cc[:, 0] - x0) < 3 * cell) & (np.abs(cc[:, 1] - y0) < 2 * cell)
-           & (cc[:, 2] < -4 * cell) & (cc[:, 2] > -10 * cell))
-    model[box] = 300.0
-    depth = -cc[:, 2]
-    x_top = 0.65 * nx * cell
-    centre = x_top + (depth - 2 * cell) / np.tan(np.radians(60.0))
-    dike = ((np.abs(cc[:, 0] - centre) < 0.5 * cell) & (np.abs(cc[:, 1] - y0) < 0.3 * ny * cell)
-            & (depth > 2 * cell) & (depth < 2 / 3 * nz * cell))
-    model[dike] = -250.0
+    box = _box((x0 - 3 * cell, y0 - 2 * cell, -10 * cell), (x0 + 3 * cell, y0 + 2 * cell, -4 * cell), 300.0)
+    dike = {"kind": "dike", "top_x_m": 0.65 * nx * cell, "top_z_m": -2 * cell, "bottom_z_m": -2 / 3 * nz * cell,
+            "dip_deg": 60.0, "y_m": [y0 - 0.3 * ny * cell, y0 + 0.3 * ny * cell], "width_m": cell,
+            "contrast_kgm3": -250.0}
+    model, bodies = _paint(mesh, [box, dike])
     X, Y = np.meshgrid(np.linspace(0.5 * cell, (nx - 0.5) * cell, stations),
                        np.linspace(0.5 * cell, (ny - 0.5) * cell, stations))
     loc = np.c_[X.ravel(), Y.ravel(), np.full(X.size, 0.5 * cell)]
-    gz = forward_gz(mesh, loc, model)
-    sigma = float(0.01 * np.std(gz) + 0.001 * np.max(np.abs(gz)))
-    noisy = gz + sigma * np.random.default_rng(seed).standard_normal(gz.size)
-    meta = dict(shape=list(shape), cell_m=cell, n_cells=int(mesh.n_cells), n_data=int(loc.shape[0]),
-                noise_std_mgal=sigma, box_cells=int(box.sum()), dike_cells=int(dike.sum()), noise_seed=seed)
-    return SyntheticCase(name="large_mesh", mesh=mesh, survey=Survey(loc, gz=noisy, std=np.full(gz.size, sigma)),
-                         model=model, gz_clean=gz, reference_density=0.0, bounds=(-300.0, 300.0), meta=meta)
+    meta = dict(case="a box and a dike dipping 60 deg", cell_size_m=cell, bodies=bodies)
+    return _case("large_mesh", mesh, loc, model, bounds=(-300.0, 300.0), noise_seed=seed, meta=meta)
 
 
 def main(argv=None) -> list[dict]:
