@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/large_mesh.py [--shape 70,70,30] [--cell 20] [--stations 35]
                                     [--methods inr:auto,simpeg_l2,simpeg_sparse] [--seed 0]
-                                    [--threads 2] [--json F]
+                                    [--threads 2] [--setup-gib G] [--json F]
 
 The mesh is ``shape`` cubic cells of ``cell`` metres, top at z = 0; ``stations`` x
 ``stations`` stations on a grid half a cell above it. Two bodies: a +300 kg/m³ box
@@ -17,6 +17,10 @@ Every method runs in this process on the same data (the suite's runner,
 ``benchmarks/suite.py``): r, RMS error over the constant-mean floor, χ²/N, wall time and
 the ratio INR / SimPEG sparse, measured in the same run; the process's peak resident
 memory closes the table.
+
+``--setup-gib G``: the INR's closed-form setup plans as if G GiB were free (its design
+held densely, streamed in row panels, or refused: ``plan_setup`` in
+``gempy_gravinv.inversion._warmstart``), to try the smaller machine's path on this one.
 """
 
 from __future__ import annotations
@@ -62,9 +66,15 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--methods", default="inr:auto,simpeg_l2,simpeg_sparse")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--setup-gib", type=float, default=None)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     import torch
+
+    if args.setup_gib is not None:  # what the setup's plan sees as free memory
+        import gempy_gravinv.inversion._problem as problem_module
+
+        problem_module.available_memory = lambda device: int(args.setup_gib * 2**30)
 
     torch.set_num_threads(args.threads)
     import suite  # the suite's runner (this folder is on sys.path when run as a script)

@@ -25,12 +25,12 @@ __all__ = ["MultiComponentOperator", "make_operator"]
 
 
 class _RowStream:
-    """Rows ``[a, b)`` of one operator's sensitivity, pulled in order from its ``dense_rows`` blocks."""
+    """Rows ``[a, b)`` of one operator's sensitivity, pulled in order from its ``dense_rows`` blocks from ``start``."""
 
-    def __init__(self, op: GravityOperator) -> None:
-        self._it = op.dense_rows()
+    def __init__(self, op: GravityOperator, start: int = 0) -> None:
+        self._it = op.dense_rows(start)
         self._buf: torch.Tensor | None = None
-        self._b0 = self._b1 = 0
+        self._b0 = self._b1 = int(start)
 
     def take(self, a: int, b: int) -> torch.Tensor:
         parts = []
@@ -171,12 +171,18 @@ class MultiComponentOperator:
         return g[self._inverse]
 
     # ------------------------------------------------------------------ sensitivity
-    def dense_rows(self):
-        """Yield ``(r0, r1, G[r0:r1])`` in the survey's order, row blocks within the memory budget."""
+    def dense_rows(self, start: int = 0):
+        """Yield ``(r0, r1, G[r0:r1])`` in the survey's order, row blocks within the memory budget.
+
+        ``start``: the first row (the rows before it are not computed).
+        """
+        start = int(start)
+        if not 0 <= start <= self.n_data:
+            raise ValueError(f"start={start} is outside the {self.n_data} rows")
         itemsize = torch.finfo(self.dtype).bits // 8
         block = max(1, min(self.n_data, self.memory_budget // max(1, self.n_cells * itemsize)))
-        streams = {c: _RowStream(op) for c, (_, op) in self.operators.items()}
-        for r0 in range(0, self.n_data, block):
+        streams = {c: _RowStream(op, int(np.searchsorted(rows, start))) for c, (rows, op) in self.operators.items()}
+        for r0 in range(start, self.n_data, block):
             r1 = min(self.n_data, r0 + block)
             out = torch.empty((r1 - r0, self.n_cells), dtype=self.dtype, device=self.device)
             for c, (rows, _) in self.operators.items():

@@ -447,8 +447,8 @@ class GravityOperator:
         return _GravityFunction.apply(m, self)
 
     # ------------------------------------------------------------------ dense rows / G
-    def _dense_rows(self):
-        """Yield (r0, r1, G[r0:r1]) blocks of the sensitivity, mGal per kg/m³."""
+    def _dense_rows(self, start: int = 0):
+        """Yield (r0, r1, G[r0:r1]) blocks of the sensitivity from row ``start`` on, mGal per kg/m³."""
         from tqdm.auto import tqdm
 
         if self.kernel == "prism" and self.method == "cells":
@@ -460,7 +460,7 @@ class GravityOperator:
             rr = self._chunk_rows(self.n_columns * _TEMPS_PER_PAIR["prism"] + self.n_cells * 3, 1)
         else:
             rr = self._chunk_rows(self.n_columns * _TEMPS_PER_PAIR["point"] + self.n_cells, 1)
-        starts = range(0, self.n_data, rr)
+        starts = range(int(start), self.n_data, rr)
         it = tqdm(starts, desc="gravity G", unit="block", disable=not self.progress, leave=False)
         for r0 in it:
             r1 = min(self.n_data, r0 + rr)
@@ -501,16 +501,19 @@ class GravityOperator:
                 out.sub_(col)
         return out.T  # (rows, n_cells), a transposed view
 
-    def dense_rows(self):
+    def dense_rows(self, start: int = 0):
         """Yield ``(r0, r1, G[r0:r1])``: the sensitivity in row blocks that fit the memory budget.
 
         Units: the component's (mGal or Eötvös) per kg/m³. Lets a caller store G in its
-        own array (another dtype, a memmap) without holding a second full copy.
+        own array (another dtype, a memmap) without holding a second full copy. ``start``:
+        the first row (the rows before it are not computed).
         """
+        if not 0 <= (start := int(start)) <= self.n_data:
+            raise ValueError(f"start={start} is outside the {self.n_data} rows")
         if self._G is not None:
-            yield 0, self.n_data, self._G
+            yield from ([(start, self.n_data, self._G[start:])] if start < self.n_data else [])
             return
-        yield from self._dense_rows()
+        yield from self._dense_rows(start)
 
     def dense(self) -> torch.Tensor:
         """The full sensitivity G (n_data, n_cells), mGal per kg/m³, positive down.

@@ -221,26 +221,6 @@ def test_a_matrix_free_setup_builds_the_dense_sensitivity_once(monkeypatch):
                                rtol=1e-8, atol=1e-8 * float(ref.least_squares_start().abs().max()))
 
 
-def test_the_design_limit_follows_memory_and_cost():
-    """The setup's dense design is refused for what it needs, not for a fixed size.
-
-    1.8e8 entries (1225 stations x 147,000 cells, a 70 x 70 x 30 mesh) need about 5.4 GiB
-    at 32 bytes each: held where 20 GiB are free, refused where 4 GiB are; the refusal
-    names the sizes and the memory. A Gram product above 1e13 multiply-adds is refused
-    whatever the memory.
-    """
-    from gempy_gravinv.inversion._warmstart import DESIGN_BYTES_PER_ENTRY, design_refusal
-
-    cpu = torch.device("cpu")
-    assert design_refusal(1225, 147_000, cpu, free=20 * 2**30) is None
-    why = design_refusal(1225, 147_000, cpu, free=4 * 2**30)
-    assert why is not None and "1225 x 147000" in why and "5.4 GiB" in why and "4.0 GiB" in why
-    need = 1225 * 147_000 * DESIGN_BYTES_PER_ENTRY
-    assert design_refusal(1225, 147_000, cpu, free=int(need / 0.75) + 1) is None
-    assert design_refusal(1225, 147_000, cpu, free=int(need / 0.75) - 1) is not None
-    assert "multiply-adds" in design_refusal(20_000, 30_000, cpu, free=2**50)
-
-
 def test_the_setup_s_in_place_steps_give_the_same_values():
     """The setup's large products are formed in place, to the bit what the plain expressions give."""
     from gempy_gravinv.inversion._linear import HeadPosterior

@@ -108,6 +108,10 @@ def test_mixed_operator_adjoint_gradient_rows_and_jtj(case):
         if store == "matrix_free":
             assert len(blocks) > 1  # the small budget splits the rows: the components' streams are merged
         torch.testing.assert_close(torch.cat([b for *_, b in blocks]), G, rtol=0, atol=0)
+        for start in (1, 7, sv.n_data // 2 + 1):  # from any row: the rows before it are skipped, not computed
+            later = list(op.dense_rows(start))
+            assert later[0][0] == start and later[-1][1] == sv.n_data
+            torch.testing.assert_close(torch.cat([b for *_, b in later]), G[start:], rtol=0, atol=0)
         w = torch.as_tensor(rng.uniform(0.5, 2.0, sv.n_data))
         torch.testing.assert_close(op.jtj_diag(w), ((G * w[:, None]) ** 2).sum(0), rtol=1e-11, atol=0)
         k = torch.as_tensor(rng.normal(size=(pm.n_cells, 3)))  # several models at once

@@ -70,10 +70,12 @@ class INRConfig(Presets):
         posterior mean for the design ``G diag(s) / σ`` with λ by the discrepancy
         principle (:mod:`gempy_gravinv.inversion._warmstart`). That model puts mass at
         about the right depth; a compactness prior then shapes it, as minimum-structure
-        sparse inversions do. Skipped, with a warning, when the dense float64 design
-        (about 32 bytes per ``n_data x n_cells`` entry at its peak) would take more than
-        3/4 of the device's free memory, or one ``n_data² x n_cells`` Gram product more
-        than 1e13 multiply-adds (:func:`~gempy_gravinv.inversion._warmstart.design_refusal`).
+        sparse inversions do. Where the dense float64 design (about 32 bytes per
+        ``n_data x n_cells`` entry at its peak) would take more than 3/4 of the device's
+        free memory, its rows are streamed from the operator in panels instead; skipped,
+        with a warning, when not even that fits, or one ``n_data² x n_cells`` Gram
+        product costs more than 1e13 multiply-adds
+        (:func:`~gempy_gravinv.inversion._warmstart.plan_setup`).
     warm_start_power : float
         β of the warm start's depth weight (2 counters the 1/depth² decay of gravity).
     start_fallback : bool

@@ -39,7 +39,7 @@ from ._noise import estimate_noise
 from ._period import choose_period, lattice_config
 from ._regional import make_regional
 from ._regularizers import make_regularizer
-from ._warmstart import choose_prior, choose_regional, design_refusal, fit_field, weighted_start
+from ._warmstart import SetupPlan, choose_prior, choose_regional, fit_field, plan_setup, weighted_start
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,8 @@ class Problem:
         self._hold_g64 = True
         self.prior_selection: dict | None = None
         self.regional_selection: dict | None = None
-        self.design_refusal = self._design_refusal(cfg)
+        self.setup_plan = self._plan_setup(cfg)
+        self.design_refusal = self.setup_plan.refusal
         if cfg.regional == "auto":
             self.cfg = cfg = self._choose_regional(cfg)
         self._data_model(cfg)
@@ -186,27 +187,29 @@ class Problem:
         self._hold_g64, self._g64 = False, None
         self.grams.clear()  # n x n each: not held through training
 
-    def _design_refusal(self, cfg: INRConfig) -> str | None:
-        """Why the closed-form setup cannot hold the dense design, or None (:func:`design_refusal`).
+    def _plan_setup(self, cfg: INRConfig) -> SetupPlan:
+        """How the closed-form setup holds its design: densely, streamed, or not at all (:func:`plan_setup`).
 
         Decided once, before the setup fills memory, on the free memory of the device
         (with several ranks: each rank's share of its node's host memory, or its own
-        GPU's, the smallest over the ranks, so that every rank takes the same path).
-        Warned when refused and ``cfg`` asks for the setup (a least-squares start, the
-        regional's or the prior's choice).
+        GPU's, the smallest over the ranks, so that every rank takes the same path; the
+        design is not streamed there). Warned when refused and ``cfg`` asks for the setup
+        (a least-squares start, the regional's or the prior's choice).
         """
         free = available_memory(self.device)
         if self.sharded:  # each rank holds the whole design: the node's host memory is shared by its ranks
             if self.device.type != "cuda":
                 free //= max(1, env_info().local_world_size)
             free = min(all_gather_objects(int(free)))
-        why = design_refusal(self.survey.n_data, self.mesh.n_cells, self.device, free)
+        reserve = 2 * int(getattr(self.op, "memory_budget", 0)) if self.G is None else 0
+        plan = plan_setup(self.survey.n_data, self.mesh.n_cells, self.device, free,
+                          streamable=not self.sharded, reserve=reserve)
         wanted = cfg.warm_start == "least_squares" or cfg.regional == "auto" or cfg.prior_from_data
-        if why is not None and wanted:
+        if plan.refusal is not None and wanted:
             logger.warning("no least-squares start, prior check or regional choice: %s. A compact inversion "
                            "without the start puts its mass near the stations; give the run more memory (or a "
-                           "GPU), fewer cells or fewer stations", why)
-        return why
+                           "GPU), fewer cells or fewer stations", plan.refusal)
+        return plan
 
     def _data_model(self, cfg: INRConfig) -> None:
         """The regional part of the data (``cfg.regional``), solved with the density."""

@@ -22,11 +22,13 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .._device import adam, available_memory
+from . import _streamed
 from ._depth import depth_weight
 from ._linear import HeadPosterior
 from ._regional import REGIONALS, Regional, make_regional
@@ -48,17 +50,22 @@ MAX_GRAM_MULTIPLY_ADDS = 1e13
 SPARSE_KURTOSIS = 1.0
 
 
+def _scale(prob, beta: float, device: torch.device) -> torch.Tensor:
+    """The prior scale ``s`` (n_cells,) float64: the depth weight, times ``sqrt(v̄ / v)`` where cell volumes differ."""
+    s = depth_weight(prob.depth, torch.as_tensor(prob.mesh.cell_centers), beta).to(device)
+    v = prob.mesh.volumes
+    if np.ptp(v) > 1e-9 * v.max():  # graded mesh: the prior per unit volume
+        s = s * torch.as_tensor(np.sqrt(v.mean() / v), device=device, dtype=s.dtype)
+    return s
+
+
 def _design(prob, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Whitened ``(G diag(s) / σ, d / σ, G 1 / σ)`` and the prior scale ``s`` (n_cells,), float64.
 
-    ``s``: the depth weight, times ``sqrt(v̄ / v)`` where the cell volumes ``v`` differ.
     Not projected off any regional.
     """
     G = prob.dense64()
-    s = depth_weight(prob.depth, torch.as_tensor(prob.mesh.cell_centers), beta).to(G.device)
-    v = prob.mesh.volumes
-    if np.ptp(v) > 1e-9 * v.max():  # graded mesh: the prior per unit volume
-        s = s * torch.as_tensor(np.sqrt(v.mean() / v), device=G.device, dtype=s.dtype)
+    s = _scale(prob, beta, G.device)
     std = prob.std.to(G)
     # divided in place: one n x n_cells temporary fewer at the setup's peak (the same values)
     return (G * s[None, :]).div_(std[:, None]), prob.d.to(G) / std, G.sum(1) / std, s
@@ -75,6 +82,22 @@ def _gram(prob, beta: float, A: torch.Tensor) -> torch.Tensor:
     if hit is None or hit[0] is not prob.std:
         hit = prob.grams[float(beta)] = (prob.std, A @ A.T)
     return hit[1]
+
+
+def _streamed_design(prob, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(A Aᵀ, d / σ, G 1 / σ, s)`` of the whitened design with its rows streamed, never held (float64).
+
+    Cached per problem and β like :func:`_gram` (streaming is the costly part).
+    """
+    device = prob.std.device
+    s = _scale(prob, beta, device)
+    hit = prob.grams.get(float(beta))
+    if hit is None or hit[0] is not prob.std:
+        logger.info("the design streamed in panels of %d rows: %s", prob.setup_plan.panel_rows,
+                    prob.setup_plan.dense_refusal)
+        hit = prob.grams[float(beta)] = (prob.std, *_streamed.gram(prob, s, prob.setup_plan.panel_rows))
+    std = prob.std.to(torch.float64)
+    return hit[1], prob.d.to(std) / std, hit[2], s
 
 
 def _flat_projection(gram: torch.Tensor, a0: torch.Tensor, reg: Regional | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,27 +130,88 @@ def _posterior(prob, beta: float) -> tuple[HeadPosterior, torch.Tensor]:
     return HeadPosterior(A, a0, b, gram=True, gram_matrix=projected), s
 
 
-def design_refusal(n_data: int, n_cells: int, device: torch.device, free: int | None = None) -> str | None:
-    """Why the closed-form setup cannot hold the dense design (a sentence), or None when it can.
+def _streamed_start(prob, beta: float, target: float) -> torch.Tensor:
+    """The least-squares model of :func:`weighted_start` from the Gram matrix and one adjoint pass.
+
+    The posterior mean of the weights is ``Aᵀ v`` for the data-space vector
+    ``v = R (I - q qᵀ) U (c / (s² + λ))`` (``R`` the regional's projection, ``q`` the
+    mean contrast's direction after it); the design's fitted data ``R A Aᵀ v`` come from
+    the Gram matrix.
+    """
+    K, b, a0, s = _streamed_design(prob, beta)
+    reg = prob.regional
+    projected = _flat_projection(K, a0, reg)[0]
+    if reg is not None:
+        b, a0 = reg.project(b), reg.project(a0)
+    shape = torch.empty((prob.survey.n_data, prob.mesh.n_cells), dtype=torch.float64, device="meta")
+    post = HeadPosterior(shape, a0, b, evidence_only=True, gram_matrix=projected)
+    lam = post.discrepancy(float(target))
+    if not math.isfinite(lam):
+        return torch.full_like(s, float(a0 @ b) / post.a02)
+    u = post.U @ (post.c / (post.s2 + lam))
+    v = u - a0 * (float(a0 @ u) / post.a02)
+    if reg is not None:
+        v = reg.project(v)
+    b0 = float(a0 @ (b - K @ v)) / post.a02
+    return b0 + s * _streamed.adjoint(prob, s, v)
+
+
+@dataclass(frozen=True)
+class SetupPlan:
+    """How the closed-form setup holds its design (:func:`plan_setup`).
+
+    Attributes
+    ----------
+    panel_rows : int or None
+        None: the design is held densely. Otherwise it is streamed
+        (:mod:`gempy_gravinv.inversion._streamed`) and this many of its rows are held at once.
+    refusal : str or None
+        Why the setup cannot run at all (a sentence), or None.
+    dense_refusal : str or None
+        Why the dense design does not fit (a sentence), or None.
+    """
+
+    panel_rows: int | None
+    refusal: str | None
+    dense_refusal: str | None
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the design's rows are streamed instead of held."""
+        return self.panel_rows is not None
+
+
+def plan_setup(n_data: int, n_cells: int, device: torch.device, free: int | None = None, *,
+               streamable: bool = True, reserve: int = 0) -> SetupPlan:
+    """How the closed-form setup can hold its ``n_data x n_cells`` design, on its memory and cost.
 
     The regional's choice, the prior's least-squares image and the least-squares start
-    hold the design ``G`` (n_data x n_cells) densely in float64 and factor its Gram
-    matrix ``A Aᵀ`` (n_data x n_data). They are skipped when their peak memory
-    (:data:`DESIGN_BYTES_PER_ENTRY` bytes per entry) exceeds
-    :data:`DESIGN_MEMORY_FRACTION` of the free memory of ``device`` (``free`` bytes when
-    given), or when one Gram matrix costs more than :data:`MAX_GRAM_MULTIPLY_ADDS`
-    multiply-adds.
+    factor the Gram matrix ``A Aᵀ`` (n_data x n_data) of the whitened design. The design
+    is held densely in float64 where its peak (:data:`DESIGN_BYTES_PER_ENTRY` bytes per
+    entry) stays within :data:`DESIGN_MEMORY_FRACTION` of the free memory of ``device``
+    (``free`` bytes when given). Otherwise, where ``streamable``, its rows are streamed
+    from the operator in panels (:func:`gempy_gravinv.inversion._streamed.panel_rows`,
+    within the same fraction less ``reserve`` bytes for the operator's own blocks). The
+    setup is refused when neither fits, or when one Gram matrix costs more than
+    :data:`MAX_GRAM_MULTIPLY_ADDS` multiply-adds.
     """
     entries = int(n_data) * int(n_cells)
     need = entries * DESIGN_BYTES_PER_ENTRY
     free = available_memory(device) if free is None else int(free)
-    if need > DESIGN_MEMORY_FRACTION * free:
-        return (f"the {n_data} x {n_cells} design needs about {need / 2**30:.1f} GiB, more than "
-                f"{DESIGN_MEMORY_FRACTION:g} of the {free / 2**30:.1f} GiB free on {device}")
     if float(n_data) ** 2 * n_cells > MAX_GRAM_MULTIPLY_ADDS:
-        return (f"one Gram matrix of the {n_data} x {n_cells} design costs {float(n_data) ** 2 * n_cells:.1e} "
-                f"multiply-adds, above {MAX_GRAM_MULTIPLY_ADDS:.0e}")
-    return None
+        why = (f"one Gram matrix of the {n_data} x {n_cells} design costs {float(n_data) ** 2 * n_cells:.1e} "
+               f"multiply-adds, above {MAX_GRAM_MULTIPLY_ADDS:.0e}")
+        return SetupPlan(None, why, why)
+    if need <= DESIGN_MEMORY_FRACTION * free:
+        return SetupPlan(None, None, None)
+    dense = (f"the {n_data} x {n_cells} design needs about {need / 2**30:.1f} GiB, more than "
+             f"{DESIGN_MEMORY_FRACTION:g} of the {free / 2**30:.1f} GiB free on {device}")
+    if not streamable:
+        return SetupPlan(None, dense, dense)
+    rows, why = _streamed.panel_rows(n_data, n_cells, DESIGN_MEMORY_FRACTION * free - reserve)
+    if why is not None:
+        return SetupPlan(None, f"{dense}, and streamed {why}", dense)
+    return SetupPlan(rows, None, dense)
 
 
 def weighted_start(prob, beta: float, target: float) -> torch.Tensor | None:
@@ -147,14 +231,18 @@ def weighted_start(prob, beta: float, target: float) -> torch.Tensor | None:
         return None
     logger.info("least-squares start (depth weight β = %g): %d stations x %d cells", beta, n_data, n_cells)
     t0 = time.perf_counter()
-    post, s = _posterior(prob, beta)
-    lam = post.discrepancy(float(target))
-    if math.isfinite(lam):
-        w, b0 = post.weights(lam)
+    if prob.setup_plan.streamed:
+        start = _streamed_start(prob, beta, target)
     else:
-        w, b0 = torch.zeros(n_cells, dtype=torch.float64, device=s.device), float(post.a0 @ post.b) / post.a02
+        post, s = _posterior(prob, beta)
+        lam = post.discrepancy(float(target))
+        if math.isfinite(lam):
+            w, b0 = post.weights(lam)
+        else:
+            w, b0 = torch.zeros(n_cells, dtype=torch.float64, device=s.device), float(post.a0 @ post.b) / post.a02
+        start = b0 + s * w
     logger.info("least-squares start done in %.1f s", time.perf_counter() - t0)
-    return b0 + s * w
+    return start
 
 
 #: The fit to the start stops once its χ²/N is within this fraction of the start's own
@@ -281,11 +369,15 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
         return dict(kind="none", loo_chi2={}, rule=f"no regional: {prob.design_refusal}, too large to compare them")
     logger.info("regional by leave-one-out: %d stations x %d cells", prob.survey.n_data, prob.mesh.n_cells)
     t0 = time.perf_counter()
-    A, b, a0, _ = _design(prob, beta)
-    std = prob.std.to(A)
+    if prob.setup_plan.streamed:  # the design enters the leave-one-out by its shape alone
+        gram, b, a0, _ = _streamed_design(prob, beta)
+        A = torch.empty((prob.survey.n_data, prob.mesh.n_cells), dtype=torch.float64, device="meta")
+    else:
+        A, b, a0, _ = _design(prob, beta)
+        gram = _gram(prob, beta, A)  # once: each kind projects it
+    std = prob.std.to(b)
     scores: dict = {}
     e2: dict = {}
-    gram = _gram(prob, beta, A)  # once: each kind projects it
     for kind in kinds:
         try:
             reg = make_regional(kind, prob.survey.locations, std)
