@@ -109,8 +109,33 @@ def test_the_gram_panels_and_the_adjoint_are_the_dense_products():
     std = prob.std
     A = G * s[None, :] / std[:, None]
     v = torch.randn(case.survey.n_data, generator=g, dtype=torch.float64)
-    for rows in (1, 5, 13, case.survey.n_data):
-        K, a0 = _streamed.gram(prob, s, rows)
-        torch.testing.assert_close(K, A @ A.T, rtol=1e-12, atol=1e-12 * float(K.abs().max()))
-        torch.testing.assert_close(a0, G.sum(1) / std, rtol=1e-12, atol=0)
-    torch.testing.assert_close(_streamed.adjoint(prob, s, v), A.T @ v, rtol=1e-12, atol=1e-12)
+    for source in (op, G):  # rows from the operator, or from a stored G
+        prob.stream_rows = source  # set by hand: this small problem's own plan is dense
+        for rows in (1, 5, 13, case.survey.n_data):
+            K, a0 = _streamed.gram(prob, s, rows)
+            torch.testing.assert_close(K, A @ A.T, rtol=1e-12, atol=1e-12 * float(K.abs().max()))
+            torch.testing.assert_close(a0, G.sum(1) / std, rtol=1e-12, atol=0)
+        torch.testing.assert_close(_streamed.adjoint(prob, s, v), A.T @ v, rtol=1e-12, atol=1e-12)
+
+
+def test_the_run_reports_how_its_setup_held_the_design(monkeypatch):
+    """``metrics.json`` says dense, streamed (with the panel rows) or refused, and why; nothing without a setup."""
+    import gempy_gravinv.inversion._problem as problem_module
+    from gempy_gravinv import invert_inr
+
+    case = synthetic.single_block(noise_seed=0)
+    quick = dict(FAST, max_steps=20, warm_start_steps=20)
+    res = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **quick))
+    assert res.metrics_report()["closed_form_setup"] == dict(design="dense", panel_rows=None, reason=None)
+    assert "closed_form_setup" not in invert_inr(case.survey, case.mesh,
+                                                 INRConfig(bounds=case.bounds, **quick)).metrics_report()
+    op = GravityOperator(case.mesh, case.survey, device="cpu", store="matrix_free", memory_budget=20_000)
+    monkeypatch.setattr(problem_module, "available_memory", lambda device: 500_000)
+    res = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **quick), operator=op)
+    setup = res.metrics_report()["closed_form_setup"]
+    assert setup["design"] == "streamed" and 1 <= setup["panel_rows"] < case.survey.n_data
+    assert "GiB free on cpu" in setup["reason"]
+    monkeypatch.setattr(problem_module, "available_memory", lambda device: 2**16)
+    setup = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **quick),
+                       operator=op).metrics_report()["closed_form_setup"]
+    assert setup["design"] == "refused" and "Gram matrix" in setup["reason"]

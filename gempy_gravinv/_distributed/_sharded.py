@@ -153,11 +153,19 @@ class ShardedGravityOperator:
     @classmethod
     def from_operator(cls, op: GravityOperator, counts=None) -> ShardedGravityOperator:
         """Shard a whole :class:`GravityOperator`'s stations with the same settings (rebuilt per rank)."""
-        opts = dict(method=op.method, kernel=op.kernel, quadrature=op.quadrature, memory_budget=op.memory_budget,
-                    check_stations=False, compile=op.compile)
-        if getattr(op, "component", "gz") != "gz":  # gravity-gradient operators: the same component per block
-            opts["component"] = op.component
-        return cls(op.mesh, op.survey, device=op.device, dtype=op.dtype, store=op.store, counts=counts, **opts)
+        return cls(op.mesh, op.survey, device=op.device, dtype=op.dtype, store=op.store, counts=counts,
+                   **_settings(op))
+
+    def whole(self) -> GravityOperator | None:
+        """A matrix-free :class:`GravityOperator` on every station with this rank's settings (None for a matrix).
+
+        For the pieces that need every row of the sensitivity on one rank without holding
+        it (the streamed closed-form setup). Not collective.
+        """
+        if not isinstance(self._local, GravityOperator):
+            return None
+        return GravityOperator(self.mesh, self.survey, device=self.device, dtype=self.dtype, store="matrix_free",
+                               **_settings(self._local))
 
     @classmethod
     def from_matrix(cls, G, mesh, survey: Survey, counts=None) -> ShardedGravityOperator:
@@ -258,3 +266,12 @@ class ShardedGravityOperator:
     def __repr__(self) -> str:
         return (f"ShardedGravityOperator(n_data={self.n_data}, n_cells={self.n_cells}, rank={self.rank}, "
                 f"world_size={self.world_size}, counts={self.counts}, store={self.store!r})")
+
+
+def _settings(op: GravityOperator) -> dict:
+    """The options that rebuild ``op`` on other stations (its kernel, method, budget, component)."""
+    opts = dict(method=op.method, kernel=op.kernel, quadrature=op.quadrature, memory_budget=op.memory_budget,
+                check_stations=False, compile=op.compile)
+    if getattr(op, "component", "gz") != "gz":  # gravity-gradient operators: the same component per block
+        opts["component"] = op.component
+    return opts

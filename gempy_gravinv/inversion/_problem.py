@@ -192,8 +192,9 @@ class Problem:
 
         Decided once, before the setup fills memory, on the free memory of the device
         (with several ranks: each rank's share of its node's host memory, or its own
-        GPU's, the smallest over the ranks, so that every rank takes the same path; the
-        design is not streamed there). Warned when refused and ``cfg`` asks for the setup
+        GPU's, the smallest over the ranks, so that every rank takes the same path; a
+        streamed design is then streamed by every rank from its own whole-survey
+        operator, not from a user's matrix). Warned when refused and ``cfg`` asks for the setup
         (a least-squares start, the regional's or the prior's choice).
         """
         free = available_memory(self.device)
@@ -201,10 +202,16 @@ class Problem:
             if self.device.type != "cuda":
                 free //= max(1, env_info().local_world_size)
             free = min(all_gather_objects(int(free)))
-        reserve = 2 * int(getattr(self.op, "memory_budget", 0)) if self.G is None else 0
-        plan = plan_setup(self.survey.n_data, self.mesh.n_cells, self.device, free,
-                          streamable=not self.sharded, reserve=reserve)
-        wanted = cfg.warm_start == "least_squares" or cfg.regional == "auto" or cfg.prior_from_data
+        # the rows a streamed setup reads: the stored G, the operator, or with the stations split over
+        # ranks a whole-survey operator of each rank's own (none from a user's matrix split by rows)
+        split = isinstance(self.op, ShardedGravityOperator)
+        by_matrix = split and not isinstance(self.op.local, GravityOperator)
+        budget = 0 if by_matrix or self.op is None else (self.op.local if split else self.op).memory_budget
+        plan = plan_setup(self.survey.n_data, self.mesh.n_cells, self.device, free, streamable=not by_matrix,
+                          reserve=2 * int(budget) if self.G is None else 0)
+        self.stream_rows = (None if not plan.streamed else self.G if self.G is not None
+                            else self.op.whole() if split else self.op)
+        self.setup_wanted = wanted = cfg.warm_start == "least_squares" or cfg.regional == "auto" or cfg.prior_from_data
         if plan.refusal is not None and wanted:
             logger.warning("no least-squares start, prior check or regional choice: %s. A compact inversion "
                            "without the start puts its mass near the stations; give the run more memory (or a "

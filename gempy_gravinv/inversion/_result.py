@@ -127,6 +127,11 @@ class INRResult:
         kept (``"least_squares"`` or ``"none"``), each run's Moran's I, z-score and
         χ²/N, the difference in standard errors and the rule as a sentence. None when
         one run sufficed.
+    setup : dict or None
+        Where the config uses the closed-form setup (a least-squares start, the prior's
+        or the regional's choice): how it held the design, ``design`` (``"dense"``,
+        ``"streamed"`` in row panels of ``panel_rows``, or ``"refused"``) and ``reason``
+        (why not dense, or why refused; None when dense).
 
     Files and figures are written by :func:`gempy_gravinv.output.save_inversion`.
     """
@@ -158,6 +163,7 @@ class INRResult:
     regional_selection: dict | None = None
     residual_check: dict | None = None
     start_selection: dict | None = None
+    setup: dict | None = None
 
     def cell_arrays(self) -> dict:
         """Per-cell arrays for model files.
@@ -265,6 +271,8 @@ class INRResult:
             rep["residual_autocorrelation"] = self.residual_check
         if self.start_selection is not None:
             rep["start_selection"] = self.start_selection
+        if self.setup is not None:
+            rep["closed_form_setup"] = self.setup
         if not self.survey.is_gz_only and "rms_misfit_by_component" not in rep:  # value and unit per component
             rep["rms_misfit_by_component"] = misfit_by_component(self.predicted, self.survey.data,
                                                                  self.survey.components, self.survey.std)

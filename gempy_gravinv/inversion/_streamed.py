@@ -14,6 +14,9 @@ here from the sensitivity's rows, streamed from the operator
 - ``G 1 / σ`` in the first panel's pass;
 - ``Aᵀ v`` in one more pass.
 
+With the stations split over ranks, every rank streams the rows of a whole-survey
+operator of its own and computes the same products (the dense path gathers G instead).
+
 Each entry of ``A`` is formed as the dense path forms it, so the two differ only in the
 order of the Gram's sums (round-off).
 """
@@ -61,14 +64,20 @@ def panel_rows(n_data: int, n_cells: int, budget: float) -> tuple[int, str | Non
 
 
 def _row_blocks(prob, start: int):
-    """``(r0, r1, G[r0:r1])`` blocks of the problem's sensitivity from row ``start``, mGal per kg/m³."""
-    if prob.G is not None:
+    """``(r0, r1, G[r0:r1])`` blocks of the problem's sensitivity from row ``start``, mGal per kg/m³.
+
+    From ``prob.stream_rows``: the stored G (a tensor), or an operator with
+    ``dense_rows`` (with the stations split over ranks, a whole-survey operator of each
+    rank's own, :meth:`ShardedGravityOperator.whole`).
+    """
+    rows = prob.stream_rows
+    if torch.is_tensor(rows):
         step = max(1, _STORED_BLOCK_BYTES // (8 * prob.mesh.n_cells))
         for r0 in range(start, prob.survey.n_data, step):
             r1 = min(prob.survey.n_data, r0 + step)
-            yield r0, r1, prob.G[r0:r1]
+            yield r0, r1, rows[r0:r1]
         return
-    yield from prob.op.dense_rows(start)
+    yield from rows.dense_rows(start)
 
 
 def _whitened(rows: torch.Tensor, s: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

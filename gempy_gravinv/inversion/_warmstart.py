@@ -180,6 +180,11 @@ class SetupPlan:
         """Whether the design's rows are streamed instead of held."""
         return self.panel_rows is not None
 
+    def describe(self) -> dict:
+        """For reports: ``design`` ("dense", "streamed" or "refused"), ``panel_rows`` and ``reason`` (or None)."""
+        design = "refused" if self.refusal else "streamed" if self.streamed else "dense"
+        return dict(design=design, panel_rows=self.panel_rows, reason=self.refusal or self.dense_refusal)
+
 
 def plan_setup(n_data: int, n_cells: int, device: torch.device, free: int | None = None, *,
                streamable: bool = True, reserve: int = 0) -> SetupPlan:
