@@ -8,6 +8,7 @@ dense setup, up to the order of the sums.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -139,3 +140,21 @@ def test_the_run_reports_how_its_setup_held_the_design(monkeypatch):
     setup = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **quick),
                        operator=op).metrics_report()["closed_form_setup"]
     assert setup["design"] == "refused" and "Gram matrix" in setup["reason"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_streamed_setup_on_cuda_gives_the_dense_cpu_setup_s_starts(monkeypatch):
+    """The panels, the Gram and the adjoint on the GPU: the starts of the dense setup on the CPU."""
+    import gempy_gravinv.inversion._problem as problem_module
+
+    case = synthetic.dipping_block(noise_seed=0)
+    cfg = INRConfig.auto(bounds=case.bounds, **FAST)
+    dense = Problem(case.survey, case.mesh, dataclasses.replace(cfg, device="cpu"))
+    op = GravityOperator(case.mesh, case.survey, device="cuda", store="matrix_free", memory_budget=300_000)
+    monkeypatch.setattr(problem_module, "available_memory", lambda device: 25_000_000)
+    streamed = Problem(case.survey, case.mesh, dataclasses.replace(cfg, device="cuda"), operator=op)
+    assert streamed.setup_plan.streamed and streamed.device.type == "cuda"
+    for beta in (1.0, 2.0):
+        a, b = dense.least_squares_start(beta), streamed.least_squares_start(beta).cpu()
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-6 * float(a.abs().max()))
