@@ -1,15 +1,14 @@
-"""The closed-form setup without the dense design: its rows streamed from the operator in panels.
+"""The closed-form setup's design read from the sensitivity's rows: in memory, or streamed in panels.
 
-Where the float64 design does not fit in memory, the Gram matrix, the uniform response
-and the adjoint product are formed from row panels of the sensitivity. The least-squares
-starts, the regional's leave-one-out scores and the prior's check must be those of the
-dense setup, up to the order of the sums.
+The Gram matrix, the uniform response and the adjoint product are formed from row
+panels of the sensitivity. Whichever way the rows are read, the least-squares starts,
+the regional's leave-one-out scores and the prior's check must agree up to the order of
+the sums, and the starts must satisfy the normal equations of the model they stand for.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from gempy_gravinv import GravityOperator, INRConfig
 from gempy_gravinv.cases import synthetic
 from gempy_gravinv.inversion import _streamed
 from gempy_gravinv.inversion._problem import Problem
-from gempy_gravinv.inversion._warmstart import DESIGN_BYTES_PER_ENTRY, plan_setup
+from gempy_gravinv.inversion._streamed import plan_setup
 
 FAST = dict(progress=False, max_steps=150, warm_start_steps=100, dtype="float64")
 CPU = torch.device("cpu")
@@ -27,78 +26,106 @@ GIB = 2**30
 
 
 def test_the_plan_holds_streams_or_refuses_for_what_the_setup_needs():
-    """Dense where the design fits; streamed where only its Gram matrix and a panel do; refused otherwise.
+    """In memory where G and a float64 panel of every row fit; streamed in panels where only the Gram and a panel do.
 
-    1.8e8 entries (1225 stations x 147,000 cells, a 70 x 70 x 30 mesh) need about 5.4 GiB
-    held at 32 bytes each: held where 20 GiB are free. With 2 GiB free the rows are
-    streamed: the 1225² Gram and its companions take 80 MiB, a panel (8 bytes per entry)
-    the rest of 3/4 of the memory less the operator's blocks: two panels.
+    1225 stations x 147,000 cells (a 70 x 70 x 30 mesh): the n x n matrices take 80 MiB;
+    holding the float32 G and a float64 panel of every row takes 2.0 GiB more.
     """
     n, N = 1225, 147_000
-    plan = plan_setup(n, N, CPU, free=20 * GIB)
-    assert not plan.streamed and plan.refusal is None and plan.dense_refusal is None
-    need = n * N * DESIGN_BYTES_PER_ENTRY
-    assert not plan_setup(n, N, CPU, free=int(need / 0.75) + 1).streamed
-    edge = plan_setup(n, N, CPU, free=int(need / 0.75) - 1)
-    assert edge.streamed and edge.panel_rows == n  # one panel: every row at 8 bytes, not 32
-    plan = plan_setup(n, N, CPU, free=2 * GIB, reserve=2**28)
-    assert plan.streamed and plan.refusal is None
-    assert "1225 x 147000" in plan.dense_refusal and "5.4 GiB" in plan.dense_refusal and "2.0 GiB" in plan.dense_refusal
-    expected = int((0.75 * 2 * GIB - 2**28 - n * n * _streamed.GRAM_BYTES_PER_ENTRY) // (8 * N))
-    assert plan.panel_rows == min(n, expected) and plan.panel_rows < n
-    # the n x n matrices do not fit: refused, saying both
+    square = n * n * _streamed.GRAM_BYTES_PER_ENTRY
+    held = plan_setup(n, N, CPU, free=4 * GIB)
+    assert held.hold and held.panel_rows == n and held.refusal is None
+    edge = int((square + n * N * 12) / 0.75)
+    assert plan_setup(n, N, CPU, free=edge + 2).hold and not plan_setup(n, N, CPU, free=edge - 2).hold
+    # a stored G is read where it is: one panel of every row needs 8 bytes per entry
+    assert plan_setup(n, N, CPU, free=int((square + n * N * 8) / 0.75) + 2, stored=True).panel_rows == n
+    plan = plan_setup(n, N, CPU, free=GIB, reserve=2**28)
+    assert not plan.hold and plan.refusal is None
+    expected = int((0.75 * GIB - 2**28 - square) // (8 * N))
+    assert plan.panel_rows == expected and 1 < n / expected <= _streamed.MAX_PANELS
+    assert plan.describe(n) == dict(design="streamed", panel_rows=expected, panels=-(-n // expected), reason=None)
+    assert held.describe(n)["design"] == "in memory"
+    # the n x n matrices do not fit: refused, naming the sizes and the memory
     small = plan_setup(n, N, CPU, free=80 * 2**20)
-    assert not small.streamed and "GiB free on cpu" in small.refusal and "Gram matrix" in small.refusal
+    assert small.panel_rows is None and "1225 x 147000" in small.refusal and "GiB free on cpu" in small.refusal
+    assert plan_setup(n, N, CPU, free=80 * 2**20).describe(n)["design"] == "refused"
     # a panel fits but too many are needed
-    thin = plan_setup(n, N, CPU, free=int((n * n * _streamed.GRAM_BYTES_PER_ENTRY + 8 * N * 20) / 0.75))
+    thin = plan_setup(n, N, CPU, free=int((square + 8 * N * 20) / 0.75))
     assert thin.refusal is not None and "panels" in thin.refusal
-    # several ranks: no streaming
-    assert "GiB free on cpu" in plan_setup(n, N, CPU, free=2 * GIB, streamable=False).refusal
+    # rows that cannot be read again (a user's matrix split over ranks): held or refused
+    assert plan_setup(n, N, CPU, free=GIB, streamable=False).refusal is not None
+    assert plan_setup(n, N, CPU, free=4 * GIB, streamable=False).hold
     # a Gram product too costly is refused whatever the memory
     assert "multiply-adds" in plan_setup(20_000, 30_000, CPU, free=2**50).refusal
 
 
 def _pair(case, regional, monkeypatch, free, **extra):
-    """The same problem set up with its design dense, and streamed with ``free`` bytes."""
+    """The same problem with its design in memory, and streamed in panels from the operator with ``free`` bytes."""
     import gempy_gravinv.inversion._problem as problem_module
 
     cfg = INRConfig.auto(bounds=case.bounds, regional=regional, **FAST, **extra)
-    dense = Problem(case.survey, case.mesh, cfg)
-    assert not dense.setup_plan.streamed
+    held = Problem(case.survey, case.mesh, cfg)
+    assert held.setup_plan.panel_rows == case.survey.n_data
     op = GravityOperator(case.mesh, case.survey, device="cpu", store="matrix_free", memory_budget=300_000)
     monkeypatch.setattr(problem_module, "available_memory", lambda device: free)
     streamed = Problem(case.survey, case.mesh, cfg, operator=op)
-    return dense, streamed
+    return held, streamed
+
+
+def _check_start(prob, beta):
+    """The start is the ridge model with a flat mean contrast (and regional) at the discrepancy λ.
+
+    With ``A = G diag(s) / σ``, ``r = P (d - G m0) / σ`` (``P`` off the regional's
+    columns): χ²/N = ``|r|² / n`` is the target, ``r`` is orthogonal to the whitened
+    uniform response, and ``m0`` is affine in ``s ⊙ Aᵀ r`` with a positive slope
+    (``λ w = Aᵀ r``): the normal equations, checked on the dense G.
+    """
+    from gempy_gravinv.inversion._warmstart import _scale
+
+    m0 = prob.least_squares_start(beta)
+    G = prob.op.dense().to(torch.float64) if prob.G is None else prob.G.to(torch.float64)
+    std = prob.std.to(torch.float64)
+    s = _scale(prob, beta, m0.device)
+    proj = (lambda x: x) if prob.regional is None else prob.regional.project
+    r = proj((prob.d.to(torch.float64) - G @ m0) / std)
+    assert float(r @ r) / r.numel() == pytest.approx(prob.cfg.target_chi2, rel=1e-6)
+    a0 = proj(G.sum(1) / std)
+    assert abs(float(a0 @ r)) < 1e-8 * float(a0.norm() * r.norm())
+    x = s * ((G * s[None, :] / std[:, None]).T @ r)
+    X = torch.stack([torch.ones_like(x), x], 1)
+    coef = torch.linalg.lstsq(X, m0[:, None]).solution[:, 0]
+    assert float(coef[1]) > 0
+    assert float((X @ coef - m0).abs().max()) < 1e-6 * float(m0.abs().max())
 
 
 @pytest.mark.parametrize("regional", ["auto", "plane"])
-def test_a_streamed_setup_gives_the_dense_setup_s_models(regional, monkeypatch, caplog):
-    """Starts, leave-one-out scores and the prior's kurtosis agree with the dense setup's to round-off.
+def test_a_streamed_setup_gives_the_in_memory_setup_s_models(regional, monkeypatch):
+    """Starts, leave-one-out scores and the prior's kurtosis agree whichever way the rows are read.
 
-    The dipping block's 441 x 4851 design needs 68 MB held; with 25 MB free it is streamed
-    in panels whose edges fall inside the operator's row blocks.
+    The dipping block's 441 x 4851 design, with 25 MB free, is read from the operator in
+    panels whose edges fall inside the operator's row blocks; both starts satisfy the
+    normal equations of the ridge model they stand for.
     """
     case = synthetic.dipping_block(noise_seed=0)
-    with caplog.at_level(logging.INFO, logger="gempy_gravinv"):
-        dense, streamed = _pair(case, regional, monkeypatch, free=25_000_000)
+    held, streamed = _pair(case, regional, monkeypatch, free=25_000_000)
     plan = streamed.setup_plan
-    assert plan.streamed and plan.refusal is None and streamed.design_refusal is None
+    assert not plan.hold and plan.refusal is None and streamed.design_refusal is None
     assert 1 < np.ceil(case.survey.n_data / plan.panel_rows) <= _streamed.MAX_PANELS
-    assert any("streamed in panels" in r.getMessage() for r in caplog.records)
     for beta in (1.0, 2.0):
-        a, b = dense.least_squares_start(beta), streamed.least_squares_start(beta)
+        a, b = held.least_squares_start(beta), streamed.least_squares_start(beta)
         torch.testing.assert_close(b, a, rtol=0, atol=1e-6 * float(a.abs().max()))
+        _check_start(held, beta)
     if regional == "auto":
-        ra, rb = dense.regional_selection, streamed.regional_selection
+        ra, rb = held.regional_selection, streamed.regional_selection
         assert ra["kind"] == rb["kind"]
         for kind, v in ra["loo_chi2"].items():  # it reads the Gram's weakest kept directions: looser
             assert rb["loo_chi2"][kind] == pytest.approx(v, rel=1e-4)
-    pa, pb = dense.prior_selection, streamed.prior_selection
+    pa, pb = held.prior_selection, streamed.prior_selection
     assert pa["prior"] == pb["prior"] == "compact"
     assert pb["excess_kurtosis"] == pytest.approx(pa["excess_kurtosis"], rel=1e-6)
 
 
-def test_the_gram_panels_and_the_adjoint_are_the_dense_products():
+def test_the_gram_panels_and_the_adjoint_are_the_dense_products(monkeypatch):
     """Every panel count (one row each up to all rows) gives ``A Aᵀ``, ``G 1 / σ`` and ``Aᵀ v`` of the dense design."""
     case = synthetic.single_block(noise_seed=0)
     op = GravityOperator(case.mesh, case.survey, device="cpu", store="matrix_free", memory_budget=20_000)
@@ -110,8 +137,8 @@ def test_the_gram_panels_and_the_adjoint_are_the_dense_products():
     std = prob.std
     A = G * s[None, :] / std[:, None]
     v = torch.randn(case.survey.n_data, generator=g, dtype=torch.float64)
-    for source in (op, G):  # rows from the operator, or from a stored G
-        prob.stream_rows = source  # set by hand: this small problem's own plan is dense
+    for source in (op, G):  # rows from the operator, or from a G held or stored
+        monkeypatch.setattr(prob, "setup_rows", lambda source=source: source)
         for rows in (1, 5, 13, case.survey.n_data):
             K, a0 = _streamed.gram(prob, s, rows)
             torch.testing.assert_close(K, A @ A.T, rtol=1e-12, atol=1e-12 * float(K.abs().max()))
@@ -119,42 +146,42 @@ def test_the_gram_panels_and_the_adjoint_are_the_dense_products():
         torch.testing.assert_close(_streamed.adjoint(prob, s, v), A.T @ v, rtol=1e-12, atol=1e-12)
 
 
-def test_the_run_reports_how_its_setup_held_the_design(monkeypatch):
-    """``metrics.json`` says dense, streamed (with the panel rows) or refused, and why; nothing without a setup."""
+def test_the_run_reports_how_its_setup_read_the_design(monkeypatch):
+    """``metrics.json`` says in memory, streamed (with the panels) or refused, and why; nothing without a setup."""
     import gempy_gravinv.inversion._problem as problem_module
     from gempy_gravinv import invert_inr
 
     case = synthetic.single_block(noise_seed=0)
     quick = dict(FAST, max_steps=20, warm_start_steps=20)
+    n = case.survey.n_data
     res = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **quick))
-    assert res.metrics_report()["closed_form_setup"] == dict(design="dense", panel_rows=None, reason=None)
+    assert res.metrics_report()["closed_form_setup"] == dict(design="in memory", panel_rows=n, panels=1, reason=None)
     assert "closed_form_setup" not in invert_inr(case.survey, case.mesh,
                                                  INRConfig(bounds=case.bounds, **quick)).metrics_report()
     op = GravityOperator(case.mesh, case.survey, device="cpu", store="matrix_free", memory_budget=20_000)
-    monkeypatch.setattr(problem_module, "available_memory", lambda device: 500_000)
+    monkeypatch.setattr(problem_module, "available_memory", lambda device: 400_000)
     res = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **quick), operator=op)
     setup = res.metrics_report()["closed_form_setup"]
-    assert setup["design"] == "streamed" and 1 <= setup["panel_rows"] < case.survey.n_data
-    assert "GiB free on cpu" in setup["reason"]
+    assert setup["design"] == "streamed" and 1 <= setup["panel_rows"] < n and setup["panels"] > 1, setup
     monkeypatch.setattr(problem_module, "available_memory", lambda device: 2**16)
     setup = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **quick),
                        operator=op).metrics_report()["closed_form_setup"]
-    assert setup["design"] == "refused" and "Gram matrix" in setup["reason"]
+    assert setup["design"] == "refused" and "GiB free on cpu" in setup["reason"]
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_a_streamed_setup_on_cuda_gives_the_dense_cpu_setup_s_starts(monkeypatch):
-    """The panels, the Gram and the adjoint on the GPU: the starts of the dense setup on the CPU."""
+def test_a_streamed_setup_on_cuda_gives_the_cpu_setup_s_starts(monkeypatch):
+    """The panels, the Gram and the adjoint on the GPU: the starts of the in-memory setup on the CPU."""
     import gempy_gravinv.inversion._problem as problem_module
 
     case = synthetic.dipping_block(noise_seed=0)
     cfg = INRConfig.auto(bounds=case.bounds, **FAST)
-    dense = Problem(case.survey, case.mesh, dataclasses.replace(cfg, device="cpu"))
+    held = Problem(case.survey, case.mesh, dataclasses.replace(cfg, device="cpu"))
     op = GravityOperator(case.mesh, case.survey, device="cuda", store="matrix_free", memory_budget=300_000)
     monkeypatch.setattr(problem_module, "available_memory", lambda device: 25_000_000)
     streamed = Problem(case.survey, case.mesh, dataclasses.replace(cfg, device="cuda"), operator=op)
-    assert streamed.setup_plan.streamed and streamed.device.type == "cuda"
+    assert not streamed.setup_plan.hold and streamed.device.type == "cuda"
     for beta in (1.0, 2.0):
-        a, b = dense.least_squares_start(beta), streamed.least_squares_start(beta).cpu()
+        a, b = held.least_squares_start(beta), streamed.least_squares_start(beta).cpu()
         torch.testing.assert_close(b, a, rtol=0, atol=1e-6 * float(a.abs().max()))

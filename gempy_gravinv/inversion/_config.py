@@ -70,12 +70,11 @@ class INRConfig(Presets):
         posterior mean for the design ``G diag(s) / σ`` with λ by the discrepancy
         principle (:mod:`gempy_gravinv.inversion._warmstart`). That model puts mass at
         about the right depth; a compactness prior then shapes it, as minimum-structure
-        sparse inversions do. Where the dense float64 design (about 32 bytes per
-        ``n_data x n_cells`` entry at its peak) would take more than 3/4 of the device's
-        free memory, its rows are streamed from the operator in panels instead; skipped,
-        with a warning, when not even that fits, or one ``n_data² x n_cells`` Gram
-        product costs more than 1e13 multiply-adds
-        (:func:`~gempy_gravinv.inversion._warmstart.plan_setup`).
+        sparse inversions do. The design's products are formed from the sensitivity's
+        rows, held or streamed from the operator in panels within 3/4 of the device's
+        free memory; skipped, with a warning, when not even the n x n matrices and one
+        row fit, or one ``n_data² x n_cells`` Gram product costs more than 1e13
+        multiply-adds (:func:`~gempy_gravinv.inversion._streamed.plan_setup`).
     warm_start_power : float
         β of the warm start's depth weight (2 counters the 1/depth² decay of gravity).
     start_fallback : bool

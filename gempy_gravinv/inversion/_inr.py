@@ -317,7 +317,8 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
                      recorded_chi2=[o["recorded_chi2"] for o in outs], prior_selection=prob.prior_selection,
                      regional=regional, period_selection=prob.period_selection,
                      noise_estimate=prob.noise_estimate, regional_selection=prob.regional_selection,
-                     residual_check=check, setup=prob.setup_plan.describe() if prob.setup_wanted else None)
+                     residual_check=check,
+                     setup=prob.setup_plan.describe(prob.survey.n_data) if prob.setup_wanted else None)
 
 
 #: What to try when the least-squares start's model leaves correlated residuals: the setting and its effect

@@ -39,7 +39,8 @@ from ._noise import estimate_noise
 from ._period import choose_period, lattice_config
 from ._regional import make_regional
 from ._regularizers import make_regularizer
-from ._warmstart import SetupPlan, choose_prior, choose_regional, fit_field, plan_setup, weighted_start
+from ._streamed import ROW_BLOCK_BYTES, SetupPlan, plan_setup
+from ._warmstart import choose_prior, choose_regional, fit_field, weighted_start
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +146,9 @@ class Problem:
         self.density = density
         self._starts: dict[float, torch.Tensor | None] = {}
         self.grams: dict = {}  # β -> (σ, n x n Gram of the least-squares design) during the setup: see _warmstart
-        self._g64: torch.Tensor | None = None  # the dense float64 G, held while the setup uses it
-        self._hold_g64 = True
+        self._held: torch.Tensor | None = None  # the operator's G, held while the setup reads it (plan.hold)
+        self._holding = True
+        self._whole_op = None  # with the stations split over ranks: the whole-survey operator the setup reads
         self.prior_selection: dict | None = None
         self.regional_selection: dict | None = None
         self.setup_plan = self._plan_setup(cfg)
@@ -184,39 +186,65 @@ class Problem:
             logger.info(said)
             if self.prior_selection is not None:
                 self.prior_selection.update(support_eps=sched, rule=self.prior_selection["rule"] + "; " + said)
-        self._hold_g64, self._g64 = False, None
+        self._holding, self._held = False, None
         self.grams.clear()  # n x n each: not held through training
 
     def _plan_setup(self, cfg: INRConfig) -> SetupPlan:
-        """How the closed-form setup holds its design: densely, streamed, or not at all (:func:`plan_setup`).
+        """How the closed-form setup reads its design: held, streamed, or not at all (:func:`plan_setup`).
 
         Decided once, before the setup fills memory, on the free memory of the device
         (with several ranks: each rank's share of its node's host memory, or its own
-        GPU's, the smallest over the ranks, so that every rank takes the same path; a
-        streamed design is then streamed by every rank from its own whole-survey
-        operator, not from a user's matrix). Warned when refused and ``cfg`` asks for the setup
-        (a least-squares start, the regional's or the prior's choice).
+        GPU's, the smallest over the ranks, so that every rank takes the same path).
+        Warned when refused and ``cfg`` asks for the setup (a least-squares start, the
+        regional's or the prior's choice).
         """
         free = available_memory(self.device)
-        if self.sharded:  # each rank holds the whole design: the node's host memory is shared by its ranks
+        if self.sharded:  # each rank reads the whole design: the node's host memory is shared by its ranks
             if self.device.type != "cuda":
                 free //= max(1, env_info().local_world_size)
             free = min(all_gather_objects(int(free)))
-        # the rows a streamed setup reads: the stored G, the operator, or with the stations split over
-        # ranks a whole-survey operator of each rank's own (none from a user's matrix split by rows)
         split = isinstance(self.op, ShardedGravityOperator)
-        by_matrix = split and not isinstance(self.op.local, GravityOperator)
-        budget = 0 if by_matrix or self.op is None else (self.op.local if split else self.op).memory_budget
-        plan = plan_setup(self.survey.n_data, self.mesh.n_cells, self.device, free, streamable=not by_matrix,
-                          reserve=2 * int(budget) if self.G is None else 0)
-        self.stream_rows = (None if not plan.streamed else self.G if self.G is not None
-                            else self.op.whole() if split else self.op)
+        by_matrix = split and not isinstance(self.op.local, GravityOperator)  # a user's matrix split by rows
+        source = None if self.op is None or by_matrix else self.op.local if split else self.op
+        budget = int(source.memory_budget) if source is not None else ROW_BLOCK_BYTES
+        self.setup_block_rows = max(1, budget // (8 * self.mesh.n_cells))  # rows of a held G read at once
+        plan = plan_setup(self.survey.n_data, self.mesh.n_cells, self.device, free, stored=self.G is not None,
+                          itemsize=torch.finfo(self.dtype).bits // 8, reserve=2 * budget, streamable=not by_matrix)
         self.setup_wanted = wanted = cfg.warm_start == "least_squares" or cfg.regional == "auto" or cfg.prior_from_data
+        if plan.refusal is None and wanted:
+            said = plan.describe(self.survey.n_data)
+            logger.info("closed-form setup: the %d x %d design %s (%d panel(s) of %d rows)", self.survey.n_data,
+                        self.mesh.n_cells, said["design"], said["panels"], said["panel_rows"])
         if plan.refusal is not None and wanted:
             logger.warning("no least-squares start, prior check or regional choice: %s. A compact inversion "
                            "without the start puts its mass near the stations; give the run more memory (or a "
                            "GPU), fewer cells or fewer stations", plan.refusal)
         return plan
+
+    def setup_rows(self):
+        """What the closed-form setup reads the sensitivity's rows from (mGal per kg/m³, positive down).
+
+        The stored G; else (``setup_plan.hold``) the operator's G, built once and held
+        until the setup ends (a later call builds it again); else the operator, whose
+        ``dense_rows`` evaluate the kernels at every pass. With the stations split over
+        ranks, the operator is a whole-survey one of this rank's own
+        (:meth:`ShardedGravityOperator.whole`), and a user's matrix split by rows is
+        gathered (collective).
+        """
+        if self.G is not None:
+            return self.G
+        split = isinstance(self.op, ShardedGravityOperator)
+        if split and self._whole_op is None:
+            self._whole_op = self.op.whole()  # None for a user's matrix
+        op = self._whole_op if split else self.op
+        if not self.setup_plan.hold:
+            return op
+        if self._held is None:
+            G = (op if op is not None else self.op).dense()
+            if not self._holding:
+                return G
+            self._held = G
+        return self._held
 
     def _data_model(self, cfg: INRConfig) -> None:
         """The regional part of the data (``cfg.regional``), solved with the density."""
@@ -333,20 +361,6 @@ class Problem:
                 self, cfg, self._fresh_field)
             self.prior_selection.update(lattice=lattice, rule=self.prior_selection["rule"] + "; " + lattice["rule"])
         return cfg
-
-    def dense64(self) -> torch.Tensor:
-        """The sensitivity as a dense float64 matrix (n_data, n_cells), mGal per kg/m³.
-
-        The closed-form steps of the setup (regional choice, prior image, start) share
-        one copy, built once (for a matrix-free operator, from its kernels) and released
-        when the setup ends; later calls build it again.
-        """
-        if self._g64 is not None:
-            return self._g64
-        G = (self.G if self.G is not None else self.op.dense()).to(torch.float64)
-        if self._hold_g64:
-            self._g64 = G
-        return G
 
     def least_squares_start(self, beta: float | None = None) -> torch.Tensor | None:
         """The depth-weighted least-squares model at the target misfit (n_cells,) kg/m³.

@@ -69,12 +69,11 @@ class Regional:
         Q, _ = torch.linalg.qr(T / s[:, None])
         return Q
 
-    def project(self, r: torch.Tensor, rows=None, inplace: bool = False) -> torch.Tensor:
+    def project(self, r: torch.Tensor, rows=None) -> torch.Tensor:
         """Whitened residuals (n,) or a whitened design (n, k) projected off ``T / σ``.
 
         ``rows`` selects a subset of the stations (a mini-batch): the regional is then
-        fitted to that subset. ``inplace``: overwrite ``r`` (a large design the caller
-        owns), with the same values.
+        fitted to that subset.
         """
         if rows is None:  # the whole survey: the basis in r's dtype and device, cast once
             key = (r.device, r.dtype)
@@ -83,7 +82,7 @@ class Regional:
             Q = self._cast[key]
         else:
             Q = self._basis(rows).to(device=r.device, dtype=r.dtype)
-        return r.sub_(Q @ (Q.T @ r)) if inplace else r - Q @ (Q.T @ r)
+        return r - Q @ (Q.T @ r)
 
     def fit(self, residual: torch.Tensor) -> torch.Tensor:
         """The regional parameters ``c`` that best fit a residual ``d - G m`` (n_data,) mGal."""

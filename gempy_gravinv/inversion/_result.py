@@ -129,9 +129,9 @@ class INRResult:
         one run sufficed.
     setup : dict or None
         Where the config uses the closed-form setup (a least-squares start, the prior's
-        or the regional's choice): how it held the design, ``design`` (``"dense"``,
-        ``"streamed"`` in row panels of ``panel_rows``, or ``"refused"``) and ``reason``
-        (why not dense, or why refused; None when dense).
+        or the regional's choice): how it read the design, ``design`` (``"in memory"``,
+        one panel of every row; ``"streamed"``, ``panels`` panels of ``panel_rows``
+        rows; or ``"refused"``) and ``reason`` (why refused, else None).
 
     Files and figures are written by :func:`gempy_gravinv.output.save_inversion`.
     """

@@ -1,24 +1,24 @@
-"""The closed-form setup's products of the design, without holding the design.
+"""The closed-form setup's products of the design, from the sensitivity's rows.
 
 The setup (:mod:`gempy_gravinv.inversion._warmstart`) works with the whitened design
-``A = G diag(s) / σ`` (n_data x n_cells, ``s`` the depth weight). Everything it needs of
-``A`` is small: the Gram matrix ``A Aᵀ`` (n_data x n_data), the whitened response of a
-uniform density ``G 1 / σ`` (n_data,) and one adjoint product ``Aᵀ v`` (n_cells,) per
-least-squares model. Where the dense design does not fit in memory, these are formed
-here from the sensitivity's rows, streamed from the operator
-(:meth:`~gempy_gravinv.GravityOperator.dense_rows`) in float64:
+``A = G diag(s) / σ`` (n_data x n_cells, ``s`` the prior scale of each cell). Everything
+it needs of ``A`` is small: the Gram matrix ``A Aᵀ`` (n_data x n_data), the whitened
+response of a uniform density ``G 1 / σ`` (n_data,) and one adjoint product ``Aᵀ v``
+(n_cells,) per least-squares model. They are formed here from the rows of G, read in
+blocks and converted to float64:
 
 - the Gram matrix by row panels: a panel of ``P`` rows of ``A`` is held while the rows
-  after it stream past, ``K[p, q] = A_p A_qᵀ``; ``ceil(n / P)`` panels cost
-  ``n_panels (n_panels + 1) / 2`` evaluations of the sensitivity;
+  after it pass, ``K[p, q] = A_p A_qᵀ``; ``ceil(n / P)`` panels read the rows
+  ``k (k + 1) / 2`` times;
 - ``G 1 / σ`` in the first panel's pass;
 - ``Aᵀ v`` in one more pass.
 
-With the stations split over ranks, every rank streams the rows of a whole-survey
-operator of its own and computes the same products (the dense path gathers G instead).
-
-Each entry of ``A`` is formed as the dense path forms it, so the two differ only in the
-order of the Gram's sums (round-off).
+Where the rows come from (:func:`plan_setup`): a G the operator stores; else the
+operator's G held through the setup where it fits (one evaluation of the kernels); else
+the operator itself, whose kernels are evaluated again at every pass. With the stations
+split over ranks, every rank reads the rows of a whole-survey operator of its own
+(:meth:`~gempy_gravinv._distributed.ShardedGravityOperator.whole`), or of the gathered
+G where the split is of a user's matrix, and computes the same products.
 """
 
 from __future__ import annotations
@@ -26,53 +26,101 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 
 import torch
 
+from .._device import available_memory
+
 logger = logging.getLogger(__name__)
 
-#: Bytes per element of the n x n matrices the streamed setup holds at its peak: the Gram
-#: (float64), its projection off the flat columns and that projection's temporaries, the
-#: eigenvectors, the eigensolver's work space and the leave-one-out squares of the
-#: eigenvectors.
+#: The setup may take at most this fraction of the device's free memory.
+DESIGN_MEMORY_FRACTION = 0.75
+#: Largest ``n_data² x n_cells`` (multiply-adds of one Gram matrix ``A Aᵀ`` of the design).
+MAX_GRAM_MULTIPLY_ADDS = 1e13
+#: Bytes per element of the n x n matrices the setup holds at its peak: the Gram (float64),
+#: its projection off the flat columns and that projection's temporaries, the eigenvectors,
+#: the eigensolver's work space and the leave-one-out squares of the eigenvectors.
 GRAM_BYTES_PER_ENTRY = 56
 #: The most row panels the Gram is built in (each one more pass over the later rows).
 MAX_PANELS = 16
-#: Rows of a stored (dense) sensitivity converted to float64 at once.
-_STORED_BLOCK_BYTES = 64 << 20
+#: Bytes of a block of rows read at once from a user's matrix (operators read in their own blocks).
+ROW_BLOCK_BYTES = 64 << 20
 
 
-def panel_rows(n_data: int, n_cells: int, budget: float) -> tuple[int, str | None]:
-    """Rows of the whitened design held at once within ``budget`` bytes, or ``(0, why not)``.
+@dataclass(frozen=True)
+class SetupPlan:
+    """How the closed-form setup reads its design (:func:`plan_setup`).
 
-    ``budget`` is what the setup may use; the n x n matrices
-    (:data:`GRAM_BYTES_PER_ENTRY` bytes each) come first, the panel (8 bytes per entry)
-    takes the rest. Refused when not one row fits or more than :data:`MAX_PANELS` panels
-    would be needed.
+    Attributes
+    ----------
+    panel_rows : int or None
+        Rows of the whitened design held at once (float64); None when refused.
+    hold : bool
+        Whether the operator's G is built once and held through the setup (else its
+        kernels are evaluated at every pass; a stored G is always read where it is).
+    refusal : str or None
+        Why the setup cannot run (a sentence), or None.
+    """
+
+    panel_rows: int | None
+    hold: bool
+    refusal: str | None
+
+    def describe(self, n_data: int) -> dict:
+        """For reports: ``design``, ``panel_rows``, ``panels`` and ``reason`` (or None).
+
+        ``design``: ``"in memory"`` (one panel of every row), ``"streamed"`` (several
+        panels) or ``"refused"``.
+        """
+        if self.refusal:
+            return dict(design="refused", panel_rows=None, panels=None, reason=self.refusal)
+        panels = math.ceil(int(n_data) / self.panel_rows)
+        return dict(design="in memory" if panels == 1 else "streamed", panel_rows=self.panel_rows, panels=panels,
+                    reason=None)
+
+
+def plan_setup(n_data: int, n_cells: int, device: torch.device, free: int | None = None, *, stored: bool = False,
+               itemsize: int = 4, reserve: int = 0, streamable: bool = True) -> SetupPlan:
+    """How the closed-form setup reads its ``n_data x n_cells`` design, on its memory and cost.
+
+    Within :data:`DESIGN_MEMORY_FRACTION` of the free memory of ``device`` (``free``
+    bytes when given), less ``reserve`` bytes (the blocks in which rows are read), the
+    n x n matrices come first (:data:`GRAM_BYTES_PER_ENTRY` bytes each). Then, where G
+    is not ``stored``: hold the operator's G (``itemsize`` bytes per entry) and one panel
+    of every row (8 bytes per entry) if both fit; else, where ``streamable``, read the
+    operator's rows at every pass in panels that fit, at most :data:`MAX_PANELS`.
+    Refused where none of that fits, or one Gram product costs more than
+    :data:`MAX_GRAM_MULTIPLY_ADDS` multiply-adds.
     """
     n, N = int(n_data), int(n_cells)
-    square = float(n) * n * GRAM_BYTES_PER_ENTRY
-    rows = int(min(n, max(0.0, budget - square) // (8 * N)))
-    if rows < 1:
-        return 0, (f"its {n} x {n} Gram matrix needs about {square / 2**30:.1f} GiB with the setup's other n x n "
-                   f"matrices, more than the {budget / 2**30:.1f} GiB the setup may use")
-    panels = math.ceil(n / rows)
-    if panels > MAX_PANELS:
-        return 0, (f"streaming its rows would take {panels} panels of {rows} rows (at most {MAX_PANELS}) within "
-                   f"the {budget / 2**30:.1f} GiB the setup may use")
-    return rows, None
+    if float(n) ** 2 * N > MAX_GRAM_MULTIPLY_ADDS:
+        return SetupPlan(None, False, f"one Gram matrix of the {n} x {N} design costs {float(n) ** 2 * N:.1e} "
+                                      f"multiply-adds, above {MAX_GRAM_MULTIPLY_ADDS:.0e}")
+    free = available_memory(device) if free is None else int(free)
+    budget = DESIGN_MEMORY_FRACTION * free - reserve - float(n) * n * GRAM_BYTES_PER_ENTRY
+    row = 8.0 * N
+    hold = not stored and budget >= n * (row + itemsize * N)
+    if hold or (stored or streamable) and budget >= row:
+        rows = n if hold else int(min(n, budget // row))
+        if math.ceil(n / rows) <= MAX_PANELS:
+            return SetupPlan(rows, hold, None)
+    need = float(n) * n * GRAM_BYTES_PER_ENTRY + reserve + (row if stored or streamable else n * (row + itemsize * N))
+    what = "one row of its design" if stored or streamable else "its design held"
+    return SetupPlan(None, False, f"the {n} x {N} design's n x n matrices and {what} need "
+                                  f"{need / 2**30:.2f} GiB (or more than {MAX_PANELS} panels), more than "
+                                  f"{DESIGN_MEMORY_FRACTION:g} of the {free / 2**30:.2f} GiB free on {device}")
 
 
 def _row_blocks(prob, start: int):
     """``(r0, r1, G[r0:r1])`` blocks of the problem's sensitivity from row ``start``, mGal per kg/m³.
 
-    From ``prob.stream_rows``: the stored G (a tensor), or an operator with
-    ``dense_rows`` (with the stations split over ranks, a whole-survey operator of each
-    rank's own, :meth:`ShardedGravityOperator.whole`).
+    From :meth:`Problem.setup_rows`: a tensor (a stored or held G, read in blocks of
+    ``prob.setup_block_rows`` rows) or an operator with ``dense_rows``.
     """
-    rows = prob.stream_rows
+    rows = prob.setup_rows()
     if torch.is_tensor(rows):
-        step = max(1, _STORED_BLOCK_BYTES // (8 * prob.mesh.n_cells))
+        step = prob.setup_block_rows
         for r0 in range(start, prob.survey.n_data, step):
             r1 = min(prob.survey.n_data, r0 + step)
             yield r0, r1, rows[r0:r1]

@@ -14,7 +14,9 @@ discrepancy principle (χ²/N = target), and ``s = (d / d_ref)^(β/2)`` the dept
 mass at the same cost as shallow ones carry less. On a graded mesh (padding, an octree)
 ``s`` also carries ``sqrt(v̄ / v)`` for cells of volume ``v`` (mean ``v̄``): the prior is
 that of a field per unit volume, so cutting a cell in two does not double its share of
-the prior variance and large cells do not draw the mass. Units: kg/m³.
+the prior variance and large cells do not draw the mass. The products of the design it
+needs are formed from the sensitivity's rows (:mod:`gempy_gravinv.inversion._streamed`).
+Units: kg/m³.
 """
 
 from __future__ import annotations
@@ -22,27 +24,17 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .._device import adam, available_memory
+from .._device import adam
 from . import _streamed
 from ._depth import depth_weight
 from ._linear import HeadPosterior
 from ._regional import REGIONALS, Regional, make_regional
 
 logger = logging.getLogger(__name__)
-
-#: Peak bytes per entry of the n_data x n_cells design while the closed-form setup runs:
-#: the float64 G, the whitened design, its copy projected off the mean contrast and one
-#: temporary of their products (with the operator's own float32 G, measured as 31.5–32.1 B).
-DESIGN_BYTES_PER_ENTRY = 32
-#: The setup's design may take at most this fraction of the device's free memory.
-DESIGN_MEMORY_FRACTION = 0.75
-#: Largest ``n_data² x n_cells`` (multiply-adds of one Gram matrix ``A Aᵀ`` of the design).
-MAX_GRAM_MULTIPLY_ADDS = 1e13
 
 #: Excess kurtosis of the least-squares image above which its sources are taken as sparse
 #: (compact bodies). A Gaussian (distributed, smooth) field has 0; compact bodies give
@@ -60,41 +52,16 @@ def _scale(prob, beta: float, device: torch.device) -> torch.Tensor:
 
 
 def _design(prob, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Whitened ``(G diag(s) / σ, d / σ, G 1 / σ)`` and the prior scale ``s`` (n_cells,), float64.
+    """``(A Aᵀ, d / σ, G 1 / σ, s)`` of the whitened design ``A = G diag(s) / σ`` of depth weight β, float64.
 
-    Not projected off any regional.
-    """
-    G = prob.dense64()
-    s = _scale(prob, beta, G.device)
-    std = prob.std.to(G)
-    # divided in place: one n x n_cells temporary fewer at the setup's peak (the same values)
-    return (G * s[None, :]).div_(std[:, None]), prob.d.to(G) / std, G.sum(1) / std, s
-
-
-def _gram(prob, beta: float, A: torch.Tensor) -> torch.Tensor:
-    """``A Aᵀ`` (n_data, n_data) of the whitened design of depth weight β, computed once per problem and β.
-
-    The regional's choice and the prior's least-squares image use the same design; a
-    product over every cell is the costly part of both. Recomputed when σ changed (a
-    noise estimate rescales it).
-    """
-    hit = prob.grams.get(float(beta))
-    if hit is None or hit[0] is not prob.std:
-        hit = prob.grams[float(beta)] = (prob.std, A @ A.T)
-    return hit[1]
-
-
-def _streamed_design(prob, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(A Aᵀ, d / σ, G 1 / σ, s)`` of the whitened design with its rows streamed, never held (float64).
-
-    Cached per problem and β like :func:`_gram` (streaming is the costly part).
+    ``A`` itself is never formed whole (:mod:`gempy_gravinv.inversion._streamed`). Computed
+    once per problem and β: the regional's choice, the prior's least-squares image and
+    the start share it; recomputed when σ changed (a noise estimate rescales it).
     """
     device = prob.std.device
     s = _scale(prob, beta, device)
     hit = prob.grams.get(float(beta))
     if hit is None or hit[0] is not prob.std:
-        logger.info("the design streamed in panels of %d rows: %s", prob.setup_plan.panel_rows,
-                    prob.setup_plan.dense_refusal)
         hit = prob.grams[float(beta)] = (prob.std, *_streamed.gram(prob, s, prob.setup_plan.panel_rows))
     std = prob.std.to(torch.float64)
     return hit[1], prob.d.to(std) / std, hit[2], s
@@ -117,20 +84,7 @@ def _flat_projection(gram: torch.Tensor, a0: torch.Tensor, reg: Regional | None)
     return gram - q[:, None] * Kq[None, :] - Kq[:, None] * q[None, :] + (q @ Kq) * torch.outer(q, q), keep - q * q
 
 
-def _posterior(prob, beta: float) -> tuple[HeadPosterior, torch.Tensor]:
-    """The Gaussian posterior of the depth-weighted design and the weight ``s`` (n_cells,).
-
-    With a regional (``prob.regional``) the whitened design and data are projected off
-    its columns: the regional is integrated out.
-    """
-    A, b, a0, s = _design(prob, beta)
-    projected = _flat_projection(_gram(prob, beta, A), a0, prob.regional)[0]
-    if prob.regional is not None:
-        A, b, a0 = prob.regional.project(A, inplace=True), prob.regional.project(b), prob.regional.project(a0)
-    return HeadPosterior(A, a0, b, gram=True, gram_matrix=projected), s
-
-
-def _streamed_start(prob, beta: float, target: float) -> torch.Tensor:
+def _start(prob, beta: float, target: float) -> torch.Tensor:
     """The least-squares model of :func:`weighted_start` from the Gram matrix and one adjoint pass.
 
     The posterior mean of the weights is ``Aᵀ v`` for the data-space vector
@@ -138,7 +92,7 @@ def _streamed_start(prob, beta: float, target: float) -> torch.Tensor:
     mean contrast's direction after it); the design's fitted data ``R A Aᵀ v`` come from
     the Gram matrix.
     """
-    K, b, a0, s = _streamed_design(prob, beta)
+    K, b, a0, s = _design(prob, beta)
     reg = prob.regional
     projected = _flat_projection(K, a0, reg)[0]
     if reg is not None:
@@ -154,69 +108,6 @@ def _streamed_start(prob, beta: float, target: float) -> torch.Tensor:
         v = reg.project(v)
     b0 = float(a0 @ (b - K @ v)) / post.a02
     return b0 + s * _streamed.adjoint(prob, s, v)
-
-
-@dataclass(frozen=True)
-class SetupPlan:
-    """How the closed-form setup holds its design (:func:`plan_setup`).
-
-    Attributes
-    ----------
-    panel_rows : int or None
-        None: the design is held densely. Otherwise it is streamed
-        (:mod:`gempy_gravinv.inversion._streamed`) and this many of its rows are held at once.
-    refusal : str or None
-        Why the setup cannot run at all (a sentence), or None.
-    dense_refusal : str or None
-        Why the dense design does not fit (a sentence), or None.
-    """
-
-    panel_rows: int | None
-    refusal: str | None
-    dense_refusal: str | None
-
-    @property
-    def streamed(self) -> bool:
-        """Whether the design's rows are streamed instead of held."""
-        return self.panel_rows is not None
-
-    def describe(self) -> dict:
-        """For reports: ``design`` ("dense", "streamed" or "refused"), ``panel_rows`` and ``reason`` (or None)."""
-        design = "refused" if self.refusal else "streamed" if self.streamed else "dense"
-        return dict(design=design, panel_rows=self.panel_rows, reason=self.refusal or self.dense_refusal)
-
-
-def plan_setup(n_data: int, n_cells: int, device: torch.device, free: int | None = None, *,
-               streamable: bool = True, reserve: int = 0) -> SetupPlan:
-    """How the closed-form setup can hold its ``n_data x n_cells`` design, on its memory and cost.
-
-    The regional's choice, the prior's least-squares image and the least-squares start
-    factor the Gram matrix ``A Aᵀ`` (n_data x n_data) of the whitened design. The design
-    is held densely in float64 where its peak (:data:`DESIGN_BYTES_PER_ENTRY` bytes per
-    entry) stays within :data:`DESIGN_MEMORY_FRACTION` of the free memory of ``device``
-    (``free`` bytes when given). Otherwise, where ``streamable``, its rows are streamed
-    from the operator in panels (:func:`gempy_gravinv.inversion._streamed.panel_rows`,
-    within the same fraction less ``reserve`` bytes for the operator's own blocks). The
-    setup is refused when neither fits, or when one Gram matrix costs more than
-    :data:`MAX_GRAM_MULTIPLY_ADDS` multiply-adds.
-    """
-    entries = int(n_data) * int(n_cells)
-    need = entries * DESIGN_BYTES_PER_ENTRY
-    free = available_memory(device) if free is None else int(free)
-    if float(n_data) ** 2 * n_cells > MAX_GRAM_MULTIPLY_ADDS:
-        why = (f"one Gram matrix of the {n_data} x {n_cells} design costs {float(n_data) ** 2 * n_cells:.1e} "
-               f"multiply-adds, above {MAX_GRAM_MULTIPLY_ADDS:.0e}")
-        return SetupPlan(None, why, why)
-    if need <= DESIGN_MEMORY_FRACTION * free:
-        return SetupPlan(None, None, None)
-    dense = (f"the {n_data} x {n_cells} design needs about {need / 2**30:.1f} GiB, more than "
-             f"{DESIGN_MEMORY_FRACTION:g} of the {free / 2**30:.1f} GiB free on {device}")
-    if not streamable:
-        return SetupPlan(None, dense, dense)
-    rows, why = _streamed.panel_rows(n_data, n_cells, DESIGN_MEMORY_FRACTION * free - reserve)
-    if why is not None:
-        return SetupPlan(None, f"{dense}, and streamed {why}", dense)
-    return SetupPlan(rows, None, dense)
 
 
 def weighted_start(prob, beta: float, target: float) -> torch.Tensor | None:
@@ -236,16 +127,7 @@ def weighted_start(prob, beta: float, target: float) -> torch.Tensor | None:
         return None
     logger.info("least-squares start (depth weight β = %g): %d stations x %d cells", beta, n_data, n_cells)
     t0 = time.perf_counter()
-    if prob.setup_plan.streamed:
-        start = _streamed_start(prob, beta, target)
-    else:
-        post, s = _posterior(prob, beta)
-        lam = post.discrepancy(float(target))
-        if math.isfinite(lam):
-            w, b0 = post.weights(lam)
-        else:
-            w, b0 = torch.zeros(n_cells, dtype=torch.float64, device=s.device), float(post.a0 @ post.b) / post.a02
-        start = b0 + s * w
+    start = _start(prob, beta, target)
     logger.info("least-squares start done in %.1f s", time.perf_counter() - t0)
     return start
 
@@ -374,12 +256,8 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
         return dict(kind="none", loo_chi2={}, rule=f"no regional: {prob.design_refusal}, too large to compare them")
     logger.info("regional by leave-one-out: %d stations x %d cells", prob.survey.n_data, prob.mesh.n_cells)
     t0 = time.perf_counter()
-    if prob.setup_plan.streamed:  # the design enters the leave-one-out by its shape alone
-        gram, b, a0, _ = _streamed_design(prob, beta)
-        A = torch.empty((prob.survey.n_data, prob.mesh.n_cells), dtype=torch.float64, device="meta")
-    else:
-        A, b, a0, _ = _design(prob, beta)
-        gram = _gram(prob, beta, A)  # once: each kind projects it
+    gram, b, a0, _ = _design(prob, beta)  # once: each kind projects its Gram
+    A = torch.empty((prob.survey.n_data, prob.mesh.n_cells), dtype=torch.float64, device="meta")  # its shape
     std = prob.std.to(b)
     scores: dict = {}
     e2: dict = {}
