@@ -208,8 +208,9 @@ class Problem:
         source = None if self.op is None or by_matrix else self.op.local if split else self.op
         budget = int(source.memory_budget) if source is not None else ROW_BLOCK_BYTES
         self.setup_block_rows = max(1, budget // (8 * self.mesh.n_cells))  # rows of a held G read at once
+        itemsize = torch.finfo(getattr(self.op, "dtype", self.dtype)).bits // 8  # of a G held (a matrix's own)
         plan = plan_setup(self.survey.n_data, self.mesh.n_cells, self.device, free, stored=self.G is not None,
-                          itemsize=torch.finfo(self.dtype).bits // 8, reserve=2 * budget, streamable=not by_matrix)
+                          itemsize=itemsize, reserve=2 * budget, streamable=not by_matrix)
         self.setup_wanted = wanted = cfg.warm_start == "least_squares" or cfg.regional == "auto" or cfg.prior_from_data
         if plan.refusal is None and wanted:
             said = plan.describe(self.survey.n_data)
