@@ -380,7 +380,9 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     t0 = time.perf_counter()
     bar = tqdm(total=3, desc=f"{desc} (closed-form head)", disable=not cfg.progress, leave=False, unit="stage")
     design, mean_sq = _design(prob, field)
-    design, b = prob.whiten(design)  # the regional, if any, integrated out
+    # factored in float64 whatever the operator's dtype: a float32 SVD of an ill-conditioned design
+    # loses its weak directions (the evidence's λ then moves with the BLAS threads)
+    design, b = prob.whiten(design.to(torch.float64))  # the regional, if any, integrated out
     bar.update(1)
     post = HeadPosterior(design[:, 1:], design[:, 0], b)
     bar.update(1)
