@@ -152,7 +152,6 @@ class Problem:
         self.prior_selection: dict | None = None
         self.regional_selection: dict | None = None
         self.setup_plan = self._plan_setup(cfg)
-        self.design_refusal = self.setup_plan.refusal
         if cfg.regional == "auto":
             self.cfg = cfg = self._choose_regional(cfg)
         self._data_model(cfg)
@@ -221,6 +220,11 @@ class Problem:
                            "without the start puts its mass near the stations; give the run more memory (or a "
                            "GPU), fewer cells or fewer stations", plan.refusal)
         return plan
+
+    @property
+    def design_refusal(self) -> str | None:
+        """Why the closed-form setup cannot run (``setup_plan.refusal``), or None."""
+        return self.setup_plan.refusal
 
     def setup_rows(self):
         """What the closed-form setup reads the sensitivity's rows from (mGal per kg/m³, positive down).

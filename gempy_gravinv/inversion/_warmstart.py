@@ -67,6 +67,11 @@ def _design(prob, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return hit[1], prob.d.to(std) / std, hit[2], s
 
 
+def _shape(prob) -> torch.Tensor:
+    """A storage-free stand-in (n_data, n_cells) for the design, which the Gram-based posteriors read the shape of."""
+    return torch.empty((prob.survey.n_data, prob.mesh.n_cells), dtype=torch.float64, device="meta")
+
+
 def _flat_projection(gram: torch.Tensor, a0: torch.Tensor, reg: Regional | None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(P K P, diag P)``: the Gram ``K`` projected off the flat columns (the mean contrast ``a0`` and the regional's).
 
@@ -97,8 +102,7 @@ def _start(prob, beta: float, target: float) -> torch.Tensor:
     projected = _flat_projection(K, a0, reg)[0]
     if reg is not None:
         b, a0 = reg.project(b), reg.project(a0)
-    shape = torch.empty((prob.survey.n_data, prob.mesh.n_cells), dtype=torch.float64, device="meta")
-    post = HeadPosterior(shape, a0, b, evidence_only=True, gram_matrix=projected)
+    post = HeadPosterior(_shape(prob), a0, b, evidence_only=True, gram_matrix=projected)
     lam = post.discrepancy(float(target))
     if not math.isfinite(lam):
         return torch.full_like(s, float(a0 @ b) / post.a02)
@@ -257,7 +261,7 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
     logger.info("regional by leave-one-out: %d stations x %d cells", prob.survey.n_data, prob.mesh.n_cells)
     t0 = time.perf_counter()
     gram, b, a0, _ = _design(prob, beta)  # once: each kind projects its Gram
-    A = torch.empty((prob.survey.n_data, prob.mesh.n_cells), dtype=torch.float64, device="meta")  # its shape
+    A = _shape(prob)
     std = prob.std.to(b)
     scores: dict = {}
     e2: dict = {}
