@@ -7,6 +7,7 @@ Usage::
     python benchmarks/suite.py --seeds held_out --json suite.json --threads 2
     python benchmarks/suite.py --quick --cases two_bodies,deep_body   # smoke test
     python benchmarks/suite.py --random 10 --random-from 2000           # ten geometries drawn at random
+    python benchmarks/suite.py --random-fields 10 --random-from 2000    # ten smooth fields drawn at random
 
 For every case x noise seed x method, all methods see the same data, the same mesh (its
 active cells included) and the case's ``bounds``; the reference is the case's
@@ -38,8 +39,10 @@ Random geometries: ``--random K`` adds the cases ``random_S`` .. ``random_{S+K-1
 (``S``: ``--random-from``) of :func:`gempy_gravinv.cases.random_cases.random_case`, each a
 geometry drawn from its seed (cell size 10 m to 1 km, flat ground or a hill or valley
 with inactive cells, stations 0.55 to 5 cells up on a grid or scattered, one to three
-boxes or dikes of either sign); ``--cases random_S`` names one. Their geometry is not
-seen before the run, so no setting can have been chosen on it.
+boxes or dikes of either sign); ``--cases random_S`` names one. ``--random-fields K``
+adds ``randfield_S`` .. of :func:`~gempy_gravinv.cases.random_cases.random_field_case`:
+the same kind of frame filled with a smooth Matérn field that does not wrap. Their
+geometry is not seen before the run, so no setting can have been chosen on it.
 
 Seeds: the noise seed of each case (``--seeds``: integers, ``tuning`` = 0 or
 ``held_out`` = 101, 102); NumPy's and torch's global generators are seeded with it
@@ -76,7 +79,10 @@ def _parse(argv):
                    help="comma-separated noise seeds, or 'tuning' (0) / 'held_out' (101, 102)")
     p.add_argument("--random", type=int, default=0, metavar="K",
                    help="add K geometries drawn at random (cases random_S .. random_{S+K-1})")
-    p.add_argument("--random-from", type=int, default=1000, metavar="S", help="first geometry seed of --random")
+    p.add_argument("--random-fields", type=int, default=0, metavar="K",
+                   help="add K smooth fields drawn at random (cases randfield_S .. randfield_{S+K-1})")
+    p.add_argument("--random-from", type=int, default=1000, metavar="S",
+                   help="first geometry seed of --random and --random-fields")
     p.add_argument("--repeats", type=_positive, default=1, metavar="N",
                    help="run every method N times per case, in turns, and report the median wall time")
     p.add_argument("--quick", action="store_true", help="tiny versions of the cases (smoke test)")
@@ -248,21 +254,23 @@ def main(argv=None) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     from gempy_gravinv.cases import suite
-    from gempy_gravinv.cases.random_cases import RANDOM_PREFIX, parse_random_name, random_case
+    from gempy_gravinv.cases.random_cases import FIELD_PREFIX, RANDOM_PREFIX, parse_random_name, random_by_name
 
     if args.cases:
         names = [c.strip() for c in args.cases.split(",") if c.strip()]
     else:
-        names = [] if args.random > 0 else list(suite.SUITE)
+        names = [] if args.random > 0 or args.random_fields > 0 else list(suite.SUITE)
     names += [f"{RANDOM_PREFIX}{args.random_from + i}" for i in range(max(0, args.random))]
+    names += [f"{FIELD_PREFIX}{args.random_from + i}" for i in range(max(0, args.random_fields))]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for c in names:
         try:
-            is_random = parse_random_name(c) is not None
+            is_random = any(parse_random_name(c, prefix) is not None for prefix in (RANDOM_PREFIX, FIELD_PREFIX))
         except ValueError as exc:
             sys.exit(f"suite.py: {exc}")
         if c not in suite.SUITE and not is_random:
-            sys.exit(f"suite.py: unknown case {c!r}; choose from {', '.join(suite.SUITE)} or {RANDOM_PREFIX}<seed>")
+            sys.exit(f"suite.py: unknown case {c!r}; choose from {', '.join(suite.SUITE)}, {RANDOM_PREFIX}<seed> "
+                     f"or {FIELD_PREFIX}<seed>")
     for m in methods:
         if m not in METHODS and not m.startswith("inr:"):
             sys.exit(f"suite.py: unknown method {m!r}; choose from {', '.join(METHODS)}")
@@ -282,17 +290,20 @@ def main(argv=None) -> dict:
         for seed in seeds:
             t0 = time.perf_counter()
             with contextlib.redirect_stdout(sys.stderr):  # GemPy prints on import; stdout holds the table
-                geometry = parse_random_name(name)  # data on the CPU: the same everywhere
-                case = (suite.build_case(name, noise_seed=seed, quick=args.quick) if geometry is None
-                        else random_case(geometry, noise_seed=seed, quick=args.quick))
+                case = random_by_name(name, noise_seed=seed, quick=args.quick)  # data on the CPU
+                geometry = None if case is None else case.meta["geometry_seed"]
+                if case is None:
+                    case = suite.build_case(name, noise_seed=seed, quick=args.quick)
             say(f"[suite] {name} seed {seed}: {case.mesh.n_cells} active cells, {case.survey.n_data} stations, "
                 f"built in {time.perf_counter() - t0:.1f} s")
             if geometry is not None:
                 m = case.meta
                 say(f"[suite]   {m['cell_size_m']:g} m cells {tuple(case.mesh.shape)}, {m['ground']}; stations "
-                    f"{m['station_height_cells']:.2f} cells up, {m['station_layout']}; bodies: "
-                    + "; ".join(f"{b['kind']} {b['contrast_kgm3']:+.0f} kg/m³ ({b['n_cells']} cells)"
-                                for b in m["bodies"]))
+                    f"{m['station_height_cells']:.2f} cells up, {m['station_layout']}; "
+                    + ("bodies: " + "; ".join(f"{b['kind']} {b['contrast_kgm3']:+.0f} kg/m³ ({b['n_cells']} cells)"
+                                              for b in m["bodies"]) if "bodies" in m else
+                       "field: ℓ {length_scale_cells:.1f} cells, ν {nu:g}, max |contrast| {max_abs_kgm3:.0f} "
+                       "kg/m³".format(**m["field"])))
             case_rows = {}
             for rep in range(args.repeats):  # in turns, so a slow spell of the machine meets every method
                 for method in methods:

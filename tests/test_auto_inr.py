@@ -12,7 +12,7 @@ import torch
 from gempy_gravinv import INRConfig, PrismMesh, Survey, active_from_topography, invert_inr
 from gempy_gravinv.cases import suite, synthetic
 from gempy_gravinv.inversion._depth import StationDepth
-from gempy_gravinv.inversion._warmstart import SPARSE_KURTOSIS, choose_prior
+from gempy_gravinv.inversion._warmstart import SIGNIFICANCE, choose_prior
 from gempy_gravinv.io import read_topography
 
 FAST = dict(progress=False, max_steps=150, warm_start_steps=100, dtype="float64")
@@ -62,13 +62,22 @@ def test_auto_gives_the_same_model_when_every_length_is_scaled():
 
 
 def test_the_prior_is_chosen_from_the_least_squares_image():
+    """Heavy tails count against Gaussian fields seen through the same map, not against a fixed number."""
     rng = np.random.default_rng(0)
-    gaussian = torch.as_tensor(rng.normal(size=20000))
-    sparse = torch.zeros(20000)
-    sparse[:300] = 1.0
-    assert choose_prior(gaussian)["prior"] == "smooth"
-    heavy = choose_prior(sparse)
-    assert heavy["prior"] == "compact" and heavy["excess_kurtosis"] > SPARSE_KURTOSIS
+    spread = torch.as_tensor(np.exp(rng.uniform(-3.0, 3.0, size=20000)))  # resolution varies from cell to cell
+    null = spread[:, None] * torch.as_tensor(rng.normal(size=(20000, 99)))
+    gaussian = spread * torch.as_tensor(rng.normal(size=20000))  # one more Gaussian field's image
+    smooth = choose_prior(gaussian, null)
+    assert smooth["prior"] == "smooth" and smooth["p_value"] > SIGNIFICANCE
+    assert smooth["excess_kurtosis"] > 5.0  # heavy-tailed as it is: the varying spread alone
+    assert abs(smooth["standardised_kurtosis"]) < 0.2
+    sparse = torch.zeros(20000, dtype=torch.float64)
+    sparse[:300] = spread[:300]  # a few cells carry all of it
+    heavy = choose_prior(sparse, null)
+    assert heavy["prior"] == "compact" and heavy["p_value"] == pytest.approx(1 / 100)
+    assert heavy["standardised_kurtosis"] > heavy["null_kurtosis"]["q95"]
+    with pytest.raises(ValueError, match="at least 2 null draws"):
+        choose_prior(gaussian, null[:, :1])
     # a compact body is recognised on a real problem, and the choice is reported
     case = synthetic.single_block(noise_seed=0)
     res = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **FAST), true_model=case.model)
@@ -158,7 +167,7 @@ def test_cli_invert_with_topography(tmp_path):
     assert metrics["config"]["depth_from"] == "station_surface" and "regional_selection" in metrics
     # the default falls back from its start; the lattice (smooth prior) has no start to fall back from
     assert metrics["config"]["start_fallback"] is (metrics["prior_selection"]["prior"] == "compact")
-    assert "prior: excess kurtosis" in ok.stdout and "regional: regional '" in ok.stdout
+    assert "prior: the depth-weighted least-squares image" in ok.stdout and "regional: regional '" in ok.stdout
     (tmp_path / "bad.xyz").write_text("0 0\n1 1\n")
     bad = subprocess.run(base + ["--topography", str(tmp_path / "bad.xyz"), "-o", str(tmp_path / "out2")],
                          capture_output=True, text=True, timeout=300)

@@ -36,7 +36,7 @@ def test_the_default_inr_says_what_it_chose(comparison):
     info = comparison.runs["inr"].info
     assert info["preset"] == "auto" and info["prior_selection"]["prior"] == "compact"
     assert info["regional_selection"]["kind"] == "none"
-    assert any("prior from the data: excess kurtosis" in n for n in comparison.notes)
+    assert any("prior from the data: the depth-weighted least-squares image" in n for n in comparison.notes)
     assert any("regional from the data: regional 'none'" in n for n in comparison.notes)
 
 

@@ -75,6 +75,12 @@ RUNS = {  # name -> INRConfig overrides (the same on 1 and 2 ranks)
     "auto": {k: v for k, v in INRConfig.auto(max_steps=30, warm_start_steps=10, dtype="float64").to_dict().items()
              if k not in ("progress", "num_threads", "seed")},
 }
+# 40 stations over this block cannot show the image heavier-tailed than a Gaussian field's: the default
+# solves the smooth lattice there. Its compact branch (the start, the minimum-support training) on its own:
+RUNS["auto_compact"] = {**RUNS["auto"], "prior_from_data": False}
+#: The closed-form lattice at the evidence's λ carries the rounding of the Gram's sums (summed in another
+#: order on two ranks, or panel by panel) further than a trained model does
+LATTICE_RTOL = 1e-7
 
 
 def _relerr(a, b) -> float:
@@ -215,7 +221,10 @@ def test_inversions_on_two_ranks_equal_one_process(two_ranks, name):
     one = invert_inr(survey, mesh, _cfg(**RUNS[name]))
     assert one.timings["world_size"] == 1
     assert r0[name + "_timings"] == dict(world_size=2, rank_stations=[20, 20])
-    assert _relerr(r0[name], one.model) < RTOL and _relerr(r1[name], one.model) < RTOL
+    lattice = (one.prior_selection or {}).get("prior") == "smooth"
+    assert lattice == (name == "auto")
+    tol = LATTICE_RTOL if lattice else RTOL
+    assert _relerr(r0[name], one.model) < tol and _relerr(r1[name], one.model) < tol
     assert np.abs(one.model).max() > 1.0  # the run moved: the comparison is not of two zero models
     assert r0[name + "_run"] == (one.stop_reason, one.timings["steps"], one.best_step)
     if name == "stopping":
@@ -234,7 +243,7 @@ def test_a_setup_streamed_on_two_ranks_equals_one_process_in_memory(two_ranks):
     for res in ranks:
         setup = res["auto_streamed_setup"]
         assert setup["design"] == "streamed" and setup["panels"] > 1, setup
-        assert _relerr(res["auto_streamed"], one.model) < 1e-8, _relerr(res["auto_streamed"], one.model)
+        assert _relerr(res["auto_streamed"], one.model) < LATTICE_RTOL, _relerr(res["auto_streamed"], one.model)
 
 
 def test_a_regional_chosen_on_one_process_is_said_and_dropped_on_two_ranks(two_ranks):

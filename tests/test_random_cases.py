@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gempy_gravinv.cases.random_cases import parse_random_name, random_case
+from gempy_gravinv.cases.random_cases import parse_random_name, random_by_name, random_case, random_field_case
+from gempy_gravinv.cases.synthetic import grf_field
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,10 +75,48 @@ def test_quick_random_cases_are_small(one_torch_thread):
 
 def test_random_names():
     assert parse_random_name("random_12") == 12 and parse_random_name("dike") is None
+    assert parse_random_name("randfield_12") is None and parse_random_name("randfield_12", "randfield_") == 12
     with pytest.raises(ValueError, match="non-negative integer seed"):
         parse_random_name("random_x")
+    with pytest.raises(ValueError, match="non-negative integer seed"):
+        random_by_name("randfield_-3")
     with pytest.raises(ValueError, match="geometry_seed"):
         random_case(-1)
+    assert random_by_name("dike") is None
+    assert random_by_name("random_3", quick=True).name == "random_3"
+    assert random_by_name("randfield_3", quick=True).name == "randfield_3"
+
+
+def test_random_fields_are_cropped_matern_fields_on_the_active_cells(one_torch_thread):
+    cases = [random_field_case(s) for s in range(8)]
+    assert any(not c.mesh.active_cells.all() for c in cases if c.mesh.active_cells is not None)
+    assert len({c.meta["field"]["nu"] for c in cases}) > 1
+    for c in cases:
+        f = c.meta["field"]
+        assert 2.0 <= f["length_scale_cells"] <= 12.0 and f["nu"] in (0.5, 1.5, 2.5)
+        assert c.mesh.stations_inside(c.survey.locations).size == 0
+        assert _clearance(c) >= 0.05 * c.meta["cell_size_m"]
+        # the model is the crop of the field made on the doubled grid, on the active cells, centred and scaled
+        n = c.mesh.shape
+        big = grf_field(tuple(f["generator_grid"]), c.meta["cell_size_m"], f["length_scale_m"], f["nu"],
+                        seed=f["field_seed"])
+        o = f["crop_offset_cells"]
+        crop = big[o[0]:o[0] + n[0], o[1]:o[1] + n[1], o[2]:o[2] + n[2]].ravel(order="F")
+        if c.mesh.active_cells is not None:
+            crop = crop[c.mesh.active_cells]
+        crop = crop - crop.mean()
+        np.testing.assert_allclose(c.model, crop * f["max_abs_kgm3"] / np.abs(crop).max(), rtol=1e-12, atol=1e-9)
+        assert abs(c.model.mean()) < 1e-9 and np.isclose(np.abs(c.model).max(), f["max_abs_kgm3"])
+        assert c.model.size == c.mesh.n_cells
+        # smooth: neighbouring cells along x are more alike than cells far apart
+        grid = c.mesh.to_full(c.model, fill=np.nan).reshape(n, order="F")
+        near = np.nanmean(np.abs(np.diff(grid, axis=0)))
+        far = np.nanmean(np.abs(grid[n[0] // 2:] - grid[: n[0] - n[0] // 2]))
+        assert near < far
+    a, b = random_field_case(5), random_field_case(5, noise_seed=1)
+    np.testing.assert_array_equal(a.model, b.model)
+    assert not np.array_equal(a.survey.gz, b.survey.gz)
+    assert a.meta["geometry_seed"] == 5 and a.name == "randfield_5"
 
 
 def test_the_runner_draws_random_cases():
@@ -87,3 +126,12 @@ def test_the_runner_draws_random_cases():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "random_5" in proc.stdout and "random_6" in proc.stdout and "count over 2 case-seed(s)" in proc.stdout
     assert "cells" in proc.stderr and "stations" in proc.stderr
+
+
+def test_the_runner_draws_random_fields():
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--quick", "--random-fields", "1", "--random-from",
+           "5", "--methods", "simpeg_l2", "--threads", "1"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "randfield_5" in proc.stdout and "count over 1 case-seed(s)" in proc.stdout
+    assert "field: ℓ" in proc.stderr

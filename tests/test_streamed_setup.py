@@ -123,6 +123,8 @@ def test_a_streamed_setup_gives_the_in_memory_setup_s_models(regional, monkeypat
     pa, pb = held.prior_selection, streamed.prior_selection
     assert pa["prior"] == pb["prior"] == "compact"
     assert pb["excess_kurtosis"] == pytest.approx(pa["excess_kurtosis"], rel=1e-6)
+    assert pb["standardised_kurtosis"] == pytest.approx(pa["standardised_kurtosis"], rel=1e-6)
+    assert pb["p_value"] == pa["p_value"]
 
 
 def test_the_gram_panels_and_the_adjoint_are_the_dense_products(monkeypatch):
@@ -144,6 +146,8 @@ def test_the_gram_panels_and_the_adjoint_are_the_dense_products(monkeypatch):
             torch.testing.assert_close(K, A @ A.T, rtol=1e-12, atol=1e-12 * float(K.abs().max()))
             torch.testing.assert_close(a0, G.sum(1) / std, rtol=1e-12, atol=0)
         torch.testing.assert_close(_streamed.adjoint(prob, s, v), A.T @ v, rtol=1e-12, atol=1e-12)
+        V = torch.randn(case.survey.n_data, 3, generator=g, dtype=torch.float64)  # several right-hand sides
+        torch.testing.assert_close(_streamed.adjoint(prob, s, V), A.T @ V, rtol=1e-12, atol=1e-12)
 
 
 def test_the_run_reports_how_its_setup_read_the_design(monkeypatch):

@@ -40,7 +40,7 @@ from ._period import choose_period, lattice_config
 from ._regional import make_regional
 from ._regularizers import make_regularizer
 from ._streamed import ROW_BLOCK_BYTES, SetupPlan, plan_setup
-from ._warmstart import choose_prior, choose_regional, fit_field, weighted_start
+from ._warmstart import choose_prior, choose_regional, fit_field, image_and_null, weighted_start
 
 logger = logging.getLogger(__name__)
 
@@ -183,8 +183,9 @@ class Problem:
             said = (f"minimum-support ε cooled from {sched['eps_start']:.3g} to {sched['eps_end']:.3g} kg/m³ "
                     f"over {sched['cooling_steps']} steps")
             logger.info(said)
-            if self.prior_selection is not None:
-                self.prior_selection.update(support_eps=sched, rule=self.prior_selection["rule"] + "; " + said)
+            if self.prior_selection is None:  # the compactness prior as configured, not checked against the data
+                self.prior_selection = dict(prior="compact", rule="the compactness prior as configured")
+            self.prior_selection.update(support_eps=sched, rule=self.prior_selection["rule"] + "; " + said)
         self._holding, self._held = False, None
         self.grams.clear()  # n x n each: not held through training
 
@@ -354,12 +355,13 @@ class Problem:
 
     def _select_prior(self, cfg: INRConfig) -> INRConfig:
         """``prior_from_data``: keep the compactness prior or drop it, from the least-squares image."""
-        start = self.least_squares_start(cfg.smooth_power)
-        if start is None:
-            self.prior_selection = dict(prior="compact", rule=f"no least-squares image ({self.design_refusal}): "
+        images = None if self.design_refusal else image_and_null(self, cfg.smooth_power, cfg.target_chi2)
+        if images is None:
+            why = self.design_refusal or "no λ reaches the target misfit"
+            self.prior_selection = dict(prior="compact", rule=f"no least-squares image ({why}): "
                                                                "kept the configured prior")
             return cfg
-        self.prior_selection = choose_prior(start, footprint(self.survey.locations, self.mesh.cell_centers))
+        self.prior_selection = choose_prior(*images, footprint(self.survey.locations, self.mesh.cell_centers))
         logger.info("prior chosen from the data: %s", self.prior_selection["rule"])
         if self.prior_selection["prior"] == "smooth":  # a Matérn lattice, chosen by the evidence
             cfg, lattice = lattice_config(

@@ -175,10 +175,15 @@ def gram(prob, s: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def adjoint(prob, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``Aᵀ v`` (n_cells,) of ``A = G diag(s) / σ`` for a data-space vector ``v`` (n_data,), float64, one pass."""
+    """``Aᵀ v`` of ``A = G diag(s) / σ``, float64, one pass over the rows.
+
+    ``v``: a data-space vector (n_data,) or several as columns (n_data, k); the result
+    is (n_cells,) or (n_cells, k).
+    """
     std = prob.std.to(device=s.device, dtype=torch.float64)
-    u = v.to(device=s.device, dtype=torch.float64) / std
-    out = torch.zeros(prob.mesh.n_cells, dtype=torch.float64, device=s.device)
+    u = v.to(device=s.device, dtype=torch.float64)
+    u = u / (std if u.dim() == 1 else std[:, None])
+    out = torch.zeros((prob.mesh.n_cells,) + tuple(u.shape[1:]), dtype=torch.float64, device=s.device)
     for r0, r1, block in _row_blocks(prob, 0):
         out += block.to(torch.float64).T @ u[r0:r1]
-    return out * s
+    return out * (s if u.dim() == 1 else s[:, None])

@@ -36,10 +36,11 @@ from ._regional import REGIONALS, Regional, make_regional
 
 logger = logging.getLogger(__name__)
 
-#: Excess kurtosis of the least-squares image above which its sources are taken as sparse
-#: (compact bodies). A Gaussian (distributed, smooth) field has 0; compact bodies give
-#: heavy tails.
-SPARSE_KURTOSIS = 1.0
+#: Draws of the Gaussian null that the least-squares image's tails are tested against
+NULL_DRAWS = 99
+#: Level of that one-sided test: the sources are taken as sparse (compact bodies) when an
+#: image as heavy-tailed has at most this probability under the Gaussian null
+SIGNIFICANCE = 0.05
 
 
 def _scale(prob, beta: float, device: torch.device) -> torch.Tensor:
@@ -89,6 +90,27 @@ def _flat_projection(gram: torch.Tensor, a0: torch.Tensor, reg: Regional | None)
     return gram - q[:, None] * Kq[None, :] - Kq[:, None] * q[None, :] + (q @ Kq) * torch.outer(q, q), keep - q * q
 
 
+def _posterior(prob, beta: float, target: float):
+    """``(Gram, b, a0, s, regional, HeadPosterior, λ)`` of the start's ridge model, λ at χ²/N = target.
+
+    ``b`` and ``a0`` are projected off the regional's columns (when the problem has one).
+    """
+    K, b, a0, s = _design(prob, beta)
+    reg = prob.regional
+    projected = _flat_projection(K, a0, reg)[0]
+    if reg is not None:
+        b, a0 = reg.project(b), reg.project(a0)
+    post = HeadPosterior(_shape(prob), a0, b, evidence_only=True, gram_matrix=projected)
+    return K, b, a0, s, reg, post, post.discrepancy(float(target))
+
+
+def _data_vectors(post, a0: torch.Tensor, reg: Regional | None, coef: torch.Tensor) -> torch.Tensor:
+    """Data-space vectors ``v = R (I - q qᵀ) U coef`` (n_data,) or (n_data, k): the weights are ``Aᵀ v``."""
+    u = post.U @ coef
+    v = u - (a0[:, None] * (a0 @ u)[None, :] if u.dim() == 2 else a0 * float(a0 @ u)) / post.a02
+    return v if reg is None else reg.project(v)
+
+
 def _start(prob, beta: float, target: float) -> torch.Tensor:
     """The least-squares model of :func:`weighted_start` from the Gram matrix and one adjoint pass.
 
@@ -97,21 +119,39 @@ def _start(prob, beta: float, target: float) -> torch.Tensor:
     mean contrast's direction after it); the design's fitted data ``R A Aᵀ v`` come from
     the Gram matrix.
     """
-    K, b, a0, s = _design(prob, beta)
-    reg = prob.regional
-    projected = _flat_projection(K, a0, reg)[0]
-    if reg is not None:
-        b, a0 = reg.project(b), reg.project(a0)
-    post = HeadPosterior(_shape(prob), a0, b, evidence_only=True, gram_matrix=projected)
-    lam = post.discrepancy(float(target))
+    K, b, a0, s, reg, post, lam = _posterior(prob, beta, target)
     if not math.isfinite(lam):
         return torch.full_like(s, float(a0 @ b) / post.a02)
-    u = post.U @ (post.c / (post.s2 + lam))
-    v = u - a0 * (float(a0 @ u) / post.a02)
-    if reg is not None:
-        v = reg.project(v)
+    v = _data_vectors(post, a0, reg, post.c / (post.s2 + lam))
     b0 = float(a0 @ (b - K @ v)) / post.a02
     return b0 + s * _streamed.adjoint(prob, s, v)
+
+
+def image_and_null(prob, beta: float, target: float, draws: int = NULL_DRAWS,
+                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The start's image and ``draws`` images of Gaussian fields through the same map, kg/m³.
+
+    The image is the variable part ``s ⊙ w`` of the least-squares model of
+    :func:`weighted_start` (without its mean contrast). The null images are those the same
+    linear map from data to image gives for data drawn from the ridge model's own prior
+    predictive, ``w ~ N(0, I/λ)`` and unit whitened noise (up to one common factor):
+    images of Gaussian depth-weighted fields, seen through this survey's sensitivities,
+    its noise, its regional and its λ. One adjoint pass with ``draws + 1`` right-hand
+    sides; the draws are seeded (``seed``, CPU generator), so the same data give the same
+    images. Returns ``(image (n_cells,), null (n_cells, draws))`` in float64, or None
+    where no λ reaches the target (the image is then a constant).
+    """
+    K, b, a0, s, reg, post, lam = _posterior(prob, beta, target)
+    if not math.isfinite(lam):
+        return None
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    eps = torch.randn(b.numel(), int(draws), generator=gen, dtype=torch.float64).to(post.U)
+    # data-space noise through (K/λ + I)^½, then (K + λI)⁻¹: one matrix function of the Gram, whatever basis
+    # its eigen-solver returned (the same draws from a Gram read in memory or in panels)
+    coef = torch.cat([(post.c / (post.s2 + lam))[:, None], (post.U.T @ eps) / (post.s2 + lam).sqrt()[:, None]],
+                     dim=1)
+    images = s[:, None] * _streamed.adjoint(prob, s, _data_vectors(post, a0, reg, coef))
+    return images[:, 0], images[:, 1:]
 
 
 def weighted_start(prob, beta: float, target: float) -> torch.Tensor | None:
@@ -189,42 +229,77 @@ def fit_field(prob, field: torch.nn.Module, target: torch.Tensor, *, steps: int 
     return best_err
 
 
-def choose_prior(start: torch.Tensor, inside: np.ndarray | None = None) -> dict:
-    """Compact or smooth: the prior the least-squares image calls for, with the reason.
+def _excess_kurtosis(z: torch.Tensor) -> torch.Tensor:
+    """Excess kurtosis of each column of ``z`` (n,) or (n, k) (0 for a constant column)."""
+    c = z - z.mean(0)
+    var = (c * c).mean(0)
+    return torch.where(var > 0, (c**4).mean(0) / var.clamp_min(1e-300) ** 2 - 3.0, torch.zeros_like(var))
+
+
+def choose_prior(image: torch.Tensor, null: torch.Tensor, inside: np.ndarray | None = None,
+                 level: float = SIGNIFICANCE) -> dict:
+    """Compact or smooth: whether the least-squares image is heavier-tailed than a Gaussian field's.
 
     The depth-weighted least-squares image of compact bodies is a few peaked blobs on a
-    quiet background (heavy tails: large excess kurtosis); that of a distributed, smooth
-    field is itself about Gaussian (excess kurtosis near 0 or below). The rule:
-    ``"compact"`` when the excess kurtosis exceeds :data:`SPARSE_KURTOSIS`, else
-    ``"smooth"``. It is measured over the cells under the survey (``inside``): padding
-    cells beyond the stations carry the edge effects of any field, not its shape.
+    quiet background (heavy tails); that of a distributed, smooth field is itself
+    Gaussian. But the image of a Gaussian field is not evenly Gaussian: its spread varies
+    from cell to cell with the survey's resolution (large under the stations, small at
+    depth and at the sides), which alone gives its values heavy tails. So each cell is
+    divided by its standard deviation under the null (the spread of the ``null`` images
+    there, Gaussian fields seen through the same map: :func:`image_and_null`), and the
+    excess kurtosis of these standardised values is compared with that of each null
+    image, standardised the same way (its own draw left out of the spread). ``p`` is the
+    Monte-Carlo probability of a null image at least as heavy-tailed:
+    ``(1 + #{null >= observed}) / (1 + draws)``. The rule: ``"compact"`` when
+    ``p <= level``, else ``"smooth"``. Measured over the cells under the survey
+    (``inside``): padding cells beyond the stations carry the edge effects of any field,
+    not its shape.
 
     Parameters
     ----------
-    start : Tensor (n_cells,)
-        The least-squares model, kg/m³.
+    image : Tensor (n_cells,)
+        The least-squares image (its variable part), kg/m³.
+    null : Tensor (n_cells, draws)
+        Images of Gaussian fields through the same map (at least 2 draws), kg/m³.
     inside : bool array (n_cells,), optional
         The cells to measure (those under the stations' footprint); all when None or
         when fewer than 8 are selected.
+    level : float
+        Level of the one-sided test, in (0, 1).
 
     Returns
     -------
     dict
-        ``prior`` (``"compact"`` or ``"smooth"``), ``excess_kurtosis``, ``threshold`` and
+        ``prior`` (``"compact"`` or ``"smooth"``), ``excess_kurtosis`` (of the image as
+        it is), ``standardised_kurtosis`` (of the standardised image), ``null_kurtosis``
+        (the null's 50 % and 95 % quantiles), ``p_value``, ``level``, ``draws`` and
         ``rule`` (a sentence for reports).
     """
-    v = start.to(torch.float64)
+    image, null = image.to(torch.float64), null.to(torch.float64)
+    draws = int(null.shape[1])
+    if draws < 2:
+        raise ValueError(f"the prior's test needs at least 2 null draws, got {draws}")
     if inside is not None and int(np.count_nonzero(inside)) >= 8:
-        v = v[torch.as_tensor(np.asarray(inside, dtype=bool), device=v.device)]
-    c = v - v.mean()
-    var = float((c * c).mean())
-    k = float((c**4).mean()) / var**2 - 3.0 if var > 0 else 0.0
-    prior = "compact" if k > SPARSE_KURTOSIS else "smooth"
-    rule = (f"excess kurtosis of the depth-weighted least-squares image under the survey {k:.2f} "
-            f"{'>' if prior == 'compact' else '<='} {SPARSE_KURTOSIS:g}: "
-            + ("sparse sources, minimum-support prior" if prior == "compact" else
-               "distributed sources, a smooth prior"))
-    return dict(prior=prior, excess_kurtosis=k, threshold=SPARSE_KURTOSIS, rule=rule)
+        keep = torch.as_tensor(np.asarray(inside, dtype=bool), device=image.device)
+        image, null = image[keep], null[keep]
+    ss = (null * null).sum(1)
+    seen = ss > 0  # cells no datum sees carry no image
+    image, null, ss = image[seen], null[seen], ss[seen]
+    z = image / (ss / draws).sqrt()
+    z_null = null / ((ss[:, None] - null * null).clamp_min(1e-300) / (draws - 1)).sqrt()
+    k_obs = float(_excess_kurtosis(z))
+    k_null = _excess_kurtosis(z_null)
+    p = (1 + int((k_null >= k_obs).sum())) / (1 + draws)
+    q50, q95 = (float(v) for v in torch.quantile(k_null, torch.tensor([0.5, 0.95], dtype=k_null.dtype,
+                                                                      device=k_null.device)))
+    prior = "compact" if p <= level else "smooth"
+    rule = (f"the depth-weighted least-squares image under the survey, each cell divided by its spread under a "
+            f"Gaussian field, has excess kurtosis {k_obs:.2f} (Gaussian fields through the same map: median "
+            f"{q50:.2f}, 95 % {q95:.2f}; p = {p:.2f} {'<=' if prior == 'compact' else '>'} {level:g}): "
+            + ("heavier-tailed than a Gaussian field's, sparse sources, minimum-support prior" if prior == "compact"
+               else "no heavier-tailed than a Gaussian field's, distributed sources, a smooth prior"))
+    return dict(prior=prior, excess_kurtosis=float(_excess_kurtosis(image)), standardised_kurtosis=k_obs,
+                null_kurtosis={"median": q50, "q95": q95}, p_value=p, level=level, draws=draws, rule=rule)
 
 
 def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> dict:
