@@ -78,6 +78,8 @@ def test_the_prior_is_chosen_from_the_least_squares_image():
     assert heavy["standardised_kurtosis"] > heavy["null_kurtosis"]["q95"]
     with pytest.raises(ValueError, match="at least 2 null draws"):
         choose_prior(gaussian, null[:, :1])
+    few = choose_prior(gaussian[:20], torch.cat([null[:5], torch.zeros(15, 99, dtype=null.dtype)]))
+    assert few["prior"] == "compact" and "too few" in few["rule"]  # 5 cells seen: no test, the configured prior
     # a compact body is recognised on a real problem, and the choice is reported
     case = synthetic.single_block(noise_seed=0)
     res = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **FAST), true_model=case.model)

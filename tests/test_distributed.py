@@ -124,7 +124,11 @@ def _rank_job(tmp: str) -> dict:
     from gempy_gravinv.inversion import _problem
 
     # too little memory to hold the design (each rank's share 250 kB): streamed from each rank's own operator
-    _problem.available_memory, free = (lambda device: 500_000), _problem.available_memory
+    from gempy_gravinv.inversion._streamed import DESIGN_MEMORY_FRACTION
+    from gempy_gravinv.inversion._warmstart import prior_test_bytes
+
+    test = 2 * int(prior_test_bytes(mesh.n_cells) / DESIGN_MEMORY_FRACTION)  # the prior's test, on each rank
+    _problem.available_memory, free = (lambda device: 500_000 + test), _problem.available_memory
     small = ShardedGravityOperator(mesh, survey, device="cpu", store="matrix_free", memory_budget=20_000)
     res = invert_inr(survey, mesh, _cfg(**RUNS["auto"]), operator=small)
     out["auto_streamed"], out["auto_streamed_setup"] = res.model, res.setup

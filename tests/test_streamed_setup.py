@@ -59,6 +59,13 @@ def test_the_plan_holds_streams_or_refuses_for_what_the_setup_needs():
     assert "multiply-adds" in plan_setup(20_000, 30_000, CPU, free=2**50).refusal
 
 
+def _test_share(n_cells: int) -> int:
+    """Free bytes the prior's test takes from the setup's memory (its images), as the plan counts them."""
+    from gempy_gravinv.inversion._warmstart import prior_test_bytes
+
+    return int(prior_test_bytes(n_cells) / _streamed.DESIGN_MEMORY_FRACTION) + 1
+
+
 def _pair(case, regional, monkeypatch, free, **extra):
     """The same problem with its design in memory, and streamed in panels from the operator with ``free`` bytes."""
     import gempy_gravinv.inversion._problem as problem_module
@@ -107,7 +114,7 @@ def test_a_streamed_setup_gives_the_in_memory_setup_s_models(regional, monkeypat
     normal equations of the ridge model they stand for.
     """
     case = synthetic.dipping_block(noise_seed=0)
-    held, streamed = _pair(case, regional, monkeypatch, free=25_000_000)
+    held, streamed = _pair(case, regional, monkeypatch, free=25_000_000 + _test_share(case.mesh.n_cells))
     plan = streamed.setup_plan
     assert not plan.hold and plan.refusal is None and streamed.design_refusal is None
     assert 1 < np.ceil(case.survey.n_data / plan.panel_rows) <= _streamed.MAX_PANELS
@@ -163,10 +170,14 @@ def test_the_run_reports_how_its_setup_read_the_design(monkeypatch):
     assert "closed_form_setup" not in invert_inr(case.survey, case.mesh,
                                                  INRConfig(bounds=case.bounds, **quick)).metrics_report()
     op = GravityOperator(case.mesh, case.survey, device="cpu", store="matrix_free", memory_budget=20_000)
-    monkeypatch.setattr(problem_module, "available_memory", lambda device: 400_000)
+    monkeypatch.setattr(problem_module, "available_memory", lambda device: 400_000 + _test_share(case.mesh.n_cells))
     res = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **quick), operator=op)
     setup = res.metrics_report()["closed_form_setup"]
     assert setup["design"] == "streamed" and 1 <= setup["panel_rows"] < n and setup["panels"] > 1, setup
+    # the prior's test holds its images through the setup: without their share the same panels do not fit
+    monkeypatch.setattr(problem_module, "available_memory", lambda device: 400_000)
+    fewer = Problem(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **quick), operator=op).setup_plan
+    assert fewer.refusal is not None or fewer.panel_rows < setup["panel_rows"]
     monkeypatch.setattr(problem_module, "available_memory", lambda device: 2**16)
     setup = invert_inr(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **quick),
                        operator=op).metrics_report()["closed_form_setup"]

@@ -40,7 +40,7 @@ from ._period import choose_period, lattice_config
 from ._regional import make_regional
 from ._regularizers import make_regularizer
 from ._streamed import ROW_BLOCK_BYTES, SetupPlan, plan_setup
-from ._warmstart import choose_prior, choose_regional, fit_field, image_and_null, weighted_start
+from ._warmstart import choose_prior, choose_regional, fit_field, image_and_null, prior_test_bytes, weighted_start
 
 logger = logging.getLogger(__name__)
 
@@ -209,8 +209,9 @@ class Problem:
         budget = int(source.memory_budget) if source is not None else ROW_BLOCK_BYTES
         self.setup_block_rows = max(1, budget // (8 * self.mesh.n_cells))  # rows of a held G read at once
         itemsize = torch.finfo(getattr(self.op, "dtype", self.dtype)).bits // 8  # of a G held (a matrix's own)
+        reserve = 2 * budget + (prior_test_bytes(self.mesh.n_cells) if cfg.prior_from_data else 0)
         plan = plan_setup(self.survey.n_data, self.mesh.n_cells, self.device, free, stored=self.G is not None,
-                          itemsize=itemsize, reserve=2 * budget, streamable=not by_matrix)
+                          itemsize=itemsize, reserve=reserve, streamable=not by_matrix)
         self.setup_wanted = wanted = cfg.warm_start == "least_squares" or cfg.regional == "auto" or cfg.prior_from_data
         if plan.refusal is None and wanted:
             said = plan.describe(self.survey.n_data)

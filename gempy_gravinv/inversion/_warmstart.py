@@ -41,6 +41,13 @@ NULL_DRAWS = 99
 #: Level of that one-sided test: the sources are taken as sparse (compact bodies) when an
 #: image as heavy-tailed has at most this probability under the Gaussian null
 SIGNIFICANCE = 0.05
+#: float64 arrays of the null's size (n_cells x (draws + 1)) the test holds at once at its peak
+NULL_IMAGE_COPIES = 3
+
+
+def prior_test_bytes(n_cells: int, draws: int = NULL_DRAWS) -> int:
+    """Bytes the prior's test holds at its peak: the image and the null images, and their copies."""
+    return NULL_IMAGE_COPIES * 8 * (int(draws) + 1) * int(n_cells)
 
 
 def _scale(prob, beta: float, device: torch.device) -> torch.Tensor:
@@ -150,7 +157,7 @@ def image_and_null(prob, beta: float, target: float, draws: int = NULL_DRAWS,
     # its eigen-solver returned (the same draws from a Gram read in memory or in panels)
     coef = torch.cat([(post.c / (post.s2 + lam))[:, None], (post.U.T @ eps) / (post.s2 + lam).sqrt()[:, None]],
                      dim=1)
-    images = s[:, None] * _streamed.adjoint(prob, s, _data_vectors(post, a0, reg, coef))
+    images = _streamed.adjoint(prob, s, _data_vectors(post, a0, reg, coef)).mul_(s[:, None])
     return images[:, 0], images[:, 1:]
 
 
@@ -229,11 +236,17 @@ def fit_field(prob, field: torch.nn.Module, target: torch.Tensor, *, steps: int 
     return best_err
 
 
-def _excess_kurtosis(z: torch.Tensor) -> torch.Tensor:
-    """Excess kurtosis of each column of ``z`` (n,) or (n, k) (0 for a constant column)."""
-    c = z - z.mean(0)
-    var = (c * c).mean(0)
-    return torch.where(var > 0, (c**4).mean(0) / var.clamp_min(1e-300) ** 2 - 3.0, torch.zeros_like(var))
+def _excess_kurtosis(z: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+    """Excess kurtosis of ``z`` (n,), or of each column of ``z`` (n, k) ``chunk`` columns at a time (0 if constant)."""
+    if z.dim() == 1:
+        return _excess_kurtosis(z[:, None], chunk)[0]
+    out = []
+    for j in range(0, z.shape[1], chunk):
+        c = z[:, j:j + chunk]
+        c = (c - c.mean(0)).square_()
+        var = c.mean(0)
+        out.append(torch.where(var > 0, c.square_().mean(0) / var.clamp_min(1e-300) ** 2 - 3.0, torch.zeros_like(var)))
+    return torch.cat(out) if out else z.new_zeros(0)
 
 
 def choose_prior(image: torch.Tensor, null: torch.Tensor, inside: np.ndarray | None = None,
@@ -279,14 +292,19 @@ def choose_prior(image: torch.Tensor, null: torch.Tensor, inside: np.ndarray | N
     draws = int(null.shape[1])
     if draws < 2:
         raise ValueError(f"the prior's test needs at least 2 null draws, got {draws}")
+    keep = null.square().sum(1) > 0  # cells no datum sees carry no image
     if inside is not None and int(np.count_nonzero(inside)) >= 8:
-        keep = torch.as_tensor(np.asarray(inside, dtype=bool), device=image.device)
-        image, null = image[keep], null[keep]
-    ss = (null * null).sum(1)
-    seen = ss > 0  # cells no datum sees carry no image
-    image, null, ss = image[seen], null[seen], ss[seen]
+        keep &= torch.as_tensor(np.asarray(inside, dtype=bool), device=image.device)
+    if int(keep.sum()) < 8:  # no tails to read
+        return dict(prior="compact", p_value=None, level=level, draws=draws,
+                    rule=f"only {int(keep.sum())} cell(s) the data see: too few to test the image's tails, "
+                         "kept the compactness prior")
+    image, null = image[keep], null[keep]  # at most two arrays of the null's size besides the caller's
+    sq = null.square()
+    ss = sq.sum(1)
     z = image / (ss / draws).sqrt()
-    z_null = null / ((ss[:, None] - null * null).clamp_min(1e-300) / (draws - 1)).sqrt()
+    # each null image standardised by the spread of the others: sq becomes z_null in place
+    z_null = sq.neg_().add_(ss[:, None]).clamp_min_(1e-300).div_(draws - 1).sqrt_().reciprocal_().mul_(null)
     k_obs = float(_excess_kurtosis(z))
     k_null = _excess_kurtosis(z_null)
     p = (1 + int((k_null >= k_obs).sum())) / (1 + draws)
