@@ -19,7 +19,7 @@ from ._device import MemoryEstimate, available_memory, resolve_device
 from ._mesh import as_prism_mesh
 from ._operator import GravityOperator
 from ._survey import Survey
-from ._validation import check_choice
+from ._validation import check_choice, check_int
 
 __all__ = ["MultiComponentOperator", "make_operator"]
 
@@ -176,9 +176,7 @@ class MultiComponentOperator:
 
         ``start``: the first row (the rows before it are not computed).
         """
-        start = int(start)
-        if not 0 <= start <= self.n_data:
-            raise ValueError(f"start={start} is outside the {self.n_data} rows")
+        start = check_int(start, name="start (the first row)", minimum=0, maximum=self.n_data)
         itemsize = torch.finfo(self.dtype).bits // 8
         block = max(1, min(self.n_data, self.memory_budget // max(1, self.n_cells * itemsize)))
         streams = {c: _RowStream(op, int(np.searchsorted(rows, start))) for c, (rows, op) in self.operators.items()}

@@ -508,8 +508,7 @@ class GravityOperator:
         own array (another dtype, a memmap) without holding a second full copy. ``start``:
         the first row (the rows before it are not computed).
         """
-        if not 0 <= (start := int(start)) <= self.n_data:
-            raise ValueError(f"start={start} is outside the {self.n_data} rows")
+        start = check_int(start, name="start (the first row)", minimum=0, maximum=self.n_data)
         if self._G is not None:
             yield from ([(start, self.n_data, self._G[start:])] if start < self.n_data else [])
             return

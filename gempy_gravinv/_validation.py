@@ -137,8 +137,9 @@ def check_number(value, *, name: str, low: float | None = None, high: float | No
     return v
 
 
-def check_int(value, *, name: str, minimum: int | None = None, allow_none: bool = False) -> int | None:
-    """Return ``value`` as an ``int`` no smaller than ``minimum``, else raise naming ``name``.
+def check_int(value, *, name: str, minimum: int | None = None, allow_none: bool = False,
+              maximum: int | None = None) -> int | None:
+    """Return ``value`` as an ``int`` within ``[minimum, maximum]``, else raise naming ``name``.
 
     A float with an integral value (``3.0``) is accepted; ``bool``, strings, ``2.5`` and
     non-finite values are refused.
@@ -151,6 +152,8 @@ def check_int(value, *, name: str, minimum: int | None = None, allow_none: bool 
         Name of the setting, used in the message.
     minimum : int, optional
         Smallest allowed value.
+    maximum : int, optional
+        Largest allowed value.
     allow_none : bool
         Accept ``None`` (returned as ``None``).
 
@@ -166,6 +169,8 @@ def check_int(value, *, name: str, minimum: int | None = None, allow_none: bool 
     v = int(value)
     if minimum is not None and v < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {v}")
     return v
 
 

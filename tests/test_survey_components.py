@@ -112,6 +112,10 @@ def test_mixed_operator_adjoint_gradient_rows_and_jtj(case):
             later = list(op.dense_rows(start))
             assert later[0][0] == start and later[-1][1] == sv.n_data
             torch.testing.assert_close(torch.cat([b for *_, b in later]), G[start:], rtol=0, atol=0)
+        for bad in (-1, sv.n_data + 1, 2.5):  # a start outside the rows is named, for either operator
+            for o in (op, next(iter(op.operators.values()))[1]):
+                with pytest.raises(ValueError, match="start"):
+                    next(iter(o.dense_rows(bad)))
         w = torch.as_tensor(rng.uniform(0.5, 2.0, sv.n_data))
         torch.testing.assert_close(op.jtj_diag(w), ((G * w[:, None]) ** 2).sum(0), rtol=1e-11, atol=0)
         k = torch.as_tensor(rng.normal(size=(pm.n_cells, 3)))  # several models at once

@@ -208,12 +208,9 @@ def random_case(geometry_seed: int, *, noise_seed: int = 0, relative_noise: floa
     """
     geometry_seed = check_int(geometry_seed, name="geometry_seed", minimum=0)
     rng = np.random.default_rng([geometry_seed, 0x9A17])
-    frame = _frame(rng, False)
+    frame = _frame(rng, quick)  # quick: the same draws, on a coarse mesh
     h, n, origin, topo = frame["h"], frame["n"], frame["origin"], frame["topo"]
-    bodies = [_body(rng, h, n, origin, topo) for _ in range(int(rng.integers(1, 4)))]
-    if quick:  # the stations' draw is the full case's; only the mesh and their number change
-        rng_q = np.random.default_rng([geometry_seed, 0x9A17])
-        frame = _frame(rng_q, True)
+    bodies = [_body(rng, h, n, origin, topo) for _ in range(int(rng.integers(1, 4)))]  # on the full case's frame
     mesh = _frame_mesh(frame)
     model, info = _paint(mesh, bodies)
     if not np.any(model):
