@@ -29,6 +29,7 @@ import torch
 
 from .._validation import check_choice
 from ..density import evaluate_on_mesh
+from ._lattice_design import SeparableLattice
 
 HEAD_RULES = ("discrepancy", "evidence")
 
@@ -87,19 +88,24 @@ def _design(prob, field: torch.nn.Module, cells: int = 8192, rows: int = 512) ->
     Dense G: one pass over the features, ``Σ_chunks G[:, c] Φ_c``. Matrix-free: per block
     of ``rows`` stations the operator's adjoint gives ``Gᵀ`` for those rows (n_cells x
     rows), then one pass over the features; memory n_cells x rows plus a chunk of features.
+    A one-layer periodic field on a tensor grid of cells takes the separable sums of
+    :class:`~gempy_gravinv.inversion._lattice_design.SeparableLattice` instead.
     """
     n, nd = prob.mesh.n_cells, prob.survey.n_data
-    out: torch.Tensor | None = None
-    sq = 0.0
 
     def adjoint_rows(r0: int, r1: int) -> torch.Tensor:
         e = torch.zeros(nd, r1 - r0, dtype=prob.dtype, device=prob.device)
         e[torch.arange(r0, r1), torch.arange(r1 - r0)] = 1.0
         return prob.op.adjoint(e)
 
-    blocks = [(0, nd)] if prob.G is not None else [(r0, min(nd, r0 + rows)) for r0 in range(0, nd, rows)]
-    for r0, r1 in blocks:
-        gt = prob.G.T if prob.G is not None else adjoint_rows(r0, r1)  # (n_cells, r1 - r0)
+    spans = [(0, nd)] if prob.G is not None else [(r0, min(nd, r0 + rows)) for r0 in range(0, nd, rows)]
+    blocks = ((r0, r1, prob.G.T if prob.G is not None else adjoint_rows(r0, r1)) for r0, r1 in spans)
+    sep = SeparableLattice.of(prob, field)
+    if sep is not None:
+        return sep.design(blocks), sep.mean_sq
+    out: torch.Tensor | None = None
+    sq = 0.0
+    for r0, r1, gt in blocks:  # (n_cells, r1 - r0)
         for c0, c1, phi in _feature_chunks(prob, field, cells):
             if out is None:
                 out = torch.zeros(nd, 1 + phi.shape[1], dtype=prob.dtype, device=prob.device)
@@ -111,14 +117,22 @@ def _design(prob, field: torch.nn.Module, cells: int = 8192, rows: int = 512) ->
     return out, sq / n
 
 
-def maximise_1d(f: Callable[[float], float], lo: float, hi: float, n: int) -> float:
+def project_gram(gram: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``(I - q qᵀ) K (I - q qᵀ)``: the Gram ``K`` (n, n) of a design projected off the unit vector ``q`` (n,)."""
+    Kq = gram @ q
+    return gram - q[:, None] * Kq[None, :] - Kq[:, None] * q[None, :] + (q @ Kq) * torch.outer(q, q)
+
+
+def maximise_1d(f: Callable[[float], float], lo: float, hi: float, n: int,
+                f_grid: Callable[[np.ndarray], np.ndarray] | None = None) -> float:
     """The ``x`` in [lo, hi] where ``f`` is largest: the best of ``n`` grid points, refined by golden section.
 
     The golden section keeps one of its two points each iteration (one new evaluation)
-    and stops once the bracket is below 1e-12 of the grid range.
+    and stops once the bracket is below 1e-12 of the grid range. ``f_grid``: ``f`` on an
+    array of points at once (the grid's values), where the caller has it.
     """
     grid = np.linspace(lo, hi, n)
-    i = int(np.argmax([f(x) for x in grid]))
+    i = int(np.argmax(f_grid(grid) if f_grid is not None else [f(x) for x in grid]))
     a, z = grid[max(i - 1, 0)], grid[min(i + 1, n - 1)]
     g = (math.sqrt(5) - 1) / 2
     x1, x2 = z - g * (z - a), a + g * (z - a)
@@ -238,6 +252,19 @@ class HeadPosterior:
         return float(-0.5 * torch.log1p(self.s2 / lam).sum()
                      - 0.5 * (self.bt @ self.bt - (self.c ** 2 * self.s2 / (self.s2 + lam)).sum()))
 
+    def _log_evidences(self, lams: np.ndarray) -> np.ndarray:
+        """:meth:`log_evidence` at every λ of ``lams`` (k,), in blocks of λ."""
+        out = np.empty(len(lams))
+        lam_all = torch.as_tensor(lams, dtype=self.s2.dtype, device=self.s2.device)
+        fit = self.c ** 2 * self.s2
+        bb = self.bt @ self.bt
+        for i in range(0, len(lams), 64):
+            lam = lam_all[i:i + 64, None]
+            val = (-0.5 * torch.log1p(self.s2[None, :] / lam).sum(1)
+                   - 0.5 * (bb - (fit[None, :] / (self.s2[None, :] + lam)).sum(1)))
+            out[i:i + 64] = val.cpu().numpy()
+        return out
+
     def effective_parameters(self, lam: float) -> float:
         """``Σ s²/(s² + λ)``: how many weight directions the data determine."""
         return float((self.s2 / (self.s2 + lam)).sum())
@@ -329,7 +356,8 @@ class HeadPosterior:
             self.check_reachable(target)
         lo, hi = self._bracket()
         n = max(241, int(8 * math.log(hi / lo)))
-        return math.exp(maximise_1d(lambda x: self.log_evidence(math.exp(x)), math.log(lo), math.log(hi), n))
+        return math.exp(maximise_1d(lambda x: self.log_evidence(math.exp(x)), math.log(lo), math.log(hi), n,
+                                    f_grid=lambda x: self._log_evidences(np.exp(x))))
 
     # ---------------------------------------------------------------- uncertainty
     def cell_std(self, phi: torch.Tensor, lam: float, chunk: int = 8192) -> torch.Tensor:
@@ -340,18 +368,29 @@ class HeadPosterior:
         ``Var m_i = Ψ_i Cov(w) Ψ_iᵀ + 1/|a0|²`` with
         ``Cov(w) = V diag(1/(s²+λ)) Vᵀ + (I - VVᵀ)/λ``.
         """
-        g = (self.A.T @ self.a0) / self.a02
-        shrink = 1.0 / lam - 1.0 / (self.s2 + lam) if math.isfinite(lam) else None
-        out = []
-        for i in range(0, phi.shape[0], chunk):
-            psi = phi[i:i + chunk] - g[None, :]
-            if shrink is None:  # λ = ∞: the weights are fixed at 0
-                var = torch.zeros(psi.shape[0], dtype=psi.dtype, device=psi.device)
-            else:
-                pv = psi @ self.V
-                var = (psi * psi).sum(1) / lam - (pv * pv * shrink[None, :]).sum(1)
-            out.append((var.clamp_min(0.0) + 1.0 / self.a02).sqrt())
-        return torch.cat(out)
+        g = self.bias_gradient
+        return torch.cat([self.cell_std_from(p @ g, p @ self.V, (p * p).sum(1), lam)
+                          for p in (phi[i:i + chunk] for i in range(0, phi.shape[0], chunk))])
+
+    @property
+    def bias_gradient(self) -> torch.Tensor:
+        """``g = Aᵀa0/|a0|²`` (F,): how the bias's posterior mean moves with the weights."""
+        return (self.A.T @ self.a0) / self.a02
+
+    def cell_std_from(self, phi_g: torch.Tensor, phi_v: torch.Tensor, phi_sq: torch.Tensor,
+                      lam: float) -> torch.Tensor:
+        """:meth:`cell_std` from the cells' ``Φ g`` (n,), ``Φ V`` (n, r) and ``|φ|²`` (n,).
+
+        ``Ψ V = Φ V - 1 (gᵀV)`` and ``|Ψ_i|² = |φ_i|² - 2 φ_i·g + |g|²``.
+        """
+        g = self.bias_gradient
+        if not math.isfinite(lam):  # λ = ∞: the weights are fixed at 0
+            var = torch.zeros_like(phi_g)
+        else:
+            shrink = 1.0 / lam - 1.0 / (self.s2 + lam)
+            pv = phi_v - (g @ self.V)[None, :]
+            var = (phi_sq - 2 * phi_g + g @ g) / lam - (pv * pv * shrink[None, :]).sum(1)
+        return (var.clamp_min(0.0) + 1.0 / self.a02).sqrt()
 
 
 def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
@@ -379,6 +418,7 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     last = _head(field)
     t0 = time.perf_counter()
     bar = tqdm(total=3, desc=f"{desc} (closed-form head)", disable=not cfg.progress, leave=False, unit="stage")
+    sep = SeparableLattice.of(prob, field)
     design, mean_sq = _design(prob, field)
     # factored in float64 whatever the operator's dtype: a float32 SVD of an ill-conditioned design
     # loses its weak directions (the evidence's λ then moves with the BLAS threads)
@@ -403,15 +443,22 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
         last.weight.copy_((w / scale).to(last.weight)[None, :])
         last.bias.fill_(b0 / scale)
     std = None
-    if cfg.head_std:
+    if cfg.head_std and sep is not None:  # Φ g and Φ V summed axis by axis
+        gv = sep.apply(torch.cat([post.bias_gradient[:, None], post.V], 1).to(torch.float64))
+        sq = torch.full_like(gv[:, 0], sep.mean_sq)
+        std = post.cell_std_from(gv[:, 0].to(post.V), gv[:, 1:].to(post.V), sq.to(post.V), lam)
+    elif cfg.head_std:
         std = torch.cat([post.cell_std(phi, lam) for _, _, phi in _feature_chunks(prob, field, 8192)])
     bar.update(1)
     bar.close()
     field.eval()
     with torch.no_grad():  # the model from the field itself, in chunks (no n_cells x F cache is kept)
-        nq = prob.points.shape[0] // prob.mesh.n_cells
-        m = evaluate_on_mesh(field, prob.mesh, cfg.quadrature, chunk=8192 * nq).to(prob.dtype)
-        _drop_caches(field)
+        if sep is not None:
+            m = (b0 + sep.apply(w.to(torch.float64))).to(prob.dtype)
+        else:
+            nq = prob.points.shape[0] // prob.mesh.n_cells
+            m = evaluate_on_mesh(field, prob.mesh, cfg.quadrature, chunk=8192 * nq).to(prob.dtype)
+            _drop_caches(field)
         chi2 = float(prob.chi2(m))
     elapsed = time.perf_counter() - t0
     tau = 1.0 / math.sqrt(lam) if math.isfinite(lam) else 0.0

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from ..density._encodings import matern_amplitude
-from ._linear import HeadPosterior, _design, _drop_caches
+from ._linear import HeadPosterior, _design, _drop_caches, project_gram
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def choose_period(prob, cfg, make_field: Callable) -> tuple[float, dict]:
 LENGTH_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2)
 #: Matérn smoothness values tried by :func:`choose_lattice`.
 SMOOTHNESS = (0.5, 1.5, 2.5)
-#: Harmonics along the longest horizontal axis of one period (the other axes in proportion).
+#: Harmonics along the longest horizontal axis of the lattice, whatever its period.
 HARMONICS = 8
 
 
@@ -119,38 +119,64 @@ def lattice_harmonics(extent, k_max: int = HARMONICS) -> list[int]:
     return [max(2, int(math.ceil(k_max * L / ref))) for L in lengths]
 
 
-def lattice_posteriors(prob, cfg, make_field: Callable, k_max: int = HARMONICS):
+def lattice_posteriors(prob, cfg, make_field: Callable, k_max: int | dict = HARMONICS):
     """Every Matérn lattice model of the grid: ``(period, ℓ, ν, harmonics, HeadPosterior)``, one at a time.
 
-    For each period (:data:`PERIODS`, in boxes) the design of the unscaled lattice
-    ``G [1, Φ]`` (``k_max`` harmonics along the longest horizontal axis,
-    :func:`lattice_harmonics`) is computed once; each ``(ℓ, ν)`` of the grid
-    (:data:`LENGTH_FRACTIONS` of the largest horizontal extent x :data:`SMOOTHNESS`) only
-    rescales its columns by the Matérn amplitudes ``(1 + ℓ²|k|²)^(-(ν+3/2)/2)``. The
-    posteriors are built with ``evidence_only=True`` (evidence and misfit, no weights).
+    For each period (:data:`PERIODS`, in boxes; or the keys of ``k_max`` when it is a
+    dict of period → harmonics) the design of the unscaled lattice ``G [1, Φ]``
+    (``k_max`` harmonics along the longest horizontal axis, :func:`lattice_harmonics`)
+    is computed once; each ``(ℓ, ν)`` of the grid (:data:`LENGTH_FRACTIONS` of the
+    largest horizontal extent x :data:`SMOOTHNESS`) only rescales its columns by the
+    Matérn amplitudes ``(1 + ℓ²|k|²)^(-(ν+3/2)/2)``. The posteriors are built with
+    ``evidence_only=True`` (evidence and misfit, no weights), from the Gram matrix of the
+    design's smaller side.
     """
     extent = [float(v) for v in prob.mesh.extent]
     span = max(extent[1] - extent[0], extent[3] - extent[2])
-    harmonics = lattice_harmonics(extent, k_max)
-    for f in PERIODS:
+    counts = dict(k_max) if isinstance(k_max, dict) else {f: int(k_max) for f in PERIODS}
+    for f, k in counts.items():
+        harmonics = lattice_harmonics(extent, k)
         A, b, field = _whitened_lattice(prob, cfg, dict(n_harmonics=harmonics, lattice=True, period_factor=f),
                                         make_field)
         lengths = torch.as_tensor([f * (extent[1] - extent[0]), f * (extent[3] - extent[2]),
                                    f * (extent[5] - extent[4])], dtype=torch.float64)
         k2 = ((field.encoding.wave.to(torch.float64).cpu() / lengths[None, :]) ** 2).sum(1)
-        for frac in LENGTH_FRACTIONS:
-            ell = frac * span
-            for nu in SMOOTHNESS:
-                amp = matern_amplitude(k2, ell, nu).to(A)
-                scale = torch.cat([amp, amp])  # the sin and the cos of each wave
-                yield f, ell, nu, harmonics, HeadPosterior(A[:, 1:] * scale[None, :], A[:, 0], b, evidence_only=True)
+        feats, a0 = A[:, 1:], A[:, 0]
+        by_gram = feats.shape[1] >= feats.shape[0]  # more features than stations: the n x n Gram
+        shape = torch.empty(feats.shape, dtype=feats.dtype, device="meta")
+        for ell, nu in [(frac * span, nu) for frac in LENGTH_FRACTIONS for nu in SMOOTHNESS]:
+            amp = matern_amplitude(k2, ell, nu).to(A)
+            scale = torch.cat([amp, amp])  # the sin and the cos of each wave
+            if by_gram:  # (I - q qᵀ) A diag(a²) Aᵀ (I - q qᵀ), without the scaled, projected n x F copies
+                gram = project_gram((feats * (scale * scale)[None, :]) @ feats.T, a0 / a0.norm())
+                post = HeadPosterior(shape, a0, b, evidence_only=True, gram_matrix=gram)
+            else:
+                post = HeadPosterior(feats * scale[None, :], a0, b, evidence_only=True)
+            yield f, ell, nu, harmonics, post
+
+
+def _best_models(prob, cfg, make_field: Callable, k_max: dict) -> dict:
+    """Per period of ``k_max`` (period → harmonics): ``(log evidence, ℓ, ν, harmonics)`` of its best lattice."""
+    best: dict[float, tuple] = {}
+    for f, ell, nu, harmonics, post in lattice_posteriors(prob, cfg, make_field, k_max):
+        ev = float(post.log_evidence(post.evidence()))
+        if f not in best or ev > best[f][0]:
+            best[f] = (ev, ell, nu, harmonics)
+    return best
 
 
 def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
     """Period, correlation length ℓ and smoothness ν of a Matérn lattice prior, by the evidence.
 
     Each model of :func:`lattice_posteriors` is scored by its evidence with λ at its
-    maximum; the kept model is the one of largest evidence.
+    maximum; the kept model is the one of largest evidence. With :data:`HARMONICS`
+    harmonics on both periods, the lattice of twice the box resolves only half as fine
+    as the box's, so a win of the box there may be one of resolution, not of the
+    wrap. Where the box wins, the lattice of twice the box is scored again over the
+    grid of ℓ and ν with twice the harmonics: the box's waves and as short, plus the
+    waves between them, which need not wrap. The box is kept unless that lattice has
+    the larger evidence. Where twice the box wins even at half the resolution, that
+    settles it.
 
     Returns
     -------
@@ -158,26 +184,28 @@ def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
         For ``encoding="periodic"``: ``n_harmonics``, ``lattice``, ``spectrum`` (ℓ m, ν),
         ``spectrum_power`` 1 and ``period_factor``.
     report : dict
-        ``period_factor``, ``length_m``, ``nu``, ``log_evidence`` of the best model of
-        each period, ``log_bayes_factor`` (twice the box over the box) and ``rule``.
+        ``period_factor``, ``length_m``, ``nu``, ``harmonics`` (per axis, of the kept
+        lattice), ``log_evidence`` of the best model of each period, ``log_bayes_factor``
+        (twice the box over the box, at the same shortest wavelength where ``refined``)
+        and ``rule``.
     """
-    best: dict[float, tuple] = {}
-    harmonics = lattice_harmonics([float(v) for v in prob.mesh.extent])
-    for f, ell, nu, _, post in lattice_posteriors(prob, cfg, make_field):
-        ev = float(post.log_evidence(post.evidence()))
-        if f not in best or ev > best[f][0]:
-            best[f] = (ev, ell, nu)
+    best = _best_models(prob, cfg, make_field, {f: HARMONICS for f in PERIODS})
+    refined = best[1.0][0] >= best[2.0][0]
+    if refined:  # the box won against a coarser lattice: twice the box again, at the box's shortest wavelength
+        best.update(_best_models(prob, cfg, make_field, {2.0: 2 * HARMONICS}))
     lbf = best[2.0][0] - best[1.0][0]
     factor = 2.0 if lbf > 0 else 1.0
-    ev, ell, nu = best[factor]
+    ev, ell, nu, harmonics = best[factor]
     wraps = "does not wrap" if factor == 2.0 else "wraps"
     rule = (f"largest evidence: a Matérn field (ℓ = {ell:.4g} m, ν = {nu:g}) that {wraps} around the mesh box "
-            f"(log Bayes factor {abs(lbf):.1f} over the other period)")
+            f"(log Bayes factor {abs(lbf):.1f} over the other period"
+            + (", at the same shortest wavelength)" if refined else ", itself at twice the shortest wavelength)"))
     logger.info("lattice prior from the data: %s", rule)
-    opts = dict(n_harmonics=harmonics, lattice=True, spectrum=[ell, nu], spectrum_power=1.0, period_factor=factor)
-    return opts, dict(period_factor=factor, length_m=ell, nu=nu,
+    opts = dict(n_harmonics=list(harmonics), lattice=True, spectrum=[ell, nu], spectrum_power=1.0,
+                period_factor=factor)
+    return opts, dict(period_factor=factor, length_m=ell, nu=nu, harmonics=list(harmonics),
                       log_evidence={"box": best[1.0][0], "twice_box": best[2.0][0]}, log_bayes_factor=lbf,
-                      rule=rule)
+                      refined=refined, rule=rule)
 
 
 def lattice_config(prob, cfg, make_field: Callable):

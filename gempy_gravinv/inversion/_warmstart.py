@@ -31,7 +31,7 @@ import torch
 from .._device import adam
 from . import _streamed
 from ._depth import depth_weight
-from ._linear import HeadPosterior
+from ._linear import HeadPosterior, project_gram
 from ._regional import REGIONALS, Regional, make_regional
 
 logger = logging.getLogger(__name__)
@@ -93,8 +93,7 @@ def _flat_projection(gram: torch.Tensor, a0: torch.Tensor, reg: Regional | None)
         a0 = reg.project(a0)
         keep = keep - (reg.Q.to(a0) ** 2).sum(1)
     q = a0 / a0.norm()
-    Kq = gram @ q
-    return gram - q[:, None] * Kq[None, :] - Kq[:, None] * q[None, :] + (q @ Kq) * torch.outer(q, q), keep - q * q
+    return project_gram(gram, q), keep - q * q
 
 
 def _posterior(prob, beta: float, target: float):

@@ -1,0 +1,117 @@
+"""The Fourier lattice by sums that separate over the axes, and the period compared at equal resolution.
+
+The separable sums give the design ``G [1, Φ]``, the cell values ``Φ C`` and the closed-form
+solve of a one-layer periodic field; they must equal the features evaluated cell by cell.
+The smooth model's period (the mesh box, or twice the box for a field that does not
+wrap) must be chosen by what the data say about the wrap, not by the lattices' resolution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from gempy_gravinv.cases.random_cases import random_field_case
+from gempy_gravinv.cases.synthetic import smooth_grf
+from gempy_gravinv.inversion import INRConfig, _lattice_design, _linear, invert_inr
+from gempy_gravinv.inversion._lattice_design import SeparableLattice
+from gempy_gravinv.inversion._problem import Problem
+from gempy_gravinv.metrics import pearson_r
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+LATTICES = [dict(n_harmonics=[8, 8, 5], lattice=True, period_factor=2.0, spectrum=[300.0, 1.5]),
+            dict(n_harmonics=[3, 4, 2], lattice=True, period_factor=1.0),
+            dict(n_harmonics=[3, 2, 2])]  # per-axis harmonics: waves along one axis each
+
+
+@pytest.fixture(scope="module")
+def under_a_hill():
+    """A smooth field under topography (inactive cells above the ground), 96 scattered stations."""
+    case = random_field_case(9001)
+    assert case.mesh.active_cells is not None and not case.mesh.active_cells.all()
+    return case
+
+
+def _problem(case, **over):
+    cfg = INRConfig.auto(bounds=case.bounds, dtype="float64", prior_from_data=False, regional="none",
+                         progress=False, **over)
+    return Problem(case.survey, case.mesh, cfg), cfg
+
+
+def _field(prob, cfg, opts, **over):
+    lin = dataclasses.replace(cfg, **{**dict(encoding="periodic", depth=0, output="linear", bounds=None,
+                                             init_value=None, net_dtype="float64", encoding_options=opts), **over})
+    return prob._fresh_field(lin)
+
+
+def _cell_by_cell(monkeypatch):
+    monkeypatch.setattr(_lattice_design.SeparableLattice, "of", classmethod(lambda cls, *a: None))
+
+
+@pytest.mark.parametrize("opts", LATTICES)
+def test_the_separable_design_and_cell_values_equal_the_features_cell_by_cell(under_a_hill, opts, monkeypatch):
+    prob, cfg = _problem(under_a_hill)
+    field = _field(prob, cfg, opts)
+    sep = SeparableLattice.of(prob, field)
+    assert sep is not None
+    fast, sq_fast = _linear._design(prob, field)
+    with torch.no_grad():
+        phi = field.features(prob.points).to(torch.float64)
+    coef = torch.as_tensor(np.random.default_rng(1).normal(size=(phi.shape[1], 3)))
+    np.testing.assert_allclose(sep.apply(coef), phi @ coef, rtol=0, atol=1e-10 * float((phi @ coef).abs().max()))
+    np.testing.assert_allclose(sep.apply(coef[:, 0]), phi @ coef[:, 0], rtol=0,
+                               atol=1e-10 * float((phi @ coef[:, 0]).abs().max()))
+    _cell_by_cell(monkeypatch)
+    slow, sq_slow = _linear._design(prob, field)
+    assert fast.shape == slow.shape == (prob.survey.n_data, 1 + phi.shape[1])
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-10 * float(slow.abs().max()))
+    assert sq_fast == pytest.approx(sq_slow, rel=1e-10)
+
+
+def test_the_sums_are_not_used_where_they_do_not_separate(under_a_hill):
+    prob, cfg = _problem(under_a_hill)
+    assert SeparableLattice.of(prob, _field(prob, cfg, LATTICES[1], depth=1, width=4)) is None  # a hidden layer
+    assert SeparableLattice.of(prob, prob._fresh_field(cfg)) is None  # a hash-grid network
+    quad, qcfg = _problem(under_a_hill, quadrature=2)  # cell averages from 8 points per cell
+    assert SeparableLattice.of(quad, _field(quad, qcfg, LATTICES[1])) is None
+
+
+def test_the_closed_form_lattice_is_the_same_with_either_sums(under_a_hill, monkeypatch):
+    """Model, per-cell posterior std and misfit of the evidence's lattice, separable sums vs features."""
+    case = under_a_hill
+    cfg = INRConfig.matern(dtype="float64", head_std=True, progress=False)
+    fast = invert_inr(case.survey, case.mesh, cfg)
+    _cell_by_cell(monkeypatch)
+    slow = invert_inr(case.survey, case.mesh, cfg)
+    lat, ref = fast.prior_selection["lattice"], slow.prior_selection["lattice"]
+    assert all(lat[k] == ref[k] for k in ("period_factor", "length_m", "nu", "harmonics", "refined"))
+    assert lat["log_bayes_factor"] == pytest.approx(ref["log_bayes_factor"], abs=1e-6)
+    # the design agrees to ~1e-13 (above); its weakest directions carry that into the solve as ~1e-7
+    np.testing.assert_allclose(fast.model, slow.model, rtol=0, atol=1e-6 * np.abs(slow.model).max())
+    np.testing.assert_allclose(fast.std, slow.std, rtol=1e-6)
+    assert fast.chi2 == pytest.approx(slow.chi2, rel=1e-5)
+
+
+def test_a_field_that_does_not_wrap_is_not_taken_for_one_at_a_finer_resolution():
+    """With 8 harmonics on both periods the box's lattice resolves twice as fine and wins on this field
+    (cropped from a grid twice the mesh's, so it does not wrap), at r 0.76; against twice the box at the
+    same shortest wavelength the data choose twice the box."""
+    case = random_field_case(9505)
+    res = invert_inr(case.survey, case.mesh, INRConfig.matern(head_std=False, progress=False))
+    lat = res.prior_selection["lattice"]
+    assert lat["refined"] and lat["period_factor"] == 2.0, lat
+    assert lat["harmonics"][0] == 16 or lat["harmonics"][1] == 16
+    assert "same shortest wavelength" in lat["rule"]
+    assert pearson_r(res.model, case.model) > 0.8
+
+
+def test_a_field_made_on_the_box_keeps_the_box_at_equal_resolution():
+    c = smooth_grf(seed=0, noise_seed=1, shape=(20, 20, 10), cell_size=1000.0)
+    res = invert_inr(c.survey, c.mesh, INRConfig.matern(head_std=False, progress=False))
+    lat = res.prior_selection["lattice"]
+    assert lat["refined"] and lat["period_factor"] == 1.0 and lat["log_bayes_factor"] < 0, lat
+    assert pearson_r(res.model, c.model) > 0.9
