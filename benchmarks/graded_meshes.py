@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/graded_meshes.py [--cases pad_two,pad_40,pad_deep,tree_two,tree_one]
+    python benchmarks/graded_meshes.py [--cases pad_two,pad_40,pad_deep,tree_two,tree_one,field_flat,field_pad]
                                        [--seeds 0,1] [--methods inr,simpeg_l2,simpeg_sparse] [--perturb K]
                                        [--net-seeds K] [--inr-option FIELD=VALUE ...]
 
@@ -20,6 +20,10 @@ above flat ground, drawn with the seed), g_z from our prism forward with noise o
 - ``tree_two``: an octree with 25 m core cells to 500 m depth, padding to 600 m around;
   a +300 kg/m³ block at 100–250 m and a −250 kg/m³ block at 200–350 m; 400 stations.
 - ``tree_one``: the same octree, a +300 kg/m³ block at 150–300 m; 250 stations.
+- ``field_flat``: the 20 x 20 x 12 core of ``pad_two`` without padding, filled with a
+  smooth Matérn field (ℓ 150 m, ν 1.5, largest |contrast| 200 kg/m³) made by random
+  Fourier features, so it wraps around no box; 300 stations.
+- ``field_pad``: the same field on ``pad_two``'s padded mesh (padding cells included).
 
 Prints Pearson r against the true model and the wall time of each method (one torch
 thread, the same process). ``--perturb K`` also runs every method on K copies of the
@@ -51,6 +55,22 @@ def _padded():
     return TensorMesh([h, h, [(50.0, 5, -1.3), (50.0, 12)]], "CCN"), None
 
 
+def _uniform():
+    from discretize import TensorMesh
+
+    return TensorMesh([[(50.0, 20)], [(50.0, 20)], [(50.0, 12)]], "CCN"), None
+
+
+def _smooth_field(c, ell: float = 150.0, nu: float = 1.5, seed: int = 1, waves: int = 4000):
+    """A stationary Matérn field (ℓ m, ν) at the points ``c`` by random Fourier features: on no lattice, so it
+    neither wraps around any box nor depends on the mesh; mean 0 over the points, largest |value| 200 kg/m³."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((waves, 3)) / np.sqrt(rng.chisquare(2 * nu, waves) / (2 * nu))[:, None] / ell
+    f = np.cos(np.asarray(c) @ w.T + rng.uniform(0.0, 2 * np.pi, waves)).sum(1)
+    f = f - f.mean()
+    return 200.0 * f / np.abs(f).max()
+
+
 def _octree():
     from discretize.utils import active_from_xyz, mesh_builder_xyz
 
@@ -75,6 +95,8 @@ CASES = {
     "tree_two": (_octree, 400, lambda c: _box((-250, -200, -250), (-50, 0, -100), 300.0)(c)
                  + _box((100, 100, -350), (300, 300, -200), -250.0)(c)),
     "tree_one": (_octree, 250, _box((-100, -150, -300), (150, 100, -150), 300.0)),
+    "field_flat": (_uniform, 300, _smooth_field),
+    "field_pad": (_padded, 300, _smooth_field),
 }
 
 

@@ -115,3 +115,18 @@ def test_a_field_made_on_the_box_keeps_the_box_at_equal_resolution():
     lat = res.prior_selection["lattice"]
     assert lat["refined"] and lat["period_factor"] == 1.0 and lat["log_bayes_factor"] < 0, lat
     assert pearson_r(res.model, c.model) > 0.9
+
+
+def test_the_evidence_grid_at_once_equals_it_point_by_point():
+    """:meth:`HeadPosterior.evidence` reads its grid of λ at once; the values are those of ``log_evidence``."""
+    from gempy_gravinv.inversion._linear import HeadPosterior
+
+    g = np.random.default_rng(3)
+    A = torch.as_tensor(g.normal(size=(60, 300)) * np.exp(-np.arange(300) / 40.0)[None, :])
+    a0 = torch.as_tensor(g.normal(size=60) + 2.0)
+    b = A @ torch.as_tensor(g.normal(size=300)) + 0.3 * torch.as_tensor(g.normal(size=60))
+    post = HeadPosterior(A, a0, b, evidence_only=True)
+    lams = np.logspace(-6, 6, 150)  # more than one block of 64
+    np.testing.assert_allclose(post._log_evidences(lams), [post.log_evidence(x) for x in lams], rtol=1e-12, atol=1e-9)
+    lam = post.evidence()
+    assert all(post.log_evidence(lam) >= post.log_evidence(x) for x in (lam * 0.9, lam * 1.1, lams[0], lams[-1]))
