@@ -14,7 +14,7 @@ the tensor grid's nodes, ``K_x`` the harmonics along x) instead of
 ``n_data · n_cells · F`` for ``F`` features, and no ``n_cells x F`` feature array is
 formed. It applies to a one-layer periodic field evaluated at cell centres
 (``quadrature=1``) whose cell centres lie on a tensor grid (tensor meshes, with or
-without inactive cells); :func:`separable_design` returns None otherwise and the caller
+without inactive cells); :meth:`SeparableLattice.of` returns None otherwise and the caller
 evaluates the features cell by cell.
 """
 
