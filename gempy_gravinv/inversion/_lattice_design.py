@@ -105,8 +105,8 @@ class SeparableLattice:
         prob, w = self.prob, self.w
         out = torch.zeros(prob.survey.n_data, 1 + 2 * w, dtype=prob.dtype, device=self.device)
         for r0, r1, gt in blocks:
-            g = gt.T.to(torch.float64)  # (rows, n_cells)
-            out[r0:r1, 0] = g.sum(1).to(prob.dtype)
+            g = gt.T  # (rows, n_cells), a view: converted to complex a few rows at a time
+            out[r0:r1, 0] = g.sum(1, dtype=torch.float64).to(prob.dtype)
             for a0 in range(0, r1 - r0, self.step):
                 a1 = min(r1 - r0, a0 + self.step)
                 grid = torch.zeros(a1 - a0, math.prod(self.shape), dtype=torch.complex128, device=self.device)

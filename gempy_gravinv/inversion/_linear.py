@@ -368,28 +368,32 @@ class HeadPosterior:
         ``Var m_i = Ψ_i Cov(w) Ψ_iᵀ + 1/|a0|²`` with
         ``Cov(w) = V diag(1/(s²+λ)) Vᵀ + (I - VVᵀ)/λ``.
         """
-        g = self.bias_gradient
-        return torch.cat([self.cell_std_from(p @ g, p @ self.V, (p * p).sum(1), lam)
-                          for p in (phi[i:i + chunk] for i in range(0, phi.shape[0], chunk))])
+        dtype = self.V.dtype
+        return torch.cat([self.cell_std_by(lambda M, p=p: p @ M, (p * p).sum(1), lam)
+                          for p in (phi[i:i + chunk].to(dtype) for i in range(0, phi.shape[0], chunk))])
 
     @property
     def bias_gradient(self) -> torch.Tensor:
         """``g = Aᵀa0/|a0|²`` (F,): how the bias's posterior mean moves with the weights."""
         return (self.A.T @ self.a0) / self.a02
 
-    def cell_std_from(self, phi_g: torch.Tensor, phi_v: torch.Tensor, phi_sq: torch.Tensor,
-                      lam: float) -> torch.Tensor:
-        """:meth:`cell_std` from the cells' ``Φ g`` (n,), ``Φ V`` (n, r) and ``|φ|²`` (n,).
+    def cell_std_by(self, apply: Callable[[torch.Tensor], torch.Tensor], phi_sq: torch.Tensor, lam: float,
+                    block: int = 64) -> torch.Tensor:
+        """:meth:`cell_std` with the features given as a product: ``apply(M) = Φ M`` (n, k) for M (F, k).
 
-        ``Ψ V = Φ V - 1 (gᵀV)`` and ``|Ψ_i|² = |φ_i|² - 2 φ_i·g + |g|²``.
+        ``phi_sq``: ``|φ_i|²`` (n,). ``Ψ V = Φ V - 1 (gᵀV)`` and ``|Ψ_i|² = |φ_i|² - 2 φ_i·g + |g|²``;
+        ``Φ V`` is formed ``block`` columns at a time.
         """
         g = self.bias_gradient
         if not math.isfinite(lam):  # λ = ∞: the weights are fixed at 0
-            var = torch.zeros_like(phi_g)
+            var = torch.zeros_like(phi_sq)
         else:
             shrink = 1.0 / lam - 1.0 / (self.s2 + lam)
-            pv = phi_v - (g @ self.V)[None, :]
-            var = (phi_sq - 2 * phi_g + g @ g) / lam - (pv * pv * shrink[None, :]).sum(1)
+            gv = g @ self.V
+            var = (phi_sq - 2 * apply(g[:, None])[:, 0].to(phi_sq) + g @ g) / lam
+            for j in range(0, gv.numel(), block):
+                pv = apply(self.V[:, j:j + block]).to(phi_sq) - gv[None, j:j + block]
+                var = var - (pv * pv * shrink[None, j:j + block]).sum(1)
         return (var.clamp_min(0.0) + 1.0 / self.a02).sqrt()
 
 
@@ -444,9 +448,8 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
         last.bias.fill_(b0 / scale)
     std = None
     if cfg.head_std and sep is not None:  # Φ g and Φ V summed axis by axis
-        gv = sep.apply(torch.cat([post.bias_gradient[:, None], post.V], 1).to(torch.float64))
-        sq = torch.full_like(gv[:, 0], sep.mean_sq)
-        std = post.cell_std_from(gv[:, 0].to(post.V), gv[:, 1:].to(post.V), sq.to(post.V), lam)
+        sq = torch.full((prob.mesh.n_cells,), sep.mean_sq, dtype=post.V.dtype, device=post.V.device)
+        std = post.cell_std_by(sep.apply, sq, lam)
     elif cfg.head_std:
         std = torch.cat([post.cell_std(phi, lam) for _, _, phi in _feature_chunks(prob, field, 8192)])
     bar.update(1)
