@@ -82,14 +82,16 @@ def _feature_chunks(prob, field: torch.nn.Module, cells: int):
             yield c0, c1, phi
 
 
-def _design(prob, field: torch.nn.Module, cells: int = 8192, rows: int = 512) -> tuple[torch.Tensor, float]:
+def _design(prob, field: torch.nn.Module, cells: int = 8192, rows: int = 512,
+            sep: SeparableLattice | None = None) -> tuple[torch.Tensor, float]:
     """``G [1, Φ]`` (n_data, 1 + F), mGal per kg/m³, and the mean of ``|φ|²`` over the cells.
 
     Dense G: one pass over the features, ``Σ_chunks G[:, c] Φ_c``. Matrix-free: per block
     of ``rows`` stations the operator's adjoint gives ``Gᵀ`` for those rows (n_cells x
     rows), then one pass over the features; memory n_cells x rows plus a chunk of features.
     A one-layer periodic field on a tensor grid of cells takes the separable sums of
-    :class:`~gempy_gravinv.inversion._lattice_design.SeparableLattice` instead.
+    :class:`~gempy_gravinv.inversion._lattice_design.SeparableLattice` instead (``sep``:
+    the field's, where the caller has built it).
     """
     n, nd = prob.mesh.n_cells, prob.survey.n_data
 
@@ -100,7 +102,7 @@ def _design(prob, field: torch.nn.Module, cells: int = 8192, rows: int = 512) ->
 
     spans = [(0, nd)] if prob.G is not None else [(r0, min(nd, r0 + rows)) for r0 in range(0, nd, rows)]
     blocks = ((r0, r1, prob.G.T if prob.G is not None else adjoint_rows(r0, r1)) for r0, r1 in spans)
-    sep = SeparableLattice.of(prob, field)
+    sep = sep or SeparableLattice.of(prob, field)
     if sep is not None:
         return sep.design(blocks), sep.mean_sq
     out: torch.Tensor | None = None
@@ -185,6 +187,7 @@ class HeadPosterior:
         self.A, self.b = A, b
         self._At: torch.Tensor | None = None
         self._V: torch.Tensor | None = None
+        self._g: torch.Tensor | None = None
         self.evidence_only = bool(evidence_only)
         if evidence_only or gram:
             # λ-dependent evidence and misfit only need the singular values and Uᵀb: from the
@@ -374,8 +377,10 @@ class HeadPosterior:
 
     @property
     def bias_gradient(self) -> torch.Tensor:
-        """``g = Aᵀa0/|a0|²`` (F,): how the bias's posterior mean moves with the weights."""
-        return (self.A.T @ self.a0) / self.a02
+        """``g = Aᵀa0/|a0|²`` (F,): how the bias's posterior mean moves with the weights; built on first use."""
+        if self._g is None:
+            self._g = (self.A.T @ self.a0) / self.a02
+        return self._g
 
     def cell_std_by(self, apply: Callable[[torch.Tensor], torch.Tensor], phi_sq: torch.Tensor, lam: float,
                     block: int = 64) -> torch.Tensor:
@@ -423,7 +428,7 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     t0 = time.perf_counter()
     bar = tqdm(total=3, desc=f"{desc} (closed-form head)", disable=not cfg.progress, leave=False, unit="stage")
     sep = SeparableLattice.of(prob, field)
-    design, mean_sq = _design(prob, field)
+    design, mean_sq = _design(prob, field, sep=sep)
     # factored in float64 whatever the operator's dtype: a float32 SVD of an ill-conditioned design
     # loses its weak directions (the evidence's λ then moves with the BLAS threads)
     design, b = prob.whiten(design.to(torch.float64))  # the regional, if any, integrated out
