@@ -17,7 +17,7 @@ import torch
 from gempy_gravinv.cases.random_cases import random_field_case
 from gempy_gravinv.cases.synthetic import smooth_grf
 from gempy_gravinv.inversion import INRConfig, _lattice_design, _linear, invert_inr
-from gempy_gravinv.inversion._lattice_design import SeparableLattice
+from gempy_gravinv.inversion._lattice_design import SeparableLattice, cell_features
 from gempy_gravinv.inversion._problem import Problem
 from gempy_gravinv.metrics import pearson_r
 
@@ -59,8 +59,7 @@ def test_the_separable_design_and_cell_values_equal_the_features_cell_by_cell(un
     sep = SeparableLattice.of(prob, field)
     assert sep is not None
     fast, sq_fast = _linear._design(prob, field)
-    with torch.no_grad():
-        phi = field.features(prob.points).to(torch.float64)
+    phi = cell_features(field, prob.mesh.bounds)
     coef = torch.as_tensor(np.random.default_rng(1).normal(size=(phi.shape[1], 3)))
     np.testing.assert_allclose(sep.apply(coef), phi @ coef, rtol=0, atol=1e-10 * float((phi @ coef).abs().max()))
     np.testing.assert_allclose(sep.apply(coef[:, 0]), phi @ coef[:, 0], rtol=0,
@@ -73,11 +72,18 @@ def test_the_separable_design_and_cell_values_equal_the_features_cell_by_cell(un
 
 
 def test_the_sums_are_not_used_where_they_do_not_separate(under_a_hill):
+    """Not with a hidden layer or another encoding; with any quadrature (the cell means need no points)."""
     prob, cfg = _problem(under_a_hill)
     assert SeparableLattice.of(prob, _field(prob, cfg, LATTICES[1], depth=1, width=4)) is None  # a hidden layer
     assert SeparableLattice.of(prob, prob._fresh_field(cfg)) is None  # a hash-grid network
-    quad, qcfg = _problem(under_a_hill, quadrature=2)  # cell averages from 8 points per cell
-    assert SeparableLattice.of(quad, _field(quad, qcfg, LATTICES[1])) is None
+    # the lattice's cell values are its exact cell means: the quadrature's points do not enter
+    quad, qcfg = _problem(under_a_hill, quadrature=2)
+    sep = SeparableLattice.of(quad, _field(quad, qcfg, LATTICES[1]))
+    assert sep is not None
+    one, cfg1 = _problem(under_a_hill)
+    np.testing.assert_allclose(sep.apply(torch.ones(sep.w * 2, dtype=torch.float64)),
+                               SeparableLattice.of(one, _field(one, cfg1, LATTICES[1])).apply(
+                                   torch.ones(sep.w * 2, dtype=torch.float64)), rtol=0, atol=1e-12)
 
 
 def test_the_closed_form_lattice_is_the_same_with_either_sums(under_a_hill, monkeypatch):

@@ -178,6 +178,17 @@ def evaluate_on_mesh(density: nn.Module, mesh: PrismMesh, quadrature: int = 1,
     return (vals.reshape(mesh.n_cells, -1) * wt).sum(1)
 
 
+def _periodic_box(mesh: PrismMesh, box_extent) -> np.ndarray:
+    """The box (6,) m of a periodic encoding: ``box_extent`` when given (checked), else the mesh's extent."""
+    if box_extent is None:
+        return np.asarray(mesh.extent, dtype=np.float64)
+    e = np.asarray(box_extent, dtype=np.float64).reshape(-1)
+    if e.shape != (6,) or not np.all(np.isfinite(e)) or not np.all(e[1::2] > e[0::2]):
+        raise ValueError("box_extent must be 6 finite numbers (xmin, xmax, ymin, ymax, zmin, zmax, metres) with "
+                         f"each max above its min, got {np.asarray(box_extent).tolist()}")
+    return e
+
+
 class INRDensity(nn.Module):
     """Implicit neural density field: normalise → encode → MLP → bounded output.
 
@@ -201,7 +212,11 @@ class INRDensity(nn.Module):
         for fourier; ``n_levels``, ``base_resolution``... for hash; ``n_harmonics`` for
         periodic, whose period is the mesh box: needs ``mesh``; ``period_factor`` f > 1
         makes the period f times the box along every axis, from its low corner, so the
-        field need not agree on opposite faces).
+        field need not agree on opposite faces; ``box_extent`` (xmin, xmax, ymin, ymax,
+        zmin, zmax in m) replaces the mesh box by another, e.g. the core of a padded
+        mesh: at points outside it the field is the lattice's periodic continuation,
+        while the closed-form head's cell values keep one period centred on the box,
+        :mod:`gempy_gravinv.inversion._lattice_design`).
     width, depth : int
         Hidden units per layer and number of hidden layers (the paper used 256, 4).
     activation : str
@@ -264,14 +279,15 @@ class INRDensity(nn.Module):
         if encoding == "periodic":  # the period is the mesh box, cell faces included
             if mesh is None:
                 raise ValueError("encoding='periodic' needs a mesh: its period is the mesh's box")
-            e = np.asarray(mesh.extent, dtype=np.float64)
+            encoding_options = dict(encoding_options or {})
+            e = _periodic_box(mesh, encoding_options.pop("box_extent", None))
             corners = torch.as_tensor(np.array([[e[0], e[2], e[4]], [e[1], e[3], e[5]]]))
             u = self.normalizer(corners).numpy()
-            encoding_options = dict(encoding_options or {})
             f = float(encoding_options.pop("period_factor", 1.0))
             if not f >= 1.0:
                 raise ValueError(f"period_factor must be >= 1 (the period in boxes), got {f}")
             box = (u.min(0), u.max(0) if f == 1.0 else u.min(0) + f * (u.max(0) - u.min(0)))
+            self.period_factor = f  # the box is the first 1/f of each period
             encoding_options = {"lengths": f * (e[1::2] - e[0::2]), **encoding_options}
         elif encoding == "hash":
             if ref is not None:

@@ -58,7 +58,8 @@ class INRConfig(Presets):
     quadrature : int
         1 = the field is sampled at cell centres; q > 1 = cell averages over q³
         Gauss–Legendre points (the forward sees the average of the field over each
-        cell; costs q³ x the network evaluations).
+        cell; costs q³ x the network evaluations). A one-layer periodic field solved in
+        closed form (``solver="linear"``) takes its exact cell means whatever q.
     net_dtype : {"float32", "float64"}
         Network dtype (the operator keeps ``dtype``).
 

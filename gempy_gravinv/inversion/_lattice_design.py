@@ -1,21 +1,27 @@
 """The design ``G Φ`` of a Fourier-lattice field, by sums that separate over the axes.
 
 A periodic-encoding feature is ``a_n [sin, cos](2π n·t(x))``, ``t`` an affine map of each
-axis of its own (:class:`~gempy_gravinv.density._encodings.PeriodicEncoding`). At cell
-centres on a tensor grid, ``exp(2πi n·t_c) = Π_a exp(2πi n_a t_a(c))``, so the sum over
-the cells of one row of the sensitivity,
+axis of its own (:class:`~gempy_gravinv.density._encodings.PeriodicEncoding`), in periods.
+A prism carries one density, so a cell's value of the feature is its mean over the cell:
+``e^{2πi n·t}`` averaged over a box is ``Π_a e^{2πi n_a t_a(c)} sinc(n_a Δt_a)`` (``Δt_a``
+the cell's width in periods, ``sinc(x) = sin(πx)/(πx)``). The lattice describes one
+period centred on its box; beyond it (the far padding of a lattice on a padded mesh's
+core) a point would repeat one already used, so the field is its mean there (0), and a
+cell across the window's edge averages only its part inside (:func:`axis_means`).
 
-``S_r(n) = Σ_c G[r, c] exp(2πi n·t_c)``,
+At cell centres on a tensor grid, these factors depend on one axis' index each, so the
+sum over the cells of one row of the sensitivity,
+
+``S_r(n) = Σ_c G[r, c] Π_a M_a(c, n_a)``,
 
 is three small matrix products, one per axis, of the row laid out on the grid; the
-features' sums are ``Σ_c G[r, c] sin(2π n·t_c) = Im S_r(n)`` and the cosine's
-``Re S_r(n)``. The cost is about ``n_data · n_grid · (2K_x + 1)`` multiply-adds (``n_grid``
-the tensor grid's nodes, ``K_x`` the harmonics along x) instead of
-``n_data · n_cells · F`` for ``F`` features, and no ``n_cells x F`` feature array is
-formed. It applies to a one-layer periodic field evaluated at cell centres
-(``quadrature=1``) whose cell centres lie on a tensor grid (tensor meshes, with or
-without inactive cells); :meth:`SeparableLattice.of` returns None otherwise and the caller
-evaluates the features cell by cell.
+features' sums are ``Im S_r(n)`` (sines) and ``Re S_r(n)`` (cosines). The cost is about
+``n_data · n_grid · (2K_x + 1)`` multiply-adds (``n_grid`` the tensor grid's nodes,
+``K_x`` the harmonics along x) instead of ``n_data · n_cells · F`` for ``F`` features, and
+no ``n_cells x F`` feature array is formed. It applies to a one-layer periodic field
+whose cells lie on a tensor grid (tensor meshes, with or without inactive cells);
+:meth:`SeparableLattice.of` returns None otherwise and the caller takes the same cell
+means cell by cell (:func:`cell_features`).
 """
 
 from __future__ import annotations
@@ -41,6 +47,62 @@ def _axis_grid(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values, index.reshape(-1)
 
 
+def is_lattice_field(field: torch.nn.Module) -> bool:
+    """Whether ``field`` is a one-layer periodic field (a periodic encoding, no hidden layer)."""
+    mlp = getattr(field, "mlp", None)
+    return (isinstance(getattr(field, "encoding", None), PeriodicEncoding) and isinstance(mlp, torch.nn.Sequential)
+            and len(mlp) == 0)
+
+
+def _cell_spans(field: torch.nn.Module, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(t_lo, t_hi, centre)``: the cells' faces (n, 3) and the box's centre (3,) in periods of the lattice."""
+    enc = field.encoding
+
+    def to_t(x):
+        u = field.normalizer(torch.as_tensor(np.array(x, dtype=np.float64)).to(field.normalizer.center.device))
+        return ((u - enc.lo.to(u)) / (enc.hi - enc.lo).to(u)).cpu().numpy()
+
+    with torch.no_grad():
+        t_lo, t_hi = to_t(bounds[:, 0::2]), to_t(bounds[:, 1::2])
+    return t_lo, t_hi, np.full(3, 0.5 / float(getattr(field, "period_factor", 1.0)))
+
+
+def axis_means(t_lo: np.ndarray, t_hi: np.ndarray, centre: float, k: int) -> torch.Tensor:
+    """``M (N, 2k+1)`` complex128: the mean over each cell ``[t_lo, t_hi]`` (periods) of ``e^{2πi n t}``, n = -k..k.
+
+    Only the cell's part inside the window ``[centre - 1/2, centre + 1/2]`` (one period
+    centred on the box) counts; the field is 0 outside it: ``M = f e^{2πi n t_o} sinc(n w_o)``
+    with ``w_o``, ``t_o`` the width and centre of that part and ``f`` its fraction of the cell.
+    """
+    lo, hi = np.maximum(t_lo, centre - 0.5), np.minimum(t_hi, centre + 0.5)
+    w = np.clip(hi - lo, 0.0, None)
+    frac = torch.as_tensor(w / (t_hi - t_lo))[:, None]
+    harm = torch.arange(-k, k + 1, dtype=torch.float64)[None, :]
+    mid = torch.as_tensor((lo + hi) / 2)[:, None]
+    return frac * torch.exp(2j * math.pi * mid * harm) * torch.sinc(harm * torch.as_tensor(w)[:, None])
+
+
+def _wave_integers(field: torch.nn.Module) -> torch.Tensor:
+    """The lattice's wave vectors as integers per axis (W, 3) int64."""
+    return torch.round(field.encoding.wave.to(torch.float64).cpu() / (2 * math.pi)).to(torch.int64)
+
+
+def cell_features(field: torch.nn.Module, bounds: np.ndarray) -> torch.Tensor:
+    """The cell means of a one-layer periodic field's features ``(n, 2W)`` float64, cell by cell.
+
+    ``bounds`` (n, 6) m: the cells. The sines' columns, then the cosines', times the
+    amplitudes, as the field's own features are ordered; the means of :func:`axis_means`.
+    """
+    n = _wave_integers(field)
+    t_lo, t_hi, centre = _cell_spans(field, np.asarray(bounds, dtype=np.float64))
+    s = torch.ones(t_lo.shape[0], n.shape[0], dtype=torch.complex128)
+    for a in range(3):
+        k = int(n[:, a].abs().max())
+        s = s * axis_means(t_lo[:, a], t_hi[:, a], float(centre[a]), k)[:, n[:, a] + k]
+    amp = field.encoding.amp.detach().to(torch.float64).cpu()
+    return torch.cat([amp * s.imag, amp * s.real], dim=1)
+
+
 class SeparableLattice:
     """The sums over the cells of a one-layer periodic field, axis by axis (see the module text).
 
@@ -49,15 +111,13 @@ class SeparableLattice:
     at every cell) without an ``n_cells x F`` feature array.
     """
 
-    def __init__(self, prob, field: torch.nn.Module, axes, shape) -> None:
+    def __init__(self, prob, field: torch.nn.Module, axes, shape, spans) -> None:
         enc = field.encoding
         self.prob, self.shape, self.device = prob, shape, prob.device
-        n = torch.round(enc.wave.to(torch.float64).cpu() / (2 * math.pi)).to(torch.int64)  # (W, 3) integers
+        n = _wave_integers(field)
         k = n.abs().max(0).values.tolist()
         self.m = [2 * ka + 1 for ka in k]
-        self.exps = [torch.exp(2j * math.pi * torch.as_tensor(v, dtype=torch.float64)[:, None]
-                               * torch.arange(-ka, ka + 1, dtype=torch.float64)[None, :]).to(self.device)
-                     for (v, _), ka in zip(axes, k)]
+        self.exps = [axis_means(lo, hi, c, ka).to(self.device) for (lo, hi, c), ka in zip(spans, k)]
         self.flat = torch.as_tensor(np.ravel_multi_index(tuple(i for _, i in axes), shape), device=self.device)
         self.pick = torch.as_tensor(np.ravel_multi_index(tuple((n[:, a] + k[a]).numpy() for a in range(3)),
                                                          tuple(self.m)), device=self.device)
@@ -74,28 +134,42 @@ class SeparableLattice:
 
         They apply to an :class:`~gempy_gravinv.density.INRDensity` whose encoding is a
         :class:`~gempy_gravinv.density._encodings.PeriodicEncoding` with no hidden layer,
-        evaluated at cell centres (``quadrature=1``) that lie on a tensor grid of at
-        most :data:`GRID_PER_CELL` nodes per cell.
+        on cells that lie on a tensor grid of at most :data:`GRID_PER_CELL` nodes per
+        cell (one width per node along each axis).
         """
-        enc = getattr(field, "encoding", None)
-        mlp = getattr(field, "mlp", None)
         n_cells = prob.mesh.n_cells
-        if (not isinstance(enc, PeriodicEncoding) or not isinstance(mlp, torch.nn.Sequential) or len(mlp) != 0
-                or prob.points.shape[0] != n_cells):
+        if not is_lattice_field(field):
             return None
-        with torch.no_grad():
-            u = field.normalizer(prob.points.to(device=field.normalizer.center.device, dtype=torch.float64))
-            t = ((u - enc.lo.to(u)) / (enc.hi - enc.lo).to(u)).cpu().numpy()
-        axes = [_axis_grid(t[:, a]) for a in range(3)]
+        t_lo, t_hi, centre = _cell_spans(field, prob.mesh.bounds)
+        axes = [_axis_grid(np.round((t_lo[:, a] + t_hi[:, a]) / 2, 12)) for a in range(3)]
         shape = tuple(len(v) for v, _ in axes)
         if math.prod(shape) > GRID_PER_CELL * n_cells:
             return None
-        return cls(prob, field, axes, shape)
+        spans = []
+        for a, (v, idx) in enumerate(axes):  # each grid value's cell faces
+            lo, hi = np.zeros(len(v)), np.ones(len(v))
+            lo[idx], hi[idx] = t_lo[:, a], t_hi[:, a]
+            if not (np.allclose(lo[idx], t_lo[:, a], rtol=0, atol=1e-9)
+                    and np.allclose(hi[idx], t_hi[:, a], rtol=0, atol=1e-9)):
+                return None  # cells of one centre but several widths: no tensor grid
+            spans.append((lo, hi, float(centre[a])))
+        return cls(prob, field, axes, shape, spans)
+
+    @property
+    def phi_sq(self) -> torch.Tensor:
+        """``|φ_c|²`` per cell (n_cells,) float64: ``Σ_n a_n² Π_a |e_a(c, n_a)|²``, summed axis by axis."""
+        grid = torch.zeros(math.prod(self.m), dtype=torch.float64, device=self.device)
+        grid[self.pick] = self.amp ** 2
+        q = [(e.abs() ** 2).T for e in self.exps]  # (M_a, N_a)
+        v = torch.einsum("abc,ax->xbc", grid.reshape(*self.m), q[0])
+        v = torch.einsum("xbc,by->xyc", v, q[1])
+        v = torch.einsum("xyc,cz->xyz", v, q[2]).reshape(-1)
+        return v[self.flat]
 
     @property
     def mean_sq(self) -> float:
-        """Mean over the cells of ``|φ|²``: ``Σ a_n²`` (``sin² + cos² = 1`` at every cell)."""
-        return float((self.amp ** 2).sum())
+        """Mean over the cells of ``|φ|²``."""
+        return float(self.phi_sq.mean())
 
     def design(self, blocks: Iterable[tuple[int, int, torch.Tensor]]) -> torch.Tensor:
         """``G [1, Φ]`` (n_data, 1 + F) in the problem's dtype: ``G 1``, the sines' columns, the cosines'.

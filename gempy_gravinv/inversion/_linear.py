@@ -29,7 +29,7 @@ import torch
 
 from .._validation import check_choice
 from ..density import evaluate_on_mesh
-from ._lattice_design import SeparableLattice
+from ._lattice_design import SeparableLattice, cell_features, is_lattice_field
 
 HEAD_RULES = ("discrepancy", "evidence")
 
@@ -67,13 +67,19 @@ def _feature_chunks(prob, field: torch.nn.Module, cells: int):
     """Yield ``(c0, c1, Φ[c0:c1])``: cell-averaged features (c1 - c0, F) in the operator dtype.
 
     Streams over the cells so that no n_cells x F array is ever held; the encodings'
-    caches are dropped after each chunk.
+    caches are dropped after each chunk. A one-layer periodic field's features are its
+    exact cell means (:func:`~gempy_gravinv.inversion._lattice_design.cell_features`);
+    other fields' the quadrature's.
     """
     n = prob.mesh.n_cells
     nq = prob.points.shape[0] // n
+    exact = is_lattice_field(field)
     with torch.no_grad():
         for c0 in range(0, n, cells):
             c1 = min(n, c0 + cells)
+            if exact:
+                yield c0, c1, cell_features(field, prob.mesh.bounds[c0:c1]).to(device=prob.device, dtype=prob.dtype)
+                continue
             phi = field.features(prob.points[c0 * nq:c1 * nq]).to(prob.dtype)
             _drop_caches(field)
             if nq > 1:
@@ -453,16 +459,18 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
         last.bias.fill_(b0 / scale)
     std = None
     if cfg.head_std and sep is not None:  # Φ g and Φ V summed axis by axis
-        sq = torch.full((prob.mesh.n_cells,), sep.mean_sq, dtype=post.V.dtype, device=post.V.device)
-        std = post.cell_std_by(sep.apply, sq, lam)
+        std = post.cell_std_by(sep.apply, sep.phi_sq.to(post.V), lam)
     elif cfg.head_std:
         std = torch.cat([post.cell_std(phi, lam) for _, _, phi in _feature_chunks(prob, field, 8192)])
     bar.update(1)
     bar.close()
     field.eval()
-    with torch.no_grad():  # the model from the field itself, in chunks (no n_cells x F cache is kept)
+    with torch.no_grad():  # the model: the field's cell values, in chunks (no n_cells x F cache is kept)
         if sep is not None:
             m = (b0 + sep.apply(w.to(torch.float64))).to(prob.dtype)
+        elif is_lattice_field(field):  # the cell means of the features, as the design has them
+            m = torch.cat([b0 + phi.to(torch.float64) @ w.to(device=phi.device, dtype=torch.float64)
+                           for _, _, phi in _feature_chunks(prob, field, 8192)]).to(prob.dtype)
         else:
             nq = prob.points.shape[0] // prob.mesh.n_cells
             m = evaluate_on_mesh(field, prob.mesh, cfg.quadrature, chunk=8192 * nq).to(prob.dtype)

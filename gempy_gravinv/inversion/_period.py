@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..density._encodings import matern_amplitude
@@ -119,7 +120,43 @@ def lattice_harmonics(extent, k_max: int = HARMONICS) -> list[int]:
     return [max(2, int(math.ceil(k_max * L / ref))) for L in lengths]
 
 
-def lattice_posteriors(prob, cfg, make_field: Callable, k_max: int | dict = HARMONICS):
+def core_extent(mesh) -> np.ndarray | None:
+    """The box (6,) m of a padded tensor mesh's core, or None where the mesh has no padding.
+
+    Along each axis, the span of the tensor mesh's cells of the smallest width on that
+    axis (the core of a mesh built with padding cells that grow outward, as
+    ``discretize.TensorMesh([(h, n_pad, -r), (h, n), (h, n_pad, r)])`` builds it),
+    within the extent of the active cells. None for meshes that are not tensor meshes
+    (an octree has no one core), for uniform meshes and where the core is not a box
+    of at least two cells per axis.
+    """
+    nodes = mesh.tensor_nodes()
+    if nodes is None:
+        return None
+    ext = np.asarray(mesh.extent, dtype=np.float64)
+    core = ext.copy()
+    for a, x in enumerate(nodes):
+        h = np.diff(x)
+        small = np.flatnonzero(h <= h.min() * (1.0 + 1e-6))
+        if small.size < 2:
+            return None
+        core[2 * a] = max(ext[2 * a], x[small[0]])
+        core[2 * a + 1] = min(ext[2 * a + 1], x[small[-1] + 1])
+    if not np.all(core[1::2] > core[0::2]) or np.allclose(core, ext, rtol=0.0, atol=1e-6 * np.ptp(ext)):
+        return None
+    return core
+
+
+def in_core(mesh) -> np.ndarray | None:
+    """Which cells (bool (n_cells,)) have their centre in the mesh's core (:func:`core_extent`); None without one."""
+    core = core_extent(mesh)
+    if core is None:
+        return None
+    c = mesh.cell_centers
+    return np.all((c >= core[0::2]) & (c <= core[1::2]), axis=1)
+
+
+def lattice_posteriors(prob, cfg, make_field: Callable, k_max: int | dict = HARMONICS, box=None):
     """Every Matérn lattice model of the grid: ``(period, ℓ, ν, harmonics, HeadPosterior)``, one at a time.
 
     For each period (:data:`PERIODS`, in boxes; or the keys of ``k_max`` when it is a
@@ -129,15 +166,18 @@ def lattice_posteriors(prob, cfg, make_field: Callable, k_max: int | dict = HARM
     largest horizontal extent x :data:`SMOOTHNESS`) only rescales its columns by the
     Matérn amplitudes ``(1 + ℓ²|k|²)^(-(ν+3/2)/2)``. The posteriors are built with
     ``evidence_only=True`` (evidence and misfit, no weights), from the Gram matrix of the
-    design's smaller side.
+    design's smaller side. ``box`` (6,) m: the lattice's box (default the mesh's
+    extent; e.g. :func:`core_extent`), whose span sets the harmonics and the ℓ grid.
     """
-    extent = [float(v) for v in prob.mesh.extent]
+    extent = [float(v) for v in (prob.mesh.extent if box is None else box)]
     span = max(extent[1] - extent[0], extent[3] - extent[2])
     counts = dict(k_max) if isinstance(k_max, dict) else {f: int(k_max) for f in PERIODS}
     for f, k in counts.items():
         harmonics = lattice_harmonics(extent, k)
-        A, b, field = _whitened_lattice(prob, cfg, dict(n_harmonics=harmonics, lattice=True, period_factor=f),
-                                        make_field)
+        opts = dict(n_harmonics=harmonics, lattice=True, period_factor=f)
+        if box is not None:
+            opts["box_extent"] = extent
+        A, b, field = _whitened_lattice(prob, cfg, opts, make_field)
         lengths = torch.as_tensor([f * (extent[1] - extent[0]), f * (extent[3] - extent[2]),
                                    f * (extent[5] - extent[4])], dtype=torch.float64)
         k2 = ((field.encoding.wave.to(torch.float64).cpu() / lengths[None, :]) ** 2).sum(1)
@@ -155,14 +195,23 @@ def lattice_posteriors(prob, cfg, make_field: Callable, k_max: int | dict = HARM
             yield f, ell, nu, harmonics, post
 
 
-def _best_models(prob, cfg, make_field: Callable, k_max: dict) -> dict:
+def _best_models(prob, cfg, make_field: Callable, k_max: dict, box=None) -> dict:
     """Per period of ``k_max`` (period → harmonics): ``(log evidence, ℓ, ν, harmonics)`` of its best lattice."""
     best: dict[float, tuple] = {}
-    for f, ell, nu, harmonics, post in lattice_posteriors(prob, cfg, make_field, k_max):
+    for f, ell, nu, harmonics, post in lattice_posteriors(prob, cfg, make_field, k_max, box):
         ev = float(post.log_evidence(post.evidence()))
         if f not in best or ev > best[f][0]:
             best[f] = (ev, ell, nu, harmonics)
     return best
+
+
+def _periods_on(prob, cfg, make_field: Callable, box) -> tuple[dict, bool]:
+    """The best lattice of each period over ``box`` (None: the mesh's), the box's refined where it wins."""
+    best = _best_models(prob, cfg, make_field, {f: HARMONICS for f in PERIODS}, box)
+    refined = best[1.0][0] >= best[2.0][0]
+    if refined:  # the box won against a coarser lattice: twice the box again, at the box's shortest wavelength
+        best.update(_best_models(prob, cfg, make_field, {2.0: 2 * HARMONICS}, box))
+    return best, refined
 
 
 def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
@@ -178,34 +227,61 @@ def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
     the larger evidence. Where twice the box wins even at half the resolution, that
     settles it.
 
+    On a padded tensor mesh (:func:`core_extent` not None) the mesh box is mostly
+    padding, which the data barely see, and its lattice spends its harmonics and its
+    grid of ℓ on it. A lattice of twice the core (its own :data:`HARMONICS` and ℓ grid)
+    is then scored too, and the box of larger evidence kept. Not the core itself: a
+    lattice that wraps around the core would copy it into the padding. The lattice
+    describes one period centred on its box; padding cells beyond it take the field's
+    mean (:mod:`gempy_gravinv.inversion._lattice_design`).
+
     Returns
     -------
     encoding_options : dict
         For ``encoding="periodic"``: ``n_harmonics``, ``lattice``, ``spectrum`` (ℓ m, ν),
-        ``spectrum_power`` 1 and ``period_factor``.
+        ``spectrum_power`` 1, ``period_factor`` and, on the core, ``box_extent``.
     report : dict
         ``period_factor``, ``length_m``, ``nu``, ``harmonics`` (per axis, of the kept
-        lattice), ``log_evidence`` of the best model of each period, ``log_bayes_factor``
-        (twice the box over the box, at the same shortest wavelength where ``refined``)
-        and ``rule``.
+        lattice), ``log_evidence`` of the best model of each period (``box`` None on the
+        core), ``log_bayes_factor`` (twice the box over the box, at the same shortest
+        wavelength where ``refined``; None on the core), ``box`` (``"mesh"`` or
+        ``"core"``), ``box_extent`` (m), ``core_log_bayes_factor`` (the core's best over
+        the mesh box's; None without a core) and ``rule``.
     """
-    best = _best_models(prob, cfg, make_field, {f: HARMONICS for f in PERIODS})
-    refined = best[1.0][0] >= best[2.0][0]
-    if refined:  # the box won against a coarser lattice: twice the box again, at the box's shortest wavelength
-        best.update(_best_models(prob, cfg, make_field, {2.0: 2 * HARMONICS}))
-    lbf = best[2.0][0] - best[1.0][0]
-    factor = 2.0 if lbf > 0 else 1.0
+    core = core_extent(prob.mesh)
+    on = {"mesh": _periods_on(prob, cfg, make_field, None)}
+    if core is not None:  # twice the core only: a lattice that wraps around the core copies it into the padding
+        on["core"] = (_best_models(prob, cfg, make_field, {2.0: 2 * HARMONICS}, core), False)
+    top = {name: max(best.values(), key=lambda v: v[0])[0] for name, (best, _) in on.items()}
+    where = max(top, key=top.get)
+    best, refined = on[where]
+    lbf = best[2.0][0] - best[1.0][0] if 1.0 in best else None
+    factor = 2.0 if lbf is None or lbf > 0 else 1.0
     ev, ell, nu, harmonics = best[factor]
-    wraps = "does not wrap" if factor == 2.0 else "wraps"
-    rule = (f"largest evidence: a Matérn field (ℓ = {ell:.4g} m, ν = {nu:g}) that {wraps} around the mesh box "
-            f"(log Bayes factor {abs(lbf):.1f} over the other period"
-            + (", at the same shortest wavelength)" if refined else ", itself at twice the shortest wavelength)"))
+    if where == "core":
+        rule = (f"largest evidence: a Matérn field (ℓ = {ell:.4g} m, ν = {nu:g}) on a lattice of twice the mesh's "
+                "core (its cells of the smallest widths; padding beyond one period centred on the core takes the "
+                "mean)")
+    else:
+        wraps = "does not wrap" if factor == 2.0 else "wraps"
+        rule = (f"largest evidence: a Matérn field (ℓ = {ell:.4g} m, ν = {nu:g}) that {wraps} around the mesh box "
+                f"(log Bayes factor {abs(lbf):.1f} over the other period"
+                + (", at the same shortest wavelength)" if refined else ", itself at twice the shortest wavelength)"))
+    core_lbf = None if core is None else top["core"] - top["mesh"]
+    if core is not None:
+        rule += (f"; log Bayes factor {abs(core_lbf):.1f} over the best lattice on "
+                 + ("the whole mesh box" if where == "core" else "twice the mesh's core"))
     logger.info("lattice prior from the data: %s", rule)
     opts = dict(n_harmonics=list(harmonics), lattice=True, spectrum=[ell, nu], spectrum_power=1.0,
                 period_factor=factor)
+    if where == "core":
+        opts["box_extent"] = [float(v) for v in core]
     return opts, dict(period_factor=factor, length_m=ell, nu=nu, harmonics=list(harmonics),
-                      log_evidence={"box": best[1.0][0], "twice_box": best[2.0][0]}, log_bayes_factor=lbf,
-                      refined=refined, rule=rule)
+                      log_evidence={"box": best[1.0][0] if 1.0 in best else None, "twice_box": best[2.0][0]},
+                      log_bayes_factor=lbf,
+                      refined=refined, box=where, box_extent=[float(v) for v in (core if where == "core" else
+                                                                                  prob.mesh.extent)],
+                      core_log_bayes_factor=core_lbf, rule=rule)
 
 
 def lattice_config(prob, cfg, make_field: Callable):

@@ -36,7 +36,7 @@ from ._config import INRConfig
 from ._depth import MeshTopDepth, depth_weight, footprint, make_depth
 from ._memory import EVAL_CHUNK
 from ._noise import estimate_noise
-from ._period import choose_period, lattice_config
+from ._period import choose_period, in_core, lattice_config
 from ._regional import make_regional
 from ._regularizers import make_regularizer
 from ._streamed import ROW_BLOCK_BYTES, SetupPlan, plan_setup
@@ -362,7 +362,9 @@ class Problem:
             self.prior_selection = dict(prior="compact", rule=f"no least-squares image ({why}): "
                                                                "kept the configured prior")
             return cfg
-        self.prior_selection = choose_prior(*images, footprint(self.survey.locations, self.mesh.cell_centers))
+        inside = footprint(self.survey.locations, self.mesh.cell_centers)
+        core = in_core(self.mesh)  # a padded mesh: its padding, beneath as beside, carries edge effects
+        self.prior_selection = choose_prior(*images, inside if core is None else inside & core)
         logger.info("prior chosen from the data: %s", self.prior_selection["rule"])
         if self.prior_selection["prior"] == "smooth":  # a Matérn lattice, chosen by the evidence
             cfg, lattice = lattice_config(

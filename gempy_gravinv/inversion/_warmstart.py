@@ -264,8 +264,9 @@ def choose_prior(image: torch.Tensor, null: torch.Tensor, inside: np.ndarray | N
     Monte-Carlo probability of a null image at least as heavy-tailed:
     ``(1 + #{null >= observed}) / (1 + draws)``. The rule: ``"compact"`` when
     ``p <= level``, else ``"smooth"``. Measured over the cells under the survey
-    (``inside``): padding cells beyond the stations carry the edge effects of any field,
-    not its shape.
+    (``inside``; the inversion also leaves out the padding of a padded tensor mesh, below
+    the core as beside it): padding cells carry the edge effects of any field, not its
+    shape.
 
     Parameters
     ----------
