@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/graded_meshes.py [--cases pad_two,pad_40,pad_deep,tree_two,tree_one,field_flat,field_pad]
+    python benchmarks/graded_meshes.py [--cases pad_two,pad_40,pad_deep,tree_two,tree_one,field_flat,field_pad,
+                                               tree_field]
                                        [--seeds 0,1] [--methods inr,simpeg_l2,simpeg_sparse] [--perturb K]
                                        [--net-seeds K] [--inr-option FIELD=VALUE ...]
 
@@ -24,6 +25,7 @@ above flat ground, drawn with the seed), g_z from our prism forward with noise o
   smooth Matérn field (ℓ 150 m, ν 1.5, largest |contrast| 200 kg/m³) made by random
   Fourier features, so it wraps around no box; 300 stations.
 - ``field_pad``: the same field on ``pad_two``'s padded mesh (padding cells included).
+- ``tree_field``: the same field on the octree of ``tree_one``; 300 stations.
 
 Prints Pearson r against the true model and the wall time of each method (one torch
 thread, the same process). ``--perturb K`` also runs every method on K copies of the
@@ -97,6 +99,7 @@ CASES = {
     "tree_one": (_octree, 250, _box((-100, -150, -300), (150, 100, -150), 300.0)),
     "field_flat": (_uniform, 300, _smooth_field),
     "field_pad": (_padded, 300, _smooth_field),
+    "tree_field": (_octree, 300, _smooth_field),
 }
 
 
