@@ -29,7 +29,7 @@ import torch
 
 from .._validation import check_choice
 from ..density import evaluate_on_mesh
-from ._lattice_design import SeparableLattice, cell_features, is_lattice_field
+from ._lattice_design import BLOCK_BYTES, SeparableLattice, cell_features, is_lattice_field
 
 HEAD_RULES = ("discrepancy", "evidence")
 
@@ -74,6 +74,8 @@ def _feature_chunks(prob, field: torch.nn.Module, cells: int):
     n = prob.mesh.n_cells
     nq = prob.points.shape[0] // n
     exact = is_lattice_field(field)
+    if exact:  # complex cell means (cells x waves) and their products: within BLOCK_BYTES per chunk
+        cells = max(1, min(cells, BLOCK_BYTES // (48 * int(field.encoding.wave.shape[0]))))
     with torch.no_grad():
         for c0 in range(0, n, cells):
             c1 = min(n, c0 + cells)
