@@ -26,6 +26,7 @@ means cell by cell (:func:`cell_features`).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 
@@ -155,9 +156,9 @@ class SeparableLattice:
             spans.append((lo, hi, float(centre[a])))
         return cls(prob, field, axes, shape, spans)
 
-    @property
+    @functools.cached_property
     def phi_sq(self) -> torch.Tensor:
-        """``|φ_c|²`` per cell (n_cells,) float64: ``Σ_n a_n² Π_a |e_a(c, n_a)|²``, summed axis by axis."""
+        """``|φ_c|²`` per cell (n_cells,) float64: ``Σ_n a_n² Π_a |e_a(c, n_a)|²``, summed axis by axis (once)."""
         grid = torch.zeros(math.prod(self.m), dtype=torch.float64, device=self.device)
         grid[self.pick] = self.amp ** 2
         q = [(e.abs() ** 2).T for e in self.exps]  # (M_a, N_a)

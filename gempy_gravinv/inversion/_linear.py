@@ -459,24 +459,29 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     with torch.no_grad():
         last.weight.copy_((w / scale).to(last.weight)[None, :])
         last.bias.fill_(b0 / scale)
-    std = None
-    if cfg.head_std and sep is not None:  # Φ g and Φ V summed axis by axis
-        std = post.cell_std_by(sep.apply, sep.phi_sq.to(post.V), lam)
-    elif cfg.head_std:
-        std = torch.cat([post.cell_std(phi, lam) for _, _, phi in _feature_chunks(prob, field, 8192)])
+    std = m = None
+    w64 = w.to(torch.float64)
+    if sep is not None:  # Φ g, Φ V and Φ w summed axis by axis
+        if cfg.head_std:
+            std = post.cell_std_by(sep.apply, sep.phi_sq.to(post.V), lam)
+        m = b0 + sep.apply(w64)
+    elif cfg.head_std or is_lattice_field(field):  # one pass over the cells' features for the std and the model
+        stds, ms = [], []
+        for _, _, phi in _feature_chunks(prob, field, 8192):
+            if cfg.head_std:
+                stds.append(post.cell_std(phi, lam))
+            ms.append(b0 + phi.to(torch.float64) @ w64.to(phi.device))
+        std = torch.cat(stds) if stds else None
+        m = torch.cat(ms) if is_lattice_field(field) else None  # a lattice's cell means, as the design has them
     bar.update(1)
     bar.close()
     field.eval()
-    with torch.no_grad():  # the model: the field's cell values, in chunks (no n_cells x F cache is kept)
-        if sep is not None:
-            m = (b0 + sep.apply(w.to(torch.float64))).to(prob.dtype)
-        elif is_lattice_field(field):  # the cell means of the features, as the design has them
-            m = torch.cat([b0 + phi.to(torch.float64) @ w.to(device=phi.device, dtype=torch.float64)
-                           for _, _, phi in _feature_chunks(prob, field, 8192)]).to(prob.dtype)
-        else:
+    with torch.no_grad():  # other fields: the model from the field itself, in chunks (no n_cells x F cache)
+        if m is None:
             nq = prob.points.shape[0] // prob.mesh.n_cells
-            m = evaluate_on_mesh(field, prob.mesh, cfg.quadrature, chunk=8192 * nq).to(prob.dtype)
+            m = evaluate_on_mesh(field, prob.mesh, cfg.quadrature, chunk=8192 * nq)
             _drop_caches(field)
+        m = m.to(prob.dtype)
         chi2 = float(prob.chi2(m))
     elapsed = time.perf_counter() - t0
     tau = 1.0 / math.sqrt(lam) if math.isfinite(lam) else 0.0

@@ -229,11 +229,12 @@ def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
 
     On a padded tensor mesh (:func:`core_extent` not None) the mesh box is mostly
     padding, which the data barely see, and its lattice spends its harmonics and its
-    grid of ℓ on it. A lattice of twice the core (its own :data:`HARMONICS` and ℓ grid)
-    is then scored too, and the box of larger evidence kept. Not the core itself: a
-    lattice that wraps around the core would copy it into the padding. The lattice
-    describes one period centred on its box; padding cells beyond it take the field's
-    mean (:mod:`gempy_gravinv.inversion._lattice_design`).
+    grid of ℓ on it. A lattice of twice the core (its own ℓ grid, twice
+    :data:`HARMONICS`: the refined twice-the-box resolution of a uniform mesh) is then
+    scored too, and the box of larger evidence kept. Not the core itself: a lattice
+    that wraps around the core would copy it into the padding. The lattice describes
+    one period centred on its box; padding cells beyond it take the field's mean
+    (:mod:`gempy_gravinv.inversion._lattice_design`).
 
     Returns
     -------
