@@ -66,11 +66,9 @@ def _uniform():
 def _smooth_field(c, ell: float = 150.0, nu: float = 1.5, seed: int = 1, waves: int = 4000):
     """A stationary Matérn field (ℓ m, ν) at the points ``c`` by random Fourier features: on no lattice, so it
     neither wraps around any box nor depends on the mesh; mean 0 over the points, largest |value| 200 kg/m³."""
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal((waves, 3)) / np.sqrt(rng.chisquare(2 * nu, waves) / (2 * nu))[:, None] / ell
-    f = np.cos(np.asarray(c) @ w.T + rng.uniform(0.0, 2 * np.pi, waves)).sum(1)
-    f = f - f.mean()
-    return 200.0 * f / np.abs(f).max()
+    from gempy_gravinv.cases.random_cases import matern_rff_field
+
+    return matern_rff_field(c, ell, nu, seed, waves)
 
 
 def _octree():

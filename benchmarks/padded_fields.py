@@ -30,19 +30,13 @@ import torch
 BOUNDS = (-300.0, 300.0)
 
 
-def _rff(points, ell: float, nu: float, rng, waves: int = 3000) -> np.ndarray:
-    w = rng.standard_normal((waves, 3)) / np.sqrt(rng.chisquare(2 * nu, waves) / (2 * nu))[:, None] / ell
-    f = np.cos(np.asarray(points) @ w.T + rng.uniform(0.0, 2 * np.pi, waves)).sum(1)
-    f = f - f.mean()
-    return 200.0 * f / np.abs(f).max()
-
-
 def build(seed: int):
     """``(survey, PrismMesh, true model kg/m³, core mask, geometry dict)`` of geometry seed ``seed``."""
     from discretize import TensorMesh
 
     import gempy_gravinv as gg
     from gempy_gravinv._forward import forward_gz
+    from gempy_gravinv.cases.random_cases import matern_rff_field
 
     rng = np.random.default_rng(seed)
     h = float(rng.choice([10.0, 50.0, 200.0]))
@@ -51,7 +45,7 @@ def build(seed: int):
     hx = [(h, npad, -grow), (h, nc), (h, npad, grow)]
     mesh = gg.PrismMesh.from_discretize(TensorMesh([hx, hx, [(h, npad, -grow), (h, nz)]], "CCN"))
     ell, nu = h * float(np.exp(rng.uniform(np.log(1.5), np.log(6.0)))), float(rng.choice([0.5, 1.5, 2.5]))
-    model = _rff(mesh.cell_centers, ell, nu, rng)
+    model = matern_rff_field(mesh.cell_centers, ell, nu, rng)
     half, n = 0.45 * nc * h, int(rng.integers(150, 401))
     st = np.column_stack([rng.uniform(-half, half, n), rng.uniform(-half, half, n), np.full(n, 0.1 * h)])
     g = forward_gz(mesh, st, model)

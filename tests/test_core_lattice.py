@@ -18,6 +18,7 @@ from discretize import TensorMesh, TreeMesh
 
 import gempy_gravinv as gg
 from gempy_gravinv._forward import forward_gz
+from gempy_gravinv.cases.random_cases import matern_rff_field
 from gempy_gravinv.density import INRDensity
 from gempy_gravinv.inversion import INRConfig, _lattice_design, _linear, _period, invert_inr
 from gempy_gravinv.inversion._lattice_design import SeparableLattice, cell_features
@@ -35,13 +36,9 @@ def _padded(n_core=(16, 16, 8), pad=4, h=50.0, pad_z=True, grow=1.3):
     return TensorMesh([hx, hy, hz], "CCN")
 
 
-def _rff_field(points, ell=150.0, nu=1.5, seed=1, waves=3000):
+def _rff_field(points, ell=150.0, nu=1.5, seed=1):
     """A Matérn field by random Fourier features (on no lattice), mean 0, largest |value| 200 kg/m³."""
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal((waves, 3)) / np.sqrt(rng.chisquare(2 * nu, waves) / (2 * nu))[:, None] / ell
-    f = np.cos(np.asarray(points) @ w.T + rng.uniform(0.0, 2 * np.pi, waves)).sum(1)
-    f = f - f.mean()
-    return 200.0 * f / np.abs(f).max()
+    return matern_rff_field(points, ell, nu, seed, waves=3000)
 
 
 def _survey(mesh, model, n=200, seed=0):
@@ -51,6 +48,24 @@ def _survey(mesh, model, n=200, seed=0):
     g = forward_gz(mesh, st, model)
     std = 0.02 * np.abs(g) + 0.005
     return gg.Survey(st, g + np.random.default_rng(seed).normal(0.0, std), std)
+
+
+@pytest.mark.parametrize("nu", [0.5, 1.5])
+def test_the_random_fourier_field_has_the_matern_covariance(nu):
+    """The benchmarks' field on no lattice: correlation at lag ℓ against the Matérn kernel, mean 0, peak 200."""
+    from scipy.special import gamma, kv
+
+    rng = np.random.default_rng(5)
+    corr = []
+    for seed in range(6):
+        p = rng.uniform(-5000, 5000, (3000, 3))
+        d = rng.standard_normal((3000, 3))
+        f = matern_rff_field(np.r_[p, p + 100.0 * d / np.linalg.norm(d, axis=1)[:, None]], 100.0, nu, seed)
+        assert abs(f.mean()) < 1e-9 and np.abs(f).max() == pytest.approx(200.0)
+        corr.append(np.corrcoef(f[:3000], f[3000:])[0, 1])
+    x = np.sqrt(2 * nu)  # r = ℓ
+    assert np.mean(corr) == pytest.approx(2 ** (1 - nu) / gamma(nu) * x ** nu * kv(nu, x), abs=0.04)
+    np.testing.assert_array_equal(matern_rff_field(p, 100.0, nu, 3), matern_rff_field(p, 100.0, nu, 3))
 
 
 def test_the_core_is_the_span_of_the_smallest_cells_of_each_axis():

@@ -37,13 +37,50 @@ from .._validation import check_int
 from .suite import _box, _case, _mesh, _paint, _topo_active
 from .synthetic import SyntheticCase, grf_field
 
-__all__ = ["random_case", "random_field_case", "random_by_name", "RANDOM_PREFIX", "FIELD_PREFIX",
+__all__ = ["random_case", "random_field_case", "random_by_name", "matern_rff_field", "RANDOM_PREFIX", "FIELD_PREFIX",
            "parse_random_name"]
 
 #: case names of the bodies' family are ``RANDOM_PREFIX + str(geometry_seed)``
 RANDOM_PREFIX = "random_"
 #: case names of the smooth fields' family are ``FIELD_PREFIX + str(geometry_seed)``
 FIELD_PREFIX = "randfield_"
+
+
+def matern_rff_field(points, length_m: float, nu: float, rng, waves: int = 3000, peak: float = 200.0) -> np.ndarray:
+    """A stationary Matérn field at ``points`` by random Fourier features, on no lattice (kg/m³).
+
+    ``waves`` cosines with wave vectors ``ω = z / (ℓ sqrt(χ²_{2ν} / 2ν))`` (``z`` standard
+    normal in 3-D: a multivariate Student-t of 2ν degrees of freedom, the Matérn spectrum)
+    and uniform phases: its covariance is the Matérn
+    ``2^(1-ν)/Γ(ν) (√(2ν) r/ℓ)^ν K_ν(√(2ν) r/ℓ)`` (Rasmussen & Williams' convention; ν = 0.5
+    gives ``exp(-r/ℓ)``) up to the features' sampling. It neither wraps around any box nor
+    depends on a mesh. Its mean over the points is removed and its largest |value| is ``peak``.
+
+    Parameters
+    ----------
+    points : array_like (n, 3)
+        Where to evaluate it, m.
+    length_m : float
+        Correlation length ℓ, m.
+    nu : float
+        Smoothness ν > 0.
+    rng : int or numpy.random.Generator
+        The seed, or a generator the draws continue (normal, χ², then uniform).
+    waves : int
+        Number of random Fourier features.
+    peak : float
+        Largest |value| after the mean is removed, kg/m³.
+
+    Returns
+    -------
+    numpy.ndarray (n,)
+        Density contrast, kg/m³.
+    """
+    rng = np.random.default_rng(rng)
+    w = rng.standard_normal((waves, 3)) / np.sqrt(rng.chisquare(2 * nu, waves) / (2 * nu))[:, None] / length_m
+    f = np.cos(np.asarray(points, dtype=np.float64) @ w.T + rng.uniform(0.0, 2 * np.pi, waves)).sum(1)
+    f = f - f.mean()
+    return peak * f / np.abs(f).max()
 
 
 def parse_random_name(name: str, prefix: str = RANDOM_PREFIX) -> int | None:
