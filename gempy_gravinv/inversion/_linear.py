@@ -466,13 +466,14 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
             std = post.cell_std_by(sep.apply, sep.phi_sq.to(post.V), lam)
         m = b0 + sep.apply(w64)
     elif cfg.head_std or is_lattice_field(field):  # one pass over the cells' features for the std and the model
-        stds, ms = [], []
+        stds, ms, lattice = [], [], is_lattice_field(field)
         for _, _, phi in _feature_chunks(prob, field, 8192):
             if cfg.head_std:
                 stds.append(post.cell_std(phi, lam))
-            ms.append(b0 + phi.to(torch.float64) @ w64.to(phi.device))
+            if lattice:  # a lattice's cell means, as the design has them
+                ms.append(b0 + phi.to(torch.float64) @ w64.to(phi.device))
         std = torch.cat(stds) if stds else None
-        m = torch.cat(ms) if is_lattice_field(field) else None  # a lattice's cell means, as the design has them
+        m = torch.cat(ms) if lattice else None
     bar.update(1)
     bar.close()
     field.eval()
