@@ -10,9 +10,10 @@ import torch
 from gempy_gravinv import INRConfig, Survey, invert_inr
 from gempy_gravinv.cases import synthetic
 from gempy_gravinv.inversion._depth import StationDepth, footprint
+from gempy_gravinv.inversion._prior import choose_prior
 from gempy_gravinv.inversion._problem import Problem
 from gempy_gravinv.inversion._regional import Regional
-from gempy_gravinv.inversion._warmstart import choose_prior, loo_with_regional
+from gempy_gravinv.inversion._warmstart import loo_with_regional
 
 FAST = dict(progress=False, max_steps=150, warm_start_steps=100, dtype="float64")
 

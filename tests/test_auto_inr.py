@@ -12,7 +12,7 @@ import torch
 from gempy_gravinv import INRConfig, PrismMesh, Survey, active_from_topography, invert_inr
 from gempy_gravinv.cases import suite, synthetic
 from gempy_gravinv.inversion._depth import StationDepth
-from gempy_gravinv.inversion._warmstart import SIGNIFICANCE, choose_prior
+from gempy_gravinv.inversion._prior import SIGNIFICANCE, choose_prior
 from gempy_gravinv.io import read_topography
 
 FAST = dict(progress=False, max_steps=150, warm_start_steps=100, dtype="float64")

@@ -136,3 +136,45 @@ def test_the_evidence_grid_at_once_equals_it_point_by_point():
     np.testing.assert_allclose(post._log_evidences(lams), [post.log_evidence(x) for x in lams], rtol=1e-12, atol=1e-9)
     lam = post.evidence()
     assert all(post.log_evidence(lam) >= post.log_evidence(x) for x in (lam * 0.9, lam * 1.1, lams[0], lams[-1]))
+
+
+@pytest.fixture(scope="module")
+def octree_case():
+    """An octree refined around 60 stations (25 m cells there, 200 m at depth), a smooth field on it."""
+    from discretize import TreeMesh
+
+    import gempy_gravinv as gg
+    from gempy_gravinv._forward import forward_gz
+    from gempy_gravinv.cases.random_cases import matern_rff_field
+
+    tree = TreeMesh([[(25.0, 32)], [(25.0, 32)], [(25.0, 16)]], origin=(-400.0, -400.0, -400.0),
+                    diagonal_balance=True)
+    rng = np.random.default_rng(3)
+    st = np.column_stack([rng.uniform(-150, 150, 60), rng.uniform(-150, 150, 60), np.full(60, 5.0)])
+    tree.refine_points(np.c_[st[:, :2], np.zeros(60)], level=-1, padding_cells_by_level=[1, 1, 1],
+                       finalize=True)
+    mesh = gg.PrismMesh.from_discretize(tree)
+    model = matern_rff_field(mesh.cell_centers, 100.0, 1.5, 0)
+    g = forward_gz(mesh, st, model)
+    std = 0.02 * np.abs(g) + 0.01
+    return gg.Survey(st, g + np.random.default_rng(0).normal(0.0, std), std), mesh
+
+
+def test_an_octree_s_sums_add_one_grid_per_cell_size(octree_case, monkeypatch):
+    """Its cells lie on no one tensor grid; each size's cells do, and the sums over them add up."""
+    survey, mesh = octree_case
+    cfg = INRConfig.auto(dtype="float64", prior_from_data=False, regional="none", progress=False)
+    prob = Problem(survey, mesh, cfg)
+    field = _field(prob, cfg, LATTICES[0])
+    sep = SeparableLattice.of(prob, field)
+    sizes = np.unique(np.round(mesh.cell_widths, 6), axis=0)
+    assert sep is not None and len(sep.grids) == len(sizes) >= 3
+    phi = cell_features(field, mesh.bounds)
+    coef = torch.as_tensor(np.random.default_rng(2).normal(size=(phi.shape[1], 2)))
+    np.testing.assert_allclose(sep.apply(coef), phi @ coef, rtol=0, atol=1e-10 * float((phi @ coef).abs().max()))
+    np.testing.assert_allclose(sep.phi_sq, phi.square().sum(1), rtol=1e-10)
+    fast, sq_fast = _linear._design(prob, field)
+    _cell_by_cell(monkeypatch)
+    slow, sq_slow = _linear._design(prob, field)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-10 * float(slow.abs().max()))
+    assert sq_fast == pytest.approx(sq_slow, rel=1e-10)

@@ -36,8 +36,11 @@ import torch
 from ..density._encodings import PeriodicEncoding
 
 #: Largest grid (nodes) per cell for which the separable sums are used: a tensor mesh has
-#: one node per cell, an active subset under topography a few; an octree far more.
+#: one node per cell, an active subset under topography a few; an octree's grids (one
+#: per cell size, each over the box of its cells) a few.
 GRID_PER_CELL = 8
+#: Most cell sizes (groups of one tensor grid each) the separable sums take.
+MAX_GROUPS = 64
 #: Largest intermediate array of one block of rows, bytes (complex128).
 BLOCK_BYTES = 256 * 2**20
 
@@ -104,29 +107,88 @@ def cell_features(field: torch.nn.Module, bounds: np.ndarray) -> torch.Tensor:
     return torch.cat([amp * s.imag, amp * s.real], dim=1)
 
 
+class _Grid:
+    """Cells on one tensor grid.
+
+    ``cells``: which cells (None for all, in order); ``shape``: the grid's; ``flat``: each
+    cell's node; ``exps``: the axis means at the grid's nodes, one ``(N_a, M_a)`` per axis.
+    """
+
+    def __init__(self, cells, shape, flat, exps) -> None:
+        self.cells, self.shape, self.flat, self.exps = cells, shape, flat, exps
+        self.back = [e.T for e in exps]  # (M_a, N_a)
+
+
+def _tensor_grid(t_lo: np.ndarray, t_hi: np.ndarray) -> tuple[list, tuple, list] | None:
+    """``(axes, shape, spans)`` of cells ``[t_lo, t_hi]`` (n, 3) on a tensor grid of their centres, or None.
+
+    None where cells of one centre along an axis have different widths there (no tensor grid).
+    """
+    axes = [_axis_grid(np.round((t_lo[:, a] + t_hi[:, a]) / 2, 12)) for a in range(3)]
+    spans = []
+    for a, (v, idx) in enumerate(axes):  # each grid value's cell faces
+        lo, hi = np.zeros(len(v)), np.ones(len(v))
+        lo[idx], hi[idx] = t_lo[:, a], t_hi[:, a]
+        if not (np.allclose(lo[idx], t_lo[:, a], rtol=0, atol=1e-9)
+                and np.allclose(hi[idx], t_hi[:, a], rtol=0, atol=1e-9)):
+            return None
+        spans.append((lo, hi))
+    return axes, tuple(len(v) for v, _ in axes), spans
+
+
+def _cell_groups(t_lo: np.ndarray, t_hi: np.ndarray) -> list[np.ndarray | None] | None:
+    """The cells as groups that each lie on a tensor grid: all at once (a tensor mesh), else by their widths.
+
+    Cells of one width triple (one level of an octree) always do. None where the grids
+    together would have more than :data:`GRID_PER_CELL` nodes per cell or there are more
+    than :data:`MAX_GROUPS` widths.
+    """
+    n = t_lo.shape[0]
+    grid = _tensor_grid(t_lo, t_hi)
+    if grid is not None and math.prod(grid[1]) <= GRID_PER_CELL * n:
+        return [None]
+    _, key = np.unique(np.round(t_hi - t_lo, 9), axis=0, return_inverse=True)
+    key = key.reshape(-1)
+    groups = [np.flatnonzero(key == g) for g in range(int(key.max()) + 1)]
+    if len(groups) > MAX_GROUPS:
+        return None
+    nodes = sum(math.prod(len(np.unique(np.round((t_lo[i, a] + t_hi[i, a]) / 2, 12))) for a in range(3))
+                for i in groups)
+    return groups if nodes <= GRID_PER_CELL * n else None
+
+
 class SeparableLattice:
     """The sums over the cells of a one-layer periodic field, axis by axis (see the module text).
 
     Build it with :meth:`of`, which returns None where the sums do not separate.
     ``design`` gives ``G [1, Φ]`` and ``apply`` gives ``Φ C`` (the field of weights ``C``
-    at every cell) without an ``n_cells x F`` feature array.
+    at every cell) without an ``n_cells x F`` feature array. The cells of a tensor mesh
+    lie on one grid; those of an octree on one grid per cell size, whose sums add.
     """
 
-    def __init__(self, prob, field: torch.nn.Module, axes, shape, spans) -> None:
+    def __init__(self, prob, field: torch.nn.Module, groups, t_lo, t_hi, centre) -> None:
         enc = field.encoding
-        self.prob, self.shape, self.device = prob, shape, prob.device
+        self.prob, self.device = prob, prob.device
         n = _wave_integers(field)
         k = n.abs().max(0).values.tolist()
         self.m = [2 * ka + 1 for ka in k]
-        self.exps = [axis_means(lo, hi, c, ka).to(self.device) for (lo, hi, c), ka in zip(spans, k)]
-        self.flat = torch.as_tensor(np.ravel_multi_index(tuple(i for _, i in axes), shape), device=self.device)
         self.pick = torch.as_tensor(np.ravel_multi_index(tuple((n[:, a] + k[a]).numpy() for a in range(3)),
                                                          tuple(self.m)), device=self.device)
         self.amp = enc.amp.to(device=self.device, dtype=torch.float64)
         self.w = n.shape[0]
-        m, s = self.m, shape
-        widest = max(s[0] * s[1] * s[2], m[0] * s[1] * s[2], m[0] * m[1] * s[2], m[0] * m[1] * m[2],
-                     s[0] * m[1] * m[2], s[0] * s[1] * m[2])  # every intermediate of design and apply
+        self.grids = []
+        widest = 1
+        for cells in groups:
+            lo, hi = (t_lo, t_hi) if cells is None else (t_lo[cells], t_hi[cells])
+            axes, s, spans = _tensor_grid(lo, hi)
+            exps = [axis_means(a_lo, a_hi, float(centre[a]), ka).to(self.device)
+                    for a, ((a_lo, a_hi), ka) in enumerate(zip(spans, k))]
+            flat = torch.as_tensor(np.ravel_multi_index(tuple(i for _, i in axes), s), device=self.device)
+            self.grids.append(_Grid(None if cells is None else torch.as_tensor(cells, device=self.device), s, flat,
+                                    exps))
+            m = self.m
+            widest = max(widest, s[0] * s[1] * s[2], m[0] * s[1] * s[2], m[0] * m[1] * s[2], m[0] * m[1] * m[2],
+                         s[0] * m[1] * m[2], s[0] * s[1] * m[2])  # every intermediate of design and apply
         self.step = max(1, BLOCK_BYTES // (16 * widest))  # rows (or weight vectors) per intermediate
 
     @classmethod
@@ -135,42 +197,50 @@ class SeparableLattice:
 
         They apply to an :class:`~gempy_gravinv.density.INRDensity` whose encoding is a
         :class:`~gempy_gravinv.density._encodings.PeriodicEncoding` with no hidden layer,
-        on cells that lie on a tensor grid of at most :data:`GRID_PER_CELL` nodes per
-        cell (one width per node along each axis).
+        on cells that lie on a tensor grid (one width per node along each axis), or on one
+        such grid per cell size (an octree), of at most :data:`GRID_PER_CELL` nodes per
+        cell in all.
         """
-        n_cells = prob.mesh.n_cells
         if not is_lattice_field(field):
             return None
         t_lo, t_hi, centre = _cell_spans(field, prob.mesh.bounds)
-        axes = [_axis_grid(np.round((t_lo[:, a] + t_hi[:, a]) / 2, 12)) for a in range(3)]
-        shape = tuple(len(v) for v, _ in axes)
-        if math.prod(shape) > GRID_PER_CELL * n_cells:
-            return None
-        spans = []
-        for a, (v, idx) in enumerate(axes):  # each grid value's cell faces
-            lo, hi = np.zeros(len(v)), np.ones(len(v))
-            lo[idx], hi[idx] = t_lo[:, a], t_hi[:, a]
-            if not (np.allclose(lo[idx], t_lo[:, a], rtol=0, atol=1e-9)
-                    and np.allclose(hi[idx], t_hi[:, a], rtol=0, atol=1e-9)):
-                return None  # cells of one centre but several widths: no tensor grid
-            spans.append((lo, hi, float(centre[a])))
-        return cls(prob, field, axes, shape, spans)
+        groups = _cell_groups(t_lo, t_hi)
+        return None if groups is None else cls(prob, field, groups, t_lo, t_hi, centre)
 
     @functools.cached_property
     def phi_sq(self) -> torch.Tensor:
         """``|φ_c|²`` per cell (n_cells,) float64: ``Σ_n a_n² Π_a |e_a(c, n_a)|²``, summed axis by axis (once)."""
-        grid = torch.zeros(math.prod(self.m), dtype=torch.float64, device=self.device)
-        grid[self.pick] = self.amp ** 2
-        q = [(e.abs() ** 2).T for e in self.exps]  # (M_a, N_a)
-        v = torch.einsum("abc,ax->xbc", grid.reshape(*self.m), q[0])
-        v = torch.einsum("xbc,by->xyc", v, q[1])
-        v = torch.einsum("xyc,cz->xyz", v, q[2]).reshape(-1)
-        return v[self.flat]
+        amp2 = torch.zeros(math.prod(self.m), dtype=torch.float64, device=self.device)
+        amp2[self.pick] = self.amp ** 2
+        out = torch.empty(self.prob.mesh.n_cells, dtype=torch.float64, device=self.device)
+        for g in self.grids:
+            q = [(b.abs() ** 2) for b in g.back]  # (M_a, N_a)
+            v = torch.einsum("abc,ax->xbc", amp2.reshape(*self.m), q[0])
+            v = torch.einsum("xbc,by->xyc", v, q[1])
+            v = torch.einsum("xyc,cz->xyz", v, q[2]).reshape(-1)[g.flat]
+            if g.cells is None:
+                out = v
+            else:
+                out[g.cells] = v
+        return out
 
     @property
     def mean_sq(self) -> float:
         """Mean over the cells of ``|φ|²``."""
         return float(self.phi_sq.mean())
+
+    def _sums(self, g: torch.Tensor) -> torch.Tensor:
+        """``S (rows, W)`` complex128: each row of ``g`` (rows, n_cells) summed against every wave's cell means."""
+        total = None
+        for grid in self.grids:
+            rows = g if grid.cells is None else g[:, grid.cells]
+            lay = torch.zeros(g.shape[0], math.prod(grid.shape), dtype=torch.complex128, device=self.device)
+            lay[:, grid.flat] = rows.to(torch.complex128)
+            s = torch.einsum("rxyz,xa->rayz", lay.reshape(g.shape[0], *grid.shape), grid.exps[0])
+            s = torch.einsum("rayz,yb->rabz", s, grid.exps[1])
+            s = torch.einsum("rabz,zc->rabc", s, grid.exps[2]).reshape(g.shape[0], -1)[:, self.pick]
+            total = s if total is None else total.add_(s)
+        return total
 
     def design(self, blocks: Iterable[tuple[int, int, torch.Tensor]]) -> torch.Tensor:
         """``G [1, Φ]`` (n_data, 1 + F) in the problem's dtype: ``G 1``, the sines' columns, the cosines'.
@@ -184,11 +254,7 @@ class SeparableLattice:
             out[r0:r1, 0] = g.sum(1, dtype=torch.float64).to(prob.dtype)
             for a0 in range(0, r1 - r0, self.step):
                 a1 = min(r1 - r0, a0 + self.step)
-                grid = torch.zeros(a1 - a0, math.prod(self.shape), dtype=torch.complex128, device=self.device)
-                grid[:, self.flat] = g[a0:a1].to(torch.complex128)
-                s = torch.einsum("rxyz,xa->rayz", grid.reshape(a1 - a0, *self.shape), self.exps[0])
-                s = torch.einsum("rayz,yb->rabz", s, self.exps[1])
-                s = torch.einsum("rabz,zc->rabc", s, self.exps[2]).reshape(a1 - a0, -1)[:, self.pick]
+                s = self._sums(g[a0:a1])
                 out[r0 + a0:r0 + a1, 1:1 + w] = (self.amp * s.imag).to(prob.dtype)
                 out[r0 + a0:r0 + a1, 1 + w:] = (self.amp * s.real).to(prob.dtype)
         return out
@@ -197,20 +263,24 @@ class SeparableLattice:
         """``Φ C`` (n_cells,) or (n_cells, k) float64: the features times weights ``C`` (F,) or (F, k).
 
         ``Σ_n a_n (C_sin sin θ + C_cos cos θ) = Re Σ_n a_n (C_cos - i C_sin) e^{iθ}``, summed on
-        the grid one axis at a time and read at each cell's node.
+        each grid one axis at a time and read at each cell's node.
         """
         c = coef.to(device=self.device, dtype=torch.float64)
         one = c.dim() == 1
         c = c[:, None] if one else c
         z = (self.amp[:, None] * (c[self.w:] - 1j * c[:self.w])).T  # (k, W) complex
-        out = torch.empty(self.flat.numel(), c.shape[1], dtype=torch.float64, device=self.device)
-        back = [e.T for e in self.exps]  # (M_a, N_a)
+        out = torch.empty(self.prob.mesh.n_cells, c.shape[1], dtype=torch.float64, device=self.device)
         for a0 in range(0, c.shape[1], self.step):
             a1 = min(c.shape[1], a0 + self.step)
-            grid = torch.zeros(a1 - a0, math.prod(self.m), dtype=torch.complex128, device=self.device)
-            grid[:, self.pick] = z[a0:a1]
-            v = torch.einsum("kabc,ax->kxbc", grid.reshape(a1 - a0, *self.m), back[0])
-            v = torch.einsum("kxbc,by->kxyc", v, back[1])
-            v = torch.einsum("kxyc,cz->kxyz", v, back[2]).reshape(a1 - a0, -1)
-            out[:, a0:a1] = v.real[:, self.flat].T
+            lay = torch.zeros(a1 - a0, math.prod(self.m), dtype=torch.complex128, device=self.device)
+            lay[:, self.pick] = z[a0:a1]
+            lay = lay.reshape(a1 - a0, *self.m)
+            for g in self.grids:
+                v = torch.einsum("kabc,ax->kxbc", lay, g.back[0])
+                v = torch.einsum("kxbc,by->kxyc", v, g.back[1])
+                v = torch.einsum("kxyc,cz->kxyz", v, g.back[2]).reshape(a1 - a0, -1)
+                if g.cells is None:
+                    out[:, a0:a1] = v.real[:, g.flat].T
+                else:
+                    out[g.cells, a0:a1] = v.real[:, g.flat].T
         return out[:, 0] if one else out

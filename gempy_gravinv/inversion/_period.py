@@ -29,6 +29,7 @@ import torch
 
 from ..density._encodings import matern_amplitude
 from ._linear import HeadPosterior, _design, _drop_caches, project_gram
+from ._warmstart import NULL_DRAWS
 
 logger = logging.getLogger(__name__)
 
@@ -121,27 +122,34 @@ def lattice_harmonics(extent, k_max: int = HARMONICS) -> list[int]:
 
 
 def core_extent(mesh) -> np.ndarray | None:
-    """The box (6,) m of a padded tensor mesh's core, or None where the mesh has no padding.
+    """The box (6,) m of a graded mesh's core, or None where the mesh is not graded.
 
-    Along each axis, the span of the tensor mesh's cells of the smallest width on that
+    A tensor mesh: along each axis, the span of its cells of the smallest width on that
     axis (the core of a mesh built with padding cells that grow outward, as
-    ``discretize.TensorMesh([(h, n_pad, -r), (h, n), (h, n_pad, r)])`` builds it),
-    within the extent of the active cells. None for meshes that are not tensor meshes
-    (an octree has no one core), for uniform meshes and where the core is not a box
-    of at least two cells per axis.
+    ``discretize.TensorMesh([(h, n_pad, -r), (h, n), (h, n_pad, r)])`` builds it). Cells
+    of several sizes on no tensor grid (an octree): the horizontal span of its cells of
+    the smallest horizontal widths, over the whole depth of the cells (an octree's finest
+    cells line the ground and the stations; it coarsens with depth, where a field goes
+    on). Both within the extent of the active cells. None for uniform meshes and where the
+    core is not a box at least two of its cells wide on each axis.
     """
-    nodes = mesh.tensor_nodes()
-    if nodes is None:
-        return None
     ext = np.asarray(mesh.extent, dtype=np.float64)
-    core = ext.copy()
-    for a, x in enumerate(nodes):
-        h = np.diff(x)
-        small = np.flatnonzero(h <= h.min() * (1.0 + 1e-6))
-        if small.size < 2:
+    nodes = mesh.tensor_nodes()
+    if nodes is not None:
+        core = ext.copy()
+        for a, x in enumerate(nodes):
+            h = np.diff(x)
+            small = np.flatnonzero(h <= h.min() * (1.0 + 1e-6))
+            if small.size < 2:
+                return None
+            core[2 * a] = max(ext[2 * a], x[small[0]])
+            core[2 * a + 1] = min(ext[2 * a + 1], x[small[-1] + 1])
+    else:
+        w, b = mesh.cell_widths, mesh.bounds
+        finest = np.all(w[:, :2] <= w[:, :2].min(0) * (1.0 + 1e-6), axis=1)
+        core = np.r_[b[finest, 0].min(), b[finest, 1].max(), b[finest, 2].min(), b[finest, 3].max(), ext[4:]]
+        if np.any(core[1:4:2] - core[0:4:2] < 2 * w[:, :2].min(0) * (1.0 - 1e-6)):
             return None
-        core[2 * a] = max(ext[2 * a], x[small[0]])
-        core[2 * a + 1] = min(ext[2 * a + 1], x[small[-1] + 1])
     if not np.all(core[1::2] > core[0::2]) or np.allclose(core, ext, rtol=0.0, atol=1e-6 * np.ptp(ext)):
         return None
     return core
@@ -300,3 +308,22 @@ def lattice_config(prob, cfg, make_field: Callable):
                               regularization="none", reg_mode="fixed", reg_weight=0.0, warm_start="none",
                               start_fallback=False, period_from_data=False)
     return new, report
+
+
+def lattice_draws(prob, cfg, make_field: Callable, draws: int = NULL_DRAWS, seed: int = 0) -> torch.Tensor:
+    """Whitened data ``(n_data, draws)`` drawn from the prior predictive of the lattice model of ``cfg``.
+
+    ``cfg``: the closed-form lattice configuration (:func:`lattice_config`). The data
+    of its Matérn field, ``d / σ ~ N(0, Ã Ãᵀ / λ + I)`` (``Ã`` the whitened design off
+    the mean contrast's and the regional's columns, λ of largest evidence): Gaussian
+    fields of the covariance the data chose, seen through the survey with its noise.
+    Seeded (``seed``, CPU generator): the same data give the same draws.
+    """
+    A, b, _ = _whitened_lattice(prob, cfg, dict(cfg.encoding_options), make_field)
+    post = HeadPosterior(A[:, 1:], A[:, 0], b, evidence_only=True)
+    lam = post.evidence()
+    del A
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    z = torch.randn(post.s2.numel(), int(draws), generator=gen, dtype=torch.float64).to(post.U)
+    eps = torch.randn(post.n, int(draws), generator=gen, dtype=torch.float64).to(post.U)
+    return eps.addmm_(post.U, z.mul_((post.s2 / lam).sqrt()[:, None]))

@@ -33,14 +33,15 @@ from .._survey import Survey
 from ..density import VoxelDensity, as_torch_dtype, cached_on_points, cell_points, make_density
 from ..metrics import RESIDUAL_Z, MoranI
 from ._config import INRConfig
-from ._depth import MeshTopDepth, depth_weight, footprint, make_depth
+from ._depth import MeshTopDepth, depth_weight, make_depth
 from ._memory import EVAL_CHUNK
 from ._noise import estimate_noise
-from ._period import choose_period, in_core, lattice_config
+from ._period import choose_period, lattice_config
+from ._prior import select_prior
 from ._regional import make_regional
 from ._regularizers import make_regularizer
 from ._streamed import ROW_BLOCK_BYTES, SetupPlan, plan_setup
-from ._warmstart import choose_prior, choose_regional, fit_field, image_and_null, prior_test_bytes, weighted_start
+from ._warmstart import choose_regional, fit_field, prior_test_bytes, weighted_start
 
 logger = logging.getLogger(__name__)
 
@@ -355,21 +356,8 @@ class Problem:
         return fld
 
     def _select_prior(self, cfg: INRConfig) -> INRConfig:
-        """``prior_from_data``: keep the compactness prior or drop it, from the least-squares image."""
-        images = None if self.design_refusal else image_and_null(self, cfg.smooth_power, cfg.target_chi2)
-        if images is None:
-            why = self.design_refusal or "no λ reaches the target misfit"
-            self.prior_selection = dict(prior="compact", rule=f"no least-squares image ({why}): "
-                                                               "kept the configured prior")
-            return cfg
-        inside = footprint(self.survey.locations, self.mesh.cell_centers)
-        core = in_core(self.mesh)  # a padded mesh: its padding, beneath as beside, carries edge effects
-        self.prior_selection = choose_prior(*images, inside if core is None else inside & core)
-        logger.info("prior chosen from the data: %s", self.prior_selection["rule"])
-        if self.prior_selection["prior"] == "smooth":  # a Matérn lattice, chosen by the evidence
-            cfg, lattice = lattice_config(
-                self, cfg, self._fresh_field)
-            self.prior_selection.update(lattice=lattice, rule=self.prior_selection["rule"] + "; " + lattice["rule"])
+        """``prior_from_data``: keep the compactness prior or take the smooth model (:func:`select_prior`)."""
+        cfg, self.prior_selection = select_prior(self, cfg)
         return cfg
 
     def least_squares_start(self, beta: float | None = None) -> torch.Tensor | None:

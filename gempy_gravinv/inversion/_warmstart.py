@@ -38,11 +38,9 @@ logger = logging.getLogger(__name__)
 
 #: Draws of the Gaussian null that the least-squares image's tails are tested against
 NULL_DRAWS = 99
-#: Level of that one-sided test: the sources are taken as sparse (compact bodies) when an
-#: image as heavy-tailed has at most this probability under the Gaussian null
-SIGNIFICANCE = 0.05
-#: float64 arrays of the null's size (n_cells x (draws + 1)) the test holds at once at its peak
-NULL_IMAGE_COPIES = 3
+#: float64 arrays of one null's size (n_cells x (draws + 1)) the test holds at once at its peak: the image and
+#: the images of two nulls, and two copies of one null's
+NULL_IMAGE_COPIES = 4
 
 
 def prior_test_bytes(n_cells: int, draws: int = NULL_DRAWS) -> int:
@@ -133,19 +131,23 @@ def _start(prob, beta: float, target: float) -> torch.Tensor:
     return b0 + s * _streamed.adjoint(prob, s, v)
 
 
-def image_and_null(prob, beta: float, target: float, draws: int = NULL_DRAWS,
-                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The start's image and ``draws`` images of Gaussian fields through the same map, kg/m³.
+def image_and_null(prob, beta: float, target: float, draws: int = NULL_DRAWS, seed: int = 0,
+                   null_data: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The start's image and images of Gaussian fields through the same map, kg/m³.
 
     The image is the variable part ``s ⊙ w`` of the least-squares model of
     :func:`weighted_start` (without its mean contrast). The null images are those the same
-    linear map from data to image gives for data drawn from the ridge model's own prior
-    predictive, ``w ~ N(0, I/λ)`` and unit whitened noise (up to one common factor):
-    images of Gaussian depth-weighted fields, seen through this survey's sensitivities,
-    its noise, its regional and its λ. One adjoint pass with ``draws + 1`` right-hand
-    sides; the draws are seeded (``seed``, CPU generator), so the same data give the same
-    images. Returns ``(image (n_cells,), null (n_cells, draws))`` in float64, or None
-    where no λ reaches the target (the image is then a constant).
+    linear map from data to image gives for other data: first ``draws`` data drawn from
+    the ridge model's own prior predictive, ``w ~ N(0, I/λ)`` and unit whitened noise (up
+    to one common factor): images of white depth-weighted fields, seen through this
+    survey's sensitivities, its noise, its regional and its λ; then, where given, those
+    of ``null_data`` (n_data, k), whitened data of other Gaussian fields (e.g. the smooth
+    model's, :func:`~gempy_gravinv.inversion._period.lattice_draws`; the map projects
+    off the mean contrast and the regional itself). One adjoint pass with
+    ``1 + draws + k`` right-hand sides; the draws are seeded (``seed``, CPU generator),
+    so the same data give the same images. Returns ``(image (n_cells,), null (n_cells,
+    draws + k))`` in float64, or None where no λ reaches the target (the image is then a
+    constant).
     """
     K, b, a0, s, reg, post, lam = _posterior(prob, beta, target)
     if not math.isfinite(lam):
@@ -154,9 +156,12 @@ def image_and_null(prob, beta: float, target: float, draws: int = NULL_DRAWS,
     eps = torch.randn(b.numel(), int(draws), generator=gen, dtype=torch.float64).to(post.U)
     # data-space noise through (K/λ + I)^½, then (K + λI)⁻¹: one matrix function of the Gram, whatever basis
     # its eigen-solver returned (the same draws from a Gram read in memory or in panels)
-    coef = torch.cat([(post.c / (post.s2 + lam))[:, None], (post.U.T @ eps) / (post.s2 + lam).sqrt()[:, None]],
-                     dim=1)
-    images = _streamed.adjoint(prob, s, _data_vectors(post, a0, reg, coef)).mul_(s[:, None])
+    coef = [(post.c / (post.s2 + lam))[:, None], (post.U.T @ eps) / (post.s2 + lam).sqrt()[:, None]]
+    if null_data is not None:  # (K + λI)⁻¹ of the given data, projected as the data are
+        d = null_data.to(post.U)
+        d = d if reg is None else reg.project(d)
+        coef.append((post.U.T @ (d - a0[:, None] * (a0 @ d)[None, :] / post.a02)) / (post.s2 + lam)[:, None])
+    images = _streamed.adjoint(prob, s, _data_vectors(post, a0, reg, torch.cat(coef, dim=1))).mul_(s[:, None])
     return images[:, 0], images[:, 1:]
 
 
@@ -233,91 +238,6 @@ def fit_field(prob, field: torch.nn.Module, target: torch.Tensor, *, steps: int 
         field.load_state_dict(best_state)
     logger.debug("field fitted to the start: χ²/N within %.2g of the start's", best_gap / goal if goal else math.nan)
     return best_err
-
-
-def _excess_kurtosis(z: torch.Tensor, chunk: int = 8) -> torch.Tensor:
-    """Excess kurtosis of ``z`` (n,), or of each column of ``z`` (n, k) ``chunk`` columns at a time (0 if constant)."""
-    if z.dim() == 1:
-        return _excess_kurtosis(z[:, None], chunk)[0]
-    out = []
-    for j in range(0, z.shape[1], chunk):
-        c = z[:, j:j + chunk]
-        c = (c - c.mean(0)).square_()
-        var = c.mean(0)
-        out.append(torch.where(var > 0, c.square_().mean(0) / var.clamp_min(1e-300) ** 2 - 3.0, torch.zeros_like(var)))
-    return torch.cat(out) if out else z.new_zeros(0)
-
-
-def choose_prior(image: torch.Tensor, null: torch.Tensor, inside: np.ndarray | None = None,
-                 level: float = SIGNIFICANCE) -> dict:
-    """Compact or smooth: whether the least-squares image is heavier-tailed than a Gaussian field's.
-
-    The depth-weighted least-squares image of compact bodies is a few peaked blobs on a
-    quiet background (heavy tails); that of a distributed, smooth field is itself
-    Gaussian. But the image of a Gaussian field is not evenly Gaussian: its spread varies
-    from cell to cell with the survey's resolution (large under the stations, small at
-    depth and at the sides), which alone gives its values heavy tails. So each cell is
-    divided by its standard deviation under the null (the spread of the ``null`` images
-    there, Gaussian fields seen through the same map: :func:`image_and_null`), and the
-    excess kurtosis of these standardised values is compared with that of each null
-    image, standardised the same way (its own draw left out of the spread). ``p`` is the
-    Monte-Carlo probability of a null image at least as heavy-tailed:
-    ``(1 + #{null >= observed}) / (1 + draws)``. The rule: ``"compact"`` when
-    ``p <= level``, else ``"smooth"``. Measured over the cells under the survey
-    (``inside``; the inversion also leaves out the padding of a padded tensor mesh, below
-    the core as beside it): padding cells carry the edge effects of any field, not its
-    shape.
-
-    Parameters
-    ----------
-    image : Tensor (n_cells,)
-        The least-squares image (its variable part), kg/m³.
-    null : Tensor (n_cells, draws)
-        Images of Gaussian fields through the same map (at least 2 draws), kg/m³.
-    inside : bool array (n_cells,), optional
-        The cells to measure (those under the stations' footprint); all when None or
-        when fewer than 8 are selected.
-    level : float
-        Level of the one-sided test, in (0, 1).
-
-    Returns
-    -------
-    dict
-        ``prior`` (``"compact"`` or ``"smooth"``), ``excess_kurtosis`` (of the image as
-        it is), ``standardised_kurtosis`` (of the standardised image), ``null_kurtosis``
-        (the null's 50 % and 95 % quantiles), ``p_value``, ``level``, ``draws`` and
-        ``rule`` (a sentence for reports).
-    """
-    image, null = image.to(torch.float64), null.to(torch.float64)
-    draws = int(null.shape[1])
-    if draws < 2:
-        raise ValueError(f"the prior's test needs at least 2 null draws, got {draws}")
-    keep = null.square().sum(1) > 0  # cells no datum sees carry no image
-    if inside is not None and int(np.count_nonzero(inside)) >= 8:
-        keep &= torch.as_tensor(np.asarray(inside, dtype=bool), device=image.device)
-    if int(keep.sum()) < 8:  # no tails to read
-        return dict(prior="compact", p_value=None, level=level, draws=draws,
-                    rule=f"only {int(keep.sum())} cell(s) the data see: too few to test the image's tails, "
-                         "kept the compactness prior")
-    image, null = image[keep], null[keep]  # at most two arrays of the null's size besides the caller's
-    sq = null.square()
-    ss = sq.sum(1)
-    z = image / (ss / draws).sqrt()
-    # each null image standardised by the spread of the others: sq becomes z_null in place
-    z_null = sq.neg_().add_(ss[:, None]).clamp_min_(1e-300).div_(draws - 1).sqrt_().reciprocal_().mul_(null)
-    k_obs = float(_excess_kurtosis(z))
-    k_null = _excess_kurtosis(z_null)
-    p = (1 + int((k_null >= k_obs).sum())) / (1 + draws)
-    q50, q95 = (float(v) for v in torch.quantile(k_null, torch.tensor([0.5, 0.95], dtype=k_null.dtype,
-                                                                      device=k_null.device)))
-    prior = "compact" if p <= level else "smooth"
-    rule = (f"the depth-weighted least-squares image under the survey, each cell divided by its spread under a "
-            f"Gaussian field, has excess kurtosis {k_obs:.2f} (Gaussian fields through the same map: median "
-            f"{q50:.2f}, 95 % {q95:.2f}; p = {p:.2f} {'<=' if prior == 'compact' else '>'} {level:g}): "
-            + ("heavier-tailed than a Gaussian field's, sparse sources, minimum-support prior" if prior == "compact"
-               else "no heavier-tailed than a Gaussian field's, distributed sources, a smooth prior"))
-    return dict(prior=prior, excess_kurtosis=float(_excess_kurtosis(image)), standardised_kurtosis=k_obs,
-                null_kurtosis={"median": q50, "q95": q95}, p_value=p, level=level, draws=draws, rule=rule)
 
 
 def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> dict:
