@@ -202,7 +202,7 @@ def test_a_smooth_field_on_an_octree_is_read_as_one_and_gets_the_core_lattice(mo
 
     Against white depth-weighted cells alone the field's image reads as compact (p ≤ 0.05):
     their images lack its correlation, and the octree's cells of many sizes vary the
-    difference from cell to cell. Against the smooth model's own fields it does not.
+    difference from cell to cell. Against a smooth Matérn field's images it does not.
     The lattice of twice the octree's core (its finest cells' span) resolves the field
     better than the mesh box's.
     """

@@ -213,16 +213,28 @@ def _best_models(prob, cfg, make_field: Callable, k_max: dict, box=None) -> dict
     return best
 
 
-def _periods_on(prob, cfg, make_field: Callable, box) -> tuple[dict, bool]:
-    """The best lattice of each period over ``box`` (None: the mesh's), the box's refined where it wins."""
-    best = _best_models(prob, cfg, make_field, {f: HARMONICS for f in PERIODS}, box)
+def coarse_models(prob, cfg, make_field: Callable) -> dict:
+    """The mesh box's best lattice per period at :data:`HARMONICS` harmonics: ``(log evidence, ℓ, ν, harmonics)``.
+
+    The first, cheapest step of :func:`choose_lattice`, keyed by period (:data:`PERIODS`).
+    """
+    return _best_models(prob, cfg, make_field, {f: HARMONICS for f in PERIODS})
+
+
+def _periods_on(prob, cfg, make_field: Callable, box, coarse: dict | None = None) -> tuple[dict, bool]:
+    """The best lattice of each period over ``box`` (None: the mesh's), the box's refined where it wins.
+
+    ``coarse``: the mesh box's :func:`coarse_models`, where already computed.
+    """
+    best = dict(coarse) if coarse is not None and box is None else \
+        _best_models(prob, cfg, make_field, {f: HARMONICS for f in PERIODS}, box)
     refined = best[1.0][0] >= best[2.0][0]
     if refined:  # the box won against a coarser lattice: twice the box again, at the box's shortest wavelength
         best.update(_best_models(prob, cfg, make_field, {2.0: 2 * HARMONICS}, box))
     return best, refined
 
 
-def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
+def choose_lattice(prob, cfg, make_field: Callable, coarse: dict | None = None) -> tuple[dict, dict]:
     """Period, correlation length ℓ and smoothness ν of a Matérn lattice prior, by the evidence.
 
     Each model of :func:`lattice_posteriors` is scored by its evidence with λ at its
@@ -244,6 +256,8 @@ def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
     one period centred on its box; padding cells beyond it take the field's mean
     (:mod:`gempy_gravinv.inversion._lattice_design`).
 
+    ``coarse``: the mesh box's :func:`coarse_models`, where already computed.
+
     Returns
     -------
     encoding_options : dict
@@ -258,7 +272,7 @@ def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
         the mesh box's; None without a core) and ``rule``.
     """
     core = core_extent(prob.mesh)
-    on = {"mesh": _periods_on(prob, cfg, make_field, None)}
+    on = {"mesh": _periods_on(prob, cfg, make_field, None, coarse)}
     if core is not None:  # twice the core only: a lattice that wraps around the core copies it into the padding
         on["core"] = (_best_models(prob, cfg, make_field, {2.0: 2 * HARMONICS}, core), False)
     top = {name: max(best.values(), key=lambda v: v[0])[0] for name, (best, _) in on.items()}
@@ -293,21 +307,37 @@ def choose_lattice(prob, cfg, make_field: Callable) -> tuple[dict, dict]:
                       core_log_bayes_factor=core_lbf, rule=rule)
 
 
-def lattice_config(prob, cfg, make_field: Callable):
+def closed_form_config(cfg, opts: dict):
+    """``cfg`` turned into the closed-form one-layer lattice model of encoding options ``opts``.
+
+    The :meth:`INRConfig.spectral` form: linear output, no bounds, no weighting, no warm
+    start, solved in closed form with λ at the evidence's maximum.
+    """
+    return dataclasses.replace(cfg, encoding="periodic", encoding_options=opts, prior_length=opts["spectrum"][0],
+                               prior_nu=opts["spectrum"][1], depth=0, output="linear", bounds=None, init_value=None,
+                               weighting="none", solver="linear", head_lambda="evidence", net_dtype="float64",
+                               regularization="none", reg_mode="fixed", reg_weight=0.0, warm_start="none",
+                               start_fallback=False, period_from_data=False)
+
+
+def lattice_config(prob, cfg, make_field: Callable, coarse: dict | None = None):
     """``cfg`` turned into the closed-form Matérn lattice model the evidence picks (:func:`choose_lattice`).
 
-    The smooth branch of ``prior_from_data``: a one-layer periodic-lattice field (the
-    :meth:`INRConfig.spectral` form: linear output, no bounds, no weighting, no warm
-    start) with the period, ℓ and ν of largest evidence, solved in closed form with λ at
-    the evidence's maximum. Returns the configuration and the report of the choice.
+    The smooth branch of ``prior_from_data``: a one-layer periodic-lattice field with the
+    period, ℓ and ν of largest evidence (:func:`closed_form_config`). ``coarse``: the mesh
+    box's :func:`coarse_models`, where already computed. Returns the configuration and
+    the report of the choice.
     """
-    opts, report = choose_lattice(prob, cfg, make_field)
-    new = dataclasses.replace(cfg, encoding="periodic", encoding_options=opts, prior_length=opts["spectrum"][0],
-                              prior_nu=opts["spectrum"][1], depth=0, output="linear", bounds=None, init_value=None,
-                              weighting="none", solver="linear", head_lambda="evidence", net_dtype="float64",
-                              regularization="none", reg_mode="fixed", reg_weight=0.0, warm_start="none",
-                              start_fallback=False, period_from_data=False)
-    return new, report
+    opts, report = choose_lattice(prob, cfg, make_field, coarse)
+    return closed_form_config(cfg, opts), report
+
+
+def coarse_config(cfg, coarse: dict):
+    """The closed-form configuration of the best lattice among :func:`coarse_models`' ``coarse``."""
+    factor = max(coarse, key=lambda f: coarse[f][0])
+    _, ell, nu, harmonics = coarse[factor]
+    return closed_form_config(cfg, dict(n_harmonics=list(harmonics), lattice=True, spectrum=[ell, nu],
+                                        spectrum_power=1.0, period_factor=factor))
 
 
 def lattice_draws(prob, cfg, make_field: Callable, draws: int = NULL_DRAWS, seed: int = 0) -> torch.Tensor:

@@ -16,8 +16,9 @@ import logging
 import numpy as np
 import torch
 
+from ._config import INRConfig
 from ._depth import footprint
-from ._period import in_core, lattice_config, lattice_draws
+from ._period import coarse_config, coarse_models, in_core, lattice_config, lattice_draws
 from ._warmstart import NULL_DRAWS, image_and_null
 
 logger = logging.getLogger(__name__)
@@ -27,37 +28,64 @@ logger = logging.getLogger(__name__)
 SIGNIFICANCE = 0.05
 
 
-def select_prior(prob, cfg) -> tuple:
-    """``(cfg, report)``: the configuration with the prior the data choose, and the report of the choice.
+def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
+    """The configuration with the prior the data choose, and the report of the choice.
 
-    The smooth model (the Matérn lattice of largest evidence, :func:`lattice_config`) is
-    chosen first; the least-squares image of depth weight ``cfg.smooth_power`` at the
-    target misfit is then tested (:func:`choose_prior`) against images of Gaussian
-    fields through the same map (:func:`image_and_null`): white depth-weighted cells and
-    the lattice's own fields (:func:`lattice_draws`), over the cells under the survey and,
-    on a graded mesh, within its core. ``"smooth"`` returns the lattice's closed-form
-    configuration, ``"compact"`` ``cfg`` itself. Where the problem is too large for the
-    least-squares image, or no λ reaches the target, ``cfg`` is kept and the report says
-    why. The report is :func:`choose_prior`'s with ``lattice`` (the smooth model's).
+    The least-squares image of depth weight ``cfg.smooth_power`` at the target misfit is
+    tested (:func:`choose_prior`) against images of Gaussian fields through the same map
+    (:func:`image_and_null`), over the cells under the survey and, on a graded mesh,
+    within its core: white depth-weighted cells, and where the cells tested differ in
+    size (an octree) also a smooth field, the mesh box's Matérn lattice of largest
+    evidence at :data:`~gempy_gravinv.inversion._period.HARMONICS` harmonics
+    (:func:`lattice_draws`). White cells lack a smooth field's correlation, and how much
+    that changes a cell's image varies with the cell's size. ``"smooth"`` returns the
+    closed-form configuration of the lattice of largest evidence
+    (:func:`lattice_config`), ``"compact"`` ``cfg`` itself. Where the problem is too
+    large for the least-squares image, or no λ reaches the target, ``cfg`` is kept and
+    the report says why.
+
+    Parameters
+    ----------
+    prob : Problem
+        Data, σ (mGal), operator, depth model and regional of the inversion.
+    cfg : INRConfig
+        The configuration to keep for compact sources (its ``smooth_power`` and
+        ``target_chi2`` set the image).
+
+    Returns
+    -------
+    cfg : INRConfig
+        ``cfg``, or the smooth model's closed-form configuration.
+    report : dict
+        :func:`choose_prior`'s report; with the smooth model, ``lattice`` (its choice,
+        :func:`~gempy_gravinv.inversion._period.choose_lattice`).
     """
     if prob.design_refusal:
         return cfg, dict(prior="compact", rule=f"no least-squares image ({prob.design_refusal}): "
                                                "kept the configured prior")
-    smooth, lattice = lattice_config(prob, cfg, prob._fresh_field)
-    images = image_and_null(prob, cfg.smooth_power, cfg.target_chi2,
-                            null_data=lattice_draws(prob, smooth, prob._fresh_field))
+    inside = footprint(prob.survey.locations, prob.mesh.cell_centers)
+    core = in_core(prob.mesh)  # a graded mesh: its padding, beneath as beside, carries edge effects
+    cells = inside if core is None else inside & core
+    volumes = prob.mesh.volumes[cells] if np.count_nonzero(cells) >= 8 else prob.mesh.volumes  # those tested
+    coarse = draws = None
+    if np.ptp(volumes) > 1e-6 * volumes.max():  # cells of several sizes: a correlated null as well
+        coarse = coarse_models(prob, cfg, prob._fresh_field)
+        draws = lattice_draws(prob, coarse_config(cfg, coarse), prob._fresh_field)
+    images = image_and_null(prob, cfg.smooth_power, cfg.target_chi2, null_data=draws)
     if images is None:
         return cfg, dict(prior="compact", rule="no least-squares image (no λ reaches the target misfit): kept the "
                                                "configured prior")
-    inside = footprint(prob.survey.locations, prob.mesh.cell_centers)
-    core = in_core(prob.mesh)  # a graded mesh: its padding, beneath as beside, carries edge effects
     image, null = images
-    report = choose_prior(image, {"white": null[:, :NULL_DRAWS], "smooth": null[:, NULL_DRAWS:]},
-                          inside if core is None else inside & core)
-    report["rule"] += f"; the null's smooth field, and the smooth model: {lattice['rule']}"
-    report["lattice"] = lattice
+    nulls = {"white": null[:, :NULL_DRAWS]}
+    if draws is not None:
+        nulls["smooth"] = null[:, NULL_DRAWS:]
+    report = choose_prior(image, nulls, cells)
     logger.info("prior chosen from the data: %s", report["rule"])
-    return (smooth if report["prior"] == "smooth" else cfg), report
+    if report["prior"] == "compact":
+        return cfg, report
+    smooth, lattice = lattice_config(prob, cfg, prob._fresh_field, coarse)
+    report.update(lattice=lattice, rule=report["rule"] + "; " + lattice["rule"])
+    return smooth, report
 
 
 def _excess_kurtosis(z: torch.Tensor, chunk: int = 8) -> torch.Tensor:
