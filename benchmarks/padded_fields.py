@@ -1,9 +1,9 @@
-"""Smooth fields on padded tensor meshes, drawn at random: the INR default vs SimPEG on the same data.
+"""Smooth fields on graded meshes (padded tensor meshes, octrees), drawn at random: the INR default vs SimPEG.
 
 Usage::
 
     python benchmarks/padded_fields.py [--count K] [--from S] [--methods inr,simpeg_l2,simpeg_sparse]
-                                       [--threads 2] [--json F]
+                                       [--mesh tensor|octree] [--threads 2] [--json F]
 
 Geometry seed ``S`` draws a mesh as SimPEG users pad theirs: cubic core cells of 10, 50 or
 200 m, 14–20 core cells along x and y and 8–12 layers, and 3–10 padding cells growing by
@@ -13,6 +13,12 @@ padding included, so it neither wraps around any box nor follows the mesh; its m
 removed and its largest |value| is 200 kg/m³. 150–400 stations scattered over 90% of the
 core, a tenth of a cell above its top; noise σ = 1% of std(g_z) + 0.1% of max|g_z|
 (the suite's recipe), bounds ±300 kg/m³.
+
+``--mesh octree`` draws an octree instead (``discretize.TreeMesh`` by
+``mesh_builder_xyz``): the same core cells, core and field recipe; padding 0.5–1.5 core
+widths on each side and below; the finest cells along the flat ground (0–1 extra cells
+per level: 0, 1–2, 1–3) and around the stations (1–3 per level), coarser beyond; the
+stations a tenth of a cell above the top of the active cells.
 
 Every method runs in this process on the same data: r over all cells, r over the core's
 cells, wall time and the ratio INR / SimPEG sparse, measured in the same run.
@@ -30,8 +36,36 @@ import torch
 BOUNDS = (-300.0, 300.0)
 
 
-def build(seed: int):
-    """``(survey, PrismMesh, true model kg/m³, core mask, geometry dict)`` of geometry seed ``seed``."""
+def _octree(rng, h: float, nc: int, nz: int, st: np.ndarray):
+    """An octree of ``h`` m core cells refined along flat ground and around the stations ``st`` (n, 3)."""
+    import warnings
+
+    from discretize.utils import active_from_xyz, mesh_builder_xyz
+
+    import gempy_gravinv as gg
+
+    half = nc * h / 2
+    xx, yy = np.meshgrid(np.linspace(-half, half, nc + 1), np.linspace(-half, half, nc + 1))
+    ground = np.column_stack([xx.ravel(), yy.ravel(), np.zeros(xx.size)])
+    pad = float(rng.uniform(0.5, 1.5)) * 2 * half
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        tree = mesh_builder_xyz(ground, [h] * 3, depth_core=nz * h, padding_distance=[[pad, pad]] * 3,
+                                mesh_type="tree")
+    tree.refine_surface(ground, padding_cells_by_level=[int(rng.integers(0, 2)), int(rng.integers(1, 3)),
+                                                        int(rng.integers(1, 4))], finalize=False)
+    tree.refine_points(np.c_[st[:, :2], np.zeros(len(st))], level=-1,
+                       padding_cells_by_level=[int(rng.integers(1, 4)), int(rng.integers(1, 4))], finalize=True)
+    mesh = gg.PrismMesh.from_discretize(tree, active_cells=active_from_xyz(tree, ground))
+    st[:, 2] = mesh.extent[5] + 0.1 * h
+    return mesh, dict(padding_m=round(pad, 1))
+
+
+def build(seed: int, kind: str = "tensor"):
+    """``(survey, PrismMesh, true model kg/m³, core mask, geometry dict)`` of geometry seed ``seed``.
+
+    ``kind``: ``"tensor"`` (a padded tensor mesh) or ``"octree"``.
+    """
     from discretize import TensorMesh
 
     import gempy_gravinv as gg
@@ -42,19 +76,30 @@ def build(seed: int):
     h = float(rng.choice([10.0, 50.0, 200.0]))
     nc, nz, npad = int(rng.integers(14, 21)), int(rng.integers(8, 13)), int(rng.integers(3, 11))
     grow = float(rng.uniform(1.2, 1.5))
-    hx = [(h, npad, -grow), (h, nc), (h, npad, grow)]
-    mesh = gg.PrismMesh.from_discretize(TensorMesh([hx, hx, [(h, npad, -grow), (h, nz)]], "CCN"))
     ell, nu = h * float(np.exp(rng.uniform(np.log(1.5), np.log(6.0)))), float(rng.choice([0.5, 1.5, 2.5]))
-    model = matern_rff_field(mesh.cell_centers, ell, nu, rng)
-    half, n = 0.45 * nc * h, int(rng.integers(150, 401))
-    st = np.column_stack([rng.uniform(-half, half, n), rng.uniform(-half, half, n), np.full(n, 0.1 * h)])
+
+    def stations():
+        half, n = 0.45 * nc * h, int(rng.integers(150, 401))
+        return np.column_stack([rng.uniform(-half, half, n), rng.uniform(-half, half, n), np.full(n, 0.1 * h)])
+
+    if kind == "octree":  # the stations first: the octree is refined around them
+        st = stations()
+        mesh, extra = _octree(rng, h, nc, nz, st)
+        model = matern_rff_field(mesh.cell_centers, ell, nu, rng)
+        npad, grow = 0, 0.0
+    else:
+        hx = [(h, npad, -grow), (h, nc), (h, npad, grow)]
+        mesh, extra = gg.PrismMesh.from_discretize(TensorMesh([hx, hx, [(h, npad, -grow), (h, nz)]], "CCN")), {}
+        model = matern_rff_field(mesh.cell_centers, ell, nu, rng)
+        st = stations()
+    n = len(st)
     g = forward_gz(mesh, st, model)
     std = 0.01 * np.std(g) + 0.001 * np.abs(g).max()
     survey = gg.Survey(st, g + rng.normal(0.0, std), std)
     c = mesh.cell_centers
     core = np.all(np.abs(c[:, :2]) <= nc * h / 2, 1) & (c[:, 2] >= -nz * h)
-    geometry = dict(cell_m=h, core_cells=[nc, nc, nz], padding_cells=npad, growth=round(grow, 3),
-                    length_m=round(ell, 1), nu=nu, stations=n)
+    geometry = dict(mesh=kind, cells=mesh.n_cells, cell_m=h, core_cells=[nc, nc, nz], padding_cells=npad,
+                    growth=round(grow, 3), length_m=round(ell, 1), nu=nu, stations=n, **extra)
     return survey, mesh, model, core, geometry
 
 
@@ -82,6 +127,7 @@ def main(argv=None) -> int:
     ap.add_argument("--count", type=int, default=8)
     ap.add_argument("--from", dest="start", type=int, default=11000)
     ap.add_argument("--methods", default="inr,simpeg_l2,simpeg_sparse")
+    ap.add_argument("--mesh", default="tensor", choices=("tensor", "octree"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -91,7 +137,7 @@ def main(argv=None) -> int:
     print(f"{'seed':>6s} {'cell':>5s} {'pad':>7s} {'ℓ m':>6s} {'ν':>3s} " + " ".join(f"{m + ' r (core)':>26s} {'s':>5s}"
                                                                                     for m in methods))
     for seed in range(args.start, args.start + args.count):
-        survey, mesh, model, core, geo = build(seed)
+        survey, mesh, model, core, geo = build(seed, args.mesh)
         cols, row = [], dict(seed=seed, geometry=geo)
         for m in methods:
             pred, wall, note = run(m, survey, mesh)
@@ -100,7 +146,8 @@ def main(argv=None) -> int:
             cols.append(f"{r:12.3f} ({rc:.3f}) {note:6s} {wall:5.1f}")
         if "inr" in row and "simpeg_sparse" in row:
             cols.append(f"INR/sparse {row['inr']['wall_s'] / row['simpeg_sparse']['wall_s']:.2f}")
-        print(f"{seed:6d} {geo['cell_m']:5.0f} {geo['padding_cells']:3d}x{geo['growth']:.2f} {geo['length_m']:6.0f} "
+        pad = f"{geo['padding_m']:7.0f}" if args.mesh == "octree" else f"{geo['padding_cells']:3d}x{geo['growth']:.2f}"
+        print(f"{seed:6d} {geo['cell_m']:5.0f} {pad} {geo['length_m']:6.0f} "
               f"{geo['nu']:3.1f} " + " ".join(cols), flush=True)
         rows.append(row)
     if "inr" in methods and "simpeg_l2" in methods:

@@ -128,10 +128,12 @@ def core_extent(mesh) -> np.ndarray | None:
     axis (the core of a mesh built with padding cells that grow outward, as
     ``discretize.TensorMesh([(h, n_pad, -r), (h, n), (h, n_pad, r)])`` builds it). Cells
     of several sizes on no tensor grid (an octree): the horizontal span of its cells of
-    the smallest horizontal widths, over the whole depth of the cells (an octree's finest
-    cells line the ground and the stations; it coarsens with depth, where a field goes
-    on). Both within the extent of the active cells. None for uniform meshes and where the
-    core is not a box at least two of its cells wide on each axis.
+    the smallest horizontal widths, and from the top of the cells down by the larger of
+    that span's widths, or to the bottom where the mesh is shallower (an octree's finest
+    cells line the ground and the stations, and it coarsens with depth, where a field
+    goes on; data over a survey of width W resolve little below a depth of W). Both
+    within the extent of the active cells. None for uniform meshes and where the core is
+    not a box at least two of its cells wide on each axis.
     """
     ext = np.asarray(mesh.extent, dtype=np.float64)
     nodes = mesh.tensor_nodes()
@@ -148,6 +150,7 @@ def core_extent(mesh) -> np.ndarray | None:
         w, b = mesh.cell_widths, mesh.bounds
         finest = np.all(w[:, :2] <= w[:, :2].min(0) * (1.0 + 1e-6), axis=1)
         core = np.r_[b[finest, 0].min(), b[finest, 1].max(), b[finest, 2].min(), b[finest, 3].max(), ext[4:]]
+        core[4] = max(ext[4], ext[5] - max(core[1] - core[0], core[3] - core[2]))
         if np.any(core[1:4:2] - core[0:4:2] < 2 * w[:, :2].min(0) * (1.0 - 1e-6)):
             return None
     if not np.all(core[1::2] > core[0::2]) or np.allclose(core, ext, rtol=0.0, atol=1e-6 * np.ptp(ext)):
@@ -252,7 +255,9 @@ def choose_lattice(prob, cfg, make_field: Callable, coarse: dict | None = None) 
     grid of ℓ on it. A lattice of twice the core (its own ℓ grid, twice
     :data:`HARMONICS`: the refined twice-the-box resolution of a uniform mesh) is then
     scored too, and the box of larger evidence kept. Not the core itself: a lattice
-    that wraps around the core would copy it into the padding. The lattice describes
+    that wraps around the core would copy it into the padding. Where the core's lattice
+    beats both of the mesh box's at :data:`HARMONICS`, the box's refinement (at the box's
+    own shortest wavelength, coarser than the core's) is not scored. The lattice describes
     one period centred on its box; padding cells beyond it take the field's mean
     (:mod:`gempy_gravinv.inversion._lattice_design`).
 
@@ -272,9 +277,14 @@ def choose_lattice(prob, cfg, make_field: Callable, coarse: dict | None = None) 
         the mesh box's; None without a core) and ``rule``.
     """
     core = core_extent(prob.mesh)
-    on = {"mesh": _periods_on(prob, cfg, make_field, None, coarse)}
+    on = {}
     if core is not None:  # twice the core only: a lattice that wraps around the core copies it into the padding
         on["core"] = (_best_models(prob, cfg, make_field, {2.0: 2 * HARMONICS}, core), False)
+        coarse = coarse if coarse is not None else coarse_models(prob, cfg, make_field)
+        if max(v[0] for v in coarse.values()) < on["core"][0][2.0][0]:  # refining the box would not reach the core
+            on["mesh"] = (dict(coarse), False)
+    if "mesh" not in on:
+        on["mesh"] = _periods_on(prob, cfg, make_field, None, coarse)
     top = {name: max(best.values(), key=lambda v: v[0])[0] for name, (best, _) in on.items()}
     where = max(top, key=top.get)
     best, refined = on[where]
