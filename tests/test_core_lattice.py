@@ -185,10 +185,19 @@ def test_a_smooth_field_on_a_padded_mesh_gets_the_core_lattice(monkeypatch):
     mesh = gg.PrismMesh.from_discretize(_padded(pad=7, grow=1.4))
     model = _rff_field(mesh.cell_centers, ell=200.0, seed=12)
     survey = _survey(mesh, model, seed=12)
+    scored = []
+    best_models = _period._best_models
+    monkeypatch.setattr(_period, "_best_models", lambda prob, cfg, mf, k_max, box=None: scored.append(
+        (dict(k_max), box is None, best_models(prob, cfg, mf, k_max, box))) or scored[-1][2])
     res = invert_inr(survey, mesh, None, bounds=(-450, 450), progress=False)
     lat = res.prior_selection["lattice"]
     assert res.prior_selection["prior"] == "smooth"
     assert lat["box"] == "core" and lat["period_factor"] == 2.0 and lat["core_log_bayes_factor"] > 0
+    # the mesh box wraps at 8 harmonics, but the core's lattice beats it: the box's refinement is not scored
+    (core_k, on_core, core), (mesh_k, on_mesh, coarse) = scored
+    assert (core_k, on_core, mesh_k, on_mesh) == ({2.0: 16}, False, {1.0: 8, 2.0: 8}, True)
+    assert coarse[1.0][0] > coarse[2.0][0] and core[2.0][0] > coarse[1.0][0] and lat["refined"] is False
+    monkeypatch.setattr(_period, "_best_models", best_models)
     np.testing.assert_allclose(lat["box_extent"], core_extent(mesh))
     assert "twice the mesh's core" in lat["rule"]
     r_core = pearson_r(res.model, model)
