@@ -136,25 +136,25 @@ def _tensor_grid(t_lo: np.ndarray, t_hi: np.ndarray) -> tuple[list, tuple, list]
     return axes, tuple(len(v) for v, _ in axes), spans
 
 
-def _cell_groups(t_lo: np.ndarray, t_hi: np.ndarray) -> list[np.ndarray | None] | None:
+def _cell_groups(t_lo: np.ndarray, t_hi: np.ndarray) -> list[tuple] | None:
     """The cells as groups that each lie on a tensor grid: all at once (a tensor mesh), else by their widths.
 
-    Cells of one width triple (one level of an octree) always do. None where the grids
-    together would have more than :data:`GRID_PER_CELL` nodes per cell or there are more
-    than :data:`MAX_GROUPS` widths.
+    Returns ``[(cells, (axes, shape, spans)), ...]`` (``cells`` None for all, else their
+    indices; the rest from :func:`_tensor_grid`). Cells of one width triple (one level of
+    an octree) always lie on one. None where the grids together would have more than
+    :data:`GRID_PER_CELL` nodes per cell or there are more than :data:`MAX_GROUPS` widths.
     """
     n = t_lo.shape[0]
     grid = _tensor_grid(t_lo, t_hi)
     if grid is not None and math.prod(grid[1]) <= GRID_PER_CELL * n:
-        return [None]
+        return [(None, grid)]
     _, key = np.unique(np.round(t_hi - t_lo, 9), axis=0, return_inverse=True)
     key = key.reshape(-1)
-    groups = [np.flatnonzero(key == g) for g in range(int(key.max()) + 1)]
-    if len(groups) > MAX_GROUPS:
+    sizes = int(key.max()) + 1
+    if sizes > MAX_GROUPS:
         return None
-    nodes = sum(math.prod(len(np.unique(np.round((t_lo[i, a] + t_hi[i, a]) / 2, 12))) for a in range(3))
-                for i in groups)
-    return groups if nodes <= GRID_PER_CELL * n else None
+    groups = [(i, _tensor_grid(t_lo[i], t_hi[i])) for i in (np.flatnonzero(key == g) for g in range(sizes))]
+    return groups if sum(math.prod(g[1]) for _, g in groups) <= GRID_PER_CELL * n else None
 
 
 class SeparableLattice:
@@ -166,7 +166,7 @@ class SeparableLattice:
     lie on one grid; those of an octree on one grid per cell size, whose sums add.
     """
 
-    def __init__(self, prob, field: torch.nn.Module, groups, t_lo, t_hi, centre) -> None:
+    def __init__(self, prob, field: torch.nn.Module, groups, centre) -> None:
         enc = field.encoding
         self.prob, self.device = prob, prob.device
         n = _wave_integers(field)
@@ -178,9 +178,7 @@ class SeparableLattice:
         self.w = n.shape[0]
         self.grids = []
         widest = 1
-        for cells in groups:
-            lo, hi = (t_lo, t_hi) if cells is None else (t_lo[cells], t_hi[cells])
-            axes, s, spans = _tensor_grid(lo, hi)
+        for cells, (axes, s, spans) in groups:
             exps = [axis_means(a_lo, a_hi, float(centre[a]), ka).to(self.device)
                     for a, ((a_lo, a_hi), ka) in enumerate(zip(spans, k))]
             flat = torch.as_tensor(np.ravel_multi_index(tuple(i for _, i in axes), s), device=self.device)
@@ -205,7 +203,7 @@ class SeparableLattice:
             return None
         t_lo, t_hi, centre = _cell_spans(field, prob.mesh.bounds)
         groups = _cell_groups(t_lo, t_hi)
-        return None if groups is None else cls(prob, field, groups, t_lo, t_hi, centre)
+        return None if groups is None else cls(prob, field, groups, centre)
 
     @functools.cached_property
     def phi_sq(self) -> torch.Tensor:

@@ -224,16 +224,12 @@ def coarse_models(prob, cfg, make_field: Callable) -> dict:
     return _best_models(prob, cfg, make_field, {f: HARMONICS for f in PERIODS})
 
 
-def _periods_on(prob, cfg, make_field: Callable, box, coarse: dict | None = None) -> tuple[dict, bool]:
-    """The best lattice of each period over ``box`` (None: the mesh's), the box's refined where it wins.
-
-    ``coarse``: the mesh box's :func:`coarse_models`, where already computed.
-    """
-    best = dict(coarse) if coarse is not None and box is None else \
-        _best_models(prob, cfg, make_field, {f: HARMONICS for f in PERIODS}, box)
+def _refined(prob, cfg, make_field: Callable, coarse: dict) -> tuple[dict, bool]:
+    """The mesh box's best lattice of each period (``coarse``, :func:`coarse_models`), refined where the box wins."""
+    best = dict(coarse)
     refined = best[1.0][0] >= best[2.0][0]
     if refined:  # the box won against a coarser lattice: twice the box again, at the box's shortest wavelength
-        best.update(_best_models(prob, cfg, make_field, {2.0: 2 * HARMONICS}, box))
+        best.update(_best_models(prob, cfg, make_field, {2.0: 2 * HARMONICS}))
     return best, refined
 
 
@@ -280,11 +276,11 @@ def choose_lattice(prob, cfg, make_field: Callable, coarse: dict | None = None) 
     on = {}
     if core is not None:  # twice the core only: a lattice that wraps around the core copies it into the padding
         on["core"] = (_best_models(prob, cfg, make_field, {2.0: 2 * HARMONICS}, core), False)
-        coarse = coarse if coarse is not None else coarse_models(prob, cfg, make_field)
-        if max(v[0] for v in coarse.values()) < on["core"][0][2.0][0]:  # refining the box would not reach the core
-            on["mesh"] = (dict(coarse), False)
-    if "mesh" not in on:
-        on["mesh"] = _periods_on(prob, cfg, make_field, None, coarse)
+    coarse = coarse if coarse is not None else coarse_models(prob, cfg, make_field)
+    if core is not None and max(v[0] for v in coarse.values()) < on["core"][0][2.0][0]:
+        on["mesh"] = (dict(coarse), False)  # refining the box, at its own shortest wavelength, would not reach the core
+    else:
+        on["mesh"] = _refined(prob, cfg, make_field, coarse)
     top = {name: max(best.values(), key=lambda v: v[0])[0] for name, (best, _) in on.items()}
     where = max(top, key=top.get)
     best, refined = on[where]
@@ -353,7 +349,7 @@ def coarse_config(cfg, coarse: dict):
 def lattice_draws(prob, cfg, make_field: Callable, draws: int = NULL_DRAWS, seed: int = 0) -> torch.Tensor:
     """Whitened data ``(n_data, draws)`` drawn from the prior predictive of the lattice model of ``cfg``.
 
-    ``cfg``: the closed-form lattice configuration (:func:`lattice_config`). The data
+    ``cfg``: a closed-form lattice configuration (:func:`lattice_config`, :func:`coarse_config`). The data
     of its Matérn field, ``d / σ ~ N(0, Ã Ãᵀ / λ + I)`` (``Ã`` the whitened design off
     the mean contrast's and the regional's columns, λ of largest evidence): Gaussian
     fields of the covariance the data chose, seen through the survey with its noise.
