@@ -19,7 +19,7 @@ import torch
 from ._config import INRConfig
 from ._depth import footprint
 from ._period import coarse_config, coarse_models, in_core, lattice_config, lattice_draws
-from ._warmstart import NULL_DRAWS, image_and_null
+from ._warmstart import NULL_DRAWS, image_and_null, sizes_differ
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
     cells = inside if core is None else inside & core
     volumes = prob.mesh.volumes[cells] if np.count_nonzero(cells) >= 8 else prob.mesh.volumes  # those tested
     coarse = draws = None
-    if np.ptp(volumes) > 1e-6 * volumes.max():  # cells of several sizes: a correlated null as well
+    if sizes_differ(volumes):  # cells of several sizes: a correlated null as well
         coarse = coarse_models(prob, cfg, prob._fresh_field)
         draws = lattice_draws(prob, coarse_config(cfg, coarse), prob._fresh_field)
     images = image_and_null(prob, cfg.smooth_power, cfg.target_chi2, null_data=draws)

@@ -48,11 +48,17 @@ def prior_test_bytes(n_cells: int, draws: int = NULL_DRAWS) -> int:
     return NULL_IMAGE_COPIES * 8 * (int(draws) + 1) * int(n_cells)
 
 
+def sizes_differ(volumes: np.ndarray) -> bool:
+    """Whether cells of ``volumes`` (m³) differ in size (a graded mesh: padding, an octree), beyond round-off."""
+    v = np.asarray(volumes, dtype=np.float64)
+    return bool(v.size) and float(np.ptp(v)) > 1e-9 * float(v.max())
+
+
 def _scale(prob, beta: float, device: torch.device) -> torch.Tensor:
     """The prior scale ``s`` (n_cells,) float64: the depth weight, times ``sqrt(v̄ / v)`` where cell volumes differ."""
     s = depth_weight(prob.depth, torch.as_tensor(prob.mesh.cell_centers), beta).to(device)
     v = prob.mesh.volumes
-    if np.ptp(v) > 1e-9 * v.max():  # graded mesh: the prior per unit volume
+    if sizes_differ(v):  # graded mesh: the prior per unit volume
         s = s * torch.as_tensor(np.sqrt(v.mean() / v), device=device, dtype=s.dtype)
     return s
 
