@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .._mesh import PrismMesh
-from .._validation import check_choice, check_int
+from .._validation import as_finite_array, check_choice, check_int
 from ._encodings import ENCODINGS, CoordinateNormalizer, cached_on_points, make_encoding
 
 OUTPUTS = ("tanh", "sigmoid", "linear")
@@ -182,10 +182,10 @@ def _periodic_box(mesh: PrismMesh, box_extent) -> np.ndarray:
     """The box (6,) m of a periodic encoding: ``box_extent`` when given (checked), else the mesh's extent."""
     if box_extent is None:
         return np.asarray(mesh.extent, dtype=np.float64)
-    e = np.asarray(box_extent, dtype=np.float64).reshape(-1)
-    if e.shape != (6,) or not np.all(np.isfinite(e)) or not np.all(e[1::2] > e[0::2]):
+    e = as_finite_array(box_extent, name="box_extent (xmin, xmax, ymin, ymax, zmin, zmax, metres)", shape=(6,))
+    if not np.all(e[1::2] > e[0::2]):
         raise ValueError("box_extent must be 6 finite numbers (xmin, xmax, ymin, ymax, zmin, zmax, metres) with "
-                         f"each max above its min, got {np.asarray(box_extent).tolist()}")
+                         f"each max above its min, got {e.tolist()}")
     return e
 
 
