@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/padded_fields.py [--count K] [--from S] [--methods inr,simpeg_l2,simpeg_sparse]
-                                       [--mesh tensor|octree] [--threads 2] [--json F]
+                                       [--mesh tensor|octree|topography] [--density field|bodies]
+                                       [--threads 2] [--json F]
 
 Geometry seed ``S`` draws a mesh as SimPEG users pad theirs: cubic core cells of 10, 50 or
 200 m, 14–20 core cells along x and y and 8–12 layers, and 3–10 padding cells growing by
@@ -11,14 +12,24 @@ Geometry seed ``S`` draws a mesh as SimPEG users pad theirs: cubic core cells of
 1.5–6 core cells, log-uniform) made by random Fourier features at every cell centre,
 padding included, so it neither wraps around any box nor follows the mesh; its mean is
 removed and its largest |value| is 200 kg/m³. 150–400 stations scattered over 90% of the
-core, a tenth of a cell above its top; noise σ = 1% of std(g_z) + 0.1% of max|g_z|
-(the suite's recipe), bounds ±300 kg/m³.
+core, a tenth of a cell above its top; noise of σ = 1% of std(g_z) + 0.1% of max|g_z|
+(the suite's recipe), drawn independently at every station; bounds ±300 kg/m³.
 
 ``--mesh octree`` draws an octree instead (``discretize.TreeMesh`` by
 ``mesh_builder_xyz``): the same core cells, core and field recipe; padding 0.5–1.5 core
 widths on each side and below; the finest cells along the flat ground (0–1 extra cells
 per level: 0, 1–2, 1–3) and around the stations (1–3 per level), coarser beyond; the
 stations a tenth of a cell above the top of the active cells.
+
+``--mesh topography`` draws the same kind of octree under a Gaussian hill or valley of
+1–4 core cells (width 0.2–0.5 of the core's half-width), refined along the ground
+(padding 1, 1, 2 cells per level) and around the stations (1, 2), with cells above the
+ground inactive (``discretize.utils.active_from_xyz``); each station a tenth of a cell
+above the highest active cell of its column.
+
+``--density bodies`` replaces the field by one or two boxes of 2–5 core cells per side,
+±150–300 kg/m³, their centres within 0.3 of the core's width of its centre and 1.5–5
+cells plus half their height below z = 0.
 
 Every method runs in this process on the same data: r over all cells, r over the core's
 cells, wall time and the ratio INR / SimPEG sparse, measured in the same run.
@@ -61,10 +72,52 @@ def _octree(rng, h: float, nc: int, nz: int, st: np.ndarray):
     return mesh, dict(padding_m=round(pad, 1))
 
 
-def build(seed: int, kind: str = "tensor"):
+def _topography_octree(rng, h: float, nc: int, nz: int, st: np.ndarray):
+    """An octree of ``h`` m core cells under a Gaussian hill or valley, refined along it and around ``st`` (n, 3)."""
+    import warnings
+
+    from discretize.utils import active_from_xyz, mesh_builder_xyz
+    from scipy.interpolate import griddata
+
+    import gempy_gravinv as gg
+
+    half = nc * h / 2
+    xx, yy = np.meshgrid(np.linspace(-half, half, 2 * nc + 1), np.linspace(-half, half, 2 * nc + 1))
+    amp = float(rng.uniform(1, 4)) * h * float(rng.choice([-1.0, 1.0]))
+    width = float(rng.uniform(0.2, 0.5)) * half
+    topo = np.column_stack([xx.ravel(), yy.ravel(), (amp * np.exp(-(xx**2 + yy**2) / (2 * width**2))).ravel()])
+    pad = float(rng.uniform(0.5, 1.5)) * 2 * half
+    st[:, 2] = griddata(topo[:, :2], topo[:, 2], st[:, :2], method="linear") + 0.5 * h
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        tree = mesh_builder_xyz(topo, [h] * 3, depth_core=nz * h, padding_distance=[[pad, pad]] * 3,
+                                mesh_type="tree")
+    tree.refine_surface(topo, padding_cells_by_level=[1, 1, 2], finalize=False)
+    tree.refine_points(st, level=-1, padding_cells_by_level=[1, 2], finalize=True)
+    mesh = gg.PrismMesh.from_discretize(tree, active_cells=active_from_xyz(tree, topo))
+    b = mesh.bounds
+    for i, (x, y) in enumerate(st[:, :2]):
+        col = (b[:, 0] <= x) & (b[:, 1] >= x) & (b[:, 2] <= y) & (b[:, 3] >= y)
+        st[i, 2] = b[col, 5].max() + 0.1 * h
+    return mesh, dict(padding_m=round(pad, 1), relief_m=round(amp, 1))
+
+
+def _bodies(rng, c: np.ndarray, h: float, nc: int) -> np.ndarray:
+    """One or two boxes of 2–5 cells of ``h`` m per side, ±150–300 kg/m³, at the cell centres ``c`` (n, 3)."""
+    model = np.zeros(len(c))
+    for _ in range(int(rng.integers(1, 3))):
+        size = rng.uniform(2, 5, 3) * h
+        centre = np.r_[rng.uniform(-0.3, 0.3, 2) * nc * h, -rng.uniform(1.5, 5) * h - size[2] / 2]
+        model[np.all(np.abs(c - centre) <= size / 2, 1)] += rng.choice([-1.0, 1.0]) * rng.uniform(150, 300)
+    return model
+
+
+def build(seed: int, kind: str = "tensor", density: str = "field"):
     """``(survey, PrismMesh, true model kg/m³, core mask, geometry dict)`` of geometry seed ``seed``.
 
-    ``kind``: ``"tensor"`` (a padded tensor mesh) or ``"octree"``.
+    ``kind``: ``"tensor"`` (a padded tensor mesh), ``"octree"`` or ``"topography"`` (an
+    octree under a hill or valley). ``density``: ``"field"`` (a Matérn field) or
+    ``"bodies"`` (one or two boxes). Noise: an independent draw per station.
     """
     from discretize import TensorMesh
 
@@ -82,24 +135,27 @@ def build(seed: int, kind: str = "tensor"):
         half, n = 0.45 * nc * h, int(rng.integers(150, 401))
         return np.column_stack([rng.uniform(-half, half, n), rng.uniform(-half, half, n), np.full(n, 0.1 * h)])
 
-    if kind == "octree":  # the stations first: the octree is refined around them
+    if kind in ("octree", "topography"):  # the stations first: the octree is refined around them
         st = stations()
-        mesh, extra = _octree(rng, h, nc, nz, st)
-        model = matern_rff_field(mesh.cell_centers, ell, nu, rng)
+        mesh, extra = (_octree if kind == "octree" else _topography_octree)(rng, h, nc, nz, st)
         npad, grow = 0, 0.0
     else:
         hx = [(h, npad, -grow), (h, nc), (h, npad, grow)]
         mesh, extra = gg.PrismMesh.from_discretize(TensorMesh([hx, hx, [(h, npad, -grow), (h, nz)]], "CCN")), {}
+        st = None
+    if density == "bodies":
+        model = _bodies(rng, mesh.cell_centers, h, nc)
+    else:
         model = matern_rff_field(mesh.cell_centers, ell, nu, rng)
-        st = stations()
+    st = stations() if st is None else st
     n = len(st)
     g = forward_gz(mesh, st, model)
     std = 0.01 * np.std(g) + 0.001 * np.abs(g).max()
-    survey = gg.Survey(st, g + rng.normal(0.0, std), std)
+    survey = gg.Survey(st, g + rng.normal(0.0, std, n), np.full(n, std))
     c = mesh.cell_centers
     core = np.all(np.abs(c[:, :2]) <= nc * h / 2, 1) & (c[:, 2] >= -nz * h)
-    geometry = dict(mesh=kind, cells=mesh.n_cells, cell_m=h, core_cells=[nc, nc, nz], padding_cells=npad,
-                    growth=round(grow, 3), length_m=round(ell, 1), nu=nu, stations=n, **extra)
+    geometry = dict(mesh=kind, density=density, cells=mesh.n_cells, cell_m=h, core_cells=[nc, nc, nz],
+                    padding_cells=npad, growth=round(grow, 3), length_m=round(ell, 1), nu=nu, stations=n, **extra)
     return survey, mesh, model, core, geometry
 
 
@@ -127,7 +183,8 @@ def main(argv=None) -> int:
     ap.add_argument("--count", type=int, default=8)
     ap.add_argument("--from", dest="start", type=int, default=11000)
     ap.add_argument("--methods", default="inr,simpeg_l2,simpeg_sparse")
-    ap.add_argument("--mesh", default="tensor", choices=("tensor", "octree"))
+    ap.add_argument("--mesh", default="tensor", choices=("tensor", "octree", "topography"))
+    ap.add_argument("--density", default="field", choices=("field", "bodies"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -137,7 +194,7 @@ def main(argv=None) -> int:
     print(f"{'seed':>6s} {'cell':>5s} {'pad':>7s} {'ℓ m':>6s} {'ν':>3s} " + " ".join(f"{m + ' r (core)':>26s} {'s':>5s}"
                                                                                     for m in methods))
     for seed in range(args.start, args.start + args.count):
-        survey, mesh, model, core, geo = build(seed, args.mesh)
+        survey, mesh, model, core, geo = build(seed, args.mesh, args.density)
         cols, row = [], dict(seed=seed, geometry=geo)
         for m in methods:
             pred, wall, note = run(m, survey, mesh)
@@ -146,7 +203,7 @@ def main(argv=None) -> int:
             cols.append(f"{r:12.3f} ({rc:.3f}) {note:6s} {wall:5.1f}")
         if "inr" in row and "simpeg_sparse" in row:
             cols.append(f"INR/sparse {row['inr']['wall_s'] / row['simpeg_sparse']['wall_s']:.2f}")
-        pad = f"{geo['padding_m']:7.0f}" if args.mesh == "octree" else f"{geo['padding_cells']:3d}x{geo['growth']:.2f}"
+        pad = f"{geo['padding_m']:7.0f}" if args.mesh != "tensor" else f"{geo['padding_cells']:3d}x{geo['growth']:.2f}"
         print(f"{seed:6d} {geo['cell_m']:5.0f} {pad} {geo['length_m']:6.0f} "
               f"{geo['nu']:3.1f} " + " ".join(cols), flush=True)
         rows.append(row)
