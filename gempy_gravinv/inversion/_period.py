@@ -346,6 +346,21 @@ def coarse_config(cfg, coarse: dict):
                                         spectrum_power=1.0, period_factor=factor))
 
 
+def core_coarse_config(prob, cfg, make_field: Callable):
+    """The closed-form configuration of the best lattice of twice the mesh's core at :data:`HARMONICS`, or None.
+
+    The core's counterpart of :func:`coarse_config` (:func:`core_extent`; None where the
+    mesh has no core): the cheapest lattice on the cells the data resolve best, which on
+    a graded mesh the mesh box's lattices describe at a coarser scale.
+    """
+    core = core_extent(prob.mesh)
+    if core is None:
+        return None
+    _, ell, nu, harmonics = _best_models(prob, cfg, make_field, {2.0: HARMONICS}, core)[2.0]
+    return closed_form_config(cfg, dict(n_harmonics=list(harmonics), lattice=True, spectrum=[ell, nu],
+                                        spectrum_power=1.0, period_factor=2.0, box_extent=[float(v) for v in core]))
+
+
 def lattice_draws(prob, cfg, make_field: Callable, draws: int = NULL_DRAWS, seed: int = 0) -> torch.Tensor:
     """Whitened data ``(n_data, draws)`` drawn from the prior predictive of the lattice model of ``cfg``.
 

@@ -4,9 +4,9 @@ The default inversion reads the depth-weighted least-squares image (:mod:`._warm
 and asks whether its tails are heavier than those of a Gaussian field seen through the
 same survey. If so, the sources are sparse and the compactness (minimum-support) prior
 is kept; otherwise the model is the smooth Matérn lattice of largest evidence
-(:mod:`._period`), solved in closed form. The Gaussian fields are of two covariances:
-white depth-weighted cells (the least-squares model's own prior) and the lattice the
-evidence picks, whose correlation the white cells lack.
+(:mod:`._period`), solved in closed form. The Gaussian fields are white depth-weighted
+cells (the least-squares model's own prior) and, on meshes of several cell sizes, the
+coarse lattices the evidence picks, whose correlation the white cells lack.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 
 from ._config import INRConfig
 from ._depth import footprint
-from ._period import coarse_config, coarse_models, in_core, lattice_config, lattice_draws
+from ._period import coarse_config, coarse_models, core_coarse_config, in_core, lattice_config, lattice_draws
 from ._warmstart import NULL_DRAWS, image_and_null, sizes_differ
 
 logger = logging.getLogger(__name__)
@@ -35,10 +35,14 @@ def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
     tested (:func:`choose_prior`) against images of Gaussian fields through the same map
     (:func:`image_and_null`), over the cells under the survey and, on a graded mesh,
     within its core: white depth-weighted cells, and where the cells tested differ in
-    size (an octree) also a smooth field, the mesh box's Matérn lattice of largest
-    evidence at :data:`~gempy_gravinv.inversion._period.HARMONICS` harmonics
-    (:func:`lattice_draws`). White cells lack a smooth field's correlation, and how much
-    that changes a cell's image varies with the cell's size. ``"smooth"`` returns the
+    size (an octree) also smooth fields, the Matérn lattices of largest evidence at
+    :data:`~gempy_gravinv.inversion._period.HARMONICS` harmonics on the mesh box
+    (``"smooth"``: :func:`coarse_config`) and, where the mesh has a core, on twice the
+    core (``"smooth_core"``: :func:`core_coarse_config`), drawn by :func:`lattice_draws`.
+    White cells lack a smooth field's correlation, and how much that changes a cell's
+    image varies with the cell's size; the box's lattice describes the core's cells at
+    the box's coarser scale. The image counts as compact only where every null is
+    rejected (:func:`choose_prior`). ``"smooth"`` returns the
     closed-form configuration of the lattice of largest evidence
     (:func:`lattice_config`), ``"compact"`` ``cfg`` itself. Where the problem is too
     large for the least-squares image, or no λ reaches the target, ``cfg`` is kept and
@@ -68,17 +72,21 @@ def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
     cells = inside if core is None else inside & core
     volumes = prob.mesh.volumes[cells] if np.count_nonzero(cells) >= 8 else prob.mesh.volumes  # those tested
     coarse = draws = None
-    if sizes_differ(volumes):  # cells of several sizes: a correlated null as well
+    smooth_nulls = {}
+    if sizes_differ(volumes):  # cells of several sizes: correlated nulls as well
         coarse = coarse_models(prob, cfg, prob._fresh_field)
-        draws = lattice_draws(prob, coarse_config(cfg, coarse), prob._fresh_field)
+        smooth_nulls = {"smooth": coarse_config(cfg, coarse), "smooth_core": core_coarse_config(prob, cfg,
+                                                                                                prob._fresh_field)}
+        smooth_nulls = {k: v for k, v in smooth_nulls.items() if v is not None}
+        draws = torch.cat([lattice_draws(prob, c, prob._fresh_field) for c in smooth_nulls.values()], dim=1)
     images = image_and_null(prob, cfg.smooth_power, cfg.target_chi2, null_data=draws)
     if images is None:
         return cfg, dict(prior="compact", rule="no least-squares image (no λ reaches the target misfit): kept the "
                                                "configured prior")
     image, null = images
     nulls = {"white": null[:, :NULL_DRAWS]}
-    if draws is not None:
-        nulls["smooth"] = null[:, NULL_DRAWS:]
+    for i, name in enumerate(smooth_nulls, start=1):
+        nulls[name] = null[:, i * NULL_DRAWS:(i + 1) * NULL_DRAWS]
     report = choose_prior(image, nulls, cells)
     logger.info("prior chosen from the data: %s", report["rule"])
     if report["prior"] == "compact":

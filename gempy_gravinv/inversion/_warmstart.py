@@ -39,8 +39,8 @@ logger = logging.getLogger(__name__)
 #: Draws of the Gaussian null that the least-squares image's tails are tested against
 NULL_DRAWS = 99
 #: float64 arrays of one null's size (n_cells x (draws + 1)) the test holds at once at its peak: the image and
-#: the images of two nulls, and two copies of one null's
-NULL_IMAGE_COPIES = 4
+#: the images of three nulls (white cells and two lattices), and two copies of one null's
+NULL_IMAGE_COPIES = 5
 
 
 def prior_test_bytes(n_cells: int, draws: int = NULL_DRAWS) -> int:
