@@ -42,9 +42,9 @@ def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
     White cells lack a smooth field's correlation, and how much that changes a cell's
     image varies with the cell's size; the box's lattice describes the core's cells at
     the box's coarser scale. The image counts as compact only where every null is
-    rejected (:func:`choose_prior`). ``"smooth"`` returns the
-    closed-form configuration of the lattice of largest evidence
-    (:func:`lattice_config`), ``"compact"`` ``cfg`` itself. Where the problem is too
+    rejected (:func:`choose_prior`). A smooth prior returns the closed-form configuration
+    of the lattice of largest evidence (:func:`lattice_config`), a compact one ``cfg``
+    itself. Where the problem is too
     large for the least-squares image, or no λ reaches the target, ``cfg`` is kept and
     the report says why.
 
