@@ -77,7 +77,9 @@ def test_adam_training_fits_the_residual_after_the_regional(grf):
     np.testing.assert_allclose(res.model, base.model, atol=1e-3 * np.abs(base.model).max())
     assert res.regional["offset_mgal"] - base.regional["offset_mgal"] == pytest.approx(25.0, abs=0.05)
     chi2_pred = float(np.mean(((res.predicted - shifted.gz) / shifted.std) ** 2))
-    assert chi2_pred == pytest.approx(res.chi2, rel=1e-6)
+    # res.chi2 is summed in the preset's float32 (about 1e-6 of rounding over the stations); a prediction
+    # without the 25 mGal offset would be off by orders of magnitude
+    assert chi2_pred == pytest.approx(res.chi2, rel=1e-5)
 
 
 def test_bad_regional_settings_are_named(grf):
