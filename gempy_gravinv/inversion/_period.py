@@ -301,16 +301,25 @@ def choose_lattice(prob, cfg, make_field: Callable, coarse: dict | None = None) 
         rule += (f"; log Bayes factor {abs(core_lbf):.1f} over the best lattice on "
                  + ("the whole mesh box" if where == "core" else "twice the mesh's core"))
     logger.info("lattice prior from the data: %s", rule)
-    opts = dict(n_harmonics=list(harmonics), lattice=True, spectrum=[ell, nu], spectrum_power=1.0,
-                period_factor=factor)
-    if where == "core":
-        opts["box_extent"] = [float(v) for v in core]
+    opts = lattice_options(harmonics, ell, nu, factor, core if where == "core" else None)
     return opts, dict(period_factor=factor, length_m=ell, nu=nu, harmonics=list(harmonics),
                       log_evidence={"box": best[1.0][0] if 1.0 in best else None, "twice_box": best[2.0][0]},
                       log_bayes_factor=lbf,
                       refined=refined, box=where, box_extent=[float(v) for v in (core if where == "core" else
                                                                                   prob.mesh.extent)],
                       core_log_bayes_factor=core_lbf, rule=rule)
+
+
+def lattice_options(harmonics, ell: float, nu: float, factor: float, box=None) -> dict:
+    """The periodic encoding's options of a Matérn lattice: ``harmonics`` per axis, ℓ (m), ν, period ``factor``.
+
+    ``box`` (6,) m: the lattice's box where it is not the mesh's (a core).
+    """
+    opts = dict(n_harmonics=list(harmonics), lattice=True, spectrum=[ell, nu], spectrum_power=1.0,
+                period_factor=factor)
+    if box is not None:
+        opts["box_extent"] = [float(v) for v in box]
+    return opts
 
 
 def closed_form_config(cfg, opts: dict):
@@ -342,8 +351,7 @@ def coarse_config(cfg, coarse: dict):
     """The closed-form configuration of the best lattice among :func:`coarse_models`' ``coarse``."""
     factor = max(coarse, key=lambda f: coarse[f][0])
     _, ell, nu, harmonics = coarse[factor]
-    return closed_form_config(cfg, dict(n_harmonics=list(harmonics), lattice=True, spectrum=[ell, nu],
-                                        spectrum_power=1.0, period_factor=factor))
+    return closed_form_config(cfg, lattice_options(harmonics, ell, nu, factor))
 
 
 def core_coarse_config(prob, cfg, make_field: Callable):
@@ -357,14 +365,14 @@ def core_coarse_config(prob, cfg, make_field: Callable):
     if core is None:
         return None
     _, ell, nu, harmonics = _best_models(prob, cfg, make_field, {2.0: HARMONICS}, core)[2.0]
-    return closed_form_config(cfg, dict(n_harmonics=list(harmonics), lattice=True, spectrum=[ell, nu],
-                                        spectrum_power=1.0, period_factor=2.0, box_extent=[float(v) for v in core]))
+    return closed_form_config(cfg, lattice_options(harmonics, ell, nu, 2.0, core))
 
 
 def lattice_draws(prob, cfg, make_field: Callable, draws: int = NULL_DRAWS, seed: int = 0) -> torch.Tensor:
     """Whitened data ``(n_data, draws)`` drawn from the prior predictive of the lattice model of ``cfg``.
 
-    ``cfg``: a closed-form lattice configuration (:func:`lattice_config`, :func:`coarse_config`). The data
+    ``cfg``: a closed-form lattice configuration (:func:`lattice_config`, :func:`coarse_config`,
+    :func:`core_coarse_config`). The data
     of its Matérn field, ``d / σ ~ N(0, Ã Ãᵀ / λ + I)`` (``Ã`` the whitened design off
     the mean contrast's and the regional's columns, λ of largest evidence): Gaussian
     fields of the covariance the data chose, seen through the survey with its noise.

@@ -28,6 +28,16 @@ logger = logging.getLogger(__name__)
 SIGNIFICANCE = 0.05
 
 
+def null_count(mesh) -> int:
+    """How many Gaussian nulls :func:`select_prior` draws on ``mesh``, at most: 3 on cells of several sizes, else 1.
+
+    White cells, and on a graded mesh the mesh box's and the core's coarse lattices. An
+    upper bound for the memory plan: a padded tensor mesh tests its core, of one cell
+    size, against white cells alone, and an octree without a core draws one lattice.
+    """
+    return 3 if sizes_differ(mesh.volumes) else 1
+
+
 def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
     """The configuration with the prior the data choose, and the report of the choice.
 

@@ -37,7 +37,7 @@ from ._depth import MeshTopDepth, depth_weight, make_depth
 from ._memory import EVAL_CHUNK
 from ._noise import estimate_noise
 from ._period import choose_period, lattice_config
-from ._prior import select_prior
+from ._prior import null_count, select_prior
 from ._regional import make_regional
 from ._regularizers import make_regularizer
 from ._streamed import ROW_BLOCK_BYTES, SetupPlan, plan_setup
@@ -210,7 +210,8 @@ class Problem:
         budget = int(source.memory_budget) if source is not None else ROW_BLOCK_BYTES
         self.setup_block_rows = max(1, budget // (8 * self.mesh.n_cells))  # rows of a held G read at once
         itemsize = torch.finfo(getattr(self.op, "dtype", self.dtype)).bits // 8  # of a G held (a matrix's own)
-        reserve = 2 * budget + (prior_test_bytes(self.mesh.n_cells) if cfg.prior_from_data else 0)
+        test = prior_test_bytes(self.mesh.n_cells, nulls=null_count(self.mesh)) if cfg.prior_from_data else 0
+        reserve = 2 * budget + test
         plan = plan_setup(self.survey.n_data, self.mesh.n_cells, self.device, free, stored=self.G is not None,
                           itemsize=itemsize, reserve=reserve, streamable=not by_matrix)
         self.setup_wanted = wanted = cfg.warm_start == "least_squares" or cfg.regional == "auto" or cfg.prior_from_data

@@ -38,14 +38,14 @@ logger = logging.getLogger(__name__)
 
 #: Draws of the Gaussian null that the least-squares image's tails are tested against
 NULL_DRAWS = 99
-#: float64 arrays of one null's size (n_cells x (draws + 1)) the test holds at once at its peak: the image and
-#: the images of three nulls (white cells and two lattices), and two copies of one null's
-NULL_IMAGE_COPIES = 5
+#: float64 arrays of one null's size (n_cells x (draws + 1)) the test holds at its peak besides its nulls' images
+#: (which hold the image too): two copies of one null's
+NULL_IMAGE_COPIES = 2
 
 
-def prior_test_bytes(n_cells: int, draws: int = NULL_DRAWS) -> int:
-    """Bytes the prior's test holds at its peak: the image and the null images, and their copies."""
-    return NULL_IMAGE_COPIES * 8 * (int(draws) + 1) * int(n_cells)
+def prior_test_bytes(n_cells: int, draws: int = NULL_DRAWS, nulls: int = 1) -> int:
+    """Bytes the prior's test holds at its peak with ``nulls`` Gaussian nulls: their images and two copies of one's."""
+    return (NULL_IMAGE_COPIES + int(nulls)) * 8 * (int(draws) + 1) * int(n_cells)
 
 
 def sizes_differ(volumes: np.ndarray) -> bool:
