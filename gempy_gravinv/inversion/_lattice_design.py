@@ -110,7 +110,7 @@ def cell_features(field: torch.nn.Module, bounds: np.ndarray) -> torch.Tensor:
 class _Grid:
     """Cells on one tensor grid.
 
-    ``cells``: which cells (None for all, in order); ``shape``: the grid's; ``flat``: each
+    ``cells``: which cells (indices, or ``slice(None)`` for all in order); ``shape``: the grid's; ``flat``: each
     cell's node; ``exps``: the axis means at the grid's nodes, one ``(N_a, M_a)`` per axis.
     """
 
@@ -182,8 +182,8 @@ class SeparableLattice:
             exps = [axis_means(a_lo, a_hi, float(centre[a]), ka).to(self.device)
                     for a, ((a_lo, a_hi), ka) in enumerate(zip(spans, k))]
             flat = torch.as_tensor(np.ravel_multi_index(tuple(i for _, i in axes), s), device=self.device)
-            self.grids.append(_Grid(None if cells is None else torch.as_tensor(cells, device=self.device), s, flat,
-                                    exps))
+            self.grids.append(_Grid(slice(None) if cells is None else torch.as_tensor(cells, device=self.device), s,
+                                    flat, exps))
             m = self.m
             widest = max(widest, s[0] * s[1] * s[2], m[0] * s[1] * s[2], m[0] * m[1] * s[2], m[0] * m[1] * m[2],
                          s[0] * m[1] * m[2], s[0] * s[1] * m[2])  # every intermediate of design and apply
@@ -215,11 +215,7 @@ class SeparableLattice:
             q = [(b.abs() ** 2) for b in g.back]  # (M_a, N_a)
             v = torch.einsum("abc,ax->xbc", amp2.reshape(*self.m), q[0])
             v = torch.einsum("xbc,by->xyc", v, q[1])
-            v = torch.einsum("xyc,cz->xyz", v, q[2]).reshape(-1)[g.flat]
-            if g.cells is None:
-                out = v
-            else:
-                out[g.cells] = v
+            out[g.cells] = torch.einsum("xyc,cz->xyz", v, q[2]).reshape(-1)[g.flat]
         return out
 
     @property
@@ -231,7 +227,7 @@ class SeparableLattice:
         """``S (rows, W)`` complex128: each row of ``g`` (rows, n_cells) summed against every wave's cell means."""
         total = None
         for grid in self.grids:
-            rows = g if grid.cells is None else g[:, grid.cells]
+            rows = g[:, grid.cells]
             lay = torch.zeros(g.shape[0], math.prod(grid.shape), dtype=torch.complex128, device=self.device)
             lay[:, grid.flat] = rows.to(torch.complex128)
             s = torch.einsum("rxyz,xa->rayz", lay.reshape(g.shape[0], *grid.shape), grid.exps[0])
@@ -277,8 +273,5 @@ class SeparableLattice:
                 v = torch.einsum("kabc,ax->kxbc", lay, g.back[0])
                 v = torch.einsum("kxbc,by->kxyc", v, g.back[1])
                 v = torch.einsum("kxyc,cz->kxyz", v, g.back[2]).reshape(a1 - a0, -1)
-                if g.cells is None:
-                    out[:, a0:a1] = v.real[:, g.flat].T
-                else:
-                    out[g.cells, a0:a1] = v.real[:, g.flat].T
+                out[g.cells, a0:a1] = v.real[:, g.flat].T
         return out[:, 0] if one else out
