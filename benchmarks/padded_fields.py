@@ -1,4 +1,4 @@
-"""Smooth fields on graded meshes (padded tensor meshes, octrees), drawn at random: the INR default vs SimPEG.
+"""Fields or bodies on graded meshes (padding, octrees, topography), drawn at random: the INR default vs SimPEG.
 
 Usage::
 
