@@ -31,6 +31,9 @@ the data see. Three ways to measure ``d`` (metres):
 
 ``d_ref`` is the smallest depth over the cell centres, so the weight is 1 at the most
 sensitive cell and grows from there.
+
+The least-squares start's prior scale measures depth outside the stations' hull as the
+distance from the survey (:class:`HullDistanceDepth`), not by the sensitivity: see there.
 """
 
 from __future__ import annotations
@@ -242,6 +245,7 @@ class SurfaceDepth(_CellCache):
         self.floor = float(mesh.cell_widths[:, 2].min()) / 4
         self._survey, self._mesh = survey, mesh
         self._sensitivity: StationDepth | None = None  # built when a point lies outside the hull
+        self._distance: HullDistanceDepth | None = None
         self._cells = torch.as_tensor(mesh.cell_centers, dtype=torch.float64)
         self._cell_depth = self._depth(self._cells, cells=True)
         self.reference = float(self._cell_depth.min())
@@ -249,12 +253,28 @@ class SurfaceDepth(_CellCache):
     def _uncached(self, points: torch.Tensor) -> torch.Tensor:
         return self._depth(points)
 
+    def below(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Depth below the station surface, distance to the stations' hull and nearest hull point of points (n, 3).
+
+        Returns ``(d (n,), h (n,), near (n, 2))``, metres: ``d`` floored at a quarter of the
+        smallest cell height, ``h`` horizontal (0 inside the hull).
+        """
+        pn = np.asarray(points, dtype=np.float64)
+        d = np.maximum(self.surface(pn[:, :2]) - pn[:, 2], self.floor)
+        h, near = hull_distance(self.locations, pn[:, :2])
+        return d, h, near
+
+    def distance_model(self) -> HullDistanceDepth:
+        """The same depth inside the hull, the straight-line distance from it outside (:class:`HullDistanceDepth`)."""
+        if self._distance is None:
+            self._distance = HullDistanceDepth(self)
+        return self._distance
+
     def _depth(self, points: torch.Tensor, cells: bool = False) -> torch.Tensor:
         """The depths of ``points``; ``cells``: they are the cell centres (the sensitivity depth has them cached)."""
         p = torch.as_tensor(points).to(torch.float64)
         pn = p.cpu().numpy()
-        d = np.maximum(self.surface(pn[:, :2]) - pn[:, 2], self.floor)
-        h, near = hull_distance(self.locations, pn[:, :2])
+        d, h, near = self.below(pn)
         out = h > 0
         if out.any():
             if self._sensitivity is None:
@@ -264,6 +284,42 @@ class SurfaceDepth(_CellCache):
             dq_hull = self._sensitivity.depth(torch.as_tensor(np.c_[near[out], pn[out, 2]])).numpy()
             d[out] *= np.maximum(1.0, dq / dq_hull)
         return torch.as_tensor(d, dtype=torch.float64, device=p.device)
+
+
+class HullDistanceDepth(_CellCache):
+    """Depth (m) below the surface through the stations inside their hull, distance from the survey outside it.
+
+    Inside the stations' horizontal convex hull, the depth of the :class:`SurfaceDepth`
+    it is made from; outside it, ``sqrt(d² + h²)``: ``d`` the depth below the station
+    surface (extended from the hull as :func:`station_surface` extends it) and ``h`` the
+    horizontal distance to the hull. So a point beside the survey is as deep as it is far
+    from the survey's edge, whatever the angle it is seen at, where :class:`SurfaceDepth`
+    grows with the fall of the g_z sensitivity, which also holds the vertical
+    component's angle factor: a cell at the stations' level beside the survey has almost
+    no g_z sensitivity, and its :class:`SurfaceDepth` is many times its distance. The
+    least-squares start's prior scale is set from this depth: a prior scale that grows
+    as the sensitivity falls lets the ridge model put mass the data do not ask for into
+    the cells they hardly see. ``reference`` is the surface depth's ``d_ref`` (the same
+    cells are the shallowest: inside the hull the depths agree, outside they are larger).
+
+    Parameters
+    ----------
+    surface : SurfaceDepth
+        The depth inside the hull, the stations and the floor.
+    """
+
+    kind = "station_distance"
+
+    def __init__(self, surface: SurfaceDepth) -> None:
+        self._surface = surface
+        self._cells = surface._cells
+        self._cell_depth = self._uncached(self._cells)
+        self.reference = surface.reference
+
+    def _uncached(self, points: torch.Tensor) -> torch.Tensor:
+        p = torch.as_tensor(points).to(torch.float64)
+        d, h, _ = self._surface.below(p.cpu().numpy())
+        return torch.as_tensor(np.sqrt(d * d + h * h), dtype=torch.float64, device=p.device)
 
 
 class StationDepth(_CellCache):
@@ -361,6 +417,15 @@ def make_depth(depth_from: str, mesh: PrismMesh, survey: Survey, z0: float | Non
     if depth_from == "station_surface":
         return SurfaceDepth(survey, mesh)
     return StationDepth(survey, mesh)
+
+
+def distance_model(depth):
+    """The depth model of the least-squares start's prior scale, for the depth model ``depth``.
+
+    :meth:`SurfaceDepth.distance_model` for a :class:`SurfaceDepth` (see
+    :class:`HullDistanceDepth`); ``depth`` itself for the others.
+    """
+    return depth.distance_model() if isinstance(depth, SurfaceDepth) else depth
 
 
 def depth_weight(depth, points: torch.Tensor, beta: float) -> torch.Tensor:

@@ -33,7 +33,7 @@ from .._survey import Survey
 from ..density import VoxelDensity, as_torch_dtype, cached_on_points, cell_points, make_density
 from ..metrics import RESIDUAL_Z, MoranI
 from ._config import INRConfig
-from ._depth import MeshTopDepth, depth_weight, make_depth
+from ._depth import MeshTopDepth, depth_weight, footprint, make_depth
 from ._memory import EVAL_CHUNK
 from ._noise import estimate_noise
 from ._period import choose_period, lattice_config
@@ -178,7 +178,8 @@ class Problem:
         self.test_white = bool(cfg.start_fallback)  # test in-band states for white residuals while training
         # the last closed-form step: computed now, while G is held; a cooled ε starts from it
         start = self.least_squares_start() if cfg.warm_start == "least_squares" else None
-        self.reg = make_regularizer(cfg, mesh, self.device, self.dtype, self.depth, start)
+        self.reg = make_regularizer(cfg, mesh, self.device, self.dtype, self.depth, start,
+                                    footprint(survey.locations, mesh.cell_centers) if start is not None else None)
         if getattr(self.reg, "cooling_steps", 0):
             sched = self.reg.schedule()
             said = (f"minimum-support ε cooled from {sched['eps_start']:.3g} to {sched['eps_end']:.3g} kg/m³ "

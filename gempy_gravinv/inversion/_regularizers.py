@@ -68,6 +68,18 @@ SUPPORT_PERCENTILE = 90.0
 SUPPORT_COOLING = 3.0
 
 
+def volume_percentile(values: np.ndarray, volumes: np.ndarray, q: float) -> float:
+    """The ``q``-th percentile (0–100) of cell ``values`` (n,) weighted by cell ``volumes`` (n,), m³.
+
+    The smallest value whose cells, with every smaller value's, hold ``q`` % of the volume.
+    On cells of one size, the lower ``q``-th percentile of the values.
+    """
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(np.asarray(volumes, dtype=np.float64)[order])
+    i = min(int(np.searchsorted(cum, q / 100.0 * cum[-1])), order.size - 1)
+    return float(values[order[i]])
+
+
 class MinSupport:
     """``mean(w²m² / (w²m² + ε²))``, ε in kg/m³, ``w`` the depth weight with power ``beta``.
 
@@ -77,7 +89,9 @@ class MinSupport:
     With a starting model ``start`` (kg/m³) and ``cooling_steps > 0``, ε is cooled as in
     iteratively reweighted sparse inversions: it begins at the
     :data:`SUPPORT_PERCENTILE`-th percentile ``a`` of the start's weighted amplitude
-    ``|w m₀|`` and falls geometrically to ``a /`` :data:`SUPPORT_COOLING` over
+    ``|w m₀|`` by volume over the cells the data constrain (``inside``, e.g. those under
+    the stations' hull; all cells by default), so that refining a mesh, or padding it,
+    does not move ``a``, and falls geometrically to ``a /`` :data:`SUPPORT_COOLING` over
     ``cooling_steps`` steps of the prior, never above the given ``eps``:
     ``ε(k) = min(eps, a · 3^(-min(k / cooling_steps, 1)))``. A threshold set from the
     model's own amplitude lets the penalty count cells where a fixed one, far above a
@@ -87,14 +101,16 @@ class MinSupport:
     """
 
     def __init__(self, mesh: PrismMesh, eps: float, beta: float, depth, device, dtype,
-                 start: torch.Tensor | None = None, cooling_steps: int = 0) -> None:
+                 start: torch.Tensor | None = None, cooling_steps: int = 0,
+                 inside: np.ndarray | None = None) -> None:
         cc = torch.as_tensor(mesh.cell_centers)
         self.w = depth_weight(depth, cc, beta).to(device=device, dtype=dtype)
         self.eps = float(eps)
         self.eps_start, self.cooling_steps = self.eps, 0
         if start is not None and cooling_steps > 0:
             amp = np.abs(self.w.double().cpu().numpy() * start.double().cpu().numpy())
-            a = float(np.percentile(amp, SUPPORT_PERCENTILE))
+            keep = np.ones(amp.shape, dtype=bool) if inside is None or not np.any(inside) else np.asarray(inside)
+            a = volume_percentile(amp[keep], np.asarray(mesh.volumes, dtype=np.float64)[keep], SUPPORT_PERCENTILE)
             if 0 < a < SUPPORT_COOLING * self.eps and math.isfinite(a):  # else ε would stay at eps throughout
                 self.eps_start, self.cooling_steps = a, int(cooling_steps)
 
@@ -172,12 +188,14 @@ class Matern:
         return (c * c * self.weight).mean()
 
 
-def make_regularizer(cfg, mesh: PrismMesh, device, dtype, depth=None, start: torch.Tensor | None = None):
+def make_regularizer(cfg, mesh: PrismMesh, device, dtype, depth=None, start: torch.Tensor | None = None,
+                     inside: np.ndarray | None = None):
     """The regulariser named by ``cfg.regularization`` (None for ``"none"`` or a zero weight).
 
     ``ρs`` (kg/m³), the scale of ``"tv"``, ``"smooth"`` and ``"matern"``, is half the
     bounds range (100 kg/m³ without bounds). ``start`` (n_cells,) kg/m³: the starting
-    model that a cooled minimum-support ε is set from (``cfg.support_cooling``).
+    model that a cooled minimum-support ε is set from (``cfg.support_cooling``), over the
+    cells ``inside`` (bool (n_cells,); all by default).
     """
     name = cfg.regularization
     if name == "none" or cfg.reg_weight == 0:
@@ -198,7 +216,7 @@ def make_regularizer(cfg, mesh: PrismMesh, device, dtype, depth=None, start: tor
             logger.info("support_cooling=%g has no least-squares start to set ε from (warm_start=%r, or the "
                         "problem is too large for one): ε fixed at %.3g kg/m³", cfg.support_cooling,
                         cfg.warm_start, eps)
-        return MinSupport(mesh, eps, cfg.reg_depth_power, depth, device, dtype, start, steps)
+        return MinSupport(mesh, eps, cfg.reg_depth_power, depth, device, dtype, start, steps, inside)
     if name == "matern":
         if cfg.prior_length is None:
             raise ValueError("regularization='matern' needs prior_length (the correlation length, m)")

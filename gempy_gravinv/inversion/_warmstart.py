@@ -30,7 +30,7 @@ import torch
 
 from .._device import adam
 from . import _streamed
-from ._depth import depth_weight
+from ._depth import depth_weight, distance_model
 from ._linear import HeadPosterior, project_gram
 from ._regional import REGIONALS, Regional, make_regional
 
@@ -55,8 +55,12 @@ def sizes_differ(volumes: np.ndarray) -> bool:
 
 
 def _scale(prob, beta: float, device: torch.device) -> torch.Tensor:
-    """The prior scale ``s`` (n_cells,) float64: the depth weight, times ``sqrt(v̄ / v)`` where cell volumes differ."""
-    s = depth_weight(prob.depth, torch.as_tensor(prob.mesh.cell_centers), beta).to(device)
+    """The prior scale ``s`` (n_cells,) float64: the depth weight, times ``sqrt(v̄ / v)`` where cell volumes differ.
+
+    Depth as :func:`~gempy_gravinv.inversion._depth.distance_model` measures it: outside
+    the stations' hull, the distance from the survey.
+    """
+    s = depth_weight(distance_model(prob.depth), torch.as_tensor(prob.mesh.cell_centers), beta).to(device)
     v = prob.mesh.volumes
     if sizes_differ(v):  # graded mesh: the prior per unit volume
         s = s * torch.as_tensor(np.sqrt(v.mean() / v), device=device, dtype=s.dtype)
