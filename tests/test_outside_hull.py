@@ -119,3 +119,16 @@ def test_under_topography_the_start_and_the_model_put_the_body_under_the_station
     assert pearson_r(start, model) > 0.5  # measured 0.676
     assert res.prior_selection["prior"] == "compact"
     assert pearson_r(res.model, model) > 0.55  # measured 0.666
+
+
+def test_off_a_profile_line_the_start_s_depth_is_the_distance_from_the_line():
+    """Stations on one line: their hull is the segment between the end stations, every other cell is beside it."""
+    case = synthetic.dipping_block(noise_seed=0)
+    x = np.linspace(250.0, 750.0, 21)
+    line = Survey(np.column_stack([x, np.full(21, 500.0), np.full(21, 1.0)]), np.zeros(21), std=np.full(21, 0.01))
+    dist = distance_model(SurfaceDepth(line, case.mesh))
+    probe = np.array([[500.0, 500.0, -99.0], [500.0, 700.0, -99.0], [900.0, 500.0, -99.0], [900.0, 300.0, -99.0]])
+    d = dist.depth(torch.as_tensor(probe)).numpy()
+    np.testing.assert_allclose(d, np.hypot(100.0, [0.0, 200.0, 150.0, 250.0]), rtol=1e-9)
+    inside = footprint(line.locations, case.mesh.cell_centers)
+    assert inside.all()  # no area: every cell is tested, and ε is read over all of them
