@@ -299,8 +299,9 @@ class HullDistanceDepth(_CellCache):
     no g_z sensitivity, and its :class:`SurfaceDepth` is many times its distance. The
     least-squares start's prior scale is set from this depth: a prior scale that grows
     as the sensitivity falls lets the ridge model put mass the data do not ask for into
-    the cells they hardly see. ``reference`` is the surface depth's ``d_ref`` (the same
-    cells are the shallowest: inside the hull the depths agree, outside they are larger).
+    the cells they hardly see. ``reference`` is the surface depth's ``d_ref``, so the two
+    weights share one scale (inside the hull the depths agree; outside, both are at least
+    the depth below the station surface).
 
     Parameters
     ----------
