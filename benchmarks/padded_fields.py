@@ -29,7 +29,8 @@ above the highest active cell of its column.
 
 ``--density bodies`` replaces the field by one or two boxes of 2–5 core cells per side,
 ±150–300 kg/m³, their centres within 0.3 of the core's width of its centre and 1.5–5
-cells plus half their height below z = 0.
+cells plus half their height below z = 0, on the cells whose centres they hold (a draw
+whose boxes hold no cell centre, between an octree's coarse cells, is drawn again).
 
 Every method runs in this process on the same data: r over all cells, r over the core's
 cells, wall time and the ratio INR / SimPEG sparse, measured in the same run.
@@ -145,6 +146,8 @@ def build(seed: int, kind: str = "tensor", density: str = "field"):
         st = None
     if density == "bodies":
         model = _bodies(rng, mesh.cell_centers, h, nc)
+        while not np.any(model):  # every box between the centres of an octree's coarse cells: draw again
+            model = _bodies(rng, mesh.cell_centers, h, nc)
     else:
         model = matern_rff_field(mesh.cell_centers, ell, nu, rng)
     st = stations() if st is None else st

@@ -1,6 +1,8 @@
 """Shared fixtures and markers for the gempy_gravinv test suite."""
 
+import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,3 +48,14 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def graded_benchmark():
+    """``benchmarks/padded_fields.py``, whose ``build`` draws graded meshes (padding, octrees, topography) as users
+    build them."""
+    spec = importlib.util.spec_from_file_location(
+        "padded_fields", Path(__file__).resolve().parents[1] / "benchmarks" / "padded_fields.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

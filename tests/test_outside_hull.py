@@ -11,9 +11,6 @@ the stations, so refining or padding a mesh does not move it.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -93,23 +90,14 @@ def test_the_cooled_eps_reads_the_start_under_the_stations_by_volume():
     assert a != pytest.approx(np.percentile(amp, SUPPORT_PERCENTILE), rel=1e-3)  # not over all cells
 
 
-def _graded_benchmark():
-    """``benchmarks/padded_fields.py``, whose ``build`` draws graded meshes as users build them."""
-    spec = importlib.util.spec_from_file_location(
-        "padded_fields", Path(__file__).resolve().parents[1] / "benchmarks" / "padded_fields.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_under_topography_the_start_and_the_model_put_the_body_under_the_stations():
+def test_under_topography_the_start_and_the_model_put_the_body_under_the_stations(graded_benchmark):
     """A +247 kg/m³ box 58 m down in a 13 m valley (an octree of 10 m cells padded to 320 m, stations over ±80 m).
 
     The start's prior scale grown with the sensitivity beside the survey put its largest
     contrasts there (921 kg/m³ against 320 under the stations; r 0.18), and the compact
     model kept a 1.3e9 kg dipole beside the survey (r 0.26; SimPEG sparse 0.85, L2 0.63).
     """
-    pf = _graded_benchmark()
+    pf = graded_benchmark
     survey, mesh, model, _, _ = pf.build(13200, "topography", "bodies")
     res = invert_inr(survey, mesh, None, bounds=pf.BOUNDS, progress=False)
     inside = footprint(survey.locations, res.mesh.cell_centers)

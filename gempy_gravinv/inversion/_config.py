@@ -85,14 +85,16 @@ class INRConfig(Presets):
     prior_from_data : bool
         Choose the prior from the data (with or without a warm start: the image it reads
         is computed for it): keep the configured compactness prior when the
-        least-squares image is heavy-tailed
-        (excess kurtosis > 1: sparse sources), otherwise (distributed sources) model a
+        least-squares image is heavier-tailed than Gaussian fields' images through the
+        same map (sparse sources; :mod:`gempy_gravinv.inversion._prior`), otherwise
+        (distributed sources) model a
         Matérn field on a Fourier lattice with the period, ℓ and ν of largest evidence,
         solved in closed form (:mod:`gempy_gravinv.inversion._period`). The choice and
         its reason are in ``result.prior_selection`` and ``metrics.json``.
     smooth_power : float
-        β of the least-squares image that ``prior_from_data`` reads (1: the
-        sensitivity weighting of SimPEG's recipes).
+        β of the least-squares image that ``prior_from_data`` reads on a mesh of one cell
+        size (1: the sensitivity weighting of SimPEG's recipes); on a graded mesh it reads
+        the start's image (``warm_start_power``) against correlated nulls too.
     lattice_from_data : bool
         The model is the Matérn field on a Fourier lattice whose period, ℓ and ν have the
         largest evidence, solved in closed form: ``prior_from_data``'s smooth branch,

@@ -32,8 +32,7 @@ def null_count(mesh) -> int:
     """How many Gaussian nulls :func:`select_prior` draws on ``mesh``, at most: 3 on cells of several sizes, else 1.
 
     White cells, and on a graded mesh the mesh box's and the core's coarse lattices. An
-    upper bound for the memory plan: a padded tensor mesh tests its core, of one cell
-    size, against white cells alone, and an octree without a core draws one lattice.
+    upper bound for the memory plan: a graded mesh without a core draws one lattice.
     """
     return 3 if sizes_differ(mesh.volumes) else 1
 
@@ -41,17 +40,20 @@ def null_count(mesh) -> int:
 def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
     """The configuration with the prior the data choose, and the report of the choice.
 
-    The least-squares image of depth weight ``cfg.smooth_power`` at the target misfit is
-    tested (:func:`choose_prior`) against images of Gaussian fields through the same map
-    (:func:`image_and_null`), over the cells under the survey and, on a graded mesh,
-    within its core: white depth-weighted cells, and where the cells tested differ in
-    size (an octree) also smooth fields, the Matérn lattices of largest evidence at
+    The least-squares image at the target misfit is tested (:func:`choose_prior`) against
+    images of Gaussian fields through the same map (:func:`image_and_null`), over the
+    cells under the survey and, on a graded mesh, within its core. On cells of one size
+    the image has depth weight ``cfg.smooth_power`` and the null is white depth-weighted
+    cells. On a graded mesh (padding, an octree) the image is the start's own (depth
+    weight ``cfg.warm_start_power``, per unit volume), where the compact run begins and
+    where a body's image sits at its depth, and the nulls are white cells and smooth
+    fields, the Matérn lattices of largest evidence at
     :data:`~gempy_gravinv.inversion._period.HARMONICS` harmonics on the mesh box
     (``"smooth"``: :func:`coarse_config`) and, where the mesh has a core, on twice the
     core (``"smooth_core"``: :func:`core_coarse_config`), drawn by :func:`lattice_draws`.
     White cells lack a smooth field's correlation, and how much that changes a cell's
-    image varies with the cell's size; the box's lattice describes the core's cells at
-    the box's coarser scale. The image counts as compact only where every null is
+    image varies with the cell's size and the depth weight; the box's lattice describes
+    the core's cells at the box's coarser scale. The image counts as compact only where every null is
     rejected (:func:`choose_prior`). A smooth prior returns the closed-form configuration
     of the lattice of largest evidence (:func:`lattice_config`), a compact one ``cfg``
     itself. Where the problem is too
@@ -63,8 +65,8 @@ def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
     prob : Problem
         Data, σ (mGal), operator, depth model and regional of the inversion.
     cfg : INRConfig
-        The configuration to keep for compact sources (its ``smooth_power`` and
-        ``target_chi2`` set the image).
+        The configuration to keep for compact sources (its ``smooth_power``, or
+        ``warm_start_power`` on a graded mesh, and ``target_chi2`` set the image).
 
     Returns
     -------
@@ -80,16 +82,17 @@ def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
     inside = footprint(prob.survey.locations, prob.mesh.cell_centers)
     core = in_core(prob.mesh)  # a graded mesh: its padding, beneath as beside, carries edge effects
     cells = inside if core is None else inside & core
-    volumes = prob.mesh.volumes[cells] if np.count_nonzero(cells) >= 8 else prob.mesh.volumes  # those tested
+    graded = sizes_differ(prob.mesh.volumes)
+    beta = float(cfg.warm_start_power) if graded else float(cfg.smooth_power)
     coarse = draws = None
     smooth_nulls = {}
-    if sizes_differ(volumes):  # cells of several sizes: correlated nulls as well
+    if graded:  # cells of several sizes: correlated nulls as well
         coarse = coarse_models(prob, cfg, prob._fresh_field)
         smooth_nulls = {"smooth": coarse_config(cfg, coarse), "smooth_core": core_coarse_config(prob, cfg,
                                                                                                 prob._fresh_field)}
         smooth_nulls = {k: v for k, v in smooth_nulls.items() if v is not None}
         draws = torch.cat([lattice_draws(prob, c, prob._fresh_field) for c in smooth_nulls.values()], dim=1)
-    images = image_and_null(prob, cfg.smooth_power, cfg.target_chi2, null_data=draws)
+    images = image_and_null(prob, beta, cfg.target_chi2, null_data=draws)
     if images is None:
         return cfg, dict(prior="compact", rule="no least-squares image (no λ reaches the target misfit): kept the "
                                                "configured prior")
