@@ -284,7 +284,8 @@ def test_on_a_padded_mesh_the_prior_s_test_reads_the_start_s_image_against_corre
     survey, mesh, model, _, _ = pf.build(13603, "tensor", "bodies")
     cfg = INRConfig.default(survey, bounds=pf.BOUNDS, progress=False)
     chosen = Problem(survey, mesh, cfg).prior_selection
-    assert set(chosen["nulls"]) == {"white", "smooth", "smooth_core"}
+    assert set(chosen["nulls"]) == {"white", "smooth", "smooth_core"} and chosen["image_depth_power"] == 2.0
+    assert "β = 2" in chosen["rule"]
     assert chosen["prior"] == "compact" and max(v["p_value"] for v in chosen["nulls"].values()) <= 0.05
     res = invert_inr(survey, mesh, None, bounds=pf.BOUNDS, progress=False)
     assert pearson_r(res.model, model) > 0.7  # measured 0.813

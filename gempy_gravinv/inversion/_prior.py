@@ -73,8 +73,8 @@ def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
     cfg : INRConfig
         ``cfg``, or the smooth model's closed-form configuration.
     report : dict
-        :func:`choose_prior`'s report; with the smooth model, ``lattice`` (its choice,
-        :func:`~gempy_gravinv.inversion._period.choose_lattice`).
+        :func:`choose_prior`'s report and ``image_depth_power`` (the image's β); with the
+        smooth model, ``lattice`` (its choice, :func:`~gempy_gravinv.inversion._period.choose_lattice`).
     """
     if prob.design_refusal:
         return cfg, dict(prior="compact", rule=f"no least-squares image ({prob.design_refusal}): "
@@ -101,6 +101,7 @@ def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
     for i, name in enumerate(smooth_nulls, start=1):
         nulls[name] = null[:, i * NULL_DRAWS:(i + 1) * NULL_DRAWS]
     report = choose_prior(image, nulls, cells)
+    report.update(image_depth_power=beta, rule=f"{report['rule']} (the image's depth weight β = {beta:g})")
     logger.info("prior chosen from the data: %s", report["rule"])
     if report["prior"] == "compact":
         return cfg, report
