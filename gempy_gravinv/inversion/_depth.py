@@ -235,6 +235,8 @@ class SurfaceDepth(_CellCache):
     ----------
     reference : float
         ``d_ref``, the smallest depth over the cell centres, m.
+    cell_below : tuple of numpy.ndarray
+        :meth:`below` of the cell centres.
     """
 
     kind = "station_surface"
@@ -247,6 +249,7 @@ class SurfaceDepth(_CellCache):
         self._sensitivity: StationDepth | None = None  # built when a point lies outside the hull
         self._distance: HullDistanceDepth | None = None
         self._cells = torch.as_tensor(mesh.cell_centers, dtype=torch.float64)
+        self.cell_below = self.below(mesh.cell_centers)  # the distance model reads them too
         self._cell_depth = self._depth(self._cells, cells=True)
         self.reference = float(self._cell_depth.min())
 
@@ -271,10 +274,11 @@ class SurfaceDepth(_CellCache):
         return self._distance
 
     def _depth(self, points: torch.Tensor, cells: bool = False) -> torch.Tensor:
-        """The depths of ``points``; ``cells``: they are the cell centres (the sensitivity depth has them cached)."""
+        """The depths of ``points``; ``cells``: they are the cell centres (their :meth:`below` is cached)."""
         p = torch.as_tensor(points).to(torch.float64)
         pn = p.cpu().numpy()
-        d, h, near = self.below(pn)
+        d, h, near = self.cell_below if cells else self.below(pn)
+        d = d.copy()
         out = h > 0
         if out.any():
             if self._sensitivity is None:
@@ -314,7 +318,8 @@ class HullDistanceDepth(_CellCache):
     def __init__(self, surface: SurfaceDepth) -> None:
         self._surface = surface
         self._cells = surface._cells
-        self._cell_depth = self._uncached(self._cells)
+        d, h, _ = surface.cell_below
+        self._cell_depth = torch.as_tensor(np.sqrt(d * d + h * h), dtype=torch.float64)
         self.reference = surface.reference
 
     def _uncached(self, points: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from ._config import INRConfig
-from ._depth import footprint
 from ._period import coarse_config, coarse_models, core_coarse_config, in_core, lattice_config, lattice_draws
 from ._warmstart import NULL_DRAWS, image_and_null, sizes_differ
 
@@ -79,7 +78,7 @@ def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
     if prob.design_refusal:
         return cfg, dict(prior="compact", rule=f"no least-squares image ({prob.design_refusal}): "
                                                "kept the configured prior")
-    inside = footprint(prob.survey.locations, prob.mesh.cell_centers)
+    inside = prob.under_survey
     core = in_core(prob.mesh)  # a graded mesh: its padding, beneath as beside, carries edge effects
     cells = inside if core is None else inside & core
     graded = sizes_differ(prob.mesh.volumes)

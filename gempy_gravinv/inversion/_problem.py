@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import logging
 import os
 
@@ -179,7 +180,7 @@ class Problem:
         # the last closed-form step: computed now, while G is held; a cooled ε starts from it
         start = self.least_squares_start() if cfg.warm_start == "least_squares" else None
         self.reg = make_regularizer(cfg, mesh, self.device, self.dtype, self.depth, start,
-                                    footprint(survey.locations, mesh.cell_centers) if start is not None else None)
+                                    self.under_survey if start is not None else None)
         if getattr(self.reg, "cooling_steps", 0):
             sched = self.reg.schedule()
             said = (f"minimum-support ε cooled from {sched['eps_start']:.3g} to {sched['eps_end']:.3g} kg/m³ "
@@ -356,6 +357,11 @@ class Problem:
             if start is not None:
                 fit_field(self, fld, start, steps=self.cfg.warm_start_steps, lr=self.cfg.lr)
         return fld
+
+    @functools.cached_property
+    def under_survey(self) -> np.ndarray:
+        """Which cells (bool (n_cells,)) lie under the stations' horizontal convex hull (:func:`footprint`)."""
+        return footprint(self.survey.locations, self.mesh.cell_centers)
 
     def _select_prior(self, cfg: INRConfig) -> INRConfig:
         """``prior_from_data``: keep the compactness prior or take the smooth model (:func:`select_prior`)."""
