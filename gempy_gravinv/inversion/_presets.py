@@ -188,8 +188,10 @@ class Presets:
         largest bound magnitude (``support_eps=None``). Pass ``bounds`` (kg/m³).
 
         The compactness assumption is checked against the data (``prior_from_data``):
-        when the least-squares image (β = 1, ``smooth_power``) looks like a distributed
-        field rather than sparse bodies, the model becomes a Gaussian (Matérn) field on
+        when the least-squares image (β = ``smooth_power`` = 1 on cells of one size; on
+        a graded mesh the start's own, β = 2, tested against smooth lattice fields as
+        well as white cells) looks like a distributed field rather than sparse bodies,
+        the model becomes a Gaussian (Matérn) field on
         a Fourier lattice, solved in closed form, whose period (the mesh box or twice
         it), correlation length and smoothness are those of largest evidence
         (:func:`gempy_gravinv.inversion._period.choose_lattice`; ℓ from 1/16 to 1/2 of
