@@ -204,7 +204,7 @@ def _run(args: argparse.Namespace) -> int:
           f"wrote {len(written)} outputs into {out}/")
     for what, sel in (("prior", res.prior_selection), ("regional", res.regional_selection),
                       ("noise", res.noise_estimate), ("start", res.start_selection),
-                      ("residuals", res.residual_check)):
+                      ("coordinates", res.coordinate_selection), ("residuals", res.residual_check)):
         if sel is None:
             continue
         rule = sel["rule"]  # what the data chose, and why; a setting to try, named as this command takes it

@@ -225,7 +225,8 @@ def _run_inr(survey, mesh, true, preset: str, overrides: dict, device: str):
     hist = {"chi2": list(res.history.get("chi2", []))}
     info = {"preset": preset, "overrides": overrides, "iterations": len(hist["chi2"]),
             "stop_reason": res.stop_reason, "best_step": res.best_step}
-    for key in ("noise_estimate", "prior_selection", "regional_selection", "start_selection"):
+    for key in ("noise_estimate", "prior_selection", "regional_selection", "start_selection",
+                "coordinate_selection"):
         if getattr(res, key) is not None:
             info[key] = getattr(res, key)
     return np.asarray(res.model, float), np.asarray(res.predicted, float), hist, info
@@ -351,7 +352,8 @@ def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = 
                 for what, label in (("prior_selection", "prior from the data"),
                                     ("regional_selection", "regional from the data"),
                                     ("noise_estimate", "noise from the data"),
-                                    ("start_selection", "start from the residuals")):
+                                    ("start_selection", "start from the residuals"),
+                                    ("coordinate_selection", "coordinates from the misfit")):
                     if what in info:
                         notes.append(f"{LABELS[key]}: {label}: {info[what]['rule']}.")
             else:

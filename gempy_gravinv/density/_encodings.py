@@ -87,6 +87,11 @@ class CoordinateNormalizer(nn.Module):
         scale = np.where(scale > 0, scale, 1.0)  # a single layer/column: any scale works
         return cls(center, scale, axis_scale)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the centre and scale are."""
+        return self.center.device
+
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         """Metres (n, 3) -> normalised coordinates (n, 3), dimensionless."""
         return (points - self.center.to(points)) / self.scale.to(points)

@@ -12,6 +12,7 @@ from torch import nn
 from .._mesh import PrismMesh
 from .._validation import as_finite_array, check_choice, check_int
 from ._encodings import ENCODINGS, CoordinateNormalizer, cached_on_points, make_encoding
+from ._warp import CellIndexWarp
 
 OUTPUTS = ("tanh", "sigmoid", "linear")
 _ACTIVATIONS = {
@@ -200,9 +201,13 @@ class INRDensity(nn.Module):
         Alternative to ``mesh``: points (m) to fit the normalisation to.
     center, scale : array_like (3,), optional
         Explicit normalisation (m, m per unit); overrides ``mesh``/``points``.
-    normalization : {"zscore", "extent", "isotropic"}
+    normalization : {"zscore", "extent", "isotropic", "cells"}
         See :class:`~gempy_gravinv.density._encodings.CoordinateNormalizer`. The paper
-        z-scores each axis.
+        z-scores each axis. ``"cells"``: a hash grid reads the coordinates in the
+        mesh's cell-index space (:class:`~gempy_gravinv.density._warp.CellIndexWarp`:
+        along each axis, equal steps are equal numbers of the finest cells there), so
+        its vertices follow the cell sizes of a graded mesh; needs ``mesh``. Other
+        encodings, whose frequencies are in metres, z-score instead.
     axis_scale : sequence of 3 floats
         Multiplies the normalised coordinates per axis: raises (>1) or lowers (<1) the
         encoding frequencies along x, y, z.
@@ -269,7 +274,13 @@ class INRDensity(nn.Module):
                 ref = np.asarray(points, dtype=np.float64).reshape(-1, 3)
             else:
                 raise ValueError("INRDensity needs a mesh, points, or center and scale to normalise coordinates")
-            self.normalizer = CoordinateNormalizer.from_points(ref, normalization, axis_scale)
+            if normalization == "cells" and encoding == "hash":
+                if mesh is None:
+                    raise ValueError("normalization='cells' needs a mesh: its cells set the coordinates")
+                self.normalizer = CellIndexWarp.from_mesh(mesh)
+            else:
+                self.normalizer = CoordinateNormalizer.from_points(
+                    ref, "zscore" if normalization == "cells" else normalization, axis_scale)
         self.options: dict[str, Any] = dict(
             normalization=normalization, axis_scale=list(map(float, axis_scale)), encoding=encoding,
             encoding_options=dict(encoding_options or {}), width=int(width), depth=int(depth),
@@ -338,7 +349,7 @@ class INRDensity(nn.Module):
             raise ValueError(f"points must have shape (n, 3) in metres, got {tuple(p.shape)}")
         # a trainer evaluates the same points every step: their normalised coordinates are cached
         u = cached_on_points(self, p, lambda q: self.normalizer(
-            q.to(device=self.normalizer.center.device, dtype=torch.float64)).to(self.dtype))
+            q.to(device=self.normalizer.device, dtype=torch.float64)).to(self.dtype))
         return self.mlp(self.encoding(u))
 
     def raw(self, points: torch.Tensor) -> torch.Tensor:

@@ -51,8 +51,11 @@ class INRConfig(Presets):
         inside it. None = PyTorch's default initialisation.
     last_layer_gain : float
         Scales the last layer's initial weights (with ``init_value``).
-    normalization : {"zscore", "extent", "isotropic"}
-        Coordinate normalisation.
+    normalization : {"zscore", "extent", "isotropic", "cells"}
+        Coordinate normalisation (:class:`~gempy_gravinv.density.INRDensity`).
+        ``"cells"``: a hash grid in the mesh's cell-index space, whose vertices follow
+        the cell sizes of a graded mesh; ``auto()`` trains in it again where a run in
+        z-scored coordinates does not reach the target misfit on a graded mesh.
     axis_scale : (3,) floats
         Per-axis multiplier of normalised coordinates (encoding frequency scaling).
     quadrature : int
@@ -82,6 +85,12 @@ class INRConfig(Presets):
         With ``warm_start="least_squares"`` on g_z data: where no state at the target misfit had
         white residuals (Moran's I z ≤ 3), train again from the network's own start (beside
         the first run when a core is spare) and keep the whiter run. On in :meth:`auto`.
+    coordinate_fallback : bool
+        With a hash grid (``encoding="hash"``) on a mesh of cells of several sizes: where
+        the kept run ends above the target misfit (χ²/N > ``target_chi2 (1 +
+        stop_tol)``: the network could not fit the data), train again with the grid in
+        the mesh's cell-index space (``normalization="cells"``) and keep the run closer
+        to the target (``result.coordinate_selection`` says why). On in :meth:`auto`.
     prior_from_data : bool
         Choose the prior from the data (with or without a warm start: the image it reads
         is computed for it): keep the configured compactness prior when the
@@ -313,6 +322,7 @@ class INRConfig(Presets):
     warm_start_power: float = 2.0
     warm_start_steps: int = 300
     start_fallback: bool = False
+    coordinate_fallback: bool = False
     regional: str = "none"
     noise: str = "stated"
     period_from_data: bool = False

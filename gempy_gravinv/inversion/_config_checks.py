@@ -19,7 +19,7 @@ WEIGHTING_MODES = ("output", "gradient")
 REG_MODES = ("fixed", "target")
 SOLVERS = ("adam", "linear")
 SCHEDULES = ("constant", "cosine", "exponential")
-NORMALIZATIONS = ("zscore", "extent", "isotropic")
+NORMALIZATIONS = ("zscore", "extent", "isotropic", "cells")
 WARM_STARTS = ("none", "least_squares")
 #: ``noise``: fit the stated σ; fit it and report the estimate from the data; fit the estimate.
 NOISE_MODES = ("stated", "report", "estimate")
@@ -76,8 +76,9 @@ def check_config(cfg) -> None:
     if cfg.period_from_data and cfg.encoding != "periodic":
         raise ValueError(f"period_from_data=True chooses the period of a periodic encoding; encoding is "
                          f"{cfg.encoding!r}: set encoding='periodic' or period_from_data=False")
-    if not isinstance(cfg.start_fallback, bool):
-        raise TypeError(f"start_fallback must be True or False, got {cfg.start_fallback!r}")
+    for name in ("start_fallback", "coordinate_fallback"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise TypeError(f"{name} must be True or False, got {getattr(cfg, name)!r}")
     if cfg.start_fallback and cfg.warm_start != "least_squares":
         raise ValueError("start_fallback=True retrains from the network's own start when the least-squares "
                          f"start's model leaves correlated residuals; it needs warm_start='least_squares' "

@@ -35,6 +35,7 @@ from ._problem import Problem, make_field
 from ._result import INRResult, InversionInterrupted
 from ._side import SideProcess, SideThread, side_run
 from ._trainer import Event, solve_member, train_member
+from ._warmstart import sizes_differ
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +121,13 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         t_train = time.perf_counter()
         side = _side_by_side(prob, threads, n_threads0)
         outs, extra, selection, interrupted = _train_starts(prob, checkpoint, resume, stop_after, key, side)
+        coordinates = None
+        if not interrupted:
+            prob, outs, extra, coordinates, interrupted = _coordinate_fallback(prob, outs, extra, checkpoint,
+                                                                               resume, stop_after, key)
         res = _result(prob, outs, true_model, t_start, t_setup, extra,
                       time.perf_counter() - t_train if side else None)
-        res.start_selection = selection
+        res.start_selection, res.coordinate_selection = selection, coordinates
         if interrupted:
             res.completed, res.stop_reason = False, "interrupted"
             logger.warning("INR training interrupted before every member was trained")
@@ -227,6 +232,60 @@ def _train_starts(prob: Problem, checkpoint, resume: bool, stop_after: int | Non
         return kept, (outs if kept is outs_alt else outs_alt), selection, False
     # stopped before the second run finished: the first run's model, not completed
     return [{**o, "done": False} for o in outs], outs_alt, None, interrupted
+
+
+def _misfit_excess(prob: Problem, outs: list[dict]) -> float:
+    """How far the members' kept χ²/N lie above the stopping band's top, at worst (0 inside or below it)."""
+    top = prob.cfg.target_chi2 * (1 + prob.cfg.stop_tol)
+    return max(0.0, max(float(o["chi2"]) for o in outs) - top)
+
+
+def _coordinate_fallback(prob: Problem, outs: list[dict], extra: list[dict], checkpoint, resume: bool,
+                         stop_after: int | None, key: str):
+    """Where the kept run does not fit the data on a graded mesh: train again in cell-index coordinates.
+
+    A hash grid spread over the whole mesh box (z-scored coordinates) gives a padded or
+    octree mesh's core of fine cells a few vertices, and the network then cannot fit the
+    data: its kept state ends above the target misfit. With ``coordinate_fallback`` (a
+    hash grid, cells of several sizes, no user density) the run is repeated from the
+    same start with the grid in the mesh's cell-index space (``normalization="cells"``,
+    :class:`~gempy_gravinv.density._warp.CellIndexWarp`), and the run whose kept misfit
+    lies closer to the target is kept. A kept run still above the target is warned about.
+    Returns ``(problem, kept members, other members, report or None, interrupted)``.
+    """
+    cfg = prob.cfg
+    excess = _misfit_excess(prob, outs) if cfg.solver == "adam" else 0.0
+    if excess <= 0.0 or not all(o.get("done") for o in outs):  # fits, or stopped early to be resumed
+        return prob, outs, extra, None, False
+    chi2 = max(float(o["chi2"]) for o in outs)
+    if not (cfg.coordinate_fallback and cfg.encoding == "hash" and cfg.normalization != "cells"
+            and prob.density is None and sizes_differ(prob.mesh.volumes)):
+        logger.warning("the kept model ends above the target misfit (χ²/N %.3g > %.3g, the stopping band's top): "
+                       "the network did not fit the data (more steps, max_steps, or a finer network may)",
+                       chi2, cfg.target_chi2 * (1 + cfg.stop_tol))
+        return prob, outs, extra, None, False
+    logger.warning("the kept model ends above the target misfit (χ²/N %.3g > %.3g, the stopping band's top) on "
+                   "cells of several sizes: training again with the network's grid in the mesh's cell-index space",
+                   chi2, cfg.target_chi2 * (1 + cfg.stop_tol))
+    alt = prob.variant(normalization="cells")
+    outs_alt, interrupted = _train(alt, checkpoint, resume, stop_after, key, tag="cells")
+    if interrupted or not outs_alt or not all(o["done"] for o in outs_alt):
+        return prob, [{**o, "done": False} for o in outs], [*extra, *outs_alt], None, interrupted
+    chi2_alt = max(float(o["chi2"]) for o in outs_alt)
+    gap, gap_alt = (max(abs(float(o["chi2"]) - cfg.target_chi2) for o in run) for run in (outs, outs_alt))
+    keep_alt = gap_alt < gap
+    rule = (f"the run with the network's grid over the mesh box (z-scored coordinates) ended at χ²/N {chi2:.3g}, "
+            f"above the target {cfg.target_chi2:g}; trained again with the grid in the mesh's cell-index space "
+            f"(its vertices follow the cell sizes): χ²/N {chi2_alt:.3g}; kept the "
+            + ("cell-index run" if keep_alt else "first run") + " (the misfit closer to the target)")
+    report = dict(coordinates="cells" if keep_alt else "box", chi2={"box": chi2, "cells": chi2_alt}, rule=rule)
+    logger.info("coordinates: %s", rule)
+    if _misfit_excess(alt if keep_alt else prob, outs_alt if keep_alt else outs) > 0.0:
+        logger.warning("the kept model still ends above the target misfit (χ²/N %.3g > %.3g, the stopping band's "
+                       "top)", chi2_alt if keep_alt else chi2, cfg.target_chi2 * (1 + cfg.stop_tol))
+    if keep_alt:
+        return alt, outs_alt, [*extra, *outs], report, False
+    return prob, outs, [*extra, *outs_alt], report, False
 
 
 def _config(config, options: dict, survey=None, density=None) -> INRConfig:

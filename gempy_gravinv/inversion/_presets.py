@@ -201,10 +201,14 @@ class Presets:
         trains again from the network's own start and keeps the run that explains the
         anomalies' shape (``start_fallback``; ``result.start_selection`` says why).
         ``start_fallback=False`` keeps the first run; another ``warm_start`` turns it off.
+        On a graded mesh, where the kept run ends above the target misfit (its grid, spread
+        over the whole mesh box, is too coarse for the fine cells), it trains again with the
+        grid in the mesh's cell-index space (``coordinate_fallback``;
+        ``result.coordinate_selection`` says why).
         """
         base = dict(depth_from="station_surface", warm_start="least_squares", warm_start_power=2.0, support_eps=None,
                     support_cooling=0.5, prior_from_data=True, smooth_power=1.0, regional="auto",
-                    start_fallback=True)
+                    start_fallback=True, coordinate_fallback=True)
         return cls.compact(**{**base, **start_fallback_follows(overrides)})
 
     @classmethod

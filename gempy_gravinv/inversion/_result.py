@@ -127,6 +127,11 @@ class INRResult:
         kept (``"least_squares"`` or ``"none"``), each run's Moran's I, z-score and
         χ²/N, the difference in standard errors and the rule as a sentence. None when
         one run sufficed.
+    coordinate_selection : dict or None
+        With ``coordinate_fallback``, when the kept run ended above the target misfit on a
+        graded mesh and trained again in the mesh's cell-index coordinates: the run kept
+        (``coordinates``: ``"box"`` or ``"cells"``), each run's χ²/N and the rule as a
+        sentence. None when the first run fitted the data.
     setup : dict or None
         Where the config uses the closed-form setup (a least-squares start, the prior's
         or the regional's choice): how it read the design, ``design`` (``"in memory"``,
@@ -163,6 +168,7 @@ class INRResult:
     regional_selection: dict | None = None
     residual_check: dict | None = None
     start_selection: dict | None = None
+    coordinate_selection: dict | None = None
     setup: dict | None = None
 
     def cell_arrays(self) -> dict:
@@ -246,6 +252,8 @@ class INRResult:
             s += f" residual_I={self.residual_check['moran_i']:.2f} (z={self.residual_check['z']:.1f})"
         if self.start_selection is not None:
             s += f" start={self.start_selection['start']} (chosen)"
+        if self.coordinate_selection is not None:
+            s += f" coordinates={self.coordinate_selection['coordinates']} (chosen)"
         return s
 
     def metrics_report(self) -> dict:
@@ -271,6 +279,8 @@ class INRResult:
             rep["residual_autocorrelation"] = self.residual_check
         if self.start_selection is not None:
             rep["start_selection"] = self.start_selection
+        if self.coordinate_selection is not None:
+            rep["coordinate_selection"] = self.coordinate_selection
         if self.setup is not None:
             rep["closed_form_setup"] = self.setup
         if not self.survey.is_gz_only and "rms_misfit_by_component" not in rep:  # value and unit per component

@@ -64,6 +64,8 @@ def save_inversion(result: INRResult, directory: PathLike, *, figures: bool = Tr
         attrs["residual_autocorrelation"] = result.residual_check["rule"]
     if getattr(result, "start_selection", None) is not None:
         attrs["start_selection"] = result.start_selection["rule"]
+    if getattr(result, "coordinate_selection", None) is not None:
+        attrs["coordinate_selection"] = result.coordinate_selection["rule"]
     if result.regional is not None:
         attrs["regional"] = result.regional["kind"]
         attrs["regional_offset_mgal"] = result.regional["offset_mgal"]
