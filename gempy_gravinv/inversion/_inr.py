@@ -234,10 +234,9 @@ def _train_starts(prob: Problem, checkpoint, resume: bool, stop_after: int | Non
     return [{**o, "done": False} for o in outs], outs_alt, None, interrupted
 
 
-def _misfit_excess(prob: Problem, outs: list[dict]) -> float:
-    """How far the members' kept χ²/N lie above the stopping band's top, at worst (0 inside or below it)."""
-    top = prob.cfg.target_chi2 * (1 + prob.cfg.stop_tol)
-    return max(0.0, max(float(o["chi2"]) for o in outs) - top)
+def _worst_chi2(outs: list[dict]) -> float:
+    """The largest kept χ²/N of a run's members."""
+    return max(float(o["chi2"]) for o in outs)
 
 
 def _coordinate_fallback(prob: Problem, outs: list[dict], extra: list[dict], checkpoint, resume: bool,
@@ -254,24 +253,24 @@ def _coordinate_fallback(prob: Problem, outs: list[dict], extra: list[dict], che
     Returns ``(problem, kept members, other members, report or None, interrupted)``.
     """
     cfg = prob.cfg
-    excess = _misfit_excess(prob, outs) if cfg.solver == "adam" else 0.0
-    if excess <= 0.0 or not all(o.get("done") for o in outs):  # fits, or stopped early to be resumed
+    top = cfg.target_chi2 * (1 + cfg.stop_tol)  # the stopping band's top
+    chi2 = _worst_chi2(outs)
+    if cfg.solver != "adam" or chi2 <= top or not all(o.get("done") for o in outs):  # fits, or to be resumed
         return prob, outs, extra, None, False
-    chi2 = max(float(o["chi2"]) for o in outs)
     if not (cfg.coordinate_fallback and cfg.encoding == "hash" and cfg.normalization != "cells"
             and prob.density is None and sizes_differ(prob.mesh.volumes)):
         logger.warning("the kept model ends above the target misfit (χ²/N %.3g > %.3g, the stopping band's top): "
-                       "the network did not fit the data (more steps, max_steps, or a finer network may)",
-                       chi2, cfg.target_chi2 * (1 + cfg.stop_tol))
+                       "the network did not fit the data (more steps, max_steps, or a finer network may fit them)",
+                       chi2, top)
         return prob, outs, extra, None, False
     logger.warning("the kept model ends above the target misfit (χ²/N %.3g > %.3g, the stopping band's top) on "
                    "cells of several sizes: training again with the network's grid in the mesh's cell-index space",
-                   chi2, cfg.target_chi2 * (1 + cfg.stop_tol))
+                   chi2, top)
     alt = prob.variant(normalization="cells")
     outs_alt, interrupted = _train(alt, checkpoint, resume, stop_after, key, tag="cells")
     if interrupted or not outs_alt or not all(o["done"] for o in outs_alt):
         return prob, [{**o, "done": False} for o in outs], [*extra, *outs_alt], None, interrupted
-    chi2_alt = max(float(o["chi2"]) for o in outs_alt)
+    chi2_alt = _worst_chi2(outs_alt)
     gap, gap_alt = (max(abs(float(o["chi2"]) - cfg.target_chi2) for o in run) for run in (outs, outs_alt))
     keep_alt = gap_alt < gap
     rule = (f"the run with the network's grid over the mesh box (z-scored coordinates) ended at χ²/N {chi2:.3g}, "
@@ -280,9 +279,10 @@ def _coordinate_fallback(prob: Problem, outs: list[dict], extra: list[dict], che
             + ("cell-index run" if keep_alt else "first run") + " (the misfit closer to the target)")
     report = dict(coordinates="cells" if keep_alt else "box", chi2={"box": chi2, "cells": chi2_alt}, rule=rule)
     logger.info("coordinates: %s", rule)
-    if _misfit_excess(alt if keep_alt else prob, outs_alt if keep_alt else outs) > 0.0:
+    kept = chi2_alt if keep_alt else chi2
+    if kept > top:
         logger.warning("the kept model still ends above the target misfit (χ²/N %.3g > %.3g, the stopping band's "
-                       "top)", chi2_alt if keep_alt else chi2, cfg.target_chi2 * (1 + cfg.stop_tol))
+                       "top)", kept, top)
     if keep_alt:
         return alt, outs_alt, [*extra, *outs], report, False
     return prob, outs, [*extra, *outs_alt], report, False
