@@ -214,3 +214,24 @@ def test_invert_names_the_fallback_as_its_option(tmp_path, capsys):
     line = next(ln for ln in out.splitlines() if ln.startswith("residuals: "))
     assert "residuals correlated" in line and "--start-fallback" in line and "start_fallback=True" not in line
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["config"]["start_fallback"] is False
+
+
+def test_invert_sets_the_prior_and_says_so(tmp_path, capsys):
+    """``invert --prior smooth`` keeps the default's other scales, skips the test and says the user set it."""
+    from gempy_gravinv.cases import synthetic
+
+    case = synthetic.single_block(noise_seed=0)
+    case.mesh.source.write_UBC(str(tmp_path / "mesh.msh"))
+    gio.write_csv(tmp_path / "st.csv", case.survey)
+    rc = main(["invert", str(tmp_path / "st.csv"), "--mesh", str(tmp_path / "mesh.msh"), "-o", str(tmp_path / "out"),
+               "--prior", "smooth", "--no-figures", "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    line = next(ln for ln in out.splitlines() if ln.startswith("prior: "))
+    assert "set by the user" in line
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["prior_selection"]["set_by"] == "user" and metrics["prior_selection"]["prior"] == "smooth"
+    assert metrics["config"]["prior_from_data"] is False and metrics["config"]["depth_from"] == "station_surface"
+    with pytest.raises(SystemExit):  # not a choice
+        main(["invert", str(tmp_path / "st.csv"), "--mesh", str(tmp_path / "mesh.msh"), "-o", str(tmp_path / "o2"),
+              "--prior", "bodies"])

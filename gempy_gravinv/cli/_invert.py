@@ -57,6 +57,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--noise", default=None, choices=["stated", "report", "estimate"],
                    help="noise the misfit targets: the stated std (default), the stated std with the estimate from "
                         "the data reported beside it, or that estimate (then the file may have no std)")
+    p.add_argument("--prior", default=None, choices=["data", "compact", "smooth"],
+                   help="the prior of the default auto settings: chosen from the data (default), or set: compact "
+                        "(bodies in a quiet background) or smooth (a distributed Matérn field); every other scale "
+                        "is still derived from the problem")
     p.add_argument("--start-fallback", action=argparse.BooleanOptionalAction, default=None,
                    help="where the model from the least-squares start leaves correlated residuals, train once more "
                         "from the network's own start and keep the run that explains the data's shape (on in the "
@@ -127,6 +131,8 @@ def _run(args: argparse.Namespace) -> int:
         over["progress"] = False
     if args.start_fallback is not None:
         over["start_fallback"] = args.start_fallback
+    if args.prior not in (None, "data"):
+        over.update(prior=args.prior, prior_from_data=False)
     survey = gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs,
                                value_property=getattr(args, "value_property", None))
     if args.config:

@@ -100,6 +100,15 @@ class INRConfig(Presets):
         Matérn field on a Fourier lattice with the period, ℓ and ν of largest evidence,
         solved in closed form (:mod:`gempy_gravinv.inversion._period`). The choice and
         its reason are in ``result.prior_selection`` and ``metrics.json``.
+    prior : {None, "compact", "smooth"}
+        The prior set by the user instead of chosen from the data (no compact-or-smooth
+        test): ``"compact"`` keeps the configured minimum-support prior (it needs
+        ``regularization="min_support"``); ``"smooth"`` models the Matérn field on a
+        Fourier lattice of largest evidence in closed form, ``prior_from_data``'s smooth
+        branch. ``result.prior_selection`` says that the user set it. None: as configured
+        (``prior_from_data``, ``lattice_from_data`` or the regularisation).
+        ``INRConfig.auto(prior=...)`` keeps every other derived scale of the default and
+        turns ``prior_from_data`` off.
     smooth_power : float
         β of the least-squares image that ``prior_from_data`` reads on a mesh of one cell
         size (1: the sensitivity weighting of SimPEG's recipes); on a graded mesh it reads
@@ -318,6 +327,7 @@ class INRConfig(Presets):
     warm_start: str = "none"
     prior_from_data: bool = False
     lattice_from_data: bool = False
+    prior: str | None = None
     smooth_power: float = 1.0
     warm_start_power: float = 2.0
     warm_start_steps: int = 300

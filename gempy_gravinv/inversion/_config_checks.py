@@ -83,6 +83,15 @@ def check_config(cfg) -> None:
         raise ValueError("start_fallback=True retrains from the network's own start when the least-squares "
                          f"start's model leaves correlated residuals; it needs warm_start='least_squares' "
                          f"(got {cfg.warm_start!r})")
+    if cfg.prior is not None:
+        check_choice(cfg.prior, ("compact", "smooth"), name="prior")
+        if cfg.prior_from_data or cfg.lattice_from_data:
+            raise ValueError(f"prior={cfg.prior!r} sets the prior; prior_from_data and lattice_from_data choose it "
+                             "from the data: set one (INRConfig.auto(prior=...) turns prior_from_data off)")
+        if cfg.prior == "compact" and cfg.regularization != "min_support":
+            raise ValueError("prior='compact' keeps the minimum-support prior: it needs "
+                             f"regularization='min_support' (got {cfg.regularization!r}); "
+                             "INRConfig.auto(prior='compact') or INRConfig.compact() set it")
     if cfg.prior_from_data and cfg.lattice_from_data:
         raise ValueError("prior_from_data and lattice_from_data both choose the model: set one (lattice_from_data "
                          "skips the compactness check)")

@@ -205,7 +205,14 @@ class Presets:
         over the whole mesh box, is too coarse for the fine cells), it trains again with the
         grid in the mesh's cell-index space (``coordinate_fallback``;
         ``result.coordinate_selection`` says why).
+
+        ``auto(prior="compact")`` or ``auto(prior="smooth")`` sets the prior instead
+        (``INRConfig.prior``; CLI ``invert --prior``) and keeps every other scale derived
+        here: for a user who knows the sources are bodies in a quiet background, or a
+        distributed field. ``result.prior_selection`` then says that the user set it.
         """
+        if overrides.get("prior") is not None:  # the user's prior: no test
+            overrides = {"prior_from_data": False, **overrides}
         base = dict(depth_from="station_surface", warm_start="least_squares", warm_start_power=2.0, support_eps=None,
                     support_cooling=0.5, prior_from_data=True, smooth_power=1.0, regional="auto",
                     start_fallback=True, coordinate_fallback=True)

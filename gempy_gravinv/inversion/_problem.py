@@ -46,6 +46,9 @@ from ._warmstart import choose_regional, fit_field, prior_test_bytes, weighted_s
 
 logger = logging.getLogger(__name__)
 
+#: How a report begins where the user set the prior (``INRConfig.prior``).
+_USER_SET = "set by the user (prior={!r}; the data's compact-or-smooth test not run): "
+
 #: Field evaluation points (cells x quadrature points) from which a sharded run's training
 #: step evaluates the field on a shard of the cells per rank and gathers the densities
 #: (then the parameter gradients are all-reduced); below it every rank evaluates all cells.
@@ -164,12 +167,20 @@ class Problem:
                 self, cfg, self._fresh_field)
             self.cfg = cfg = dataclasses.replace(cfg, encoding_options={**cfg.encoding_options,
                                                                         "period_factor": factor})
+        if cfg.prior == "smooth" and density is not None:
+            raise ValueError("prior='smooth' models a Matérn lattice field in closed form; a given density "
+                             "(backend) has its own model: leave prior unset")
         if cfg.prior_from_data:
             self.cfg = cfg = self._select_prior(cfg)
-        elif cfg.lattice_from_data and density is None:
+        elif (cfg.lattice_from_data or cfg.prior == "smooth") and density is None:
+            user = cfg.prior == "smooth"
             cfg, lattice = lattice_config(self, cfg, self._fresh_field)
             self.cfg = cfg
-            self.prior_selection = dict(prior="smooth", rule=lattice["rule"], lattice=lattice)
+            self.prior_selection = dict(prior="smooth", rule=(_USER_SET.format("smooth") if user else "")
+                                        + lattice["rule"], lattice=lattice, set_by="user" if user else "config")
+        elif cfg.prior == "compact":
+            self.prior_selection = dict(prior="compact", rule=_USER_SET.format("compact") + "the minimum-support "
+                                        "prior", set_by="user")
         self.shard_cells = self.sharded and self.points.shape[0] >= SHARD_CELLS_FROM
         self.cell_counts = split_counts(mesh.n_cells, world_size()) if self.shard_cells else None
         self.precond = self._preconditioner()

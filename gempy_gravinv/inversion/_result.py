@@ -102,7 +102,8 @@ class INRResult:
 
     prior_selection : dict or None
         With ``prior_from_data``: the prior chosen (``"compact"`` or ``"smooth"``), the
-        statistic and threshold it was chosen by, and the rule as a sentence.
+        statistic and threshold it was chosen by, and the rule as a sentence. With
+        ``prior`` set (:class:`INRConfig`): that prior, ``set_by="user"`` and the rule.
     period_selection : dict or None
         With ``period_from_data``: the period chosen for the periodic lattice (the mesh
         box or twice it), the two log evidences, the log Bayes factor and the rule.
@@ -241,7 +242,8 @@ class INRResult:
                 s += f" rms_err={m['rms_error_kgm3']:.1f} kg/m3 r={m['pearson_r']:.3f}"
         s += f" steps={self.timings.get('steps')} train={self.timings.get('train', 0):.2f}s"
         if self.prior_selection is not None:
-            s += f" prior={self.prior_selection['prior']}"
+            s += f" prior={self.prior_selection['prior']}" + (
+                " (set)" if self.prior_selection.get("set_by") == "user" else "")
         if self.period_selection is not None:
             s += " period=" + ("box" if self.period_selection["period_factor"] == 1.0 else "2x box")
         if self.noise_estimate is not None:
