@@ -196,3 +196,18 @@ def test_station_cross_validation_holds_every_station_out_once():
     # an inversion of 3/4 of the stations predicts the others far better than predicting zero
     assert cv.rms["simpeg_l2"] < 0.5 * np.sqrt(np.mean(s.gz ** 2))
     assert "simpeg_l2" in cv.table()
+
+
+def test_cli_compare_sets_the_inr_prior(tmp_path, tiny):
+    """``compare STATIONS --mesh M --prior smooth``: the INR default with the prior set, said in the notes."""
+    from gempy_gravinv.io import write_csv
+
+    st = write_csv(tmp_path / "st.csv", tiny.survey)
+    mesh_file = tmp_path / "mesh.msh"
+    tiny.mesh.source.write_UBC(str(mesh_file))
+    out = tmp_path / "out"
+    assert main(["compare", str(st), "--mesh", str(mesh_file), "-o", str(out), "--methods", "inr",
+                 "--bounds", "-600", "600", "--quick", "--no-figures", "--prior", "smooth"]) == 0
+    notes = " ".join(json.loads((out / "comparison.json").read_text())["notes"])
+    assert "set by the user (prior='smooth'" in notes
+    assert main(["compare", "--case", "dipping_block", "--prior", "compact", "-o", str(tmp_path / "o2")]) == 2

@@ -42,6 +42,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="contrast bounds of the SimPEG inversions, kg/m³")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--prior", default=None, choices=["data", "compact", "smooth"],
+                   help="the INR default's prior (with STATIONS --mesh): chosen from the data (default), or set: "
+                        "compact or smooth, every other scale still derived from the problem")
     p.add_argument("--cv", type=int, default=None, metavar="K",
                    help="also K-fold cross-validation over the stations: every method and a thin-plate spline "
                         "predict the stations they did not see (station_cv.md/.json); default 5 for "
@@ -73,6 +76,8 @@ def run(args) -> int:
     if args.case is not None:
         if args.stations or args.mesh:
             raise ValueError("give either --case or STATIONS --mesh, not both")
+        if args.prior not in (None, "data"):
+            raise ValueError("--prior applies to STATIONS --mesh: a --case keeps its own INR settings")
         args.output = args.output or f"compare_{args.case}_output"
         out = hold_output(args, COMPARE_FILES)
         comp = compare.run_case(args.case, out, quick=args.quick, methods=args.methods, device=args.device,
@@ -110,19 +115,21 @@ def run(args) -> int:
             true = np.asarray(true, float)[active]
         args.output = args.output or "compare_output"
         out = hold_output(args, COMPARE_FILES)
+        inr_over = {**({"max_steps": 300} if args.quick else {}),
+                    **({"prior": args.prior} if args.prior not in (None, "data") else {})}
         comp = compare.run_comparison(survey, mesh, true=true, methods=args.methods,
                                       bounds=None if args.bounds is None else tuple(args.bounds),
                                       device=args.device, name=Path(args.stations).stem,
                                       simpeg_options=({"max_iter": 15, "max_irls_iterations": 10}
                                                       if args.quick else None),
-                                      inr_overrides={"max_steps": 300} if args.quick else None,
+                                      inr_overrides=inr_over or None,
                                       inr_paper_overrides={"max_steps": 150} if args.quick else None)
         compare.write_report(comp, out, figures=not args.no_figures)
         if args.cv:
             cv_methods = ["tps"] + [m for m in args.methods if m in compare.CV_METHODS]
             comp.station_cv = compare.station_cv(
                 survey, mesh, methods=cv_methods, k=args.cv, bounds=None if args.bounds is None else tuple(args.bounds),
-                inr_preset="auto", inr_overrides={"max_steps": 300} if args.quick else None,
+                inr_preset="auto", inr_overrides=inr_over or None,
                 simpeg_options={"max_iter": 15, "max_irls_iterations": 10} if args.quick else None, device=args.device)
             comp.station_cv.write(out)
     print(Path(out, "comparison.md").read_text(encoding="utf-8"))

@@ -129,8 +129,8 @@ def _check_linear(cfg) -> None:
                          f"weights); got {', '.join(bad)}. Use solver='adam' for those")
 
 
-def start_fallback_follows(options: dict) -> dict:
-    """Overrides in which the start fallback follows the start.
+def implied_overrides(options: dict) -> dict:
+    """Overrides with the settings they imply: the start fallback follows the start, a set prior ends the test.
 
     Parameters
     ----------
@@ -142,8 +142,12 @@ def start_fallback_follows(options: dict) -> dict:
     dict
         ``options``, with ``start_fallback=False`` added where they move ``warm_start``
         off ``"least_squares"`` without naming ``start_fallback`` (the fallback retrains
-        from that start's run).
+        from that start's run), and ``prior_from_data=False`` where they set ``prior``
+        without naming ``prior_from_data`` (a prior set by the user is not tested).
     """
-    if options.get("warm_start", "least_squares") != "least_squares" and "start_fallback" not in options:
-        return {**options, "start_fallback": False}
-    return options
+    out = dict(options)
+    if out.get("warm_start", "least_squares") != "least_squares" and "start_fallback" not in out:
+        out["start_fallback"] = False
+    if out.get("prior") is not None and "prior_from_data" not in out:
+        out["prior_from_data"] = False
+    return out

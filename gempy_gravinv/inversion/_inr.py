@@ -29,7 +29,7 @@ from .._survey import Survey
 from ..metrics import RESIDUAL_Z, evaluate, residual_autocorrelation
 from ._checkpoint import checkpoint_path, data_key
 from ._config import INRConfig
-from ._config_checks import start_fallback_follows
+from ._config_checks import implied_overrides
 from ._memory import check_run_memory
 from ._problem import Problem, make_field
 from ._result import INRResult, InversionInterrupted
@@ -307,7 +307,7 @@ def _config(config, options: dict, survey=None, density=None) -> INRConfig:
         unknown = sorted(set(options) - names)
         if unknown:
             raise TypeError(f"invert_inr got unknown option(s) {unknown}; valid: {sorted(names)}")
-        cfg = dataclasses.replace(cfg, **start_fallback_follows(options))
+        cfg = dataclasses.replace(cfg, **implied_overrides(options))
     cfg.validate()
     return cfg
 

@@ -12,7 +12,7 @@ from typing import Self
 
 from .._survey import Survey
 from .._validation import check_choice
-from ._config_checks import start_fallback_follows
+from ._config_checks import implied_overrides
 
 PRESETS = ("ours", "auto", "compact", "smooth", "matern", "periodic", "spectral", "paper")
 
@@ -211,12 +211,10 @@ class Presets:
         here: for a user who knows the sources are bodies in a quiet background, or a
         distributed field. ``result.prior_selection`` then says that the user set it.
         """
-        if overrides.get("prior") is not None:  # the user's prior: no test
-            overrides = {"prior_from_data": False, **overrides}
         base = dict(depth_from="station_surface", warm_start="least_squares", warm_start_power=2.0, support_eps=None,
                     support_cooling=0.5, prior_from_data=True, smooth_power=1.0, regional="auto",
                     start_fallback=True, coordinate_fallback=True)
-        return cls.compact(**{**base, **start_fallback_follows(overrides)})
+        return cls.compact(**{**base, **implied_overrides(overrides)})
 
     @classmethod
     def default(cls, survey: Survey | None = None, **overrides) -> Self:
