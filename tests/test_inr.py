@@ -74,6 +74,29 @@ def test_resume_after_interruption_equals_uninterrupted_run(case, tmp_path):
         invert_inr(case.survey, case.mesh, INRConfig(**{**FAST, "lr": 0.5}, max_steps=60), checkpoint=ck, resume=True)
 
 
+def test_a_checkpoint_without_a_later_setting_resumes_at_its_default(case, tmp_path):
+    """A setting added after a checkpoint was written counts as its default, which is how the run behaved then."""
+    import torch
+
+    cfg = INRConfig(**FAST, max_steps=60, early_stopping=False)
+    full = invert_inr(case.survey, case.mesh, cfg)
+    ck = tmp_path / "run.pt"
+    invert_inr(case.survey, case.mesh, cfg, checkpoint=ck, stop_after=23)
+    saved = torch.load(ck, weights_only=True)
+    assert saved["config_key"]["prior"] is None and saved["config_key"]["max_steps"] == 60
+    del saved["config_key"]["prior"]  # as written before the field existed
+    torch.save(saved, ck)
+    rest = invert_inr(case.survey, case.mesh, cfg, checkpoint=ck, resume=True)
+    assert np.array_equal(rest.model, full.model)
+    # a setting the checkpoint lacks, where this run does not use the default: refused
+    invert_inr(case.survey, case.mesh, cfg, checkpoint=ck, stop_after=23, resume=False)
+    saved = torch.load(ck, weights_only=True)
+    del saved["config_key"]["max_steps"]
+    torch.save(saved, ck)
+    with pytest.raises(ValueError, match="other settings"):
+        invert_inr(case.survey, case.mesh, cfg, checkpoint=ck, resume=True)
+
+
 def test_resume_with_early_stopping_and_periodic_checkpoints(case, tmp_path):
     cfg = INRConfig(**FAST, max_steps=300, checkpoint_every=7)
     full = invert_inr(case.survey, case.mesh, cfg)

@@ -61,6 +61,17 @@ def resume_key(cfg: INRConfig) -> dict:
     return d
 
 
+def _saved_settings(saved):
+    """A checkpoint's settings, a setting it lacks (added to :class:`INRConfig` after it was written) at its default.
+
+    A setting added later defaults to the behaviour before it, so such a checkpoint resumes
+    where the run uses that default, and is refused where it does not.
+    """
+    if not isinstance(saved, dict):
+        return saved
+    return {**resume_key(INRConfig()), **saved}
+
+
 def data_key(survey, mesh) -> str:
     """SHA-256 of what a checkpoint must have been trained on.
 
@@ -158,7 +169,7 @@ def load_checkpoint(ckpt: Path, cfg: INRConfig, key: str, device, fld: torch.nn.
         Damaged or refused file (:func:`read_checkpoint`), other settings, other data.
     """
     ck = read_checkpoint(ckpt, device)
-    if ck.get("config_key") != resume_key(cfg):
+    if _saved_settings(ck.get("config_key")) != resume_key(cfg):
         raise ValueError(f"checkpoint {ckpt} was written with other settings; {_FRESH}")
     if ck.get("data_key") != key:
         raise ValueError(f"checkpoint {ckpt} was written for other data (stations, components, data, std "

@@ -68,7 +68,8 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         are read with ``torch.load(..., weights_only=True)``.
     resume : bool
         Continue from ``checkpoint`` if it exists. Refused (``ValueError``) when it was
-        written with other settings or for other data (stations, g_z, std, mesh bounds
+        written with other settings (a setting added to :class:`INRConfig` after it was
+        written counts as that setting's default) or for other data (stations, g_z, std, mesh bounds
         or operator shape: a SHA-256 of them is stored), or is damaged.
     stop_after : int, optional
         Run at most this many steps per member in this call, checkpoint and return
