@@ -39,6 +39,21 @@ def add_overwrite_argument(p: argparse.ArgumentParser) -> None:
                         "(model files, metrics.json, history.json, figures, checkpoint/); other files are kept")
 
 
+def add_prior_argument(p: argparse.ArgumentParser, scope: str = "") -> None:
+    """Add ``--prior data|compact|smooth`` (the INR default's prior: from the data, or set by the user)."""
+    p.add_argument("--prior", default=None, choices=["data", "compact", "smooth"],
+                   help=f"the prior of the INR default{scope}: chosen from the data (default), or set: compact "
+                        "(bodies in a quiet background) or smooth (a distributed Matérn field); every other scale "
+                        "is still derived from the problem")
+
+
+def prior_overrides(args: argparse.Namespace) -> dict:
+    """The INRConfig overrides of ``--prior`` (with the settings a set prior implies); empty for ``data``."""
+    from gempy_gravinv.inversion._config_checks import implied_overrides
+
+    return {} if args.prior in (None, "data") else implied_overrides({"prior": args.prior})
+
+
 def hold_output(args: argparse.Namespace, written, *, resume: bool = False) -> Path:
     """Prepare ``args.output`` as this run's folder (refuse, overwrite, lock); its path.
 

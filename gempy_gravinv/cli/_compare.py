@@ -42,15 +42,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="contrast bounds of the SimPEG inversions, kg/m³")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    p.add_argument("--prior", default=None, choices=["data", "compact", "smooth"],
-                   help="the INR default's prior (with STATIONS --mesh): chosen from the data (default), or set: "
-                        "compact or smooth, every other scale still derived from the problem")
     p.add_argument("--cv", type=int, default=None, metavar="K",
                    help="also K-fold cross-validation over the stations: every method and a thin-plate spline "
                         "predict the stations they did not see (station_cv.md/.json); default 5 for "
                         "--case tharsis (0 with --quick), 0 otherwise; 0 skips it")
-    from ._common import add_active_arguments, add_overwrite_argument
+    from ._common import add_active_arguments, add_overwrite_argument, add_prior_argument
 
+    add_prior_argument(p, " (with STATIONS --mesh)")
     add_overwrite_argument(p)
     add_active_arguments(p)
     return p
@@ -68,7 +66,7 @@ def run(args) -> int:
     from gempy_gravinv import compare
     from gempy_gravinv.output import COMPARE_FILES
 
-    from ._common import active_cells, check_device, hold_output
+    from ._common import active_cells, check_device, hold_output, prior_overrides
 
     check_device(args.device)
     if args.cv is not None and (args.cv < 0 or args.cv == 1):
@@ -76,7 +74,7 @@ def run(args) -> int:
     if args.case is not None:
         if args.stations or args.mesh:
             raise ValueError("give either --case or STATIONS --mesh, not both")
-        if args.prior not in (None, "data"):
+        if prior_overrides(args):
             raise ValueError("--prior applies to STATIONS --mesh: a --case keeps its own INR settings")
         args.output = args.output or f"compare_{args.case}_output"
         out = hold_output(args, COMPARE_FILES)
@@ -115,8 +113,7 @@ def run(args) -> int:
             true = np.asarray(true, float)[active]
         args.output = args.output or "compare_output"
         out = hold_output(args, COMPARE_FILES)
-        inr_over = {**({"max_steps": 300} if args.quick else {}),
-                    **({"prior": args.prior} if args.prior not in (None, "data") else {})}
+        inr_over = {**({"max_steps": 300} if args.quick else {}), **prior_overrides(args)}
         comp = compare.run_comparison(survey, mesh, true=true, methods=args.methods,
                                       bounds=None if args.bounds is None else tuple(args.bounds),
                                       device=args.device, name=Path(args.stations).stem,

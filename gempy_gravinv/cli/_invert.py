@@ -57,10 +57,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--noise", default=None, choices=["stated", "report", "estimate"],
                    help="noise the misfit targets: the stated std (default), the stated std with the estimate from "
                         "the data reported beside it, or that estimate (then the file may have no std)")
-    p.add_argument("--prior", default=None, choices=["data", "compact", "smooth"],
-                   help="the prior of the default auto settings: chosen from the data (default), or set: compact "
-                        "(bodies in a quiet background) or smooth (a distributed Matérn field); every other scale "
-                        "is still derived from the problem")
     p.add_argument("--start-fallback", action=argparse.BooleanOptionalAction, default=None,
                    help="where the model from the least-squares start leaves correlated residuals, train once more "
                         "from the network's own start and keep the run that explains the data's shape (on in the "
@@ -76,8 +72,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads during the run")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="N", help="steps between checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint/ if present")
-    from ._common import add_active_arguments, add_overwrite_argument
+    from ._common import add_active_arguments, add_overwrite_argument, add_prior_argument
 
+    add_prior_argument(p)
     add_overwrite_argument(p)
     add_active_arguments(p)
     p.add_argument("--stations-format", default="auto", choices=["auto", "csv", "ubc"])
@@ -116,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
     from gempy_gravinv.inversion import INRConfig, InversionInterrupted, invert_inr
     from gempy_gravinv.output import INVERSION_FILES, save_inversion
 
-    from ._common import EXIT_INTERRUPTED, active_cells, check_device, finish_interrupted, hold_output
+    from ._common import EXIT_INTERRUPTED, active_cells, check_device, finish_interrupted, hold_output, prior_overrides
 
     if args.device is not None:
         check_device(args.device)
@@ -131,8 +128,7 @@ def _run(args: argparse.Namespace) -> int:
         over["progress"] = False
     if args.start_fallback is not None:
         over["start_fallback"] = args.start_fallback
-    if args.prior not in (None, "data"):
-        over.update(prior=args.prior, prior_from_data=False)
+    over.update(prior_overrides(args))
     survey = gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs,
                                value_property=getattr(args, "value_property", None))
     if args.config:
