@@ -151,3 +151,44 @@ def test_a_run_stopped_while_eps_cools_resumes_exactly(block, tmp_path):
     rest = invert_inr(block.survey, block.mesh, cfg, checkpoint=ck, resume=True)
     assert np.array_equal(rest.model, full.model)
     assert rest.history["reg"] == full.history["reg"] and rest.best_step == full.best_step
+
+
+def test_the_prior_acts_for_max_steps_whatever_the_fit_to_the_start_took():
+    """From a start, phase "fit" is a warm-up: the run ends ``max_steps - 1`` steps after the prior began."""
+    cfg = INRConfig.auto(bounds=(-100.0, 100.0), max_steps=100)
+    fld = torch.nn.Linear(1, 1)
+    stop = Stopper(cfg, from_start=True)
+    for k in range(30):  # the network has not yet reproduced its start's misfit
+        stop.update(k, 3.0, fld, reg=0.5)
+        assert stop.phase == "fit" and stop.step_limit() == 100
+    stop.update(30, 1.0, fld, reg=0.5)
+    assert stop.phase == "shape" and stop.shape_from == 31 and stop.step_limit() == 130
+    again = Stopper(cfg, from_start=True)
+    again.load(stop.state())  # the limit is checkpointed with the rule
+    assert again.step_limit() == 130
+    at_once = Stopper(cfg, from_start=True)
+    at_once.update(0, 1.0, fld, reg=0.5)
+    assert at_once.step_limit() == 100  # a start fitted at once: max_steps, as without the rule
+    scratch = Stopper(cfg)  # no start: phase "fit" is the inversion's own work, within max_steps
+    for k in range(31):
+        scratch.update(k, 3.0 if k < 30 else 1.0, fld, reg=0.5)
+    assert scratch.phase == "shape" and scratch.step_limit() == 100
+
+
+def test_a_slow_fit_to_the_start_does_not_cut_the_prior_short(block, tmp_path):
+    """A network fitted to its start for a few steps only needs steps to come back to the target misfit.
+
+    The prior then still acts for ``max_steps - 1`` steps, and a run stopped after
+    ``max_steps`` resumes to the uninterrupted run's model.
+    """
+    cfg = INRConfig.auto(bounds=WIDE, **{**FAST, "max_steps": 120, "warm_start_steps": 3}, start_fallback=False)
+    full = invert_inr(block.survey, block.mesh, cfg)
+    first = int(np.argmax(np.asarray(full.history["reg_weight"]) > 0))  # the first step with the prior
+    assert first > 5  # the warm-up took steps
+    assert full.timings["steps"] == first + cfg.max_steps - 1 == len(full.history["step"])
+    assert full.best_step >= first
+    ck = tmp_path / "ck.pt"
+    part = invert_inr(block.survey, block.mesh, cfg, checkpoint=ck, stop_after=cfg.max_steps)
+    assert not part.completed
+    rest = invert_inr(block.survey, block.mesh, cfg, checkpoint=ck, resume=True)
+    assert np.array_equal(rest.model, full.model) and rest.timings["steps"] == full.timings["steps"]

@@ -217,7 +217,9 @@ class INRConfig(Presets):
         χ²/N alone until it first reaches ``target_chi2 (1 + stop_tol)``, then add the
         prior with weight λ (starting at ``reg_weight · target / R``), multiply λ by
         ``1 + reg_rate`` after each step with χ² below the target and by
-        ``1 - reg_rate`` above it, run to ``max_steps`` and keep the state with the
+        ``1 - reg_rate`` above it, run to ``max_steps`` (from a least-squares start,
+        ``max_steps`` steps of the prior, however many steps the misfit alone took to
+        come back to the band) and keep the state with the
         smallest R among those with χ²/N in the band. The prior then shapes the model
         while the misfit stays at the noise level.
     reg_rate : float
@@ -265,7 +267,9 @@ class INRConfig(Presets):
         ``lr_decay`` per step.
     lr_min, lr_decay : floats
     max_steps : int
-        Upper bound on optimiser steps.
+        Upper bound on optimiser steps; with ``reg_mode="target"`` from a least-squares
+        start, on the steps of the prior (the run then ends ``max_steps - 1`` steps after
+        the prior began, at most ``2 max_steps - 1`` in all).
     batch_size : int or None
         Stations per step (random mini-batches, own seeded generator); None = all.
         With mini-batches the full χ²/N is evaluated every ``eval_every`` steps

@@ -21,7 +21,7 @@ class Stopper:
     alone until it first enters the band or goes below it; phase ``"shape"`` then adds
     ``weight · R(m)`` and adapts the weight after every step (``x (1 + rate)`` while
     χ²/N is below the target, ``x (1 - rate)`` while above), so the prior reshapes the
-    model while the misfit stays at the target. It runs to ``max_steps`` and keeps the
+    model while the misfit stays at the target. It runs to :meth:`step_limit` and keeps the
     in-band state with the smallest R; without one, the state closest to the target.
     A prior that changes over its first ``cooling_steps`` steps (a cooled
     minimum-support ε) has no comparable R until then: only later states are kept by R.
@@ -29,9 +29,10 @@ class Stopper:
     had spatially white residuals (:attr:`seen_white`), testing states until one has.
     """
 
-    def __init__(self, cfg: INRConfig, cooling_steps: int = 0) -> None:
+    def __init__(self, cfg: INRConfig, cooling_steps: int = 0, from_start: bool = False) -> None:
         self.cfg = cfg
         self.cooling_steps = int(cooling_steps)
+        self.from_start = bool(from_start)
         self.shape_from = -1  # the first step of phase "shape" (-1: not reached)
         self.best_gap = math.inf
         self.best_step = -1
@@ -43,6 +44,22 @@ class Stopper:
         self.weight = float(cfg.reg_weight)
         self.best_reg = math.inf
         self.seen_white = False  # whether an in-band state of phase "shape" had white residuals
+
+    def step_limit(self) -> int:
+        """The step at which the run ends: ``max_steps``, or from a start ``max_steps`` steps of the prior.
+
+        ``from_start`` (a network fitted to a start at the target misfit, in ``"target"``
+        mode): phase ``"fit"`` only brings the network back to a misfit its start already
+        had, and its length measures how well the network reproduced the start on this
+        mesh, not the problem. The prior then acts for the same number of steps whatever
+        the warm-up took: the run ends ``max_steps - 1`` steps after the step where phase
+        ``"shape"`` began (a start fitted at step 0 ends at ``max_steps``). Without a
+        start, and for a run whose fit never reaches the band, the run ends at
+        ``max_steps``.
+        """
+        if not self.from_start or self.phase != "shape" or self.shape_from < 1:
+            return int(self.cfg.max_steps)
+        return int(self.cfg.max_steps) + self.shape_from - 1
 
     def reg_weight(self) -> float:
         """Weight of the prior term in the loss of the current step."""

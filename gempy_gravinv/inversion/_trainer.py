@@ -106,7 +106,8 @@ class MemberTrainer:
         self.opt = adam(self.field.parameters(), lr=cfg.lr)
         self.sched = make_scheduler(cfg, self.opt)
         self.batch_gen = torch.Generator(device="cpu").manual_seed(seed)
-        self.stopper = Stopper(cfg, getattr(prob.reg, "cooling_steps", 0))
+        from_start = cfg.warm_start == "least_squares" and prob.least_squares_start() is not None
+        self.stopper = Stopper(cfg, getattr(prob.reg, "cooling_steps", 0), from_start)
         self.history: dict[str, list] = {k: [] for k in HISTORY_KEYS}
         self.step = 0
         self.elapsed0 = 0.0
@@ -284,7 +285,7 @@ class MemberTrainer:
         with DeferredInterrupt() as sigint:
             self._sigint = sigint
             try:
-                while not self.done and self.step < cfg.max_steps:
+                while not self.done and self.step < self.stopper.step_limit():
                     cancelled = cancel is not None and cancel.is_set()
                     if cancelled or (stop_after is not None and steps_this_call >= stop_after):
                         self.save(False, self.reason)
@@ -297,6 +298,8 @@ class MemberTrainer:
                         self.reason, self.done = why, True
                         break
                     steps_this_call += 1
+                    if bar.total != self.stopper.step_limit():  # the prior's steps are counted from its start
+                        bar.total = self.stopper.step_limit()
                     bar.update(1)
                     if self.last_chi2 is not None:
                         bar.set_postfix(chi2=f"{self.last_chi2:.3g}", refresh=False)
@@ -332,7 +335,7 @@ class MemberTrainer:
 
     def _finish(self, stop_after: int | None) -> None:
         cfg = self.cfg
-        if self.step >= cfg.max_steps:
+        if self.step >= self.stopper.step_limit():
             self.done = True
             if cfg.reg_mode == "target":
                 self.reason = ("max_steps reached; kept the in-band state with the smallest prior"
