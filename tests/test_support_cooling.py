@@ -187,6 +187,7 @@ def test_a_slow_fit_to_the_start_does_not_cut_the_prior_short(block, tmp_path):
     assert first > 5  # the warm-up took steps
     assert full.timings["steps"] == first + cfg.max_steps - 1 == len(full.history["step"])
     assert full.best_step >= first
+    assert f"the misfit alone took {first} steps" in full.stop_reason
     ck = tmp_path / "ck.pt"
     part = invert_inr(block.survey, block.mesh, cfg, checkpoint=ck, stop_after=cfg.max_steps)
     assert not part.completed

@@ -278,7 +278,7 @@ class MemberTrainer:
 
         cfg = self.cfg
         steps_this_call = 0
-        bar = tqdm(total=cfg.max_steps, initial=self.step, desc=desc, position=position,
+        bar = tqdm(total=self.stopper.step_limit(), initial=self.step, desc=desc, position=position,
                    disable=not cfg.progress or self.done or not is_main(), leave=False, unit="step")
         self.t0 = time.perf_counter()
         cancelled = signalled = False
@@ -338,10 +338,13 @@ class MemberTrainer:
         if self.step >= self.stopper.step_limit():
             self.done = True
             if cfg.reg_mode == "target":
-                self.reason = ("max_steps reached; kept the in-band state with the smallest prior"
+                limit = self.stopper.step_limit()
+                end = ("max_steps reached" if limit == cfg.max_steps else
+                       f"max_steps steps of the prior reached (step {limit}: the misfit alone took "
+                       f"{limit - cfg.max_steps + 1} steps to come back to the band)")
+                self.reason = (f"{end}; kept the in-band state with the smallest prior"
                                if math.isfinite(self.stopper.best_reg) else
-                               "max_steps reached; misfit never held in the band with the prior, "
-                               "kept the closest state")
+                               f"{end}; misfit never held in the band with the prior, kept the closest state")
         if self.done and cfg.early_stopping is False:  # keep and score the final state
             with torch.no_grad():
                 chi2 = float(self.prob.chi2(self.prob.cell_density(self.field)))
