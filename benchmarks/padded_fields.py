@@ -218,7 +218,7 @@ def main(argv=None) -> int:
         best = [max(r[m]["r"] for m in methods if m.startswith("simpeg")) for r in rows]
         won = sum(r["inr"]["r"] >= b for r, b in zip(rows, best))
         within = sum(r["inr"]["r"] >= r["simpeg_l2"]["r"] - 0.05 for r in rows)
-        print(f"INR r >= every other method's: {won}/{len(rows)}; INR r >= SimPEG L2 r - 0.05: {within}/{len(rows)}")
+        print(f"INR r >= both SimPEG recipes': {won}/{len(rows)}; INR r >= SimPEG L2 r - 0.05: {within}/{len(rows)}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -170,8 +170,8 @@ def _may_fall_back(prob: Problem) -> bool:
     the residuals' whiteness test (g_z data).
     """
     cfg = prob.cfg
-    return bool(cfg.start_fallback and cfg.warm_start == "least_squares" and cfg.solver == "adam"
-                and prob.moran is not None and prob.least_squares_start() is not None)
+    return bool(cfg.start_fallback and cfg.solver == "adam" and prob.moran is not None
+                and prob.run_start() is not None)
 
 
 def _side_by_side(prob: Problem, threads: int | None, cores: int) -> bool:

@@ -189,7 +189,7 @@ class Problem:
             self.moran = MoranI(survey.locations)
         self.test_white = bool(cfg.start_fallback)  # test in-band states for white residuals while training
         # the last closed-form step: computed now, while G is held; a cooled ε starts from it
-        start = self.least_squares_start() if cfg.warm_start == "least_squares" else None
+        start = self.run_start()
         self.reg = make_regularizer(cfg, mesh, self.device, self.dtype, self.depth, start,
                                     self.under_survey if start is not None else None)
         if getattr(self.reg, "cooling_steps", 0):
@@ -363,10 +363,9 @@ class Problem:
         ``weighting_mode="output"``.
         """
         fld = make_field(self.cfg, self.mesh, seed, self.device, self.density, self.depth)
-        if self.cfg.warm_start == "least_squares":
-            start = self.least_squares_start()
-            if start is not None:
-                fit_field(self, fld, start, steps=self.cfg.warm_start_steps, lr=self.cfg.lr)
+        start = self.run_start()
+        if start is not None:
+            fit_field(self, fld, start, steps=self.cfg.warm_start_steps, lr=self.cfg.lr)
         return fld
 
     @functools.cached_property
@@ -378,6 +377,13 @@ class Problem:
         """``prior_from_data``: keep the compactness prior or take the smooth model (:func:`select_prior`)."""
         cfg, self.prior_selection = select_prior(self, cfg)
         return cfg
+
+    def run_start(self) -> torch.Tensor | None:
+        """The model (n_cells,) kg/m³ the runs start from: the least-squares start with ``warm_start="least_squares"``.
+
+        None without a warm start, or where the problem is too large for one.
+        """
+        return self.least_squares_start() if self.cfg.warm_start == "least_squares" else None
 
     def least_squares_start(self, beta: float | None = None) -> torch.Tensor | None:
         """The depth-weighted least-squares model at the target misfit (n_cells,) kg/m³.

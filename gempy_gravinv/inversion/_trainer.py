@@ -106,8 +106,7 @@ class MemberTrainer:
         self.opt = adam(self.field.parameters(), lr=cfg.lr)
         self.sched = make_scheduler(cfg, self.opt)
         self.batch_gen = torch.Generator(device="cpu").manual_seed(seed)
-        from_start = cfg.warm_start == "least_squares" and prob.least_squares_start() is not None
-        self.stopper = Stopper(cfg, getattr(prob.reg, "cooling_steps", 0), from_start)
+        self.stopper = Stopper(cfg, getattr(prob.reg, "cooling_steps", 0), prob.run_start() is not None)
         self.history: dict[str, list] = {k: [] for k in HISTORY_KEYS}
         self.step = 0
         self.elapsed0 = 0.0
@@ -341,7 +340,7 @@ class MemberTrainer:
                 limit = self.stopper.step_limit()
                 end = ("max_steps reached" if limit == cfg.max_steps else
                        f"max_steps steps of the prior reached (step {limit}: the misfit alone took "
-                       f"{limit - cfg.max_steps + 1} steps to come back to the band)")
+                       f"{self.stopper.shape_from} steps to come back to the band)")
                 self.reason = (f"{end}; kept the in-band state with the smallest prior"
                                if math.isfinite(self.stopper.best_reg) else
                                f"{end}; misfit never held in the band with the prior, kept the closest state")
