@@ -8,6 +8,7 @@ Usage::
     python benchmarks/suite.py --quick --cases two_bodies,deep_body   # smoke test
     python benchmarks/suite.py --random 10 --random-from 2000           # ten geometries drawn at random
     python benchmarks/suite.py --random-fields 10 --random-from 2000    # ten smooth fields drawn at random
+    python benchmarks/suite.py --sparse 10 --sparse-fields 10 --random-from 15000  # surveys over part of the mesh
 
 For every case x noise seed x method, all methods see the same data, the same mesh (its
 active cells included) and the case's ``bounds``; the reference is the case's
@@ -41,8 +42,11 @@ geometry drawn from its seed (cell size 10 m to 1 km, flat ground or a hill or v
 with inactive cells, stations 0.55 to 5 cells up on a grid or scattered, one to three
 boxes or dikes of either sign); ``--cases random_S`` names one. ``--random-fields K``
 adds ``randfield_S`` .. of :func:`~gempy_gravinv.cases.random_cases.random_field_case`:
-the same kind of frame filled with a smooth Matérn field that does not wrap. Their
-geometry is not seen before the run, so no setting can have been chosen on it.
+the same kind of frame filled with a smooth Matérn field that does not wrap. ``--sparse K``
+and ``--sparse-fields K`` add ``sparse_S`` .. and ``sparsefield_S`` ..: the same draws
+under a survey over part of the mesh (profiles, a road, a few scattered stations or a
+patch; ``layout="sparse"``). Their geometry is not seen before the run, so no setting
+can have been chosen on it.
 
 Seeds: the noise seed of each case (``--seeds``: integers, ``tuning`` = 0 or
 ``held_out`` = 101, 102); NumPy's and torch's global generators are seeded with it
@@ -81,8 +85,12 @@ def _parse(argv):
                    help="add K geometries drawn at random (cases random_S .. random_{S+K-1})")
     p.add_argument("--random-fields", type=int, default=0, metavar="K",
                    help="add K smooth fields drawn at random (cases randfield_S .. randfield_{S+K-1})")
+    p.add_argument("--sparse", type=int, default=0, metavar="K",
+                   help="add K bodies under surveys over part of the mesh (cases sparse_S ..)")
+    p.add_argument("--sparse-fields", type=int, default=0, metavar="K",
+                   help="add K smooth fields under surveys over part of the mesh (cases sparsefield_S ..)")
     p.add_argument("--random-from", type=int, default=1000, metavar="S",
-                   help="first geometry seed of --random and --random-fields")
+                   help="first geometry seed of --random, --random-fields, --sparse and --sparse-fields")
     p.add_argument("--repeats", type=_positive, default=1, metavar="N",
                    help="run every method N times per case, in turns, and report the median wall time")
     p.add_argument("--quick", action="store_true", help="tiny versions of the cases (smoke test)")
@@ -254,23 +262,33 @@ def main(argv=None) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     from gempy_gravinv.cases import suite
-    from gempy_gravinv.cases.random_cases import FIELD_PREFIX, RANDOM_PREFIX, parse_random_name, random_by_name
+    from gempy_gravinv.cases.random_cases import (
+        FIELD_PREFIX,
+        RANDOM_PREFIX,
+        SPARSE_FIELD_PREFIX,
+        SPARSE_PREFIX,
+        parse_random_name,
+        random_by_name,
+    )
+
+    drawn = {RANDOM_PREFIX: args.random, FIELD_PREFIX: args.random_fields, SPARSE_PREFIX: args.sparse,
+             SPARSE_FIELD_PREFIX: args.sparse_fields}
 
     if args.cases:
         names = [c.strip() for c in args.cases.split(",") if c.strip()]
     else:
-        names = [] if args.random > 0 or args.random_fields > 0 else list(suite.SUITE)
-    names += [f"{RANDOM_PREFIX}{args.random_from + i}" for i in range(max(0, args.random))]
-    names += [f"{FIELD_PREFIX}{args.random_from + i}" for i in range(max(0, args.random_fields))]
+        names = [] if any(k > 0 for k in drawn.values()) else list(suite.SUITE)
+    for prefix, count in drawn.items():
+        names += [f"{prefix}{args.random_from + i}" for i in range(max(0, count))]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     for c in names:
         try:
-            is_random = any(parse_random_name(c, prefix) is not None for prefix in (RANDOM_PREFIX, FIELD_PREFIX))
+            is_random = any(parse_random_name(c, prefix) is not None for prefix in drawn)
         except ValueError as exc:
             sys.exit(f"suite.py: {exc}")
         if c not in suite.SUITE and not is_random:
-            sys.exit(f"suite.py: unknown case {c!r}; choose from {', '.join(suite.SUITE)}, {RANDOM_PREFIX}<seed> "
-                     f"or {FIELD_PREFIX}<seed>")
+            sys.exit(f"suite.py: unknown case {c!r}; choose from {', '.join(suite.SUITE)} or "
+                     + ", ".join(f"{prefix}<seed>" for prefix in drawn))
     for m in methods:
         if m not in METHODS and not m.startswith("inr:"):
             sys.exit(f"suite.py: unknown method {m!r}; choose from {', '.join(METHODS)}")

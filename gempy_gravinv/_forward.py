@@ -18,8 +18,8 @@ def forward_gz(mesh, locations, model, *, device: str = "cpu", check_stations=Tr
     ----------
     mesh : PrismMesh or discretize mesh
         Cells (metres, z up); ``model`` is on its (active) cells.
-    locations : array_like (n, 3)
-        Stations, metres, z up.
+    locations : array_like (n, 3) or Survey
+        Stations, metres, z up (a :class:`Survey`: its locations; its data are not read).
     model : array_like (n_cells,)
         Density contrast, kg/m³.
     device : str
@@ -32,6 +32,7 @@ def forward_gz(mesh, locations, model, *, device: str = "cpu", check_stations=Tr
     numpy.ndarray (n,)
         g_z in mGal, positive downward.
     """
-    op = GravityOperator(mesh, Survey(locations), device=device, dtype=torch.float64, store="matrix_free",
+    stations = Survey(locations.locations) if isinstance(locations, Survey) else Survey(locations)
+    op = GravityOperator(mesh, stations, device=device, dtype=torch.float64, store="matrix_free",
                          check_stations=check_stations)
     return op.forward(torch.as_tensor(np.asarray(model, dtype=np.float64))).cpu().numpy()

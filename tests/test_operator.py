@@ -41,6 +41,17 @@ def test_tensor_mesh_matches_simpeg(rng, engine):
         np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
 
 
+def test_forward_gz_takes_locations_or_a_survey_and_matches_simpeg(rng):
+    mesh, active, st = small_tensor_case(rng)
+    pm = gg.PrismMesh.from_discretize(mesh, active)
+    rho = rng.uniform(-400, 400, pm.n_cells)
+    ref = simpeg_gz(mesh, active, st, rho, "choclo")
+    from_array = gg.forward_gz(pm, st, rho)
+    from_survey = gg.forward_gz(pm, gg.Survey(st, np.zeros(len(st)), np.ones(len(st))), rho)
+    np.testing.assert_allclose(from_array, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+    np.testing.assert_array_equal(from_survey, from_array)
+
+
 def test_tree_mesh_matches_simpeg(rng):
     mesh = TreeMesh([[10.0] * 16, [10.0] * 16, [10.0] * 8], origin=(-80.0, -80.0, -80.0), diagonal_balance=True)
     mesh.refine_points(np.array([[0.0, 0.0, -20.0]]), level=mesh.max_level, padding_cells_by_level=[2, 2])

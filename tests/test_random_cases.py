@@ -135,3 +135,44 @@ def test_the_runner_draws_random_fields():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "randfield_5" in proc.stdout and "count over 1 case-seed(s)" in proc.stdout
     assert "field: ℓ" in proc.stderr
+
+
+def test_sparse_surveys_cover_part_of_the_mesh_in_every_layout(one_torch_thread):
+    from scipy.spatial import ConvexHull, QhullError
+
+    cases = [random_by_name(f"sparse_{s}") for s in range(12)] + [random_by_name(f"sparsefield_{s}")
+                                                                   for s in range(4)]
+    layouts = set()
+    for c in cases:
+        h = c.meta["cell_size_m"]
+        lay = c.meta["station_layout"]
+        layouts.add(next(w for w in ("profile", "road", "scattered at random", "patch") if w in lay))
+        xy = c.survey.locations[:, :2]
+        assert int(lay.split()[0]) == c.survey.n_data >= 8
+        # one cell inside the sides, half a cell apart, above the active cells
+        lo, hi = c.mesh.bounds[:, [0, 2]].min(0), c.mesh.bounds[:, [1, 3]].max(0)
+        assert np.all(xy >= lo + h - 1e-6) and np.all(xy <= hi - h + 1e-6)
+        d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+        assert d[~np.eye(len(xy), dtype=bool)].min() >= 0.5 * h - 1e-9
+        assert c.mesh.stations_inside(c.survey.locations).size == 0 and _clearance(c) >= 0.05 * h
+        try:  # the survey's footprint is at most about half the mesh's area
+            area = ConvexHull(xy).volume
+        except QhullError:  # stations on one line
+            area = 0.0
+        if "patch" in lay:
+            assert area <= 0.55 * np.prod(hi - lo)
+        if "scattered at random" not in lay and "profile" not in lay:
+            assert area < np.prod(hi - lo)
+    assert layouts == {"profile", "road", "scattered at random", "patch"}
+    assert cases[-1].name == "sparsefield_3" and "field" in cases[-1].meta
+
+
+def test_sparse_cases_share_the_full_layouts_frame_and_are_reproducible(one_torch_thread):
+    a, b = random_case(5, layout="sparse"), random_by_name("sparse_5")
+    np.testing.assert_array_equal(a.survey.gz, b.survey.gz)
+    full = random_case(5)
+    assert a.name == "sparse_5" and a.meta["cell_size_m"] == full.meta["cell_size_m"]
+    assert a.mesh.shape == full.mesh.shape and a.meta["station_height_cells"] == full.meta["station_height_cells"]
+    assert a.survey.n_data != full.survey.n_data
+    with pytest.raises(ValueError, match="layout"):
+        random_case(5, layout="lines")
