@@ -22,8 +22,9 @@ offset, so that opposite sides of the mesh are not correlated (the field does no
 its mean over the active cells is removed and its largest |contrast| is 100–500 kg/m³.
 
 ``layout="sparse"`` (case names ``sparse_<seed>`` and ``sparsefield_<seed>``) draws the
-same frames, bodies and fields under surveys as users often have them instead of a
-survey over the whole mesh: one to three straight profiles across the mesh, a winding
+same kinds of frames, bodies and fields (for a seed, the same cells, ground and station
+height as ``"full"``) under surveys as users often have them instead of a survey over
+the whole mesh: one to three straight profiles across the mesh, a winding
 road, 8–40 stations scattered over it, or a grid or scatter over a patch of 20–50 % of
 its area (:func:`sparse_stations`). Bodies and fields still fill the whole mesh, so
 part of them lies away from any station, as in a mesh a user draws around a survey.
