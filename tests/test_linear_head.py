@@ -57,6 +57,26 @@ def test_head_posterior_equals_dense_gaussian_algebra(f):
     np.testing.assert_allclose(post.cell_std(torch.as_tensor(phi), lam).numpy(), sd, rtol=1e-5)
 
 
+def test_head_posterior_without_a_flat_bias_is_ridge_regression():
+    """``a0=None``: every column under the prior ``N(0, I/λ)``, no bias (the mean as a weight)."""
+    A, _, b, phi = _problem(f=50)
+    post = HeadPosterior(torch.as_tensor(A), None, torch.as_tensor(b))
+    lam = 0.7
+    cov = np.linalg.inv(A.T @ A + lam * np.eye(A.shape[1]))
+    w, b0 = post.weights(lam)
+    np.testing.assert_allclose(w.numpy(), cov @ A.T @ b, rtol=1e-6, atol=1e-8)
+    assert b0 == 0.0
+    assert post.chi2(lam) == pytest.approx(np.mean((b - A @ (cov @ A.T @ b)) ** 2), rel=1e-6)
+    sd = np.sqrt(np.einsum("ij,jk,ik->i", phi, cov, phi))
+    np.testing.assert_allclose(post.cell_std(torch.as_tensor(phi), lam).numpy(), sd, rtol=1e-5)
+
+    def dense(lam):  # log N(b; 0, I + AAᵀ/λ)
+        S = np.eye(len(b)) + A @ A.T / lam
+        return -0.5 * (np.linalg.slogdet(S)[1] + b @ np.linalg.solve(S, b))
+
+    assert post.log_evidence(0.1) - post.log_evidence(3.0) == pytest.approx(dense(0.1) - dense(3.0), abs=1e-5)
+
+
 def test_log_evidence_differences_equal_the_marginal_gaussian_density():
     A, a0, b, _ = _problem(f=50)
     post = HeadPosterior(*(torch.as_tensor(v) for v in (A, a0, b)))

@@ -167,8 +167,9 @@ class HeadPosterior:
     ----------
     A : Tensor (n_data, F)
         Whitened design of the weights, ``G Φ / σ`` (dimensionless per kg/m³).
-    a0 : Tensor (n_data,)
-        Whitened design of the bias, ``G 1 / σ``.
+    a0 : Tensor (n_data,) or None
+        Whitened design of the bias, ``G 1 / σ``; None: no flat bias (the model is
+        ``Φ w`` alone; a mean may be among the weights, under their prior).
     b : Tensor (n_data,)
         Whitened data ``d / σ``.
     evidence_only : bool
@@ -187,11 +188,15 @@ class HeadPosterior:
     def __init__(self, A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, *, evidence_only: bool = False,
                  gram: bool = False, gram_matrix: torch.Tensor | None = None) -> None:
         self.n = int(b.shape[0])
-        self.a0, self.a02 = a0, float(a0 @ a0)
-        if not self.a02 > 0:
-            raise ValueError("the mesh's uniform density gives no signal at the stations (G·1 = 0)")
-        self._q = a0 / math.sqrt(self.a02)
-        self.bt = b - self._q * (self._q @ b)  # projected: the bias takes its own direction
+        if a0 is None:  # no flat bias: nothing is projected off, and the bias is 0 (a02 = ∞: no variance of its own)
+            self.a0, self.a02, self._q = None, math.inf, None
+            self.bt = b
+        else:
+            self.a0, self.a02 = a0, float(a0 @ a0)
+            if not self.a02 > 0:
+                raise ValueError("the mesh's uniform density gives no signal at the stations (G·1 = 0)")
+            self._q = a0 / math.sqrt(self.a02)
+            self.bt = b - self._q * (self._q @ b)  # projected: the bias takes its own direction
         self.A, self.b = A, b
         self._At: torch.Tensor | None = None
         self._V: torch.Tensor | None = None
@@ -236,7 +241,9 @@ class HeadPosterior:
     @property
     def At(self) -> torch.Tensor:
         """The design projected off the bias direction, ``(I - q qᵀ) A`` (n_data, F); built on first use."""
-        if self._At is None:
+        if self._At is None and self._q is None:  # no flat bias: nothing to project off
+            self._At = self.A
+        elif self._At is None:
             # A - x as (-x) + A in place: the same values, one n x F temporary fewer
             self._At = (self._q[:, None] * (self._q @ self.A)[None, :]).neg_().add_(self.A)
         return self._At
@@ -292,7 +299,7 @@ class HeadPosterior:
             w = self.At.T @ (self.U @ (self.c / (self.s2 + lam)))
         else:
             w = self._V @ (self.S / (self.s2 + lam) * self.c)
-        b0 = float(self.a0 @ (self.b - self.A @ w)) / self.a02
+        b0 = 0.0 if self.a0 is None else float(self.a0 @ (self.b - self.A @ w)) / self.a02
         return w, b0
 
     def loo_residuals(self, lam: float, keep: torch.Tensor) -> torch.Tensor:
@@ -391,7 +398,7 @@ class HeadPosterior:
     def bias_gradient(self) -> torch.Tensor:
         """``g = Aᵀa0/|a0|²`` (F,): how the bias's posterior mean moves with the weights; built on first use."""
         if self._g is None:
-            self._g = (self.A.T @ self.a0) / self.a02
+            self._g = self.A.new_zeros(self.A.shape[1]) if self.a0 is None else (self.A.T @ self.a0) / self.a02
         return self._g
 
     def cell_std_by(self, apply: Callable[[torch.Tensor], torch.Tensor], phi_sq: torch.Tensor, lam: float,
@@ -445,7 +452,12 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     # loses its weak directions (the evidence's λ then moves with the BLAS threads)
     design, b = prob.whiten(design.to(torch.float64))  # the regional, if any, integrated out
     bar.update(1)
-    post = HeadPosterior(design[:, 1:], design[:, 0], b)
+    # with a regional, its flat offset is the data's datum, and over a survey the mean contrast's g_z is
+    # nearly that constant: a flat mean as well would trade against the offset along the small difference
+    # of the two, unbounded. The mean is then the field's k = 0 harmonic, of unit amplitude (the
+    # spectrum's value at k = 0), under the weights' prior: the design's column G 1 / σ among the features
+    mean_as_weight = getattr(prob, "regional", None) is not None
+    post = HeadPosterior(design, None, b) if mean_as_weight else HeadPosterior(design[:, 1:], design[:, 0], b)
     bar.update(1)
     rule = cfg.head_lambda
     if rule == "discrepancy":
@@ -456,9 +468,11 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
         lam = float(rule)
     if math.isfinite(lam):
         w, b0 = post.weights(lam)
+        if mean_as_weight:
+            w, b0 = w[1:], float(w[0])
     else:
-        w = torch.zeros(post.n_weights, dtype=prob.dtype, device=prob.device)
-        b0 = float(post.a0 @ post.b) / post.a02
+        w = torch.zeros(post.n_weights - int(mean_as_weight), dtype=prob.dtype, device=prob.device)
+        b0 = 0.0 if mean_as_weight else float(post.a0 @ post.b) / post.a02
     scale = float(field.output.scale)  # m = scale · (bias + weightᵀφ)
     with torch.no_grad():
         last.weight.copy_((w / scale).to(last.weight)[None, :])
@@ -467,13 +481,17 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     w64 = w.to(torch.float64)
     if sep is not None:  # Φ g, Φ V and Φ w summed axis by axis
         if cfg.head_std:
-            std = post.cell_std_by(sep.apply, sep.phi_sq.to(post.V), lam)
+            apply, phi_sq = sep.apply, sep.phi_sq.to(post.V)
+            if mean_as_weight:  # the features [1, Φ]
+                apply, phi_sq = (lambda M, f=apply: M[:1] + f(M[1:])), phi_sq + 1.0
+            std = post.cell_std_by(apply, phi_sq, lam)
         m = b0 + sep.apply(w64)
     elif cfg.head_std or is_lattice_field(field):  # one pass over the cells' features for the std and the model
         stds, ms, lattice = [], [], is_lattice_field(field)
         for _, _, phi in _feature_chunks(prob, field, 8192):
             if cfg.head_std:
-                stds.append(post.cell_std(phi, lam))
+                stds.append(post.cell_std(torch.cat([phi.new_ones(phi.shape[0], 1), phi], 1) if mean_as_weight
+                                          else phi, lam))
             if lattice:  # a lattice's cell means, as the design has them
                 ms.append(b0 + phi.to(torch.float64) @ w64.to(phi.device))
         std = torch.cat(stds) if stds else None
@@ -496,7 +514,7 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
                 effective_parameters=post.effective_parameters(lam) if math.isfinite(lam) else 0.0,
                 log_evidence=post.log_evidence(lam) if math.isfinite(lam) else math.nan,
                 chi2_min=post.chi2_min(), solve_time=elapsed)
-    wn = float(w @ w)
+    wn = float(w @ w) + (b0 * b0 if mean_as_weight else 0.0)
     hist = {"step": [0], "chi2": [chi2], "loss": [chi2 + (lam * wn / prob.survey.n_data if math.isfinite(lam) else 0)],
             "reg": [wn], "reg_weight": [lam], "lr": [0.0], "time": [elapsed]}
     reason = {"discrepancy": f"closed form, λ at χ²/N = {cfg.target_chi2:g}",
