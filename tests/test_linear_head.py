@@ -142,6 +142,24 @@ def test_spectral_preset_recovers_a_grf_with_a_calibrated_posterior_std(grf, tmp
     assert dis.solve_info[0]["head_lambda"] > info["head_lambda"]  # smaller prior variance than the evidence's
 
 
+def test_with_a_regional_the_separable_sums_and_the_feature_chunks_agree(grf, monkeypatch):
+    """The mean as a weight (a regional): the separable path's model and std equal the chunked features'."""
+    from gempy_gravinv.inversion import _linear
+
+    cfg = INRConfig.spectral(progress=False, regional="constant")
+    of, used = _linear.SeparableLattice.of.__func__, []
+    monkeypatch.setattr(_linear.SeparableLattice, "of",
+                        classmethod(lambda cls, prob, field: used.append(of(cls, prob, field)) or used[-1]))
+    sep = invert_inr(grf.survey, grf.mesh, cfg)
+    assert used and used[-1] is not None  # the separable sums did the solve
+    monkeypatch.setattr(_linear.SeparableLattice, "of", classmethod(lambda cls, prob, field: None))
+    chunked = invert_inr(grf.survey, grf.mesh, cfg)
+    np.testing.assert_allclose(sep.model, chunked.model, rtol=0, atol=1e-6 * np.abs(sep.model).max())
+    np.testing.assert_allclose(sep.std, chunked.std, rtol=1e-5)
+    # the mean's own prior variance is in the std: no cell is more certain than a weight's prior allows
+    assert np.all(sep.std > 0) and sep.regional["kind"] == "constant"
+
+
 def test_linear_solver_checkpoint_resume_and_seeded_members(grf, tmp_path):
     cfg = INRConfig.spectral(progress=False, encoding_options={"n_harmonics": [3, 3, 2], "lattice": True,
                                                                "spectrum": [5000.0, 1.5]})
