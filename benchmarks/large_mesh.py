@@ -26,11 +26,8 @@ held densely, streamed in row panels, or refused: ``plan_setup`` in
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
-import time
-import types
 
 
 def build(shape, cell: float, stations: int, seed: int):
@@ -84,24 +81,9 @@ def main(argv=None) -> list[dict]:
     n_entries = case.survey.n_data * case.mesh.n_cells
     print(f"large_mesh: {case.mesh.n_cells} cells x {case.survey.n_data} stations = {n_entries:.3g} "
           f"sensitivity entries; σ = {case.meta['noise_std_mgal']:.3g} mGal", flush=True)
-    run_args = types.SimpleNamespace(quick=False, device="cpu")
-    rows = []
-    for method in args.methods.split(","):
-        t0 = time.perf_counter()
-        row = suite._run_row(method, case, "large_mesh", args.seed, None, run_args)
-        row["meta"] = case.meta
-        rows.append(row)
-        print(f"{method}: r {suite._fmt(row['pearson_r'])}, RMS/floor {suite._fmt(row['rms_over_floor'])}, "
-              f"χ²/N {suite._fmt(row['chi2_per_datum'])}, {time.perf_counter() - t0:.1f} s"
-              + (f" ERROR {row['error']}" if row["error"] else ""), flush=True)
-    walls = {r["method"]: r["wall_s"] for r in rows}
-    inr = next((m for m in walls if m.startswith("inr")), None)
-    if inr and "simpeg_sparse" in walls:
-        print(f"time {inr} / simpeg_sparse: {walls[inr] / walls['simpeg_sparse']:.2f}")
+    rows = suite.run_methods(case, args.methods.split(","), args.seed)
     print(f"peak resident memory of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1, default=str)
+    suite.write_rows(args.json, rows)
     return rows
 
 

@@ -23,11 +23,8 @@ resident memory closes the output.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
-import time
-import types
 
 
 def build(stations: int, shape, cell: float, height: float, seed: int):
@@ -70,28 +67,14 @@ def main(argv=None) -> list[dict]:
     import suite  # the suite's runner (this folder is on sys.path when run as a script)
 
     shape = tuple(int(v) for v in args.shape.split(","))
-    run_args = types.SimpleNamespace(quick=False, device="cpu")
     rows = []
     for n in (int(v) for v in args.stations.split(",")):
         case = build(n, shape, args.cell, args.height, args.seed)
         print(f"{case.name}: {case.mesh.n_cells} cells x {case.survey.n_data} stations; "
               f"σ = {case.meta['noise_std_mgal']:.3g} mGal", flush=True)
-        walls = {}
-        for method in args.methods.split(","):
-            t0 = time.perf_counter()
-            row = suite._run_row(method, case, case.name, args.seed, None, run_args)
-            rows.append(row)
-            walls[method] = row["wall_s"]
-            print(f"  {method}: r {suite._fmt(row['pearson_r'])}, RMS/floor {suite._fmt(row['rms_over_floor'])}, "
-                  f"χ²/N {suite._fmt(row['chi2_per_datum'])}, {time.perf_counter() - t0:.1f} s"
-                  + (f" ERROR {row['error']}" if row["error"] else ""), flush=True)
-        inr = next((m for m in walls if m.startswith("inr")), None)
-        if inr and "simpeg_sparse" in walls:
-            print(f"  time {inr} / simpeg_sparse: {walls[inr] / walls['simpeg_sparse']:.2f}")
+        rows += suite.run_methods(case, args.methods.split(","), args.seed, indent="  ")
     print(f"peak resident memory of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1, default=str)
+    suite.write_rows(args.json, rows)
     return rows
 
 

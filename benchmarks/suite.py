@@ -251,6 +251,41 @@ def _table(rows, verdicts) -> str:
     return "\n".join(lines)
 
 
+def run_methods(case, methods, seed: int, indent: str = "") -> list[dict]:
+    """Every method of ``methods`` on one built case, each row printed as it ends; the rows.
+
+    For the single-case benchmarks (``large_mesh.py``, ``scattered_survey.py``,
+    ``survey_layouts.py``): :func:`_run_row` on the CPU, one line per method (r, RMS over
+    the floor, χ²/N and seconds, or the error), then the wall-time ratio of the first INR
+    method to ``simpeg_sparse`` where both ran. Each row carries the case's ``meta``.
+    """
+    import time
+    import types
+
+    run_args = types.SimpleNamespace(quick=False, device="cpu")
+    rows = []
+    for method in methods:
+        t0 = time.perf_counter()
+        row = _run_row(method, case, case.name, seed, None, run_args)
+        row["meta"] = case.meta
+        rows.append(row)
+        print(f"{indent}{method}: r {_fmt(row['pearson_r'])}, RMS/floor {_fmt(row['rms_over_floor'])}, "
+              f"χ²/N {_fmt(row['chi2_per_datum'])}, {time.perf_counter() - t0:.1f} s"
+              + (f" ERROR {row['error']}" if row["error"] else ""), flush=True)
+    walls = {r["method"]: r["wall_s"] for r in rows}
+    inr = next((m for m in walls if m.startswith("inr")), None)
+    if inr and walls.get("simpeg_sparse") and walls.get(inr) is not None:
+        print(f"{indent}time {inr} / simpeg_sparse: {walls[inr] / walls['simpeg_sparse']:.2f}", flush=True)
+    return rows
+
+
+def write_rows(path, rows: list[dict]) -> None:
+    """The rows of :func:`run_methods` as JSON at ``path`` (None: nothing written)."""
+    if path:
+        with open(path, "w") as fh:
+            json.dump(rows, fh, indent=1, default=str)
+
+
 def main(argv=None) -> dict:
     args = _parse(argv)
     if args.threads is not None:  # before numpy / torch / numba are imported

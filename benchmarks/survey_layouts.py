@@ -26,9 +26,7 @@ the prior's choice costs where the data are too few to make it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import types
 
 LAYOUTS = ("profile", "two_profiles", "few", "corner")
 
@@ -78,20 +76,12 @@ def main(argv=None) -> list[dict]:
     torch.set_num_threads(args.threads)
     import suite  # the suite's runner (this folder is on sys.path when run as a script)
 
-    run_args = types.SimpleNamespace(quick=False, device="cpu")
     rows = []
     for layout in args.layouts.split(","):
         case = build(layout.strip(), args.seed)
         print(f"{case.name}: {case.survey.n_data} stations over {case.mesh.n_cells} cells", flush=True)
-        for method in args.methods.split(","):
-            row = suite._run_row(method, case, case.name, args.seed, None, run_args)
-            rows.append(row)
-            print(f"  {method}: r {suite._fmt(row['pearson_r'])}, RMS/floor {suite._fmt(row['rms_over_floor'])}, "
-                  f"χ²/N {suite._fmt(row['chi2_per_datum'])}, {row['wall_s']:.1f} s"
-                  + (f" ERROR {row['error']}" if row["error"] else ""), flush=True)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1, default=str)
+        rows += suite.run_methods(case, args.methods.split(","), args.seed, indent="  ")
+    suite.write_rows(args.json, rows)
     return rows
 
 

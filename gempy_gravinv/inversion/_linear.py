@@ -198,7 +198,7 @@ class HeadPosterior:
             self._q = a0 / math.sqrt(self.a02)
             self.bt = b - self._q * (self._q @ b)  # projected: the bias takes its own direction
         self.A, self.b = A, b
-        self._At: torch.Tensor | None = None
+        self._At: torch.Tensor | None = A if a0 is None else None  # no flat bias: nothing to project off
         self._V: torch.Tensor | None = None
         self._g: torch.Tensor | None = None
         self.evidence_only = bool(evidence_only)
@@ -241,9 +241,7 @@ class HeadPosterior:
     @property
     def At(self) -> torch.Tensor:
         """The design projected off the bias direction, ``(I - q qᵀ) A`` (n_data, F); built on first use."""
-        if self._At is None and self._q is None:  # no flat bias: nothing to project off
-            self._At = self.A
-        elif self._At is None:
+        if self._At is None:
             # A - x as (-x) + A in place: the same values, one n x F temporary fewer
             self._At = (self._q[:, None] * (self._q @ self.A)[None, :]).neg_().add_(self.A)
         return self._At
@@ -456,7 +454,7 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     # nearly that constant: a flat mean as well would trade against the offset along the small difference
     # of the two, unbounded. The mean is then the field's k = 0 harmonic, of unit amplitude (the
     # spectrum's value at k = 0), under the weights' prior: the design's column G 1 / σ among the features
-    mean_as_weight = getattr(prob, "regional", None) is not None
+    mean_as_weight = prob.regional is not None
     post = HeadPosterior(design, None, b) if mean_as_weight else HeadPosterior(design[:, 1:], design[:, 0], b)
     bar.update(1)
     rule = cfg.head_lambda
