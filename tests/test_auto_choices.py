@@ -165,6 +165,57 @@ def test_leave_one_out_residuals_are_exact(kind):
         assert res[i].item() == pytest.approx(b[i].item() - Z[i] @ theta, rel=1e-6, abs=1e-9)
 
 
+def test_leave_one_out_of_every_regional_from_one_eigendecomposition():
+    """A regional's columns as extra flat columns of one posterior: the same residuals as a posterior on the design
+    projected off them, at every λ of a block as one by one; where the weights fit every station, no finite answer."""
+    from gempy_gravinv.inversion._linear import HeadPosterior, project_gram
+
+    g = np.random.default_rng(5)
+    n, k = 40, 15
+    loc = np.c_[g.uniform(0, 1000, n), g.uniform(0, 800, n), np.zeros(n)]
+    std = torch.as_tensor(g.uniform(0.5, 1.5, n))
+    A = torch.as_tensor(g.normal(size=(n, k)))
+    a0 = torch.as_tensor(g.normal(size=n)) + 2.0
+    b = torch.as_tensor(g.normal(size=n)) * 3.0
+    q = a0 / a0.norm()
+    base = HeadPosterior(A, a0, b, evidence_only=True, gram_matrix=project_gram(A @ A.T, q))
+    lams = torch.as_tensor([0.03, 0.5, 4.0, 60.0], dtype=torch.float64)
+    for kind in ("constant", "plane"):
+        reg = Regional(kind, loc, std)
+        P = torch.eye(n, dtype=torch.float64) - reg.Q @ reg.Q.T
+        a0p = P @ a0
+        qp = a0p / a0p.norm()
+        own = HeadPosterior(A, a0p, P @ b, evidence_only=True, gram_matrix=project_gram(P @ A @ A.T @ P, qp))
+        block = base._loo_block(lams, 1 - q * q, reg.Q)
+        for j, lam in enumerate(lams.tolist()):
+            want = own.loo_residuals(lam, torch.diag(P) - qp * qp)
+            np.testing.assert_allclose(block[:, j].numpy(), want.numpy(), rtol=1e-8)
+            np.testing.assert_allclose(base.loo_residuals(lam, 1 - q * q, reg.Q).numpy(), want.numpy(), rtol=1e-10)
+    wide = torch.as_tensor(g.normal(size=(n, 3 * n)))  # more weights than stations: λ → 0 fits every station
+    over = HeadPosterior(wide, a0, b, evidence_only=True, gram_matrix=project_gram(wide @ wide.T, q))
+    res = over._loo_block(torch.as_tensor([1e-12, 1.0], dtype=torch.float64), 1 - q * q, Regional("plane", loc, std).Q)
+    assert torch.isinf(res[:, 0]).all() and torch.isfinite(res[:, 1]).all()
+
+
+def test_the_start_reuses_the_regional_choice_factorisation_where_it_chose_none():
+    """Where no regional is chosen, the start of the same β is computed from the choice's posterior, and equals the
+    start factored afresh."""
+    from gempy_gravinv.inversion import _warmstart as W
+
+    case = synthetic.single_block(noise_seed=0, shape=(10, 10, 4))
+    prob = Problem(case.survey, case.mesh, INRConfig.auto(bounds=case.bounds, **FAST))
+    beta = prob.cfg.warm_start_power
+    assert prob.regional is None and not prob.posteriors  # released once the setup is done
+    assert W.choose_regional(prob, beta)["kind"] == "none"
+    std, base = prob.posteriors[float(beta)]
+    assert std is prob.std and base._u2 is None  # held without its leave-one-out squares
+    assert W._posterior(prob, beta, 1.0)[5] is base
+    reused = W.weighted_start(prob, beta, 1.0)
+    prob.posteriors.clear()
+    fresh = W.weighted_start(prob, beta, 1.0)
+    torch.testing.assert_close(reused, fresh, rtol=0, atol=1e-9 * float(fresh.abs().max()))
+
+
 def _plane(survey, amplitude):
     xy = survey.locations[:, :2]
     u = (xy - xy.mean(0)) / np.ptp(xy, axis=0).max()

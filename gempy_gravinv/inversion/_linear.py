@@ -300,28 +300,77 @@ class HeadPosterior:
         b0 = 0.0 if self.a0 is None else float(self.a0 @ (self.b - self.A @ w)) / self.a02
         return w, b0
 
-    def loo_residuals(self, lam: float, keep: torch.Tensor) -> torch.Tensor:
+    def loo_residuals(self, lam: float, keep: torch.Tensor, flat: torch.Tensor | None = None) -> torch.Tensor:
         """Leave-one-out residuals ``(d_i - d̂_{-i}) / σ_i`` (n_data,) of the posterior mean at λ.
 
         Exact for this linear model (every station predicted from the others, the flat
-        parameters refitted each time): the whitened residual ``r = P b - U f Uᵀb`` and
-        the diagonal of ``Q = P - U f Uᵀ`` (``f = s²/(s² + λ)``, ``P`` the projection off
-        the flat columns) give ``r_i / Q_ii``. ``keep`` (n_data,) is ``diag(P)``.
+        parameters refitted each time): the whitened residual ``r = Q b`` and the diagonal
+        of ``Q = P - U f Uᵀ`` (``f = s²/(s² + λ)``, ``P`` the projection off the flat
+        columns) give ``r_i / Q_ii``. ``keep`` (n_data,) is ``diag(P)``.
+
+        ``flat`` (n_data, p): more flat columns (whitened), e.g. a regional's, beside those
+        this posterior was built without. Their flat prior turns ``Q`` into
+        ``Q - Q T (Tᵀ Q T)⁻¹ Tᵀ Q`` (the universal-kriging projection, nested), so one
+        eigendecomposition serves every set of extra columns: the same residuals as a
+        posterior built on the design projected off them, up to the directions each
+        leaves out below its eigenvalue threshold.
         """
-        f = self.s2 / (self.s2 + lam)
-        r = self.bt - self.U @ (f * self.c)
+        lams = torch.as_tensor([float(lam)], dtype=self.s2.dtype, device=self.s2.device)
+        return self._loo_block(lams, keep, flat)[:, 0]
+
+    def _loo_block(self, lams: torch.Tensor, keep: torch.Tensor, flat: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`loo_residuals` at every λ of ``lams`` (L,): (n_data, L), one pass over ``U²`` for all."""
+        f = self.s2[:, None] / (self.s2[:, None] + lams[None, :])  # (k, L)
+        fc = f * self.c[:, None]
+        r = self.bt[:, None] - self.U @ fc
         if self._u2 is None:
             self._u2 = self.U * self.U
-        q = keep - self._u2 @ f
+        q = keep[:, None] - self._u2 @ f
+        if flat is not None:
+            T = flat.to(self.U).reshape(self.n, -1)
+            T0 = T if self._q is None else T - self._q[:, None] * (self._q @ T)[None, :]  # P T
+            UT = self.U.T @ T0  # (k, p)
+            p, L = T.shape[1], lams.numel()
+            # Q T for every λ: (n, p, L)
+            QT = T0[:, :, None] - (self.U @ (UT[:, :, None] * f[:, None, :]).reshape(-1, p * L)).reshape(-1, p, L)
+            TT = T0.T @ T0
+            M = TT[None] - torch.einsum("kp,kl,kq->lpq", UT, f, UT)  # Tᵀ Q T (L, p, p)
+            tb = (T0.T @ self.bt)[:, None] - UT.T @ fc  # Tᵀ Q b (p, L)
+            # where the weights alone fit the extra columns (λ → 0), Tᵀ Q T is their small
+            # difference from Tᵀ P T, lost to round-off: those λ get infinite residuals and are
+            # never chosen
+            fits = torch.linalg.eigvalsh(M)[:, 0] <= 1e-10 * float(torch.linalg.eigvalsh(TT)[-1])
+            Mi = torch.linalg.pinv(M, hermitian=True)
+            r = r - torch.einsum("npl,lpq,ql->nl", QT, Mi, tb)
+            q = q - torch.einsum("npl,lpq,nql->nl", QT, Mi, QT)
+            return torch.where(fits[None, :], math.inf, r / q.clamp_min(1e-12))
         return r / q.clamp_min(1e-12)
 
-    def loo(self, keep: torch.Tensor) -> tuple[float, torch.Tensor]:
-        """``(λ, leave-one-out residuals)`` at the λ of smallest leave-one-out χ²/N (grid, then golden section)."""
+    def drop_loo_cache(self) -> None:
+        """Free the squared eigenvectors (n_data x k) the leave-one-out diagonals keep between calls."""
+        self._u2 = None
+
+    def loo(self, keep: torch.Tensor, flat: torch.Tensor | None = None) -> tuple[float, torch.Tensor]:
+        """``(λ, leave-one-out residuals)`` at the λ of smallest leave-one-out χ²/N (grid, then golden section).
+
+        ``flat``: extra flat columns, as in :meth:`loo_residuals`. The grid's λ are
+        evaluated in blocks, one pass over the eigenvectors per block.
+        """
         lo, hi = self._bracket()
         n = max(241, int(8 * math.log(hi / lo)))
-        lam = math.exp(maximise_1d(lambda x: -float((self.loo_residuals(math.exp(x), keep) ** 2).mean()),
-                                   math.log(lo), math.log(hi), n))
-        return lam, self.loo_residuals(lam, keep)
+        per_lam = 8 * self.n * (3 if flat is None else 3 + 2 * flat.reshape(self.n, -1).shape[1])  # bytes
+        block = max(1, min(64, int(2**25 // per_lam)))
+
+        def on_grid(x: np.ndarray) -> np.ndarray:
+            out = np.empty(len(x))
+            lams = torch.as_tensor(np.exp(x), dtype=self.s2.dtype, device=self.s2.device)
+            for i in range(0, len(x), block):
+                out[i:i + block] = (-(self._loo_block(lams[i:i + block], keep, flat) ** 2).mean(0)).cpu().numpy()
+            return out
+
+        lam = math.exp(maximise_1d(lambda x: -float((self.loo_residuals(math.exp(x), keep, flat) ** 2).mean()),
+                                   math.log(lo), math.log(hi), n, f_grid=on_grid))
+        return lam, self.loo_residuals(lam, keep, flat)
 
     # ---------------------------------------------------------------- choosing λ
     def _bracket(self) -> tuple[float, float]:

@@ -151,6 +151,7 @@ class Problem:
         self.density = density
         self._starts: dict[float, torch.Tensor | None] = {}
         self.grams: dict = {}  # β -> (σ, n x n Gram of the least-squares design) during the setup: see _warmstart
+        self.posteriors: dict = {}  # β -> (σ, its factored ridge posterior without a regional) during the setup
         self._held: torch.Tensor | None = None  # the operator's G, held while the setup reads it (plan.hold)
         self._holding = True
         self._whole_op = None  # with the stations split over ranks: the whole-survey operator the setup reads
@@ -202,6 +203,7 @@ class Problem:
             self.prior_selection.update(support_eps=sched, rule=self.prior_selection["rule"] + "; " + said)
         self._holding, self._held = False, None
         self.grams.clear()  # n x n each: not held through training
+        self.posteriors.clear()
 
     def _plan_setup(self, cfg: INRConfig) -> SetupPlan:
         """How the closed-form setup reads its design: held, streamed, or not at all (:func:`plan_setup`).

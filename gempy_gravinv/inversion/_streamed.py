@@ -40,8 +40,9 @@ DESIGN_MEMORY_FRACTION = 0.75
 MAX_GRAM_MULTIPLY_ADDS = 1e13
 #: Bytes per element of the n x n matrices the setup holds at its peak: the Gram (float64),
 #: its projection off the flat columns and that projection's temporaries, the eigenvectors,
-#: the eigensolver's work space and the leave-one-out squares of the eigenvectors.
-GRAM_BYTES_PER_ENTRY = 56
+#: the eigensolver's work space, the leave-one-out squares of the eigenvectors, and the
+#: eigenvectors of the regional's choice, held for the start where it chose none.
+GRAM_BYTES_PER_ENTRY = 64
 #: The most row panels the Gram is built in (each one more pass over the later rows).
 MAX_PANELS = 16
 #: Bytes of a block of rows read at once from a user's matrix (operators read in their own blocks).

@@ -111,10 +111,14 @@ def _posterior(prob, beta: float, target: float):
     """
     K, b, a0, s = _design(prob, beta)
     reg = prob.regional
-    projected = _flat_projection(K, a0, reg)[0]
-    if reg is not None:
-        b, a0 = reg.project(b), reg.project(a0)
-    post = HeadPosterior(_shape(prob), a0, b, evidence_only=True, gram_matrix=projected)
+    hit = prob.posteriors.get(float(beta)) if reg is None else None
+    if hit is not None and hit[0] is prob.std:  # factored by the regional's choice (same σ, β, no regional)
+        post = hit[1]
+    else:
+        projected = _flat_projection(K, a0, reg)[0]
+        if reg is not None:
+            b, a0 = reg.project(b), reg.project(a0)
+        post = HeadPosterior(_shape(prob), a0, b, evidence_only=True, gram_matrix=projected)
     return K, b, a0, s, reg, post, post.discrepancy(float(target))
 
 
@@ -283,8 +287,8 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
         return dict(kind="none", loo_chi2={}, rule=f"no regional: {prob.design_refusal}, too large to compare them")
     logger.info("regional by leave-one-out: %d stations x %d cells", prob.survey.n_data, prob.mesh.n_cells)
     t0 = time.perf_counter()
-    gram, b, a0, _ = _design(prob, beta)  # once: each kind projects its Gram
-    A = _shape(prob)
+    gram, b, a0, _ = _design(prob, beta)
+    base, keep = _loo_base(_shape(prob), a0, b, gram)  # one eigendecomposition for every kind
     std = prob.std.to(b)
     scores: dict = {}
     e2: dict = {}
@@ -294,17 +298,31 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
         except ValueError:  # too few stations, or stations on one line for a plane
             scores[kind] = None
             continue
-        e2[kind] = loo_with_regional(A, a0, b, reg, gram)[1] ** 2
+        e2[kind] = base.loo(keep, None if reg is None else reg.Q.to(b))[1] ** 2
         scores[kind] = float(e2[kind].mean())
     valid = [k for k in scores if scores[k] is not None]
     best = min(valid, key=scores.get)
     errors = {k: float((e2[k] - e2[best]).std() / math.sqrt(e2[k].numel())) for k in valid}
     kind = next(k for k in valid if scores[k] <= scores[best] + errors[k])
+    if kind == "none":  # the least-squares models of this β without a regional factor the same matrix
+        base.drop_loo_cache()
+        prob.posteriors[float(beta)] = (prob.std, base)
     logger.info("regional by leave-one-out done in %.1f s", time.perf_counter() - t0)
     listed = ", ".join(f"{k} {scores[k]:.3g} ± {errors[k]:.2g}" for k in valid)
     return dict(kind=kind, loo_chi2=scores, loo_se=errors,
                 rule=f"regional {kind!r}: the simplest within one (paired) standard error of the smallest "
                      f"leave-one-out χ²/N of the least-squares model ({listed})")
+
+
+def _loo_base(A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor,
+              gram: torch.Tensor) -> tuple[HeadPosterior, torch.Tensor]:
+    """``(posterior, diag P)`` of the ridge model with the mean contrast ``a0`` as its one flat column.
+
+    A regional's columns join it as extra flat columns of :meth:`HeadPosterior.loo`.
+    """
+    projected, keep = _flat_projection(gram, a0, None)
+    # evidence only, from the projected Gram: the design itself enters by its shape alone
+    return HeadPosterior(A, a0, b, evidence_only=True, gram_matrix=projected), keep
 
 
 def loo_with_regional(A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, reg: Regional | None,
@@ -316,7 +334,5 @@ def loo_with_regional(A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, reg: R
     flat prior; λ minimises the leave-one-out χ²/N. All whitened (divided by σ).
     ``gram``: ``A Aᵀ`` when the caller has it.
     """
-    projected, keep = _flat_projection(A @ A.T if gram is None else gram, a0, reg)
-    proj = (lambda x: x) if reg is None else reg.project
-    # evidence only, from the projected Gram: the design itself enters by its shape alone
-    return HeadPosterior(A, proj(a0[:, None])[:, 0], proj(b), evidence_only=True, gram_matrix=projected).loo(keep)
+    base, keep = _loo_base(A, a0, b, A @ A.T if gram is None else gram)
+    return base.loo(keep, None if reg is None else reg.Q.to(b))
