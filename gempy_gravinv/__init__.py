@@ -7,6 +7,7 @@ Conventions (everywhere in this package): metres, z up; density contrast in kg/m
 g_z anomaly in mGal, positive downward (excess mass below gives positive g_z).
 """
 
+from . import _runtime  # noqa: F401  (first: MKL's reproducible mode is set before torch runs MKL)
 from ._constants import MGAL, G, gcc_to_kgm3, gz_from_upward, gz_to_upward, kgm3_to_gcc
 from ._distributed import (
     ShardedGravityOperator,

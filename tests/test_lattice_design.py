@@ -98,7 +98,7 @@ def test_the_closed_form_lattice_is_the_same_with_either_sums(under_a_hill, monk
     assert lat["log_bayes_factor"] == pytest.approx(ref["log_bayes_factor"], abs=1e-6)
     # the design agrees to ~1e-13 (above); its weakest directions carry that into the solve as ~1e-7
     np.testing.assert_allclose(fast.model, slow.model, rtol=0, atol=1e-6 * np.abs(slow.model).max())
-    np.testing.assert_allclose(fast.std, slow.std, rtol=1e-6)
+    np.testing.assert_allclose(fast.std, slow.std, rtol=1e-5)  # the same weak directions: 1.2e-6 with MKL's CNR mode
     assert fast.chi2 == pytest.approx(slow.chi2, rel=1e-5)
 
 
