@@ -9,7 +9,8 @@ import sys
 import pytest
 import torch
 
-pytestmark = pytest.mark.skipif(not torch.backends.mkl.is_available(), reason="torch without MKL")
+pytestmark = pytest.mark.skipif(not torch.backends.mkl.is_available() or not sys.platform.startswith("linux"),
+                                reason="torch without MKL, or not Linux (the probe reads libtorch_cpu.so)")
 
 _PROBE = """
 import ctypes, os, sys, torch
