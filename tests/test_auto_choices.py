@@ -141,16 +141,22 @@ def test_a_smooth_field_whose_image_is_heavy_tailed_is_still_smooth():
     assert sel["prior"] == "compact" and sel["p_value"] <= 0.05
 
 
-@pytest.mark.parametrize("kind", [None, "constant", "plane"])
-def test_leave_one_out_residuals_are_exact(kind):
-    """The closed form equals refitting without each station (flat mean and regional, ridge weights)."""
-    g = np.random.default_rng(3)
-    n, k = 30, 12
+def _ridge_problem(seed: int, n: int, k: int):
+    """Random stations (m), σ, a design (n, k), a mean-contrast column and data, all seeded."""
+    g = np.random.default_rng(seed)
     loc = np.c_[g.uniform(0, 1000, n), g.uniform(0, 800, n), np.zeros(n)]
     std = torch.as_tensor(g.uniform(0.5, 1.5, n))
     A = torch.as_tensor(g.normal(size=(n, k)))
     a0 = torch.as_tensor(g.normal(size=n)) + 2.0
     b = torch.as_tensor(g.normal(size=n)) * 3.0
+    return loc, std, A, a0, b
+
+
+@pytest.mark.parametrize("kind", [None, "constant", "plane"])
+def test_leave_one_out_residuals_are_exact(kind):
+    """The closed form equals refitting without each station (flat mean and regional, ridge weights)."""
+    n, k = 30, 12
+    loc, std, A, a0, b = _ridge_problem(3, n, k)
     reg = None if kind is None else Regional(kind, loc, std)
     lam, res = loo_with_regional(A, a0, b, reg)
     lam_g, res_g = loo_with_regional(A, a0, b, reg, A @ A.T)  # the shared Gram, projected
@@ -170,13 +176,9 @@ def test_leave_one_out_of_every_regional_from_one_eigendecomposition():
     projected off them, at every λ of a block as one by one; where the weights fit every station, no finite answer."""
     from gempy_gravinv.inversion._linear import HeadPosterior, project_gram
 
-    g = np.random.default_rng(5)
     n, k = 40, 15
-    loc = np.c_[g.uniform(0, 1000, n), g.uniform(0, 800, n), np.zeros(n)]
-    std = torch.as_tensor(g.uniform(0.5, 1.5, n))
-    A = torch.as_tensor(g.normal(size=(n, k)))
-    a0 = torch.as_tensor(g.normal(size=n)) + 2.0
-    b = torch.as_tensor(g.normal(size=n)) * 3.0
+    loc, std, A, a0, b = _ridge_problem(5, n, k)
+    g = np.random.default_rng(6)
     q = a0 / a0.norm()
     base = HeadPosterior(A, a0, b, evidence_only=True, gram_matrix=project_gram(A @ A.T, q))
     lams = torch.as_tensor([0.03, 0.5, 4.0, 60.0], dtype=torch.float64)
@@ -186,14 +188,15 @@ def test_leave_one_out_of_every_regional_from_one_eigendecomposition():
         a0p = P @ a0
         qp = a0p / a0p.norm()
         own = HeadPosterior(A, a0p, P @ b, evidence_only=True, gram_matrix=project_gram(P @ A @ A.T @ P, qp))
-        block = base._loo_block(lams, 1 - q * q, reg.Q)
+        block = base._loo_block(lams, 1 - q * q, base._flat_parts(reg.Q))
         for j, lam in enumerate(lams.tolist()):
             want = own.loo_residuals(lam, torch.diag(P) - qp * qp)
             np.testing.assert_allclose(block[:, j].numpy(), want.numpy(), rtol=1e-8)
             np.testing.assert_allclose(base.loo_residuals(lam, 1 - q * q, reg.Q).numpy(), want.numpy(), rtol=1e-10)
     wide = torch.as_tensor(g.normal(size=(n, 3 * n)))  # more weights than stations: λ → 0 fits every station
     over = HeadPosterior(wide, a0, b, evidence_only=True, gram_matrix=project_gram(wide @ wide.T, q))
-    res = over._loo_block(torch.as_tensor([1e-12, 1.0], dtype=torch.float64), 1 - q * q, Regional("plane", loc, std).Q)
+    res = over._loo_block(torch.as_tensor([1e-12, 1.0], dtype=torch.float64), 1 - q * q,
+                           over._flat_parts(Regional("plane", loc, std).Q))
     assert torch.isinf(res[:, 0]).all() and torch.isfinite(res[:, 1]).all()
 
 

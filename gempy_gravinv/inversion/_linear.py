@@ -316,24 +316,32 @@ class HeadPosterior:
         leaves out below its eigenvalue threshold.
         """
         lams = torch.as_tensor([float(lam)], dtype=self.s2.dtype, device=self.s2.device)
-        return self._loo_block(lams, keep, flat)[:, 0]
+        return self._loo_block(lams, keep, self._flat_parts(flat))[:, 0]
 
-    def _loo_block(self, lams: torch.Tensor, keep: torch.Tensor, flat: torch.Tensor | None) -> torch.Tensor:
-        """:meth:`loo_residuals` at every λ of ``lams`` (L,): (n_data, L), one pass over ``U²`` for all."""
+    def _flat_parts(self, flat: torch.Tensor | None) -> tuple | None:
+        """The λ-independent pieces of extra flat columns: ``(P T, Uᵀ P T, Tᵀ P T)``, or None."""
+        if flat is None:
+            return None
+        T = flat.to(self.U).reshape(self.n, -1)
+        T0 = T if self._q is None else T - self._q[:, None] * (self._q @ T)[None, :]  # P T
+        return T0, self.U.T @ T0, T0.T @ T0
+
+    def _loo_block(self, lams: torch.Tensor, keep: torch.Tensor, parts: tuple | None) -> torch.Tensor:
+        """:meth:`loo_residuals` at every λ of ``lams`` (L,): (n_data, L), one pass over ``U²`` for all.
+
+        ``parts``: :meth:`_flat_parts` of the extra flat columns, or None.
+        """
         f = self.s2[:, None] / (self.s2[:, None] + lams[None, :])  # (k, L)
         fc = f * self.c[:, None]
         r = self.bt[:, None] - self.U @ fc
         if self._u2 is None:
             self._u2 = self.U * self.U
         q = keep[:, None] - self._u2 @ f
-        if flat is not None:
-            T = flat.to(self.U).reshape(self.n, -1)
-            T0 = T if self._q is None else T - self._q[:, None] * (self._q @ T)[None, :]  # P T
-            UT = self.U.T @ T0  # (k, p)
-            p, L = T.shape[1], lams.numel()
+        if parts is not None:
+            T0, UT, TT = parts  # P T (n, p), Uᵀ P T (k, p), Tᵀ P T (p, p)
+            p, L = T0.shape[1], lams.numel()
             # Q T for every λ: (n, p, L)
             QT = T0[:, :, None] - (self.U @ (UT[:, :, None] * f[:, None, :]).reshape(-1, p * L)).reshape(-1, p, L)
-            TT = T0.T @ T0
             M = TT[None] - torch.einsum("kp,kl,kq->lpq", UT, f, UT)  # Tᵀ Q T (L, p, p)
             tb = (T0.T @ self.bt)[:, None] - UT.T @ fc  # Tᵀ Q b (p, L)
             # where the weights alone fit the extra columns (λ → 0), Tᵀ Q T is their small
@@ -358,19 +366,21 @@ class HeadPosterior:
         """
         lo, hi = self._bracket()
         n = max(241, int(8 * math.log(hi / lo)))
-        per_lam = 8 * self.n * (3 if flat is None else 3 + 2 * flat.reshape(self.n, -1).shape[1])  # bytes
+        parts = self._flat_parts(flat)  # once for every λ below
+        per_lam = 8 * self.n * (3 if parts is None else 3 + 2 * parts[0].shape[1])  # bytes
         block = max(1, min(64, int(2**25 // per_lam)))
 
-        def on_grid(x: np.ndarray) -> np.ndarray:
+        def on_lams(x: np.ndarray) -> np.ndarray:
             out = np.empty(len(x))
             lams = torch.as_tensor(np.exp(x), dtype=self.s2.dtype, device=self.s2.device)
             for i in range(0, len(x), block):
-                out[i:i + block] = (-(self._loo_block(lams[i:i + block], keep, flat) ** 2).mean(0)).cpu().numpy()
+                out[i:i + block] = (-(self._loo_block(lams[i:i + block], keep, parts) ** 2).mean(0)).cpu().numpy()
             return out
 
-        lam = math.exp(maximise_1d(lambda x: -float((self.loo_residuals(math.exp(x), keep, flat) ** 2).mean()),
-                                   math.log(lo), math.log(hi), n, f_grid=on_grid))
-        return lam, self.loo_residuals(lam, keep, flat)
+        lam = math.exp(maximise_1d(lambda x: float(on_lams(np.array([x]))[0]), math.log(lo), math.log(hi), n,
+                                   f_grid=on_lams))
+        lams = torch.as_tensor([lam], dtype=self.s2.dtype, device=self.s2.device)
+        return lam, self._loo_block(lams, keep, parts)[:, 0]
 
     # ---------------------------------------------------------------- choosing λ
     def _bracket(self) -> tuple[float, float]:
