@@ -102,6 +102,61 @@ def test_the_closed_form_lattice_is_the_same_with_either_sums(under_a_hill, monk
     assert fast.chi2 == pytest.approx(slow.chi2, rel=1e-5)
 
 
+def _unread():
+    """Blocks of the sensitivity that fail the test if the design reads them."""
+    raise AssertionError("the design read G although the problem holds this lattice's sums")
+    yield
+
+
+def test_a_lattice_s_sums_serve_its_other_amplitudes_and_the_oldest_go_past_the_budget(under_a_hill, monkeypatch):
+    prob, cfg = _problem(under_a_hill)
+    plain = _field(prob, cfg, {k: v for k, v in LATTICES[0].items() if k != "spectrum"})
+    matern, other = _field(prob, cfg, LATTICES[0]), _field(prob, cfg, LATTICES[1])
+    monkeypatch.setattr(_lattice_design, "SUMS_CACHE_BYTES", 0)  # nothing kept: the reference designs
+    ref = {name: _linear._design(prob, f)[0] for name, f in (("matern", matern), ("other", other))}
+    assert prob.lattice_sums == {}
+    monkeypatch.undo()
+    _linear._design(prob, plain)  # unit amplitudes: the sums kept
+    assert len(prob.lattice_sums) == 1
+    sep = SeparableLattice.of(prob, matern)
+    assert not torch.equal(sep.amp, torch.ones_like(sep.amp))
+    assert torch.equal(sep.design(_unread()), ref["matern"])  # the same bits, G not read
+    (col, sums), = prob.lattice_sums.values()
+    one = col.numel() * 8 + sums.numel() * 16
+    monkeypatch.setattr(_lattice_design, "SUMS_CACHE_BYTES", one + 8 * col.numel())  # room for one of these
+    assert torch.equal(_linear._design(prob, other)[0], ref["other"])
+    assert list(prob.lattice_sums) == [SeparableLattice.of(prob, other).key]  # the older lattice dropped
+
+
+def test_the_setup_keeps_a_lattice_s_sums_only_for_the_closed_form_solve(under_a_hill, octree_case, monkeypatch):
+    case = under_a_hill
+    smooth = INRConfig.auto(bounds=case.bounds, prior="smooth", progress=False)
+    prob = Problem(case.survey, case.mesh, smooth)
+    assert prob.cfg.solver == "linear"
+    assert SeparableLattice.of(prob, prob.make_field(0)).key in prob.lattice_sums  # the solve's, G not read again
+    kept = invert_inr(case.survey, case.mesh, smooth)
+    monkeypatch.setattr(_lattice_design, "SUMS_CACHE_BYTES", 0)
+    fresh = invert_inr(case.survey, case.mesh, smooth)
+    np.testing.assert_array_equal(kept.model, fresh.model)
+    np.testing.assert_array_equal(kept.std, fresh.std)
+    monkeypatch.undo()
+    # a box on the octree: the prior's test draws lattice fields (their sums kept), then the compact run trains
+    from gempy_gravinv._forward import forward_gz
+    survey, mesh = octree_case
+    c = mesh.cell_centers
+    box = np.where(np.all(np.abs(c - [0.0, 0.0, -75.0]) <= [50.0, 50.0, 40.0], 1), 300.0, 0.0)
+    g = forward_gz(mesh, survey.locations, box)
+    std = np.full(survey.n_data, 0.01 * np.std(g) + 0.001 * np.abs(g).max())
+    data = type(survey)(survey.locations, g + np.random.default_rng(0).normal(0.0, std), std)
+    used = []
+    cached = _lattice_design.SeparableLattice._cached_sums
+    monkeypatch.setattr(_lattice_design.SeparableLattice, "_cached_sums",
+                        lambda self, blocks: used.append(1) or cached(self, blocks))
+    compact = Problem(data, mesh, INRConfig.auto(bounds=(-450.0, 450.0), progress=False))
+    assert compact.prior_selection["prior"] == "compact" and compact.cfg.solver == "adam"
+    assert used and compact.lattice_sums == {}  # held during the setup, not through training
+
+
 def test_a_field_that_does_not_wrap_is_not_taken_for_one_at_a_finer_resolution():
     """With 8 harmonics on both periods the box's lattice resolves twice as fine and wins on this field
     (cropped from a grid twice the mesh's, so it does not wrap), at r 0.76; against twice the box at the

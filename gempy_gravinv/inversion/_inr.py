@@ -122,6 +122,7 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         t_train = time.perf_counter()
         side = _side_by_side(prob, threads, n_threads0)
         outs, extra, selection, interrupted = _train_starts(prob, checkpoint, resume, stop_after, key, side)
+        prob.lattice_sums.clear()
         coordinates = None
         if not interrupted:
             prob, outs, extra, coordinates, interrupted = _coordinate_fallback(prob, outs, extra, checkpoint,

@@ -22,11 +22,17 @@ no ``n_cells x F`` feature array is formed. It applies to a one-layer periodic f
 whose cells lie on a tensor grid (tensor meshes, with or without inactive cells);
 :meth:`SeparableLattice.of` returns None otherwise and the caller takes the same cell
 means cell by cell (:func:`cell_features`).
+
+The sums do not depend on the amplitudes ``a_n``: a problem that holds a dict
+``lattice_sums`` keeps them, keyed by the lattice's waves and its cells' spans in
+periods, so the model selection's lattices and the closed-form solve that follows share
+them (at most :data:`SUMS_CACHE_BYTES` in all, the least recently used dropped first).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from collections.abc import Iterable
 
@@ -43,6 +49,8 @@ GRID_PER_CELL = 8
 MAX_GROUPS = 64
 #: Largest intermediate array of one block of rows, bytes (complex128).
 BLOCK_BYTES = 256 * 2**20
+#: Most bytes of unscaled sums a problem's ``lattice_sums`` keeps for reuse.
+SUMS_CACHE_BYTES = 256 * 2**20
 
 
 def _axis_grid(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,8 +174,9 @@ class SeparableLattice:
     lie on one grid; those of an octree on one grid per cell size, whose sums add.
     """
 
-    def __init__(self, prob, field: torch.nn.Module, groups, centre) -> None:
+    def __init__(self, prob, field: torch.nn.Module, groups, centre, key: str = "") -> None:
         enc = field.encoding
+        self.key = key
         self.prob, self.device = prob, prob.device
         n = _wave_integers(field)
         k = n.abs().max(0).values.tolist()
@@ -203,7 +212,11 @@ class SeparableLattice:
             return None
         t_lo, t_hi, centre = _cell_spans(field, prob.mesh.bounds)
         groups = _cell_groups(t_lo, t_hi)
-        return None if groups is None else cls(prob, field, groups, centre)
+        if groups is None:
+            return None
+        key = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes()
+                                      for a in (_wave_integers(field).numpy(), t_lo, t_hi, centre))).hexdigest()
+        return cls(prob, field, groups, centre, key)
 
     @functools.cached_property
     def phi_sq(self) -> torch.Tensor:
@@ -236,21 +249,51 @@ class SeparableLattice:
             total = s if total is None else total.add_(s)
         return total
 
+    def _row_sums(self, blocks: Iterable[tuple[int, int, torch.Tensor]]):
+        """Yield ``(r0, r1, G 1 (float64), S (complex128))`` for blocks of at most ``step`` rows."""
+        for r0, r1, gt in blocks:
+            g = gt.T  # (rows, n_cells), a view: converted to complex a few rows at a time
+            for a0 in range(0, r1 - r0, self.step):
+                a1 = min(r1 - r0, a0 + self.step)
+                yield r0 + a0, r0 + a1, g[a0:a1].sum(1, dtype=torch.float64), self._sums(g[a0:a1])
+
+    def _cached_sums(self, blocks) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(G 1, S)`` of every row from the problem's ``lattice_sums``, computed and kept on a miss.
+
+        None where the problem keeps no such dict or the sums alone would exceed
+        :data:`SUMS_CACHE_BYTES`.
+        """
+        cache = getattr(self.prob, "lattice_sums", None)
+        n = self.prob.survey.n_data
+        size = n * (8 + 16 * self.w)
+        if cache is None or size > SUMS_CACHE_BYTES:
+            return None
+        hit = cache.pop(self.key, None)
+        if hit is None:
+            col = torch.empty(n, dtype=torch.float64, device=self.device)
+            S = torch.empty(n, self.w, dtype=torch.complex128, device=self.device)
+            for r0, r1, c, s in self._row_sums(blocks):
+                col[r0:r1], S[r0:r1] = c, s
+            hit = (col, S)
+        cache[self.key] = hit  # the most recently used last
+        while sum(c.numel() * 8 + S.numel() * 16 for c, S in cache.values()) > SUMS_CACHE_BYTES:
+            cache.pop(next(iter(cache)))
+        return hit
+
     def design(self, blocks: Iterable[tuple[int, int, torch.Tensor]]) -> torch.Tensor:
         """``G [1, Φ]`` (n_data, 1 + F) in the problem's dtype: ``G 1``, the sines' columns, the cosines'.
 
-        ``blocks``: ``(r0, r1, Gᵀ[:, r0:r1])`` (n_cells, r1 - r0), mGal per kg/m³.
+        ``blocks``: ``(r0, r1, Gᵀ[:, r0:r1])`` (n_cells, r1 - r0), mGal per kg/m³; not read
+        where the problem's ``lattice_sums`` already holds this lattice's sums.
         """
         prob, w = self.prob, self.w
         out = torch.zeros(prob.survey.n_data, 1 + 2 * w, dtype=prob.dtype, device=self.device)
-        for r0, r1, gt in blocks:
-            g = gt.T  # (rows, n_cells), a view: converted to complex a few rows at a time
-            out[r0:r1, 0] = g.sum(1, dtype=torch.float64).to(prob.dtype)
-            for a0 in range(0, r1 - r0, self.step):
-                a1 = min(r1 - r0, a0 + self.step)
-                s = self._sums(g[a0:a1])
-                out[r0 + a0:r0 + a1, 1:1 + w] = (self.amp * s.imag).to(prob.dtype)
-                out[r0 + a0:r0 + a1, 1 + w:] = (self.amp * s.real).to(prob.dtype)
+        cached = self._cached_sums(blocks)
+        parts = [(0, out.shape[0], *cached)] if cached is not None else self._row_sums(blocks)
+        for r0, r1, col, s in parts:
+            out[r0:r1, 0] = col.to(prob.dtype)
+            out[r0:r1, 1:1 + w] = (self.amp * s.imag).to(prob.dtype)
+            out[r0:r1, 1 + w:] = (self.amp * s.real).to(prob.dtype)
         return out
 
     def apply(self, coef: torch.Tensor) -> torch.Tensor:

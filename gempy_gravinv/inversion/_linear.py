@@ -218,13 +218,16 @@ class HeadPosterior:
                 ev, U = torch.linalg.eigh(self.At @ self.At.T if gram_matrix is None else gram_matrix)
                 self.S, self.U = self._kept(ev, U)
         else:
-            if self.At.shape[1] > self.n:  # more weights than data: LAPACK factors the transposed view 2-3x faster
-                V, S, Uh = torch.linalg.svd(self.At.T, full_matrices=False)
-                U, Vh = Uh.T, V.T
+            if self.At.shape[1] > self.n:  # more weights than data: Ãᵀ = Q R, and Ã = Rᵀ Qᵀ = U S (Q W)ᵀ
+                # from the SVD of the n x n Rᵀ (Householder QR is as stable as the SVD, at a third of its
+                # time on a wide design); V = Ãᵀ U / S is built only where it is asked for
+                U, S, _ = torch.linalg.svd(torch.linalg.qr(self.At.T, mode="r").R.T)
+                V = None
             else:
                 U, S, Vh = torch.linalg.svd(self.At, full_matrices=False)
+                V = Vh.T
             keep = S > S.max() * 1e-12 if S.numel() else S > 0
-            self.U, self.S, self._V = U[:, keep], S[keep], Vh[keep].T
+            self.U, self.S, self._V = U[:, keep], S[keep], None if V is None else V[:, keep]
         self.c = self.U.T @ self.bt
         self._u2: torch.Tensor | None = None  # U², for the leave-one-out diagonal
         self.res_perp = float(self.bt @ self.bt - self.c @ self.c)  # the part no weight can fit

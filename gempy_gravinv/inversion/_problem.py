@@ -152,6 +152,7 @@ class Problem:
         self._starts: dict[float, torch.Tensor | None] = {}
         self.grams: dict = {}  # β -> (σ, n x n Gram of the least-squares design) during the setup: see _warmstart
         self.posteriors: dict = {}  # β -> (σ, its factored ridge posterior without a regional) during the setup
+        self.lattice_sums: dict = {}  # unscaled lattice sums (see _lattice_design), shared by selection and solve
         self._held: torch.Tensor | None = None  # the operator's G, held while the setup reads it (plan.hold)
         self._holding = True
         self._whole_op = None  # with the stations split over ranks: the whole-survey operator the setup reads
@@ -204,6 +205,8 @@ class Problem:
         self._holding, self._held = False, None
         self.grams.clear()  # n x n each: not held through training
         self.posteriors.clear()
+        if self.cfg.solver != "linear":  # only the closed-form solve reads a lattice's sums again
+            self.lattice_sums.clear()
 
     def _plan_setup(self, cfg: INRConfig) -> SetupPlan:
         """How the closed-form setup reads its design: held, streamed, or not at all (:func:`plan_setup`).
