@@ -3,6 +3,8 @@ the survey, and the regional chosen by leave-one-out cross-validation."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -223,6 +225,35 @@ def _plane(survey, amplitude):
     xy = survey.locations[:, :2]
     u = (xy - xy.mean(0)) / np.ptp(xy, axis=0).max()
     return amplitude * (1.0 + 2.0 * u[:, 0] - 1.5 * u[:, 1])
+
+
+def test_the_start_with_a_chosen_plane_reuses_the_choice_factorisation(monkeypatch):
+    """Where a plane is chosen, the start of the same β takes the plane's columns as further flat columns of the
+    choice's posterior: no eigendecomposition of its own, the same discrepancy λ and the same start as the posterior
+    factored on the design projected off them."""
+    from gempy_gravinv.inversion import _warmstart as W
+
+    case = synthetic.single_block(noise_seed=0, shape=(10, 10, 4))
+    s = case.survey
+    tilted = Survey(s.locations, gz=s.gz + _plane(s, 0.5 * float(np.ptp(s.gz))), std=s.std)
+    prob = Problem(tilted, case.mesh, INRConfig.auto(bounds=case.bounds, **FAST))
+    beta = prob.cfg.warm_start_power
+    assert prob.regional.kind == "plane" and not prob.posteriors
+    assert W.choose_regional(prob, beta)["kind"] == "plane"
+    std, base = prob.posteriors[float(beta)]
+    T = prob.regional.Q.to(torch.float64)
+    for target in (0.5, 1.0, 3.0):
+        own = W._posterior(prob, beta, target)
+        assert base.discrepancy(target, T) == pytest.approx(own[-1], rel=1e-8)
+    assert base.discrepancy(1e6, T) == own[5].discrepancy(1e6) == math.inf  # the flat columns alone fit
+    eigh, calls = torch.linalg.eigh, []
+    monkeypatch.setattr(torch.linalg, "eigh", lambda *a, **k: calls.append(1) or eigh(*a, **k))
+    reused = W.weighted_start(prob, beta, 1.0)
+    assert not calls
+    prob.posteriors.clear()
+    fresh = W.weighted_start(prob, beta, 1.0)
+    assert calls  # factored afresh on the projected design
+    torch.testing.assert_close(reused, fresh, rtol=0, atol=1e-9 * float(fresh.abs().max()))
 
 
 def test_auto_regional_finds_a_plane_in_the_data_and_says_so():

@@ -21,14 +21,12 @@ lattice, and the mean is its posterior mean (kriging).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from .._validation import check_choice
-from ..density import evaluate_on_mesh
 from ._lattice_design import BLOCK_BYTES, SeparableLattice, cell_features, is_lattice_field
 
 HEAD_RULES = ("discrepancy", "evidence")
@@ -329,33 +327,56 @@ class HeadPosterior:
         T0 = T if self._q is None else T - self._q[:, None] * (self._q @ T)[None, :]  # P T
         return T0, self.U.T @ T0, T0.T @ T0
 
-    def _loo_block(self, lams: torch.Tensor, keep: torch.Tensor, parts: tuple | None) -> torch.Tensor:
-        """:meth:`loo_residuals` at every λ of ``lams`` (L,): (n_data, L), one pass over ``U²`` for all.
+    def _nested(self, lams: torch.Tensor, parts: tuple | None):
+        """``(f, r, QT, M⁻¹, fits)`` at every λ of ``lams`` (L,), ``r`` the whitened residuals (n_data, L).
 
-        ``parts``: :meth:`_flat_parts` of the extra flat columns, or None.
+        ``r`` are those of the posterior means, the extra flat columns of ``parts``
+        (:meth:`_flat_parts`) refitted by the nested projection. ``QT``, ``M⁻¹``
+        (``(Tᵀ Q T)⁻¹``) and ``fits`` are None without extra columns.
+
+        ``fits`` (L,): where the weights alone fit the extra columns (λ → 0), ``Tᵀ Q T`` is their small
+        difference from ``Tᵀ P T``, lost to round-off; ``r`` is left without their refit there.
         """
         f = self.s2[:, None] / (self.s2[:, None] + lams[None, :])  # (k, L)
         fc = f * self.c[:, None]
         r = self.bt[:, None] - self.U @ fc
+        if parts is None:
+            return f, r, None, None, None
+        T0, UT, TT = parts  # P T (n, p), Uᵀ P T (k, p), Tᵀ P T (p, p)
+        p, L = T0.shape[1], lams.numel()
+        # Q T for every λ: (n, p, L)
+        QT = T0[:, :, None] - (self.U @ (UT[:, :, None] * f[:, None, :]).reshape(-1, p * L)).reshape(-1, p, L)
+        M = TT[None] - torch.einsum("kp,kl,kq->lpq", UT, f, UT)  # Tᵀ Q T (L, p, p)
+        tb = (T0.T @ self.bt)[:, None] - UT.T @ fc  # Tᵀ Q b (p, L)
+        fits = torch.linalg.eigvalsh(M)[:, 0] <= 1e-10 * float(torch.linalg.eigvalsh(TT)[-1])
+        Mi = torch.linalg.pinv(M, hermitian=True)
+        refit = torch.einsum("npl,lpq,ql->nl", QT, Mi, tb)
+        return f, r - torch.where(fits[None, :], 0.0, refit), QT, Mi, fits
+
+    def _loo_block(self, lams: torch.Tensor, keep: torch.Tensor, parts: tuple | None) -> torch.Tensor:
+        """:meth:`loo_residuals` at every λ of ``lams`` (L,): (n_data, L), one pass over ``U²`` for all.
+
+        ``parts``: :meth:`_flat_parts` of the extra flat columns, or None. Where the
+        weights alone fit them (λ → 0) the residuals are infinite: those λ are never chosen.
+        """
+        f, r, QT, Mi, fits = self._nested(lams, parts)
         if self._u2 is None:
             self._u2 = self.U * self.U
         q = keep[:, None] - self._u2 @ f
-        if parts is not None:
-            T0, UT, TT = parts  # P T (n, p), Uᵀ P T (k, p), Tᵀ P T (p, p)
-            p, L = T0.shape[1], lams.numel()
-            # Q T for every λ: (n, p, L)
-            QT = T0[:, :, None] - (self.U @ (UT[:, :, None] * f[:, None, :]).reshape(-1, p * L)).reshape(-1, p, L)
-            M = TT[None] - torch.einsum("kp,kl,kq->lpq", UT, f, UT)  # Tᵀ Q T (L, p, p)
-            tb = (T0.T @ self.bt)[:, None] - UT.T @ fc  # Tᵀ Q b (p, L)
-            # where the weights alone fit the extra columns (λ → 0), Tᵀ Q T is their small
-            # difference from Tᵀ P T, lost to round-off: those λ get infinite residuals and are
-            # never chosen
-            fits = torch.linalg.eigvalsh(M)[:, 0] <= 1e-10 * float(torch.linalg.eigvalsh(TT)[-1])
-            Mi = torch.linalg.pinv(M, hermitian=True)
-            r = r - torch.einsum("npl,lpq,ql->nl", QT, Mi, tb)
-            q = q - torch.einsum("npl,lpq,nql->nl", QT, Mi, QT)
-            return torch.where(fits[None, :], math.inf, r / q.clamp_min(1e-12))
-        return r / q.clamp_min(1e-12)
+        if QT is None:
+            return r / q.clamp_min(1e-12)
+        q = q - torch.einsum("npl,lpq,nql->nl", QT, Mi, QT)
+        return torch.where(fits[None, :], math.inf, r / q.clamp_min(1e-12))
+
+    def residuals(self, lam: float, flat: torch.Tensor | None = None) -> torch.Tensor:
+        """Whitened residuals ``Q b`` (n_data,) of the posterior mean at λ (``inf``: the weights at 0).
+
+        ``flat``: extra flat columns refitted by the nested projection (:meth:`loo_residuals`),
+        so that ``|Q b|² / n`` is the χ²/N of the model with them. The weights' data-space
+        vector is ``Q b / λ`` (the weights are ``Ãᵀ Q b / λ``).
+        """
+        lams = torch.as_tensor([float(lam)], dtype=self.s2.dtype, device=self.s2.device)
+        return self._nested(lams, self._flat_parts(flat))[1][:, 0]
 
     def drop_loo_cache(self) -> None:
         """Free the squared eigenvectors (n_data x k) the leave-one-out diagonals keep between calls."""
@@ -392,21 +413,32 @@ class HeadPosterior:
         # from well below the smallest kept s² (every direction fitted) to well above the largest
         return float(self.s2.min()) * 1e-8, float(self.s2.max()) * 1e8
 
-    def discrepancy(self, target: float) -> float:
+    def discrepancy(self, target: float, flat: torch.Tensor | None = None) -> float:
         """The λ whose posterior mean has χ²/N = ``target`` (bisection in log λ).
 
-        Raises ``ValueError`` when the features cannot fit the data to ``target`` (the
-        mean would fit noise with unbounded weights). Returns ``inf`` when the best
-        constant density already fits to ``target`` (the weights stay 0).
+        ``flat``: extra flat columns, refitted as in :meth:`residuals`. Raises
+        ``ValueError`` when the features cannot fit the data to ``target`` (the mean
+        would fit noise with unbounded weights). Returns ``inf`` when the flat columns
+        alone (the best constant density) already fit to ``target`` (the weights stay 0).
         """
-        if self.chi2_bias_only() <= target:
+        if flat is None:
+            chi2, flat_only = self.chi2, self.chi2_bias_only()
+        else:
+            parts = self._flat_parts(flat)
+
+            def chi2(lam: float) -> float:
+                lams = torch.as_tensor([lam], dtype=self.s2.dtype, device=self.s2.device)
+                return float(self._nested(lams, parts)[1].square().sum()) / self.n
+
+            flat_only = chi2(math.inf)
+        if flat_only <= target:
             return math.inf
         lo, hi = self._bracket()
-        self.check_reachable(target)
+        self.check_reachable(target, chi2)
         a, z = math.log(lo), math.log(hi)
         for _ in range(200):
             mid = 0.5 * (a + z)
-            if self.chi2(math.exp(mid)) < target:
+            if chi2(math.exp(mid)) < target:
                 a = mid
             else:
                 z = mid
@@ -414,16 +446,16 @@ class HeadPosterior:
                 break
         return math.exp(0.5 * (a + z))
 
-    def check_reachable(self, target: float) -> None:
+    def check_reachable(self, target: float, chi2: Callable[[float], float] | None = None) -> None:
         """Raise ``ValueError`` when no weights fit the data to χ²/N = ``target``.
 
         Then the features are too few for the data (the model is mis-specified): the
         discrepancy λ does not exist, and the evidence drives λ to 0 and the weights to
         values that fit noise, a model far worse than the constant mean. An error, not
-        such a model.
+        such a model. ``chi2``: χ²/N as a function of λ (default :meth:`chi2`).
         """
         lo, _ = self._bracket()
-        if self.chi2(lo) >= target:
+        if (chi2 or self.chi2)(lo) >= target:
             raise ValueError(f"the field's features cannot fit the data to χ²/N = {target:g}: the best they "
                              f"reach is {self.chi2_min():.4g}. Use more features (e.g. more harmonics) "
                              "or solver='adam'")
@@ -479,106 +511,3 @@ class HeadPosterior:
                 pv = apply(self.V[:, j:j + block]).to(phi_sq) - gv[None, j:j + block]
                 var = var - (pv * pv * shrink[None, j:j + block]).sum(1)
         return (var.clamp_min(0.0) + 1.0 / self.a02).sqrt()
-
-
-def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
-    """Set ``field``'s last layer to the posterior mean; returns what the trainer returns.
-
-    Parameters
-    ----------
-    prob : _Problem
-        Data, σ (mGal), operator and cell points of the inversion.
-    cfg : INRConfig
-        ``head_lambda`` (``"discrepancy"``: χ²/N = ``target_chi2``; ``"evidence"``;
-        or λ > 0) and ``head_std`` (compute the posterior std per cell).
-    field : INRDensity
-        A field with ``output="linear"``; its features are held fixed.
-
-    Returns
-    -------
-    dict
-        ``model`` (n_cells,) kg/m³, ``chi2``, ``std`` (n_cells,) kg/m³ or None, ``info``
-        (λ, the prior std of a weight ``τ = λ^-1/2`` kg/m³, the prior std of the field,
-        the effective number of parameters, log evidence), and the trainer's keys.
-    """
-    from tqdm.auto import tqdm
-
-    last = _head(field)
-    t0 = time.perf_counter()
-    bar = tqdm(total=3, desc=f"{desc} (closed-form head)", disable=not cfg.progress, leave=False, unit="stage")
-    sep = SeparableLattice.of(prob, field)
-    design, mean_sq = _design(prob, field, sep=sep)
-    # factored in float64 whatever the operator's dtype: a float32 SVD of an ill-conditioned design
-    # loses its weak directions (the evidence's λ then moves with the BLAS threads)
-    design, b = prob.whiten(design.to(torch.float64))  # the regional, if any, integrated out
-    bar.update(1)
-    # with a regional, its flat offset is the data's datum, and over a survey the mean contrast's g_z is
-    # nearly that constant: a flat mean as well would trade against the offset along the small difference
-    # of the two, unbounded. The mean is then the field's k = 0 harmonic, of unit amplitude (the
-    # spectrum's value at k = 0), under the weights' prior: the design's column G 1 / σ among the features
-    mean_as_weight = prob.regional is not None
-    post = HeadPosterior(design, None, b) if mean_as_weight else HeadPosterior(design[:, 1:], design[:, 0], b)
-    bar.update(1)
-    rule = cfg.head_lambda
-    if rule == "discrepancy":
-        lam = post.discrepancy(float(cfg.target_chi2))
-    elif rule == "evidence":
-        lam = post.evidence(float(cfg.target_chi2))
-    else:
-        lam = float(rule)
-    if math.isfinite(lam):
-        w, b0 = post.weights(lam)
-        if mean_as_weight:
-            w, b0 = w[1:], float(w[0])
-    else:
-        w = torch.zeros(post.n_weights - int(mean_as_weight), dtype=prob.dtype, device=prob.device)
-        b0 = 0.0 if mean_as_weight else float(post.a0 @ post.b) / post.a02
-    scale = float(field.output.scale)  # m = scale · (bias + weightᵀφ)
-    with torch.no_grad():
-        last.weight.copy_((w / scale).to(last.weight)[None, :])
-        last.bias.fill_(b0 / scale)
-    std = m = None
-    w64 = w.to(torch.float64)
-    if sep is not None:  # Φ g, Φ V and Φ w summed axis by axis
-        if cfg.head_std:
-            apply, phi_sq = sep.apply, sep.phi_sq.to(post.V)
-            if mean_as_weight:  # the features [1, Φ]
-                apply, phi_sq = (lambda M, f=apply: M[:1] + f(M[1:])), phi_sq + 1.0
-            std = post.cell_std_by(apply, phi_sq, lam)
-        m = b0 + sep.apply(w64)
-    elif cfg.head_std or is_lattice_field(field):  # one pass over the cells' features for the std and the model
-        stds, ms, lattice = [], [], is_lattice_field(field)
-        for _, _, phi in _feature_chunks(prob, field, 8192):
-            if cfg.head_std:
-                stds.append(post.cell_std(torch.cat([phi.new_ones(phi.shape[0], 1), phi], 1) if mean_as_weight
-                                          else phi, lam))
-            if lattice:  # a lattice's cell means, as the design has them
-                ms.append(b0 + phi.to(torch.float64) @ w64.to(phi.device))
-        std = torch.cat(stds) if stds else None
-        m = torch.cat(ms) if lattice else None
-    bar.update(1)
-    bar.close()
-    field.eval()
-    with torch.no_grad():  # other fields: the model from the field itself, in chunks (no n_cells x F cache)
-        if m is None:
-            nq = prob.points.shape[0] // prob.mesh.n_cells
-            m = evaluate_on_mesh(field, prob.mesh, cfg.quadrature, chunk=8192 * nq)
-            _drop_caches(field)
-        m = m.to(prob.dtype)
-        chi2 = float(prob.chi2(m))
-    elapsed = time.perf_counter() - t0
-    tau = 1.0 / math.sqrt(lam) if math.isfinite(lam) else 0.0
-    prior_field_std = tau * math.sqrt(mean_sq)
-    info = dict(head_lambda=lam, rule=rule if isinstance(rule, str) else "fixed", weight_prior_std_kgm3=tau,
-                field_prior_std_kgm3=prior_field_std, n_weights=post.n_weights,
-                effective_parameters=post.effective_parameters(lam) if math.isfinite(lam) else 0.0,
-                log_evidence=post.log_evidence(lam) if math.isfinite(lam) else math.nan,
-                chi2_min=post.chi2_min(), solve_time=elapsed)
-    wn = float(w @ w) + (b0 * b0 if mean_as_weight else 0.0)
-    hist = {"step": [0], "chi2": [chi2], "loss": [chi2 + (lam * wn / prob.survey.n_data if math.isfinite(lam) else 0)],
-            "reg": [wn], "reg_weight": [lam], "lr": [0.0], "time": [elapsed]}
-    reason = {"discrepancy": f"closed form, λ at χ²/N = {cfg.target_chi2:g}",
-              "evidence": "closed form, λ of maximum evidence"}.get(info["rule"], "closed form, λ given")
-    return dict(field=field, model=m.detach().cpu().double().numpy(), chi2=chi2, recorded_chi2=chi2, best_step=0,
-                reason=reason, history=hist, steps=0, train_time=elapsed, done=True,
-                std=None if std is None else std.detach().cpu().double().numpy(), info=info)

@@ -22,7 +22,7 @@ from .._device import adam
 from .._distributed import all_gather_objects, any_rank, is_main, world_size
 from ._checkpoint import load_checkpoint, plain_values, resume_key, rng_state, save_checkpoint, set_rng_state
 from ._config import INRConfig
-from ._linear import solve_head
+from ._head_solve import solve_head
 from ._problem import Problem
 from ._stopping import Stopper
 

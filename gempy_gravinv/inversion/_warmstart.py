@@ -129,19 +129,44 @@ def _data_vectors(post, a0: torch.Tensor, reg: Regional | None, coef: torch.Tens
     return v if reg is None else reg.project(v)
 
 
+def _nested_vector(prob, beta: float, target: float):
+    """``(K, b, a0, s, v)`` of the start with a regional from the regional's choice's factorisation, or None.
+
+    The choice factored the Gram of this β projected off the mean contrast alone
+    (``prob.posteriors``); the regional's columns join it as further flat columns
+    (:meth:`HeadPosterior.residuals`), so the start needs no factorisation of its own.
+    ``v = Q b / λ`` (the weights are ``Aᵀ v``; ``v`` = 0 where the flat columns alone fit);
+    ``b`` and ``a0`` projected off the regional. None without a regional or without
+    the choice's factorisation of this β and σ.
+    """
+    reg, hit = prob.regional, prob.posteriors.get(float(beta))
+    if reg is None or hit is None or hit[0] is not prob.std:
+        return None
+    K, b, a0, s = _design(prob, beta)
+    post, T = hit[1], reg.Q.to(b)
+    lam = post.discrepancy(float(target), T)
+    v = torch.zeros_like(b) if not math.isfinite(lam) else post.residuals(lam, T) / lam
+    return K, reg.project(b), reg.project(a0), s, v
+
+
 def _start(prob, beta: float, target: float) -> torch.Tensor:
     """The least-squares model of :func:`weighted_start` from the Gram matrix and one adjoint pass.
 
     The posterior mean of the weights is ``Aᵀ v`` for the data-space vector
     ``v = R (I - q qᵀ) U (c / (s² + λ))`` (``R`` the regional's projection, ``q`` the
-    mean contrast's direction after it); the design's fitted data ``R A Aᵀ v`` come from
-    the Gram matrix.
+    mean contrast's direction after it; from the regional's choice's factorisation
+    where it has one, :func:`_nested_vector`); the mean contrast is fitted to the data
+    less the design's fitted data ``A Aᵀ v``, which come from the Gram matrix.
     """
-    K, b, a0, s, reg, post, lam = _posterior(prob, beta, target)
-    if not math.isfinite(lam):
-        return torch.full_like(s, float(a0 @ b) / post.a02)
-    v = _data_vectors(post, a0, reg, post.c / (post.s2 + lam))
-    b0 = float(a0 @ (b - K @ v)) / post.a02
+    nested = _nested_vector(prob, beta, target)
+    if nested is None:
+        K, b, a0, s, reg, post, lam = _posterior(prob, beta, target)
+        v = _data_vectors(post, a0, reg, post.c / (post.s2 + lam)) if math.isfinite(lam) else torch.zeros_like(b)
+    else:
+        K, b, a0, s, v = nested
+    b0 = float(a0 @ (b - K @ v)) / float(a0 @ a0)
+    if not bool(v.any()):  # the flat columns alone fit to the target: a constant
+        return torch.full_like(s, b0)
     return b0 + s * _streamed.adjoint(prob, s, v)
 
 
@@ -304,9 +329,9 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
     best = min(valid, key=scores.get)
     errors = {k: float((e2[k] - e2[best]).std() / math.sqrt(e2[k].numel())) for k in valid}
     kind = next(k for k in valid if scores[k] <= scores[best] + errors[k])
-    if kind == "none":  # the least-squares models of this β without a regional factor the same matrix
-        base.drop_loo_cache()
-        prob.posteriors[float(beta)] = (prob.std, base)
+    # the start of this β factors the same matrix (with the regional's columns as flat ones where one is chosen)
+    base.drop_loo_cache()
+    prob.posteriors[float(beta)] = (prob.std, base)
     logger.info("regional by leave-one-out done in %.1f s", time.perf_counter() - t0)
     listed = ", ".join(f"{k} {scores[k]:.3g} ± {errors[k]:.2g}" for k in valid)
     return dict(kind=kind, loo_chi2=scores, loo_se=errors,
