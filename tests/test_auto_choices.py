@@ -236,9 +236,16 @@ def test_the_start_with_a_chosen_plane_reuses_the_choice_factorisation(monkeypat
     case = synthetic.single_block(noise_seed=0, shape=(10, 10, 4))
     s = case.survey
     tilted = Survey(s.locations, gz=s.gz + _plane(s, 0.5 * float(np.ptp(s.gz))), std=s.std)
+    from gempy_gravinv.inversion import _prior
+
+    image, held = _prior.image_and_null, []  # the prior's test factors a Gram of its own: the choice's released
+    monkeypatch.setattr(_prior, "image_and_null", lambda prob, *a, **k: held.append(dict(prob.posteriors))
+                        or image(prob, *a, **k))
     prob = Problem(tilted, case.mesh, INRConfig.auto(bounds=case.bounds, **FAST))
+    monkeypatch.undo()
     beta = prob.cfg.warm_start_power
     assert prob.regional.kind == "plane" and not prob.posteriors
+    assert held == [{}] and float(beta) in prob._starts  # the start was taken from it before the test
     assert W.choose_regional(prob, beta)["kind"] == "plane"
     std, base = prob.posteriors[float(beta)]
     T = prob.regional.Q.to(torch.float64)

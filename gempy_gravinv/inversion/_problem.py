@@ -162,6 +162,10 @@ class Problem:
         if cfg.regional == "auto":
             self.cfg = cfg = self._choose_regional(cfg)
         self._data_model(cfg)
+        if self.regional is not None and self.posteriors:  # with a regional, the choice's factors serve the start
+            if cfg.noise == "stated" and cfg.warm_start == "least_squares":  # alone: now, not held through the prior
+                self.least_squares_start()
+            self.posteriors.clear()
         self.noise_estimate = self._noise(cfg) if cfg.noise != "stated" else None
         self.period_selection: dict | None = None
         if cfg.period_from_data and density is None:
@@ -203,10 +207,8 @@ class Problem:
                 self.prior_selection = dict(prior="compact", rule="the compactness prior as configured")
             self.prior_selection.update(support_eps=sched, rule=self.prior_selection["rule"] + "; " + said)
         self._holding, self._held = False, None
-        self.grams.clear()  # n x n each: not held through training
-        self.posteriors.clear()
-        if self.cfg.solver != "linear":  # only the closed-form solve reads a lattice's sums again
-            self.lattice_sums.clear()
+        for held in (self.grams, self.posteriors, *([self.lattice_sums] if self.cfg.solver != "linear" else [])):
+            held.clear()  # n x n each, not held through training; a lattice's sums only for the closed-form solve
 
     def _plan_setup(self, cfg: INRConfig) -> SetupPlan:
         """How the closed-form setup reads its design: held, streamed, or not at all (:func:`plan_setup`).
