@@ -42,7 +42,7 @@ from ._prior import null_count, select_prior
 from ._regional import make_regional
 from ._regularizers import make_regularizer
 from ._streamed import ROW_BLOCK_BYTES, SetupPlan, plan_setup
-from ._warmstart import choose_regional, fit_field, prior_test_bytes, weighted_start
+from ._warmstart import choose_regional, fit_field, prior_test_bytes, start_from_choice, weighted_start
 
 logger = logging.getLogger(__name__)
 
@@ -162,10 +162,7 @@ class Problem:
         if cfg.regional == "auto":
             self.cfg = cfg = self._choose_regional(cfg)
         self._data_model(cfg)
-        if self.regional is not None and self.posteriors:  # with a regional, the choice's factors serve the start
-            if cfg.noise == "stated" and cfg.warm_start == "least_squares":  # alone: now, not held through the prior
-                self.least_squares_start()
-            self.posteriors.clear()
+        start_from_choice(self, cfg)  # with a regional, then the choice's factors are released
         self.noise_estimate = self._noise(cfg) if cfg.noise != "stated" else None
         self.period_selection: dict | None = None
         if cfg.period_from_data and density is None:

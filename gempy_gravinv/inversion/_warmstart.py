@@ -149,6 +149,20 @@ def _nested_vector(prob, beta: float, target: float):
     return K, reg.project(b), reg.project(a0), s, v
 
 
+def start_from_choice(prob, cfg) -> None:
+    """With a regional chosen, the start of the choice's β from its factorisation, then release it.
+
+    Called right after :func:`choose_regional`: the start (with the stated σ and
+    ``warm_start="least_squares"``) is computed then and cached by the problem, and the
+    choice's n x n eigenvectors are not held through the prior's test, which factors a
+    Gram of its own. Without a regional they stay, for the start and images of the same β.
+    """
+    if prob.regional is not None and prob.posteriors:
+        if cfg.noise == "stated" and cfg.warm_start == "least_squares":
+            prob.least_squares_start()
+        prob.posteriors.clear()
+
+
 def _start(prob, beta: float, target: float) -> torch.Tensor:
     """The least-squares model of :func:`weighted_start` from the Gram matrix and one adjoint pass.
 
