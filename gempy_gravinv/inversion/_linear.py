@@ -320,12 +320,17 @@ class HeadPosterior:
         return self._loo_block(lams, keep, self._flat_parts(flat))[:, 0]
 
     def _flat_parts(self, flat: torch.Tensor | None) -> tuple | None:
-        """The λ-independent pieces of extra flat columns: ``(P T, Uᵀ P T, Tᵀ P T)``, or None."""
+        """The λ-independent pieces of extra flat columns, or None.
+
+        ``(P T, Uᵀ P T, Tᵀ P T, Tᵀ P b, tol)``: ``tol`` is 1e-10 of ``Tᵀ P T``'s largest
+        eigenvalue, below which ``Tᵀ Q T`` counts as lost to round-off.
+        """
         if flat is None:
             return None
         T = flat.to(self.U).reshape(self.n, -1)
         T0 = T if self._q is None else T - self._q[:, None] * (self._q @ T)[None, :]  # P T
-        return T0, self.U.T @ T0, T0.T @ T0
+        TT = T0.T @ T0
+        return T0, self.U.T @ T0, TT, T0.T @ self.bt, 1e-10 * float(torch.linalg.eigvalsh(TT)[-1])
 
     def _nested(self, lams: torch.Tensor, parts: tuple | None):
         """``(f, r, QT, M⁻¹, fits)`` at every λ of ``lams`` (L,), ``r`` the whitened residuals (n_data, L).
@@ -342,13 +347,13 @@ class HeadPosterior:
         r = self.bt[:, None] - self.U @ fc
         if parts is None:
             return f, r, None, None, None
-        T0, UT, TT = parts  # P T (n, p), Uᵀ P T (k, p), Tᵀ P T (p, p)
+        T0, UT, TT, Tb, tol = parts  # P T (n, p), Uᵀ P T (k, p), Tᵀ P T (p, p), Tᵀ P b (p,)
         p, L = T0.shape[1], lams.numel()
         # Q T for every λ: (n, p, L)
         QT = T0[:, :, None] - (self.U @ (UT[:, :, None] * f[:, None, :]).reshape(-1, p * L)).reshape(-1, p, L)
         M = TT[None] - torch.einsum("kp,kl,kq->lpq", UT, f, UT)  # Tᵀ Q T (L, p, p)
-        tb = (T0.T @ self.bt)[:, None] - UT.T @ fc  # Tᵀ Q b (p, L)
-        fits = torch.linalg.eigvalsh(M)[:, 0] <= 1e-10 * float(torch.linalg.eigvalsh(TT)[-1])
+        tb = Tb[:, None] - UT.T @ fc  # Tᵀ Q b (p, L)
+        fits = torch.linalg.eigvalsh(M)[:, 0] <= tol
         Mi = torch.linalg.pinv(M, hermitian=True)
         refit = torch.einsum("npl,lpq,ql->nl", QT, Mi, tb)
         return f, r - torch.where(fits[None, :], 0.0, refit), QT, Mi, fits
@@ -455,10 +460,10 @@ class HeadPosterior:
         such a model. ``chi2``: χ²/N as a function of λ (default :meth:`chi2`).
         """
         lo, _ = self._bracket()
-        if (chi2 or self.chi2)(lo) >= target:
+        best = (chi2 or self.chi2)(lo)
+        if best >= target:
             raise ValueError(f"the field's features cannot fit the data to χ²/N = {target:g}: the best they "
-                             f"reach is {self.chi2_min():.4g}. Use more features (e.g. more harmonics) "
-                             "or solver='adam'")
+                             f"reach is {best:.4g}. Use more features (e.g. more harmonics) or solver='adam'")
 
     def evidence(self, target: float | None = None) -> float:
         """The λ that maximises ``p(d | λ)`` (grid in log λ, then golden-section).

@@ -115,10 +115,7 @@ def _posterior(prob, beta: float, target: float):
     if hit is not None and hit[0] is prob.std:  # factored by the regional's choice (same σ, β, no regional)
         post = hit[1]
     else:
-        projected = _flat_projection(K, a0, reg)[0]
-        if reg is not None:
-            b, a0 = reg.project(b), reg.project(a0)
-        post = HeadPosterior(_shape(prob), a0, b, evidence_only=True, gram_matrix=projected)
+        post, _, a0, b = _ridge_posterior(_shape(prob), a0, b, K, reg)
     return K, b, a0, s, reg, post, post.discrepancy(float(target))
 
 
@@ -327,7 +324,7 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
     logger.info("regional by leave-one-out: %d stations x %d cells", prob.survey.n_data, prob.mesh.n_cells)
     t0 = time.perf_counter()
     gram, b, a0, _ = _design(prob, beta)
-    base, keep = _loo_base(_shape(prob), a0, b, gram)  # one eigendecomposition for every kind
+    base, keep, _, _ = _ridge_posterior(_shape(prob), a0, b, gram)  # one eigendecomposition for every kind
     std = prob.std.to(b)
     scores: dict = {}
     e2: dict = {}
@@ -353,15 +350,19 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
                      f"leave-one-out χ²/N of the least-squares model ({listed})")
 
 
-def _loo_base(A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor,
-              gram: torch.Tensor) -> tuple[HeadPosterior, torch.Tensor]:
-    """``(posterior, diag P)`` of the ridge model with the mean contrast ``a0`` as its one flat column.
+def _ridge_posterior(A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, gram: torch.Tensor,
+                     reg: Regional | None = None) -> tuple[HeadPosterior, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(posterior, diag P, a0, b)`` of the ridge model with the mean contrast ``a0`` and ``reg``'s columns flat.
 
-    A regional's columns join it as extra flat columns of :meth:`HeadPosterior.loo`.
+    Evidence only, from the Gram ``gram`` projected off the flat columns: the design
+    ``A`` enters by its shape alone. ``a0`` and ``b`` are returned projected off the
+    regional's columns, as the posterior holds them. Without ``reg``, a regional's
+    columns can join later as extra flat columns (:meth:`HeadPosterior.loo`).
     """
-    projected, keep = _flat_projection(gram, a0, None)
-    # evidence only, from the projected Gram: the design itself enters by its shape alone
-    return HeadPosterior(A, a0, b, evidence_only=True, gram_matrix=projected), keep
+    projected, keep = _flat_projection(gram, a0, reg)
+    if reg is not None:
+        b, a0 = reg.project(b), reg.project(a0)
+    return HeadPosterior(A, a0, b, evidence_only=True, gram_matrix=projected), keep, a0, b
 
 
 def loo_with_regional(A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, reg: Regional | None,
@@ -373,5 +374,5 @@ def loo_with_regional(A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, reg: R
     flat prior; λ minimises the leave-one-out χ²/N. All whitened (divided by σ).
     ``gram``: ``A Aᵀ`` when the caller has it.
     """
-    base, keep = _loo_base(A, a0, b, A @ A.T if gram is None else gram)
+    base, keep, _, _ = _ridge_posterior(A, a0, b, A @ A.T if gram is None else gram)
     return base.loo(keep, None if reg is None else reg.Q.to(b))
