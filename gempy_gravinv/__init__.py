@@ -18,8 +18,9 @@ from ._distributed import (
     shutdown_distributed,
 )
 from ._forward import forward_gz
+from ._ground import active_from_topography, check_topography
 from ._kernels import point_mass_gz, prism_gz
-from ._mesh import PrismMesh, active_from_topography, as_prism_mesh
+from ._mesh import PrismMesh, as_prism_mesh
 from ._multi import MultiComponentOperator, make_operator
 from ._operator import GravityOperator, MemoryEstimate
 from ._survey import Survey
@@ -55,6 +56,7 @@ __all__ = [
     "make_operator",
     "PrismMesh",
     "active_from_topography",
+    "check_topography",
     "as_prism_mesh",
     "forward_gz",
     "Survey",

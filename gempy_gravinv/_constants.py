@@ -93,6 +93,8 @@ class DensityUnitsWarning(UserWarning):
     """Densities that look like another unit (g/cm³ for kg/m³) or absolute values for contrasts."""
 
 
+#: Largest plausible |density contrast| of rocks, kg/m³ (the bound of plausibility checks on models and data).
+MAX_CONTRAST_KGM3: float = 5000.0
 #: Largest magnitude a density in g/cm³ can have (osmium: 22.6 g/cm³); beyond it, kg/m³ were written.
 MAX_GCC: float = 100.0
 #: Smallest magnitude of a non-zero contrast model in kg/m³ that does not look like g/cm³.
@@ -101,7 +103,7 @@ _MIN_KGM3: float = 10.0
 _ABSOLUTE_KGM3: float = 1000.0
 
 
-def check_density_units(rho_kgm3, *, name: str = "density", max_abs: float = 5000.0,
+def check_density_units(rho_kgm3, *, name: str = "density", max_abs: float = MAX_CONTRAST_KGM3,
                         hint: str = "") -> None:
     """Fail early on densities that look like g/cm³ or absolute values given as contrasts.
 

@@ -128,43 +128,6 @@ def active_mask(active_cells, n_cells: int) -> np.ndarray:
     return mask
 
 
-def active_from_topography(mesh: Any, topography) -> np.ndarray:
-    """Cells below the ground: a boolean mask over a discretize mesh's cells.
-
-    Parameters
-    ----------
-    mesh : discretize.TensorMesh or discretize.TreeMesh
-        3-D mesh in metres, z up.
-    topography : array_like, shape (n, 3)
-        Ground points ``x, y, z`` in metres (z up, elevation), e.g. from
-        :func:`gempy_gravinv.io.read_topography`.
-
-    Returns
-    -------
-    numpy.ndarray of bool
-        ``discretize.utils.active_from_xyz(mesh, topography)`` (cell centres below the
-        interpolated surface).
-
-    Raises
-    ------
-    ValueError
-        The topography is not (n, 3) finite points, or it leaves no cell below ground
-        (it lies below the whole mesh). A surface above the whole mesh keeps every
-        cell.
-    """
-    from discretize.utils import active_from_xyz
-
-    xyz = as_finite_array(topography, name="topography", ndim=2)
-    if xyz.shape[1] != 3:
-        raise ValueError(f"topography must have shape (n, 3): x, y, z in metres; got {xyz.shape}")
-    mask = np.asarray(active_from_xyz(mesh, xyz), dtype=bool)
-    if not mask.any():
-        zmin = float(mesh.nodes[:, 2].min())
-        raise ValueError(f"the topography (z from {xyz[:, 2].min():.6g} to {xyz[:, 2].max():.6g} m) leaves no "
-                         f"cell below ground: the mesh bottom is at {zmin:.6g} m")
-    return mask
-
-
 def as_prism_mesh(mesh: Any, active_cells=None) -> PrismMesh:
     """The cells of ``mesh`` as a :class:`PrismMesh`.
 
@@ -532,10 +495,19 @@ class PrismMesh:
                 f"{far.size} station(s) lie farther from the mesh than {far_factor:g} x its horizontal extent "
                 f"({far_factor * span:.4g} m); station {i} at {loc[i].tolist()} m is {dist[i]:.4g} m away: "
                 "stations and mesh in different coordinate systems (degrees, another CRS, local vs UTM)?")
+        spread = float(np.ptp(loc[:, :2], axis=0).max()) if len(loc) else 0.0
+        cell = float(self.cell_widths[:, :2].min()) if self.n_cells else 0.0
+        if (len(loc) >= 3 and spread < cell and np.all(np.abs(loc[:, 0]) <= 180.0)
+                and np.all(np.abs(loc[:, 1]) <= 90.0)):
+            problems.append(
+                f"all {len(loc)} stations lie within {spread:.3g} m of each other horizontally, less than one "
+                f"cell ({cell:.4g} m), at coordinates that fit longitude/latitude ranges: degrees instead of "
+                "metres? (project them to the mesh's coordinate system: the command line's --crs)")
         if not problems:
             return
         if outside == "error":
-            raise ValueError("; ".join(problems) + " (to allow it: GravityOperator(..., check_stations='warn'); "
+            raise ValueError("; ".join(problems) + " (to allow it: GravityOperator(..., check_stations='warn'), "
+                             "INRConfig(check_stations=False) or check_stations: false in an invert --config file; "
                              "command line: forward --allow-outside-stations)")
         for msg in problems:
             warnings.warn(msg, UserWarning, stacklevel=3)

@@ -235,3 +235,12 @@ def test_invert_sets_the_prior_and_says_so(tmp_path, capsys):
     with pytest.raises(SystemExit):  # not a choice
         main(["invert", str(tmp_path / "st.csv"), "--mesh", str(tmp_path / "mesh.msh"), "-o", str(tmp_path / "o2"),
               "--prior", "bodies"])
+
+
+def test_forward_into_a_missing_folder_is_refused_before_the_computation(ubc_case, capsys):
+    d = ubc_case["dir"]
+    out = d / "no_such_folder" / "sub" / "g.csv"
+    assert main(["forward", str(d / "mesh.msh"), str(d / "model.den"), str(d / "stations.csv"),
+                 "-o", str(out), "--device", "cpu", "--reference-density", "2.67"]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Errno" not in err and not out.parent.exists()

@@ -150,15 +150,21 @@ def add_active_arguments(p) -> None:
                    help="UBC model file on MESH: cells with a non-zero value carry density")
 
 
-def active_cells(args, dmesh):
-    """The active-cell mask of ``--topography`` / ``--active-model`` on a discretize mesh, or None."""
+def active_cells(args, dmesh, locations=None):
+    """The active-cell mask of ``--topography`` / ``--active-model`` on a discretize mesh, or None.
+
+    A topography is checked against the mesh and the stations ``locations`` (m, (n, 3))
+    first (:func:`gempy_gravinv.check_topography`).
+    """
     import numpy as np
 
-    from gempy_gravinv import active_from_topography
+    from gempy_gravinv import active_from_topography, check_topography
     from gempy_gravinv.io import read_topography, read_ubc_model
 
     if getattr(args, "topography", None):
-        return active_from_topography(dmesh, read_topography(args.topography))
+        topo = read_topography(args.topography)
+        check_topography(dmesh, topo, locations)
+        return active_from_topography(dmesh, topo)
     if getattr(args, "active_model", None):
         values = np.asarray(read_ubc_model(args.active_model, dmesh), dtype=float)
         mask = np.isfinite(values) & (values != 0)

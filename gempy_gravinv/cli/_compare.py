@@ -101,10 +101,13 @@ def run(args) -> int:
             if args.std <= 0:
                 raise ValueError(f"--std must be > 0 mGal, got {args.std}")
             survey = survey.with_data(survey.gz, args.std)
+        if args.cv and args.cv > survey.n_data:  # refused before any inversion runs or file is written
+            raise ValueError(f"--cv {args.cv} folds need at least {args.cv} stations, "
+                             f"{args.stations} has {survey.n_data}")
         if not Path(args.mesh).exists():
             raise FileNotFoundError(f"mesh file not found: {args.mesh}")
         dmesh = read_ubc_mesh(args.mesh)
-        active = active_cells(args, dmesh)
+        active = active_cells(args, dmesh, survey.locations)
         mesh = PrismMesh.from_discretize(dmesh, active_cells=active)
         if mesh.shape is None:
             raise ValueError("compare needs a tensor mesh (UBC tensor mesh file), not an octree")

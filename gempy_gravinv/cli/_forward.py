@@ -147,6 +147,8 @@ def _run(args: argparse.Namespace) -> int:
     parent = out_path.parent if str(out_path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise ValueError(f"-o {out_path}: {parent} is a file, not a folder")
+    if not parent.exists():  # checked before the computation, not after it
+        raise ValueError(f"-o {out_path}: folder {parent} does not exist")
     if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"-o {out_path}: folder {parent} is not writable")
     mesh = gio.read_ubc_mesh(args.mesh)

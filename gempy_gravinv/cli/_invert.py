@@ -172,7 +172,7 @@ def _run(args: argparse.Namespace) -> int:
         if std is not None:
             survey = survey.with_data(survey.gz, std)
     dmesh = gio.read_ubc_mesh(args.mesh)
-    mesh = as_prism_mesh(dmesh, active_cells=active_cells(args, dmesh))
+    mesh = as_prism_mesh(dmesh, active_cells=active_cells(args, dmesh, survey.locations))
     check_device(cfg.device, "device")
     env = init_distributed(cfg.device)  # one process: nothing to do
     main_rank = is_main()

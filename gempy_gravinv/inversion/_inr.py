@@ -25,6 +25,7 @@ import torch
 from .._distributed import world_size
 from .._mesh import as_prism_mesh
 from .._operator import resolve_device
+from .._plausible import check_data, implausible_model, stations_beyond
 from .._survey import Survey
 from ..metrics import RESIDUAL_Z, evaluate, residual_autocorrelation
 from ._checkpoint import checkpoint_path, data_key
@@ -114,6 +115,11 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
     try:
         mesh = as_prism_mesh(mesh)
         true_model = _true_model(true_model, mesh.n_cells)  # before the setup: it may take a while
+        if isinstance(survey, Survey) and survey.has_data:  # data no contrast in the mesh can explain: units?
+            gz = survey.components == "gz"
+            check_data(np.asarray(survey.gz)[gz], np.asarray(survey.locations)[gz], mesh)
+            if (why := stations_beyond(mesh, survey.locations)) is not None:
+                logger.warning("%s", why)
         prob = Problem(survey, mesh, cfg, operator, density)
         if density is None and prob.cfg.solver == "adam":  # refuse, with the estimate, what cannot fit
             check_run_memory(prob, make_field(prob.cfg, prob.mesh, int(cfg.seed), "cpu", None, prob.depth))
@@ -130,6 +136,8 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         res = _result(prob, outs, true_model, t_start, t_setup, extra,
                       time.perf_counter() - t_train if side else None)
         res.start_selection, res.coordinate_selection = selection, coordinates
+        if (why := implausible_model(res.model)) is not None:
+            logger.warning("%s", why)
         if interrupted:
             res.completed, res.stop_reason = False, "interrupted"
             logger.warning("INR training interrupted before every member was trained")
@@ -241,6 +249,14 @@ def _worst_chi2(outs: list[dict]) -> float:
     return max(float(o["chi2"]) for o in outs)
 
 
+def _far_above(chi2: float, top: float) -> str:
+    """What to check where a kept misfit is ten times the band's top or more (else nothing)."""
+    if chi2 < 10 * top:
+        return ""
+    return ("; a misfit this far above the target is more often the data than the network: check their unit "
+            "(mGal), sign (g_z positive down), σ, and that the stations lie over the mesh")
+
+
 def _coordinate_fallback(prob: Problem, outs: list[dict], extra: list[dict], checkpoint, resume: bool,
                          stop_after: int | None, key: str):
     """Where the kept run does not fit the data on a graded mesh: train again in cell-index coordinates.
@@ -262,8 +278,8 @@ def _coordinate_fallback(prob: Problem, outs: list[dict], extra: list[dict], che
     if not (cfg.coordinate_fallback and cfg.encoding == "hash" and cfg.normalization != "cells"
             and prob.density is None and sizes_differ(prob.mesh.volumes)):
         logger.warning("the kept model ends above the target misfit (χ²/N %.3g > %.3g, the stopping band's top): "
-                       "the network did not fit the data (more steps, max_steps, or a finer network may fit them)",
-                       chi2, top)
+                       "the network did not fit the data (more steps, max_steps, or a finer network may fit them)%s",
+                       chi2, top, _far_above(chi2, top))
         return prob, outs, extra, None, False
     logger.warning("the kept model ends above the target misfit (χ²/N %.3g > %.3g, the stopping band's top) on "
                    "cells of several sizes: training again with the network's grid in the mesh's cell-index space",
@@ -284,7 +300,7 @@ def _coordinate_fallback(prob: Problem, outs: list[dict], extra: list[dict], che
     kept = chi2_alt if keep_alt else chi2
     if kept > top:
         logger.warning("the kept model still ends above the target misfit (χ²/N %.3g > %.3g, the stopping band's "
-                       "top)", kept, top)
+                       "top)%s", kept, top, _far_above(kept, top))
     if keep_alt:
         return alt, outs_alt, [*extra, *outs], report, False
     return prob, outs, [*extra, *outs_alt], report, False

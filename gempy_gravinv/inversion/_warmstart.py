@@ -321,6 +321,9 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
     """
     if prob.design_refusal:
         return dict(kind="none", loo_chi2={}, rule=f"no regional: {prob.design_refusal}, too large to compare them")
+    if prob.survey.n_data < 2:  # no station is left to fit when one is left out
+        return dict(kind="none", loo_chi2={}, rule=f"no regional: {prob.survey.n_data} station, too few to predict "
+                                                    "one from the others")
     logger.info("regional by leave-one-out: %d stations x %d cells", prob.survey.n_data, prob.mesh.n_cells)
     t0 = time.perf_counter()
     gram, b, a0, _ = _design(prob, beta)
@@ -338,8 +341,8 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
         scores[kind] = float(e2[kind].mean())
     valid = [k for k in scores if scores[k] is not None]
     best = min(valid, key=scores.get)
-    errors = {k: float((e2[k] - e2[best]).std() / math.sqrt(e2[k].numel())) for k in valid}
-    kind = next(k for k in valid if scores[k] <= scores[best] + errors[k])
+    errors = {k: 0.0 if k == best else float((e2[k] - e2[best]).std() / math.sqrt(e2[k].numel())) for k in valid}
+    kind = next(k for k in valid if scores[k] <= scores[best] + errors[k])  # the best itself always qualifies
     # the start of this β factors the same matrix (with the regional's columns as flat ones where one is chosen)
     base.drop_loo_cache()
     prob.posteriors[float(beta)] = (prob.std, base)

@@ -1,8 +1,9 @@
 """Parsing helpers shared by the readers and writers of :mod:`gempy_gravinv.io`.
 
-Path checks, comment-stripped data lines, float parsing with line numbers in the error
-messages, finiteness checks on parsed columns, full-precision number formatting and the
-station/data bundling used by the writers. Units are those of the calling format.
+Path checks, UTF-8 text (a byte order mark dropped), comment-stripped data lines, float
+parsing with line numbers in the error messages, finiteness checks on parsed columns,
+full-precision number formatting and the station/data bundling used by the writers.
+Units are those of the calling format.
 """
 
 from __future__ import annotations
@@ -53,6 +54,38 @@ def as_path(path: PathLike, *, must_exist: bool = True) -> Path:
     return p
 
 
+def read_text(path: Path) -> str:
+    """Return the text of a UTF-8 file, without the byte order mark that Excel's "CSV UTF-8" writes.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    str
+        The decoded text (a leading UTF-8 byte order mark removed).
+
+    Raises
+    ------
+    ValueError
+        The file holds NUL bytes and does not decode (binary data, UTF-16 text), or it holds a
+        byte that is not UTF-8 (Latin-1 / Windows-1252 text): the message names its offset and
+        line and asks to save the file as UTF-8.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        if b"\x00" in data:
+            raise ValueError(f"{path} is not a text file (it holds NUL bytes: binary data, or UTF-16 text "
+                             "that must be saved as UTF-8)") from None
+        raise ValueError(f"{path}, line {line}: byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8 "
+                         "text (Latin-1 / Windows-1252?); save the file as UTF-8") from None
+
+
 def data_lines(path: Path, comment: str) -> list[tuple[int, str]]:
     """Return the non-empty lines of a text file with comments stripped.
 
@@ -72,12 +105,9 @@ def data_lines(path: Path, comment: str) -> list[tuple[int, str]]:
     Raises
     ------
     ValueError
-        The file is not text (cannot be decoded).
+        The file is not UTF-8 text (a byte that does not decode is named by offset and line).
     """
-    try:
-        text = path.read_text()
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path} is not a text file ({exc.reason})") from exc
+    text = read_text(path)
     out = []
     for i, raw in enumerate(text.splitlines(), start=1):
         line = raw.split(comment, 1)[0].strip()

@@ -73,8 +73,11 @@ def read_csv(path: PathLike) -> Survey:
     Parameters
     ----------
     path : str or path-like
-        Text file with columns ``x, y, z[, gz[, std]]``. Delimiter: comma when the first
-        data line holds one, whitespace otherwise. ``#`` starts a comment. A header row
+        UTF-8 text file (a byte order mark is ignored) with columns ``x, y, z[, gz[, std]]``.
+        Delimiter: semicolon when the first data line holds one (then a comma inside a value
+        is a decimal mark, ``25,5`` = 25.5, as in European spreadsheet exports), else comma
+        when it holds one, whitespace otherwise. Values and names may be in double quotes.
+        ``#`` starts a comment. A header row
         is optional; with one, columns are matched by name (case-insensitive; aliases
         ``easting/northing/elevation``, ``sigma/err``) and other columns are ignored.
         Units in brackets are converted: ``m``, ``ft``, ``km`` for x, y, z; ``mGal``,
@@ -84,7 +87,8 @@ def read_csv(path: PathLike) -> Survey:
         ``component`` column (text: ``gz``, ``gzz``...; needs a header) names each row's
         component; the data and std of gradient rows are in Eötvös (header units
         ``E``/``Eötvös`` or ``1/s²`` are accepted when every row is a gradient). Without a header,
-        3, 4 or 5 columns are read as ``x, y, z``, ``+ gz``, ``+ std``. A comment line
+        3, 4 or 5 columns are read as ``x, y, z``, ``+ gz``, ``+ std``; a first column that
+        counts the rows (``0..n-1`` or ``1..n``: a station id) is refused. A comment line
         ``# crs: EPSG:25830`` (as :func:`write_csv` writes) sets ``Survey.crs``.
 
     Returns
@@ -100,36 +104,48 @@ def read_csv(path: PathLike) -> Survey:
     FileNotFoundError
         The file does not exist.
     ValueError
-        Empty file, missing x/y/z columns, unknown units (or units that do not fit the
-        rows' components), ragged rows, non-numeric or NaN values, non-positive std, an
-        unknown component (its line named).
+        Empty file, text that is not UTF-8, missing x/y/z columns, unknown units (or units
+        that do not fit the rows' components), ragged rows, non-numeric or NaN values,
+        non-positive std, an unknown component (its line named), a headerless file whose
+        first column looks like a station id.
     """
     p = as_path(path)
     lines = data_lines(p, "#")
     crs = _crs_comment(p)
     if not lines:
         raise ValueError(f"{p} is empty (no data lines after comments)")
-    delim = "," if "," in lines[0][1] else None
+    delim = ";" if ";" in lines[0][1] else "," if "," in lines[0][1] else None
 
-    def split(line: str) -> list[str]:
-        return line.split(",") if delim else line.split()
+    def split(line: str, values: bool = True) -> list[str]:
+        tok = [_unquote(t) for t in (line.split(delim) if delim else line.split())]
+        if delim == ";" and values:  # decimal comma
+            tok = [t.replace(",", ".") if t.count(",") == 1 and "." not in t else t for t in tok]
+        return tok
 
     first = split(lines[0][1])
     try:
         [float(t) for t in first]
         header = None
     except ValueError:
-        header = first
+        header = split(lines[0][1], values=False)
         lines = lines[1:]
     if not lines:
         raise ValueError(f"{p} has a header but no data rows")
 
     if header is None:
         ncol = len(first)
+        ids = _row_counter(lines, split)
         if ncol not in (3, 4, 5):
+            hint = "" if ids is None else f" (the first column, {ids}, looks like a station id)"
             raise ValueError(
-                f"{p}: {ncol} columns without a header; expected 3 (x, y, z), 4 (+ gz) or "
+                f"{p}: {ncol} columns without a header{hint}; expected 3 (x, y, z), 4 (+ gz) or "
                 "5 (+ std), or add a header row naming the columns"
+            )
+        if ids is not None and len(lines) >= 3:
+            raise ValueError(
+                f"{p}, line {lines[0][0]}: the first column of this headerless file counts the rows ({ids}), "
+                "which looks like a station id, not an x coordinate; add a header row naming the columns "
+                "(e.g. id,x,y,z,gz,std)"
             )
         names = ["x", "y", "z", "gz", "std"][:ncol]
         cols = list(range(ncol))
@@ -165,6 +181,27 @@ def read_csv(path: PathLike) -> Survey:
     std = arr[:, names.index("std")] if "std" in names else None
     logger.debug("read %d station(s) from %s (columns %s)", arr.shape[0], p, names)
     return Survey(arr[:, :3], gz=gz, std=std, name=p.stem, crs=crs, components=comps or None)
+
+
+def _unquote(token: str) -> str:
+    """A token without surrounding blanks and one pair of surrounding double quotes."""
+    t = token.strip()
+    if len(t) >= 2 and t[0] == t[-1] == '"':
+        t = t[1:-1].strip()
+    return t
+
+
+def _row_counter(lines: list[tuple[int, str]], split) -> str | None:
+    """``"0..n-1"`` or ``"1..n"`` (as numbers) when the first column counts the rows, else ``None``."""
+    try:
+        first = np.array([float(split(line)[0]) for _, line in lines])
+    except (ValueError, IndexError):
+        return None
+    n = first.size
+    for start in (0, 1):
+        if n >= 2 and np.array_equal(first, np.arange(start, start + n)):
+            return f"{start}..{start + n - 1}"
+    return None
 
 
 def _component(token: str, p: Path, lineno: int) -> str:
@@ -204,7 +241,7 @@ def _data_factors(header: list[str], names: list[str], cols: list[int], factors:
 def _crs_comment(p: Path) -> str | None:
     """The CRS named in a ``# crs: ...`` comment line, or ``None``."""
     try:
-        with open(p, encoding="utf-8", errors="replace") as fh:
+        with open(p, encoding="utf-8-sig", errors="replace") as fh:
             for raw in fh:
                 line = raw.strip()
                 if line.lower().startswith(_CRS_COMMENT):
