@@ -120,6 +120,8 @@ class Survey:
     locations : array_like, shape (n_data, 3)
         Station coordinates (x, y, z) in metres, right-handed, z up (elevation); one row
         per datum (a station measuring several components appears once per component).
+        A table with named columns (a pandas DataFrame) holding ``x``, ``y`` and ``z``
+        is read by those names, whatever their order.
     gz : array_like, shape (n_data,), optional
         Observed data (the name is historical; :attr:`data` is the neutral alias). For
         ``gz``: the anomaly in mGal, **positive downward** (excess mass below gives
@@ -168,6 +170,9 @@ class Survey:
 
     def __init__(self, locations, gz=None, std=None, *, name: str | None = None,
                  crs: str | None = None, components=None) -> None:
+        names = [str(c).strip().lower() for c in getattr(locations, "columns", [])]
+        if {"x", "y", "z"} <= set(names):  # a table: its columns by name, not by position
+            locations = np.column_stack([np.asarray(locations.iloc[:, names.index(k)]) for k in "xyz"])
         loc = as_finite_array(locations, name="locations", allow_bool=False)
         if loc.ndim == 1 and loc.size == 3:
             loc = loc[None, :]

@@ -51,6 +51,9 @@ def as_finite_array(values, *, name: str, ndim: int | None = None, shape=None,
         float64 copy of the input.
     """
     _check_real_dtype(values, name, allow_bool)
+    if hasattr(values, "detach") and hasattr(values, "requires_grad"):  # torch: its values, on the host
+        values = values.detach().cpu()
+        values = (values.double() if values.is_floating_point() else values).numpy()
     try:
         arr = np.array(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:

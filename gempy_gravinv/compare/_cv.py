@@ -172,8 +172,15 @@ def station_cv(survey: Survey, mesh, *, methods: Sequence[str] = CV_METHODS, k: 
         raise TypeError(f"survey must be a gempy_gravinv.Survey, got {type(survey).__name__}")
     survey.require_data(need_std=True)
     mesh = as_prism_mesh(mesh)
+    if isinstance(methods, str):
+        raise TypeError(f"methods must be a list of method names, got the string {methods!r} (use [{methods!r}])")
     for m in methods:
         check_choice(m, CV_METHODS, name="method")
+    xy = survey.locations[:, :2]
+    if "tps" in methods and np.linalg.matrix_rank(np.c_[np.ones(len(xy)), xy - xy.mean(0)], tol=1e-9 * (
+            float(np.ptp(xy, axis=0).max()) or 1.0)) < 3:
+        raise ValueError("the thin-plate spline ('tps') needs stations that span an area; these lie on one line "
+                         "or at one point in x, y: leave 'tps' out of methods")
     folds = kfold(survey.n_data, k, seed)
     say = log or (lambda s: None)
     pred = {m: np.full(survey.n_data, np.nan) for m in methods}

@@ -379,6 +379,8 @@ class INRConfig(Presets):
 
     def __post_init__(self) -> None:
         if self.bounds is not None and not isinstance(self.bounds, str):
+            if not hasattr(self.bounds, "__iter__"):
+                raise TypeError(f"bounds must be a pair (lo, hi) in kg/m³, got {self.bounds!r}")
             self.bounds = tuple(float(b) for b in self.bounds)
         if not isinstance(self.axis_scale, str):
             self.axis_scale = tuple(float(a) for a in self.axis_scale)

@@ -361,7 +361,9 @@ class MemberTrainer:
             chi2_kept = float(self.prob.chi2(m_kept))
         return dict(field=kept, model=m_kept.detach().cpu().double().numpy(), chi2=chi2_kept,
                     recorded_chi2=self.stopper.best_chi2, best_step=self.stopper.best_step,
-                    reason="interrupted" if self.interrupted else self.reason, history=self.history,
+                    reason="interrupted" if self.interrupted else self.reason if self.done else
+                    f"paused at step {self.step} of {self.stopper.step_limit()} (stop_after, or another run's "
+                    "cancel): resume from the checkpoint to go on", history=self.history,
                     seen_white=self.stopper.seen_white,
                     steps=self.step, train_time=self.elapsed(), done=self.done and not self.interrupted,
                     interrupted=self.interrupted)

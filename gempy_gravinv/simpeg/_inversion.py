@@ -354,6 +354,10 @@ def run_inversion(survey: Survey, mesh, kind: str = "l2", *, reference=None, bou
     gz_pred = gz_from_upward(d_pred) if survey.is_gz_only else d_pred * survey.simpeg_sign  # only gz flips
     r = (gz_pred - survey.gz) / survey.std
     chi2 = float(np.mean(r * r))
+    if chi2 >= 10 * chifact:  # SimPEG ends silently at max_iter: say it, with what to check
+        logger.warning("SimPEG %s ended at χ²/N %.3g, far above its target %g: check the data's unit (mGal), "
+                       "sign (g_z positive down), σ, and that the bounds are in kg/m³ (not g/cm³) and hold the "
+                       "contrasts", kind, chi2, chifact)
     return InversionResult(model=gcc_to_kgm3(np.asarray(m_rec, dtype=float)), gz_pred=gz_pred,
                            history=list(record.history), wall_time=wall, setup_time=setup, kind=kind,
                            engine=engine, chi2=chi2, mesh=dmesh, active_cells=mask,
