@@ -13,6 +13,14 @@ import numpy as np
 from ._validation import as_finite_array
 
 
+def _points(topography) -> np.ndarray:
+    """The topography's points (n, 3) float64, or an error naming their shape or NaN."""
+    xyz = as_finite_array(topography, name="topography", ndim=2)
+    if xyz.shape[1] != 3:
+        raise ValueError(f"topography must have shape (n, 3): x, y, z in metres; got {xyz.shape}")
+    return xyz
+
+
 def active_from_topography(mesh: Any, topography) -> np.ndarray:
     """Cells below the ground: a boolean mask over a discretize mesh's cells.
 
@@ -39,9 +47,7 @@ def active_from_topography(mesh: Any, topography) -> np.ndarray:
     """
     from discretize.utils import active_from_xyz
 
-    xyz = as_finite_array(topography, name="topography", ndim=2)
-    if xyz.shape[1] != 3:
-        raise ValueError(f"topography must have shape (n, 3): x, y, z in metres; got {xyz.shape}")
+    xyz = _points(topography)
     mask = np.asarray(active_from_xyz(mesh, xyz), dtype=bool)
     if not mask.any():
         zmin = float(mesh.nodes[:, 2].min())
@@ -73,9 +79,7 @@ def check_topography(mesh: Any, topography, locations=None) -> None:
     """
     from scipy.interpolate import LinearNDInterpolator
 
-    xyz = as_finite_array(topography, name="topography", ndim=2)
-    if xyz.shape[1] != 3:
-        raise ValueError(f"topography must have shape (n, 3): x, y, z in metres; got {xyz.shape}")
+    xyz = _points(topography)
     nodes = np.asarray(mesh.nodes, dtype=float)
     lo, hi = xyz[:, :2].min(0), xyz[:, :2].max(0)
     mlo, mhi = nodes[:, :2].min(0), nodes[:, :2].max(0)

@@ -31,18 +31,16 @@ def slab_limit_mgal(mesh, max_contrast: float = MAX_CONTRAST_KGM3) -> float:
     return 2.0 * math.pi * G * float(max_contrast) * float(e[5] - e[4]) / MGAL
 
 
-def _plane_basis(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(T, M)`` of the least-squares plane over stations ``xy`` (n, 2): its projection is ``T M Tᵀ``.
+def _plane_basis(xy: np.ndarray) -> np.ndarray:
+    """An orthonormal basis ``Q`` (n, k) of ``[1, x, y]`` over stations ``xy`` (n, 2); the plane projects by ``Q Qᵀ``.
 
-    ``T`` is ``[1, x, y]`` (centred, scaled), or ``[1]`` where the stations do not span
-    an area; ``M = (TᵀT)⁻¹``.
+    ``k`` = 3, or fewer where the stations do not span an area (``[1, s]`` along a line,
+    ``[1]`` at one point).
     """
     c = xy - xy.mean(0)
     span = float(np.abs(c).max()) or 1.0
-    T = np.c_[np.ones(len(xy)), c / span]
-    if len(xy) < 4 or np.linalg.matrix_rank(T) < 3:
-        T = T[:, :1]
-    return T, np.linalg.pinv(T.T @ T)
+    U, S, _ = np.linalg.svd(np.c_[np.ones(len(xy)), c / span], full_matrices=False)
+    return U[:, S > 1e-9 * S.max()]
 
 
 def check_data(gz, locations, mesh, *, max_contrast: float = MAX_CONTRAST_KGM3, chunk: int = 2048) -> None:
@@ -82,13 +80,13 @@ def check_data(gz, locations, mesh, *, max_contrast: float = MAX_CONTRAST_KGM3, 
         raise ValueError(f"the data reach {big:.6g} mGal: absolute gravity (about 9.8e5 mGal), or another unit "
                          "than mGal? Invert an anomaly (observed minus normal gravity, e.g. a Bouguer anomaly) in "
                          "mGal")
-    T, M = _plane_basis(np.asarray(locations, dtype=float)[:, :2])
-    r = d - T @ (M @ (T.T @ d))
+    Q = _plane_basis(np.asarray(locations, dtype=float)[:, :2])
+    r = d - Q @ (Q.T @ d)
     worst = float(np.abs(r).max())
     limit = slab_limit_mgal(mesh, max_contrast)
     if worst <= limit:  # within the bound whatever the plane's amplification: no row sums needed
         return
-    gain = max(float(np.abs((T[i:i + chunk] @ M) @ T.T).sum(1).max()) for i in range(0, len(d), chunk))
+    gain = max(float(np.abs(Q[i:i + chunk] @ Q.T).sum(1).max()) for i in range(0, len(d), chunk))
     bound = limit * (1.0 + gain)
     if worst > bound:
         raise ValueError(

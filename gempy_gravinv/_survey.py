@@ -170,9 +170,9 @@ class Survey:
 
     def __init__(self, locations, gz=None, std=None, *, name: str | None = None,
                  crs: str | None = None, components=None) -> None:
-        names = [str(c).strip().lower() for c in getattr(locations, "columns", [])]
-        if {"x", "y", "z"} <= set(names):  # a table: its columns by name, not by position
-            locations = np.column_stack([np.asarray(locations.iloc[:, names.index(k)]) for k in "xyz"])
+        label = {str(c).strip().lower(): c for c in getattr(locations, "columns", [])}
+        if {"x", "y", "z"} <= set(label):  # a table: its columns by name, not by position
+            locations = np.column_stack([np.asarray(locations[label[k]]) for k in "xyz"])
         loc = as_finite_array(locations, name="locations", allow_bool=False)
         if loc.ndim == 1 and loc.size == 3:
             loc = loc[None, :]

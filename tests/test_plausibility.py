@@ -123,3 +123,13 @@ def test_a_topography_that_misses_the_mesh_or_lies_above_the_stations_is_said():
         check_topography(dmesh, topo, on_ground - [0.0, 0.0, 6.0])
     with pytest.warns(UserWarning, match="beyond the topography's extent"):
         check_topography(dmesh, topo[topo[:, 0] < 250], on_ground)
+
+
+def test_a_profile_s_trend_is_removed_along_its_line_before_the_bound():
+    # stations on one line: the datum and the trend along it go before the comparison, as a plane's would
+    mesh = _block_mesh()
+    line = np.c_[np.linspace(25, 475, 19), np.full(19, 250.0), np.full(19, 10.0)]
+    d = _block_data(mesh, line) + 40.0 + 0.5 * line[:, 0]  # a steep regional trend along the profile
+    check_data(d, line, mesh)
+    with pytest.raises(ValueError, match="µGal"):
+        check_data(_block_data(mesh, line, contrast=3000.0) * 1e3, line, mesh)
