@@ -291,3 +291,27 @@ def test_non_finite_unit_densities_are_refused_by_name():
     gm = gp.generate_example_model(ExampleModel.ONE_FAULT_GRAVITY, compute_model=False)
     with pytest.raises(ValueError, match=r"unit_densities \(g/cm³\).*NaN"):
         B.from_geomodel(gm, unit_densities=[2.0, float("nan"), 2.5, 2.7])
+
+
+def test_a_user_s_geomodel_mistakes_are_named(geo_model, observed, tmp_path):
+    from gempy_gravinv.cli import main
+    from gempy_gravinv.cli._bayes_geomodel import parse_named_priors
+    from gempy_gravinv.geomodel import load_geomodel
+
+    with pytest.raises(ValueError, match="must lie in \\[-180, 180\\]"):  # a dip is an angle
+        B.from_geomodel(geo_model, densities={"surface2": 1.0}, dips={"surface1": (400.0, 5.0)}, n_cells=64)
+    with pytest.raises(ValueError, match="'surface2' is given twice"):
+        parse_named_priors(["surface2=300", "surface2=1,500"], "--density")
+    with pytest.raises(ValueError, match="µGal"):  # data 1000 x too large for any contrast in the model
+        B.from_geomodel(geo_model, gz=observed * 1e3, std=SIGMA * 1e3, densities={"surface2": 1.0}, n_cells=64)
+    for name, content in (("empty.gempy", b""), ("text.gempy", b"not a zip"), ("bad.json", b"{")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=f"geomodel file .*{name}"):
+            load_geomodel(str(tmp_path / name))
+    out = tmp_path / "o"
+    assert main(["bayes", "--case", "tharsis-intrusion", "--density", "intrusion=50", "-o", str(out)]) == 2
+    assert main(["bayes", "--geomodel", "gempy:one_fault_gravity", "--forward", "centered", "--density",
+                 "surface2=300", "-o", str(out)]) == 2
+    assert main(["bayes", "--geomodel", "gempy:one_fault_gravity", "--unit-densities", "2,abc,3,2",
+                 "--density", "surface2=300", "-o", str(out)]) == 2
+    assert not out.exists()

@@ -66,7 +66,8 @@ def element_names_of_rows(geo_model: Any, table: str) -> list[str]:
     return [str(id_to_name[int(i)]) for i in df["id"].to_numpy()]
 
 
-def parse_prior_values(spec: Any, current: float, what: str) -> tuple[float, float]:
+def parse_prior_values(spec: Any, current: float, what: str,
+                       limits: tuple[float, float] | None = None) -> tuple[float, float]:
     """``std`` or ``(mean, std)`` -> ``(mean, std)``; the mean defaults to ``current``.
 
     Parameters
@@ -77,6 +78,8 @@ def parse_prior_values(spec: Any, current: float, what: str) -> tuple[float, flo
         The model's current value (the default mean).
     what : str
         Name used in error messages.
+    limits : (lo, hi), optional
+        The range the mean must lie in (a dip: -180 to 180 degrees).
 
     Returns
     -------
@@ -86,7 +89,7 @@ def parse_prior_values(spec: Any, current: float, what: str) -> tuple[float, flo
     Raises
     ------
     ValueError
-        Not a number or a pair, non-finite, or std <= 0.
+        Not a number or a pair, non-finite, std <= 0, or a mean outside ``limits``.
     """
     if isinstance(spec, (tuple, list)) and len(spec) == 2:
         mean, std = float(spec[0]), float(spec[1])
@@ -96,6 +99,8 @@ def parse_prior_values(spec: Any, current: float, what: str) -> tuple[float, flo
         raise ValueError(f"prior for {what}: give a std or a (mean, std) pair, got {spec!r}")
     if not (np.isfinite(mean) and np.isfinite(std)) or std <= 0:
         raise ValueError(f"prior for {what}: mean must be finite and std > 0, got ({mean}, {std})")
+    if limits is not None and not limits[0] <= mean <= limits[1]:
+        raise ValueError(f"prior for {what}: the mean must lie in [{limits[0]:g}, {limits[1]:g}], got {mean}")
     return mean, std
 
 
@@ -127,6 +132,7 @@ def select_rows(geo_model: Any, table: str, spec: Any, current: np.ndarray, unit
         An unknown surface name (the message lists the known ones), a surface without rows
         in the table, a mask of the wrong length or type, or a bad prior.
     """
+    limits = (-180.0, 180.0) if table == "orientations" else None  # a dip is an angle (signed: tilts either way)
     if spec is None:
         return Selection()
     names = element_names_of_rows(geo_model, table)
@@ -142,7 +148,7 @@ def select_rows(geo_model: Any, table: str, spec: Any, current: np.ndarray, unit
                 raise ValueError(f"{table} prior: no {table.replace('_', ' ')} on surface {key!r}; "
                                  f"surfaces with {table.replace('_', ' ')}: {known}")
             for i in hit:
-                m, s = parse_prior_values(val, current[i], f"{key} ({unit})")
+                m, s = parse_prior_values(val, current[i], f"{key} ({unit})", limits)
                 rows.append(i)
                 means.append(m)
                 stds.append(s)
@@ -156,7 +162,7 @@ def select_rows(geo_model: Any, table: str, spec: Any, current: np.ndarray, unit
         if not mask.any():
             raise ValueError(f"{table} mask selects no row")
         for i in np.flatnonzero(mask):
-            m, s = parse_prior_values(spec[1], current[i], f"{names[i]} ({unit})")
+            m, s = parse_prior_values(spec[1], current[i], f"{names[i]} ({unit})", limits)
             rows.append(int(i))
             means.append(m)
             stds.append(s)

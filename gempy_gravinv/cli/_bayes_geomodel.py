@@ -84,8 +84,18 @@ def parse_named_priors(items: list[str], what: str) -> dict[str, Any]:
             raise ValueError(f"{what} {it!r}: STD and MEAN must be numbers") from None
         if len(nums) not in (1, 2):
             raise ValueError(f"{what} {it!r}: expected NAME=STD or NAME=STD,MEAN")
+        if name.strip() in out:
+            raise ValueError(f"{what}: {name.strip()!r} is given twice")
         out[name.strip()] = nums[0] if len(nums) == 1 else (nums[1], nums[0])
     return out
+
+
+def _numbers(text: str, option: str) -> list[float]:
+    """``"a,b,c"`` as floats, or an error naming ``option``."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: comma-separated numbers expected") from None
 
 
 def build_problem(args: argparse.Namespace) -> tuple[Any, dict]:
@@ -111,7 +121,7 @@ def build_problem(args: argparse.Namespace) -> tuple[Any, dict]:
     gm = loaded.geo_model
     kw: dict[str, Any] = {}
     if args.unit_densities:
-        kw["unit_densities"] = [float(v) for v in args.unit_densities.split(",")]
+        kw["unit_densities"] = _numbers(args.unit_densities, "--unit-densities")
     elif B.unit_densities_gcc(gm) is None and loaded.unit_densities is not None:
         kw["unit_densities"] = kgm3_to_gcc(np.asarray(loaded.unit_densities, float))  # contrasts as g/cm³ about 0
         kw["reference_density"] = 0.0

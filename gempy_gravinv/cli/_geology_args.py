@@ -67,6 +67,10 @@ def prepare(args: argparse.Namespace, mesh, cfg):
         ``geology`` or ``hybrid``.
     """
     backend = getattr(args, "backend", None) or "inr"
+    from .._validation import check_choice
+    from ..density import available_densities
+
+    check_choice(backend, available_densities(), name="--backend")
     if backend not in ("geology", "hybrid"):
         for opt in ("geomodel", "unit_densities", "residual_units", "depth_range"):
             if getattr(args, opt, None):
@@ -121,7 +125,10 @@ def _csv_floats(v) -> list[float] | None:
     if v is None or v == "":
         return None
     if isinstance(v, str):
-        return [float(t) for t in v.replace(" ", "").split(",") if t]
+        try:
+            return [float(t) for t in v.replace(" ", "").split(",") if t]
+        except ValueError:
+            raise ValueError(f"{v!r}: comma-separated numbers expected (--unit-densities, --depth-range)") from None
     import numpy as np
 
     return [float(t) for t in np.atleast_1d(v)]

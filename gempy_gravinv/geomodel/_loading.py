@@ -20,7 +20,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import json
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,13 +166,19 @@ def load_geomodel(spec) -> LoadedGeoModel:
         raise ValueError(f"geomodel file must be .gempy (gempy.save_model) or .json (GemPy JSON), got {p.name}")
     import gempy as gp
 
+    if p.stat().st_size == 0:
+        raise ValueError(f"geomodel file {p} is empty")
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if suffix == ".gempy":
-            return LoadedGeoModel(gp.load_model(str(p)), name=p.stem)
-        from gempy.modules.json_io import JsonIO
+        try:
+            if suffix == ".gempy":
+                return LoadedGeoModel(gp.load_model(str(p)), name=p.stem)
+            from gempy.modules.json_io import JsonIO
 
-        return LoadedGeoModel(JsonIO.load_model_from_json(str(p)), name=p.stem)
+            return LoadedGeoModel(JsonIO.load_model_from_json(str(p)), name=p.stem)
+        except (zipfile.BadZipFile, json.JSONDecodeError, KeyError, UnicodeDecodeError) as exc:
+            kind = "a GemPy .gempy file (gempy.save_model)" if suffix == ".gempy" else "GemPy JSON"
+            raise ValueError(f"geomodel file {p} is not {kind}: {type(exc).__name__}: {exc}") from None
 
 
 #: prefix naming one of GemPy's own example models (``gempy:one_fault_gravity``)
