@@ -196,3 +196,21 @@ def test_offset_and_backend_from_cli(geomodel, mesh):
     far = PrismMesh.from_tensor([10.0], [10.0], [10.0], origin=(-1e7, -1e7, -10.0))
     with pytest.raises(ValueError, match="does not overlap"):
         backend_from_cli(Namespace(backend="geology", geomodel=loaded), far)
+
+
+def test_a_model_that_covers_little_of_the_mesh_is_said():
+    import warnings
+
+    from gempy_gravinv.geomodel import auto_offset
+
+    lg = resolve_geomodel("layered")
+    e = lg.extent
+    wx, wy, wz = e[1] - e[0], e[3] - e[2], e[5] - e[4]
+    o = (e[0], e[2], e[4])
+    inside = PrismMesh.from_tensor(np.full(4, wx / 4), np.full(4, wy / 4), np.full(2, wz / 2), origin=o)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the model over the whole mesh: quiet
+        np.testing.assert_array_equal(auto_offset(lg, inside), 0.0)
+    wide = PrismMesh.from_tensor(np.full(4, wx), np.full(4, wy), np.full(2, wz / 2), origin=o)
+    with pytest.warns(UserWarning, match="covers 6% of the mesh's horizontal area"):
+        auto_offset(lg, wide)

@@ -244,6 +244,11 @@ def auto_offset(loaded: LoadedGeoModel, mesh) -> np.ndarray:
     ------
     ValueError
         The mesh overlaps the model neither as is nor shifted.
+
+    Warns
+    -----
+    UserWarning
+        The model covers less than half of the mesh's horizontal area.
     """
     ext = loaded.extent
     me = np.asarray(mesh.extent, dtype=np.float64)
@@ -259,4 +264,10 @@ def auto_offset(loaded: LoadedGeoModel, mesh) -> np.ndarray:
                          f"the GemPy model {loaded.name!r} (x {ext[0]:.0f}..{ext[1]:.0f}, "
                          f"y {ext[2]:.0f}..{ext[3]:.0f} m, origin {loaded.origin[:2].tolist()}): "
                          "use the same coordinates")
-    return np.zeros(3) if a0 >= a1 else np.asarray(loaded.origin, dtype=np.float64)
+    shift = np.zeros(3) if a0 >= a1 else np.asarray(loaded.origin, dtype=np.float64)
+    share = max(a0, a1) / float(np.prod(me[1:4:2] - me[0:4:2]))
+    if share < 0.5:  # the rest of the mesh gets the model's extrapolated units
+        warnings.warn(f"the GemPy model {loaded.name!r} covers {100 * share:.0f}% of the mesh's horizontal area: "
+                      "beyond it the units are GemPy's extrapolation; build the model over the whole mesh",
+                      UserWarning, stacklevel=2)
+    return shift
