@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_finite_array, check_choice
+from ._validation import as_finite_array, check_choice, fits_lonlat
 
 #: Largest compressed face grid (cells) the overlap check fills; beyond it, a k-d tree is used.
 _OVERLAP_GRID_MAX = 10_000_000
@@ -497,8 +497,7 @@ class PrismMesh:
                 "stations and mesh in different coordinate systems (degrees, another CRS, local vs UTM)?")
         spread = float(np.ptp(loc[:, :2], axis=0).max()) if len(loc) else 0.0
         cell = float(self.cell_widths[:, :2].min()) if self.n_cells else 0.0
-        if (len(loc) >= 3 and spread < cell and np.all(np.abs(loc[:, 0]) <= 180.0)
-                and np.all(np.abs(loc[:, 1]) <= 90.0)):
+        if len(loc) >= 3 and spread < cell and fits_lonlat(loc[:, :2]):
             problems.append(
                 f"all {len(loc)} stations lie within {spread:.3g} m of each other horizontally, less than one "
                 f"cell ({cell:.4g} m), at coordinates that fit longitude/latitude ranges: degrees instead of "

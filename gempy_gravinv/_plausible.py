@@ -11,11 +11,14 @@ Units: mGal (g_z positive down), kg/m³, metres.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 
 from ._constants import MAX_CONTRAST_KGM3, MGAL, G
+
+logger = logging.getLogger(__name__)
 
 #: No anomaly or datum offset reaches this (mGal); absolute gravity is about 9.8e5 mGal.
 ABSOLUTE_GRAVITY_MGAL: float = 1e5
@@ -118,6 +121,23 @@ def stations_beyond(mesh, locations) -> str | None:
     i = int(beside[np.argmax(gap[beside])])
     return (f"{beside.size} station(s) lie beyond the mesh's horizontal extent (station {i} {gap[i]:.4g} m beyond "
             "it): only the edge cells can explain their data; extend the mesh (padding) over the whole survey")
+
+
+def check_inputs(gz, locations, mesh) -> None:
+    """An inversion's inputs: refuse data the mesh cannot explain (:func:`check_data`), log stations beyond it.
+
+    Parameters
+    ----------
+    gz : array_like, shape (n,)
+        Observed g_z, mGal, positive down.
+    locations : array_like, shape (n, 3)
+        Their stations, metres.
+    mesh : PrismMesh
+        The cells that carry density.
+    """
+    check_data(gz, locations, mesh)
+    if (why := stations_beyond(mesh, locations)) is not None:
+        logger.warning("%s", why)
 
 
 def implausible_model(model, max_contrast: float = MAX_CONTRAST_KGM3) -> str | None:

@@ -203,3 +203,8 @@ def check_plain_name(value, *, name: str) -> str:
                          "no '..', not empty, not starting with '.'): it must not write outside its folder")
     return value
 
+
+def fits_lonlat(xy) -> bool:
+    """Whether every (x, y) of ``xy`` (n, 2) fits longitude/latitude ranges (|x| <= 180, |y| <= 90)."""
+    xy = np.asarray(xy, dtype=float)
+    return bool(np.all(np.abs(xy[:, 0]) <= 180.0) and np.all(np.abs(xy[:, 1]) <= 90.0))

@@ -24,7 +24,7 @@ import torch
 
 from .._constants import gcc_to_kgm3, gz_from_upward
 from .._mesh import PrismMesh, as_prism_mesh
-from .._plausible import check_data, stations_beyond
+from .._plausible import check_inputs
 from .._survey import Survey
 from .._validation import as_finite_array, check_choice, check_int, check_number
 from ._likelihoods import GaussianLikelihood, HierarchicalNoise, StudentTLikelihood
@@ -502,9 +502,7 @@ def from_geomodel(geo_model: Any, *, gz=None, std=None, gz_convention: str = "do
     if forward == "mesh":
         m = as_prism_mesh(mesh) if mesh is not None else default_mesh(geo_model.grid.extent, n_cells)
         if sv.gz is not None:  # data no contrast in the mesh can explain: another unit than mGal?
-            check_data(sv.gz, sv.locations, m)
-            if (why := stations_beyond(m, sv.locations)) is not None:
-                logger.warning("%s", why)
+            check_inputs(sv.gz, sv.locations, m)
         fw = MeshForward(geo_model, m, sv, sigmoid_slope=sigmoid_slope)
         notes.append(f"mesh forward: {m.n_cells} cells" + ("" if mesh is not None else " over the model extent"))
     else:

@@ -141,19 +141,13 @@ def one_line(exc: BaseException, limit: int = 400) -> str:
     return msg if len(msg) <= limit else msg[: limit - 3] + "..."
 
 
-#: ``--geomodel``'s own options (with their defaults), which a case or a config file does not read
-GEOMODEL_OPTIONS = {"stations": None, "gz_convention": "down", "density": [], "dip": [], "sp_z": [],
-                    "reference_density": None, "unit_densities": None, "noise": "gaussian", "std": None,
-                    "offset": None, "n_cells": 2000}
-
-
 def _refuse_unused(args: argparse.Namespace) -> None:
     """Refuse options the chosen source would silently ignore (``--geomodel``'s with a case, and back)."""
     if args.geomodel:
         unused = [o for o, v in (("subset", None), ("forward", "mesh")) if getattr(args, o) != v]
         what = "--geomodel"
     else:
-        unused = [o for o, v in GEOMODEL_OPTIONS.items() if getattr(args, o, v) != v]
+        unused = [o for o, v in getattr(args, "geomodel_defaults", {}).items() if getattr(args, o, v) != v]
         what = "--case" if args.case else "--config"
     if unused:
         names = ", ".join("--" + o.replace("_", "-") for o in unused)

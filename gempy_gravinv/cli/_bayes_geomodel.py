@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ._common import csv_floats
+
 __all__ = ["add_geomodel_arguments", "build_problem", "parse_named_priors"]
 
 logger = logging.getLogger(__name__)
@@ -29,29 +31,33 @@ def add_geomodel_arguments(p: argparse.ArgumentParser) -> None:
         The ``bayes`` parser.
     """
     g = p.add_argument_group("your own GemPy model (--geomodel)")
-    g.add_argument("--stations", metavar="FILE",
-                   help="stations with g_z (mGal, positive down) and std (CSV, GRAV3D, GeoJSON)")
-    g.add_argument("--gz-convention", choices=("down", "gempy"), default="down",
-                   help="sign of the data: down (ours, Bouguer) or gempy (solutions.gravity, negative over "
-                        "excess mass)")
-    g.add_argument("--density", action="append", default=[], metavar="UNIT=STD[,MEAN]",
-                   help="random density contrast of UNIT, kg/m³ (mean: the model's); repeatable")
-    g.add_argument("--dip", action="append", default=[], metavar="SURFACE=STD[,MEAN]",
-                   help="random dip (deg) of every orientation of SURFACE; repeatable")
-    g.add_argument("--sp-z", action="append", default=[], metavar="SURFACE=STD[,MEAN]",
-                   help="random elevation (m) of every surface point of SURFACE; repeatable")
-    g.add_argument("--reference-density", type=float, default=None, metavar="G_CC",
-                   help="density (g/cm³) the contrasts are relative to (default: the basement's)")
-    g.add_argument("--unit-densities", default=None, metavar="G_CC,...",
-                   help="absolute unit densities, g/cm³, GemPy id order (faults count), for models "
-                        "without geophysics_input (model files)")
-    g.add_argument("--noise", choices=("gaussian", "hierarchical", "student"), default="gaussian",
-                   help="noise model (default gaussian with the stations' std)")
-    g.add_argument("--std", type=float, default=None, metavar="MGAL",
-                   help="data standard deviation, mGal (overrides the file's)")
-    g.add_argument("--offset", type=float, default=None, metavar="MGAL",
-                   help="prior std of a free datum offset, mGal (default: none)")
-    g.add_argument("--n-cells", type=int, default=2000, metavar="N", help="cells of the default mesh (default 2000)")
+    acts = [
+        g.add_argument("--stations", metavar="FILE",
+                       help="stations with g_z (mGal, positive down) and std (CSV, GRAV3D, GeoJSON)"),
+        g.add_argument("--gz-convention", choices=("down", "gempy"), default="down",
+                       help="sign of the data: down (ours, Bouguer) or gempy (solutions.gravity, negative over "
+                            "excess mass)"),
+        g.add_argument("--density", action="append", default=[], metavar="UNIT=STD[,MEAN]",
+                       help="random density contrast of UNIT, kg/m³ (mean: the model's); repeatable"),
+        g.add_argument("--dip", action="append", default=[], metavar="SURFACE=STD[,MEAN]",
+                       help="random dip (deg) of every orientation of SURFACE; repeatable"),
+        g.add_argument("--sp-z", action="append", default=[], metavar="SURFACE=STD[,MEAN]",
+                       help="random elevation (m) of every surface point of SURFACE; repeatable"),
+        g.add_argument("--reference-density", type=float, default=None, metavar="G_CC",
+                       help="density (g/cm³) the contrasts are relative to (default: the basement's)"),
+        g.add_argument("--unit-densities", default=None, metavar="G_CC,...",
+                       help="absolute unit densities, g/cm³, GemPy id order (faults count), for models "
+                            "without geophysics_input (model files)"),
+        g.add_argument("--noise", choices=("gaussian", "hierarchical", "student"), default="gaussian",
+                       help="noise model (default gaussian with the stations' std)"),
+        g.add_argument("--std", type=float, default=None, metavar="MGAL",
+                       help="data standard deviation, mGal (overrides the file's)"),
+        g.add_argument("--offset", type=float, default=None, metavar="MGAL",
+                       help="prior std of a free datum offset, mGal (default: none)"),
+        g.add_argument("--n-cells", type=int, default=2000, metavar="N",
+                       help="cells of the default mesh (default 2000)"),
+    ]
+    p.set_defaults(geomodel_defaults={a.dest: a.default for a in acts})  # what a case or config ignores
 
 
 def parse_named_priors(items: list[str], what: str) -> dict[str, Any]:
@@ -90,14 +96,6 @@ def parse_named_priors(items: list[str], what: str) -> dict[str, Any]:
     return out
 
 
-def _numbers(text: str, option: str) -> list[float]:
-    """``"a,b,c"`` as floats, or an error naming ``option``."""
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ValueError(f"{option} {text!r}: comma-separated numbers expected") from None
-
-
 def build_problem(args: argparse.Namespace) -> tuple[Any, dict]:
     """Load the model and the stations, and build the :class:`~gempy_gravinv.bayes.BayesProblem`.
 
@@ -121,7 +119,7 @@ def build_problem(args: argparse.Namespace) -> tuple[Any, dict]:
     gm = loaded.geo_model
     kw: dict[str, Any] = {}
     if args.unit_densities:
-        kw["unit_densities"] = _numbers(args.unit_densities, "--unit-densities")
+        kw["unit_densities"] = csv_floats(args.unit_densities, "--unit-densities")
     elif B.unit_densities_gcc(gm) is None and loaded.unit_densities is not None:
         kw["unit_densities"] = kgm3_to_gcc(np.asarray(loaded.unit_densities, float))  # contrasts as g/cm³ about 0
         kw["reference_density"] = 0.0

@@ -172,3 +172,30 @@ def active_cells(args, dmesh, locations=None):
             raise ValueError(f"{args.active_model}: no active cell (every value is 0 or no-data)")
         return mask
     return None
+
+
+def csv_floats(v, option: str) -> list[float] | None:
+    """``"a,b,c"`` (or a sequence) as a list of floats; ``None`` for ``None`` or ``""``.
+
+    Parameters
+    ----------
+    v : str, sequence of numbers or None
+        The option's value.
+    option : str
+        The option's name, for the error (e.g. ``"--unit-densities"``).
+
+    Raises
+    ------
+    ValueError
+        A value that is not a number, naming ``option``.
+    """
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        try:
+            return [float(t) for t in v.replace(" ", "").split(",") if t]
+        except ValueError:
+            raise ValueError(f"{option} {v!r}: comma-separated numbers expected") from None
+    import numpy as np
+
+    return [float(t) for t in np.atleast_1d(v)]

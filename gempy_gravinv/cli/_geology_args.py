@@ -13,6 +13,7 @@ import argparse
 import copy
 
 from .._validation import check_choice
+from ._common import csv_floats
 
 #: values of ``--backend`` (``inr`` and ``voxel`` need no GemPy model)
 BACKENDS = ("inr", "voxel", "geology", "hybrid")
@@ -67,7 +68,6 @@ def prepare(args: argparse.Namespace, mesh, cfg):
         ``geology`` or ``hybrid``.
     """
     backend = getattr(args, "backend", None) or "inr"
-    from .._validation import check_choice
     from ..density import available_densities
 
     check_choice(backend, available_densities(), name="--backend")
@@ -120,20 +120,6 @@ def finish(args: argparse.Namespace, result, factory, out) -> dict:
     return written
 
 
-def _csv_floats(v) -> list[float] | None:
-    """``"a,b,c"`` (or a sequence) as a list of floats; ``None`` for ``None`` or ``""``."""
-    if v is None or v == "":
-        return None
-    if isinstance(v, str):
-        try:
-            return [float(t) for t in v.replace(" ", "").split(",") if t]
-        except ValueError:
-            raise ValueError(f"{v!r}: comma-separated numbers expected (--unit-densities, --depth-range)") from None
-    import numpy as np
-
-    return [float(t) for t in np.atleast_1d(v)]
-
-
 def backend_from_cli(args: argparse.Namespace, mesh, cfg=None):
     """The density backend of ``gempy-gravinv invert --backend geology|hybrid``.
 
@@ -180,7 +166,7 @@ def backend_from_cli(args: argparse.Namespace, mesh, cfg=None):
     gm = loaded.geo_model
     names = unit_names_of(gm)
     rho = loaded.unit_densities
-    ud = _csv_floats(getattr(args, "unit_densities", None))
+    ud = csv_floats(getattr(args, "unit_densities", None), "--unit-densities")
     if ud is not None:
         rho = np.asarray(ud)
     if rho is None:
@@ -191,7 +177,7 @@ def backend_from_cli(args: argparse.Namespace, mesh, cfg=None):
     geo = GeologyDensity(gm, rho, learn_densities=learn, mesh=mesh, offset=offset)
     units = getattr(args, "residual_units", None)
     units = [u.strip() for u in units.split(",") if u.strip()] if isinstance(units, str) else units
-    dr = _csv_floats(getattr(args, "depth_range", None))
+    dr = csv_floats(getattr(args, "depth_range", None), "--depth-range")
     if backend == "geology":
         if units or dr:
             raise ValueError("--residual-units/--depth-range apply to --backend hybrid only")

@@ -25,7 +25,7 @@ import torch
 from .._distributed import world_size
 from .._mesh import as_prism_mesh
 from .._operator import resolve_device
-from .._plausible import check_data, implausible_model, stations_beyond
+from .._plausible import check_inputs, implausible_model
 from .._survey import Survey
 from ..metrics import RESIDUAL_Z, evaluate, residual_autocorrelation
 from ._checkpoint import checkpoint_path, data_key
@@ -117,9 +117,7 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         true_model = _true_model(true_model, mesh.n_cells)  # before the setup: it may take a while
         if isinstance(survey, Survey) and survey.has_data:  # data no contrast in the mesh can explain: units?
             gz = survey.components == "gz"
-            check_data(np.asarray(survey.gz)[gz], np.asarray(survey.locations)[gz], mesh)
-            if (why := stations_beyond(mesh, survey.locations)) is not None:
-                logger.warning("%s", why)
+            check_inputs(np.asarray(survey.gz)[gz], np.asarray(survey.locations)[gz], mesh)
         prob = Problem(survey, mesh, cfg, operator, density)
         if density is None and prob.cfg.solver == "adam":  # refuse, with the estimate, what cannot fit
             check_run_memory(prob, make_field(prob.cfg, prob.mesh, int(cfg.seed), "cpu", None, prob.depth))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import fits_lonlat
+
 __all__ = ["parse_crs", "crs_label", "projected_metres", "reproject_xy", "crs_cf_attributes",
            "looks_like_lonlat"]
 
@@ -59,9 +61,8 @@ def projected_metres(crs) -> bool:
 
 
 def looks_like_lonlat(xy: np.ndarray) -> bool:
-    """Whether every (x, y) fits longitude/latitude ranges (|x| <= 180, |y| <= 90)."""
-    xy = np.asarray(xy, dtype=float)
-    return bool(np.all(np.abs(xy[:, 0]) <= 180.0) and np.all(np.abs(xy[:, 1]) <= 90.0))
+    """Whether every (x, y) fits longitude/latitude ranges (|x| <= 180, |y| <= 90): :func:`fits_lonlat`."""
+    return fits_lonlat(xy)
 
 
 def reproject_xy(xy: np.ndarray, src, dst) -> np.ndarray:
