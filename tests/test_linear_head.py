@@ -237,3 +237,23 @@ def test_linear_solver_is_the_same_with_a_matrix_free_operator_and_quadrature(gr
     with torch.no_grad():
         err = [np.abs(evaluate_on_mesh(q2.field, grf.mesh, q).numpy() - q2.model).max() for q in (1, 2, 4)]
     assert err[2] < 1e-3 * err[0] and err[2] < err[1] < err[0], err  # the point value, then better quadratures
+
+
+def test_a_model_that_nearly_interpolates_few_stations_is_warned_about(grf, caplog):
+    """The evidence's model on 400 stations takes a small share of their degrees of freedom
+    (no warning); on 12 of them read to a thousandth of the noise it takes nearly all."""
+    import logging
+
+    from gempy_gravinv import Survey
+
+    with caplog.at_level(logging.WARNING, logger="gempy_gravinv.inversion._head_solve"):
+        full = invert_inr(grf.survey, grf.mesh, INRConfig.spectral(progress=False))
+    assert full.solve_info[0]["effective_parameters"] < 0.5 * grf.survey.n_data
+    assert "nearly interpolates" not in caplog.text and not full.solve_info[0]["nearly_interpolates"]
+    rows = np.random.default_rng(0).choice(grf.survey.n_data, 12, replace=False)
+    few = Survey(grf.survey.locations[rows], gz=grf.survey.gz[rows], std=1e-3 * grf.survey.std[rows])
+    with caplog.at_level(logging.WARNING, logger="gempy_gravinv.inversion._head_solve"):
+        res = invert_inr(few, grf.mesh, INRConfig.spectral(progress=False))
+    info = res.solve_info[0]
+    assert info["effective_parameters"] > 0.8 * 11 and res.chi2 < 0.2 and info["nearly_interpolates"]
+    assert "nearly interpolates the stations" in caplog.text and "of the data's 11 degrees of freedom" in caplog.text

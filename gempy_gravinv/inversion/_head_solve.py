@@ -9,6 +9,7 @@ one-layer periodic lattice on a tensor grid of cells takes the separable sums of
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -17,6 +18,12 @@ import torch
 from ..density import evaluate_on_mesh
 from ._lattice_design import SeparableLattice, is_lattice_field
 from ._linear import HeadPosterior, _design, _drop_caches, _feature_chunks, _head
+
+logger = logging.getLogger(__name__)
+
+#: share of the data's degrees of freedom (stations less the mean and the regional's parameters) beyond
+#: which a model of the evidence's λ is said to interpolate the stations
+INTERPOLATION_SHARE = 0.8
 
 
 def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
@@ -37,7 +44,9 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     dict
         ``model`` (n_cells,) kg/m³, ``chi2``, ``std`` (n_cells,) kg/m³ or None, ``info``
         (λ, the prior std of a weight ``τ = λ^-1/2`` kg/m³, the prior std of the field,
-        the effective number of parameters, log evidence), and the trainer's keys.
+        the effective number of parameters, log evidence, ``nearly_interpolates``: the
+        evidence's model takes more than :data:`INTERPOLATION_SHARE` of the data's
+        degrees of freedom, warned about), and the trainer's keys.
     """
     from tqdm.auto import tqdm
 
@@ -112,6 +121,7 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
                 effective_parameters=post.effective_parameters(lam) if math.isfinite(lam) else 0.0,
                 log_evidence=post.log_evidence(lam) if math.isfinite(lam) else math.nan,
                 chi2_min=post.chi2_min(), solve_time=elapsed)
+    info["nearly_interpolates"] = rule == "evidence" and warn_interpolation(prob, info["effective_parameters"], chi2)
     wn = float(w @ w) + (b0 * b0 if mean_as_weight else 0.0)
     hist = {"step": [0], "chi2": [chi2], "loss": [chi2 + (lam * wn / prob.survey.n_data if math.isfinite(lam) else 0)],
             "reg": [wn], "reg_weight": [lam], "lr": [0.0], "time": [elapsed]}
@@ -120,3 +130,39 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     return dict(field=field, model=m.detach().cpu().double().numpy(), chi2=chi2, recorded_chi2=chi2, best_step=0,
                 reason=reason, history=hist, steps=0, train_time=elapsed, done=True,
                 std=None if std is None else std.detach().cpu().double().numpy(), info=info)
+
+
+def warn_interpolation(prob, effective_parameters: float, chi2: float) -> bool:
+    """Warn where a model of the evidence's λ spends nearly all the data's degrees of freedom.
+
+    The degrees of freedom are the data less the mean and the regional's parameters. A
+    model taking more than :data:`INTERPOLATION_SHARE` of them nearly interpolates the
+    stations (its χ²/N falls far below 1 under the stated σ): the data leave too little
+    to check the noise level with, and the field between and beyond the stations rests
+    on the prior alone.
+
+    Parameters
+    ----------
+    prob : Problem
+        The inversion's data and regional.
+    effective_parameters : float
+        The effective number of parameters at the chosen λ (trace of the hat matrix).
+    chi2 : float
+        The model's χ²/N under the stated σ.
+
+    Returns
+    -------
+    bool
+        Whether the warning was given.
+    """
+    n = int(prob.survey.n_data)
+    dof = n - 1 - (0 if prob.regional is None else int(prob.regional.n_params))
+    if dof <= 0 or effective_parameters <= INTERPOLATION_SHARE * dof:
+        return False
+    logger.warning("the closed-form model takes %.1f of the data's %d degrees of freedom (%d data less the mean "
+                   "and the regional) and fits them to χ²/N %.3g: it nearly interpolates the stations, so the data "
+                   "cannot check the stated noise level, and the field between and beyond the stations rests on "
+                   "the prior (result.std shows where). More stations, a stated σ checked against repeat "
+                   "readings, or prior='compact' where the sources are bodies in a quiet background constrain it "
+                   "more", effective_parameters, dof, n, chi2)
+    return True
