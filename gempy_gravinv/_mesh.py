@@ -447,7 +447,7 @@ class PrismMesh:
         return np.asarray(out, dtype=int)
 
     def check_stations(self, locations, *, outside: str = "error",
-                       far_factor: float = FAR_STATION_FACTOR) -> None:
+                       far_factor: float = FAR_STATION_FACTOR, allow: str | None = None) -> None:
         """Check where stations lie relative to the cells.
 
         Parameters
@@ -461,6 +461,9 @@ class PrismMesh:
             elevation) or coordinate system (degrees, another CRS, local vs UTM) mistake.
         far_factor : float
             Distance, in horizontal extents of the mesh, beyond which a station is "far".
+        allow : str or None
+            How the caller lets such stations pass, appended to the error (``None``: the
+            operator's, the inversion's and the command line's ways).
 
         Raises
         ------
@@ -505,9 +508,11 @@ class PrismMesh:
         if not problems:
             return
         if outside == "error":
-            raise ValueError("; ".join(problems) + " (to allow it: GravityOperator(..., check_stations='warn'), "
-                             "INRConfig(check_stations=False) or check_stations: false in an invert --config file; "
-                             "command line: forward --allow-outside-stations)")
+            if allow is None:
+                allow = ("to allow it: GravityOperator(..., check_stations='warn'), INRConfig(check_stations=False) "
+                         "or check_stations: false in an invert --config file; command line: forward "
+                         "--allow-outside-stations")
+            raise ValueError("; ".join(problems) + f" ({allow})")
         for msg in problems:
             warnings.warn(msg, UserWarning, stacklevel=3)
 

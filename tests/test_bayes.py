@@ -206,6 +206,16 @@ def test_gempy_mesh_pipeline_smoke(tmp_path):
     assert torch.is_grad_enabled() and torch.sum(torch.ones(2, 3), dim=1).shape == (2,)
 
 
+def test_mesh_forward_refuses_far_stations_naming_no_option_it_lacks():
+    from gempy_gravinv.cases.bayes import synthetic_contact
+
+    c = synthetic_contact(n_cells=(4, 4, 3), n_stations=(3, 3), offset=0.0)
+    far = np.asarray(c["stations"], float) + [1e6, 0.0, 0.0]  # 1000 km east: another coordinate system
+    with pytest.raises(ValueError, match="farther from the mesh") as err:
+        B.MeshForward(c["geo_model"], c["mesh"], Survey(far, gz=c["gz"]), store="dense")
+    assert "Bayesian problem takes no stations" in str(err.value) and "--allow-outside-stations" not in str(err.value)
+
+
 @pytest.mark.slow
 def test_recovery_synthetic_gempy_model():
     # data from known dips and densities; NUTS on 2 chains covers the truth (90%) with R-hat < 1.01.

@@ -58,7 +58,9 @@ class MeshForward:
         self.geomodel = TorchGeoModel(geo_model, self.mesh.cell_centers, sigmoid_slope=sigmoid_slope)
         if store == "auto":
             store = "dense" if survey.n_data * self.mesh.n_cells <= 2e7 else "matrix_free"
-        self.operator = GravityOperator(self.mesh, survey, device=device, store=store)
+        self.mesh.check_stations(survey.locations, allow="the Bayesian problem takes no stations below or far from "
+                                 "its mesh: give stations and mesh in one coordinate system, z up")
+        self.operator = GravityOperator(self.mesh, survey, device=device, store=store, check_stations=False)
         self.n_units = self.geomodel.n_units
         self.unit_names = self.geomodel.unit_names
 
