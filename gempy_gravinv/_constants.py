@@ -95,8 +95,9 @@ class DensityUnitsWarning(UserWarning):
 
 #: Largest plausible |density contrast| of rocks, kg/m³ (the bound of plausibility checks on models and data).
 MAX_CONTRAST_KGM3: float = 5000.0
-#: Largest magnitude a density in g/cm³ can have (osmium: 22.6 g/cm³); beyond it, kg/m³ were written.
-MAX_GCC: float = 100.0
+#: Largest magnitude a density in g/cm³ can have (osmium, the densest element: 22.6 g/cm³); beyond it,
+#: kg/m³ (or a no-data value) were written.
+MAX_GCC: float = 25.0
 #: Smallest magnitude of a non-zero contrast model in kg/m³ that does not look like g/cm³.
 _MIN_KGM3: float = 10.0
 #: Non-zero contrasts all at or above this (kg/m³) look like absolute rock densities.
@@ -184,7 +185,12 @@ def check_gcc_density(rho_gcc, *, name: str = "density (g/cm³)") -> None:
     fin = a[np.isfinite(a)]
     if fin.size and float(np.abs(fin).max()) > MAX_GCC:
         m = float(np.abs(fin).max())
+        beyond = np.unique(fin[np.abs(fin) > MAX_GCC])
+        marker = ""
+        if beyond.size == 1 and beyond[0] < 0 and beyond[0] == round(beyond[0]):
+            marker = (f", or {beyond[0]:g} marks cells without data (UBC model files mark inactive cells with "
+                      "-99999 or -100)")
         raise ValueError(
-            f"{name} holds values up to {m:.4g} in magnitude, but g/cm³ are expected (rocks: 1-4 g/cm³, "
-            f"nothing exceeds {MAX_GCC:g}): a model in kg/m³? divide it by 1000"
+            f"{name} reaches {m:.4g} in magnitude, but g/cm³ are expected (rocks: 1-4 g/cm³; nothing is denser "
+            f"than {MAX_GCC:g}): values in kg/m³? divide them by 1000{marker}"
         )

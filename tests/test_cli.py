@@ -244,3 +244,18 @@ def test_forward_into_a_missing_folder_is_refused_before_the_computation(ubc_cas
                  "-o", str(out), "--device", "cpu", "--reference-density", "2.67"]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "Errno" not in err and not out.parent.exists()
+
+
+@pytest.mark.parametrize("argv, option, bad", [
+    (["reproduce-paper", "--seed", "-1"], "--seed", "-1"),
+    (["reproduce-paper", "--threads", "0"], "--threads", "0"),
+    (["bayes", "--chains", "0"], "--chains", "0"),
+    (["invert", "x.csv", "--checkpoint-every", "0"], "--checkpoint-every", "0"),
+    (["demo", "--members", "two"], "--members", "'two'"),
+])
+def test_counts_and_seeds_are_refused_by_option_before_anything_runs(argv, option, bad, tmp_path, capsys):
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as ex:
+        main([*argv, "-o", str(out)])
+    assert ex.value.code == 2 and not out.exists()
+    assert f"argument {option}: expected an integer >= " in (err := capsys.readouterr().err) and f"got {bad}" in err

@@ -85,11 +85,11 @@ def test_report_files(comparison, tmp_path, tiny):
     assert len(doc["history"]["simpeg_l2"]["beta"]) == comparison.runs["simpeg_l2"].info["iterations"]
     assert (tmp_path / "sections.png").stat().st_size > 1000
     assert (tmp_path / "data_simpeg_l2.png").exists()
-    # models can be read back on the mesh (UBC)
-    from gempy_gravinv.io import read_ubc_model
+    # models can be read back on the mesh (UBC, in g/cm³ as `forward` reads them)
+    from gempy_gravinv.io import model_to_contrast_kgm3, read_ubc_model
 
     back = read_ubc_model(tmp_path / "models" / "simpeg_l2.mod", tiny.mesh.source)
-    np.testing.assert_allclose(back, comparison.runs["simpeg_l2"].model, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(model_to_contrast_kgm3(back), comparison.runs["simpeg_l2"].model, rtol=1e-6, atol=1e-3)
 
 
 def test_bad_input(tiny):
@@ -101,6 +101,24 @@ def test_bad_input(tiny):
         compare.run_comparison(tiny.survey, tiny.mesh, true=np.zeros(3), methods=["simpeg_l2"], log=None)
     with pytest.raises(ValueError, match="case must be one of .*got 'nowhere'"):
         compare.run_case("nowhere")
+
+
+def test_units_and_implausible_models_are_named(tiny, caplog):
+    from gempy_gravinv._constants import DensityUnitsWarning
+
+    with pytest.warns(DensityUnitsWarning, match="the true model is at most .* looks like g/cm³"):
+        compare.run_comparison(tiny.survey, tiny.mesh, true=tiny.model / 1000.0, methods=[], log=None)
+    # one method given as a string is that method (not its characters); NaN bounds named before SimPEG runs
+    with pytest.raises(ValueError, match=r"bounds\[0\] holds NaN"):
+        compare.run_comparison(tiny.survey, tiny.mesh, methods="simpeg_l2", bounds=(float("nan"), 600.0), log=None)
+    # µGal read as mGal: SimPEG fits them with a model no rock has; the report's notes say so
+    ugal = tiny.survey.with_data(tiny.survey.gz * 1000.0, tiny.survey.std * 1000.0)
+    with caplog.at_level("WARNING", logger="gempy_gravinv.simpeg._inversion"):
+        comp = compare.run_comparison(ugal, tiny.mesh, methods="simpeg_l2", log=None,
+                                      simpeg_options={"max_iter": 10})
+    assert np.abs(comp.runs["simpeg_l2"].model).max() > 5000.0
+    assert any(n.startswith("SimPEG") and "beyond any rock's density contrast" in n for n in comp.notes), comp.notes
+    assert "SimPEG l2: the model reaches" in caplog.text
 
 
 def test_cli_stations_and_mesh(tmp_path, tiny, capsys):

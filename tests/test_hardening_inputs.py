@@ -214,7 +214,7 @@ def test_density_unit_checks():
         check_density_units([0.0, 300.0, -250.0], name="model")  # a real contrast: silent
         check_density_units(np.zeros(3), name="model")
     # UBC models are g/cm³: kg/m³ values are refused, absolute densities warned about
-    with pytest.raises(ValueError, match="g/cm³ are expected.*divide it by 1000"):
+    with pytest.raises(ValueError, match="g/cm³ are expected.*divide them by 1000"):
         gio.model_to_contrast_kgm3([2670.0, 2700.0, np.nan])
     with pytest.warns(DensityUnitsWarning, match="--reference-density"):
         gio.model_to_contrast_kgm3([2.67, 2.7])
@@ -223,6 +223,16 @@ def test_density_unit_checks():
         np.testing.assert_allclose(gio.model_to_contrast_kgm3([2.67, 2.7], 2.67), [0.0, 30.0], atol=1e-9)
     with pytest.raises(ValueError, match="reference density 2670"):
         gio.model_to_contrast_kgm3([2.67], 2670.0)
+    # a kg/m³ contrast read as g/cm³: beyond any material refused, beyond any rock's contrast warned about
+    with pytest.raises(ValueError, match="reaches 50 .*nothing is denser than 25"):
+        gio.model_to_contrast_kgm3([0.0, 0.5, 50.0])
+    with pytest.warns(DensityUnitsWarning, match="reaches 20 g/cm³.*beyond any rock's density contrast"):
+        gio.model_to_contrast_kgm3([0.0, 0.5, 20.0, -3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gio.model_to_contrast_kgm3([0.0, 4.9, -2.0])  # an ore body against its host: silent
+    with pytest.raises(ValueError, match="-999 marks cells without data"):
+        gio.model_to_contrast_kgm3([0.1, -999.0, -999.0])
 
 
 def test_gempy_unit_densities_checked():
@@ -247,7 +257,7 @@ def test_bayes_config_density_priors(tmp_path):
 
 
 def test_cli_density_units(cli):
-    _error_line(cli["kgm3_model"], "kgm3.den", "g/cm³ are expected", "divide it by 1000")
+    _error_line(cli["kgm3_model"], "kgm3.den", "g/cm³ are expected", "divide them by 1000")
     _error_line(cli["bayes_gcc_priors"], "densities_mean_kgm3", "g/cm³")
 
 

@@ -233,6 +233,33 @@ def test_overwrite_removes_only_this_programs_files(files, tmp_path, capsys):
     assert not (out / LOCK_NAME).exists()
 
 
+def test_a_failed_overwrite_puts_the_earlier_run_back(files, tmp_path, monkeypatch, capsys):
+    from gempy_gravinv.output._folder import ASIDE_NAME
+
+    out = tmp_path / "run"
+    assert main(_invert_args(files, out)) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def fail(n):  # a failure after the folder was prepared, before this run wrote anything
+        raise ValueError("late failure")
+
+    _interrupt_at(monkeypatch, -1, hook=fail)
+    assert main(_invert_args(files, out, "--overwrite")) == 2
+    assert "late failure" in capsys.readouterr().err
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    monkeypatch.undo()
+    # interrupted after writing its own checkpoint: both runs' files are kept, the earlier one's aside
+    _interrupt_at(monkeypatch, 12)
+    assert main(_invert_args(files, out, "--overwrite", "--checkpoint-every", "5")) == 130
+    monkeypatch.undo()
+    assert (out / "checkpoint" / "inr_member0.pt").exists()
+    kept = {p.relative_to(out / ASIDE_NAME): p.read_bytes() for p in (out / ASIDE_NAME).rglob("*") if p.is_file()}
+    assert kept == before
+    assert main(_invert_args(files, out, "--overwrite")) == 2  # the kept files are not overwritten silently
+    assert ASIDE_NAME in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (out / LOCK_NAME).exists()
+
+
 def test_unwritable_output_is_refused_before_work(files, tmp_path, monkeypatch, capsys):
     import gempy_gravinv.output._folder as folder_mod
 

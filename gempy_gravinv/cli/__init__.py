@@ -96,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO)
     from ._common import EXIT_INTERRUPTED, release_outputs
 
+    rc = None
     try:
-        return int(args._run(args) or 0)
+        rc = int(args._run(args) or 0)
+        return rc
     except KeyboardInterrupt:
         if debug_enabled():
             raise
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gempy-gravinv {args.command}: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        release_outputs(args)
+        release_outputs(args, ok=rc == 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

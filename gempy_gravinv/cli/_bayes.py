@@ -47,6 +47,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     -------
     argparse.ArgumentParser
     """
+    from ._common import int_at_least
+
     p = subparsers.add_parser("bayes", help=HELP, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group()
@@ -57,20 +59,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--help-config", action="store_true", help="print the config schema and exit")
     p.add_argument("-o", "--output", default="bayes_output", metavar="DIR", help="output folder")
     p.add_argument("--method", choices=("nuts", "svi"), default="nuts", help="sampler (default nuts)")
-    p.add_argument("--samples", type=int, default=600, metavar="N", help="draws per chain (default 600)")
-    p.add_argument("--warmup", type=int, default=300, metavar="N", help="warmup steps (default 300)")
-    p.add_argument("--chains", type=int, default=2, metavar="N", help="chains, in parallel processes (default 2)")
-    p.add_argument("--max-tree-depth", type=int, default=8, metavar="D", help="NUTS max tree depth (default 8)")
+    p.add_argument("--samples", type=int_at_least(1), default=600, metavar="N", help="draws per chain (default 600)")
+    p.add_argument("--warmup", type=int_at_least(0), default=300, metavar="N", help="warmup steps (default 300)")
+    p.add_argument("--chains", type=int_at_least(1), default=2, metavar="N",
+                   help="chains, in parallel processes (default 2)")
+    p.add_argument("--max-tree-depth", type=int_at_least(1), default=8, metavar="D",
+                   help="NUTS max tree depth (default 8)")
     p.add_argument("--target-accept", type=float, default=0.8, help="NUTS target acceptance (default 0.8)")
-    p.add_argument("--svi-steps", type=int, default=1000, metavar="N", help="SVI steps (default 1000)")
+    p.add_argument("--svi-steps", type=int_at_least(1), default=1000, metavar="N", help="SVI steps (default 1000)")
     p.add_argument("--guide", choices=("normal", "mvn"), default="mvn", help="SVI guide (default mvn)")
-    p.add_argument("--subset", type=int, default=None, metavar="K", help="use K stations (seeded subset)")
+    p.add_argument("--subset", type=int_at_least(1), default=None, metavar="K", help="use K stations (seeded subset)")
     p.add_argument("--forward", choices=("mesh", "centered"), default="mesh",
                    help="built-in case: (a) mesh + our operator (default) or (b) GemPy centered grid")
-    p.add_argument("--prior-draws", type=int, default=30, metavar="N", help="prior predictive draws (default 30)")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
+    p.add_argument("--prior-draws", type=int_at_least(0), default=30, metavar="N",
+                   help="prior predictive draws (default 30)")
+    p.add_argument("--threads", type=int_at_least(1), default=1, metavar="N",
                    help="torch threads (default 1: fastest for small GemPy models)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed (default 0)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     from ._bayes_geomodel import add_geomodel_arguments

@@ -32,6 +32,27 @@ def with_process_group(run, args: argparse.Namespace) -> int:
     return rc
 
 
+def int_at_least(minimum: int):
+    """An argparse ``type``: an integer ``>= minimum``, refused with the option's name otherwise.
+
+    Parameters
+    ----------
+    minimum : int
+        The smallest value allowed (0 for seeds, 1 for counts and threads).
+    """
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
 def add_overwrite_argument(p: argparse.ArgumentParser) -> None:
     """Add ``--overwrite`` (replace this program's files in a non-empty output folder)."""
     p.add_argument("--overwrite", action="store_true",
@@ -83,15 +104,19 @@ def hold_output(args: argparse.Namespace, written, *, resume: bool = False) -> P
         args._folders = held
     held.append(folder)
     if folder.removed:
-        print(f"--overwrite: removed {len(folder.removed)} file(s) of an earlier run in {folder.path}/",
-              flush=True)
+        print(f"--overwrite: set aside {len(folder.removed)} file(s) of an earlier run in {folder.path}/ (removed "
+              "when this run ends well, put back if it fails)", flush=True)
     return folder.path
 
 
-def release_outputs(args: argparse.Namespace) -> None:
-    """Unlock the folders :func:`hold_output` took for ``args``."""
+def release_outputs(args: argparse.Namespace, ok: bool = True) -> None:
+    """Unlock the folders :func:`hold_output` took for ``args``.
+
+    ``ok``: the command ended well, so the earlier run's files ``--overwrite`` set aside
+    are removed; otherwise they are put back (:meth:`gempy_gravinv.output.RunFolder.release`).
+    """
     for folder in getattr(args, "_folders", None) or []:
-        folder.release()
+        folder.release(ok=ok)
     args._folders = []
 
 

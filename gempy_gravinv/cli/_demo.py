@@ -20,6 +20,8 @@ Units: kg/m³ density contrast; g_z in mGal, positive downward.
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``demo`` sub-command."""
+    from ._common import int_at_least
+
     p = subparsers.add_parser("demo", help=HELP, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-o", "--output", default="demo_output", metavar="DIR",
@@ -27,15 +29,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="smoke test: a few dozen steps (numbers are not meaningful)")
     p.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, auto")
-    p.add_argument("--members", type=int, default=1, metavar="N", help="ensemble members (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed of the case (default 0)")
+    p.add_argument("--members", type=int_at_least(1), default=1, metavar="N", help="ensemble members (default 1)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="noise seed of the case (default 0)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo from DIR/checkpoint/")
     from ._common import add_overwrite_argument
 
     add_overwrite_argument(p)
-    p.add_argument("--threads", type=int, default=None, metavar="N",
+    p.add_argument("--threads", type=int_at_least(1), default=None, metavar="N",
                    help="torch threads (default: INRConfig's 'auto', which is 1 for this small problem: "
                         "on a busy CPU, thread synchronisation costs more than it saves; on a quiet "
                         "machine more threads can be faster; results depend slightly on the thread count)")

@@ -38,6 +38,8 @@ interrupted run (Ctrl-C writes the best state so far and exits with status 130).
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``invert`` sub-command."""
+    from ._common import int_at_least
+
     p = subparsers.add_parser("invert", help=HELP, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stations", metavar="STATIONS", help="stations with gz (and std): CSV or UBC obs")
@@ -65,12 +67,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="data std = FRAC x std(gz) when the file has none")
     p.add_argument("--bounds", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="density contrast bounds, kg/m³")
-    p.add_argument("--members", type=int, default=None, metavar="N", help="ensemble members")
-    p.add_argument("--max-steps", type=int, default=None, help="maximum optimiser steps")
-    p.add_argument("--seed", type=int, default=None, help="seed")
+    p.add_argument("--members", type=int_at_least(1), default=None, metavar="N", help="ensemble members")
+    p.add_argument("--max-steps", type=int_at_least(1), default=None, help="maximum optimiser steps")
+    p.add_argument("--seed", type=int_at_least(0), default=None, help="seed")
     p.add_argument("--device", default=None, help="torch device: cpu, cuda, auto")
-    p.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads during the run")
-    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N", help="steps between checkpoints")
+    p.add_argument("--threads", type=int_at_least(1), default=None, metavar="N", help="torch threads during the run")
+    p.add_argument("--checkpoint-every", type=int_at_least(1), default=None, metavar="N",
+                   help="steps between checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint/ if present")
     from ._common import add_active_arguments, add_overwrite_argument, add_prior_argument
 

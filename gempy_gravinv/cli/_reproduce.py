@@ -60,6 +60,8 @@ TARGETS = {
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``reproduce-paper`` sub-command."""
+    from ._common import int_at_least
+
     p = subparsers.add_parser("reproduce-paper", help=HELP, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--case", default="all", choices=["dipping_block", "smooth_grf", "all"],
@@ -69,10 +71,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="reproduce_output", metavar="DIR", help="output folder")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
-    p.add_argument("--seed", type=int, default=0, help="noise seed of the cases")
-    p.add_argument("--grf-seed", type=int, default=41,
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="noise seed of the cases")
+    p.add_argument("--grf-seed", type=int_at_least(0), default=41,
                    help="GRF realization seed, paper generator (default 41: the paper's field)")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
+    p.add_argument("--threads", type=int_at_least(1), default=None, metavar="N",
                    help="torch threads (default: all cores; use 1 on a busy, shared CPU, where several "
                         "threads can be many times slower; results depend slightly on the thread count)")
     from ._common import add_overwrite_argument

@@ -115,27 +115,27 @@ def write_models_npz(path: PathLike, comp: Comparison, models: dict[str, np.ndar
 
 
 def write_ubc(path: PathLike, mesh, model: np.ndarray) -> Path:
-    """Write one model as a UBC-GIF model file on the comparison mesh.
+    """Write one model as a UBC-GIF model file on the comparison mesh, in g/cm³.
 
     Parameters
     ----------
     path : str or path-like
         Output ``.mod`` file (its folder is created).
     mesh : PrismMesh
-        The comparison mesh (built from a discretize tensor mesh).
+        The comparison mesh (built from a discretize mesh).
     model : numpy.ndarray (n_cells,)
-        Density contrast on the active cells, kg/m³, written as is (inactive cells get
-        the UBC no-data value; read it back with :func:`gempy_gravinv.io.read_ubc_model`).
+        Density contrast on the active cells, kg/m³; written as a contrast in g/cm³,
+        GRAV3D's unit and what ``gempy-gravinv forward`` reads (inactive cells get the UBC
+        no-data value). Read it back with :func:`gempy_gravinv.io.read_ubc_model` and
+        :func:`gempy_gravinv.io.model_to_contrast_kgm3`.
 
     Returns
     -------
     pathlib.Path
     """
-    from ..io import write_ubc_model
+    from ..output import save_ubc_model
 
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    return Path(write_ubc_model(p, mesh.source, mesh.to_full(np.asarray(model, float), fill=np.nan)))
+    return save_ubc_model(path, mesh, np.asarray(model, float))
 
 
 def _ubc_jobs(directory: Path, comp: Comparison, models: dict[str, np.ndarray]):
@@ -253,7 +253,7 @@ def _agreement_table(comp: Comparison) -> list[str]:
 def _files_lines(comp: Comparison, written: dict[str, str]) -> list[str]:
     lines = []
     if not any(_failed(v) for k, v in written.items() if k.startswith("ubc_")):
-        lines += ["", "Models: `models.npz` and UBC files in `models/` (kg/m³ contrast, on the mesh)."]
+        lines += ["", "Models: `models.npz` (kg/m³ contrast) and UBC files in `models/` (g/cm³ contrast, on the mesh)."]
     if "sections" in written and not _failed(written["sections"]):
         lines += ["", "Figures: `sections.png` (every model on the same sections and colour scale"
                       + (", true model first" if comp.true is not None else "") + "), `data_<method>.png`."]
@@ -302,7 +302,7 @@ def write_report(comp: Comparison, out_dir: PathLike, *, figures: bool = True) -
     """Write the tables (Markdown, CSV, JSON), the models and the figures of a comparison.
 
     Files: ``comparison.csv``, ``comparison.json``, ``models.npz``, ``models/<method>.mod``
-    (UBC, and ``true.mod`` when the truth is known), ``sections.png`` and
+    (UBC, g/cm³ contrast, and ``true.mod`` when the truth is known), ``sections.png`` and
     ``data_<method>.png`` (with ``figures``), and last ``comparison.md``, which lists any
     output that could not be written.
 

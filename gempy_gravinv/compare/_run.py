@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .._constants import check_density_units
 from .._mesh import PrismMesh, as_prism_mesh
+from .._plausible import implausible_model
 from .._survey import Survey
 from .._validation import check_choice
 
@@ -319,12 +321,15 @@ def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = 
     mesh = as_prism_mesh(mesh)
     if mesh.source is None or mesh.shape is None:
         raise ValueError("the comparison needs a tensor mesh built from discretize (PrismMesh.from_discretize)")
+    if isinstance(methods, str):  # one method by name, not its characters
+        methods = [methods]
     for key in methods:
         check_choice(key, METHODS, name="method")
     if true is not None:
         true = np.asarray(true, float)
         if true.shape != (mesh.n_cells,):
             raise ValueError(f"true has shape {true.shape}, the mesh has {mesh.n_cells} cells")
+        check_density_units(true, name="the true model", hint="(run_comparison takes kg/m³ contrasts)")
     say = log or (lambda s: None)
     notes = list(notes)
     dev = device_description(device)
@@ -362,6 +367,8 @@ def run_comparison(survey: Survey, mesh, *, true=None, methods: Sequence[str] = 
                                                       dict(simpeg_options or {}), device)
             wall = time.perf_counter() - t0
             info["cpu_time_s"] = time.process_time() - c0
+        if (why := implausible_model(model)) is not None:  # the method's own run has logged it
+            notes.append(f"{LABELS[key]}: {why}.")
         met = evaluate(model=model, true=true, pred=pred, survey=survey, mesh=mesh, wall_time=wall,
                        peak_memory=mem.increase, device=dev)
         runs[key] = MethodRun(key, model, pred, wall, mem.increase, dev, hist, met, info)

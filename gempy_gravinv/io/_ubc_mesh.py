@@ -20,12 +20,20 @@ import logging
 import math
 import re
 import tempfile
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from .._constants import MAX_GCC, check_density_units, check_gcc_density, gcc_to_kgm3
+from .._constants import (
+    MAX_CONTRAST_KGM3,
+    MAX_GCC,
+    DensityUnitsWarning,
+    check_density_units,
+    check_gcc_density,
+    gcc_to_kgm3,
+)
 from ._common import PathLike, as_path, data_lines, parse_floats
 
 logger = logging.getLogger(__name__)
@@ -265,14 +273,15 @@ def model_to_contrast_kgm3(model_gcc, reference_gcc: float = 0.0, *, name: str =
     Raises
     ------
     ValueError
-        ``reference_gcc`` is NaN or inf or beyond 100 g/cm³; the model holds inf, or
-        values beyond ±100 g/cm³ (a model in kg/m³).
+        ``reference_gcc`` is NaN or inf or beyond :data:`~gempy_gravinv._constants.MAX_GCC`
+        (25 g/cm³); the model holds inf, or values beyond ±25 g/cm³ (a model in kg/m³).
 
     Warns
     -----
     gempy_gravinv._constants.DensityUnitsWarning
-        The contrast looks like absolute densities (every non-zero value >= 1000 kg/m³:
-        a reference density is missing).
+        The contrast reaches beyond any rock's (±5 g/cm³: a model in kg/m³ read as g/cm³),
+        or looks like absolute densities (every non-zero value >= 1000 kg/m³: a reference
+        density is missing).
     """
     if not math.isfinite(float(reference_gcc)):
         raise ValueError(f"reference density must be finite (g/cm³), got {reference_gcc}")
@@ -282,7 +291,12 @@ def model_to_contrast_kgm3(model_gcc, reference_gcc: float = 0.0, *, name: str =
     out = gcc_to_kgm3(m - float(reference_gcc))
     fin = out[np.isfinite(out)]
     # units are known here (g/cm³ in): only the absolute-density check applies, not the "too small" one
-    if fin.size and float(np.abs(fin).max()) >= 10.0:
+    if fin.size and float(np.abs(fin).max()) > MAX_CONTRAST_KGM3:
+        warnings.warn(f"{name} minus the reference density {float(reference_gcc):g} g/cm³ reaches "
+                      f"{float(np.abs(fin).max()) / 1000:.4g} g/cm³ in magnitude, beyond any rock's density contrast "
+                      f"(±{MAX_CONTRAST_KGM3 / 1000:g} g/cm³): is the model in kg/m³? UBC density models are in g/cm³ "
+                      "(divide by 1000)", DensityUnitsWarning, stacklevel=2)
+    elif fin.size and float(np.abs(fin).max()) >= 10.0:
         check_density_units(fin, name=f"{name} minus the reference density {float(reference_gcc):g} g/cm³",
                             max_abs=gcc_to_kgm3(2 * MAX_GCC),
                             hint="Give the reference density the model is relative to (forward: "

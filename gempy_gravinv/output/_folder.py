@@ -3,9 +3,10 @@
 :func:`prepare_run_folder` is what every command that writes a folder calls before any
 work: it refuses an existing file, an unwritable place and a non-empty folder (unless the
 run overwrites or resumes), takes a lock file so that two runs cannot write into the same
-folder, and with ``overwrite`` removes only the files this program writes there (the
-glob patterns below), never anything else. :func:`check_name` guards the file-name stems
-that go into paths.
+folder, and with ``overwrite`` sets aside only the files this program writes there (the
+glob patterns below), never anything else: they are removed when the run ends well and
+put back when it fails before writing its own, so a run that fails never costs the
+earlier one's results. :func:`check_name` guards the file-name stems that go into paths.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 #: the lock file of a folder in use (holds the PID and host of the run)
 LOCK_NAME = ".gempy_gravinv.lock"
+#: where ``overwrite`` sets an earlier run's files aside until this run ends
+ASIDE_NAME = ".gempy_gravinv.previous"
 
 #: what an inversion writes into its folder (glob patterns relative to the folder)
 INVERSION_FILES = (
@@ -56,7 +59,9 @@ class RunFolder:
     """An output folder held by this run (from :func:`prepare_run_folder`).
 
     A context manager: leaving it (or :meth:`release`) removes the lock file, and the
-    folder itself when this run created it and left it empty.
+    folder itself when this run created it and left it empty. The files ``overwrite``
+    set aside are removed when the run ended well (leaving without an exception,
+    ``release(ok=True)``) and put back when it failed.
 
     Attributes
     ----------
@@ -65,13 +70,14 @@ class RunFolder:
     created : bool
         This run created the folder.
     removed : list of str
-        Files removed by ``overwrite`` (relative to the folder).
+        Files of an earlier run that ``overwrite`` set aside (relative to the folder).
     """
 
     def __init__(self, path: Path, created: bool) -> None:
         self.path = path
         self.created = created
         self.removed: list[str] = []
+        self.written: tuple[str, ...] = ()
         self._lock: Path | None = None
 
     @property
@@ -104,8 +110,25 @@ class RunFolder:
             self._lock = lock
             return
 
-    def release(self) -> None:
-        """Remove the lock (if still ours) and the folder if this run created it and left it empty."""
+    @property
+    def aside_path(self) -> Path:
+        """Where ``overwrite`` keeps the earlier run's files until this run ends."""
+        return self.path / ASIDE_NAME
+
+    def release(self, ok: bool = True) -> None:
+        """End this run's hold on the folder.
+
+        Parameters
+        ----------
+        ok : bool
+            The run ended well: the earlier run's files set aside by ``overwrite`` are
+            removed. Otherwise they are put back where this run wrote none of its own
+            files; where it did, both are kept (the earlier ones under
+            :data:`ASIDE_NAME`) and a warning says so. Then the lock is removed (if still
+            ours), and the folder if this run created it and left it empty.
+        """
+        if self.removed and self.aside_path.is_dir():
+            _settle_aside(self, ok)
         lock, self._lock = self._lock, None
         if lock is not None:
             try:
@@ -122,8 +145,29 @@ class RunFolder:
     def __enter__(self) -> RunFolder:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.release()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.release(ok=exc_type is None)
+
+
+def _settle_aside(folder: RunFolder, ok: bool) -> None:
+    """Remove (``ok``) or put back the earlier run's files ``overwrite`` set aside."""
+    import shutil
+
+    aside = folder.aside_path
+    if ok:
+        shutil.rmtree(aside, ignore_errors=True)
+        logger.info("--overwrite: removed %d file(s) of an earlier run in %s", len(folder.removed), folder.path)
+        return
+    if _matches(folder.path, folder.written):  # this run wrote files of its own: keep both
+        logger.warning("this run failed after writing files into %s; the %d file(s) of the earlier run it was to "
+                       "replace are kept in %s", folder.path, len(folder.removed), aside)
+        return
+    for rel in folder.removed:
+        src, dst = aside / rel, folder.path / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+    shutil.rmtree(aside, ignore_errors=True)
+    logger.info("this run failed: the %d file(s) of the earlier run in %s are back", len(folder.removed), folder.path)
 
 
 def _read_lock(lock: Path) -> tuple[int | None, str]:
@@ -170,7 +214,7 @@ def _matches(folder: Path, patterns: Iterable[str]) -> list[Path]:
 
 
 def _entries(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_NAME)
+    return sorted(p.name for p in folder.iterdir() if p.name not in (LOCK_NAME, ASIDE_NAME))
 
 
 def prepare_run_folder(path, *, written: Iterable[str] = INVERSION_FILES, overwrite: bool = False,
@@ -181,8 +225,9 @@ def prepare_run_folder(path, *, written: Iterable[str] = INVERSION_FILES, overwr
     must be writable; a lock file (created with ``O_EXCL``, holding the PID) refuses a
     second run on the same folder (a lock whose process is gone is taken over); a folder
     holding anything is refused unless ``resume`` (continue a run there) or ``overwrite``
-    (remove the files matching ``written`` first: only what this program writes, never
-    other files).
+    (set the files matching ``written`` aside first: only what this program writes,
+    never other files; they are removed when the run ends well and put back when it
+    fails, :meth:`RunFolder.release`).
 
     Parameters
     ----------
@@ -192,7 +237,7 @@ def prepare_run_folder(path, *, written: Iterable[str] = INVERSION_FILES, overwr
         Glob patterns (relative to the folder) of the files this command writes, e.g.
         :data:`INVERSION_FILES`.
     overwrite : bool
-        Remove those files first.
+        Set those files aside first.
     resume : bool
         Accept a non-empty folder as it is (a run continues there).
 
@@ -228,12 +273,16 @@ def prepare_run_folder(path, *, written: Iterable[str] = INVERSION_FILES, overwr
     if not os.access(p, os.W_OK | os.X_OK):
         raise ValueError(f"output folder {p} is not writable")
     folder = RunFolder(p, created)
+    folder.written = tuple(written)
     folder._acquire()
     try:
         _probe(p)
         entries = _entries(p)
+        if (p / ASIDE_NAME).exists():
+            raise ValueError(f"output folder {p} holds {ASIDE_NAME}, the files of an earlier run that a failed "
+                             "--overwrite kept: move what you need out of it and delete it, or choose another folder")
         if entries and overwrite:
-            folder.removed = _remove(p, written)
+            folder.removed = _set_aside(folder, written)
             entries = _entries(p)
             if entries:
                 logger.info("--overwrite kept %d entr%s this program did not write in %s: %s", len(entries),
@@ -246,7 +295,7 @@ def prepare_run_folder(path, *, written: Iterable[str] = INVERSION_FILES, overwr
                              f"{', '.join(entries[:4])}{', ...' if len(entries) > 4 else ''}); {hint}, "
                              "or choose another folder")
     except BaseException:
-        folder.release()
+        folder.release(ok=False)
         raise
     return folder
 
@@ -263,22 +312,26 @@ def _probe(folder: Path) -> None:
                          ) from None
 
 
-def _remove(folder: Path, written: Iterable[str]) -> list[str]:
-    """Remove the files matching ``written`` (and folders they leave empty); their relative paths."""
-    removed = []
+def _set_aside(folder: RunFolder, written: Iterable[str]) -> list[str]:
+    """Move the files matching ``written`` under :attr:`RunFolder.aside_path`; their relative paths.
+
+    Folders they leave empty are removed.
+    """
+    root, aside = folder.path, folder.aside_path
+    moved = []
     parents = set()
-    for f in _matches(folder, written):
+    for f in _matches(root, written):
+        rel = f.relative_to(root)
         try:
-            f.unlink()
+            (aside / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, aside / rel)
         except OSError as exc:
-            raise ValueError(f"--overwrite: cannot remove {f} ({exc.strerror})") from None
-        removed.append(str(f.relative_to(folder)))
-        parents.update(q for q in f.parents if q != folder and folder in q.parents)
+            raise ValueError(f"--overwrite: cannot move {f} aside ({exc.strerror})") from None
+        moved.append(str(rel))
+        parents.update(q for q in f.parents if q != root and root in q.parents)
     for d in sorted(parents, key=lambda q: len(q.parts), reverse=True):
         try:
             d.rmdir()
         except OSError:
             pass
-    if removed:
-        logger.info("--overwrite: removed %d file(s) of an earlier run in %s", len(removed), folder)
-    return removed
+    return moved

@@ -30,6 +30,7 @@ import numpy as np
 
 from .._constants import gcc_to_kgm3, gz_from_upward, kgm3_to_gcc
 from .._mesh import PrismMesh, active_mask
+from .._plausible import implausible_model
 from .._survey import Survey
 from .._validation import check_choice
 
@@ -280,6 +281,8 @@ def run_inversion(survey: Survey, mesh, kind: str = "l2", *, reference=None, bou
         if x is None:
             return np.full(n_active, default, dtype=float)
         a = np.asarray(x, dtype=float)
+        if np.isnan(a).any():
+            raise ValueError(f"{name} holds NaN: give numbers, kg/m³ (±inf for no bound)")
         if a.ndim == 0:
             return np.full(n_active, float(a))
         if a.shape != (n_active,):
@@ -358,7 +361,10 @@ def run_inversion(survey: Survey, mesh, kind: str = "l2", *, reference=None, bou
         logger.warning("SimPEG %s ended at χ²/N %.3g, far above its target %g: check the data's unit (mGal), "
                        "sign (g_z positive down), σ, and that the bounds are in kg/m³ (not g/cm³) and hold the "
                        "contrasts", kind, chi2, chifact)
-    return InversionResult(model=gcc_to_kgm3(np.asarray(m_rec, dtype=float)), gz_pred=gz_pred,
+    model = gcc_to_kgm3(np.asarray(m_rec, dtype=float))
+    if (why := implausible_model(model)) is not None:
+        logger.warning("SimPEG %s: %s", kind, why)
+    return InversionResult(model=model, gz_pred=gz_pred,
                            history=list(record.history), wall_time=wall, setup_time=setup, kind=kind,
                            engine=engine, chi2=chi2, mesh=dmesh, active_cells=mask,
                            model_simpeg=np.asarray(m_rec, dtype=float).copy(),
