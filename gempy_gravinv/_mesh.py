@@ -446,7 +446,7 @@ class PrismMesh:
                 out.append(i)
         return np.asarray(out, dtype=int)
 
-    def check_stations(self, locations, *, outside: str = "error",
+    def check_stations(self, locations, *, outside: str = "error", inside: str = "error",
                        far_factor: float = FAR_STATION_FACTOR, allow: str | None = None) -> None:
         """Check where stations lie relative to the cells.
 
@@ -459,6 +459,10 @@ class PrismMesh:
             times its horizontal extent, gets: a ``ValueError`` (default) or a warning.
             Both are legal geometry but are usually a sign convention (depth instead of
             elevation) or coordinate system (degrees, another CRS, local vs UTM) mistake.
+        inside : {"error", "warn"}
+            What a station strictly inside an active cell gets: a ``ValueError`` (default:
+            an inversion's stations lie above its cells) or a warning (borehole gravity:
+            the prism formulas hold inside a cell too, as SimPEG allows).
         far_factor : float
             Distance, in horizontal extents of the mesh, beyond which a station is "far".
         allow : str or None
@@ -468,13 +472,18 @@ class PrismMesh:
         Raises
         ------
         ValueError
-            A station strictly inside a cell (always), or, with ``outside="error"``, below
-            the mesh or far from it.
+            With ``inside="error"``, a station strictly inside a cell; with
+            ``outside="error"``, one below the mesh or far from it.
         """
         check_choice(outside, ("error", "warn"), name="outside")
+        check_choice(inside, ("error", "warn"), name="inside")
         loc = np.asarray(locations, float)
         bad = self.stations_inside(loc)
-        if bad.size:
+        if bad.size and inside == "warn":
+            warnings.warn(f"{bad.size} station(s) lie inside active cells (first: station {int(bad[0])} at "
+                          f"{loc[bad[0]].tolist()} m): borehole data, or stations meant above the ground?",
+                          UserWarning, stacklevel=3)
+        elif bad.size:
             raise ValueError(
                 f"{bad.size} station(s) lie inside mesh cells (first: station {int(bad[0])} at "
                 f"{loc[bad[0]].tolist()} m). Stations must be outside or on the faces of active cells: "

@@ -246,6 +246,24 @@ def test_forward_into_a_missing_folder_is_refused_before_the_computation(ubc_cas
     assert "does not exist" in err and "Errno" not in err and not out.parent.exists()
 
 
+def test_forward_never_writes_over_its_inputs_and_replaces_its_output_only_when_told(ubc_case, capsys):
+    d = ubc_case["dir"]
+    args = ["forward", str(d / "mesh.msh"), str(d / "model.den"), str(d / "stations.csv"), "--device", "cpu",
+            "--reference-density", "2.67"]
+    before = {n: (d / n).read_bytes() for n in ("mesh.msh", "model.den", "stations.csv")}
+    for name, role in (("stations.csv", "STATIONS"), ("model.den", "MODEL")):
+        assert main([*args, "-o", str(d / name), "--overwrite"]) == 2
+        assert f"is the {role} file this command reads" in capsys.readouterr().err
+    assert {n: (d / n).read_bytes() for n in before} == before
+    out = d / "g.csv"
+    assert main([*args, "-o", str(out)]) == 0
+    first = out.read_bytes()
+    out.write_text("older predictions")
+    assert main([*args, "-o", str(out)]) == 2
+    assert "exists: pass --overwrite" in capsys.readouterr().err and out.read_text() == "older predictions"
+    assert main([*args, "-o", str(out), "--overwrite"]) == 0 and out.read_bytes() == first
+
+
 @pytest.mark.parametrize("argv, option, bad", [
     (["reproduce-paper", "--seed", "-1"], "--seed", "-1"),
     (["reproduce-paper", "--threads", "0"], "--threads", "0"),

@@ -163,6 +163,20 @@ def test_damaged_checkpoint_is_named_with_how_to_start_fresh(case, files, tmp_pa
         p.write_bytes(data)
         with pytest.raises(ValueError, match=rf"{name}.*damaged.*delete it.*without resume"):
             invert_inr(case.survey, case.mesh, cfg, checkpoint=p, resume=True)
+    # bytes changed inside a tensor's record: torch would load them; the record's checksum names the damage
+    import zipfile
+
+    with zipfile.ZipFile(good) as z:
+        rec = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    start = rec.header_offset + 30 + len(rec.filename.encode()) + int.from_bytes(
+        raw[rec.header_offset + 28: rec.header_offset + 30], "little")  # the local header's extra field
+    flipped = bytearray(raw)
+    for i in range(start + rec.file_size // 2, start + rec.file_size // 2 + 8):
+        flipped[i] ^= 0xFF
+    p = tmp_path / "flipped.pt"
+    p.write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match=rf"flipped.pt is damaged \(its record .*{rec.filename.split('/')[-1]} fails"):
+        invert_inr(case.survey, case.mesh, cfg, checkpoint=p, resume=True)
     # through the CLI: one line naming the file, exit status 2
     out = tmp_path / "run"
     (out / "checkpoint").mkdir(parents=True)

@@ -298,6 +298,14 @@ def test_ubc_mesh_model_errors(tmp_path):
     g.write_text("x,y,z,gz\n1,2,3,4\n")
     with pytest.raises(ValueError, match="not a UBC mesh"):
         gio.read_ubc_mesh(g)
+    g.write_text("8 7 5\n-100 -87.5\n8*25\n7*25\n5*25\n")  # an origin without its z
+    with pytest.raises(ValueError, match="line 2: the origin needs 3 values .* got 2"):
+        gio.read_ubc_mesh(g)
+    g.write_text("8 7 5\n-100 -87.5 0\n8*25\n7*25\n5*25\n1 2 3\n")  # a line too many: not silently dropped
+    with pytest.raises(ValueError, match="line 6: unexpected data after the cell widths in z"):
+        gio.read_ubc_mesh(g)
+    g.write_text("! a comment\n8 7 5\n-100 -87.5 0\n8*25\n7*25\n5*25\n\n")
+    assert gio.read_ubc_mesh(g).shape_cells == (8, 7, 5)
     g.write_text("3 2 2\n0 0 0\n10 10 10\n5 5\n")
     with pytest.raises(ValueError, match="3-D UBC mesh"):
         gio.read_ubc_mesh(g)

@@ -194,11 +194,19 @@ def test_drop_in_constructor_options(case):
         Simulation3DIntegral(mesh, survey=survey, store_sensitivities="cloud")
     with pytest.raises(TypeError, match="discretize"):
         Simulation3DIntegral(np.zeros(3), survey=survey)
-    # a station inside an active cell is an early, clear error
-    inside = _survey(mesh.cell_centers[np.flatnonzero(active)[:1]])
-    sim = Simulation3DIntegral(mesh, survey=inside, active_cells=active, rhoMap=maps.IdentityMap(nP=nC))
-    with pytest.raises(ValueError, match="inside mesh cells"):
-        sim.dpred(np.zeros(nC))
+    # a station inside an active cell (borehole data): warned about, and computed as SimPEG computes it
+    loc = mesh.cell_centers[np.flatnonzero(active)[:2]] + [[0.3, -0.2, 0.1], [0.0, 0.0, 0.0]]
+    rx = gravity.receivers.Point(loc, components=["gz", "gzz", "gxy"])
+    inside = gravity.survey.Survey(gravity.sources.SourceField([rx]))
+    m = np.random.default_rng(1).normal(0.0, 0.2, nC)
+    sim = Simulation3DIntegral(mesh, survey=inside, active_cells=active, rhoMap=maps.IdentityMap(nP=nC),
+                               sensitivity_dtype=np.float64)
+    ref = gravity.simulation.Simulation3DIntegral(mesh, survey=inside, active_cells=active,
+                                                  rhoMap=maps.IdentityMap(nP=nC), engine="choclo",
+                                                  sensitivity_dtype=np.float64)
+    with pytest.warns(UserWarning, match="2 station.s. lie inside active cells"):
+        d = sim.dpred(m)
+    np.testing.assert_allclose(d, ref.dpred(m), rtol=1e-9, atol=1e-12 * np.abs(ref.dpred(m)).max())
 
 
 def test_rho_without_map_and_survey_reset(case):

@@ -44,6 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("stations", metavar="STATIONS", help="stations: CSV or UBC-GIF GRAV3D file")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output CSV of predicted gz (mGal, positive down)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (never an input file)")
     p.add_argument("--device", default="auto", help="torch device: auto (CUDA if present), cpu, cuda")
     p.add_argument("--store", default="auto", choices=["auto", "dense", "matrix_free"],
                    help="keep the sensitivity matrix (dense) or recompute it in chunks")
@@ -151,6 +152,12 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"-o {out_path}: folder {parent} does not exist")
     if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"-o {out_path}: folder {parent} is not writable")
+    if out_path.exists():
+        for role, given in (("MESH", args.mesh), ("MODEL", args.model), ("STATIONS", args.stations)):
+            if Path(given).exists() and os.path.samefile(out_path, given):
+                raise ValueError(f"-o {out_path} is the {role} file this command reads: give another file name")
+        if not args.overwrite:
+            raise ValueError(f"-o {out_path} exists: pass --overwrite to replace it, or give another file name")
     mesh = gio.read_ubc_mesh(args.mesh)
     model = gio.read_ubc_model(args.model, mesh)
     survey = expand_components(gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs),

@@ -115,6 +115,9 @@ def read_checkpoint(ckpt: Path, device) -> dict:
         file); or it is of another format version. The message names the file and says
         how to start fresh.
     """
+    bad = _bad_record(ckpt)
+    if bad is not None:
+        raise ValueError(f"checkpoint {ckpt} is damaged (its record {bad} fails its checksum); {_FRESH}")
     try:
         ck = torch.load(ckpt, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -135,6 +138,23 @@ def read_checkpoint(ckpt: Path, device) -> dict:
         raise ValueError(f"checkpoint {ckpt} is of format version {ck.get('version')!r}, this version reads "
                          f"{FORMAT_VERSION}; {_FRESH}")
     return ck
+
+
+def _bad_record(ckpt: Path) -> str | None:
+    """The first record of a zip-format checkpoint whose CRC-32 fails (bytes changed on disk), else None.
+
+    torch's loader does not check the records' checksums; a file that is not a readable
+    zip archive is left to it (it names that damage itself).
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(ckpt) as z:
+            return z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return None
+    except Exception as exc:  # a record that cannot even be read back (e.g. a broken header)
+        return f"? ({_short(exc)})"
 
 
 def _short(exc: BaseException) -> str:
@@ -169,8 +189,9 @@ def load_checkpoint(ckpt: Path, cfg: INRConfig, key: str, device, fld: torch.nn.
         Damaged or refused file (:func:`read_checkpoint`), other settings, other data.
     """
     ck = read_checkpoint(ckpt, device)
-    if _saved_settings(ck.get("config_key")) != resume_key(cfg):
-        raise ValueError(f"checkpoint {ckpt} was written with other settings; {_FRESH}")
+    saved, now = _saved_settings(ck.get("config_key")), resume_key(cfg)
+    if saved != now:
+        raise ValueError(f"checkpoint {ckpt} was written with other settings ({_changed(saved, now)}); {_FRESH}")
     if ck.get("data_key") != key:
         raise ValueError(f"checkpoint {ckpt} was written for other data (stations, components, data, std "
                          f"or mesh); {_FRESH}")
@@ -180,6 +201,15 @@ def load_checkpoint(ckpt: Path, cfg: INRConfig, key: str, device, fld: torch.nn.
         raise ValueError(f"checkpoint {ckpt} does not fit this density backend ({_short(exc)}); {_FRESH}") from None
     logger.info("resuming from %s (step %s)", ckpt, ck.get("step", 0))
     return ck
+
+
+def _changed(saved, now: dict, most: int = 4) -> str:
+    """The settings that differ, ``name: saved -> now``, at most ``most`` of them."""
+    if not isinstance(saved, dict):
+        return "its settings are unreadable"
+    keys = sorted(k for k in set(saved) | set(now) if saved.get(k, "<unset>") != now.get(k, "<unset>"))
+    parts = [f"{k}: {saved.get(k, '<unset>')!r} -> {now.get(k, '<unset>')!r}" for k in keys[:most]]
+    return ", ".join(parts) + (f", and {len(keys) - most} more" if len(keys) > most else "")
 
 
 def plain_values(v):

@@ -288,6 +288,9 @@ class INRConfig(Presets):
     ---
     seed : int
         Seeds the network (member k uses ``seed + k``) and the mini-batch generator.
+        Ensembles of ``n`` members with seeds less than ``n`` apart share members (seed 0
+        and seed 1 share ``n - 1``): space the seeds of ensembles compared with each
+        other by at least ``n_members``.
     n_members : int
         Ensemble size: mean and standard deviation per cell.
     device : str

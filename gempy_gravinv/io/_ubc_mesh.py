@@ -59,6 +59,14 @@ def _check_mesh_numbers(p: Path, lines: list[tuple[int, str]], octree: bool) -> 
     spec = [(1, "origin", False), (2, "smallest cell sizes", True)] if octree else [
         (1, "origin", False), (2, "cell widths in x", True), (3, "cell widths in y", True),
         (4, "cell widths in z", True)]
+    ln, line = lines[1]
+    if len(line.split()) != 3:
+        raise ValueError(f"{p}, line {ln}: the origin needs 3 values (x, y, z of the top south-west corner, m), "
+                         f"got {len(line.split())}: {line.strip()!r}")
+    if not octree and len(lines) > 5:
+        ln, line = lines[5]
+        raise ValueError(f"{p}, line {ln}: unexpected data after the cell widths in z ({line.strip()[:40]!r}): "
+                         "a tensor mesh file has 5 lines (cells, origin, widths in x, y, z)")
     for k, what, positive in spec:
         ln, line = lines[k]
         for tok in line.split():

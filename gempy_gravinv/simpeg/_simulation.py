@@ -307,6 +307,8 @@ class Simulation3DIntegral(BaseSimulation):
             if self.survey is None:
                 raise AttributeError("the simulation has no survey: set simulation.survey first")
             prisms = PrismMesh.from_discretize(self.mesh, active_cells=self.active_cells)
+            # as SimPEG: receivers anywhere (inside cells too: borehole data), odd places warned about
+            prisms.check_stations(self.survey.receiver_locations, outside="warn", inside="warn")
             # "ram"/"disk" on the host store G as a NumPy array here; on a GPU the operators keep it
             store = "dense" if not self._forward_only and not self._host else "matrix_free"
             self._ops = {}
@@ -314,7 +316,7 @@ class Simulation3DIntegral(BaseSimulation):
                 op = GravityOperator(prisms, Survey(loc), device=self.device, dtype=self._torch_dtype,
                                      store=store, method=self.method, kernel=self.kernel,
                                      quadrature=self.quadrature, memory_budget=self.memory_budget,
-                                     compile=self.compile, component=comp, check_stations="warn")
+                                     compile=self.compile, component=comp, check_stations=False)
                 self._ops[comp] = (rows, op)
         return self._ops
 
