@@ -271,6 +271,9 @@ def test_a_failed_overwrite_puts_the_earlier_run_back(files, tmp_path, monkeypat
     assert kept == before
     assert main(_invert_args(files, out, "--overwrite")) == 2  # the kept files are not overwritten silently
     assert ASIDE_NAME in capsys.readouterr().err.strip().splitlines()[-1]
+    assert main(_invert_args(files, out, "--resume")) == 0  # the interrupted run resumes beside them
+    assert {p.relative_to(out / ASIDE_NAME): p.read_bytes() for p in (out / ASIDE_NAME).rglob("*")
+            if p.is_file()} == before
     assert not (out / LOCK_NAME).exists()
 
 

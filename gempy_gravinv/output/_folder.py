@@ -279,8 +279,11 @@ def prepare_run_folder(path, *, written: Iterable[str] = INVERSION_FILES, overwr
         _probe(p)
         entries = _entries(p)
         if (p / ASIDE_NAME).exists():
-            raise ValueError(f"output folder {p} holds {ASIDE_NAME}, the files of an earlier run that a failed "
-                             "--overwrite kept: move what you need out of it and delete it, or choose another folder")
+            kept = (f"output folder {p} holds {ASIDE_NAME}, the files of an earlier run that a failed --overwrite "
+                    "kept")
+            if overwrite:  # a second set of files would mix with them
+                raise ValueError(f"{kept}: move what you need out of it and delete it, or choose another folder")
+            logger.warning("%s; they stay there until you move or delete them", kept)
         if entries and overwrite:
             folder.removed = _set_aside(folder, written)
             entries = _entries(p)
