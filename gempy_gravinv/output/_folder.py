@@ -164,8 +164,13 @@ def _settle_aside(folder: RunFolder, ok: bool) -> None:
         return
     for rel in folder.removed:
         src, dst = aside / rel, folder.path / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dst)
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+        except OSError as exc:
+            logger.warning("could not put %s back (%s): the earlier run's files are kept in %s", rel, exc.strerror,
+                           aside)
+            return
     shutil.rmtree(aside, ignore_errors=True)
     logger.info("this run failed: the %d file(s) of the earlier run in %s are back", len(folder.removed), folder.path)
 
@@ -285,7 +290,7 @@ def prepare_run_folder(path, *, written: Iterable[str] = INVERSION_FILES, overwr
                 raise ValueError(f"{kept}: move what you need out of it and delete it, or choose another folder")
             logger.warning("%s; they stay there until you move or delete them", kept)
         if entries and overwrite:
-            folder.removed = _set_aside(folder, written)
+            _set_aside(folder, written)
             entries = _entries(p)
             if entries:
                 logger.info("--overwrite kept %d entr%s this program did not write in %s: %s", len(entries),
@@ -315,13 +320,14 @@ def _probe(folder: Path) -> None:
                          ) from None
 
 
-def _set_aside(folder: RunFolder, written: Iterable[str]) -> list[str]:
-    """Move the files matching ``written`` under :attr:`RunFolder.aside_path`; their relative paths.
+def _set_aside(folder: RunFolder, written: Iterable[str]) -> None:
+    """Move the files matching ``written`` under :attr:`RunFolder.aside_path`.
 
-    Folders they leave empty are removed.
+    Each moved file's relative path goes into ``folder.removed`` as it is moved (so a
+    failure part-way puts back what had moved); folders they leave empty are removed.
     """
     root, aside = folder.path, folder.aside_path
-    moved = []
+    moved = folder.removed
     parents = set()
     for f in _matches(root, written):
         rel = f.relative_to(root)
@@ -337,4 +343,3 @@ def _set_aside(folder: RunFolder, written: Iterable[str]) -> list[str]:
             d.rmdir()
         except OSError:
             pass
-    return moved
