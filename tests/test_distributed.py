@@ -120,7 +120,8 @@ def _rank_job(tmp: str) -> dict:
         out[name + "_timings"] = {k: res.timings[k] for k in ("world_size", "rank_stations")}
         out[name + "_run"] = (res.stop_reason, res.timings["steps"], res.best_step)
     out["inr50_chi2"] = invert_inr(survey, mesh, _cfg()).history["chi2"]
-    out["tilted_regional"] = invert_inr(_tilted(survey), mesh, _cfg(**RUNS["auto"])).regional_selection
+    tilted = invert_inr(_tilted(survey), mesh, _cfg(**RUNS["auto"]))
+    out["tilted_regional"], out["tilted"] = tilted.regional_selection, tilted.model
     from gempy_gravinv.inversion import _problem
 
     # too little memory to hold the design (each rank's share 250 kB): streamed from each rank's own operator
@@ -250,14 +251,15 @@ def test_a_setup_streamed_on_two_ranks_equals_one_process_in_memory(two_ranks):
         assert _relerr(res["auto_streamed"], one.model) < LATTICE_RTOL, _relerr(res["auto_streamed"], one.model)
 
 
-def test_a_regional_chosen_on_one_process_is_said_and_dropped_on_two_ranks(two_ranks):
+def test_the_regional_one_process_chooses_is_chosen_and_fitted_on_two_ranks(two_ranks):
     (r0, r1), _ = two_ranks
     mesh, survey, _ = _case()
     one = invert_inr(_tilted(survey), mesh, _cfg(**RUNS["auto"]))
     assert one.regional_selection["kind"] == "plane"
     for r in (r0, r1):
-        assert r["tilted_regional"]["kind"] == "none"
-        assert "several ranks" in r["tilted_regional"]["rule"] and "regional 'plane'" in r["tilted_regional"]["rule"]
+        assert r["tilted_regional"]["kind"] == "plane"
+        assert r["tilted_regional"]["rule"] == one.regional_selection["rule"]
+        assert _relerr(r["tilted"], one.model) < LATTICE_RTOL
 
 
 def test_field_evaluated_on_a_shard_of_the_cells_equals_one_process(two_ranks):

@@ -19,10 +19,14 @@ from ._group import (
     all_reduce_sum,
     any_rank,
     barrier,
+    check_same_on_ranks,
     env_info,
+    fingerprint,
     gather_blocks,
     init_distributed,
     is_main,
+    launched_processes,
+    main_rank_logging,
     rank,
     rank_device,
     run_on_all,
@@ -34,7 +38,7 @@ from ._plan import RankMemoryPlan, check_rank_memory, estimate_rank_memory
 from ._sharded import ShardedGravityOperator
 
 __all__ = ["DistEnv", "RankMemoryPlan", "ShardedGravityOperator", "all_gather_objects", "all_reduce_gradients",
-           "all_reduce_sum",
-           "any_rank", "barrier", "check_rank_memory", "env_info", "estimate_rank_memory", "gather_blocks",
-           "init_distributed",
-           "is_main", "rank", "rank_device", "run_on_all", "shutdown_distributed", "split_counts", "world_size"]
+           "all_reduce_sum", "any_rank", "barrier", "check_rank_memory", "check_same_on_ranks", "env_info",
+           "estimate_rank_memory", "fingerprint", "gather_blocks", "init_distributed", "is_main", "launched_processes",
+           "main_rank_logging", "rank",
+           "rank_device", "run_on_all", "shutdown_distributed", "split_counts", "world_size"]

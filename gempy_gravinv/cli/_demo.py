@@ -45,7 +45,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; returns 0."""
+    """Run the demo; returns 0, or 1 where the model NetCDF, UBC model or data CSV could not be written."""
+    import sys
     import time
 
     from gempy_gravinv.cases.synthetic import dipping_block
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from gempy_gravinv.output import INVERSION_FILES, save_inversion
 
     from ._common import check_device, finish_interrupted, hold_output
+    from ._invert import count_written
 
     if args.members < 1:
         raise ValueError(f"--members must be >= 1, got {args.members}")
@@ -83,5 +85,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'[anchor] ' + label:46s} {rms:>14s} {r:>7s} {chi:>8s} {note:>8s}")
     print(f"\nstopped: {res.stop_reason} (kept step {res.best_step}, {res.timings['steps']} steps); "
           f"total {time.perf_counter() - t0:.1f} s")
-    print(f"wrote {len(written)} outputs into {out}/ (metrics.json, model files, figures)")
+    said, error = count_written(written, out, "demo")
+    print(f"{said} (metrics.json, model files, figures)")
+    if error is not None:
+        print(error, file=sys.stderr, flush=True)
+        return 1
     return 0

@@ -94,44 +94,78 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the inversion; returns 0 (bad input raises ValueError/FileNotFoundError).
+    """Run the inversion; returns 0, or 1 where the model NetCDF, UBC model or data CSV could not be written.
 
-    Under ``torchrun`` (several ranks) the stations are sharded; rank 0 alone prints and
-    writes the outputs.
+    Bad input raises ValueError/FileNotFoundError. Under ``torchrun`` (several ranks) the
+    ranks join first and then read the inputs (a rank that cannot read them fails the
+    run on every rank); the stations are sharded; rank 0 alone prints and writes the
+    outputs.
     """
     from ._common import with_process_group
 
     return with_process_group(_run, args)
 
 
-def _run(args: argparse.Namespace) -> int:
-    import logging
-    from pathlib import Path
+#: The outputs without which the run is lost: where one of them fails the command exits with status 1.
+ESSENTIAL_OUTPUTS = {"netcdf": "the model NetCDF ({}_model.nc)", "ubc": "the UBC model ({}_model.den)",
+                     "data_csv": "the data CSV ({}_data.csv)"}
+
+
+def count_written(written: dict, out, command: str, name: str = "inr") -> tuple[str, str | None]:
+    """What ``save_inversion`` wrote, said in words, and the error line where an essential output failed.
+
+    Parameters
+    ----------
+    written : dict
+        ``{kind: path or "failed: <reason>"}`` (:func:`gempy_gravinv.output.save_inversion`).
+    out : path-like
+        The output folder.
+    command : str
+        The sub-command, for the error line.
+    name : str
+        The file-name prefix of the model files.
+
+    Returns
+    -------
+    said : str
+        ``"wrote N outputs into OUT/"``, N counting only the outputs written, and the
+        kinds that failed.
+    error : str or None
+        ``"gempy-gravinv COMMAND: error: could not write ..."`` naming each of
+        :data:`ESSENTIAL_OUTPUTS` that failed and why; None when they were all written.
+    """
+    failed = {k: str(v)[len("failed:"):].strip() for k, v in written.items() if str(v).startswith("failed:")}
+    said = f"wrote {len(written) - len(failed)} outputs into {out}/"
+    if failed:
+        said += f" ({len(failed)} could not be written: {', '.join(failed)})"
+    lost = [f"{what.format(name)}: {failed[k]}" for k, what in ESSENTIAL_OUTPUTS.items() if k in failed]
+    return said, (f"gempy-gravinv {command}: error: could not write {'; '.join(lost)}" if lost else None)
+
+
+def _group_device(args: argparse.Namespace) -> str:
+    """The device the settings will name, which picks the process group's backend (read before the inputs)."""
+    from gempy_gravinv.inversion import INRConfig
+
+    if args.device is not None:
+        return args.device
+    if args.config:
+        return INRConfig.from_file(args.config).device
+    return INRConfig.preset(args.preset).device if args.preset else INRConfig.default().device
+
+
+def _read_inputs(args: argparse.Namespace, over: dict):
+    """The stations (with their std), the settings and the mesh of the command line: ``(survey, cfg, mesh)``."""
+    import warnings
 
     import numpy as np
 
     from gempy_gravinv import as_prism_mesh
     from gempy_gravinv import io as gio
-    from gempy_gravinv._distributed import init_distributed, is_main, run_on_all
-    from gempy_gravinv.inversion import INRConfig, InversionInterrupted, invert_inr
-    from gempy_gravinv.output import INVERSION_FILES, save_inversion
+    from gempy_gravinv._distributed import is_main
+    from gempy_gravinv.inversion import INRConfig
 
-    from ._common import EXIT_INTERRUPTED, active_cells, check_device, finish_interrupted, hold_output, prior_overrides
+    from ._common import active_cells, check_device
 
-    if args.device is not None:
-        check_device(args.device)
-    if args.config and args.preset:
-        raise ValueError("give --preset or --config, not both (a config file takes a `preset = ...` key)")
-    over = {k: v for k, v in dict(backend=args.backend, n_members=args.members, max_steps=args.max_steps,
-                                   seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
-                                   num_threads=args.threads, noise=args.noise,
-                                   bounds=None if args.bounds is None else tuple(args.bounds)).items()
-            if v is not None}
-    if args.no_progress:
-        over["progress"] = False
-    if args.start_fallback is not None:
-        over["start_fallback"] = args.start_fallback
-    over.update(prior_overrides(args))
     survey = gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs,
                                value_property=getattr(args, "value_property", None))
     if args.config:
@@ -148,17 +182,14 @@ def _run(args: argparse.Namespace) -> int:
             (".geojson", ".json")) else ""
         raise ValueError(f"{args.stations}: no gz column{hint}: the inversion needs observed data "
                          "(mGal, positive down)")
-    if args.std is not None and len(set(survey.units.tolist())) > 1:
-        import warnings
-
+    if args.std is not None and len(set(survey.units.tolist())) > 1 and is_main():
         warnings.warn(f"{args.stations} mixes mGal and Eötvös data ({', '.join(survey.component_groups())}); "
                       f"--std {args.std} applies to both: --relative-std scales each component's spread",
                       UserWarning, stacklevel=2)
     if survey.std is not None and args.std is not None:
-        import warnings
-
-        warnings.warn(f"{args.stations} has a std column; --std {args.std} mGal replaces it", UserWarning,
-                      stacklevel=2)
+        if is_main():
+            warnings.warn(f"{args.stations} has a std column; --std {args.std} mGal replaces it", UserWarning,
+                          stacklevel=2)
         survey = survey.with_data(survey.gz, float(args.std))
     if survey.std is None:
         if args.std is not None:
@@ -177,11 +208,41 @@ def _run(args: argparse.Namespace) -> int:
     dmesh = gio.read_ubc_mesh(args.mesh)
     mesh = as_prism_mesh(dmesh, active_cells=active_cells(args, dmesh, survey.locations))
     check_device(cfg.device, "device")
-    env = init_distributed(cfg.device)  # one process: nothing to do
+    return survey, cfg, mesh
+
+
+def _run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from gempy_gravinv._distributed import init_distributed, is_main, run_on_all
+    from gempy_gravinv.inversion import InversionInterrupted, invert_inr
+    from gempy_gravinv.output import INVERSION_FILES, save_inversion
+
+    from ._common import EXIT_INTERRUPTED, check_device, finish_interrupted, hold_output, prior_overrides
+
+    if args.device is not None:
+        check_device(args.device)
+    if args.config and args.preset:
+        raise ValueError("give --preset or --config, not both (a config file takes a `preset = ...` key)")
+    over = {k: v for k, v in dict(backend=args.backend, n_members=args.members, max_steps=args.max_steps,
+                                   seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
+                                   num_threads=args.threads, noise=args.noise,
+                                   bounds=None if args.bounds is None else tuple(args.bounds)).items()
+            if v is not None}
+    if args.no_progress:
+        over["progress"] = False
+    if args.start_fallback is not None:
+        over["start_fallback"] = args.start_fallback
+    over.update(prior_overrides(args))
+    # join the other ranks first (one process: nothing to do), then read the inputs: a rank that cannot read
+    # them fails the run on every rank instead of leaving the others waiting for it
+    env = init_distributed(check_device(_group_device(args), "device"))
+    survey, cfg, mesh = run_on_all(lambda: _read_inputs(args, over), "reading the inputs")
     main_rank = is_main()
     say = print if main_rank else (lambda *a, **k: None)
-    if not main_rank:
-        logging.getLogger("gempy_gravinv").setLevel(logging.WARNING)
     out = run_on_all(lambda: hold_output(args, INVERSION_FILES, resume=args.resume) if main_rank
                      else Path(args.output), "preparing the output folder")
     ranks = f" on {env.world_size} ranks" if env.world_size > 1 else ""
@@ -190,7 +251,7 @@ def _run(args: argparse.Namespace) -> int:
     from ._geology_args import finish as _geology_finish
     from ._geology_args import prepare as _geology_prepare
 
-    density = _geology_prepare(args, mesh, cfg)  # None unless --backend geology|hybrid
+    density = run_on_all(lambda: _geology_prepare(args, mesh, cfg), "preparing the backend")  # None but for GemPy
     try:
         res = invert_inr(survey, mesh, cfg, checkpoint=out / "checkpoint", resume=args.resume, density=density)
     except InversionInterrupted as exc:
@@ -199,6 +260,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     written = save_inversion(res, out, figures=not args.no_figures, name="inr")
     written.update(_geology_finish(args, res, density, out))
+    said, error = count_written(written, out, "invert")
     from gempy_gravinv._components import UNITS
 
     rms = ", ".join(f"{float(np.sqrt(np.mean((res.predicted[r] - survey.gz[r]) ** 2))):.4g} {UNITS[c]}"
@@ -206,7 +268,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"chi2/N = {res.chi2:.3f}, RMS misfit = {rms}, model in [{res.model.min():.1f}, "
           f"{res.model.max():.1f}] kg/m³, {res.timings['steps']} steps, {res.timings['train']:.1f} s "
           f"({res.stop_reason}{'; stations per rank ' + str(res.timings['rank_stations']) if ranks else ''}); "
-          f"wrote {len(written)} outputs into {out}/")
+          f"{said}")
     for what, sel in (("prior", res.prior_selection), ("regional", res.regional_selection),
                       ("noise", res.noise_estimate), ("start", res.start_selection),
                       ("coordinates", res.coordinate_selection), ("residuals", res.residual_check)):
@@ -216,4 +278,7 @@ def _run(args: argparse.Namespace) -> int:
         if "advice" in sel:
             rule = f"{sel['finding']}; --{sel['advice']['option'].replace('_', '-')} {sel['advice']['effect']}"
         print(f"{what}: {rule}")
+    if error is not None:
+        print(error, file=sys.stderr, flush=True)
+        return 1
     return 0

@@ -9,7 +9,6 @@ import copy
 import dataclasses
 import functools
 import logging
-import os
 
 import numpy as np
 import torch
@@ -20,10 +19,14 @@ from .._distributed import (
     all_gather_objects,
     all_reduce_gradients,
     all_reduce_sum,
+    check_same_on_ranks,
     env_info,
+    fingerprint,
     gather_blocks,
+    launched_processes,
     rank,
     rank_device,
+    run_on_all,
     split_counts,
     world_size,
 )
@@ -33,6 +36,7 @@ from .._operator import GravityOperator, resolve_device
 from .._survey import Survey
 from ..density import VoxelDensity, as_torch_dtype, cached_on_points, cell_points, make_density
 from ..metrics import RESIDUAL_Z, MoranI
+from ._checkpoint import data_key
 from ._config import INRConfig
 from ._depth import MeshTopDepth, depth_weight, footprint, make_depth
 from ._memory import EVAL_CHUNK
@@ -98,14 +102,15 @@ class Problem:
         if not isinstance(survey, Survey):
             raise TypeError(f"survey must be a gempy_gravinv.Survey, got {type(survey).__name__}")
         mesh = as_prism_mesh(mesh)
-        survey = _unit_std(survey, cfg)
-        if not survey.has_data or survey.std is None:
-            raise ValueError("invert_inr needs observed data with uncertainties: "
-                             "Survey(locations, gz=... mGal, std=... mGal), or noise='estimate'")
-        self.survey, self.mesh, self.cfg = survey, mesh, cfg
         self.sharded = world_size() > 1
-        _check_components(survey, cfg, self.sharded)
-        launched = _launched_processes()
+        survey = run_on_all(lambda: _checked_survey(survey, cfg, self.sharded), "checking the data")
+        if self.sharded:  # each rank read its own copy of the inputs: they must be the same
+            check_same_on_ranks(dict(mesh=fingerprint(mesh.bounds), data=data_key(survey, mesh), settings=fingerprint(
+                {k: v for k, v in cfg.to_dict().items() if k != "progress"})), "inputs", "every rank must read the "
+                "same stations, data, std and mesh (one file on a shared file system, or identical copies) with "
+                "the same settings")
+        self.survey, self.mesh, self.cfg = survey, mesh, cfg
+        launched = launched_processes()
         if not self.sharded and launched > 1:
             logger.warning("launched as %d processes but no process group is initialised: every process runs the "
                            "whole problem (call gempy_gravinv._distributed.init_distributed() first to shard "
@@ -123,10 +128,7 @@ class Problem:
                                     check_stations=chk)
             if self.op.store == "dense" and isinstance(self.op, GravityOperator):  # the multi keeps its blocks
                 self.G = self.op.dense()
-        elif isinstance(operator, MultiComponentOperator):
-            self._check_shape(operator)
-            self.op = operator
-        elif isinstance(operator, ShardedGravityOperator):
+        elif isinstance(operator, (MultiComponentOperator, ShardedGravityOperator)):
             self._check_shape(operator)
             self.op = operator
         elif isinstance(operator, GravityOperator):
@@ -185,7 +187,7 @@ class Problem:
             self.prior_selection = dict(prior="compact", rule=_USER_SET.format("compact") + "the minimum-support "
                                         "prior", set_by="user")
         self.shard_cells = self.sharded and self.points.shape[0] >= SHARD_CELLS_FROM
-        self.cell_counts = split_counts(mesh.n_cells, world_size()) if self.shard_cells else None
+        self.cell_counts = split_counts(mesh.n_cells, world_size(), noun="cells") if self.shard_cells else None
         self.precond = self._preconditioner()
         self.moran = None  # the residual whiteness test of states during training (g_z data)
         if survey.is_gz_only and survey.n_data >= 6:  # sharded: every rank holds the gathered g_z
@@ -275,16 +277,10 @@ class Problem:
     def _data_model(self, cfg: INRConfig) -> None:
         """The regional part of the data (``cfg.regional``), solved with the density."""
         self.regional = make_regional(cfg.regional, self.survey.locations, self.std)
-        if self.regional is not None and self.sharded:
-            raise ValueError(f"regional={cfg.regional!r} is not available with several ranks yet: run it in one "
-                             "process or use regional='none'")
 
     def _choose_regional(self, cfg: INRConfig) -> INRConfig:
-        """``regional="auto"``: the regional of best leave-one-out prediction (none with several ranks, said)."""
-        sel = choose_regional(self, cfg.warm_start_power)
-        if self.sharded and sel["kind"] != "none":  # every rank computes the same choice
-            sel.update(kind="none", rule=f"no regional: not available with several ranks yet ({sel['rule']})")
-        self.regional_selection = sel
+        """``regional="auto"``: the regional of best leave-one-out prediction (every rank makes the same choice)."""
+        self.regional_selection = choose_regional(self, cfg.warm_start_power)
         logger.info("%s", self.regional_selection["rule"])
         return dataclasses.replace(cfg, regional=self.regional_selection["kind"])
 
@@ -455,7 +451,13 @@ class Problem:
         if rows is not None:
             mine = self.op.local_rows(rows)
             g, d, s, n = g[mine], d[mine], s[mine], int(rows.shape[0])
-        local = (((g - d) / s) ** 2).sum()
+        r = (g - d) / s
+        if self.regional is not None:  # off the regional's columns (this rank's rows of the basis): Qᵀ r all-reduced
+            Q = self.regional.Q if rows is None else self.regional._basis(rows)
+            Q = Q[self.op.start:self.op.stop] if rows is None else Q[(rows >= self.op.start) & (rows < self.op.stop)]
+            Q = Q.to(r)
+            r = r - Q @ all_reduce_sum((Q.T @ r).detach())  # exact gradient: Σ_ranks Q_rᵀ (r_r - Q_r c) = 0
+        local = (r**2).sum()
         total = all_reduce_sum(local.detach().clone())
         return (local + (total - local.detach())) / n  # value: the whole sum; gradient: this rank's part
 
@@ -519,10 +521,14 @@ class Problem:
         return self.reg(m, step)
 
 
-def _check_components(survey: Survey, cfg: INRConfig, sharded: bool) -> None:
-    """Refuse the settings that assume g_z data (mGal) for a survey with other components."""
+def _checked_survey(survey: Survey, cfg: INRConfig, sharded: bool) -> Survey:
+    """The survey with its std (see :func:`_unit_std`); refused without data, or with settings for g_z alone."""
+    survey = _unit_std(survey, cfg)
+    if not survey.has_data or survey.std is None:
+        raise ValueError("invert_inr needs observed data with uncertainties: "
+                         "Survey(locations, gz=... mGal, std=... mGal), or noise='estimate'")
     if survey.is_gz_only:
-        return
+        return survey
     comps = ", ".join(survey.component_groups())
     if cfg.depth_from == "stations":
         raise ValueError(f"depth_from='stations' derives depths from g_z point-mass sensitivities, but the survey "
@@ -533,14 +539,7 @@ def _check_components(survey: Survey, cfg: INRConfig, sharded: bool) -> None:
     if sharded and len(survey.component_groups()) > 1:
         raise ValueError(f"several ranks shard one component's stations; this survey mixes {comps}: run it in "
                          "one process")
-
-
-def _launched_processes() -> int:
-    """Processes the launcher (torchrun, srun) says this job has; 1 when it says nothing usable."""
-    try:
-        return env_info(dict(os.environ)).world_size
-    except ValueError:
-        return 1
+    return survey
 
 
 class DepthScaledField(torch.nn.Module):
