@@ -140,8 +140,16 @@ def check_inputs(gz, locations, mesh) -> None:
         logger.warning("%s", why)
 
 
+#: A model whose every contrast stays below this (kg/m³, and not all zero) explains no measurable density change
+MIN_MODEL_KGM3: float = 0.1
+
+
 def implausible_model(model, max_contrast: float = MAX_CONTRAST_KGM3) -> str | None:
     """A sentence saying why ``model`` (kg/m³) is no rock's contrast, or None where it could be one.
+
+    Beyond ±``max_contrast`` (data in too small a unit, µGal read as mGal, or stations
+    beside the mesh), or nowhere beyond ±:data:`MIN_MODEL_KGM3` without being zero
+    (data in SI units read as mGal and Eötvös, or no signal above σ).
 
     Parameters
     ----------
@@ -152,8 +160,13 @@ def implausible_model(model, max_contrast: float = MAX_CONTRAST_KGM3) -> str | N
     """
     m = np.asarray(model, dtype=float)
     m = m[np.isfinite(m)]
-    if not m.size or float(np.abs(m).max()) <= max_contrast:
+    top = float(np.abs(m).max()) if m.size else 0.0
+    if 0.0 < top < MIN_MODEL_KGM3:
+        return (f"the model reaches only {top:.3g} kg/m³, far below any measurable density contrast: are the data "
+                "in SI units (g_z in m/s², gradients in 1/s² or mGal/m) instead of mGal and Eötvös, or do they "
+                "carry no signal above their σ?")
+    if top <= max_contrast:
         return None
-    return (f"the model reaches {float(np.abs(m).max()):.4g} kg/m³, beyond any rock's density contrast "
+    return (f"the model reaches {top:.4g} kg/m³, beyond any rock's density contrast "
             f"(±{max_contrast:g} kg/m³): check the data's unit (mGal, not µGal), their sign (g_z positive down), "
             "and that the stations lie over the mesh")

@@ -347,8 +347,17 @@ def test_geojson_points(tmp_path):
     s2 = gio.read_geojson(f, value_property="BOU", std="SIG", z="H")
     np.testing.assert_array_equal(s2.locations[:, 2], [250.0, 300.0])
     np.testing.assert_array_equal(s2.std, [0.1, 0.2])
-    s3 = gio.read_geojson(f)
+    with pytest.warns(UserWarning, match="points without elevation .* placed at z = 0 m"):
+        s3 = gio.read_geojson(f)
     assert not s3.has_data and s3.locations[0, 2] == 0.0
+    # an elevation property every point has is read without being named; one some lack is not
+    f.write_text(json.dumps(_fc([_pt([206893.36, 4186714.93], BOU=1.0, Elevation=250.0),
+                                 _pt([206588.18, 4173949.89], BOU=2.0, Elevation=300.0)])))
+    np.testing.assert_array_equal(gio.read_stations(f, value_property="BOU").locations[:, 2], [250.0, 300.0])
+    f.write_text(json.dumps(_fc([_pt([206893.36, 4186714.93], BOU=1.0, height=250.0),
+                                 _pt([206588.18, 4173949.89], BOU=2.0)])))
+    with pytest.warns(UserWarning, match="placed at z = 0 m"):
+        assert gio.read_geojson(f, "BOU").locations[1, 2] == 0.0
     # [x, y, z] coordinates carry their own elevation
     f.write_text(json.dumps(_fc([_pt([500000.0, 4e6, 123.0], g=1.0)])))
     assert gio.read_geojson(f, "g").locations[0, 2] == 123.0
@@ -442,3 +451,16 @@ def test_read_config_errors(tmp_path):
     j.write_text("[1, 2]")
     with pytest.raises(ValueError, match="table of settings"):
         gio.read_config(j)
+
+
+def test_a_crs_in_feet_is_refused_or_its_elevations_named(tmp_path):
+    f = tmp_path / "ft.csv"
+    f.write_text("# crs: EPSG:2227\nx,y,z,gz\n6000000,2100000,328.08,1.0\n6001000,2101000,330.0,2.0\n")
+    with pytest.raises(ValueError, match="EPSG:2227 .* in US survey foot, not projected metres"):
+        gio.read_stations(f)
+    with pytest.warns(UserWarning, match="elevations .z. are not: if they are in US survey foot too"):
+        s = gio.read_stations(f, to_crs="EPSG:26910")
+    import pyproj
+
+    x, y = pyproj.Transformer.from_crs("EPSG:2227", "EPSG:26910", always_xy=True).transform(6000000.0, 2100000.0)
+    np.testing.assert_allclose(s.locations[0], [x, y, 328.08])

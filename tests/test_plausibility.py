@@ -71,6 +71,19 @@ def test_a_model_beyond_any_rock_is_said():
     assert why is not None and "2.4e+06 kg/m³" in why and "mGal" in why
 
 
+def test_data_in_si_units_give_a_model_said_to_explain_nothing(caplog):
+    assert implausible_model(np.zeros(4)) is None  # no signal, no model: nothing to say
+    mesh = _block_mesh()
+    loc = _grid_stations()
+    d = _block_data(mesh, loc)
+    si = Survey(loc, gz=d * 1e-5, std=0.005 * 1e-5)  # m/s² read as mGal, σ in the same unit
+    with caplog.at_level(logging.WARNING, logger="gempy_gravinv"):
+        res = invert_inr(si, mesh, INRConfig.auto(progress=False, prior="smooth"))
+    assert 0.0 < float(np.abs(res.model).max()) < 0.1
+    assert any("far below any measurable density contrast" in r.getMessage() and "m/s²" in r.getMessage()
+               for r in caplog.records)
+
+
 def test_an_inversion_of_stations_moved_beside_the_mesh_warns_of_its_model(caplog):
     # the data of a block, but half of the stations moved 1-2 km east of the mesh: the edge cells must explain them
     mesh = _block_mesh()

@@ -9,6 +9,8 @@ gives the CF ``grid_mapping`` attributes (with ``crs_wkt``) for NetCDF files.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .._validation import fits_lonlat
@@ -77,6 +79,10 @@ def reproject_xy(xy: np.ndarray, src, dst) -> np.ndarray:
 
     tr = pyproj.Transformer.from_crs(src, dst, always_xy=True)
     xy = np.asarray(xy, dtype=float)
+    if src.is_projected and not projected_metres(src):
+        unit = src.axis_info[0].unit_name if src.axis_info else "unknown units"
+        warnings.warn(f"x and y are converted from {crs_label(src)}, in {unit}, to metres; elevations (z) are "
+                      f"not: if they are in {unit} too, convert them to metres", UserWarning, stacklevel=3)
     x, y = tr.transform(xy[:, 0], xy[:, 1])
     out = np.column_stack([np.asarray(x, float), np.asarray(y, float)])
     bad = ~np.all(np.isfinite(out), axis=1)

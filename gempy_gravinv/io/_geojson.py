@@ -40,8 +40,25 @@ def _crs_name(doc: dict) -> str | None:
     return str(crs)
 
 
+#: property names read as a station's elevation (m, z up) where points have no third coordinate
+ELEVATION_PROPERTIES = ("z", "elevation", "elev", "height", "altitude", "alt")
+
+
+def _elevation_property(feats) -> str | None:
+    """The name (as written) of an :data:`ELEVATION_PROPERTIES` property every feature has, else None."""
+    names = None
+    for f in feats:
+        props = (f.get("properties") if isinstance(f, dict) else None) or {}
+        keys = {str(k).lower(): k for k in props} if isinstance(props, dict) else {}
+        found = {n: keys[n] for n in ELEVATION_PROPERTIES if n in keys}
+        names = found if names is None else {n: k for n, k in names.items() if n in found and found[n] == k}
+        if not names:
+            return None
+    return next((names[n] for n in ELEVATION_PROPERTIES if names and n in names), None)
+
+
 def read_geojson(path: PathLike, value_property: str | None = None, std=None,
-                 z: float | str = 0.0, *, to_crs=None, component_property: str = "component") -> Survey:
+                 z: float | str | None = None, *, to_crs=None, component_property: str = "component") -> Survey:
     """Read gravity stations from a GeoJSON FeatureCollection of Points.
 
     Parameters
@@ -58,9 +75,12 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
         positive, as Bouguer anomalies are). ``None``: stations only.
     std : float or str, optional
         Standard deviation in mGal: a number for all stations, or a property name.
-    z : float or str
+    z : float, str or None
         Station elevation (m, z up) for points without a third coordinate: a number, or
-        a property name. Points with ``[x, y, z]`` coordinates use their own z.
+        a property name. ``None``: the property every such point has among
+        :data:`ELEVATION_PROPERTIES` (case ignored; the first in that order), else 0 m
+        with a warning (a survey's stations are seldom all at sea level). Points with
+        ``[x, y, z]`` coordinates use their own z.
     to_crs : str or pyproj.CRS, optional
         A projected CRS in metres (e.g. ``"EPSG:25830"``) to reproject the stations
         into (x, y only; z is kept): from the file's CRS, or from WGS84 lon/lat for a
@@ -129,6 +149,10 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
         )
     xy, zs, vals, stds, comps = [], [], [], [], []
     dims = set()
+    if z is None:
+        z = _elevation_property(feats)
+        if isinstance(z, str):
+            logger.info("%s: station elevations from the property %r (m, z up)", p, z)
 
     def prop(props: dict, key: str, i: int, what: str) -> float:
         if key not in props:
@@ -166,6 +190,11 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
         except (TypeError, ValueError):
             raise ValueError(f"{p}: feature {i} has non-numeric coordinates {c!r}") from None
         if len(c) == 2:
+            if z is None:
+                warnings.warn(f"{p}: points without elevation ([x, y]) and no elevation property "
+                              f"({', '.join(ELEVATION_PROPERTIES)}): the stations are placed at z = 0 m; give their "
+                              "elevation (read_geojson(..., z=number or property name))", UserWarning, stacklevel=2)
+                z = 0.0
             zs.append(prop(props, z, i, "elevation") if isinstance(z, str) else float(z))
         if value_property is not None:
             vals.append(prop(props, value_property, i, "g_z"))

@@ -18,7 +18,7 @@ _FORMATS = ("auto", "csv", "ubc")
 
 
 def read_stations(path: PathLike, format: str = "auto", *, value_property: str | None = None,
-                  z: float | str = 0.0, to_crs=None) -> Survey:
+                  z: float | str | None = None, to_crs=None) -> Survey:
     """Read stations from CSV, a UBC-GIF GRAV3D file or GeoJSON, by extension or content.
 
     Parameters
@@ -33,8 +33,10 @@ def read_stations(path: PathLike, format: str = "auto", *, value_property: str |
     value_property : str, optional
         GeoJSON only: the feature property holding g_z (mGal, positive down); ``None``
         reads stations only.
-    z : float or str
-        GeoJSON only: elevation (m) of points without a third coordinate, or a property.
+    z : float, str or None
+        GeoJSON only: elevation (m) of points without a third coordinate, or a property
+        (``None``: a property named like an elevation, else 0 with a warning;
+        :func:`read_geojson`).
     to_crs : str, optional
         A projected CRS in metres (``"EPSG:25830"``). GeoJSON stations are reprojected
         into it (:func:`read_geojson`); a CSV file naming its CRS (``# crs:``) is
@@ -73,7 +75,21 @@ def read_stations(path: PathLike, format: str = "auto", *, value_property: str |
     else:
         logger.debug("%s: reading as CSV / whitespace table", p)
         s = read_csv(p)
+    if to_crs is None and s.crs is not None:
+        _check_units(s.crs, p)
     return s if to_crs is None else _in_crs(s, to_crs, p)
+
+
+def _check_units(crs, p) -> None:
+    """Refuse a file whose named CRS is not projected in metres (with no CRS to reproject into)."""
+    try:
+        src = parse_crs(crs)
+    except ValueError:
+        return  # a name pyproj does not know: taken as given (the reader logged it)
+    if not projected_metres(src):
+        unit = src.axis_info[0].unit_name if src.axis_info else "unknown units"
+        raise ValueError(f"{p}: its CRS {crs_label(src)} has coordinates in {unit}, not projected metres: pass "
+                         "to_crs='EPSG:...' (--crs) naming a projected CRS in metres to reproject")
 
 
 def _in_crs(s: Survey, to_crs, p) -> Survey:
