@@ -257,3 +257,69 @@ def test_a_model_that_nearly_interpolates_few_stations_is_warned_about(grf, capl
     info = res.solve_info[0]
     assert info["effective_parameters"] > 0.8 * 11 and res.chi2 < 0.2 and info["nearly_interpolates"]
     assert "nearly interpolates the stations" in caplog.text and "of the data's 11 degrees of freedom" in caplog.text
+
+
+@pytest.mark.parametrize("f, mean_as_weight", [(12, False), (50, False), (50, True)])
+def test_the_bounded_head_is_the_constrained_optimum(f, mean_as_weight):
+    """KKT conditions of min |X u - b|² + λ|w|² (the mean flat, or under λ) with lo ≤ b0 + Φ w ≤ hi on every cell:
+    the objective's gradient is a non-negative combination of the active bounds' normals."""
+    from scipy.optimize import nnls
+
+    from gempy_gravinv.inversion._head_bounds import bounded_head
+
+    A, a0, b, _ = _problem(f=f, seed=3)
+    phi = np.random.default_rng(4).normal(size=(300, f))
+    lam = 0.5
+    T = {k: torch.as_tensor(v) for k, v in dict(A=A, a0=a0, b=b, phi=phi).items()}
+    if mean_as_weight:
+        post = HeadPosterior(torch.column_stack([T["a0"], T["A"]]), None, T["b"])
+        u, _ = post.weights(lam)
+        w0, b00 = u[1:], float(u[0])
+    else:
+        post = HeadPosterior(T["A"], T["a0"], T["b"])
+        w0, b00 = post.weights(lam)
+    m0 = b00 + T["phi"] @ w0
+    lo, hi = (float(q) for q in np.quantile(m0.numpy(), [0.25, 0.75]))
+    out = bounded_head(post, lam, w0, b00, m0, (lo, hi), lambda idx: T["phi"][idx], lambda w, b0: b0 + T["phi"] @ w,
+                       mean_as_weight=mean_as_weight)
+    w, b0 = out["w"].numpy(), out["b0"]
+    m = b0 + phi @ w
+    assert m.min() >= lo - 1e-6 * (hi - lo) and m.max() <= hi + 1e-6 * (hi - lo)
+    np.testing.assert_allclose(out["model"].numpy(), np.clip(m, lo, hi), atol=1e-6 * (hi - lo))
+    assert out["cells_beyond_unbounded"] > 100 and out["largest_clip_kgm3"] < 1e-5 * (hi - lo)
+    r = a0 * b0 + A @ w - b
+    grad = np.r_[2 * a0 @ r + (2 * lam * b0 if mean_as_weight else 0.0), 2 * A.T @ r + 2 * lam * w]
+    tol = 1e-5 * (hi - lo)
+    up, down = np.abs(m - hi) <= tol, np.abs(m - lo) <= tol
+    normals = np.vstack([np.c_[np.ones(up.sum()), phi[up]], -np.c_[np.ones(down.sum()), phi[down]]])
+    nu, resid = nnls(normals.T, -grad)
+    assert resid <= 1e-5 * np.linalg.norm(grad), (resid, np.linalg.norm(grad))
+    # and the unbounded optimum is no worse (the bounds only cost)
+    r0 = a0 * b00 + A @ w0.numpy() - b
+
+    def J(rr, ww, bb):
+        return rr @ rr + lam * ww @ ww + (lam * bb * bb if mean_as_weight else 0.0)
+
+    assert J(r0, w0.numpy(), b00) <= J(r, w, b0)
+
+
+def test_a_smooth_model_is_held_within_the_bounds_and_gives_way_where_it_cannot_fit(caplog):
+    """The closed form held within bounds (head_bounds); the default's smooth choice, held within one-signed bounds it
+    cannot fit, trains the compact prior instead and says why."""
+    import logging
+
+    g = smooth_grf(seed=0, noise_seed=1, shape=(12, 12, 6), cell_size=1000.0)
+    free = invert_inr(g.survey, g.mesh, INRConfig.spectral(progress=False))
+    held = invert_inr(g.survey, g.mesh, INRConfig.spectral(progress=False, head_bounds=(-400.0, 400.0)))
+    assert free.model.min() < -400.0 and free.model.max() > 400.0
+    assert held.model.min() >= -400.0 and held.model.max() <= 400.0
+    info = held.solve_info[0]["bounds"]
+    assert info["held"] and info["cells_beyond_unbounded"] > 0 and info["cells_at_bounds"] >= 1
+    assert held.chi2 > free.chi2  # the bounds cost misfit
+    assert np.corrcoef(held.model, g.model)[0, 1] > 0.7  # 0.79 measured: the bounds cut the truth (free: 0.94)
+    with caplog.at_level(logging.WARNING, logger="gempy_gravinv.inversion._inr"):
+        res = invert_inr(g.survey, g.mesh, INRConfig.auto(progress=False, bounds=(0.0, 400.0), max_steps=60))
+    assert res.prior_selection["prior"] == "compact" and res.prior_selection["set_by"] == "bounds"
+    assert "held within the bounds (0, 400) kg/m³ the smooth model fits the data only to" in res.prior_selection["rule"]
+    assert res.model.min() >= 0.0 and res.model.max() <= 400.0
+    assert "training the compact prior, which holds them, instead" in caplog.text

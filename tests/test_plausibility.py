@@ -92,7 +92,8 @@ def test_an_inversion_of_stations_moved_beside_the_mesh_warns_of_its_model(caplo
     moved = loc.copy()
     moved[::2, 0] += 1500.0
     with caplog.at_level(logging.WARNING, logger="gempy_gravinv"):
-        res = invert_inr(Survey(moved, gz=d, std=0.005), mesh, INRConfig.auto(progress=False, prior="smooth"))
+        res = invert_inr(Survey(moved, gz=d, std=0.005), mesh,  # bounds wide enough to hold no cell
+                         INRConfig.auto(progress=False, prior="smooth", bounds=(-1e7, 1e7)))
     assert float(np.abs(res.model).max()) > MAX_CONTRAST_KGM3
     said = [r.getMessage() for r in caplog.records]
     assert any("beyond any rock's density contrast" in m for m in said)

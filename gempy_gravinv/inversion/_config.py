@@ -260,6 +260,12 @@ class INRConfig(Presets):
         effective number of parameters are in ``result.solve_info``.
     head_std : bool
         ``solver="linear"``: compute the posterior std per cell.
+    head_bounds : (float, float) or None
+        ``solver="linear"``: hold the model within ``(lo, hi)`` kg/m³: the model of
+        largest posterior density among those within the bounds, where the unbounded
+        posterior mean leaves them (``result.solve_info[0]["bounds"]`` says how many
+        cells it moved; the posterior std stays the unbounded Gaussian's). The smooth
+        model the default picks from the data takes the run's ``bounds`` here.
     lr : float
         Adam learning rate.
     lr_schedule : {"constant", "cosine", "exponential"}
@@ -357,6 +363,7 @@ class INRConfig(Presets):
     solver: str = "adam"
     head_lambda: str | float = "discrepancy"
     head_std: bool = True
+    head_bounds: tuple[float, float] | None = None
     lr: float = 5e-3
     lr_schedule: str = "constant"
     lr_min: float = 1e-4
@@ -410,7 +417,8 @@ class INRConfig(Presets):
 
     def to_dict(self) -> dict:
         """JSON-serialisable dict of the fields."""
-        return {k: list(v) if k in ("bounds", "axis_scale") and v is not None else v for k, v in asdict(self).items()}
+        return {k: list(v) if k in ("bounds", "axis_scale", "head_bounds") and v is not None else v
+                for k, v in asdict(self).items()}
 
     def validate(self) -> None:
         """Raise a ``ValueError``/``TypeError`` that names the first bad setting."""

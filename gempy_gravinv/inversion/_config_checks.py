@@ -58,6 +58,11 @@ def check_config(cfg) -> None:
     check_number(cfg.init_value, name="init_value (kg/m³)", allow_none=True)
     if cfg.output != "linear" or cfg.bounds is not None:
         check_bounds(cfg.bounds)
+    if cfg.head_bounds is not None:
+        check_bounds(cfg.head_bounds)
+        if cfg.solver != "linear":
+            raise ValueError("head_bounds holds the closed-form head's model (solver='linear'); with "
+                             f"solver={cfg.solver!r} use bounds")
     if cfg.lr > 1.0:
         raise ValueError(f"lr must be <= 1 (Adam's step in the network's own units), got {cfg.lr}")
     if cfg.lr_schedule == "cosine" and cfg.lr_min > cfg.lr:

@@ -111,6 +111,13 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
             nq = prob.points.shape[0] // prob.mesh.n_cells
             m = evaluate_on_mesh(field, prob.mesh, cfg.quadrature, chunk=8192 * nq)
             _drop_caches(field)
+        held = None
+        if cfg.head_bounds is not None and math.isfinite(lam):
+            held = _hold_bounds(prob, cfg, field, post, lam, w, b0, m.to(torch.float64), sep, mean_as_weight)
+            if held is not None:
+                w, b0, m = held["w"], held["b0"], held["model"]
+                last.weight.copy_((w / scale).to(last.weight)[None, :])
+                last.bias.fill_(b0 / scale)
         m = m.to(prob.dtype)
         chi2 = float(prob.chi2(m))
     elapsed = time.perf_counter() - t0
@@ -122,6 +129,9 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
                 log_evidence=post.log_evidence(lam) if math.isfinite(lam) else math.nan,
                 chi2_min=post.chi2_min(), solve_time=elapsed)
     info["nearly_interpolates"] = rule == "evidence" and warn_interpolation(prob, info["effective_parameters"], chi2)
+    if cfg.head_bounds is not None:
+        info["bounds"] = dict(kgm3=list(cfg.head_bounds), held=held is not None, **({} if held is None else {
+            k: held[k] for k in ("cells_beyond_unbounded", "cells_at_bounds", "largest_clip_kgm3")}))
     wn = float(w @ w) + (b0 * b0 if mean_as_weight else 0.0)
     hist = {"step": [0], "chi2": [chi2], "loss": [chi2 + (lam * wn / prob.survey.n_data if math.isfinite(lam) else 0)],
             "reg": [wn], "reg_weight": [lam], "lr": [0.0], "time": [elapsed]}
@@ -166,3 +176,28 @@ def warn_interpolation(prob, effective_parameters: float, chi2: float) -> bool:
                    "readings, or prior='compact' where the sources are bodies in a quiet background constrain it "
                    "more", effective_parameters, dof, n, chi2)
     return True
+
+
+def _hold_bounds(prob, cfg, field, post, lam: float, w: torch.Tensor, b0: float, m: torch.Tensor, sep,
+                 mean_as_weight: bool) -> dict | None:
+    """The model held within ``cfg.head_bounds`` (:func:`bounded_head`), or None where it lies within them.
+
+    ``w``, ``b0``: the unbounded posterior mean's weights and mean; ``m`` its model.
+    """
+    from ._head_bounds import bounded_head, cell_rows
+
+    lo, hi = (float(v) for v in cfg.head_bounds)
+    if float(m.min()) >= lo and float(m.max()) <= hi:
+        return None
+
+    def model(ww: torch.Tensor, bb: float) -> torch.Tensor:
+        if sep is not None:
+            return bb + sep.apply(ww)
+        return bb + torch.cat([phi.to(torch.float64) @ ww.to(phi.device) for _, _, phi in
+                               _feature_chunks(prob, field, 8192)])
+
+    out = bounded_head(post, lam, w.to(torch.float64), b0, m, (lo, hi), lambda idx: cell_rows(prob, field, idx),
+                       model, mean_as_weight=mean_as_weight)
+    logger.info("the closed-form model held within the bounds (%g, %g) kg/m³: %d cell(s) beyond them unbounded, "
+                "%d on a bound", lo, hi, out["cells_beyond_unbounded"], out["cells_at_bounds"])
+    return out

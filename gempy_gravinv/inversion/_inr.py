@@ -32,7 +32,7 @@ from ._checkpoint import checkpoint_path, data_key
 from ._config import INRConfig
 from ._config_checks import implied_overrides
 from ._memory import check_run_memory
-from ._problem import Problem, make_field
+from ._problem import _USER_SET, Problem, make_field
 from ._result import INRResult, InversionInterrupted
 from ._side import SideProcess, SideThread, side_run
 from ._trainer import Event, solve_member, train_member
@@ -127,6 +127,14 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         side = _side_by_side(prob, threads, n_threads0)
         outs, extra, selection, interrupted = _train_starts(prob, checkpoint, resume, stop_after, key, side)
         prob.lattice_sums.clear()
+        if not interrupted and (why := _smooth_misses_bounds(prob, outs)) is not None:
+            prob = Problem(survey, mesh, dataclasses.replace(cfg, **implied_overrides({"prior": "compact"})),
+                           operator, density)
+            said = prob.prior_selection["rule"].replace(_USER_SET.format("compact"), "")
+            prob.prior_selection = dict(prob.prior_selection, prior="compact", set_by="bounds", rule=f"{why} ({said})")
+            outs, extra, selection, interrupted = _train_starts(prob, checkpoint, resume, stop_after, key, side,
+                                                                tag="compact")
+            prob.lattice_sums.clear()
         coordinates = None
         if not interrupted:
             prob, outs, extra, coordinates, interrupted = _coordinate_fallback(prob, outs, extra, checkpoint,
@@ -143,6 +151,30 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         return res
     finally:
         torch.set_num_threads(n_threads0)
+
+
+def _smooth_misses_bounds(prob: Problem, outs: list[dict]) -> str | None:
+    """Why the smooth model the data chose gives way to the compact prior, or None where it stands.
+
+    Where the closed-form smooth model, held within the run's bounds, misfits the data
+    beyond the stopping band's top, a smooth field within those bounds does not explain
+    them: the compact prior, trained within the bounds, is the run then (said).
+    """
+    sel = prob.prior_selection or {}
+    if sel.get("prior") != "smooth" or sel.get("set_by") is not None or not outs:  # the data's choice only
+        return None
+    held = [(o.get("info") or {}).get("bounds") or {} for o in outs]
+    top = prob.cfg.target_chi2 * (1 + prob.cfg.stop_tol)
+    chi2 = _worst_chi2(outs)
+    if not any(h.get("held") for h in held) or not all(o.get("done") for o in outs) or chi2 <= top:
+        return None
+    lo, hi = held[0]["kgm3"]
+    why = (f"{sel.get('rule', 'the smooth model')}; but held within the bounds ({lo:g}, {hi:g}) kg/m³ the smooth "
+           f"model fits the data only to χ²/N {chi2:.3g} (the band's top {top:.3g}): the compact prior, trained "
+           "within the bounds, instead")
+    logger.warning("the smooth model the data chose fits them only to χ²/N %.3g within the bounds (%g, %g) kg/m³: "
+                   "training the compact prior, which holds them, instead", chi2, lo, hi)
+    return why
 
 
 def _train(prob: Problem, checkpoint, resume: bool, stop_after: int | None, key: str,
@@ -198,7 +230,7 @@ def _side_run(alt: Problem, checkpoint, resume: bool, stop_after: int | None, ke
 
 
 def _train_starts(prob: Problem, checkpoint, resume: bool, stop_after: int | None, key: str,
-                  side: bool) -> tuple[list[dict], list[dict], dict | None, bool]:
+                  side: bool, tag: str = "") -> tuple[list[dict], list[dict], dict | None, bool]:
     """Train from the configured start, and from the network's own where ``start_fallback`` calls for it.
 
     The second run follows the first (``side=False``) or trains beside it from the start in
@@ -206,7 +238,8 @@ def _train_starts(prob: Problem, checkpoint, resume: bool, stop_after: int | Non
     misfit has white residuals or the first ends without calling for it: either way the
     same two runs and the same choice. Returns the kept members, the members of the other
     run (their time and steps count), the choice (None without a second run) and whether
-    a Ctrl-C stopped the training.
+    a Ctrl-C stopped the training. ``tag`` names the checkpoint files of a run that
+    follows another (:func:`~gempy_gravinv.inversion._checkpoint.checkpoint_path`).
     """
     alt = None
     if _may_fall_back(prob):
@@ -218,7 +251,7 @@ def _train_starts(prob: Problem, checkpoint, resume: bool, stop_after: int | Non
                     "each, in %s)", "a forked process" if isinstance(worker, SideProcess) else "a thread")
         worker.start()
     try:  # the first run sets the second's cancel once one of its states at the target had white residuals
-        outs, interrupted = _train(prob, checkpoint, resume, stop_after, key,
+        outs, interrupted = _train(prob, checkpoint, resume, stop_after, key, tag=tag,
                                    white=None if worker is None else worker.cancel)
     except BaseException:
         if worker is not None:  # stop the second run before the error leaves
@@ -232,7 +265,8 @@ def _train_starts(prob: Problem, checkpoint, resume: bool, stop_after: int | Non
     if worker is None:
         logger.info("no state at the target misfit had white residuals: training again from the network's "
                     "own start")
-        outs_alt, interrupted = _train(alt, checkpoint, resume, stop_after, key, tag="fallback")
+        outs_alt, interrupted = _train(alt, checkpoint, resume, stop_after, key,
+                                       tag=f"{tag}.fallback" if tag else "fallback")
     else:
         outs_alt, interrupted = worker.result()
     if not interrupted and outs_alt and all(o["done"] for o in outs_alt):

@@ -325,10 +325,13 @@ def lattice_options(harmonics, ell: float, nu: float, factor: float, box=None) -
 def closed_form_config(cfg, opts: dict):
     """``cfg`` turned into the closed-form one-layer lattice model of encoding options ``opts``.
 
-    The :meth:`INRConfig.spectral` form: linear output, no bounds, no weighting, no warm
-    start, solved in closed form with λ at the evidence's maximum.
+    The :meth:`INRConfig.spectral` form: linear output, no weighting, no warm start,
+    solved in closed form with λ at the evidence's maximum; the run's ``bounds`` hold the
+    closed-form model (``head_bounds``) instead of bounding the output.
     """
+    held = cfg.head_bounds if cfg.head_bounds is not None else cfg.bounds
     return dataclasses.replace(cfg, encoding="periodic", encoding_options=opts, prior_length=opts["spectrum"][0],
+                               head_bounds=None if held is None else tuple(float(v) for v in held),
                                prior_nu=opts["spectrum"][1], depth=0, output="linear", bounds=None, init_value=None,
                                weighting="none", solver="linear", head_lambda="evidence", net_dtype="float64",
                                regularization="none", reg_mode="fixed", reg_weight=0.0, warm_start="none",

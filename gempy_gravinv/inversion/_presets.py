@@ -86,11 +86,12 @@ class Presets:
         horizontal extent) and smoothness ν (0.5, 1.5, 2.5) of largest evidence, λ at
         the evidence's maximum (:func:`gempy_gravinv.inversion._period.choose_lattice`):
         the model ``auto()`` uses when it finds distributed sources, here without that
-        check. The posterior mean and its per-cell std; no bounds. For smooth fields and
-        for predicting stations between the given ones (combine with ``regional``).
-        ``result.prior_selection`` holds the chosen lattice.
+        check. The posterior mean and its per-cell std; no bounds unless given
+        (``bounds=(lo, hi)`` kg/m³: the posterior's mode within them, ``head_bounds``).
+        For smooth fields and for predicting stations between the given ones (combine
+        with ``regional``). ``result.prior_selection`` holds the chosen lattice.
         """
-        return dataclasses.replace(cls(), **{**dict(lattice_from_data=True), **overrides})
+        return dataclasses.replace(cls(), **{**dict(lattice_from_data=True, bounds=None), **overrides})
 
     @classmethod
     def periodic(cls, **overrides) -> Self:
