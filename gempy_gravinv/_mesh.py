@@ -479,6 +479,16 @@ class PrismMesh:
         check_choice(inside, ("error", "warn"), name="inside")
         loc = np.asarray(locations, float)
         bad = self.stations_inside(loc)
+        # on a face with an active cell just above: under the ground (e.g. depths given as negative elevations)
+        dz = float(self.cell_widths[:, 2].min()) if self.n_cells else 1.0
+        buried = np.setdiff1d(self.stations_inside(loc + [0.0, 0.0, max(1e-6 * dz, 1e-6)]), bad)
+        if buried.size and inside == "error":
+            i = int(buried[0])
+            raise ValueError(
+                f"{buried.size} station(s) lie on a face between cells with an active cell right above them "
+                f"(first: station {i} at {loc[i].tolist()} m): under the ground. z must be an elevation, positive "
+                "up (depths given?); stations lie above the active cells.")
+        bad = np.union1d(bad, buried).astype(int)
         if bad.size and inside == "warn":
             warnings.warn(f"{bad.size} station(s) lie inside active cells (first: station {int(bad[0])} at "
                           f"{loc[bad[0]].tolist()} m): borehole data, or stations meant above the ground?",

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ._mesh import as_prism_mesh
-from ._validation import check_choice
+from ._validation import check_choice, check_int
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def regular_grid_points(extent, resolution) -> np.ndarray:
         Cell centres, m.
     """
     e = np.asarray(extent, dtype=np.float64).reshape(-1)
-    r = [int(v) for v in resolution]
+    r = [check_int(v, name="resolution", minimum=1) for v in resolution]  # 8.7 refused, not cut to 8
     if e.size != 6 or len(r) != 3 or min(r) < 1 or np.any(e[1::2] <= e[0::2]):
         raise ValueError(f"need extent (6 floats, min < max) and resolution (3 positive ints), "
                          f"got {extent}, {resolution}")

@@ -135,6 +135,20 @@ def test_topography_file_reader_and_clear_errors(tmp_path):
         bad.write_text(text)
         with pytest.raises(ValueError, match=match):
             read_topography(bad)
+    # units in the header, semicolons with decimal commas, no-data elevations, points given twice
+    f = tmp_path / "more.csv"
+    f.write_text("x,y,z (ft)\n0,0,-1\n100,0,-2\n0,100,-3\n")
+    with pytest.raises(ValueError, match="header names the unit 'ft'"):
+        read_topography(f)
+    f.write_text("x;y;z [m]\n0,5;0;-1,25\n100;0;-2\n0;100;-3\n")
+    np.testing.assert_array_equal(read_topography(f)[0], [0.5, 0.0, -1.25])
+    f.write_text("0 0 -1\n100 0 -2\n0 100 -3\n100 100 -99999\n")
+    with pytest.warns(UserWarning, match="1 point.s. with a no-data elevation .-99999. left out"):
+        assert read_topography(f).shape == (3, 3)
+    f.write_text("0 0 -1\n100 0 -2\n0 100 -3\n0 0 -5\n")
+    with pytest.warns(UserWarning, match="1 .x, y. given more than once with different elevations .up to 4 m apart"):
+        pts = read_topography(f)
+    assert pts.shape == (3, 3) and pts[np.all(pts[:, :2] == 0, axis=1), 2] == pytest.approx(-3.0)
     from discretize import TensorMesh
 
     mesh = TensorMesh([[10.0] * 4, [10.0] * 4, [10.0] * 3], origin=(0, 0, -30))

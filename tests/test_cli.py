@@ -277,3 +277,19 @@ def test_counts_and_seeds_are_refused_by_option_before_anything_runs(argv, optio
         main([*argv, "-o", str(out)])
     assert ex.value.code == 2 and not out.exists()
     assert f"argument {option}: expected an integer >= " in (err := capsys.readouterr().err) and f"got {bad}" in err
+
+
+def test_negative_comma_lists_and_the_view_resolution_are_read_with_the_command_line(capsys):
+    from gempy_gravinv.cli import build_parser, joined_negative_lists
+
+    argv = ["invert", "st.csv", "--mesh", "m.msh", "-o", "out", "--backend", "hybrid", "--unit-densities", "-300,0,250",
+            "--depth-range", "-300,-100", "--bounds", "-600", "600"]
+    args = build_parser().parse_args(joined_negative_lists(argv))
+    assert args.unit_densities == "-300,0,250" and args.depth_range == "-300,-100" and args.bounds == [-600.0, 600.0]
+    assert args.view_resolution == (40, 40, 20)
+    with pytest.raises(SystemExit):  # argparse alone takes the list for an option
+        build_parser().parse_args(argv)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as ex:
+        main(["invert", "st.csv", "--mesh", "m.msh", "-o", "out", "--view-resolution", "8,8"])
+    assert ex.value.code == 2 and "--view-resolution: NX,NY,NZ positive integers expected" in capsys.readouterr().err

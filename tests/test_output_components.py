@@ -206,3 +206,17 @@ def test_resume_is_refused_across_components_and_accepted_for_the_same_survey(mi
     full = invert_inr(s, case.mesh, cfg)  # resumed exactly: the uninterrupted run's model
     assert res.completed
     np.testing.assert_allclose(res.model, full.model, rtol=1e-10, atol=1e-10 * np.abs(full.model).max())
+
+
+def test_the_residual_check_reads_one_component_of_any_kind_and_no_mix():
+    from gempy_gravinv.inversion._inr import residual_check
+
+    x, y = np.meshgrid(np.arange(8) * 50.0, np.arange(8) * 50.0)
+    loc = np.c_[x.ravel(), y.ravel(), np.full(x.size, 10.0)]
+    obs = np.sin(loc[:, 0] / 150.0) + np.cos(loc[:, 1] / 170.0)  # residuals of a missed broad field: correlated
+    for comp in ("gzz", "gx"):
+        sv = Survey(loc, gz=obs, std=np.full(64, 0.1), components=[comp] * 64)
+        check = residual_check(np.zeros(64), sv)
+        assert check is not None and check["z"] > 3 and "correlated" in check["rule"]
+    mixed = Survey(loc, gz=obs, std=np.full(64, 0.1), components=["gz", "gzz"] * 32)
+    assert residual_check(np.zeros(64), mixed) is None

@@ -147,3 +147,12 @@ def test_a_profile_s_trend_is_removed_along_its_line_before_the_bound():
     check_data(d, line, mesh)
     with pytest.raises(ValueError, match="µGal"):
         check_data(_block_data(mesh, line, contrast=3000.0) * 1e3, line, mesh)
+
+
+def test_stations_on_a_face_under_active_cells_are_refused_but_not_on_the_ground():
+    mesh = _block_mesh()  # 50 m layers, top at z = 0
+    with pytest.raises(ValueError, match="36 station.s. lie on a face between cells with an active cell right above"):
+        mesh.check_stations(_grid_stations(z=-100.0))  # depths given as negative elevations, on a layer's face
+    mesh.check_stations(_grid_stations(z=0.0))  # on the ground: legal
+    with pytest.warns(UserWarning, match="36 station.s. lie inside active cells"):  # borehole data where allowed
+        mesh.check_stations(_grid_stations(z=-100.0), inside="warn")

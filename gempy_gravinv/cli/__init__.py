@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 
 #: command name -> module (order = order in --help)
@@ -73,11 +74,30 @@ def configure_logging(level: int) -> None:
         logger.addHandler(handler)
 
 
+#: a comma list of numbers whose first is negative (``-300,0,250``, ``-1.5e2,20``)
+_NEGATIVE_LIST = re.compile(r"-[0-9.][0-9.eE+-]*(,\s*[-+]?[0-9.][0-9.eE+-]*)+")
+
+
 def debug_enabled() -> bool:
     """Whether ``GEMPY_GRAVINV_DEBUG`` asks for tracebacks: only ``1``, ``true`` or ``yes``."""
     import os
 
     return os.environ.get("GEMPY_GRAVINV_DEBUG", "").strip().lower() in ("1", "true", "yes")
+
+
+def joined_negative_lists(argv: list[str]) -> list[str]:
+    """``--opt -300,0,250`` as ``--opt=-300,0,250``: argparse takes a value that starts with ``-`` for an option.
+
+    Only a comma list of numbers after an option (``--name``, no ``=``) is joined: such a
+    token can be no option, and negative unit contrasts and elevations are common.
+    """
+    out: list[str] = []
+    for tok in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_LIST.fullmatch(tok):
+            out[-1] = f"{out[-1]}={tok}"
+        else:
+            out.append(tok)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     130 when interrupted (Ctrl-C).
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(joined_negative_lists(sys.argv[1:] if argv is None else list(argv)))
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 0

@@ -45,8 +45,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="hybrid: confine the INR residual to these units (names)")
     g.add_argument("--depth-range", default=None, metavar="ZMIN,ZMAX",
                    help="hybrid: confine the residual to elevations ZMIN..ZMAX m (z up)")
-    g.add_argument("--view-resolution", default="40,40,20", metavar="NX,NY,NZ",
-                   help="regular grid of the 3D view and .vti export")
+    g.add_argument("--view-resolution", default=(40, 40, 20), type=view_resolution, metavar="NX,NY,NZ",
+                   help="regular grid of the 3D view and .vti export (default 40,40,20)")
+
+
+def view_resolution(text: str) -> tuple[int, int, int]:
+    """``NX,NY,NZ`` as three positive integers (an argparse ``type``: refused when the command line is read)."""
+    try:
+        res = tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        res = ()
+    if len(res) != 3 or min(res) < 1:
+        raise argparse.ArgumentTypeError(f"NX,NY,NZ positive integers expected, got {text!r}")
+    return res
 
 
 def prepare(args: argparse.Namespace, mesh, cfg):
@@ -87,7 +98,7 @@ def finish(args: argparse.Namespace, result, factory, out) -> dict:
     Parameters
     ----------
     args : argparse.Namespace
-        Reads ``view_resolution`` ("NX,NY,NZ" cells of the regular 3D view) and
+        Reads ``view_resolution`` ((NX, NY, NZ) cells of the regular 3D view) and
         ``no_figures``.
     result : INRResult
         The trained inversion.
@@ -105,12 +116,9 @@ def finish(args: argparse.Namespace, result, factory, out) -> dict:
         return {}
     from ..gempy_view import save_backend_outputs
 
-    try:
-        res = tuple(int(v) for v in str(getattr(args, "view_resolution", "40,40,20")).split(","))
-        if len(res) != 3 or min(res) < 1:
-            raise ValueError
-    except ValueError as exc:
-        raise ValueError(f"--view-resolution must be NX,NY,NZ positive integers, got {args.view_resolution!r}") from exc
+    res = getattr(args, "view_resolution", (40, 40, 20))
+    if isinstance(res, str):
+        res = view_resolution(res)
     written = save_backend_outputs(result, out, name="inr", figures=not getattr(args, "no_figures", False),
                                    resolution=res, description=factory.description)
     geo = result.field.geology if hasattr(result.field, "geology") else result.field

@@ -55,7 +55,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "as FFT-generated random fields do; spectral: the same assumption with a Gaussian prior, "
                         "solved in closed form with a posterior std; paper: Mishra et al.)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--std", type=float, default=None, metavar="MGAL", help="data std when the file has none")
+    p.add_argument("--std", type=float, default=None, metavar="STD",
+                   help="data std when the file has none, in the data's unit (mGal; Eötvös for gradients)")
     p.add_argument("--noise", default=None, choices=["stated", "report", "estimate"],
                    help="noise the misfit targets: the stated std (default), the stated std with the estimate from "
                         "the data reported beside it, or that estimate (then the file may have no std)")
@@ -188,7 +189,8 @@ def _read_inputs(args: argparse.Namespace, over: dict):
                       UserWarning, stacklevel=2)
     if survey.std is not None and args.std is not None:
         if is_main():
-            warnings.warn(f"{args.stations} has a std column; --std {args.std} mGal replaces it", UserWarning,
+            unit = " and ".join(sorted(set(survey.units.tolist())))
+            warnings.warn(f"{args.stations} has a std column; --std {args.std} {unit} replaces it", UserWarning,
                           stacklevel=2)
         survey = survey.with_data(survey.gz, float(args.std))
     if survey.std is None:
@@ -199,7 +201,7 @@ def _read_inputs(args: argparse.Namespace, over: dict):
             for rows in survey.component_groups().values():
                 std[rows] = float(args.relative_std) * float(np.std(survey.gz[rows]))
         elif cfg.noise != "estimate":
-            raise ValueError(f"{args.stations}: no std column; pass --std MGAL or --relative-std FRAC, "
+            raise ValueError(f"{args.stations}: no std column; pass --std STD or --relative-std FRAC, "
                              "or --noise estimate")
         else:
             std = None  # the inversion estimates it

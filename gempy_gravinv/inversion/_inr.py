@@ -437,7 +437,7 @@ FALLBACK_ADVICE = dict(option="start_fallback", value=True,
 
 def residual_check(predicted: np.ndarray, survey, computed: dict | None = None,
                    advice: dict | None = None) -> dict | None:
-    """Are the residuals of g_z data spatially white? Moran's I with a sentence (None for other data).
+    """Are the residuals of one component's data spatially white? Moran's I with a sentence (None for mixed data).
 
     ``computed``: :func:`~gempy_gravinv.metrics.residual_autocorrelation` of these
     residuals when :func:`~gempy_gravinv.metrics.evaluate` already has it. ``advice``
@@ -446,7 +446,7 @@ def residual_check(predicted: np.ndarray, survey, computed: dict | None = None,
     also holds ``finding`` (the sentence without it) and ``advice``, so an interface can
     name the setting its own way (the CLI: ``--start-fallback``).
     """
-    if not survey.is_gz_only:
+    if len(survey.component_groups()) > 1:  # neighbours of different components are no common field
         return None
     out = computed if computed is not None else residual_autocorrelation(predicted, survey.gz, survey.std,
                                                                          survey.locations)
