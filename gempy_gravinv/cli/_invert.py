@@ -68,7 +68,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="data std = FRAC x std(gz) when the file has none")
     p.add_argument("--bounds", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                    help="density contrast bounds, kg/m³")
-    p.add_argument("--members", type=int_at_least(1), default=None, metavar="N", help="ensemble members")
+    p.add_argument("--members", type=int_at_least(1), default=None, metavar="N",
+                   help="ensemble members (member k uses seed + k: space the seeds of compared ensembles by N)")
     p.add_argument("--max-steps", type=int_at_least(1), default=None, help="maximum optimiser steps")
     p.add_argument("--seed", type=int_at_least(0), default=None, help="seed")
     p.add_argument("--device", default=None, help="torch device: cpu, cuda, auto")
