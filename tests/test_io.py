@@ -464,3 +464,14 @@ def test_a_crs_in_feet_is_refused_or_its_elevations_named(tmp_path):
 
     x, y = pyproj.Transformer.from_crs("EPSG:2227", "EPSG:26910", always_xy=True).transform(6000000.0, 2100000.0)
     np.testing.assert_allclose(s.locations[0], [x, y, 328.08])
+
+
+def test_degrees_written_latitude_first_are_refused_not_reprojected_far_away(tmp_path):
+    f = tmp_path / "ll.geojson"
+    pts = [(-6.9, 37.5), (-6.85, 37.55), (-6.8, 37.6)]  # lon, lat in southern Spain
+    f.write_text(json.dumps(_fc([_pt([lat, lon], g=1.0) for lon, lat in pts], crs="urn:ogc:def:crs:EPSG::4326")))
+    with pytest.raises(ValueError, match="as latitude, longitude 100% do: the file writes latitude first"):
+        gio.read_geojson(f, "g", z=100.0, to_crs="EPSG:25830")
+    f.write_text(json.dumps(_fc([_pt([lon, lat], g=1.0) for lon, lat in pts], crs="urn:ogc:def:crs:EPSG::4326")))
+    s = gio.read_geojson(f, "g", z=100.0, to_crs="EPSG:25830")
+    assert 1e5 < s.locations[0, 0] < 3e5 and 4.1e6 < s.locations[0, 1] < 4.2e6  # UTM 30N, west of its zone

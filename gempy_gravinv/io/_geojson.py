@@ -244,6 +244,7 @@ def _to_metres(p, xy: np.ndarray, crs_name: str | None, src, target) -> tuple[np
                     "GeoJSON is WGS84 degrees. Pass to_crs='EPSG:...' (command line: --crs) naming a projected "
                     "CRS in metres (e.g. UTM) to reproject, or name the CRS in a 'crs' member"
                 )
+            _check_axis_order(p, xy, target)
             return reproject_xy(xy, parse_crs("OGC:CRS84"), target), target.to_string()
         if target is not None:
             raise ValueError(f"{p}: no 'crs' member and the coordinates are not longitude/latitude: cannot "
@@ -270,9 +271,33 @@ def _to_metres(p, xy: np.ndarray, crs_name: str | None, src, target) -> tuple[np
     if target is not None:
         if src.equals(target):
             return xy, target.to_string()
+        if src.is_geographic:
+            _check_axis_order(p, xy, target)
         return reproject_xy(xy, src, target), target.to_string()
     if not projected_metres(src):
         unit = src.axis_info[0].unit_name if src.axis_info else "unknown units"
         raise ValueError(f"{p}: CRS {crs_label(src)} has coordinates in {unit}, not metres: pass "
                          "to_crs='EPSG:...' (--crs) naming a projected CRS in metres to reproject")
     return xy, src.to_string()
+
+
+def _check_axis_order(p, lonlat: np.ndarray, target) -> None:
+    """Refuse degrees outside ``target``'s area of use (widened by 6°) as (lon, lat) but inside it as (lat, lon).
+
+    GeoJSON writes longitude first; a file that follows EPSG:4326's own axis order
+    (latitude first) would otherwise be reprojected thousands of kilometres away.
+    """
+    area = getattr(target, "area_of_use", None)
+    if area is None:
+        return
+    west, south, east, north = area.bounds
+    west, south, east, north = west - 6.0, south - 6.0, east + 6.0, north + 6.0  # a zone's width around it
+
+    def share(lon: np.ndarray, lat: np.ndarray) -> float:
+        return float(np.mean((lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)))
+
+    as_given, swapped = share(lonlat[:, 0], lonlat[:, 1]), share(lonlat[:, 1], lonlat[:, 0])
+    if as_given == 0.0 and swapped > 0.5:
+        raise ValueError(f"{p}: read as longitude, latitude (GeoJSON's order) no station lies in the area of "
+                         f"{crs_label(target)}, but as latitude, longitude {swapped:.0%} do: the file "
+                         "writes latitude first (EPSG:4326's own axis order); write longitude first")
