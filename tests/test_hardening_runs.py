@@ -501,3 +501,17 @@ def test_predicted_and_residual_data_files(small_result, case, tmp_path):
         np.testing.assert_array_equal(ds["predicted"].values, small_result.predicted)
         np.testing.assert_array_equal(ds["residual"].values, s.gz - small_result.predicted)
         assert ds["z"].attrs["units"] == "m"
+
+
+def test_an_interrupted_run_counts_only_the_outputs_it_wrote(files, tmp_path, monkeypatch, capsys):
+    import gempy_gravinv.output._inversion as inv_out
+
+    def no_netcdf(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(inv_out, "save_netcdf", no_netcdf)
+    _interrupt_at(monkeypatch, 12)
+    assert main(_invert_args(files, tmp_path / "run", "--checkpoint-every", "5")) == 130
+    err = capsys.readouterr().err
+    assert "(1 could not be written: netcdf)" in err
+    assert "error: could not write the model NetCDF (inr_model.nc)" in err and "No space left" in err

@@ -139,6 +139,42 @@ def resume_command(args: argparse.Namespace) -> str:
     return shlex.join(["gempy-gravinv", *argv])
 
 
+#: The outputs without which the run is lost: where one of them fails the command exits with status 1.
+ESSENTIAL_OUTPUTS = {"netcdf": "the model NetCDF ({}_model.nc)", "ubc": "the UBC model ({}_model.den)",
+                     "data_csv": "the data CSV ({}_data.csv)"}
+
+
+def count_written(written: dict, out, command: str, name: str = "inr") -> tuple[str, str | None]:
+    """What ``save_inversion`` wrote, said in words, and the error line where an essential output failed.
+
+    Parameters
+    ----------
+    written : dict
+        ``{kind: path or "failed: <reason>"}`` (:func:`gempy_gravinv.output.save_inversion`).
+    out : path-like
+        The output folder.
+    command : str
+        The sub-command, for the error line.
+    name : str
+        The file-name prefix of the model files.
+
+    Returns
+    -------
+    said : str
+        ``"wrote N outputs into OUT/"``, N counting only the outputs written, and the
+        kinds that failed.
+    error : str or None
+        ``"gempy-gravinv COMMAND: error: could not write ..."`` naming each of
+        :data:`ESSENTIAL_OUTPUTS` that failed and why; None when they were all written.
+    """
+    failed = {k: str(v)[len("failed:"):].strip() for k, v in written.items() if str(v).startswith("failed:")}
+    said = f"wrote {len(written) - len(failed)} outputs into {out}/"
+    if failed:
+        said += f" ({len(failed)} could not be written: {', '.join(failed)})"
+    lost = [f"{what.format(name)}: {failed[k]}" for k, what in ESSENTIAL_OUTPUTS.items() if k in failed]
+    return said, (f"gempy-gravinv {command}: error: could not write {'; '.join(lost)}" if lost else None)
+
+
 def finish_interrupted(args: argparse.Namespace, exc, out: Path, *, figures: bool, name: str = "inr") -> int:
     """Write the kept state of an interrupted inversion, say how to resume; the exit status (130).
 
@@ -159,9 +195,12 @@ def finish_interrupted(args: argparse.Namespace, exc, out: Path, *, figures: boo
 
     res = exc.result
     written = save_inversion(res, out, figures=figures, name=name)
-    print(f"gempy-gravinv {args.command}: interrupted after {res.timings.get('steps')} steps; wrote the best state "
-          f"so far (chi2/N = {res.chi2:.3f}, marked interrupted) as {len(written)} outputs into {out}/; "
-          f"resume with: {resume_command(args)}", file=sys.stderr, flush=True)
+    said, error = count_written(written, out, args.command, name)
+    print(f"gempy-gravinv {args.command}: interrupted after {res.timings.get('steps')} steps; the best state so far "
+          f"(chi2/N = {res.chi2:.3f}, marked interrupted): {said}; resume with: {resume_command(args)}",
+          file=sys.stderr, flush=True)
+    if error is not None:
+        print(error, file=sys.stderr, flush=True)
     return EXIT_INTERRUPTED
 
 

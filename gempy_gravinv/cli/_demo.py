@@ -54,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from gempy_gravinv.inversion import INRConfig, InversionInterrupted, invert_inr
     from gempy_gravinv.output import INVERSION_FILES, save_inversion
 
-    from ._common import check_device, finish_interrupted, hold_output
-    from ._invert import count_written
+    from ._common import check_device, count_written, finish_interrupted, hold_output
 
     if args.members < 1:
         raise ValueError(f"--members must be >= 1, got {args.members}")

@@ -108,42 +108,6 @@ def run(args: argparse.Namespace) -> int:
     return with_process_group(_run, args)
 
 
-#: The outputs without which the run is lost: where one of them fails the command exits with status 1.
-ESSENTIAL_OUTPUTS = {"netcdf": "the model NetCDF ({}_model.nc)", "ubc": "the UBC model ({}_model.den)",
-                     "data_csv": "the data CSV ({}_data.csv)"}
-
-
-def count_written(written: dict, out, command: str, name: str = "inr") -> tuple[str, str | None]:
-    """What ``save_inversion`` wrote, said in words, and the error line where an essential output failed.
-
-    Parameters
-    ----------
-    written : dict
-        ``{kind: path or "failed: <reason>"}`` (:func:`gempy_gravinv.output.save_inversion`).
-    out : path-like
-        The output folder.
-    command : str
-        The sub-command, for the error line.
-    name : str
-        The file-name prefix of the model files.
-
-    Returns
-    -------
-    said : str
-        ``"wrote N outputs into OUT/"``, N counting only the outputs written, and the
-        kinds that failed.
-    error : str or None
-        ``"gempy-gravinv COMMAND: error: could not write ..."`` naming each of
-        :data:`ESSENTIAL_OUTPUTS` that failed and why; None when they were all written.
-    """
-    failed = {k: str(v)[len("failed:"):].strip() for k, v in written.items() if str(v).startswith("failed:")}
-    said = f"wrote {len(written) - len(failed)} outputs into {out}/"
-    if failed:
-        said += f" ({len(failed)} could not be written: {', '.join(failed)})"
-    lost = [f"{what.format(name)}: {failed[k]}" for k, what in ESSENTIAL_OUTPUTS.items() if k in failed]
-    return said, (f"gempy-gravinv {command}: error: could not write {'; '.join(lost)}" if lost else None)
-
-
 def _group_device(args: argparse.Namespace) -> str:
     """The device the settings will name, which picks the process group's backend (read before the inputs)."""
     from gempy_gravinv.inversion import INRConfig
@@ -224,7 +188,7 @@ def _run(args: argparse.Namespace) -> int:
     from gempy_gravinv.inversion import InversionInterrupted, invert_inr
     from gempy_gravinv.output import INVERSION_FILES, save_inversion
 
-    from ._common import EXIT_INTERRUPTED, check_device, finish_interrupted, hold_output, prior_overrides
+    from ._common import EXIT_INTERRUPTED, check_device, count_written, finish_interrupted, hold_output, prior_overrides
 
     if args.device is not None:
         check_device(args.device)
