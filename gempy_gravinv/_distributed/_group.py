@@ -425,7 +425,7 @@ class _MainRankOnly(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        ours = record.name == _PACKAGE or record.name.startswith(_PACKAGE + ".")
+        ours = record.name in (_PACKAGE, "py.warnings") or record.name.startswith(_PACKAGE + ".")
         if not ours or record.levelno >= logging.ERROR:
             return True
         record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
@@ -441,7 +441,9 @@ def main_rank_logging(this_rank: int) -> None:
     :func:`init_distributed` calls it once the ranks have joined, and
     :func:`shutdown_distributed` undoes it. The filter goes on the handlers of the
     ``gempy_gravinv`` logger and of the root logger present at the call (the command
-    line's, or an application's); errors are shown on every rank.
+    line's, or an application's); errors are shown on every rank. Where the root logger
+    has handlers, the other ranks' Python warnings go through logging
+    (``logging.captureWarnings``) and are filtered alike.
 
     Parameters
     ----------
@@ -454,6 +456,7 @@ def main_rank_logging(this_rank: int) -> None:
                 handler.removeFilter(_MAIN_RANK_ONLY)
             elif _MAIN_RANK_ONLY not in handler.filters:
                 handler.addFilter(_MAIN_RANK_ONLY)
+    logging.captureWarnings(this_rank != 0 and bool(logging.getLogger().handlers))
 
 
 class _GatherBlocks(torch.autograd.Function):
