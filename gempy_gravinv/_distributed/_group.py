@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -425,7 +426,7 @@ class _MainRankOnly(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        ours = record.name in (_PACKAGE, "py.warnings") or record.name.startswith(_PACKAGE + ".")
+        ours = record.name == _PACKAGE or record.name.startswith(_PACKAGE + ".")
         if not ours or record.levelno >= logging.ERROR:
             return True
         record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
@@ -441,9 +442,8 @@ def main_rank_logging(this_rank: int) -> None:
     :func:`init_distributed` calls it once the ranks have joined, and
     :func:`shutdown_distributed` undoes it. The filter goes on the handlers of the
     ``gempy_gravinv`` logger and of the root logger present at the call (the command
-    line's, or an application's); errors are shown on every rank. Where the root logger
-    has handlers, the other ranks' Python warnings go through logging
-    (``logging.captureWarnings``) and are filtered alike.
+    line's, or an application's); errors are shown on every rank. The other ranks also
+    ignore Python warnings (rank 0 gives the same ones) until rank 0's settings return.
 
     Parameters
     ----------
@@ -456,7 +456,17 @@ def main_rank_logging(this_rank: int) -> None:
                 handler.removeFilter(_MAIN_RANK_ONLY)
             elif _MAIN_RANK_ONLY not in handler.filters:
                 handler.addFilter(_MAIN_RANK_ONLY)
-    logging.captureWarnings(this_rank != 0 and bool(logging.getLogger().handlers))
+    global _SAVED_WARNING_FILTERS
+    if this_rank != 0 and _SAVED_WARNING_FILTERS is None:
+        _SAVED_WARNING_FILTERS = list(warnings.filters)
+        warnings.simplefilter("ignore")
+    elif this_rank == 0 and _SAVED_WARNING_FILTERS is not None:
+        warnings.filters[:] = _SAVED_WARNING_FILTERS
+        _SAVED_WARNING_FILTERS = None
+
+
+#: the Python warning filters a rank other than 0 had before :func:`main_rank_logging` silenced them
+_SAVED_WARNING_FILTERS: list | None = None
 
 
 class _GatherBlocks(torch.autograd.Function):
