@@ -475,3 +475,20 @@ def test_degrees_written_latitude_first_are_refused_not_reprojected_far_away(tmp
     f.write_text(json.dumps(_fc([_pt([lon, lat], g=1.0) for lon, lat in pts], crs="urn:ogc:def:crs:EPSG::4326")))
     s = gio.read_geojson(f, "g", z=100.0, to_crs="EPSG:25830")
     assert 1e5 < s.locations[0, 0] < 3e5 and 4.1e6 < s.locations[0, 1] < 4.2e6  # UTM 30N, west of its zone
+
+
+def test_grav3d_variants_from_gif_programs(tmp_path):
+    rows = "500000 4200000 10 0.5D0 0.01\n500100 4200000 10 -999 0.01\n500000 4200100 10 0.7 1.0d-2\n"
+    f = tmp_path / "ign.obs"
+    f.write_text("IGNORE -999\n3.\n" + rows)
+    with pytest.warns(UserWarning, match="1 row.s. hold the IGNORE value -999: left out"):
+        s = gio.read_stations(f)
+    np.testing.assert_array_equal(s.gz, [0.5, 0.7])
+    np.testing.assert_array_equal(s.std, [0.01, 0.01])
+    g = tmp_path / "grav3d.csv"  # a GRAV3D file saved with a .csv name
+    g.write_text("2\n500000 4200000 10 0.5 0.01\n500100 4200000 10 0.6 0.01\n")
+    np.testing.assert_array_equal(gio.read_stations(g).gz, [0.5, 0.6])
+    gg = tmp_path / "gg.obs"
+    gg.write_text("3 ! ncomp\ngxx gxy gxz gyy gyz gzz\n1\n500000 4200000 10 1 2 3 4 5 6 0.1 0.1 0.1 0.1 0.1 0.1\n")
+    with pytest.raises(ValueError, match="gradiometry .GG3D. file.*write the data as CSV"):
+        gio.read_stations(gg)

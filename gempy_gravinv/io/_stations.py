@@ -67,7 +67,7 @@ def read_stations(path: PathLike, format: str = "auto", *, value_property: str |
     if value_property is not None:
         raise ValueError(f"{p}: a value property applies to GeoJSON stations (.geojson); this file's "
                          "g_z is its gz column")
-    if format == "csv" or (format == "auto" and ext == ".csv"):
+    if format == "csv" or (format == "auto" and ext == ".csv" and not looks_like_ubc_obs(p)):
         s = read_csv(p)
     elif format == "ubc" or looks_like_ubc_obs(p):
         logger.debug("%s: reading as UBC-GIF GRAV3D", p)

@@ -2,7 +2,10 @@
 
 The files of ``gzfor3d`` and ``gzinv3d``: lines starting with ``!`` are comments; the
 first line holds the number of data ``ndat``; then ``ndat`` rows ``E N ELEV [Grav [Err]]``
-with coordinates in metres (z up, elevation) and data and errors in mGal.
+with coordinates in metres (z up, elevation) and data and errors in mGal. An optional
+first line ``IGNORE value`` (GIF's no-data value: rows whose datum equals it are left
+out) and Fortran exponents (``0.5D0``) are read; gradiometry (GG3D) files are refused
+with a pointer to the CSV form.
 
 GRAV3D data are the gravity anomaly in mGal produced by a density contrast in g/cm³,
 positive for excess mass: **the same sign as ours**, so nothing is flipped here.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -59,19 +63,30 @@ def read_ubc_obs(path: PathLike) -> Survey:
         rows, rows with other than 3-5 columns or mixed column counts, NaN values.
     """
     p = as_path(path)
-    lines = data_lines(p, "!")
+    lines = [(n, _fortran(t)) for n, t in data_lines(p, "!")]
     if not lines:
         raise ValueError(f"{p} is empty (no data lines after '!' comments)")
+    ignore = None
+    head = lines[0][1].split()
+    if head and head[0].upper() == "IGNORE":
+        try:
+            ignore = float(head[1])
+        except (IndexError, ValueError):
+            raise ValueError(f"{p}, line {lines[0][0]}: IGNORE needs the no-data value, got {lines[0][1]!r}") from None
+        lines = lines[1:]
+        if not lines:
+            raise ValueError(f"{p} holds no data after its IGNORE line")
     lineno, first = lines[0]
     tok = first.split()
-    try:
-        if len(tok) != 1:
-            raise ValueError
-        ndat = int(tok[0])
-    except ValueError:
+    ndat = _count(tok)
+    if ndat is None:
         raise ValueError(
             f"{p}, line {lineno}: expected the number of data (GRAV3D format), got {first!r}"
-        ) from None
+        )
+    if len(lines) > 1 and re.search(r"\bg[xyz]{2}\b", lines[1][1], re.IGNORECASE):
+        raise ValueError(f"{p}, line {lines[1][0]}: a GRAV3D gradiometry (GG3D) file, with components "
+                         f"{lines[1][1].strip()!r}: not read; write the data as CSV with x, y, z, component, data, "
+                         "std columns (gradients in Eötvös)")
     if ndat <= 0:
         raise ValueError(f"{p}, line {lineno}: number of data must be positive, got {ndat}")
     body = lines[1:]
@@ -93,10 +108,34 @@ def read_ubc_obs(path: PathLike) -> Survey:
         linenos.append(ln)
     arr = np.asarray(rows, dtype=np.float64)
     check_finite_columns(arr, ["E", "N", "ELEV", "Grav", "Err"][:ncol], p, linenos)
+    if ignore is not None and ncol >= 4:
+        gone = arr[:, 3] == ignore
+        if gone.all():
+            raise ValueError(f"{p}: every datum is the IGNORE value {ignore:g}")
+        if gone.any():
+            warnings.warn(f"{p}: {int(gone.sum())} row(s) hold the IGNORE value {ignore:g}: left out", UserWarning,
+                          stacklevel=2)
+            arr = arr[~gone]
     gz = arr[:, 3] if ncol >= 4 else None
     std = arr[:, 4] if ncol == 5 else None
-    logger.debug("read %d GRAV3D row(s) from %s (%d columns)", ndat, p, ncol)
+    logger.debug("read %d GRAV3D row(s) from %s (%d columns)", arr.shape[0], p, ncol)
     return Survey(arr[:, :3], gz=gz, std=std, name=p.stem)
+
+
+def _fortran(text: str) -> str:
+    """Fortran double-precision exponents (``0.5D0``, ``1.2d-3``) written as ``E``."""
+    return re.sub(r"(?<=[0-9.])[dD](?=[+-]?[0-9])", "E", text)
+
+
+def _count(tok: list[str]) -> int | None:
+    """The number of data of a GRAV3D count line (``3``, ``3.``, ``3.0``), None if it is not one."""
+    if len(tok) != 1:
+        return None
+    try:
+        v = float(tok[0])
+    except ValueError:
+        return None
+    return int(v) if v == int(v) else None
 
 
 def write_ubc_obs(path: PathLike, survey: Survey, gz=None, std=None) -> Path:
@@ -156,15 +195,20 @@ def looks_like_ubc_obs(p: Path) -> bool:
     Returns
     -------
     bool
-        ``True`` when the first data line (after ``!`` comments) is a single
-        non-negative integer and the second holds 3-5 whitespace-separated numbers.
+        ``True`` when the first data line (after ``!`` comments and an optional
+        ``IGNORE`` line) is a single non-negative whole number and the second holds 3-5
+        whitespace-separated numbers (or GG3D's component names).
     """
-    lines = data_lines(p, "!")
+    lines = [(n, _fortran(t)) for n, t in data_lines(p, "!")]
+    if lines and lines[0][1].split()[:1] and lines[0][1].split()[0].upper() == "IGNORE":
+        lines = lines[1:]
     if len(lines) < 2:
         return False
     tok = lines[0][1].split()
-    if len(tok) != 1 or not re.fullmatch(r"[+]?\d+", tok[0]):
+    if _count(tok) is None or float(tok[0]) < 0:
         return False
+    if re.search(r"\bg[xyz]{2}\b", lines[1][1], re.IGNORECASE):  # GG3D: read_ubc_obs names it
+        return True
     t2 = lines[1][1].replace(",", " ").split()
     try:
         [float(t) for t in t2]
