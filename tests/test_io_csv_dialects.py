@@ -118,3 +118,10 @@ def test_compare_cv_more_folds_than_stations_refused_before_running(tmp_path, ca
     assert rc == 2
     assert "--cv 4 folds need at least 4 stations" in err and "has 3" in err, err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_data_column_of_another_name_is_named_with_the_accepted_ones(tmp_path):
+    f = tmp_path / "b.csv"
+    f.write_text("x,y,z,bouguer,std\n0,0,1,2.5,0.1\n10,0,1,2.6,0.1\n")
+    with pytest.raises(ValueError, match="a std column without a data column .* one of gz, g_z, grav, gravity"):
+        gio.read_stations(f)

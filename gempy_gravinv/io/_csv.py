@@ -291,7 +291,8 @@ def _header_columns(header: list[str], p: Path) -> tuple[list[str], list[int], l
             "need x, y, z [, component] [, gz [, std]] in metres / mGal"
         )
     if "std" in names and "gz" not in names:
-        raise ValueError(f"{p}: a std column without a gz column")
+        raise ValueError(f"{p}: a std column without a data column (header: {header}); name the data column one "
+                         f"of {', '.join(_ALIASES['gz'])} (g_z in mGal, positive down: a Bouguer anomaly's sign)")
     return names, cols, factors
 
 
