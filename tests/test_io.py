@@ -64,7 +64,7 @@ def test_csv_flexible_layouts(tmp_path):
         ("x,y,z,gz\n1,2,,4\n", "line 2: empty value"),
         ("1 2\n", "2 columns without a header"),
         ("1 2 3 4 5 6\n", "6 columns without a header"),
-        ("x,y,z,std\n1,2,3,4\n", "std column without a gz"),
+        ("x,y,z,std\n1,2,3,4\n", "std column without a data column"),
         ("x,y,z,gz,std\n1,2,3,4,0\n", "strictly positive"),
         ("x,x,y,z\n1,2,3,4\n", "several columns match 'x'"),
     ],

@@ -125,3 +125,21 @@ def test_a_data_column_of_another_name_is_named_with_the_accepted_ones(tmp_path)
     f.write_text("x,y,z,bouguer,std\n0,0,1,2.5,0.1\n10,0,1,2.6,0.1\n")
     with pytest.raises(ValueError, match="a std column without a data column .* one of gz, g_z, grav, gravity"):
         gio.read_stations(f)
+
+
+def test_longitude_latitude_columns_a_late_crs_comment_and_gradients_in_mgal_per_metre(tmp_path):
+    import pyproj
+
+    f = tmp_path / "ll.csv"
+    f.write_text("lon,lat,z,gz,std\n-6.9,37.5,100,1.0,0.1\n-6.8,37.6,100,1.0,0.1\n")
+    with pytest.raises(ValueError, match="has coordinates in degree, not projected metres"):
+        gio.read_stations(f)
+    s = gio.read_stations(f, to_crs="EPSG:25830")
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:25830", always_xy=True).transform(-6.9, 37.5)
+    np.testing.assert_allclose(s.locations[0], [x, y, 100.0])
+    late = tmp_path / "late.csv"
+    late.write_text("x,y,z,gz,std\n# crs: EPSG:4326\n-6.9,37.5,100,1.0,0.1\n-6.8,37.6,100,1.0,0.1\n")
+    np.testing.assert_allclose(gio.read_stations(late, to_crs="EPSG:25830").locations[0], [x, y, 100.0])
+    g = tmp_path / "gzz.csv"
+    g.write_text("x,y,z,component,data (mGal/m),std (mGal/m)\n0,0,10,gzz,0.001,0.0001\n10,0,10,gzz,0.002,0.0001\n")
+    np.testing.assert_allclose(gio.read_stations(g).gz, [10.0, 20.0])  # 1 mGal/m = 1e4 Eötvös

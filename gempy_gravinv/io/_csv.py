@@ -53,13 +53,14 @@ GRAVITY_UNITS = {"mgal": 1.0, "ugal": 1e-3, "µgal": 1e-3, "μgal": 1e-3, "micro
                  "m/s2": 1e5, "m/s^2": 1e5, "m/s²": 1e5, "m s-2": 1e5, "m.s-2": 1e5, "ms-2": 1e5,
                  "gu": 0.1, "g.u.": 0.1}
 #: units of a gradient data column (with a component column) -> Eötvös (1 E = 1e-9 s⁻²)
-GRADIENT_UNITS = {"e": 1.0, "eu": 1.0, "eotvos": 1.0, "eötvös": 1.0, "1/s2": 1e9, "s-2": 1e9, "1/s²": 1e9}
+GRADIENT_UNITS = {"e": 1.0, "eu": 1.0, "eotvos": 1.0, "eötvös": 1.0, "1/s2": 1e9, "s-2": 1e9, "1/s²": 1e9,
+                  "mgal/m": 1e4, "mgal/km": 10.0}
 _CRS_COMMENT = "# crs:"
 
 # accepted column names (lower case, units in brackets/parentheses stripped)
 _ALIASES = {
-    "x": ("x", "easting", "east", "e"),
-    "y": ("y", "northing", "north", "n"),
+    "x": ("x", "easting", "east", "e", "lon", "longitude"),
+    "y": ("y", "northing", "north", "n", "lat", "latitude"),
     "z": ("z", "elevation", "elev", "height"),
     "gz": ("gz", "g_z", "grav", "gravity", "gz_mgal", "data"),
     "std": ("std", "sigma", "uncertainty", "err", "error", "std_mgal"),
@@ -179,6 +180,8 @@ def read_csv(path: PathLike) -> Survey:
                     dict(zip(names, factors)))
     gz = arr[:, names.index("gz")] if "gz" in names else None
     std = arr[:, names.index("std")] if "std" in names else None
+    if crs is None and header is not None and _names_degrees(header):  # lon/lat columns: WGS84 degrees
+        crs = "OGC:CRS84"
     logger.debug("read %d station(s) from %s (columns %s)", arr.shape[0], p, names)
     return Survey(arr[:, :3], gz=gz, std=std, name=p.stem, crs=crs, components=comps or None)
 
@@ -239,18 +242,22 @@ def _data_factors(header: list[str], names: list[str], cols: list[int], factors:
 
 
 def _crs_comment(p: Path) -> str | None:
-    """The CRS named in a ``# crs: ...`` comment line, or ``None``."""
+    """The CRS named in a ``# crs: ...`` comment line anywhere in the file, or ``None``."""
     try:
         with open(p, encoding="utf-8-sig", errors="replace") as fh:
             for raw in fh:
                 line = raw.strip()
                 if line.lower().startswith(_CRS_COMMENT):
                     return line[len(_CRS_COMMENT):].strip() or None
-                if line and not line.startswith("#"):
-                    return None
     except OSError:  # pragma: no cover - the file was just read
         return None
     return None
+
+
+def _names_degrees(header: list[str]) -> bool:
+    """Whether the header names its x, y columns longitude and latitude."""
+    norm = {re.split(r"[\[(]", h.strip().strip('"'), maxsplit=1)[0].strip().lower() for h in header}
+    return bool(norm & {"lon", "longitude"}) and bool(norm & {"lat", "latitude"})
 
 
 def _unit_factor(header: str, key: str, p: Path) -> float:
