@@ -446,6 +446,20 @@ class PrismMesh:
                 out.append(i)
         return np.asarray(out, dtype=int)
 
+    def _inside_all_round(self, loc: np.ndarray) -> np.ndarray:
+        """Indices of stations every one of whose 8 diagonal neighbours (a µm-scale step) lies inside an active cell."""
+        if not len(loc) or not self.n_cells:
+            return np.zeros(0, int)
+        step = max(1e-6 * float(self.cell_widths.min()), 1e-6)
+        keep = np.ones(len(loc), bool)
+        for sx in (-1.0, 1.0):
+            for sy in (-1.0, 1.0):
+                for sz in (-1.0, 1.0):
+                    hit = np.zeros(len(loc), bool)
+                    hit[self.stations_inside(loc + step * np.array([sx, sy, sz]))] = True
+                    keep &= hit
+        return np.flatnonzero(keep)
+
     def check_stations(self, locations, *, outside: str = "error", inside: str = "error",
                        far_factor: float = FAR_STATION_FACTOR, allow: str | None = None) -> None:
         """Check where stations lie relative to the cells.
@@ -479,14 +493,14 @@ class PrismMesh:
         check_choice(inside, ("error", "warn"), name="inside")
         loc = np.asarray(locations, float)
         bad = self.stations_inside(loc)
-        # on a face with an active cell just above: under the ground (e.g. depths given as negative elevations)
-        dz = float(self.cell_widths[:, 2].min()) if self.n_cells else 1.0
-        buried = np.setdiff1d(self.stations_inside(loc + [0.0, 0.0, max(1e-6 * dz, 1e-6)]), bad)
+        # on a face, edge or corner shared by active cells all round (every diagonal step lands inside one):
+        # within the ground, e.g. depths given as negative elevations on a layer boundary
+        buried = np.setdiff1d(self._inside_all_round(loc), bad)
         if buried.size and inside == "error":
             i = int(buried[0])
             raise ValueError(
-                f"{buried.size} station(s) lie on a face between cells with an active cell right above them "
-                f"(first: station {i} at {loc[i].tolist()} m): under the ground. z must be an elevation, positive "
+                f"{buried.size} station(s) lie on faces between active cells, with active cells all round them "
+                f"(first: station {i} at {loc[i].tolist()} m): within the ground. z must be an elevation, positive "
                 "up (depths given?); stations lie above the active cells.")
         bad = np.union1d(bad, buried).astype(int)
         if bad.size and inside == "warn":

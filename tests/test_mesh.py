@@ -136,19 +136,23 @@ def test_stations_inside_cells_rejected_faces_edges_corners_allowed():
     pm = PrismMesh.from_tensor([10.0, 10.0], [10.0, 10.0], [10.0], origin=(0.0, 0.0, -10.0))
     allowed = np.array([
         [5.0, 5.0, 0.0],      # on the top face
-        [10.0, 5.0, -5.0],    # on the face shared by two cells
-        [10.0, 10.0, -5.0],   # on the edge shared by four cells
         [10.0, 10.0, 0.0],    # corner on the top
         [0.0, 0.0, -10.0],    # bottom corner
         [5.0, 5.0, 1.0],      # above
         [-1.0, 5.0, -5.0],    # beside
+        [0.0, 5.0, -5.0],     # on the side face
     ])
     assert pm.stations_inside(allowed).size == 0
     pm.check_stations(allowed)
     inside = np.vstack([allowed, [[5.0, 5.0, -0.001], [19.0, 19.0, -9.0]]])
-    np.testing.assert_array_equal(pm.stations_inside(inside), [7, 8])
-    with pytest.raises(ValueError, match="2 station\\(s\\) lie inside mesh cells.*station 7"):
+    np.testing.assert_array_equal(pm.stations_inside(inside), [6, 7])
+    with pytest.raises(ValueError, match="2 station\\(s\\) lie inside mesh cells.*station 6"):
         pm.check_stations(inside)
+    # on a face or edge shared by active cells: not strictly inside one, but within the ground all the same
+    within = np.array([[10.0, 5.0, -5.0], [10.0, 10.0, -5.0]])  # a face of two cells, the edge of four
+    assert pm.stations_inside(within).size == 0
+    with pytest.raises(ValueError, match="2 station\\(s\\) lie on faces between active cells"):
+        pm.check_stations(within)
 
 
 def test_stations_in_inactive_cells_are_allowed():

@@ -149,10 +149,14 @@ def test_a_profile_s_trend_is_removed_along_its_line_before_the_bound():
         check_data(_block_data(mesh, line, contrast=3000.0) * 1e3, line, mesh)
 
 
-def test_stations_on_a_face_under_active_cells_are_refused_but_not_on_the_ground():
+def test_stations_on_faces_within_the_active_cells_are_refused_but_not_on_the_ground():
     mesh = _block_mesh()  # 50 m layers, top at z = 0
-    with pytest.raises(ValueError, match="36 station.s. lie on a face between cells with an active cell right above"):
+    with pytest.raises(ValueError, match="36 station.s. lie on faces between active cells, with active cells all"):
         mesh.check_stations(_grid_stations(z=-100.0))  # depths given as negative elevations, on a layer's face
     mesh.check_stations(_grid_stations(z=0.0))  # on the ground: legal
+    edge = np.array([[100.0, 250.0, -75.0], [100.0, 100.0, -75.0], [0.0, 250.0, -75.0]])  # vertical face, edge, side
+    with pytest.raises(ValueError, match="2 station.s. lie on faces between active cells"):
+        mesh.check_stations(edge)
+    mesh.check_stations(edge[2:])  # on the mesh's side face: beside the ground, legal
     with pytest.warns(UserWarning, match="36 station.s. lie inside active cells"):  # borehole data where allowed
         mesh.check_stations(_grid_stations(z=-100.0), inside="warn")
