@@ -125,6 +125,16 @@ def _known_sigma(sigma, survey: Any, n: int, dtype: torch.dtype, owner: str) -> 
     return _vec(s, n, "sigma").to(dtype)
 
 
+def _checked_sigma(sigma, who: str):
+    """``sigma`` (mGal) as given where it is finite and > 0 everywhere (None passes: the survey's std)."""
+    if sigma is None:
+        return None
+    a = np.asarray(sigma, dtype=float)
+    if not np.all(np.isfinite(a)) or np.any(a <= 0):
+        raise ValueError(f"{who}: sigma must be finite and > 0 (mGal), got {sigma!r}")
+    return sigma
+
+
 class GaussianLikelihood:
     """Independent Gaussian noise with known standard deviation.
 
@@ -135,7 +145,7 @@ class GaussianLikelihood:
     """
 
     def __init__(self, sigma=None) -> None:
-        self.sigma = sigma
+        self.sigma = _checked_sigma(sigma, "GaussianLikelihood")
 
     def __call__(self, pred: torch.Tensor, obs: torch.Tensor | None, survey: Any) -> torch.Tensor:
         import pyro
@@ -224,7 +234,7 @@ class StudentTLikelihood:
     """
 
     def __init__(self, sigma=None, df: float = 4.0) -> None:
-        self.sigma = sigma
+        self.sigma = _checked_sigma(sigma, "StudentTLikelihood")
         self.df = check_number(df, name="df", low=0.0, low_open=True)
 
     def __call__(self, pred: torch.Tensor, obs: torch.Tensor | None, survey: Any) -> torch.Tensor:
@@ -259,7 +269,7 @@ class OffsetAlignment:
 
     def __init__(self, loc: float = 0.0, scale: float = 10.0) -> None:
         self.scale = check_number(scale, name="offset prior scale (mGal)", low=0.0, low_open=True)
-        self.loc = float(loc)
+        self.loc = check_number(loc, name="offset prior mean (mGal)")
 
     def __call__(self, pred: torch.Tensor, obs: torch.Tensor | None) -> torch.Tensor:
         import pyro
@@ -286,8 +296,24 @@ class ReferenceAlignment:
     """
 
     def __init__(self, reference="mean", observed=None) -> None:
+        if reference != "mean":
+            if isinstance(reference, bool) or not isinstance(reference, (int, np.integer)) or reference < 0:
+                raise ValueError(f"ReferenceAlignment's reference must be 'mean' or a station index >= 0, "
+                                 f"got {reference!r}")
+            reference = int(reference)
         self.reference = reference
         self.observed = None if observed is None else torch.as_tensor(np.asarray(observed, float))
+        if self.observed is not None and not bool(torch.isfinite(self.observed).all()):
+            raise ValueError("ReferenceAlignment's observed data hold NaN or inf")
+
+    def check_survey(self, n_data: int) -> None:
+        """Refuse a reference station or observed data that do not fit ``n_data`` stations."""
+        if self.reference != "mean" and self.reference >= n_data:
+            raise ValueError(f"ReferenceAlignment's reference station {self.reference} is beyond the survey's "
+                             f"{n_data} stations")
+        if self.observed is not None and self.observed.numel() != n_data:
+            raise ValueError(f"ReferenceAlignment's observed data hold {self.observed.numel()} values for "
+                             f"{n_data} stations")
 
     def __call__(self, pred: torch.Tensor, obs: torch.Tensor | None) -> torch.Tensor:
         ref = obs if obs is not None else self.observed

@@ -127,6 +127,10 @@ class LinearUnitForward:
         A = torch.as_tensor(np.asarray(matrix, dtype=np.float64))
         if A.ndim != 2:
             raise ValueError(f"matrix must be 2-D (n_data, n_units), got {tuple(A.shape)}")
+        if not bool(torch.isfinite(A).all()):
+            raise ValueError("matrix holds NaN or inf")
+        if unit_names is not None and len(unit_names) != A.shape[1]:
+            raise ValueError(f"unit_names has {len(unit_names)} names for {A.shape[1]} units")
         self.A = A
         self.n_units = A.shape[1]
         self.unit_names = unit_names or [f"unit_{i + 1}" for i in range(self.n_units)]
@@ -156,6 +160,20 @@ class LinearUnitForward:
             raise ValueError("LinearUnitForward has fixed geometry: no dips / sp_z priors")
         rho = torch.as_tensor(densities, dtype=self.A.dtype)
         return rho @ self.A.T
+
+
+def _check_stations_agree(forward, survey: Survey) -> None:
+    """Refuse a survey whose stations are not those the forward predicts at (count, then places)."""
+    own = getattr(forward, "survey", None)
+    n = int(own.n_data) if own is not None else (int(forward.A.shape[0]) if hasattr(forward, "A") else None)
+    if n is not None and n != survey.n_data:
+        raise ValueError(f"the forward predicts {n} stations, the survey holds {survey.n_data}: build the forward "
+                         "on the survey that is inverted")
+    if own is not None:
+        gap = float(np.abs(np.asarray(own.locations, float) - np.asarray(survey.locations, float)).max())
+        if gap > 1e-6 * max(1.0, float(np.abs(np.asarray(survey.locations, float)).max())):
+            raise ValueError(f"the forward's stations differ from the survey's by up to {gap:.4g} m: build the "
+                             "forward on the survey that is inverted")
 
 
 def make_model(forward: Callable[..., torch.Tensor], priors: PriorSpec, likelihood: Callable,
@@ -203,6 +221,9 @@ def make_model(forward: Callable[..., torch.Tensor], priors: PriorSpec, likeliho
                     "set PriorSpec(reference_unit=...) to sample contrasts relative to one unit")
     if station_names is not None and len(station_names) != survey.n_data:
         raise ValueError(f"station_names has {len(station_names)} labels for {survey.n_data} stations")
+    _check_stations_agree(forward, survey)
+    if isinstance(align, ReferenceAlignment):
+        align.check_survey(survey.n_data)
     default_obs = None if survey.gz is None else torch.as_tensor(survey.gz, dtype=torch.float64)
 
     def model(obs: Any = "default"):

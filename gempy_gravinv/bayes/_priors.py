@@ -35,9 +35,15 @@ def normal(mean, std) -> Any:
 
     m = torch.as_tensor(np.atleast_1d(np.asarray(mean, dtype=np.float64)))
     s = torch.as_tensor(np.atleast_1d(np.asarray(std, dtype=np.float64)))
-    m, s = torch.broadcast_tensors(m, s)
-    if torch.any(s <= 0):
-        raise ValueError(f"prior std must be > 0 (units of the site), got {s.tolist()}")
+    try:
+        m, s = torch.broadcast_tensors(m, s)
+    except RuntimeError:
+        raise ValueError(f"prior mean ({m.numel()} values) and std ({s.numel()} values) must have the same "
+                         "length, or one of them a single value") from None
+    if not bool(torch.isfinite(m).all()):
+        raise ValueError(f"prior mean must be finite (units of the site), got {m.tolist()}")
+    if not bool(torch.isfinite(s).all()) or torch.any(s <= 0):
+        raise ValueError(f"prior std must be finite and > 0 (units of the site), got {s.tolist()}")
     return dist.Normal(m, s).to_event(1)
 
 
@@ -155,6 +161,8 @@ class PriorSpec:
                 raise ValueError("give a densities prior or fixed_densities (kg/m³)")
             if len(np.atleast_1d(self.fixed_densities)) != n_units:
                 raise ValueError(f"fixed_densities needs {n_units} values (kg/m³)")
+            if not np.all(np.isfinite(np.asarray(self.fixed_densities, dtype=float))):
+                raise ValueError(f"fixed_densities must be finite (kg/m³), got {list(self.fixed_densities)}")
         else:
             self.densities = as_event(self.densities, n_units, "densities")
             if self._ref is not None:

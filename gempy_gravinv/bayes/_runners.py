@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 DENSE_MASS_MAX_DIM = 60
 
 
+#: offset of the seed of the posterior predictive's draws (the replay after sampling or fitting)
+PREDICTIVE_SEED = 30_000
+
+
 def seed_all(seed: int) -> None:
     """Seed Python's, NumPy's, torch's and Pyro's generators."""
     import pyro
@@ -141,6 +145,9 @@ def run_nuts(model: Callable, *, num_samples: int = 600, warmup: int = 300, chai
     chains = check_int(chains, name="chains", minimum=1)
     num_samples = check_int(num_samples, name="num_samples", minimum=1)
     warmup = check_int(warmup, name="warmup", minimum=0)
+    max_tree_depth = check_int(max_tree_depth, name="max_tree_depth", minimum=1)
+    check_number(target_accept, name="target_accept", low=0.0, high=1.0, low_open=True, high_open=True)
+    num_prior = check_int(num_prior, name="num_prior", minimum=0)
     check_number(init_spread, name="init_spread", low=0.0, low_open=True)
     inits_by_name = {"mean": init_to_mean, "median": init_to_median, "sample": init_to_sample,
                      "laplace": init_to_median}
@@ -173,6 +180,7 @@ def run_nuts(model: Callable, *, num_samples: int = 600, warmup: int = 300, chai
         stats["diverging"] = stats["diverging"].astype(bool)
         stats["tree_depth"] = stats["tree_depth"].astype(np.int64)
         stats["n_steps"] = stats["n_steps"].astype(np.int64)
+        seed_all(seed + PREDICTIVE_SEED)  # the replay's draws: the same whether the chains ran here or forked
         return build_idata(model, post, sample_stats=stats, prior=prior, progress=progress,
                            attrs={"method": "nuts", "sampling_time_s": elapsed, "laplace_time_s": t_laplace,
                                   "chains": chains, "processes": nproc, "warmup": warmup,
@@ -258,9 +266,11 @@ def run_svi(model: Callable, *, guide: str = "mvn", steps: int = 1000, lr: float
     from tqdm.auto import tqdm
 
     with sampling_state():
-        init_fn = init_to_median if init == "median" else init_to_mean
+        init_fn = init_to_median if check_choice(init, ("mean", "median"), name="init") == "median" else init_to_mean
         check_choice(guide, ("normal", "mvn"), name="guide")
         steps = check_int(steps, name="steps", minimum=1)
+        num_samples = check_int(num_samples, name="num_samples", minimum=1)
+        num_prior = check_int(num_prior, name="num_prior", minimum=0)
         num_particles = check_int(num_particles, name="num_particles", minimum=1)
         check_number(lr, name="lr", low=0.0, low_open=True)
         check_number(lr_final, name="lr_final", low=0.0, low_open=True, allow_none=True)
@@ -293,6 +303,7 @@ def run_svi(model: Callable, *, guide: str = "mvn", steps: int = 1000, lr: float
             losses.append(float(svi.step()))
         elapsed = time.perf_counter() - t0
         latent = _latent_names(model)
+        seed_all(seed + PREDICTIVE_SEED)
         with torch.no_grad():
             draws = {k: v.detach().numpy() for k, v in Predictive(g, num_samples=num_samples)().items()}
         for name, (loc, scale) in std_sites.items():
