@@ -112,3 +112,16 @@ def test_the_fit_report_judges_a_hierarchical_noise_by_the_stations_sigma():
     rep = B.fit_report(idata, locations=np.c_[np.arange(n) * 10.0, np.zeros(n)])
     assert rep["posterior_sigma_mgal"] == pytest.approx(float(np.median(idata.posterior["sigma"].values)))
     assert not rep["fits_stated_noise"] and "does not fit the data at the stated noise" in rep["messages"][0]
+
+
+def test_options_a_prior_would_ignore_are_refused():
+    A, sv = _linear()
+    fw = B.LinearUnitForward(A)
+    cases = (
+        (B.PriorSpec(densities=B.normal([0, 0], [100, 100]), unit_names=["a", "a"]), "names a label twice"),
+        (B.PriorSpec(densities=B.normal([0, 0], [100, 100]), dip_index=[0]), "dip_index given without a dips prior"),
+        (B.PriorSpec(fixed_densities=[100.0, -100.0], reference_unit=0), "reference_unit applies to a densities"),
+    )
+    for pri, match in cases:
+        with pytest.raises(ValueError, match=match):
+            B.make_model(fw, pri, B.GaussianLikelihood(0.5), sv)

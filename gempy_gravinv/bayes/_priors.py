@@ -153,6 +153,15 @@ class PriorSpec:
             v = getattr(self, attr)
             if v is not None and len(v) != n:
                 raise ValueError(f"{attr} has {len(v)} labels, expected {n}")
+            if v is not None and len(set(v)) != len(v):
+                raise ValueError(f"{attr} names a label twice: {list(v)} (they become ArviZ coordinates)")
+        if self.dips is None and len(self.dip_index):
+            raise ValueError("dip_index given without a dips prior: give dips=... or leave dip_index empty")
+        if self.sp_z is None and len(self.sp_index):
+            raise ValueError("sp_index given without an sp_z prior: give sp_z=... or leave sp_index empty")
+        if self.densities is None and self.reference_unit is not None:
+            raise ValueError("reference_unit applies to a densities prior; with fixed_densities there is nothing "
+                             "to sample relative to it")
         self._ref = None
         if self.reference_unit is not None:
             self._ref = self._reference_index(n_units)
