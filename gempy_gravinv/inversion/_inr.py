@@ -130,6 +130,8 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         if not interrupted and (why := _smooth_misses_bounds(prob, outs)) is not None:
             prob = Problem(survey, mesh, dataclasses.replace(cfg, **implied_overrides({"prior": "compact"})),
                            operator, density)
+            if density is None:  # refuse, with the estimate, what cannot fit (as for a first run)
+                check_run_memory(prob, make_field(prob.cfg, prob.mesh, int(cfg.seed), "cpu", None, prob.depth))
             said = prob.prior_selection["rule"].replace(_USER_SET.format("compact"), "")
             prob.prior_selection = dict(prob.prior_selection, prior="compact", set_by="bounds", rule=f"{why} ({said})")
             outs, extra, selection, interrupted = _train_starts(prob, checkpoint, resume, stop_after, key, side,
