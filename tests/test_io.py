@@ -456,7 +456,7 @@ def test_read_config_errors(tmp_path):
 def test_a_crs_in_feet_is_refused_or_its_elevations_named(tmp_path):
     f = tmp_path / "ft.csv"
     f.write_text("# crs: EPSG:2227\nx,y,z,gz\n6000000,2100000,328.08,1.0\n6001000,2101000,330.0,2.0\n")
-    with pytest.raises(ValueError, match="EPSG:2227 .* in US survey foot, not projected metres"):
+    with pytest.raises(ValueError, match="EPSG:2227 .* in US survey foot, not metres"):
         gio.read_stations(f)
     with pytest.warns(UserWarning, match="elevations .z. are not: if they are in US survey foot too"):
         s = gio.read_stations(f, to_crs="EPSG:26910")

@@ -132,7 +132,7 @@ def test_longitude_latitude_columns_a_late_crs_comment_and_gradients_in_mgal_per
 
     f = tmp_path / "ll.csv"
     f.write_text("lon,lat,z,gz,std\n-6.9,37.5,100,1.0,0.1\n-6.8,37.6,100,1.0,0.1\n")
-    with pytest.raises(ValueError, match="has coordinates in degree, not projected metres"):
+    with pytest.raises(ValueError, match="has coordinates in degree, not metres"):
         gio.read_stations(f)
     s = gio.read_stations(f, to_crs="EPSG:25830")
     x, y = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:25830", always_xy=True).transform(-6.9, 37.5)

@@ -116,9 +116,7 @@ def finish(args: argparse.Namespace, result, factory, out) -> dict:
         return {}
     from ..gempy_view import save_backend_outputs
 
-    res = getattr(args, "view_resolution", (40, 40, 20))
-    if isinstance(res, str):
-        res = view_resolution(res)
+    res = getattr(args, "view_resolution", (40, 40, 20))  # checked when the command line was read
     written = save_backend_outputs(result, out, name="inr", figures=not getattr(args, "no_figures", False),
                                    resolution=res, description=factory.description)
     geo = result.field.geology if hasattr(result.field, "geology") else result.field

@@ -29,8 +29,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ._lattice_design import cell_features, is_lattice_field
-
 logger = logging.getLogger(__name__)
 
 #: penalty on a violation, relative to the cells' posterior precision: violations left ~1e-8 of the std
@@ -39,25 +37,6 @@ PENALTY = 1e8
 MAX_ROUNDS = 8
 #: semismooth Newton steps per round
 MAX_STEPS = 50
-
-
-def cell_rows(prob, field: torch.nn.Module, idx: np.ndarray) -> torch.Tensor:
-    """The features (len(idx), F) float64 whose weights give the model on cells ``idx``.
-
-    Exact cell means for a one-layer periodic field; the quadrature's mean of the
-    features otherwise (as :func:`~gempy_gravinv.inversion._linear._feature_chunks`).
-    """
-    if is_lattice_field(field):
-        return cell_features(field, prob.mesh.bounds[idx]).to(device=prob.device, dtype=torch.float64)
-    nq = prob.points.shape[0] // prob.mesh.n_cells
-    ii = torch.as_tensor(idx, device=prob.points.device)
-    pts = prob.points[(ii[:, None] * nq + torch.arange(nq, device=ii.device)[None, :]).reshape(-1)]
-    with torch.no_grad():
-        phi = field.features(pts).to(torch.float64).reshape(len(idx), nq, -1)
-    if nq == 1:
-        return phi[:, 0]
-    w = prob.qweights[torch.as_tensor(idx)] if prob.qweights.ndim == 2 else prob.qweights[None, :].expand(len(idx), -1)
-    return (phi * w.to(torch.float64)[:, :, None]).sum(1)
 
 
 def _violation(m: torch.Tensor, lo: float, hi: float) -> torch.Tensor:

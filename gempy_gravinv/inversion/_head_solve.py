@@ -17,7 +17,7 @@ import torch
 
 from ..density import evaluate_on_mesh
 from ._lattice_design import SeparableLattice, is_lattice_field
-from ._linear import HeadPosterior, _design, _drop_caches, _feature_chunks, _head
+from ._linear import HeadPosterior, _design, _drop_caches, _feature_chunks, _head, cell_feature_rows
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def _hold_bounds(prob, cfg, field, post, lam: float, w: torch.Tensor, b0: float,
 
     ``w``, ``b0``: the unbounded posterior mean's weights and mean; ``m`` its model.
     """
-    from ._head_bounds import bounded_head, cell_rows
+    from ._head_bounds import bounded_head
 
     lo, hi = (float(v) for v in cfg.head_bounds)
     if float(m.min()) >= lo and float(m.max()) <= hi:
@@ -196,8 +196,9 @@ def _hold_bounds(prob, cfg, field, post, lam: float, w: torch.Tensor, b0: float,
         return bb + torch.cat([phi.to(torch.float64) @ ww.to(phi.device) for _, _, phi in
                                _feature_chunks(prob, field, 8192)])
 
-    out = bounded_head(post, lam, w.to(torch.float64), b0, m, (lo, hi), lambda idx: cell_rows(prob, field, idx),
-                       model, mean_as_weight=mean_as_weight)
+    out = bounded_head(post, lam, w.to(torch.float64), b0, m, (lo, hi),
+                       lambda idx: cell_feature_rows(prob, field, idx).to(torch.float64), model,
+                       mean_as_weight=mean_as_weight)
     logger.info("the closed-form model held within the bounds (%g, %g) kg/m³: %d cell(s) beyond them unbounded, "
                 "%d on a bound", lo, hi, out["cells_beyond_unbounded"], out["cells_at_bounds"])
     return out

@@ -70,22 +70,32 @@ def _feature_chunks(prob, field: torch.nn.Module, cells: int):
     other fields' the quadrature's.
     """
     n = prob.mesh.n_cells
-    nq = prob.points.shape[0] // n
-    exact = is_lattice_field(field)
-    if exact:  # complex cell means (cells x waves) and their products: within BLOCK_BYTES per chunk
+    if is_lattice_field(field):  # complex cell means (cells x waves) and their products: within BLOCK_BYTES per chunk
         cells = max(1, min(cells, BLOCK_BYTES // (48 * int(field.encoding.wave.shape[0]))))
+    for c0 in range(0, n, cells):
+        c1 = min(n, c0 + cells)
+        yield c0, c1, cell_feature_rows(prob, field, slice(c0, c1))
+
+
+def cell_feature_rows(prob, field: torch.nn.Module, cells) -> torch.Tensor:
+    """Cell-averaged features (n, F) of the cells ``cells`` (a slice or an index array), operator dtype.
+
+    A one-layer periodic field's are its exact cell means
+    (:func:`~gempy_gravinv.inversion._lattice_design.cell_features`); other fields' the
+    quadrature's weighted mean over each cell's points.
+    """
     with torch.no_grad():
-        for c0 in range(0, n, cells):
-            c1 = min(n, c0 + cells)
-            if exact:
-                yield c0, c1, cell_features(field, prob.mesh.bounds[c0:c1]).to(device=prob.device, dtype=prob.dtype)
-                continue
-            phi = field.features(prob.points[c0 * nq:c1 * nq]).to(prob.dtype)
-            _drop_caches(field)
-            if nq > 1:
-                w = prob.qweights[c0:c1] if prob.qweights.ndim == 2 else prob.qweights[None, :]
-                phi = (phi.reshape(c1 - c0, nq, -1) * w[:, :, None]).sum(1)
-            yield c0, c1, phi
+        if is_lattice_field(field):
+            return cell_features(field, prob.mesh.bounds[cells]).to(device=prob.device, dtype=prob.dtype)
+        nq = prob.points.shape[0] // prob.mesh.n_cells
+        idx = torch.arange(prob.mesh.n_cells, device=prob.points.device)[cells]
+        pts = prob.points[(idx[:, None] * nq + torch.arange(nq, device=idx.device)[None, :]).reshape(-1)]
+        phi = field.features(pts).to(prob.dtype)
+        _drop_caches(field)
+        if nq > 1:
+            w = prob.qweights[idx] if prob.qweights.ndim == 2 else prob.qweights[None, :]
+            phi = (phi.reshape(idx.shape[0], nq, -1) * w[:, :, None]).sum(1)
+        return phi
 
 
 def _design(prob, field: torch.nn.Module, cells: int = 8192, rows: int = 512,

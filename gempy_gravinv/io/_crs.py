@@ -62,6 +62,24 @@ def projected_metres(crs) -> bool:
     return bool(axes) and all(abs(a.unit_conversion_factor - 1.0) < 1e-12 for a in axes[:2])
 
 
+def axis_unit(crs) -> str:
+    """The name of the unit of ``crs``'s first axis (``"metre"``, ``"US survey foot"``, ``"degree"``)."""
+    return crs.axis_info[0].unit_name if crs.axis_info else "unknown units"
+
+
+def require_metres(crs, where) -> None:
+    """Refuse ``crs`` unless it is projected in metres, naming ``where`` (a file) and how to reproject.
+
+    Raises
+    ------
+    ValueError
+        A geographic CRS, or a projected one in another unit (feet).
+    """
+    if not projected_metres(crs):
+        raise ValueError(f"{where}: CRS {crs_label(crs)} has coordinates in {axis_unit(crs)}, not metres: "
+                         "pass to_crs='EPSG:...' (--crs) naming a projected CRS in metres to reproject")
+
+
 def looks_like_lonlat(xy: np.ndarray) -> bool:
     """Whether every (x, y) fits longitude/latitude ranges (|x| <= 180, |y| <= 90): :func:`fits_lonlat`."""
     return fits_lonlat(xy)
@@ -80,7 +98,7 @@ def reproject_xy(xy: np.ndarray, src, dst) -> np.ndarray:
     tr = pyproj.Transformer.from_crs(src, dst, always_xy=True)
     xy = np.asarray(xy, dtype=float)
     if src.is_projected and not projected_metres(src):
-        unit = src.axis_info[0].unit_name if src.axis_info else "unknown units"
+        unit = axis_unit(src)
         warnings.warn(f"x and y are converted from {crs_label(src)}, in {unit}, to metres; elevations (z) are "
                       f"not: if they are in {unit} too, convert them to metres", UserWarning, stacklevel=3)
     x, y = tr.transform(xy[:, 0], xy[:, 1])

@@ -254,9 +254,14 @@ def _crs_comment(p: Path) -> str | None:
     return None
 
 
+def _bare_names(header: list[str]) -> list[str]:
+    """Header names in lower case without their unit (``"Z (ft)"`` -> ``"z"``)."""
+    return [re.split(r"[\[(]", h, maxsplit=1)[0].strip().lower() for h in header]
+
+
 def _names_degrees(header: list[str]) -> bool:
     """Whether the header names its x, y columns longitude and latitude."""
-    norm = {re.split(r"[\[(]", h.strip().strip('"'), maxsplit=1)[0].strip().lower() for h in header}
+    norm = set(_bare_names([h.strip().strip('"') for h in header]))
     return bool(norm & {"lon", "longitude"}) and bool(norm & {"lat", "latitude"})
 
 
@@ -281,7 +286,7 @@ def _unit_factor(header: str, key: str, p: Path) -> float:
 def _header_columns(header: list[str], p: Path) -> tuple[list[str], list[int], list[float]]:
     """Match header names to ``x, y, z, gz, std``; return (names, column indices, unit factors)."""
     clean = [h.strip().strip('"').strip("'") for h in header]
-    norm = [re.split(r"[\[(]", h, maxsplit=1)[0].strip().lower() for h in clean]
+    norm = _bare_names(clean)
     names, cols, factors = [], [], []
     for key, aliases in _ALIASES.items():
         hits = [i for i, h in enumerate(norm) if h in aliases]

@@ -23,7 +23,7 @@ import numpy as np
 from .._components import check_component
 from .._survey import Survey
 from ._common import PathLike, as_path
-from ._crs import crs_label, looks_like_lonlat, parse_crs, projected_metres, reproject_xy
+from ._crs import crs_label, looks_like_lonlat, parse_crs, projected_metres, reproject_xy, require_metres
 
 logger = logging.getLogger(__name__)
 
@@ -274,10 +274,7 @@ def _to_metres(p, xy: np.ndarray, crs_name: str | None, src, target) -> tuple[np
         if src.is_geographic:
             _check_axis_order(p, xy, target)
         return reproject_xy(xy, src, target), target.to_string()
-    if not projected_metres(src):
-        unit = src.axis_info[0].unit_name if src.axis_info else "unknown units"
-        raise ValueError(f"{p}: CRS {crs_label(src)} has coordinates in {unit}, not metres: pass "
-                         "to_crs='EPSG:...' (--crs) naming a projected CRS in metres to reproject")
+    require_metres(src, p)
     return xy, src.to_string()
 
 

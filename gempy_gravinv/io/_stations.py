@@ -7,7 +7,7 @@ import logging
 from .._survey import Survey
 from .._validation import check_choice
 from ._common import PathLike, as_path
-from ._crs import crs_label, looks_like_lonlat, parse_crs, projected_metres, reproject_xy
+from ._crs import crs_label, looks_like_lonlat, parse_crs, projected_metres, reproject_xy, require_metres
 from ._csv import read_csv
 from ._geojson import read_geojson
 from ._ubc_obs import looks_like_ubc_obs, read_ubc_obs
@@ -86,10 +86,7 @@ def _check_units(crs, p) -> None:
         src = parse_crs(crs)
     except ValueError:
         return  # a name pyproj does not know: taken as given (the reader logged it)
-    if not projected_metres(src):
-        unit = src.axis_info[0].unit_name if src.axis_info else "unknown units"
-        raise ValueError(f"{p}: its CRS {crs_label(src)} has coordinates in {unit}, not projected metres: pass "
-                         "to_crs='EPSG:...' (--crs) naming a projected CRS in metres to reproject")
+    require_metres(src, p)
 
 
 def _in_crs(s: Survey, to_crs, p) -> Survey:

@@ -73,11 +73,11 @@ class RunFolder:
         Files of an earlier run that ``overwrite`` set aside (relative to the folder).
     """
 
-    def __init__(self, path: Path, created: bool) -> None:
+    def __init__(self, path: Path, created: bool, written: Iterable[str] = ()) -> None:
         self.path = path
         self.created = created
         self.removed: list[str] = []
-        self.written: tuple[str, ...] = ()
+        self.written = tuple(written)  # the glob patterns of what this run writes
         self._lock: Path | None = None
 
     @property
@@ -277,8 +277,7 @@ def prepare_run_folder(path, *, written: Iterable[str] = INVERSION_FILES, overwr
             raise ValueError(f"cannot create output folder {p} ({exc.strerror})") from None
     if not os.access(p, os.W_OK | os.X_OK):
         raise ValueError(f"output folder {p} is not writable")
-    folder = RunFolder(p, created)
-    folder.written = tuple(written)
+    folder = RunFolder(p, created, written)
     folder._acquire()
     try:
         _probe(p)
