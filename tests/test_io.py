@@ -492,3 +492,23 @@ def test_grav3d_variants_from_gif_programs(tmp_path):
     gg.write_text("3 ! ncomp\ngxx gxy gxz gyy gyz gzz\n1\n500000 4200000 10 1 2 3 4 5 6 0.1 0.1 0.1 0.1 0.1 0.1\n")
     with pytest.raises(ValueError, match="gradiometry .GG3D. file.*write the data as CSV"):
         gio.read_stations(gg)
+
+
+def test_a_crs_per_feature_other_than_the_collections_is_refused(tmp_path):
+    """A pre-RFC 7946 ``crs`` on a feature or geometry is refused unless it repeats the collection's."""
+    own = {"type": "name", "properties": {"name": "EPSG:25830"}}
+    same = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::23030"}}
+    f = tmp_path / "s.geojson"
+    a, b = _pt([206893.36, 4186714.93], g=1.0), _pt([206588.18, 4173949.89], g=2.0)
+    b["crs"] = own
+    f.write_text(json.dumps(_fc([a, b])))
+    with pytest.raises(ValueError, match="feature 1 names its own CRS 'EPSG:25830'"):
+        gio.read_geojson(f, "g")
+    del b["crs"]
+    b["geometry"]["crs"] = own
+    f.write_text(json.dumps(_fc([a, b], crs=None)))
+    with pytest.raises(ValueError, match="feature 1's geometry .* not the collection's .none"):
+        gio.read_geojson(f, "g")
+    b["geometry"]["crs"] = same
+    f.write_text(json.dumps(_fc([a, b])))
+    np.testing.assert_allclose(gio.read_geojson(f, "g").gz, [1.0, 2.0])

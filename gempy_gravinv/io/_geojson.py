@@ -178,6 +178,7 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
         if not isinstance(c, list) or len(c) not in (2, 3):
             raise ValueError(f"{p}: feature {i} has coordinates {c!r}; [x, y] or [x, y, z] expected")
         dims.add(len(c))
+        _same_crs(p, i, f, geom, crs)
         props = f.get("properties") or {}
         if not isinstance(props, dict):
             raise ValueError(f"{p}: feature {i} has properties of type {type(props).__name__}, an object expected")
@@ -219,6 +220,17 @@ def read_geojson(path: PathLike, value_property: str | None = None, std=None,
     named = any(c is not None for c in comps)
     return Survey(loc, gz=None if value_property is None else np.asarray(vals), std=std_v, name=name,
                   crs=out_crs, components=[c or "gz" for c in comps] if named else None)
+
+
+def _same_crs(p, i: int, feature: dict, geometry: dict, collection_crs: str | None) -> None:
+    """Refuse a feature or geometry ``crs`` member (pre-RFC 7946) other than the collection's."""
+    for where, obj in ((f"feature {i}", feature), (f"feature {i}'s geometry", geometry)):
+        own = _crs_name(obj)
+        if own is not None and own != collection_crs:
+            raise ValueError(f"{p}: {where} names its own CRS {own!r}, not the collection's "
+                             f"({collection_crs or 'none: RFC 7946 longitude/latitude'}); a CRS per feature "
+                             "is not read: reproject the features to one CRS and name it in the collection's "
+                             "'crs' member")
 
 
 def _component(value, p, i: int, key: str) -> str | None:
