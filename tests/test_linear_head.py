@@ -310,11 +310,15 @@ def test_a_smooth_model_is_held_within_the_bounds_and_gives_way_where_it_cannot_
 
     g = smooth_grf(seed=0, noise_seed=1, shape=(12, 12, 6), cell_size=1000.0)
     free = invert_inr(g.survey, g.mesh, INRConfig.spectral(progress=False))
-    held = invert_inr(g.survey, g.mesh, INRConfig.spectral(progress=False, head_bounds=(-400.0, 400.0)))
+    with caplog.at_level(logging.WARNING, logger="gempy_gravinv.inversion._head_solve"):
+        held = invert_inr(g.survey, g.mesh, INRConfig.spectral(progress=False, head_bounds=(-400.0, 400.0)))
     assert free.model.min() < -400.0 and free.model.max() > 400.0
+    assert "lies beyond the bounds (-400, 400) kg/m³ on" in caplog.text  # the bounds cut the truth: said
     assert held.model.min() >= -400.0 and held.model.max() <= 400.0
     info = held.solve_info[0]["bounds"]
-    assert info["held"] and info["cells_beyond_unbounded"] > 0 and info["cells_at_bounds"] >= 1
+    assert info["held"] and info["cells_beyond_unbounded"] > 0.01 * g.mesh.n_cells and info["cells_at_bounds"] >= 1
+    excess = max(-400.0 - free.model.min(), free.model.max() - 400.0)
+    assert info["largest_excess_unbounded_kgm3"] == pytest.approx(excess, rel=1e-6)
     assert held.chi2 > free.chi2  # the bounds cost misfit
     assert np.corrcoef(held.model, g.model)[0, 1] > 0.7  # 0.79 measured: the bounds cut the truth (free: 0.94)
     with caplog.at_level(logging.WARNING, logger="gempy_gravinv.inversion._inr"):

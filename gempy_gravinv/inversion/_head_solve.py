@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 #: share of the data's degrees of freedom (stations less the mean and the regional's parameters) beyond
 #: which a model of the evidence's λ is said to interpolate the stations
 INTERPOLATION_SHARE = 0.8
+#: share of the cells the unbounded model puts beyond the bounds above which holding it within them is warned about
+BEYOND_BOUNDS_SHARE = 0.01
 
 
 def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
@@ -131,7 +133,8 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     info["nearly_interpolates"] = rule == "evidence" and warn_interpolation(prob, info["effective_parameters"], chi2)
     if cfg.head_bounds is not None:
         info["bounds"] = dict(kgm3=list(cfg.head_bounds), held=held is not None, **({} if held is None else {
-            k: held[k] for k in ("cells_beyond_unbounded", "cells_at_bounds", "largest_clip_kgm3")}))
+            k: held[k] for k in ("cells_beyond_unbounded", "largest_excess_unbounded_kgm3", "cells_at_bounds",
+                                  "largest_clip_kgm3")}))
     wn = float(w @ w) + (b0 * b0 if mean_as_weight else 0.0)
     hist = {"step": [0], "chi2": [chi2], "loss": [chi2 + (lam * wn / prob.survey.n_data if math.isfinite(lam) else 0)],
             "reg": [wn], "reg_weight": [lam], "lr": [0.0], "time": [elapsed]}
@@ -201,4 +204,13 @@ def _hold_bounds(prob, cfg, field, post, lam: float, w: torch.Tensor, b0: float,
                        mean_as_weight=mean_as_weight)
     logger.info("the closed-form model held within the bounds (%g, %g) kg/m³: %d cell(s) beyond them unbounded, "
                 "%d on a bound", lo, hi, out["cells_beyond_unbounded"], out["cells_at_bounds"])
+    excess = float(torch.clamp(torch.maximum(lo - m, m - hi), min=0.0).max())
+    out["largest_excess_unbounded_kgm3"] = excess
+    n = int(m.numel())
+    if out["cells_beyond_unbounded"] > BEYOND_BOUNDS_SHARE * n:
+        logger.warning("the smooth model the data ask for lies beyond the bounds (%g, %g) kg/m³ on %d of %d cells "
+                       "(%.1f%%), by up to %.4g kg/m³; held within them, other cells move to keep fitting the data. "
+                       "Where the bounds are not physical limits of the contrast, widen them "
+                       "(result.solve_info[0]['bounds'])", lo, hi, out["cells_beyond_unbounded"], n,
+                       100.0 * out["cells_beyond_unbounded"] / n, excess)
     return out
