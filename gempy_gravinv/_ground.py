@@ -21,7 +21,7 @@ def _points(topography) -> np.ndarray:
     return xyz
 
 
-def active_from_topography(mesh: Any, topography) -> np.ndarray:
+def active_from_topography(mesh: Any, topography, locations=None) -> np.ndarray:
     """Cells below the ground: a boolean mask over a discretize mesh's cells.
 
     Parameters
@@ -31,12 +31,18 @@ def active_from_topography(mesh: Any, topography) -> np.ndarray:
     topography : array_like, shape (n, 3)
         Ground points ``x, y, z`` in metres (z up, elevation), e.g. from
         :func:`gempy_gravinv.io.read_topography`.
+    locations : array_like, shape (m, 3), optional
+        Station coordinates, metres. A cell whose centre lies below the ground reaches
+        up to half a cell above it, so stations draped just above the ground can lie
+        inside it: such a cell, holding a station that lies on or above the ground
+        interpolated there (within half the thinnest cell), is left inactive, with a
+        warning. Stations deeper than that are left for the station checks to refuse.
 
     Returns
     -------
     numpy.ndarray of bool
         ``discretize.utils.active_from_xyz(mesh, topography)`` (cell centres below the
-        interpolated surface).
+        interpolated surface), less the cells holding stations (above).
 
     Raises
     ------
@@ -53,7 +59,46 @@ def active_from_topography(mesh: Any, topography) -> np.ndarray:
         zmin = float(mesh.nodes[:, 2].min())
         raise ValueError(f"the topography (z from {xyz[:, 2].min():.6g} to {xyz[:, 2].max():.6g} m) leaves no "
                          f"cell below ground: the mesh bottom is at {zmin:.6g} m")
+    if locations is not None:
+        mask = _clear_station_cells(mesh, mask, xyz, as_finite_array(locations, name="locations", ndim=2))
     return mask
+
+
+def _clear_station_cells(mesh: Any, mask: np.ndarray, xyz: np.ndarray, loc: np.ndarray) -> np.ndarray:
+    """``mask`` less the active cells that hold a station lying on or above the ground (see above)."""
+    from ._mesh import PrismMesh
+
+    inside = PrismMesh.from_discretize(mesh, mask).stations_inside(loc)
+    if not inside.size:
+        return mask
+    nodes_z = np.unique(np.asarray(mesh.nodes, dtype=float)[:, 2])
+    tol = 0.5 * float(np.min(np.diff(nodes_z)))
+    above = inside[loc[inside, 2] >= _ground_at(xyz, loc[inside]) - tol]
+    if not above.size:
+        return mask
+    cells = np.unique(np.asarray(mesh.point2index(loc[above]), dtype=int))
+    cells = cells[mask[cells]]
+    out = mask.copy()
+    out[cells] = False
+    warnings.warn(f"{cells.size} cell(s) whose centres lie below the ground reach above it and hold {above.size} "
+                  f"station(s) (first: station {int(above[0])} at {loc[above[0]].tolist()} m): they are left "
+                  "inactive, so the stations lie above the rock; cells thinner near the ground make this "
+                  "difference smaller", UserWarning, stacklevel=3)
+    return out
+
+
+def _ground_at(xyz: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The ground's elevation at ``points`` (x, y): linear within the topography's points, nearest beyond."""
+    from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+
+    if len(xyz) >= 3 and np.linalg.matrix_rank(xyz[:, :2] - xyz[:, :2].mean(0)) == 2:
+        z = LinearNDInterpolator(xyz[:, :2], xyz[:, 2])(points[:, :2])
+    else:
+        z = np.full(len(points), np.nan)
+    gap = ~np.isfinite(z)
+    if gap.any():
+        z[gap] = NearestNDInterpolator(xyz[:, :2], xyz[:, 2])(points[gap, :2])
+    return z
 
 
 def check_topography(mesh: Any, topography, locations=None) -> None:

@@ -511,7 +511,12 @@ class PrismMesh:
             raise ValueError(
                 f"{bad.size} station(s) lie inside mesh cells (first: station {int(bad[0])} at "
                 f"{loc[bad[0]].tolist()} m). Stations must be outside or on the faces of active cells: "
-                "raise them above the mesh top, or deactivate the cells above topography."
+                "raise them above the mesh top, or deactivate the cells above topography. Stations draped just "
+                "above a topography lie inside the cells activated by their centres (discretize's "
+                "active_from_xyz), which reach up to half a cell above the ground: "
+                "gempy_gravinv.active_from_topography(mesh, topography, locations) leaves those cells out (the "
+                "command line's --topography does). To compute such stations inside their cells, as SimPEG "
+                "does: INRConfig(check_stations=False), GravityOperator(..., check_stations=False)."
             )
         problems = []
         e = self.extent

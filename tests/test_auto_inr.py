@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -298,3 +299,30 @@ def test_positive_only_bounds_work_with_the_default_settings():
                      max_steps=300)
     assert res.model.min() >= 0.0 and res.chi2 < 1.5
     assert res.metrics["pearson_r"] > 0.5
+
+
+def test_stations_draped_above_a_topography_lie_above_the_active_cells():
+    """Cells active by their centres reach above the ground; the cells holding draped stations are left out."""
+    from discretize import TensorMesh
+
+    mesh = TensorMesh([[25.0] * 8, [25.0] * 8, [25.0] * 6], origin=(0, 0, -100))
+    topo = np.array([[x, y, -30.0 + 0.2 * x] for x in (0.0, 200.0) for y in (0.0, 200.0)])  # -30 to +10 m
+    xx, yy = np.meshgrid(np.arange(12.5, 200, 25), np.arange(12.5, 200, 25))
+    loc = np.column_stack([xx.ravel(), yy.ravel(), -30.0 + 0.2 * xx.ravel() + 2.0])  # 2 m above the ground
+    plain = active_from_topography(mesh, topo)
+    with pytest.raises(ValueError, match=r"lie inside mesh cells.*active_from_topography\(mesh, topography, locations"):
+        PrismMesh.from_discretize(mesh, plain).check_stations(loc)
+    with pytest.warns(UserWarning, match=r"cell\(s\) whose centres lie below the ground reach above it and hold"):
+        mask = active_from_topography(mesh, topo, loc)
+    held = np.unique(mesh.point2index(loc))
+    held = held[plain[held]]
+    assert held.size > 0 and not mask[held].any()  # the cells that held a station are out
+    np.testing.assert_array_equal(mask | np.isin(np.arange(mesh.n_cells), held), plain)  # and no other cell
+    pm = PrismMesh.from_discretize(mesh, mask)
+    pm.check_stations(loc)  # every station now above the active cells
+    below = loc - [0.0, 0.0, 60.0]  # 58 m below the ground: not draped stations, left for the checks to refuse
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(active_from_topography(mesh, topo, below), plain)
+    with pytest.raises(ValueError, match="inside mesh cells|within the ground"):
+        PrismMesh.from_discretize(mesh, active_from_topography(mesh, topo, below)).check_stations(below)

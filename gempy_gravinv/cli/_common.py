@@ -228,7 +228,7 @@ def active_cells(args, dmesh, locations=None):
     if getattr(args, "topography", None):
         topo = read_topography(args.topography)
         check_topography(dmesh, topo, locations)
-        return active_from_topography(dmesh, topo)
+        return active_from_topography(dmesh, topo, locations)
     if getattr(args, "active_model", None):
         values = np.asarray(read_ubc_model(args.active_model, dmesh), dtype=float)
         mask = np.isfinite(values) & (values != 0)
