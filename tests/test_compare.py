@@ -214,6 +214,9 @@ def test_station_cross_validation_holds_every_station_out_once():
     # an inversion of 3/4 of the stations predicts the others far better than predicting zero
     assert cv.rms["simpeg_l2"] < 0.5 * np.sqrt(np.mean(s.gz ** 2))
     assert "simpeg_l2" in cv.table()
+    # the INR without bounds named: the preset's own (auto's), as the comparison's INR run
+    cv = station_cv(s, case.mesh, methods=["inr"], k=2, inr_overrides={"max_steps": 30}, log=None)
+    assert np.isfinite(cv.predicted["inr"]).all() and cv.rms["inr"] < 0.5 * np.sqrt(np.mean(s.gz ** 2))
 
 
 def test_cli_compare_sets_the_inr_prior(tmp_path, tiny):

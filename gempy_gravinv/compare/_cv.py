@@ -118,7 +118,9 @@ def _fit(method: str, train: Survey, mesh, *, inr_preset: str, inr_overrides: di
     if method == "inr":
         from ..inversion import INRConfig, invert_inr
 
-        cfg = INRConfig.preset(inr_preset, **{"progress": False, "bounds": bounds, **inr_overrides})
+        # the preset's own bounds unless the run names some (as the comparison's INR run)
+        cfg = INRConfig.preset(inr_preset, **{"progress": False, **({} if bounds is None else {"bounds": bounds}),
+                                              **inr_overrides})
         res = invert_inr(train, mesh, cfg, device=device)
         return lambda loc: res.predict(loc, device=device)  # with its regional, if any
     from ..simpeg import run_inversion
