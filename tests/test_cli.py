@@ -232,6 +232,10 @@ def test_invert_sets_the_prior_and_says_so(tmp_path, capsys):
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["prior_selection"]["set_by"] == "user" and metrics["prior_selection"]["prior"] == "smooth"
     assert metrics["config"]["prior_from_data"] is False and metrics["config"]["depth_from"] == "station_surface"
+    # no true model: the fit's keys all the same, the χ²/N of the stated std
+    assert metrics["n_data"] == case.survey.n_data and metrics["pearson_r"] is None
+    assert metrics["chi2_per_datum"] == pytest.approx(metrics["chi2_per_datum_recomputed"], rel=1e-3)
+    assert 0.0 < metrics["rms_misfit_mgal"] < float(np.sqrt(np.mean(case.survey.gz ** 2)))
     with pytest.raises(SystemExit):  # not a choice
         main(["invert", str(tmp_path / "st.csv"), "--mesh", str(tmp_path / "mesh.msh"), "-o", str(tmp_path / "o2"),
               "--prior", "bodies"])

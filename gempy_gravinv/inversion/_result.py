@@ -11,7 +11,7 @@ from .._forward import forward_gz
 from .._mesh import PrismMesh
 from .._multi import make_operator
 from .._survey import Survey
-from ..metrics import coverage, misfit_by_component
+from ..metrics import coverage, evaluate, misfit_by_component
 from ._config import INRConfig
 from ._regional import regional_at
 
@@ -261,6 +261,8 @@ class INRResult:
     def metrics_report(self) -> dict:
         """Metrics plus run information (what ``metrics.json`` holds)."""
         rep = dict(self.metrics or {})
+        if not rep:  # no true model: the same keys, the data's fit filled in (the model's errors None)
+            rep = evaluate(pred=self.predicted, survey=self.survey)
         rep.update(method="INR", chi2_per_datum_recomputed=self.chi2, member_chi2=self.member_chi2,
                    best_step=self.best_step, stop_reason=self.stop_reason, n_members=len(self.fields),
                    timings=self.timings, config=self.config.to_dict())
