@@ -514,11 +514,20 @@ class Survey:
         ----------
         simpeg_survey : simpeg survey, optional
             The survey to attach the data to; built with :meth:`to_simpeg` if omitted.
+
+        Returns
+        -------
+        simpeg.data.Data
+            ``dobs`` in SimPEG's signs and ``standard_deviation`` (mGal / Eötvös) where
+            this survey has a std; without one, a ``Data`` without uncertainties (as
+            SimPEG builds it from ``dobs`` alone).
         """
         from simpeg import data as sdata
 
-        self.require_data(need_std=True)
+        self.require_data(need_std=False)
         sv = self.to_simpeg() if simpeg_survey is None else simpeg_survey
+        if self._std is None:
+            return sdata.Data(sv, dobs=self._gz * self.simpeg_sign)
         return sdata.Data(sv, dobs=self._gz * self.simpeg_sign, standard_deviation=self._std.copy())
 
 

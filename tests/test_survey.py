@@ -116,6 +116,9 @@ def test_simpeg_round_trip_and_sign_against_simpeg_forward():
 
     no_std = Survey.from_simpeg(sdata.Data(sp_survey, dobs=d_simpeg))  # SimPEG fills std with zeros
     assert no_std.std is None and np.all(no_std.gz > 0)
+    round_trip = no_std.to_simpeg_data()  # and back without one, as SimPEG built it
+    np.testing.assert_array_equal(round_trip.dobs, d_simpeg)
+    assert Survey.from_simpeg(round_trip).std is None
     assert not Survey.from_simpeg(sdata.Data(sp_survey)).has_data  # SimPEG fills dobs with NaN
     # and from_simpeg picks the data and std off a survey that carries them
     sp_survey.dobs = d_simpeg
