@@ -6,7 +6,7 @@
 2. Runs ``gempy-gravinv invert STATIONS --mesh MESH --backend hybrid --geomodel
    tharsis-intrusion`` (the Bayesian case's one-surface intrusion model,
    :func:`gempy_gravinv.cases.bayes.tharsis_intrusion_model`: host rock over
-   plutonite, dips 10°, unit contrasts from the prior means +230 and -370 kg/m³, whose
+   plutonite, dips 10°, unit contrasts from the prior means (host rock +230, plutonite -370 kg/m³), whose
    g_z averages ~0 over the stations like the detrended data; the contrasts are learned
    jointly with the residual), writing model files, metrics, sections, data maps and
    off-screen 3D views into ``OUT``.
@@ -27,7 +27,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="results/tharsis_hybrid")
     ap.add_argument("--max-steps", type=int, default=1500)
     ap.add_argument("--backend", default="hybrid", choices=["inr", "geology", "hybrid"])
-    ap.add_argument("--unit-densities", default=None, help="host rock, plutonite (kg/m³; default: prior means)")
+    ap.add_argument("--unit-densities", default=None,
+                    help="plutonite,host rock contrasts in kg/m³, in GemPy's unit order (the basement, here the "
+                         "host rock, last), e.g. --unit-densities=-370,230 (default: the prior means)")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `invert` options")
     args = ap.parse_args(argv)
 

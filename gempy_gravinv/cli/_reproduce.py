@@ -38,7 +38,7 @@ ANCHORS = {
         ("paper repo Tikhonov", "69", "", "", ""),
         ("paper repo TV", "67", "", "", ""),
         ("SimPEG L2 + sensitivity weighting", "68.0", "0.55", "", "2.3 s"),
-        ("SimPEG sparse (p=0, IRLS)", "55.1", "0.75", "", "10 s"),
+        ("SimPEG sparse (p=0, IRLS)", "52.1", "0.78", "1.21", "4 s"),
         ("zero model", "83.2", "", "", ""),
     ],
     "smooth_grf": [
