@@ -126,6 +126,9 @@ def _prepare(d: Path) -> dict[str, list[str]]:
         "invert_geojson": ["invert", str(d / "inv.geojson"), "--mesh", str(d / "inv.msh"), "--config",
                            str(d / "inv.json"), "--value-property", "BOU", "--std", "0.05", "--device", "cpu",
                            "-o", str(d / "inv_out"), "--no-figures", "--no-progress"],
+        "invert_geojson_std": ["invert", str(d / "inv.geojson"), "--mesh", str(d / "inv.msh"), "--config",
+                               str(d / "inv.json"), "--value-property", "BOU", "--std-property", "SIG",
+                               "--device", "cpu", "-o", str(d / "inv_std"), "--no-figures", "--no-progress"],
         "invert_std_wins": ["invert", str(d / "with_std.csv"), "--mesh", str(d / "missing.msh"), "--std", "0.05",
                             "-o", str(d / "std_out")],
         "bayes_zero_mesh": ["bayes", "--config", str(_bayes_files(bz, mesh="[mesh]\nshape = [0, 4, 3]\n")),
@@ -465,6 +468,16 @@ def test_cli_invert_reads_geojson_stations(cli):
     assert m["chi2_per_datum_recomputed"] > 1.0  # weighted by --std 0.05 mGal (no std in the file)
 
 
+def test_cli_invert_reads_a_geojson_std_property(cli):
+    r = cli["invert_geojson_std"]
+    assert r.returncode == 0, r.stderr[-3000:]
+    m = json.loads((cli["dir"] / "inv_std" / "metrics.json").read_text())
+    gz = np.array([f["properties"]["BOU"] for f in json.loads((cli["dir"] / "inv.geojson").read_text())["features"]])
+    # each station weighted by its SIG property (9 mGal, 40 times the data's RMS): χ²/N far below the one of
+    # --std 0.05 above
+    assert 9.0 > 20 * float(np.sqrt(np.mean(gz ** 2))) and m["chi2_per_datum"] < 0.01
+
+
 def test_cli_invert_std_option_wins_over_a_std_column(cli):
     r = cli["invert_std_wins"]  # a std column and --std: a warning, then (no mesh) the one error line
     assert "has a std column; --std 0.05 mGal replaces it" in r.stderr
@@ -477,7 +490,7 @@ def test_read_stations_geojson_options(tmp_path):
     s = gio.read_stations(f, value_property="BOU")
     assert s.gz[0] == 1.0 and s.crs == "EPSG:25830"
     c = gio.write_csv(tmp_path / "s.csv", s)
-    with pytest.raises(ValueError, match="value property applies to GeoJSON"):
+    with pytest.raises(ValueError, match="value or std property applies to GeoJSON"):
         gio.read_stations(c, value_property="BOU")
     assert gio.read_stations(c, to_crs="EPSG:25830").crs == "EPSG:25830"
     s29 = gio.read_stations(c, to_crs="EPSG:25829")  # the CSV names its CRS: reprojected

@@ -35,6 +35,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="methods to run (default: all)")
     p.add_argument("--value-property", default=None,
                    help="GeoJSON feature property holding g_z (mGal, positive down), e.g. VALU_BOU267")
+    p.add_argument("--std-property", default=None, metavar="NAME",
+                   help="GeoJSON feature property holding each station's std (mGal)")
     p.add_argument("--std", type=float, default=None,
                    help="data std in mGal for station files without one")
     p.add_argument("--true", default=None, help="UBC model file of the true contrast (kg/m³) on MESH")
@@ -86,18 +88,14 @@ def run(args) -> int:
         from gempy_gravinv import PrismMesh
         from gempy_gravinv.io import read_stations, read_ubc_mesh, read_ubc_model
 
-        if Path(args.stations).suffix.lower() in (".geojson", ".json") and args.value_property:
-            from gempy_gravinv.io import read_geojson
-
-            survey = read_geojson(args.stations, value_property=args.value_property)
-        else:
-            survey = read_stations(args.stations)
+        survey = read_stations(args.stations, value_property=args.value_property, std_property=args.std_property)
         if not survey.has_data:
             hint = " (GeoJSON: pass --value-property NAME)" if args.stations.lower().endswith("json") else ""
             raise ValueError(f"{args.stations} has no g_z values to invert{hint}")
         if survey.std is None:
             if args.std is None:
-                raise ValueError(f"{args.stations} has no std column: pass --std (mGal)")
+                prop = " or --std-property NAME" if args.stations.lower().endswith("json") else ""
+                raise ValueError(f"{args.stations} has no std column: pass --std (mGal){prop}")
             if args.std <= 0:
                 raise ValueError(f"--std must be > 0 mGal, got {args.std}")
             survey = survey.with_data(survey.gz, args.std)

@@ -85,6 +85,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--stations-format", default="auto", choices=["auto", "csv", "ubc"])
     p.add_argument("--value-property", default=None, metavar="NAME",
                    help="GeoJSON stations: the feature property holding g_z (mGal, positive down)")
+    p.add_argument("--std-property", default=None, metavar="NAME",
+                   help="GeoJSON stations: the feature property holding each station's std (mGal; Eötvös for "
+                        "gradients)")
     p.add_argument("--crs", default=None, metavar="CRS",
                    help="projected CRS in metres of the mesh (e.g. EPSG:25830): GeoJSON stations are reprojected")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
@@ -133,7 +136,8 @@ def _read_inputs(args: argparse.Namespace, over: dict):
     from ._common import active_cells, check_device
 
     survey = gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs,
-                               value_property=getattr(args, "value_property", None))
+                               value_property=getattr(args, "value_property", None),
+                               std_property=getattr(args, "std_property", None))
     if args.config:
         cfg = INRConfig.from_file(args.config)
     elif args.preset or args.backend not in (None, "inr"):
@@ -166,7 +170,9 @@ def _read_inputs(args: argparse.Namespace, over: dict):
             for rows in survey.component_groups().values():
                 std[rows] = float(args.relative_std) * float(np.std(survey.gz[rows]))
         elif cfg.noise != "estimate":
-            raise ValueError(f"{args.stations}: no std column; pass --std STD or --relative-std FRAC, "
+            geojson = str(args.stations).lower().endswith((".geojson", ".json"))
+            prop = " (GeoJSON: --std-property NAME)" if geojson else ""
+            raise ValueError(f"{args.stations}: no std column{prop}; pass --std STD or --relative-std FRAC, "
                              "or --noise estimate")
         else:
             std = None  # the inversion estimates it

@@ -18,7 +18,7 @@ _FORMATS = ("auto", "csv", "ubc")
 
 
 def read_stations(path: PathLike, format: str = "auto", *, value_property: str | None = None,
-                  z: float | str | None = None, to_crs=None) -> Survey:
+                  z: float | str | None = None, to_crs=None, std_property: str | None = None) -> Survey:
     """Read stations from CSV, a UBC-GIF GRAV3D file or GeoJSON, by extension or content.
 
     Parameters
@@ -37,6 +37,9 @@ def read_stations(path: PathLike, format: str = "auto", *, value_property: str |
         GeoJSON only: elevation (m) of points without a third coordinate, or a property
         (``None``: a property named like an elevation, else 0 with a warning;
         :func:`read_geojson`).
+    std_property : str, optional
+        GeoJSON only: the feature property holding each station's std, in the data's
+        unit (mGal; Eötvös for gradients); needs ``value_property``.
     to_crs : str, optional
         A projected CRS in metres (``"EPSG:25830"``). GeoJSON stations are reprojected
         into it (:func:`read_geojson`); a CSV file naming its CRS (``# crs:``) is
@@ -63,10 +66,10 @@ def read_stations(path: PathLike, format: str = "auto", *, value_property: str |
     ext = p.suffix.lower()
     if format == "auto" and ext in (".geojson", ".json"):
         logger.debug("%s: reading as GeoJSON (extension %s)", p, ext)
-        return read_geojson(p, value_property=value_property, z=z, to_crs=to_crs)
-    if value_property is not None:
-        raise ValueError(f"{p}: a value property applies to GeoJSON stations (.geojson); this file's "
-                         "g_z is its gz column")
+        return read_geojson(p, value_property=value_property, z=z, to_crs=to_crs, std=std_property)
+    if value_property is not None or std_property is not None:
+        raise ValueError(f"{p}: a value or std property applies to GeoJSON stations (.geojson); this file's "
+                         "g_z and std are its gz and std columns")
     if format == "csv" or (format == "auto" and ext == ".csv" and not looks_like_ubc_obs(p)):
         s = read_csv(p)
     elif format == "ubc" or looks_like_ubc_obs(p):
