@@ -100,6 +100,7 @@ def test_noise_estimate_fits_data_given_without_std(smooth_case):
     chi2 = float(np.mean(((res.predicted - gz) / res.survey.std) ** 2))
     assert res.chi2 == pytest.approx(chi2, rel=1e-6)
     assert "noise_estimate" in res.metrics_report() and "noise=" in res.summary()
+    assert est["stated_median_mgal"] is None and "(no std stated)" in est["rule"] and "stated σ" not in est["rule"]
 
 
 def test_a_survey_without_std_names_the_way_out():

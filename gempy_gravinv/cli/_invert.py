@@ -238,8 +238,10 @@ def _run(args: argparse.Namespace) -> int:
 
     rms = ", ".join(f"{float(np.sqrt(np.mean((res.predicted[r] - survey.gz[r]) ** 2))):.4g} {UNITS[c]}"
                     + ("" if survey.is_gz_only else f" ({c})") for c, r in survey.component_groups().items())
+    n_runs = int(res.timings.get("runs", 1))
+    runs = f" over {n_runs} training runs (each up to --max-steps)" if n_runs > 1 else ""
     print(f"chi2/N = {res.chi2:.3f}, RMS misfit = {rms}, model in [{res.model.min():.1f}, "
-          f"{res.model.max():.1f}] kg/m³, {res.timings['steps']} steps, {res.timings['train']:.1f} s "
+          f"{res.model.max():.1f}] kg/m³, {res.timings['steps']} steps{runs}, {res.timings['train']:.1f} s "
           f"({res.stop_reason}{'; stations per rank ' + str(res.timings['rank_stations']) if ranks else ''}); "
           f"{said}")
     for what, sel in (("prior", res.prior_selection), ("regional", res.regional_selection),

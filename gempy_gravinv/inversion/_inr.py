@@ -404,7 +404,8 @@ def _result(prob: Problem, outs: list[dict], true_model, t_start: float, t_setup
     predicted = pred.detach().cpu().double().numpy()
     train_time = sum(o["train_time"] for o in [*outs, *extra]) if train_wall is None else train_wall
     timings = dict(setup=t_setup, train=train_time, total=time.perf_counter() - t_start,
-                   steps=int(sum(o["steps"] for o in [*outs, *extra])), device=str(prob.device),
+                   steps=int(sum(o["steps"] for o in [*outs, *extra])),
+                   runs=sum(1 for o in [*outs, *extra] if o["steps"] > 0), device=str(prob.device),
                    starts_side_by_side=train_wall is not None, **prob.parallel_info())
     metrics = None
     if true_model is not None:

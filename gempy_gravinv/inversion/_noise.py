@@ -134,11 +134,14 @@ def estimate_noise(prob, cfg, make_field: Callable) -> dict:
             best = dict(scale=kappa, lam=lam, log_evidence=ev, period_factor=f, length_m=ell, nu=nu,
                         harmonics=list(harmonics), effective_parameters=n_par, degrees_of_freedom=n_eff)
     stated = float(prob.std.detach().to(torch.float64).median())
-    best.update(std_median_mgal=best["scale"] * stated, stated_median_mgal=stated,
+    given = getattr(prob, "std_stated", True)
+    best.update(std_median_mgal=best["scale"] * stated, stated_median_mgal=stated if given else None,
                 resolves_stations=k_max >= wanted)
+    said = (f"noise = {best['scale']:.3g} x the stated σ (median {best['std_median_mgal']:.3g} mGal; stated "
+            f"{stated:.3g} mGal)" if given else f"noise σ = {best['std_median_mgal']:.3g} mGal at every station "
+            "(no std stated)")
     best["rule"] = (f"evidence of a Matérn lattice field (ℓ = {best['length_m']:.4g} m, ν = {best['nu']:g}, "
-                    f"{k_max} harmonics): noise = {best['scale']:.3g} x the stated σ "
-                    f"(median {best['std_median_mgal']:.3g} mGal; stated {stated:.3g} mGal)")
+                    f"{k_max} harmonics): {said}")
     if k_max < wanted:
         best["rule"] += (f"; the lattice is coarser than the station spacing ({k_max} of {wanted} harmonics): "
                          "short-wavelength signal counts as noise, so this is an upper bound")

@@ -103,6 +103,8 @@ class Problem:
             raise TypeError(f"survey must be a gempy_gravinv.Survey, got {type(survey).__name__}")
         mesh = as_prism_mesh(mesh)
         self.sharded = world_size() > 1
+        #: whether the user stated a std (without one, noise='estimate' starts from σ = 1 mGal)
+        self.std_stated = survey.std is not None
         survey = run_on_all(lambda: _checked_survey(survey, cfg, self.sharded), "checking the data")
         if self.sharded:  # each rank read its own copy of the inputs: they must be the same
             check_same_on_ranks(dict(mesh=fingerprint(mesh.bounds), data=data_key(survey, mesh), settings=fingerprint(

@@ -109,7 +109,8 @@ class INRResult:
         box or twice it), the two log evidences, the log Bayes factor and the rule.
     noise_estimate : dict or None
         With ``noise="report"`` or ``"estimate"``: the noise level the data support
-        (``scale`` κ on the stated σ, ``std_median_mgal``, ``stated_median_mgal``, the
+        (``scale`` κ on the stated σ, ``std_median_mgal``, ``stated_median_mgal``: None
+        where no std was stated and κ scales σ = 1 mGal, the
         lattice it was estimated with, ``used``: whether the misfit targets it, ``rule``).
     regional : dict or None
         With ``config.regional``: the fitted regional (``kind``, ``offset_mgal`` and,
@@ -247,7 +248,9 @@ class INRResult:
         if self.period_selection is not None:
             s += " period=" + ("box" if self.period_selection["period_factor"] == 1.0 else "2x box")
         if self.noise_estimate is not None:
-            s += f" noise={self.noise_estimate['scale']:.3g}x stated"
+            est = self.noise_estimate
+            s += (f" noise={est['scale']:.3g}x stated" if est.get("stated_median_mgal") is not None
+                  else f" noise={est['std_median_mgal']:.3g} mGal (estimated)")
         if self.regional_selection is not None:
             s += f" regional={self.regional_selection['kind']} (chosen)"
         if self.residual_check is not None:
