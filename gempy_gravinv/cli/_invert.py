@@ -51,9 +51,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    default=None,
                    help="base settings (default auto: every scale and the prior from the problem; ours: the "
                         "plain network; compact: minimum-support prior for bodies in a quiet "
-                        "background; smooth: smooth fields; periodic: smooth fields that wrap around the mesh box, "
-                        "as FFT-generated random fields do; spectral: the same assumption with a Gaussian prior, "
-                        "solved in closed form with a posterior std; paper: Mishra et al.)")
+                        "background; smooth: smooth fields; matern: a smooth Gaussian field whose covariance "
+                        "(period, length, smoothness) the data choose, in closed form with a posterior std, the "
+                        "model auto uses for distributed sources; periodic: smooth fields that wrap around the "
+                        "mesh box, as FFT-generated random fields do; spectral: the same assumption with a Gaussian "
+                        "prior, solved in closed form with a posterior std; paper: Mishra et al.)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--std", type=float, default=None, metavar="STD",
                    help="data std when the file has none, in the data's unit (mGal; Eötvös for gradients)")
