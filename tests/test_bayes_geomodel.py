@@ -239,6 +239,7 @@ def test_cli_geomodel_tiny_run(tmp_path):
     from gempy_gravinv.geomodel import gempy_torch, load_geomodel
 
     gm = load_geomodel("gempy:one_fault_gravity").geo_model  # a fault series and a two-surface series
+    assert not gm.interpolation_options.kernel_options.compute_condition_number  # no print on every solve
     p = B.from_geomodel(gm, densities={"surface2": 1.0}, n_cells=100)
     gio.write_csv(tmp_path / "gz.csv", p.survey.locations, p.predict(densities={"surface2": 900.0}), 0.01)
     # the same model as a .gempy file (GemPy cannot save its centered grid: stations come from the CSV,

@@ -200,7 +200,8 @@ def gempy_example(name: str) -> LoadedGeoModel:
     -------
     LoadedGeoModel
         ``unit_densities`` stays ``None``: the densities (g/cm³), when the example has
-        them, are in the model's ``geophysics_input``.
+        them, are in the model's ``geophysics_input``. The example's condition-number
+        report (GemPy prints it on every interpolation) is turned off.
 
     Raises
     ------
@@ -217,6 +218,9 @@ def gempy_example(name: str) -> LoadedGeoModel:
     with gempy_torch(grads=False), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gm = gp.generate_example_model(ExampleModel[key.upper()], compute_model=False)
+    kernel = gm.interpolation_options.kernel_options
+    if getattr(kernel, "compute_condition_number", False):  # a diagnostic print (and a cond()) on every solve
+        kernel.compute_condition_number = False
     return LoadedGeoModel(gm, name=f"{GEMPY_EXAMPLE_PREFIX}{key}",
                           notes=[f"GemPy example {key} (gp.generate_example_model)"])
 
