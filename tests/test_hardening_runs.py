@@ -515,3 +515,35 @@ def test_an_interrupted_run_counts_only_the_outputs_it_wrote(files, tmp_path, mo
     err = capsys.readouterr().err
     assert "(1 could not be written: netcdf)" in err
     assert "error: could not write the model NetCDF (inr_model.nc)" in err and "No space left" in err
+
+
+def test_an_empty_checkpoint_folder_is_no_checkpoint(tmp_path, caplog):
+    """A run stopped before its first checkpoint: no "holds a checkpoint" hint, a resume says it starts over."""
+    import logging
+
+    out = tmp_path / "run"
+    (out / "checkpoint").mkdir(parents=True)
+    (out / "model.nc").write_text("x")
+    with pytest.raises(ValueError, match="pass --overwrite to replace the files") as err:
+        prepare_run_folder(out)
+    assert "holds a checkpoint" not in str(err.value)
+    with caplog.at_level(logging.WARNING, logger="gempy_gravinv.output._folder"):
+        prepare_run_folder(out, resume=True).release(ok=False)
+    assert "holds no checkpoint" in caplog.text and "starts from the beginning" in caplog.text
+    assert not (out / "checkpoint").exists()  # the empty folder is gone on release
+    (out / "checkpoint").mkdir()
+    (out / "checkpoint" / "inr_member0.pt").write_bytes(b"0")
+    with pytest.raises(ValueError, match="it holds a checkpoint: pass --resume"):
+        prepare_run_folder(out)
+
+
+def test_a_run_of_many_hours_is_warned_about_after_its_first_step(caplog):
+    import logging
+
+    from gempy_gravinv.inversion._trainer import _warn_if_slow
+
+    with caplog.at_level(logging.WARNING, logger="gempy_gravinv.inversion._trainer"):
+        _warn_if_slow(0.1, 2000, "INR")  # 200 s: nothing said
+        assert not caplog.text
+        _warn_if_slow(256.6, 1999, "INR")
+    assert "the first step took 257 s; the 1999 steps left would take about 142.5 h" in caplog.text

@@ -56,7 +56,9 @@ def test_the_plan_holds_streams_or_refuses_for_what_the_setup_needs():
     assert plan_setup(n, N, CPU, free=GIB, streamable=False).refusal is not None
     assert plan_setup(n, N, CPU, free=4 * GIB, streamable=False).hold
     # a Gram product too costly is refused whatever the memory
-    assert "multiply-adds" in plan_setup(20_000, 30_000, CPU, free=2**50).refusal
+    costly = plan_setup(20_000, 30_000, CPU, free=2**50).refusal
+    assert "multiply-adds" in costly and "a cap on time, not memory" in costly  # more memory would not help
+    assert "more memory (or a GPU)" in small.refusal
 
 
 def _test_share(n_cells: int) -> int:

@@ -123,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if debug_enabled():
             raise
-        print(f"gempy-gravinv {args.command}: interrupted", file=sys.stderr)
+        more = (": a run stopped before training (its setup) has no checkpoint, run it again; one stopped later "
+                "resumes from its last checkpoint with --resume") if args.command == "invert" else ""
+        print(f"gempy-gravinv {args.command}: interrupted before a result was kept{more}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (ValueError, TypeError, OSError, MemoryError) as exc:
         # bad input: one clear line, no traceback (set GEMPY_GRAVINV_DEBUG=1 for it)

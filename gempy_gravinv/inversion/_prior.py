@@ -12,6 +12,7 @@ coarse lattices the evidence picks, whose correlation the white cells lack.
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 import torch
@@ -78,6 +79,9 @@ def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
     if prob.design_refusal:
         return cfg, dict(prior="compact", rule=f"no least-squares image ({prob.design_refusal}): "
                                                "kept the configured prior")
+    logger.info("prior from the data: the least-squares image against Gaussian nulls (%d stations x %d cells)",
+                prob.survey.n_data, prob.mesh.n_cells)
+    t0 = time.perf_counter()
     inside = prob.under_survey
     core = in_core(prob.mesh)  # a graded mesh: its padding, beneath as beside, carries edge effects
     cells = inside if core is None else inside & core
@@ -101,7 +105,7 @@ def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
         nulls[name] = null[:, i * NULL_DRAWS:(i + 1) * NULL_DRAWS]
     report = choose_prior(image, nulls, cells)
     report.update(image_depth_power=beta, rule=f"{report['rule']} (the image's depth weight β = {beta:g})")
-    logger.info("prior chosen from the data: %s", report["rule"])
+    logger.info("prior chosen from the data in %.1f s: %s", time.perf_counter() - t0, report["rule"])
     if report["prior"] == "compact":
         return cfg, report
     smooth, lattice = lattice_config(prob, cfg, prob._fresh_field, coarse)

@@ -127,7 +127,7 @@ class Problem:
             self.op = self._sharded_operator(operator, chk)
         elif operator is None:  # one operator per component when the survey mixes them
             self.op = make_operator(mesh, survey, device=self.device, dtype=self.dtype, store=cfg.store,
-                                    check_stations=chk)
+                                    check_stations=chk, progress=bool(cfg.progress))  # a bar while G is built
             if self.op.store == "dense" and isinstance(self.op, GravityOperator):  # the multi keeps its blocks
                 self.G = self.op.dense()
         elif isinstance(operator, (MultiComponentOperator, ShardedGravityOperator)):
@@ -242,8 +242,7 @@ class Problem:
                         self.mesh.n_cells, said["design"], said["panels"], said["panel_rows"])
         if plan.refusal is not None and wanted:
             logger.warning("no least-squares start, prior check or regional choice: %s. A compact inversion "
-                           "without the start puts its mass near the stations; give the run more memory (or a "
-                           "GPU), fewer cells or fewer stations", plan.refusal)
+                           "without the start puts its mass near the stations", plan.refusal)
         return plan
 
     @property

@@ -97,7 +97,8 @@ def plan_setup(n_data: int, n_cells: int, device: torch.device, free: int | None
     n, N = int(n_data), int(n_cells)
     if float(n) ** 2 * N > MAX_GRAM_MULTIPLY_ADDS:
         return SetupPlan(None, False, f"one Gram matrix of the {n} x {N} design costs {float(n) ** 2 * N:.1e} "
-                                      f"multiply-adds, above {MAX_GRAM_MULTIPLY_ADDS:.0e}")
+                                      f"multiply-adds, above {MAX_GRAM_MULTIPLY_ADDS:.0e}, a cap on time, not "
+                                      "memory: fewer stations (the cost grows with their square) or cells")
     free = available_memory(device) if free is None else int(free)
     budget = DESIGN_MEMORY_FRACTION * free - reserve - float(n) * n * GRAM_BYTES_PER_ENTRY
     row = 8.0 * N
@@ -110,7 +111,8 @@ def plan_setup(n_data: int, n_cells: int, device: torch.device, free: int | None
     what = "one row of its design" if stored or streamable else "its design held"
     return SetupPlan(None, False, f"the {n} x {N} design's n x n matrices and {what} need "
                                   f"{need / 2**30:.2f} GiB (or more than {MAX_PANELS} panels), more than "
-                                  f"{DESIGN_MEMORY_FRACTION:g} of the {free / 2**30:.2f} GiB free on {device}")
+                                  f"{DESIGN_MEMORY_FRACTION:g} of the {free / 2**30:.2f} GiB free on {device}: "
+                                  "more memory (or a GPU), fewer cells or fewer stations")
 
 
 def _row_blocks(prob, start: int):
@@ -169,8 +171,8 @@ def gram(prob, s: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
                 K[p0:p1, q0:r1] = cross
                 K[q0:r1, p0:p1] = cross.T
         del panel
-        logger.debug("Gram panel %d/%d (rows %d-%d) after %.1f s", k + 1, len(starts), p0, p1,
-                     time.perf_counter() - t0)
+        (logger.info if len(starts) > 1 else logger.debug)("Gram panel %d/%d (rows %d-%d) after %.1f s", k + 1,
+                                                           len(starts), p0, p1, time.perf_counter() - t0)
     return K, a0
 
 

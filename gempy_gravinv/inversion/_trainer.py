@@ -9,6 +9,7 @@ import copy
 import logging
 import math
 import multiprocessing.synchronize
+import os
 import random
 import signal
 import threading
@@ -51,15 +52,35 @@ class DeferredInterrupt:
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
-    def _handle(self, signum, frame) -> None:  # no I/O here: a signal handler may run inside a write
+    def _handle(self, signum, frame) -> None:  # no buffered I/O here: a signal handler may run inside a write
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        if is_main():
+            try:  # one unbuffered write to stderr, at once: a step may take minutes
+                os.write(2, b"\nCtrl-C: stopping after the current step, then writing the checkpoint and the best "
+                            b"state (Ctrl-C again stops at once)\n")
+            except OSError:
+                pass
 
     def __exit__(self, *exc) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
+
+
+#: Projected training time (seconds) beyond which the first step warns about it
+SLOW_RUN_S = 3600.0
+
+
+def _warn_if_slow(step_s: float, steps_left: int, desc: str) -> None:
+    """Warn once, after the first step, where the steps left would take more than :data:`SLOW_RUN_S`."""
+    if step_s * steps_left <= SLOW_RUN_S or not is_main():
+        return
+    logger.warning("%s: the first step took %.3g s; the %d steps left would take about %.1f h. Ctrl-C stops after "
+                   "a step and keeps the best state (--resume continues it; --checkpoint-every N, or checkpoint_every, "
+                   "writes checkpoints on the way); a GPU (--device cuda), fewer cells or stations, or "
+                   "--max-steps shorten it", desc, step_s, steps_left, step_s * steps_left / 3600.0)
 
 
 def make_scheduler(cfg: INRConfig, opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
@@ -297,6 +318,8 @@ class MemberTrainer:
                         self.reason, self.done = why, True
                         break
                     steps_this_call += 1
+                    if steps_this_call == 1:
+                        _warn_if_slow(time.perf_counter() - self.t0, self.stopper.step_limit() - self.step, desc)
                     if bar.total != self.stopper.step_limit():  # the prior's steps are counted from its start
                         bar.total = self.stopper.step_limit()
                     bar.update(1)

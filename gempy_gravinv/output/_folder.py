@@ -125,7 +125,8 @@ class RunFolder:
             removed. Otherwise they are put back where this run wrote none of its own
             files; where it did, both are kept (the earlier ones under
             :data:`ASIDE_NAME`) and a warning says so. Then the lock is removed (if still
-            ours), and the folder if this run created it and left it empty.
+            ours), an empty ``checkpoint`` folder, and the folder if this run created it and
+            left it empty.
         """
         if self.removed and self.aside_path.is_dir():
             _settle_aside(self, ok)
@@ -136,6 +137,12 @@ class RunFolder:
                     lock.unlink()
             except OSError:
                 pass
+        ck = self.path / "checkpoint"  # a run stopped before its first checkpoint leaves it empty
+        try:
+            if ck.is_dir() and not any(ck.iterdir()):
+                ck.rmdir()
+        except OSError:
+            pass
         if self.created:
             try:
                 self.path.rmdir()  # only if empty
@@ -295,12 +302,17 @@ def prepare_run_folder(path, *, written: Iterable[str] = INVERSION_FILES, overwr
                 logger.info("--overwrite kept %d entr%s this program did not write in %s: %s", len(entries),
                             "y" if len(entries) == 1 else "ies", p, ", ".join(entries[:5]))
         elif entries and not resume:
+            ck = p / "checkpoint"
             hint = ("it holds a checkpoint: pass --resume to continue that run, --overwrite to start again"
-                    if (p / "checkpoint").is_dir() else
+                    if ck.is_dir() and any(ck.iterdir()) else
                     "pass --overwrite to replace the files this program wrote there")
             raise ValueError(f"output folder {p} is not empty ({len(entries)} entries: "
                              f"{', '.join(entries[:4])}{', ...' if len(entries) > 4 else ''}); {hint}, "
                              "or choose another folder")
+        ck = p / "checkpoint"
+        if resume and not (ck.is_dir() and any(ck.iterdir())):
+            logger.warning("resume: %s holds no checkpoint (the run stopped before its first one, or never ran "
+                           "there); this run starts from the beginning", p)
     except BaseException:
         folder.release(ok=False)
         raise
