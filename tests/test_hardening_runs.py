@@ -547,3 +547,15 @@ def test_a_run_of_many_hours_is_warned_about_after_its_first_step(caplog):
         assert not caplog.text
         _warn_if_slow(256.6, 1999, "INR")
     assert "the first step took 257 s; the 1999 steps left would take about 142.5 h" in caplog.text
+
+
+def test_a_first_ctrl_c_in_training_is_acknowledged_at_once(capfd):
+    import os
+    import signal
+
+    from gempy_gravinv.inversion._trainer import DeferredInterrupt
+
+    with DeferredInterrupt() as sigint:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert sigint.requested  # deferred: no KeyboardInterrupt yet
+    assert "Ctrl-C: stopping after the current step" in capfd.readouterr().err
