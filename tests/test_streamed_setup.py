@@ -204,3 +204,12 @@ def test_a_streamed_setup_on_cuda_gives_the_cpu_setup_s_starts(monkeypatch):
     for beta in (1.0, 2.0):
         a, b = held.least_squares_start(beta), streamed.least_squares_start(beta).cpu()
         torch.testing.assert_close(b, a, rtol=0, atol=1e-6 * float(a.abs().max()))
+
+
+def test_the_setup_plan_states_the_memory_it_counts_on():
+    n, N = 1225, 147_000
+    square = n * n * _streamed.GRAM_BYTES_PER_ENTRY
+    held = plan_setup(n, N, CPU, free=4 * GIB)  # the float32 G held and a float64 panel of every row
+    assert held.peak_gib(n, N, itemsize=4) == pytest.approx((square + n * N * (8 + 4)) / GIB)
+    streamed = plan_setup(n, N, CPU, free=GIB, reserve=2**28)
+    assert streamed.peak_gib(n, N, reserve=2**28) <= 0.75  # within its share of the free memory

@@ -103,8 +103,7 @@ class Problem:
             raise TypeError(f"survey must be a gempy_gravinv.Survey, got {type(survey).__name__}")
         mesh = as_prism_mesh(mesh)
         self.sharded = world_size() > 1
-        #: whether the user stated a std (without one, noise='estimate' starts from σ = 1 mGal)
-        self.std_stated = survey.std is not None
+        self.std_stated = survey.std is not None  # without one, noise='estimate' starts from σ = 1 mGal
         survey = run_on_all(lambda: _checked_survey(survey, cfg, self.sharded), "checking the data")
         if self.sharded:  # each rank read its own copy of the inputs: they must be the same
             check_same_on_ranks(dict(mesh=fingerprint(mesh.bounds), data=data_key(survey, mesh), settings=fingerprint(
@@ -238,8 +237,9 @@ class Problem:
         self.setup_wanted = wanted = cfg.warm_start == "least_squares" or cfg.regional == "auto" or cfg.prior_from_data
         if plan.refusal is None and wanted:
             said = plan.describe(self.survey.n_data)
-            logger.info("closed-form setup: the %d x %d design %s (%d panel(s) of %d rows)", self.survey.n_data,
-                        self.mesh.n_cells, said["design"], said["panels"], said["panel_rows"])
+            logger.info("closed-form setup: the %d x %d design %s (%d panel(s) of %d rows; about %.2f GiB)",
+                        self.survey.n_data, self.mesh.n_cells, said["design"], said["panels"], said["panel_rows"],
+                        plan.peak_gib(self.survey.n_data, self.mesh.n_cells, itemsize, reserve))
         if plan.refusal is not None and wanted:
             logger.warning("no least-squares start, prior check or regional choice: %s. A compact inversion "
                            "without the start puts its mass near the stations", plan.refusal)

@@ -81,6 +81,14 @@ class SetupPlan:
                     reason=None)
 
 
+    def peak_gib(self, n_data: int, n_cells: int, itemsize: int = 4, reserve: int = 0) -> float:
+        """The memory the plan counts on (GiB): the n x n matrices, a panel, a held G and ``reserve`` bytes."""
+        n, N = int(n_data), int(n_cells)
+        rows = self.panel_rows or 0
+        held = n * N * itemsize if self.hold else 0
+        return (float(n) * n * GRAM_BYTES_PER_ENTRY + 8.0 * rows * N + held + reserve) / 2**30
+
+
 def plan_setup(n_data: int, n_cells: int, device: torch.device, free: int | None = None, *, stored: bool = False,
                itemsize: int = 4, reserve: int = 0, streamable: bool = True) -> SetupPlan:
     """How the closed-form setup reads its ``n_data x n_cells`` design, on its memory and cost.
