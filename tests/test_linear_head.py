@@ -327,3 +327,26 @@ def test_a_smooth_model_is_held_within_the_bounds_and_gives_way_where_it_cannot_
     assert "held within the bounds (0, 400) kg/m³ the smooth model fits the data only to" in res.prior_selection["rule"]
     assert res.model.min() >= 0.0 and res.model.max() <= 400.0
     assert "training the compact prior, which holds them, instead" in caplog.text
+
+
+@pytest.mark.parametrize("datum", [0.0, 3.0])
+def test_a_regional_is_kept_only_where_the_smooth_model_predicts_better_with_it(monkeypatch, datum):
+    """The least-squares model's choice (forced here to a datum) is checked with the smooth model's own features:
+    dropped on a field without one, kept where the data carry a datum offset of 3 mGal."""
+    from gempy_gravinv import Survey
+    from gempy_gravinv.inversion import _problem
+
+    g = smooth_grf(seed=0, noise_seed=1, shape=(12, 12, 6), cell_size=1000.0)
+    survey = Survey(g.survey.locations, gz=g.survey.gz + datum, std=g.survey.std)
+    forced = dict(kind="constant", loo_chi2={}, loo_se={}, rule="regional 'constant' (forced)")
+    monkeypatch.setattr(_problem, "choose_regional", lambda prob, beta: dict(forced))
+    res = invert_inr(survey, g.mesh, INRConfig.auto(progress=False, prior="smooth"))
+    sel = res.regional_selection
+    assert set(sel["smooth_loo_chi2"]) == {"none", "constant", "plane"}
+    if datum:
+        assert sel["kind"] == "constant" and "replacing" not in sel["rule"] and res.regional is not None
+    else:
+        assert sel["kind"] == "none" and "replacing 'constant'" in sel["rule"] and res.regional is None
+    loo, se = sel["smooth_loo_chi2"], sel["smooth_loo_se"]  # none within one standard error of the best, or not
+    assert (loo["none"] <= min(loo.values()) + se["none"]) is (datum == 0.0)
+    assert res.chi2 < 1.5 and np.corrcoef(res.model, g.model)[0, 1] > 0.8

@@ -11,6 +11,7 @@ coarse lattices the evidence picks, whose correlation the white cells lack.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -19,7 +20,7 @@ import torch
 
 from ._config import INRConfig
 from ._period import coarse_config, coarse_models, core_coarse_config, in_core, lattice_config, lattice_draws
-from ._warmstart import NULL_DRAWS, image_and_null, sizes_differ
+from ._warmstart import NULL_DRAWS, confirm_regional, image_and_null, sizes_differ
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +109,41 @@ def select_prior(prob, cfg: INRConfig) -> tuple[INRConfig, dict]:
     logger.info("prior chosen from the data in %.1f s: %s", time.perf_counter() - t0, report["rule"])
     if report["prior"] == "compact":
         return cfg, report
-    smooth, lattice = lattice_config(prob, cfg, prob._fresh_field, coarse)
+    smooth, lattice = smooth_config(prob, cfg, coarse)
     report.update(lattice=lattice, rule=report["rule"] + "; " + lattice["rule"])
     return smooth, report
+
+
+def smooth_config(prob, cfg: INRConfig, coarse: dict | None = None) -> tuple[INRConfig, dict]:
+    """The smooth model's configuration and lattice report (:func:`lattice_config`), its regional confirmed.
+
+    Where a regional was chosen from the data, :func:`confirm_regional` checks it with
+    the chosen lattice's features; where it picks another kind, the problem's regional
+    becomes that kind and the lattice is chosen again under it.
+    """
+    smooth, lattice = lattice_config(prob, cfg, prob._fresh_field, coarse)
+    kind = _confirm_regional(prob, smooth)
+    if kind is not None:  # the regional the smooth model predicts left-out stations best with: the lattice again
+        cfg = dataclasses.replace(cfg, regional=kind)
+        prob._data_model(cfg)
+        smooth, lattice = lattice_config(prob, cfg, prob._fresh_field)
+    return smooth, lattice
+
+
+def _confirm_regional(prob, smooth: INRConfig) -> str | None:
+    """The kind :func:`confirm_regional` picks with the smooth model where it replaces the chosen one, else None."""
+    check = confirm_regional(prob, prob._fresh_field(smooth))
+    if check is None:
+        return None
+    sel = prob.regional_selection
+    chosen = sel["kind"]
+    sel.update(smooth_loo_chi2=check["loo_chi2"], smooth_loo_se=check["loo_se"],
+               rule=f"{sel['rule']}; {check['rule']}" + (f", replacing {chosen!r}" if check["kind"] != chosen else ""))
+    logger.info("%s", check["rule"] + (f", replacing {chosen!r}" if check["kind"] != chosen else ", kept"))
+    if check["kind"] == chosen:
+        return None
+    sel["kind"] = check["kind"]
+    return check["kind"]
 
 
 def _excess_kurtosis(z: torch.Tensor, chunk: int = 8) -> torch.Tensor:

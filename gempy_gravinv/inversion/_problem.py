@@ -41,8 +41,8 @@ from ._config import INRConfig
 from ._depth import MeshTopDepth, depth_weight, footprint, make_depth
 from ._memory import EVAL_CHUNK
 from ._noise import estimate_noise
-from ._period import choose_period, lattice_config
-from ._prior import null_count, select_prior
+from ._period import choose_period
+from ._prior import null_count, select_prior, smooth_config
 from ._regional import make_regional
 from ._regularizers import make_regularizer
 from ._streamed import ROW_BLOCK_BYTES, SetupPlan, plan_setup
@@ -180,7 +180,7 @@ class Problem:
             self.cfg = cfg = self._select_prior(cfg)
         elif (cfg.lattice_from_data or cfg.prior == "smooth") and density is None:
             user = cfg.prior == "smooth"
-            cfg, lattice = lattice_config(self, cfg, self._fresh_field)
+            cfg, lattice = smooth_config(self, cfg)
             self.cfg = cfg
             self.prior_selection = dict(prior="smooth", rule=(_USER_SET.format("smooth") if user else "")
                                         + lattice["rule"], lattice=lattice, set_by="user" if user else "config")

@@ -328,29 +328,75 @@ def choose_regional(prob, beta: float, kinds: tuple[str, ...] = REGIONALS) -> di
     t0 = time.perf_counter()
     gram, b, a0, _ = _design(prob, beta)
     base, keep, _, _ = _ridge_posterior(_shape(prob), a0, b, gram)  # one eigendecomposition for every kind
-    std = prob.std.to(b)
-    scores: dict = {}
-    e2: dict = {}
-    for kind in kinds:
-        try:
-            reg = make_regional(kind, prob.survey.locations, std)
-        except ValueError:  # too few stations, or stations on one line for a plane
-            scores[kind] = None
-            continue
-        e2[kind] = base.loo(keep, None if reg is None else reg.Q.to(b))[1] ** 2
-        scores[kind] = float(e2[kind].mean())
-    valid = [k for k in scores if scores[k] is not None]
-    best = min(valid, key=scores.get)
-    errors = {k: 0.0 if k == best else float((e2[k] - e2[best]).std() / math.sqrt(e2[k].numel())) for k in valid}
-    kind = next(k for k in valid if scores[k] <= scores[best] + errors[k])  # the best itself always qualifies
+    kind, scores, errors = loo_choice(base, keep, prob.survey.locations, prob.std.to(b), kinds)
     # the start of this β factors the same matrix (with the regional's columns as flat ones where one is chosen)
     base.drop_loo_cache()
     prob.posteriors[float(beta)] = (prob.std, base)
     logger.info("regional by leave-one-out done in %.1f s", time.perf_counter() - t0)
-    listed = ", ".join(f"{k} {scores[k]:.3g} ± {errors[k]:.2g}" for k in valid)
     return dict(kind=kind, loo_chi2=scores, loo_se=errors,
                 rule=f"regional {kind!r}: the simplest within one (paired) standard error of the smallest "
-                     f"leave-one-out χ²/N of the least-squares model ({listed})")
+                     f"leave-one-out χ²/N of the least-squares model ({_listed(scores, errors)})")
+
+
+def loo_choice(base: HeadPosterior, keep: torch.Tensor, locations: np.ndarray, std: torch.Tensor,
+               kinds: tuple[str, ...] = REGIONALS) -> tuple[str, dict, dict]:
+    """``(kind, loo_chi2, loo_se)``: the one-standard-error choice among ``kinds`` (see :func:`choose_regional`).
+
+    ``base``: the ridge posterior with a flat mean and no regional (whitened); each
+    kind's columns join it as extra flat columns, λ at each one's smallest
+    leave-one-out χ²/N. ``loo_chi2`` is None for a kind that does not apply.
+    """
+    scores: dict = {}
+    e2: dict = {}
+    for kind in kinds:
+        try:
+            reg = make_regional(kind, locations, std)
+        except ValueError:  # too few stations, or stations on one line for a plane
+            scores[kind] = None
+            continue
+        e2[kind] = base.loo(keep, None if reg is None else reg.Q.to(std))[1] ** 2
+        scores[kind] = float(e2[kind].mean())
+    valid = [k for k in scores if scores[k] is not None]
+    best = min(valid, key=scores.get)
+    errors = {k: 0.0 if k == best else float((e2[k] - e2[best]).std() / math.sqrt(e2[k].numel())) for k in valid}
+    return next(k for k in valid if scores[k] <= scores[best] + errors[k]), scores, errors  # the best qualifies
+
+
+def _listed(scores: dict, errors: dict) -> str:
+    return ", ".join(f"{k} {scores[k]:.3g} ± {errors[k]:.2g}" for k in scores if scores[k] is not None)
+
+
+def confirm_regional(prob, field: torch.nn.Module, kinds: tuple[str, ...] = REGIONALS) -> dict | None:
+    """The regional chosen again by leave-one-out with the smooth model's own features, where one was chosen.
+
+    :func:`choose_regional` compares the kinds with the depth-weighted least-squares
+    model; a smooth field's broad part, which that model carries poorly, then reads as a
+    datum or a plane. Where it chose one, the same rule (the simplest kind within one
+    paired standard error of the smallest leave-one-out χ²/N, a flat mean) is applied to
+    the Gaussian model of ``field``'s features (``G [1, Φ]``, the closed-form head's
+    design): a regional is kept only where the model fitted predicts left-out stations
+    better with it. Returns ``(kind, loo_chi2, loo_se, rule)`` as a dict, or None where
+    no regional was chosen (or the design cannot be built).
+    """
+    from .._device import available_memory
+    from ._lattice_design import SeparableLattice
+    from ._linear import _design as head_design
+    from ._linear import _head
+
+    sel = prob.regional_selection
+    if sel is None or sel.get("kind", "none") == "none" or prob.design_refusal:
+        return None
+    n, F = int(prob.survey.n_data), int(_head(field).in_features) + 1
+    if float(n) ** 2 * F > _streamed.MAX_GRAM_MULTIPLY_ADDS or 8.0 * n * (F + n) > 0.5 * available_memory(prob.device):
+        logger.info("the regional is not checked with the smooth model's %d features: too large", F)
+        return None
+    design = head_design(prob, field, sep=SeparableLattice.of(prob, field))[0].to(torch.float64)
+    s = prob.std.to(design)
+    A, b = design / s[:, None], prob.d.to(design) / s
+    base, keep, _, _ = _ridge_posterior(A[:, 1:], A[:, 0].contiguous(), b, A[:, 1:] @ A[:, 1:].T)
+    kind, scores, errors = loo_choice(base, keep, prob.survey.locations, s, kinds)
+    return dict(kind=kind, loo_chi2=scores, loo_se=errors,
+                rule=f"with the smooth model's features: regional {kind!r} ({_listed(scores, errors)})")
 
 
 def _ridge_posterior(A: torch.Tensor, a0: torch.Tensor, b: torch.Tensor, gram: torch.Tensor,
