@@ -258,7 +258,11 @@ def test_the_regional_one_process_chooses_is_chosen_and_fitted_on_two_ranks(two_
     assert one.regional_selection["kind"] == "plane"
     for r in (r0, r1):
         assert r["tilted_regional"]["kind"] == "plane"
-        assert r["tilted_regional"]["rule"] == one.regional_selection["rule"]
+        # the least-squares model's scores agree; the smooth model's check (rank 0's, sent to every rank) keeps the
+        # plane, its scores of the kinds far from the best to round-off of the ranks' design
+        assert r["tilted_regional"]["rule"].split("; with the smooth")[0] == \
+            one.regional_selection["rule"].split("; with the smooth")[0]
+        assert r["tilted_regional"]["least_squares_kind"] == one.regional_selection["least_squares_kind"]
         assert _relerr(r["tilted"], one.model) < LATTICE_RTOL
 
 

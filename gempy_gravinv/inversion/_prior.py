@@ -18,6 +18,7 @@ import time
 import numpy as np
 import torch
 
+from .._distributed import all_gather_objects
 from ._config import INRConfig
 from ._period import coarse_config, coarse_models, core_coarse_config, in_core, lattice_config, lattice_draws
 from ._warmstart import NULL_DRAWS, confirm_regional, image_and_null, sizes_differ
@@ -132,12 +133,12 @@ def smooth_config(prob, cfg: INRConfig, coarse: dict | None = None) -> tuple[INR
 
 def _confirm_regional(prob, smooth: INRConfig) -> str | None:
     """The kind :func:`confirm_regional` picks with the smooth model where it replaces the chosen one, else None."""
-    check = confirm_regional(prob, prob._fresh_field(smooth))
+    check = all_gather_objects(confirm_regional(prob, prob._fresh_field(smooth)))[0]  # rank 0's, on every rank
     if check is None:
         return None
     sel = prob.regional_selection
     chosen = sel["kind"]
-    sel.update(smooth_loo_chi2=check["loo_chi2"], smooth_loo_se=check["loo_se"],
+    sel.update(least_squares_kind=chosen, smooth_loo_chi2=check["loo_chi2"], smooth_loo_se=check["loo_se"],
                rule=f"{sel['rule']}; {check['rule']}" + (f", replacing {chosen!r}" if check["kind"] != chosen else ""))
     logger.info("%s", check["rule"] + (f", replacing {chosen!r}" if check["kind"] != chosen else ", kept"))
     if check["kind"] == chosen:
