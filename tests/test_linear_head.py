@@ -350,3 +350,23 @@ def test_a_regional_is_kept_only_where_the_smooth_model_predicts_better_with_it(
     loo, se = sel["smooth_loo_chi2"], sel["smooth_loo_se"]  # none within one standard error of the best, or not
     assert (loo["none"] <= min(loo.values()) + se["none"]) is (datum == 0.0)
     assert res.chi2 < 1.5 and np.corrcoef(res.model, g.model)[0, 1] > 0.8
+
+
+def test_the_compact_prior_takes_over_only_where_the_bounds_cost_the_misfit():
+    """A smooth model whose evidence fit is above the band unbounded keeps the smooth prior; one the bounds push there
+    gives way (the rule of ``_smooth_misses_bounds``)."""
+    from types import SimpleNamespace
+
+    from gempy_gravinv.inversion._inr import _smooth_misses_bounds
+
+    cfg = SimpleNamespace(target_chi2=1.0, stop_tol=0.05)
+    prob = SimpleNamespace(cfg=cfg, prior_selection=dict(prior="smooth", set_by=None, rule="smooth"))
+
+    def outs(held_chi2: float, free_chi2: float) -> list[dict]:
+        bounds = dict(held=True, kgm3=[-500.0, 500.0], chi2_unbounded=free_chi2)
+        return [dict(done=True, chi2=held_chi2, recorded_chi2=held_chi2, info=dict(bounds=bounds))]
+
+    assert _smooth_misses_bounds(prob, outs(1.253, 1.251)) is None  # matern_nowrap seed 101: the evidence's own misfit
+    assert _smooth_misses_bounds(prob, outs(1.03, 0.99)) is None  # within the band
+    why = _smooth_misses_bounds(prob, outs(14.0, 1.0))
+    assert why is not None and "(1 unbounded" in why

@@ -117,6 +117,7 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
         if cfg.head_bounds is not None and math.isfinite(lam):
             held = _hold_bounds(prob, cfg, field, post, lam, w, b0, m.to(torch.float64), sep, mean_as_weight)
             if held is not None:
+                held["chi2_unbounded"] = float(prob.chi2(m.to(prob.dtype)))  # what the bounds cost is measured from
                 w, b0, m = held["w"], held["b0"], held["model"]
                 last.weight.copy_((w / scale).to(last.weight)[None, :])
                 last.bias.fill_(b0 / scale)
@@ -134,7 +135,7 @@ def solve_head(prob, cfg, field: torch.nn.Module, desc: str = "INR") -> dict:
     if cfg.head_bounds is not None:
         info["bounds"] = dict(kgm3=list(cfg.head_bounds), held=held is not None, **({} if held is None else {
             k: held[k] for k in ("cells_beyond_unbounded", "largest_excess_unbounded_kgm3", "cells_at_bounds",
-                                  "largest_clip_kgm3")}))
+                                  "largest_clip_kgm3", "chi2_unbounded")}))
     wn = float(w @ w) + (b0 * b0 if mean_as_weight else 0.0)
     hist = {"step": [0], "chi2": [chi2], "loss": [chi2 + (lam * wn / prob.survey.n_data if math.isfinite(lam) else 0)],
             "reg": [wn], "reg_weight": [lam], "lr": [0.0], "time": [elapsed]}

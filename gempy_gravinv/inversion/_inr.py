@@ -159,8 +159,10 @@ def _smooth_misses_bounds(prob: Problem, outs: list[dict]) -> str | None:
     """Why the smooth model the data chose gives way to the compact prior, or None where it stands.
 
     Where the closed-form smooth model, held within the run's bounds, misfits the data
-    beyond the stopping band's top, a smooth field within those bounds does not explain
-    them: the compact prior, trained within the bounds, is the run then (said).
+    beyond the stopping band's top, and holding it there raised its χ²/N by more than
+    the band's half-width, a smooth field within those bounds does not explain them: the
+    compact prior, trained within the bounds, is the run then (said). A misfit the
+    unbounded model has too (the evidence's λ fits to its own χ²/N) is not the bounds'.
     """
     sel = prob.prior_selection or {}
     if sel.get("prior") != "smooth" or sel.get("set_by") is not None or not outs:  # the data's choice only
@@ -170,10 +172,13 @@ def _smooth_misses_bounds(prob: Problem, outs: list[dict]) -> str | None:
     chi2 = _worst_chi2(outs)
     if not any(h.get("held") for h in held) or not all(o.get("done") for o in outs) or chi2 <= top:
         return None
+    free = max(float(h.get("chi2_unbounded", 0.0)) for h in held if h.get("held"))
+    if chi2 - free <= prob.cfg.target_chi2 * prob.cfg.stop_tol:  # the bounds cost less than the band's half-width
+        return None
     lo, hi = held[0]["kgm3"]
     why = (f"{sel.get('rule', 'the smooth model')}; but held within the bounds ({lo:g}, {hi:g}) kg/m³ the smooth "
-           f"model fits the data only to χ²/N {chi2:.3g} (the band's top {top:.3g}): the compact prior, trained "
-           "within the bounds, instead")
+           f"model fits the data only to χ²/N {chi2:.3g} ({free:.3g} unbounded; the band's top {top:.3g}): the "
+           "compact prior, trained within the bounds, instead")
     logger.warning("the smooth model the data chose fits them only to χ²/N %.3g within the bounds (%g, %g) kg/m³: "
                    "training the compact prior, which holds them, instead", chi2, lo, hi)
     return why
