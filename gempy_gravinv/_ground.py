@@ -87,8 +87,12 @@ def _clear_station_cells(mesh: Any, mask: np.ndarray, xyz: np.ndarray, loc: np.n
     return out
 
 
-def _ground_at(xyz: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """The ground's elevation at ``points`` (x, y): linear within the topography's points, nearest beyond."""
+def _ground_at(xyz: np.ndarray, points: np.ndarray, nearest_beyond: bool = True) -> np.ndarray:
+    """The ground's elevation at ``points`` (x, y), linear within the topography's points.
+
+    Beyond them (or for any point where they lie on one line): the nearest point's
+    elevation, or NaN without ``nearest_beyond``.
+    """
     from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
 
     if len(xyz) >= 3 and np.linalg.matrix_rank(xyz[:, :2] - xyz[:, :2].mean(0)) == 2:
@@ -96,7 +100,7 @@ def _ground_at(xyz: np.ndarray, points: np.ndarray) -> np.ndarray:
     else:
         z = np.full(len(points), np.nan)
     gap = ~np.isfinite(z)
-    if gap.any():
+    if nearest_beyond and gap.any():
         z[gap] = NearestNDInterpolator(xyz[:, :2], xyz[:, 2])(points[gap, :2])
     return z
 
@@ -122,8 +126,6 @@ def check_topography(mesh: Any, topography, locations=None) -> None:
         The topography's points do not overlap the mesh horizontally (another coordinate
         system?).
     """
-    from scipy.interpolate import LinearNDInterpolator
-
     xyz = _points(topography)
     nodes = np.asarray(mesh.nodes, dtype=float)
     lo, hi = xyz[:, :2].min(0), xyz[:, :2].max(0)
@@ -140,9 +142,7 @@ def check_topography(mesh: Any, topography, locations=None) -> None:
         warnings.warn(f"{int(out.sum())} station(s) lie beyond the topography's extent (x {lo[0]:.6g} to "
                       f"{hi[0]:.6g}, y {lo[1]:.6g} to {hi[1]:.6g} m): the ground there is extrapolated from the "
                       "nearest points", UserWarning, stacklevel=2)
-    if len(xyz) < 3 or np.linalg.matrix_rank(xyz[:, :2] - xyz[:, :2].mean(0)) < 2:
-        return
-    ground = LinearNDInterpolator(xyz[:, :2], xyz[:, 2])(loc[:, :2])
+    ground = _ground_at(xyz, loc, nearest_beyond=False)  # extrapolated ground is warned about above
     tol = 0.5 * float(np.min(np.diff(np.unique(nodes[:, 2]))))
     depth = ground - loc[:, 2]
     below = np.flatnonzero(np.isfinite(depth) & (depth > tol))

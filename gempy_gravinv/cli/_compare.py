@@ -89,12 +89,13 @@ def run(args) -> int:
         from gempy_gravinv.io import read_stations, read_ubc_mesh, read_ubc_model
 
         survey = read_stations(args.stations, value_property=args.value_property, std_property=args.std_property)
+        geojson = args.stations.lower().endswith((".geojson", ".json"))  # the reader's choice by extension
         if not survey.has_data:
-            hint = " (GeoJSON: pass --value-property NAME)" if args.stations.lower().endswith("json") else ""
+            hint = " (GeoJSON: pass --value-property NAME)" if geojson else ""
             raise ValueError(f"{args.stations} has no g_z values to invert{hint}")
         if survey.std is None:
             if args.std is None:
-                prop = " or --std-property NAME" if args.stations.lower().endswith("json") else ""
+                prop = " or --std-property NAME" if geojson else ""
                 raise ValueError(f"{args.stations} has no std column: pass --std (mGal){prop}")
             if args.std <= 0:
                 raise ValueError(f"--std must be > 0 mGal, got {args.std}")

@@ -149,9 +149,9 @@ def _read_inputs(args: argparse.Namespace, over: dict):
     if args.bounds is not None and cfg.output == "linear":
         raise ValueError("--bounds needs a bounded output (config output 'tanh' or 'sigmoid')")
     cfg = INRConfig.from_dict({**cfg.to_dict(), **over, "preset": "ours"})
+    geojson = str(args.stations).lower().endswith((".geojson", ".json"))  # the reader's choice by extension
     if not survey.has_data:
-        hint = " (GeoJSON: name it with --value-property)" if str(args.stations).lower().endswith(
-            (".geojson", ".json")) else ""
+        hint = " (GeoJSON: name it with --value-property)" if geojson else ""
         raise ValueError(f"{args.stations}: no gz column{hint}: the inversion needs observed data "
                          "(mGal, positive down)")
     if args.std is not None and len(set(survey.units.tolist())) > 1 and is_main():
@@ -172,7 +172,6 @@ def _read_inputs(args: argparse.Namespace, over: dict):
             for rows in survey.component_groups().values():
                 std[rows] = float(args.relative_std) * float(np.std(survey.gz[rows]))
         elif cfg.noise != "estimate":
-            geojson = str(args.stations).lower().endswith((".geojson", ".json"))
             prop = " (GeoJSON: --std-property NAME)" if geojson else ""
             raise ValueError(f"{args.stations}: no std column{prop}; pass --std STD or --relative-std FRAC, "
                              "or --noise estimate")

@@ -129,8 +129,8 @@ def bounded_head(post, lam: float, w0: torch.Tensor, b0: float, m0: torch.Tensor
     dict
         ``w`` (F,) float64, ``b0`` (kg/m³), ``model`` (n_cells,) within the bounds,
         ``cells_at_bounds`` (how many cells end on a bound), ``cells_beyond_unbounded``
-        (how many the unbounded model put beyond), ``largest_clip_kgm3`` (the penalty's
-        remainder, clipped).
+        (how many the unbounded model put beyond), ``largest_excess_unbounded_kgm3``
+        (how far, at most), ``largest_clip_kgm3`` (the penalty's remainder, clipped).
     """
     lo, hi = float(bounds[0]), float(bounds[1])
     V = post.V
@@ -164,7 +164,8 @@ def bounded_head(post, lam: float, w0: torch.Tensor, b0: float, m0: torch.Tensor
             w = w0 + k_inv_sqrt(z[None, :-1])[0]
             return w, float(post.a0 @ (post.b - post.A @ w)) / post.a02 + float(z[-1]) * beta_sd
 
-    outside = _violation(m0, lo, hi) != 0
+    v0 = _violation(m0, lo, hi)
+    outside = v0 != 0
     unbounded = int(outside.sum())
     S = np.flatnonzero(outside.cpu().numpy())
     z = None
@@ -189,4 +190,5 @@ def bounded_head(post, lam: float, w0: torch.Tensor, b0: float, m0: torch.Tensor
     m = m.clamp(lo, hi)
     tol = 1e-6 * (hi - lo)
     at = int(((m - lo).abs() <= tol).sum() + ((hi - m).abs() <= tol).sum())
-    return dict(w=w, b0=bb, model=m, cells_at_bounds=at, cells_beyond_unbounded=unbounded, largest_clip_kgm3=clip)
+    return dict(w=w, b0=bb, model=m, cells_at_bounds=at, cells_beyond_unbounded=unbounded,
+                largest_excess_unbounded_kgm3=float(v0.abs().max()), largest_clip_kgm3=clip)

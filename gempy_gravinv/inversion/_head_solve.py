@@ -205,9 +205,7 @@ def _hold_bounds(prob, cfg, field, post, lam: float, w: torch.Tensor, b0: float,
                        mean_as_weight=mean_as_weight)
     logger.info("the closed-form model held within the bounds (%g, %g) kg/m³: %d cell(s) beyond them unbounded, "
                 "%d on a bound", lo, hi, out["cells_beyond_unbounded"], out["cells_at_bounds"])
-    excess = float(torch.clamp(torch.maximum(lo - m, m - hi), min=0.0).max())
-    out["largest_excess_unbounded_kgm3"] = excess
-    n = int(m.numel())
+    excess, n = out["largest_excess_unbounded_kgm3"], int(m.numel())
     if out["cells_beyond_unbounded"] > BEYOND_BOUNDS_SHARE * n:
         logger.warning("the smooth model the data ask for lies beyond the bounds (%g, %g) kg/m³ on %d of %d cells "
                        "(%.1f%%), by up to %.4g kg/m³; held within them, other cells move to keep fitting the data. "

@@ -137,14 +137,12 @@ def _confirm_regional(prob, smooth: INRConfig) -> str | None:
     if check is None:
         return None
     sel = prob.regional_selection
-    chosen = sel["kind"]
-    sel.update(least_squares_kind=chosen, smooth_loo_chi2=check["loo_chi2"], smooth_loo_se=check["loo_se"],
-               rule=f"{sel['rule']}; {check['rule']}" + (f", replacing {chosen!r}" if check["kind"] != chosen else ""))
-    logger.info("%s", check["rule"] + (f", replacing {chosen!r}" if check["kind"] != chosen else ", kept"))
-    if check["kind"] == chosen:
-        return None
-    sel["kind"] = check["kind"]
-    return check["kind"]
+    chosen, kind = sel["kind"], check["kind"]
+    said = f", replacing {chosen!r}" if kind != chosen else ""
+    sel.update(kind=kind, least_squares_kind=chosen, smooth_loo_chi2=check["loo_chi2"],
+               smooth_loo_se=check["loo_se"], rule=f"{sel['rule']}; {check['rule']}{said}")
+    logger.info("%s%s", check["rule"], said or ", kept")
+    return kind if said else None
 
 
 def _excess_kurtosis(z: torch.Tensor, chunk: int = 8) -> torch.Tensor:

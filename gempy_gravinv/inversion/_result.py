@@ -265,7 +265,9 @@ class INRResult:
         """Metrics plus run information (what ``metrics.json`` holds)."""
         rep = dict(self.metrics or {})
         if not rep:  # no true model: the same keys, the data's fit filled in (the model's errors None)
-            rep = evaluate(pred=self.predicted, survey=self.survey)
+            sv = self.survey  # obs and std given apart: the residual check is this result's own (below)
+            rep = evaluate(pred=self.predicted, obs=sv.gz, std=sv.std,
+                           components=None if sv.is_gz_only else sv.components)
         rep.update(method="INR", chi2_per_datum_recomputed=self.chi2, member_chi2=self.member_chi2,
                    best_step=self.best_step, stop_reason=self.stop_reason, n_members=len(self.fields),
                    timings=self.timings, config=self.config.to_dict())
