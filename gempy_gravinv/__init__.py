@@ -21,6 +21,7 @@ from ._forward import forward_gz
 from ._ground import active_from_topography, check_topography
 from ._kernels import point_mass_gz, prism_gz
 from ._mesh import PrismMesh, as_prism_mesh
+from ._mesh_design import MeshDesign, mesh_from_survey, tensor_mesh
 from ._multi import MultiComponentOperator, make_operator
 from ._operator import GravityOperator, MemoryEstimate
 from ._survey import Survey
@@ -52,6 +53,9 @@ __all__ = [
     "INRDensity",
     "INRResult",
     "MemoryEstimate",
+    "MeshDesign",
+    "mesh_from_survey",
+    "tensor_mesh",
     "MultiComponentOperator",
     "make_operator",
     "PrismMesh",

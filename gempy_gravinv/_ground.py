@@ -65,18 +65,27 @@ def active_from_topography(mesh: Any, topography, locations=None) -> np.ndarray:
 
 
 def _clear_station_cells(mesh: Any, mask: np.ndarray, xyz: np.ndarray, loc: np.ndarray) -> np.ndarray:
-    """``mask`` less the active cells that hold a station lying on or above the ground (see above)."""
+    """``mask`` less the active cells that hold a station lying on or above the ground (see above).
+
+    A station holds a cell where it lies inside it, or on a face, edge or corner with
+    active cells all round it: then every active cell that reaches above the station
+    from there is cleared (a station on the top face of a cell keeps that cell).
+    """
     from ._mesh import PrismMesh
 
-    inside = PrismMesh.from_discretize(mesh, mask).stations_inside(loc)
-    if not inside.size:
+    pm = PrismMesh.from_discretize(mesh, mask)
+    held = np.union1d(pm.stations_inside(loc), pm._inside_all_round(loc))
+    if not held.size:
         return mask
     nodes_z = np.unique(np.asarray(mesh.nodes, dtype=float)[:, 2])
     tol = 0.5 * float(np.min(np.diff(nodes_z)))
-    above = inside[loc[inside, 2] >= _ground_at(xyz, loc[inside]) - tol]
+    above = held[loc[held, 2] >= _ground_at(xyz, loc[held]) - tol]
     if not above.size:
         return mask
-    cells = np.unique(np.asarray(mesh.point2index(loc[above]), dtype=int))
+    step = max(1e-6 * float(np.min(np.diff(nodes_z))), 1e-6)
+    cells = np.unique(np.concatenate([  # the cells just above the station on every side of it
+        np.asarray(mesh.point2index(loc[above] + step * np.array([sx, sy, 1.0])), dtype=int)
+        for sx in (-1.0, 1.0) for sy in (-1.0, 1.0)]))
     cells = cells[mask[cells]]
     out = mask.copy()
     out[cells] = False

@@ -17,7 +17,8 @@ MAX_LINES = 600
 # layer or lower ones. A new top-level module must be placed here (docs/architecture.md).
 LAYERS = {
     "_constants": 0, "_validation": 0, "_json": 0,
-    "_kernels": 1, "_components": 1, "_lattice": 1, "_mesh": 1, "_survey": 1, "_ground": 1, "_plausible": 1,
+    "_kernels": 1, "_components": 1, "_lattice": 1, "_mesh": 1, "_mesh_design": 1, "_survey": 1, "_ground": 1,
+    "_plausible": 1,
     "_operator": 2, "_multi": 2, "_device": 2, "_runtime": 2, "_forward": 2, "_distributed": 2, "io": 2,
     "metrics": 3, "density": 3, "geomodel": 3,
     "inversion": 4, "bayes": 4, "simpeg": 4,

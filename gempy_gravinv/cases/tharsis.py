@@ -31,7 +31,6 @@ Data source: © CN Instituto Geológico y Minero de España (IGME); see :data:`A
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from .._mesh import PrismMesh
+from .._mesh_design import tensor_mesh
 from .._survey import Survey
 from .._validation import check_choice, check_number
 
@@ -195,15 +195,14 @@ def noise_std(gz, floor: float = 0.5, relative: float = 0.02) -> np.ndarray:
     return floor + relative * np.abs(np.asarray(gz, dtype=float))
 
 
-def _padding_distance(h: float, n_pad: int, factor: float) -> float:
-    """Length of ``n_pad`` padding cells growing by ``factor`` from ``h`` (what mesh_builder_xyz inverts)."""
-    return float(np.sum(h * factor ** (np.asarray(range(n_pad)) + 1))) if n_pad > 0 else 0.0
-
-
 def design_mesh(survey_or_locations, core_cell=(500.0, 500.0, 250.0), padding=(3, 1.4),
                 depth: float = 4000.0, margin: float | None = None, top: float = 0.0,
                 padding_depth: int = 2) -> PrismMesh:
     """A tensor mesh for a station layout: core cells, lateral and bottom padding.
+
+    :func:`gempy_gravinv.tensor_mesh` with this case's defaults (stations at or above
+    ``top``); :func:`gempy_gravinv.mesh_from_survey` derives the sizes from the stations
+    instead.
 
     Parameters
     ----------
@@ -228,55 +227,9 @@ def design_mesh(survey_or_locations, core_cell=(500.0, 500.0, 250.0), padding=(3
     PrismMesh
         Built from a ``discretize.TensorMesh`` (``mesh.source``), all cells active,
         ``mesh.shape == (nx, ny, nz)``.
-
-    Notes
-    -----
-    The core box (whole cells over the stations plus the margin, centred on whole
-    metres, down to ``depth``) is chosen here; ``discretize.utils.mesh_builder_xyz``
-    builds the core and padding cells from it (the padding distances are those of
-    ``n_pad`` cells growing by ``factor``), and the origin puts the mesh top exactly
-    at ``top``.
     """
-    from discretize.utils import mesh_builder_xyz
-
-    loc = survey_or_locations.locations if isinstance(survey_or_locations, Survey) else np.asarray(
-        survey_or_locations, dtype=float)
-    if loc.ndim != 2 or loc.shape[1] != 3 or loc.shape[0] == 0:
-        raise ValueError(f"station locations must have shape (n, 3), got {loc.shape}")
-    dx, dy, dz = (float(v) for v in core_cell)
-    if min(dx, dy, dz) <= 0:
-        raise ValueError(f"core_cell sizes must be > 0 m, got {core_cell}")
-    n_pad, factor = int(padding[0]), float(padding[1])
-    padding_depth = int(padding_depth)
-    if n_pad < 0 or padding_depth < 0 or ((n_pad > 0 or padding_depth > 0) and not factor >= 1.0):
-        raise ValueError(f"padding must be (n >= 0, factor >= 1) and padding_depth >= 0, got {padding}, "
-                         f"{padding_depth}")
-    if depth < dz:
-        raise ValueError(f"depth ({depth} m) must be at least one core cell ({dz} m)")
-    if np.any(loc[:, 2] < top):
-        raise ValueError(f"stations below the mesh top (z = {top} m): min station z = {loc[:, 2].min()} m")
-    margin = max(dx, dy) if margin is None else float(margin)
-    x0, x1 = loc[:, 0].min() - margin, loc[:, 0].max() + margin
-    y0, y1 = loc[:, 1].min() - margin, loc[:, 1].max() + margin
-    ncx = max(1, math.ceil((x1 - x0) / dx))
-    ncy = max(1, math.ceil((y1 - y0) / dy))
-    ncz = max(1, math.ceil(depth / dz))
-    # centre the core on the stations, on whole metres (clean node coordinates)
-    x0 = math.floor(0.5 * (x0 + x1) - 0.5 * ncx * dx)
-    y0 = math.floor(0.5 * (y0 + y1) - 0.5 * ncy * dy)
-    ncx = max(ncx, math.ceil((x1 - x0) / dx))
-    ncy = max(ncy, math.ceil((y1 - y0) / dy))
-    # two corners of the core box; half a cell more on the far side so that the builder's
-    # int(extent / h) counts exactly ncx, ncy, ncz cells whatever the rounding
-    lo = np.array([x0, y0, top - ncz * dz], dtype=float)
-    corners = np.vstack([lo, lo + (np.array([ncx, ncy, ncz]) + 0.5) * np.array([dx, dy, dz])])
-    pad = [[_padding_distance(dx, n_pad, factor)] * 2, [_padding_distance(dy, n_pad, factor)] * 2,
-           [_padding_distance(dz, padding_depth, factor), 0.0]]
-    tm = mesh_builder_xyz(corners, [dx, dy, dz], padding_distance=pad, expansion_factor=max(factor, 1.0),
-                          mesh_type="tensor")
-    hx, hy, hz = (np.asarray(h, dtype=float) for h in tm.h)
-    tm.origin = np.array([x0 - hx[:n_pad].sum(), y0 - hy[:n_pad].sum(), top - hz.sum()])
-    return PrismMesh.from_discretize(tm)
+    return tensor_mesh(survey_or_locations, core_cell=core_cell, padding=padding, depth=depth, margin=margin,
+                       top=top, padding_depth=padding_depth)
 
 
 @dataclass

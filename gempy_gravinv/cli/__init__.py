@@ -17,6 +17,7 @@ import sys
 COMMANDS = {
     "demo": "gempy_gravinv.cli._demo",
     "forward": "gempy_gravinv.cli._forward",
+    "mesh": "gempy_gravinv.cli._mesh",
     "invert": "gempy_gravinv.cli._invert",
     "reproduce-paper": "gempy_gravinv.cli._reproduce",
     "compare": "gempy_gravinv.cli._compare",

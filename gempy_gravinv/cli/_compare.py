@@ -2,12 +2,13 @@
 
 Two forms::
 
-    gempy-gravinv compare STATIONS --mesh MESH -o DIR [--true MODEL] [--methods ...]
+    gempy-gravinv compare STATIONS [--mesh MESH] -o DIR [--true MODEL] [--methods ...]
     gempy-gravinv compare --case dipping_block|smooth_grf|tharsis [-o DIR] [--quick]
 
 ``STATIONS``: a station file (CSV, UBC .obs, GeoJSON; g_z in mGal positive down, with a
-std column or ``--std``); ``MESH``: a UBC tensor mesh file. Writes comparison.md/.csv/.json,
-figures and the models (npz + UBC) to DIR.
+std column or ``--std``); ``MESH``: a UBC tensor mesh file (without it, one designed from the
+stations, written to DIR/mesh.msh). Writes comparison.md/.csv/.json, figures and the models
+(npz + UBC) to DIR.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "RMS density error, r, per-layer r, wall time, peak memory, device) and figures. "
                     "Units: kg/m³ contrast, mGal positive down, metres z up.")
     p.add_argument("stations", nargs="?", help="station file (CSV / UBC .obs / GeoJSON), mGal positive down")
-    p.add_argument("--mesh", help="UBC tensor mesh file (with STATIONS)")
     p.add_argument("--case", choices=("dipping_block", "smooth_grf", "tharsis"),
                    help="a built-in case instead of STATIONS/--mesh")
     p.add_argument("-o", "--output", default=None, help="output directory (default: compare_<case>_output)")
@@ -49,8 +49,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "predict the stations they did not see (station_cv.md/.json); default 5 for "
                         "--case tharsis (0 with --quick), 0 otherwise; 0 skips it")
     from ._common import add_active_arguments, add_overwrite_argument, add_prior_argument
+    from ._mesh_args import add_mesh_arguments
 
-    add_prior_argument(p, " (with STATIONS --mesh)")
+    add_mesh_arguments(p)
+    add_prior_argument(p, " (with STATIONS)")
     add_overwrite_argument(p)
     add_active_arguments(p)
     return p
@@ -68,25 +70,27 @@ def run(args) -> int:
     from gempy_gravinv import compare
     from gempy_gravinv.output import COMPARE_FILES
 
-    from ._common import active_cells, check_device, hold_output, prior_overrides
+    from ._common import check_device, hold_output, prior_overrides
+    from ._mesh_args import MESH_FILES, design_options, mesh_of, write_mesh
 
     check_device(args.device)
     if args.cv is not None and (args.cv < 0 or args.cv == 1):
         raise ValueError(f"--cv must be 0 (none) or at least 2 folds, got {args.cv}")
     if args.case is not None:
-        if args.stations or args.mesh:
-            raise ValueError("give either --case or STATIONS --mesh, not both")
+        if args.stations or args.mesh or design_options(args):
+            raise ValueError("give either --case or STATIONS [--mesh], not both")
         if prior_overrides(args):
-            raise ValueError("--prior applies to STATIONS --mesh: a --case keeps its own INR settings")
+            raise ValueError("--prior applies to STATIONS: a --case keeps its own INR settings")
         args.output = args.output or f"compare_{args.case}_output"
         out = hold_output(args, COMPARE_FILES)
         comp = compare.run_case(args.case, out, quick=args.quick, methods=args.methods, device=args.device,
                                 figures=not args.no_figures, cv_folds=args.cv)
     else:
-        if not args.stations or not args.mesh:
-            raise ValueError("give STATIONS and --mesh MESH (or --case NAME)")
-        from gempy_gravinv import PrismMesh
-        from gempy_gravinv.io import read_stations, read_ubc_mesh, read_ubc_model
+        if not args.stations:
+            raise ValueError("give STATIONS [--mesh MESH] (or --case NAME)")
+        if args.true is not None and not args.mesh:
+            raise ValueError("--true holds a model on the cells of a mesh: give that mesh with --mesh")
+        from gempy_gravinv.io import read_stations, read_ubc_model
 
         survey = read_stations(args.stations, value_property=args.value_property, std_property=args.std_property)
         geojson = args.stations.lower().endswith((".geojson", ".json"))  # the reader's choice by extension
@@ -103,18 +107,17 @@ def run(args) -> int:
         if args.cv and args.cv > survey.n_data:  # refused before any inversion runs or file is written
             raise ValueError(f"--cv {args.cv} folds need at least {args.cv} stations, "
                              f"{args.stations} has {survey.n_data}")
-        if not Path(args.mesh).exists():
-            raise FileNotFoundError(f"mesh file not found: {args.mesh}")
-        dmesh = read_ubc_mesh(args.mesh)
-        active = active_cells(args, dmesh, survey.locations)
-        mesh = PrismMesh.from_discretize(dmesh, active_cells=active)
+        dmesh, mesh, design = mesh_of(args, survey)
         if mesh.shape is None:
             raise ValueError("compare needs a tensor mesh (UBC tensor mesh file), not an octree")
         true = None if args.true is None else read_ubc_model(args.true, dmesh)
-        if true is not None and active is not None:
-            true = np.asarray(true, float)[active]
+        if true is not None and mesh.active_cells is not None:
+            true = np.asarray(true, float)[mesh.active_cells]
         args.output = args.output or "compare_output"
-        out = hold_output(args, COMPARE_FILES)
+        out = hold_output(args, (*COMPARE_FILES, *MESH_FILES))
+        if design is not None:
+            write_mesh(out, dmesh, design)
+            print(f"the designed mesh: {out}/mesh.msh, {out}/mesh_design.json", flush=True)
         inr_over = {**({"max_steps": 300} if args.quick else {}), **prior_overrides(args)}
         comp = compare.run_comparison(survey, mesh, true=true, methods=args.methods,
                                       bounds=None if args.bounds is None else tuple(args.bounds),

@@ -20,7 +20,11 @@ STATIONS  CSV (x, y, z, gz, std; metres z up, mGal POSITIVE DOWNWARD), UBC-GIF G
           --relative-std then scales each component's own spread.
 --mesh    UBC-GIF tensor (or OcTree) mesh; all cells are inverted for, or only those
           below the ground of --topography (or non-zero in --active-model); stations
-          must lie above or on the faces of the cells.
+          must lie above or on the faces of the cells. Without --mesh, a tensor mesh is
+          designed from the stations (cells of the median station spacing, as deep as half
+          the survey is wide, padding; --cell-size, --depth, --max-cells; the top at the
+          lowest station, or the ground of --topography) and written to DIR/mesh.msh
+          with DIR/mesh_design.json (`gempy-gravinv mesh` writes it alone).
 --config  JSON or TOML file of INRConfig fields (`preset = "paper"` starts from the
           paper's settings); command-line options override it.
 
@@ -43,7 +47,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("invert", help=HELP, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stations", metavar="STATIONS", help="stations with gz (and std): CSV or UBC obs")
-    p.add_argument("--mesh", required=True, metavar="MESH", help="UBC-GIF mesh file")
+    from ._mesh_args import add_mesh_arguments
+
+    add_mesh_arguments(p)
     p.add_argument("--config", metavar="FILE", help="INRConfig as JSON or TOML")
     p.add_argument("--backend", default=None,
                    help="density backend: inr (default), voxel (comparison), geology or hybrid (GemPy, see --geomodel)")
@@ -125,17 +131,17 @@ def _group_device(args: argparse.Namespace) -> str:
 
 
 def _read_inputs(args: argparse.Namespace, over: dict):
-    """The stations (with their std), the settings and the mesh of the command line: ``(survey, cfg, mesh)``."""
+    """The stations (with their std), the settings and the mesh: ``(survey, cfg, mesh, MeshDesign or None)``."""
     import warnings
 
     import numpy as np
 
-    from gempy_gravinv import as_prism_mesh
     from gempy_gravinv import io as gio
     from gempy_gravinv._distributed import is_main
     from gempy_gravinv.inversion import INRConfig
 
-    from ._common import active_cells, check_device
+    from ._common import check_device
+    from ._mesh_args import mesh_of
 
     survey = gio.read_stations(args.stations, format=args.stations_format, to_crs=args.crs,
                                value_property=getattr(args, "value_property", None),
@@ -179,10 +185,9 @@ def _read_inputs(args: argparse.Namespace, over: dict):
             std = None  # the inversion estimates it
         if std is not None:
             survey = survey.with_data(survey.gz, std)
-    dmesh = gio.read_ubc_mesh(args.mesh)
-    mesh = as_prism_mesh(dmesh, active_cells=active_cells(args, dmesh, survey.locations))
+    _, mesh, design = mesh_of(args, survey)
     check_device(cfg.device, "device")
-    return survey, cfg, mesh
+    return survey, cfg, mesh, design
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -214,11 +219,16 @@ def _run(args: argparse.Namespace) -> int:
     # join the other ranks first (one process: nothing to do), then read the inputs: a rank that cannot read
     # them fails the run on every rank instead of leaving the others waiting for it
     env = init_distributed(check_device(_group_device(args), "device"))
-    survey, cfg, mesh = run_on_all(lambda: _read_inputs(args, over), "reading the inputs")
+    survey, cfg, mesh, design = run_on_all(lambda: _read_inputs(args, over), "reading the inputs")
     main_rank = is_main()
     say = print if main_rank else (lambda *a, **k: None)
-    out = run_on_all(lambda: hold_output(args, INVERSION_FILES, resume=args.resume) if main_rank
+    from ._mesh_args import MESH_FILES, write_mesh
+
+    out = run_on_all(lambda: hold_output(args, (*INVERSION_FILES, *MESH_FILES), resume=args.resume) if main_rank
                      else Path(args.output), "preparing the output folder")
+    if design is not None and main_rank:
+        write_mesh(out, mesh.source, design)
+        say(f"the designed mesh: {out}/mesh.msh, {out}/mesh_design.json", flush=True)
     ranks = f" on {env.world_size} ranks" if env.world_size > 1 else ""
     say(f"invert: {survey.n_data} stations, {mesh.n_cells} cells, backend={cfg.backend}, "
         f"encoding={cfg.encoding}, bounds={cfg.bounds} kg/m³{ranks}", flush=True)
