@@ -309,7 +309,8 @@ def mesh_from_survey(survey: Survey | np.ndarray, *, topography=None, cell_size:
     else:
         h = check_number(cell_size, name="cell_size (m)", low=0.0, low_open=True)
         reasons["cell_size"] = "given"
-    h = min(h, thickness)  # at least one cell of core
+    if h > thickness:  # at least one cell of core
+        h, reasons["cell_size"] = thickness, f"{reasons['cell_size']}, cut to the core's thickness"
     margin = max(h, extent / 10)
     shape, n_pad, n_below = _layout(h, spans, margin, thickness, depth, PADDING_FACTOR)
     while math.prod(shape) > max_cells:

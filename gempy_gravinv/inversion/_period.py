@@ -42,8 +42,8 @@ def _whitened_lattice(prob, cfg, opts: dict, make_field: Callable) -> tuple[torc
 
     float64; the regional, if any, projected out (:meth:`Problem.whiten`).
     """
-    lin = dataclasses.replace(cfg, encoding="periodic", depth=0, output="linear", bounds=None, init_value=None,
-                              net_dtype="float64", encoding_options=opts)
+    lin = dataclasses.replace(cfg, backend="inr", encoding="periodic", depth=0, output="linear", bounds=None,
+                              init_value=None, net_dtype="float64", encoding_options=opts)
     field = make_field(lin)
     design, _ = _design(prob, field)
     _drop_caches(field)
@@ -327,10 +327,13 @@ def closed_form_config(cfg, opts: dict):
 
     The :meth:`INRConfig.spectral` form: linear output, no weighting, no warm start,
     solved in closed form with λ at the evidence's maximum; the run's ``bounds`` hold the
-    closed-form model (``head_bounds``) instead of bounding the output.
+    closed-form model (``head_bounds``) instead of bounding the output. The field is a
+    lattice of Fourier features whatever ``cfg.backend`` (``"voxel"`` runs its compact
+    model cell by cell and its smooth model as this lattice).
     """
     held = cfg.head_bounds if cfg.head_bounds is not None else cfg.bounds
-    return dataclasses.replace(cfg, encoding="periodic", encoding_options=opts, prior_length=opts["spectrum"][0],
+    return dataclasses.replace(cfg, backend="inr", encoding="periodic", encoding_options=opts,
+                               prior_length=opts["spectrum"][0],
                                head_bounds=None if held is None else tuple(float(v) for v in held),
                                prior_nu=opts["spectrum"][1], depth=0, output="linear", bounds=None, init_value=None,
                                weighting="none", solver="linear", head_lambda="evidence", net_dtype="float64",
