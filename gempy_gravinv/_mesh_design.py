@@ -234,16 +234,17 @@ def _pads(h: float, reach: float, factor: float) -> int:
 
 
 def _layout(h: float, spans: tuple[float, float], margin: float, thickness: float, depth: float,
-            factor: float) -> tuple[tuple[int, int, int], int, int]:
-    """``((nx, ny, nz), n_pad, n_pad_below)`` of cubic cells ``h`` over the stations' spans."""
-    n_pad, n_below = _pads(h, depth, factor), _pads(h, depth / 2, factor)
+            factor: float, padding: bool = True) -> tuple[tuple[int, int, int], int, int]:
+    """``((nx, ny, nz), n_pad, n_pad_below)`` of cubic cells ``h`` over the stations' spans (``padding``: add it)."""
+    n_pad, n_below = (_pads(h, depth, factor), _pads(h, depth / 2, factor)) if padding else (0, 0)
     ncx, ncy = (max(1, math.ceil((s + 2 * margin) / h)) + 1 for s in spans)  # +1: the core's alignment
     ncz = max(1, math.ceil(thickness / h))
     return (ncx + 2 * n_pad, ncy + 2 * n_pad, ncz + n_below), n_pad, n_below
 
 
 def mesh_from_survey(survey: Survey | np.ndarray, *, topography=None, cell_size: float | None = None,
-                     depth: float | None = None, max_cells: int = 100_000) -> tuple[PrismMesh, MeshDesign]:
+                     depth: float | None = None, max_cells: int = 100_000,
+                     padding: bool = True) -> tuple[PrismMesh, MeshDesign]:
     """A tensor mesh for a survey, its cell size, depth and padding derived from the stations.
 
     Parameters
@@ -264,6 +265,8 @@ def mesh_from_survey(survey: Survey | np.ndarray, *, topography=None, cell_size:
     max_cells : int
         Most cells of a derived mesh (padding included). With ``cell_size`` given, a mesh
         above it is an error instead.
+    padding : bool
+        Add the padding cells (default); without, the mesh ends at the core.
 
     Returns
     -------
@@ -312,14 +315,14 @@ def mesh_from_survey(survey: Survey | np.ndarray, *, topography=None, cell_size:
     if h > thickness:  # at least one cell of core
         h, reasons["cell_size"] = thickness, f"{reasons['cell_size']}, cut to the core's thickness"
     margin = max(h, extent / 10)
-    shape, n_pad, n_below = _layout(h, spans, margin, thickness, depth, PADDING_FACTOR)
+    shape, n_pad, n_below = _layout(h, spans, margin, thickness, depth, PADDING_FACTOR, padding)
     while math.prod(shape) > max_cells:
         if cell_size is not None:
             raise ValueError(f"cells of {h:g} m give {math.prod(shape):,} cells, more than max_cells = {max_cells:,}: "
                              "give a larger cell size, a smaller depth, or a larger max_cells")
         h = _two_figures(h * 1.05 * (math.prod(shape) / max_cells) ** (1 / 3), up=True)
         margin = max(h, extent / 10)
-        shape, n_pad, n_below = _layout(h, spans, margin, thickness, depth, PADDING_FACTOR)
+        shape, n_pad, n_below = _layout(h, spans, margin, thickness, depth, PADDING_FACTOR, padding)
         reasons["cell_size"] = (f"grown from the median station spacing ({spacing:.4g} m) to keep the mesh "
                                 f"within {max_cells:,} cells")
     centre = xy[np.argmin(np.sum((xy - xy.mean(0)) ** 2, axis=1))]  # a grid's stations inside cell columns

@@ -154,3 +154,10 @@ def test_cli_mesh_and_invert_without_a_mesh(tmp_path, capsys):
                        (["--active-model", str(out / "inr_model.den")], "give that mesh with --mesh")):
         assert main(["invert", str(csv), "-o", str(tmp_path / "x"), *extra]) == 2
         assert msg in capsys.readouterr().err
+
+
+def test_without_padding_the_mesh_ends_at_the_core():
+    mesh, d = gg.mesh_from_survey(_grid(), padding=False)
+    assert d.padding_cells == d.padding_cells_below == 0
+    for axis in range(3):
+        assert np.allclose(mesh.source.h[axis], d.cell_size)
