@@ -8,11 +8,8 @@ import argparse
 MESH_FILES = ("mesh.msh", "mesh_design.json")
 
 
-def add_mesh_arguments(p: argparse.ArgumentParser, *, required: bool = False) -> None:
-    """Add ``--mesh`` and, unless it is ``required``, the options of a mesh designed from the stations."""
-    if required:
-        p.add_argument("--mesh", required=True, metavar="MESH", help="UBC-GIF mesh file")
-        return
+def add_mesh_arguments(p: argparse.ArgumentParser) -> None:
+    """Add ``--mesh`` and the options of a mesh designed from the stations without it."""
     p.add_argument("--mesh", metavar="MESH",
                    help="UBC-GIF mesh file (tensor or OcTree); without it, a tensor mesh is designed from the "
                         "stations (and --topography) and written to DIR/mesh.msh")
