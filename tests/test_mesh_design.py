@@ -161,3 +161,25 @@ def test_without_padding_the_mesh_ends_at_the_core():
     assert d.padding_cells == d.padding_cells_below == 0
     for axis in range(3):
         assert np.allclose(mesh.source.h[axis], d.cell_size)
+
+
+def test_cli_mesh_with_a_ground_writes_its_active_cells(tmp_path, capsys):
+    xx, yy = np.meshgrid(np.linspace(0, 2600, 40), np.linspace(-1300, 1300, 40))
+    topo = tmp_path / "dem.csv"
+    np.savetxt(topo, np.c_[xx.ravel(), yy.ravel(), _hill(xx, yy).ravel()], delimiter=",", header="x,y,z",
+               comments="")
+    loc = _grid()
+    loc[:, 2] = _hill(loc[:, 0], loc[:, 1]) + 1.0
+    stations = tmp_path / "st.csv"
+    gio.write_csv(stations, loc)
+    msh, act = tmp_path / "m.msh", tmp_path / "active.mod"
+    assert main(["mesh", str(stations), "-o", str(msh), "--topography", str(topo), "--active-out", str(act)]) == 0
+    dm = gio.read_ubc_mesh(msh)
+    active = gio.read_ubc_model(act, dm) != 0
+    design = json.loads(msh.with_suffix(".json").read_text())
+    assert 0 < active.sum() == design["n_active"] < dm.n_cells
+    assert dm.nodes[:, 2].max() == pytest.approx(_hill(xx, yy).max())
+    gg.PrismMesh.from_discretize(dm, active).check_stations(loc)  # every station above the rock
+    capsys.readouterr()
+    assert main(["mesh", str(stations), "-o", str(tmp_path / "n.msh"), "--active-out", str(act)]) == 2
+    assert "--topography" in capsys.readouterr().err
