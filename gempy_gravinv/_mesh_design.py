@@ -24,9 +24,10 @@ The derivation (lengths in metres; every one can be given instead):
   core, and below until ``D / 2``.
 - **cell budget**: where these give more than ``max_cells`` cells, ``h`` grows until
   they fit (then the depth and the padding are kept in metres).
-- **top**: flat at the lowest station without a ground; with a ground, at its highest
-  point over the mesh, the core reaching ``D`` below the lowest station or ground point,
-  and the cells above the ground inactive (:func:`~gempy_gravinv.active_from_topography`).
+- **top**: flat at the lowest station without a ground (or at a given ground
+  elevation, for stations above the ground); with a ground, at its highest point, the
+  core reaching ``D`` below the lowest station or ground point, and the cells above the
+  ground inactive (:func:`~gempy_gravinv.active_from_topography`).
 """
 
 from __future__ import annotations
@@ -215,7 +216,8 @@ class MeshDesign:
         active = "" if self.n_active == self.n_cells else f" ({self.n_active:,} below the ground)"
         return (f"mesh from the stations: {nx} x {ny} x {nz} = {self.n_cells:,} cells{active}; core cells "
                 f"{self.cell_size:g} m ({self.reasons['cell_size']}), core {self.depth:g} m deep "
-                f"({self.reasons['depth']}), top at z = {self.top:g} m, {self.padding_cells} padding cells "
+                f"({self.reasons['depth']}), top at z = {self.top:g} m ({self.reasons['top']}), "
+                f"{self.padding_cells} padding cells "
                 f"x{self.padding_factor:g} on each side and {self.padding_cells_below} below")
 
 
@@ -244,7 +246,7 @@ def _layout(h: float, spans: tuple[float, float], margin: float, thickness: floa
 
 def mesh_from_survey(survey: Survey | np.ndarray, *, topography=None, cell_size: float | None = None,
                      depth: float | None = None, max_cells: int = 100_000,
-                     padding: bool = True) -> tuple[PrismMesh, MeshDesign]:
+                     padding: bool = True, ground_elevation: float | None = None) -> tuple[PrismMesh, MeshDesign]:
     """A tensor mesh for a survey, its cell size, depth and padding derived from the stations.
 
     Parameters
@@ -267,6 +269,10 @@ def mesh_from_survey(survey: Survey | np.ndarray, *, topography=None, cell_size:
         above it is an error instead.
     padding : bool
         Add the padding cells (default); without, the mesh ends at the core.
+    ground_elevation : float, optional
+        Elevation of flat ground, m (z up), at or below every station: the mesh top, for
+        stations above the ground (airborne surveys) where no topography is given.
+        Default: the lowest station (the stations taken to stand on the ground).
 
     Returns
     -------
@@ -303,8 +309,20 @@ def mesh_from_survey(survey: Survey | np.ndarray, *, topography=None, cell_size:
         from ._ground import _points
 
         ground = _points(topography)
-    z_low = float(loc[:, 2].min()) if ground is None else min(float(loc[:, 2].min()), float(ground[:, 2].min()))
-    top = float(loc[:, 2].min()) if ground is None else float(ground[:, 2].max())
+    if ground_elevation is not None:
+        if ground is not None:
+            raise ValueError("give a topography or a ground elevation, not both")
+        top = check_number(ground_elevation, name="ground_elevation (m)")
+        if top > loc[:, 2].min():
+            raise ValueError(f"ground_elevation {top:g} m is above the lowest station (z = {loc[:, 2].min():g} m): "
+                             "stations lie on or above the ground (z is an elevation, up)")
+        z_low, reasons["top"] = top, "the given ground elevation"
+    elif ground is None:
+        top = z_low = float(loc[:, 2].min())
+        reasons["top"] = "the lowest station (the stations taken to stand on the ground)"
+    else:
+        z_low = min(float(loc[:, 2].min()), float(ground[:, 2].min()))
+        top, reasons["top"] = float(ground[:, 2].max()), "the ground's highest point"
     thickness = top - z_low + depth
     if cell_size is None:
         h = _two_figures(spacing)
@@ -334,9 +352,9 @@ def mesh_from_survey(survey: Survey | np.ndarray, *, topography=None, cell_size:
         check_topography(mesh.source, ground, loc)
         mesh = PrismMesh.from_discretize(mesh.source, active_cells=active_from_topography(mesh.source, ground, loc))
     elif np.ptp(loc[:, 2]) > h:
-        warnings.warn(f"the stations span {np.ptp(loc[:, 2]):.4g} m in elevation and the mesh top is flat at the "
-                      f"lowest (z = {top:g} m): give the ground (topography) so that the cells follow it",
-                      UserWarning, stacklevel=2)
+        warnings.warn(f"the stations span {np.ptp(loc[:, 2]):.4g} m in elevation and the mesh top is flat at "
+                      f"z = {top:g} m: give the ground (topography) so that the cells follow it", UserWarning,
+                      stacklevel=2)
     dmesh = mesh.source
     design = MeshDesign(cell_size=h, depth=depth, top=top, margin=margin, padding_cells=n_pad,
                         padding_cells_below=n_below, padding_factor=PADDING_FACTOR,

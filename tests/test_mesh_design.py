@@ -65,7 +65,7 @@ def test_cell_budget_grows_the_cells_or_refuses_a_given_size():
     with pytest.raises(ValueError, match="more than max_cells"):
         gg.mesh_from_survey(loc, cell_size=100.0, max_cells=20_000)
     m2, d2 = gg.mesh_from_survey(loc, cell_size=2000.0, depth=4000.0)
-    assert d2.cell_size == 2000.0 and d2.depth == 4000.0 and d2.reasons == {"cell_size": "given", "depth": "given"}
+    assert d2.cell_size == 2000.0 and d2.depth == 4000.0 and d2.reasons["cell_size"] == d2.reasons["depth"] == "given"
     assert m2.source.nodes[:, 2].min() <= -4000.0
 
 
@@ -183,3 +183,15 @@ def test_cli_mesh_with_a_ground_writes_its_active_cells(tmp_path, capsys):
     capsys.readouterr()
     assert main(["mesh", str(stations), "-o", str(tmp_path / "n.msh"), "--active-out", str(act)]) == 2
     assert "--topography" in capsys.readouterr().err
+
+
+def test_a_ground_elevation_below_airborne_stations():
+    loc = _grid(z=300.0)
+    mesh, d = gg.mesh_from_survey(loc, ground_elevation=20.0)
+    assert d.top == 20.0 and mesh.source.nodes[:, 2].max() == pytest.approx(20.0)
+    assert mesh.source.nodes[:, 2].min() <= 20.0 - d.depth and "given ground" in d.reasons["top"]
+    assert gg.mesh_from_survey(loc)[1].top == 300.0  # without it: the stations stand on the ground
+    with pytest.raises(ValueError, match="above the lowest station"):
+        gg.mesh_from_survey(loc, ground_elevation=400.0)
+    with pytest.raises(ValueError, match="not both"):
+        gg.mesh_from_survey(loc, ground_elevation=0.0, topography=np.array([[0, 0, 0.0], [1, 0, 0], [0, 1, 0]]))

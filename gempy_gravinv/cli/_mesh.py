@@ -21,9 +21,9 @@ The rules (metres; each can be given instead):
               near the stations' centre sits at the centre of a cell column
   padding     cells growing by 1.3 until they reach the depth beyond the core on each
               side, half of it below
-  top         flat at the lowest station; with --topography at the ground's highest point,
-              the cells above the ground inactive (the active-cell model is written with
-              --active-out)
+  top         flat at the lowest station (stations on the ground), or at --ground-elevation
+              (airborne data); with --topography at the ground's highest point, the cells
+              above the ground inactive (the active-cell model is written with --active-out)
 
 Writes OUT (UBC-GIF mesh) and OUT with the suffix .json (the design and its reasons).
 """
@@ -50,6 +50,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="core depth below the lowest station or ground point, m")
     g.add_argument("--max-cells", type=int, default=None, metavar="N",
                    help="most cells, padding included (default 100000)")
+    g.add_argument("--ground-elevation", type=float, default=None, metavar="Z",
+                   help="flat ground's elevation below the stations, m (airborne data; default: the lowest station)")
     return p
 
 
