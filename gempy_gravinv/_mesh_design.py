@@ -319,7 +319,7 @@ def mesh_from_survey(survey: Survey | np.ndarray, *, topography=None, cell_size:
         z_low, reasons["top"] = top, "the given ground elevation"
     elif ground is None:
         top = z_low = float(loc[:, 2].min())
-        reasons["top"] = "the lowest station (the stations taken to stand on the ground)"
+        reasons["top"] = "the lowest station: the stations taken to stand on the ground"
     else:
         z_low = min(float(loc[:, 2].min()), float(ground[:, 2].min()))
         top, reasons["top"] = float(ground[:, 2].max()), "the ground's highest point"

@@ -150,6 +150,11 @@ def test_cli_mesh_and_invert_without_a_mesh(tmp_path, capsys):
     assert model.shape == (dm.n_cells,) and np.isfinite(model).all()
     assert json.loads((out / "metrics.json").read_text())["n_data"] == case.survey.n_data
     capsys.readouterr()
+    # resumed with other mesh options: refused before the folder's mesh is replaced
+    before = (out / "mesh.msh").read_text()
+    assert main(["invert", str(csv), "-o", str(out), "--max-cells", "1500", "--max-steps", "30", "--no-figures",
+                 "--no-progress", "--preset", "ours", "--resume"]) == 2
+    assert "holds another mesh" in capsys.readouterr().err and (out / "mesh.msh").read_text() == before
     for extra, msg in ((["--mesh", str(msh), "--cell-size", "20"], "not with --mesh"),
                        (["--active-model", str(out / "inr_model.den")], "give that mesh with --mesh")):
         assert main(["invert", str(csv), "-o", str(tmp_path / "x"), *extra]) == 2

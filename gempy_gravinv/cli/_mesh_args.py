@@ -69,11 +69,23 @@ def mesh_of(args: argparse.Namespace, survey):
 
 
 def write_mesh(out, dmesh, design) -> list:
-    """Write a designed mesh into the folder ``out``: ``mesh.msh`` (UBC-GIF) and ``mesh_design.json``; their paths."""
+    """Write a designed mesh into the folder ``out``: ``mesh.msh`` (UBC-GIF) and ``mesh_design.json``; their paths.
+
+    A ``mesh.msh`` already there (a run resumed in its folder) must be this mesh: the
+    folder's model files are on it, so another mesh is refused before anything is written.
+    """
     import json
+    import os
     from pathlib import Path
 
     paths = [Path(out) / name for name in MESH_FILES]
-    dmesh.write_UBC(str(paths[0]))
+    tmp = paths[0].with_name(paths[0].name + ".tmp")
+    dmesh.write_UBC(str(tmp))
+    if paths[0].exists() and paths[0].read_bytes() != tmp.read_bytes():
+        tmp.unlink()
+        raise ValueError(f"{paths[0]} holds another mesh than the one designed from these stations and options "
+                         f"({design.summary()}); the files in {out} are on it: resume with the stations and mesh "
+                         "options of that run, or pass --overwrite (or another -o) to start a new one")
+    os.replace(tmp, paths[0])
     paths[1].write_text(json.dumps(design.to_dict(), indent=2) + "\n", encoding="utf-8")
     return paths
