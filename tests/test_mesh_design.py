@@ -152,8 +152,8 @@ def test_cli_mesh_and_invert_without_a_mesh(tmp_path, capsys):
     capsys.readouterr()
     # resumed with other mesh options: refused before the folder's mesh is replaced
     before = (out / "mesh.msh").read_text()
-    assert main(["invert", str(csv), "-o", str(out), "--max-cells", "1500", "--max-steps", "30", "--no-figures",
-                 "--no-progress", "--preset", "ours", "--resume"]) == 2
+    assert main(["invert", str(csv), "-o", str(out), "--cell-size", str(2 * design["cell_size"]), "--max-steps", "30",
+                 "--no-figures", "--no-progress", "--preset", "ours", "--resume"]) == 2
     assert "holds another mesh" in capsys.readouterr().err and (out / "mesh.msh").read_text() == before
     for extra, msg in ((["--mesh", str(msh), "--cell-size", "20"], "not with --mesh"),
                        (["--active-model", str(out / "inr_model.den")], "give that mesh with --mesh")):
