@@ -170,7 +170,8 @@ class MeshDesign:
     cell_size : float
         Core cell edge (cubic cells), m.
     depth : float
-        Core thickness below the top, m.
+        Core depth below the lowest station (or ground point), m; the core reaches from
+        the top down to there.
     top : float
         Elevation of the mesh top, m.
     margin : float
@@ -255,8 +256,9 @@ def mesh_from_survey(survey: Survey | np.ndarray, *, topography=None, cell_size:
         Stations, metres (z up). At least two distinct horizontal positions.
     topography : array_like (m, 3), optional
         Ground points ``x, y, z``, metres (e.g. :func:`gempy_gravinv.io.read_topography`).
-        The mesh top is then the ground's highest point over the mesh and the cells above
-        the ground are inactive; without it the top is flat at the lowest station.
+        The mesh top is then the ground's highest point over the mesh (the points within
+        the depth and the margin of the stations) and the cells above the ground are
+        inactive; without it the top is flat at the lowest station.
     cell_size : float, optional
         Core cell edge, m (cubic cells). Default: the median nearest-neighbour
         distance of the stations, two significant figures, grown where the mesh would
@@ -321,8 +323,12 @@ def mesh_from_survey(survey: Survey | np.ndarray, *, topography=None, cell_size:
         top = z_low = float(loc[:, 2].min())
         reasons["top"] = "the lowest station: the stations taken to stand on the ground"
     else:
-        z_low = min(float(loc[:, 2].min()), float(ground[:, 2].min()))
-        top, reasons["top"] = float(ground[:, 2].max()), "the ground's highest point"
+        reach = depth + extent / 10  # the padding's and the margin's reach beyond the stations
+        lo, hi = xy.min(0) - reach, xy.max(0) + reach
+        near = ground[np.all((ground[:, :2] >= lo) & (ground[:, :2] <= hi), axis=1)]
+        near = near if len(near) else ground
+        z_low = min(float(loc[:, 2].min()), float(near[:, 2].min()))
+        top, reasons["top"] = float(near[:, 2].max()), "the ground's highest point over the mesh"
     thickness = top - z_low + depth
     if cell_size is None:
         h = _two_figures(spacing)

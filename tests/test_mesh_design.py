@@ -200,3 +200,16 @@ def test_a_ground_elevation_below_airborne_stations():
         gg.mesh_from_survey(loc, ground_elevation=400.0)
     with pytest.raises(ValueError, match="not both"):
         gg.mesh_from_survey(loc, ground_elevation=0.0, topography=np.array([[0, 0, 0.0], [1, 0, 0], [0, 1, 0]]))
+
+
+def test_a_mountain_far_beyond_the_mesh_does_not_lift_its_top():
+    xx, yy = np.meshgrid(np.linspace(0, 2600, 40), np.linspace(-1300, 1300, 40))
+    topo = np.c_[xx.ravel(), yy.ravel(), _hill(xx, yy).ravel()]
+    far = np.array([[60_000.0, 0.0, 2500.0], [60_000.0, 500.0, 2400.0]])  # 60 km east, beyond depth and margin
+    loc = _grid()
+    loc[:, 2] = _hill(loc[:, 0], loc[:, 1]) + 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        a = gg.mesh_from_survey(loc, topography=topo)[1]
+        b = gg.mesh_from_survey(loc, topography=np.r_[topo, far])[1]
+    assert b.top == a.top == pytest.approx(topo[:, 2].max()) and b.shape == a.shape
