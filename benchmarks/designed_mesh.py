@@ -7,8 +7,9 @@ Usage::
 
 For each case of ``gempy_gravinv.cases.suite`` (noise seed 0), every method inverts the
 same data twice: on the case's own mesh (the mesh its true model was painted on) and on
-``gempy_gravinv.mesh_from_survey(survey, topography=...)`` (the ground: the tops of the
-case's active cell columns). ``--cell-factor F`` multiplies the designed cell size (0.5:
+``gempy_gravinv.mesh_from_survey(survey, ...)`` given the ground as a user knows it: the
+tops of the case's active cell columns under topography, else the flat mesh top
+(``ground_elevation``). ``--cell-factor F`` multiplies the designed cell size (0.5:
 half the station spacing); ``--no-padding`` designs the meshes without padding cells.
 The model on the designed mesh is read at the true model's cell centres (the designed
 cell holding each), so both rows are scored on the same cells: r against the true
@@ -86,8 +87,10 @@ def main(argv=None) -> int:
     print(f"{'case':<18}{'method':<15}{'own r':>8}{'s':>7}{'designed r':>12}{'s':>7}{'cells own / designed':>24}")
     for name in args.cases.split(","):
         case = build_case(name, noise_seed=0)
-        probe = gg.mesh_from_survey(case.survey, topography=_ground(case.mesh))[1]
-        designed, design = gg.mesh_from_survey(case.survey, topography=_ground(case.mesh),
+        ground = _ground(case.mesh)  # a flat mesh: its top is the ground, as the user knows it
+        flat = None if ground is not None else float(case.mesh.source.nodes[:, 2].max())
+        probe = gg.mesh_from_survey(case.survey, topography=ground, ground_elevation=flat)[1]
+        designed, design = gg.mesh_from_survey(case.survey, topography=ground, ground_elevation=flat,
                                                cell_size=probe.cell_size * args.cell_factor,
                                                padding=not args.no_padding)
         for method in args.methods.split(","):
