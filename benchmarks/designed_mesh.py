@@ -3,14 +3,14 @@
 Usage::
 
     python benchmarks/designed_mesh.py [--cases deep_body,two_bodies,...] [--methods inr,simpeg_l2,simpeg_sparse]
-                                       [--cell-factor 1.0] [--padding] [--threads 1] [--json F]
+                                       [--cell-factor 1.0] [--no-padding] [--threads 1] [--json F]
 
 For each case of ``gempy_gravinv.cases.suite`` (noise seed 0), every method inverts the
 same data twice: on the case's own mesh (the mesh its true model was painted on) and on
 ``gempy_gravinv.mesh_from_survey(survey, ...)`` given the ground as a user knows it: the
 tops of the case's active cell columns under topography, else the flat mesh top
 (``ground_elevation``). ``--cell-factor F`` multiplies the designed cell size (0.5:
-half the station spacing); ``--padding`` designs the meshes with padding cells.
+half the station spacing); ``--no-padding`` designs the meshes without padding cells.
 The model on the designed mesh is read at the true model's cell centres (the designed
 cell holding each), so both rows are scored on the same cells: r against the true
 model, χ²/N and wall time, measured in the same run. The designed mesh's cells need not
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", default=DEFAULT_CASES)
     ap.add_argument("--methods", default="inr,simpeg_l2,simpeg_sparse")
     ap.add_argument("--cell-factor", type=float, default=1.0)
-    ap.add_argument("--padding", action="store_true", help="design the meshes with padding cells")
+    ap.add_argument("--no-padding", action="store_true", help="design the meshes without padding cells")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None, help="also write the rows here")
     args = ap.parse_args(argv)
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
         probe = gg.mesh_from_survey(case.survey, topography=ground, ground_elevation=flat)[1]
         designed, design = gg.mesh_from_survey(case.survey, topography=ground, ground_elevation=flat,
                                                cell_size=probe.cell_size * args.cell_factor,
-                                               padding=args.padding)
+                                               padding=not args.no_padding)
         for method in args.methods.split(","):
             row = {"case": name, "method": method, "design": design.to_dict()}
             for label, mesh in (("own", case.mesh), ("designed", designed)):

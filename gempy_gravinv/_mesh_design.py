@@ -1,4 +1,4 @@
-"""A tensor mesh for a survey: core cells over the stations, optionally padding around and below.
+"""A tensor mesh for a survey: core cells over the stations, padding around and below.
 
 Two levels:
 
@@ -20,12 +20,8 @@ The derivation (lengths in metres; every one can be given instead):
   makes a field wider than the survey (a regional trend).
 - **margin**: the core extends ``max(h, L / 10)`` past the outermost stations, so that
   sources just beyond the edge stations lie in core cells.
-- **padding**: none by default: the mesh ends ``max(h, L / 10)`` beyond the stations,
-  and the inversions fit a regional (none, a constant or a plane) for sources beyond it.
-  Padding cells on a uniform mesh cost the default inversion's compact model about 0.1
-  in r on body cases (the README's measurements), where they help SimPEG's sparse
-  recipe on some and not on others. With ``padding=True``, cells growing by 1.3 on each
-  side until they reach ``D`` beyond the core, and below until ``D / 2`` (SimPEG's way).
+- **padding**: cells growing by 1.3 on each side until they reach ``D`` beyond the
+  core, and below until ``D / 2``.
 - **cell budget**: where these give more than ``max_cells`` cells, ``h`` grows until
   they fit (then the depth and the padding are kept in metres).
 - **top**: flat at the lowest station without a ground (or at a given ground
@@ -241,7 +237,7 @@ def _pads(h: float, reach: float, factor: float) -> int:
 
 
 def _layout(h: float, spans: tuple[float, float], margin: float, thickness: float, depth: float,
-            factor: float, padding: bool = False) -> tuple[tuple[int, int, int], int, int]:
+            factor: float, padding: bool = True) -> tuple[tuple[int, int, int], int, int]:
     """``((nx, ny, nz), n_pad, n_pad_below)`` of cubic cells ``h`` over the stations' spans (``padding``: add it)."""
     n_pad, n_below = (_pads(h, depth, factor), _pads(h, depth / 2, factor)) if padding else (0, 0)
     ncx, ncy = (max(1, math.ceil((s + 2 * margin) / h)) + 1 for s in spans)  # +1: the core's alignment
@@ -251,7 +247,7 @@ def _layout(h: float, spans: tuple[float, float], margin: float, thickness: floa
 
 def mesh_from_survey(survey: Survey | np.ndarray, *, topography=None, cell_size: float | None = None,
                      depth: float | None = None, max_cells: int = 100_000,
-                     padding: bool = False, ground_elevation: float | None = None) -> tuple[PrismMesh, MeshDesign]:
+                     padding: bool = True, ground_elevation: float | None = None) -> tuple[PrismMesh, MeshDesign]:
     """A tensor mesh for a survey, its cell size, depth and padding derived from the stations.
 
     Parameters
@@ -274,8 +270,7 @@ def mesh_from_survey(survey: Survey | np.ndarray, *, topography=None, cell_size:
         Most cells of a derived mesh (padding included). With ``cell_size`` given, a mesh
         above it is an error instead.
     padding : bool
-        Add padding cells growing by 1.3 around and below the core; by default the mesh
-        ends at the core (module docstring: why).
+        Add the padding cells (default); without, the mesh ends at the core.
     ground_elevation : float, optional
         Elevation of flat ground, m (z up), at or below every station: the mesh top, for
         stations above the ground (airborne surveys) where no topography is given.

@@ -27,7 +27,7 @@ def _core_widths(dmesh, axis):
 
 def test_rules_on_a_station_grid():
     loc = _grid()
-    mesh, d = gg.mesh_from_survey(loc, padding=True)
+    mesh, d = gg.mesh_from_survey(loc)
     dm = mesh.source
     assert d.station_spacing == pytest.approx(50.0)
     assert d.cell_size == pytest.approx(50.0)  # the spacing
@@ -140,9 +140,6 @@ def test_cli_mesh_and_invert_without_a_mesh(tmp_path, capsys):
     dm = gio.read_ubc_mesh(msh)
     assert list(dm.shape_cells) == design["shape"] and dm.n_cells <= 3000
     assert main(["mesh", str(csv), "-o", str(msh)]) == 2  # exists: refused
-    padded = tmp_path / "padded.msh"
-    assert main(["mesh", str(csv), "-o", str(padded), "--max-cells", "3000", "--padding"]) == 0
-    assert json.loads(padded.with_suffix(".json").read_text())["padding_cells"] > 0 == design["padding_cells"]
     assert "--overwrite" in capsys.readouterr().err
     out = tmp_path / "inv"
     rc = main(["invert", str(csv), "-o", str(out), "--max-cells", "3000", "--max-steps", "30", "--no-figures",
@@ -165,7 +162,7 @@ def test_cli_mesh_and_invert_without_a_mesh(tmp_path, capsys):
 
 
 def test_without_padding_the_mesh_ends_at_the_core():
-    mesh, d = gg.mesh_from_survey(_grid())  # the default
+    mesh, d = gg.mesh_from_survey(_grid(), padding=False)
     assert d.padding_cells == d.padding_cells_below == 0
     for axis in range(3):
         assert np.allclose(mesh.source.h[axis], d.cell_size)
