@@ -140,6 +140,9 @@ def test_cli_mesh_and_invert_without_a_mesh(tmp_path, capsys):
     dm = gio.read_ubc_mesh(msh)
     assert list(dm.shape_cells) == design["shape"] and dm.n_cells <= 3000
     assert main(["mesh", str(csv), "-o", str(msh)]) == 2  # exists: refused
+    bare = tmp_path / "bare.msh"
+    assert main(["mesh", str(csv), "-o", str(bare), "--max-cells", "3000", "--no-padding"]) == 0
+    assert json.loads(bare.with_suffix(".json").read_text())["padding_cells"] == 0 < design["padding_cells"]
     assert "--overwrite" in capsys.readouterr().err
     out = tmp_path / "inv"
     rc = main(["invert", str(csv), "-o", str(out), "--max-cells", "3000", "--max-steps", "30", "--no-figures",

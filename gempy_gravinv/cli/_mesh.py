@@ -20,7 +20,7 @@ The rules (metres; each can be given instead):
   core        the stations' extent plus max(cell, extent / 10) on each side; a station
               near the stations' centre sits at the centre of a cell column
   padding     cells growing by 1.3 until they reach the depth beyond the core on each
-              side, half of it below
+              side, half of it below (--no-padding: none)
   top         flat at the lowest station (stations on the ground), or at --ground-elevation
               (airborne data); with --topography at the ground's highest point, the cells
               above the ground inactive (the active-cell model is written with --active-out)
@@ -50,6 +50,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="core depth below the lowest station or ground point, m")
     g.add_argument("--max-cells", type=int, default=None, metavar="N",
                    help="most cells, padding included (default 100000)")
+    g.add_argument("--no-padding", dest="padding", action="store_false", default=None,
+                   help="end the mesh at its core (default: padding cells growing by 1.3 around and below it)")
     g.add_argument("--ground-elevation", type=float, default=None, metavar="Z",
                    help="flat ground's elevation below the stations, m (airborne data; default: the lowest station)")
     return p

@@ -21,13 +21,15 @@ def add_mesh_arguments(p: argparse.ArgumentParser) -> None:
                         "larger horizontal extent)")
     g.add_argument("--max-cells", type=int, default=None, metavar="N",
                    help="most cells of the designed mesh, padding included (default 100000)")
+    g.add_argument("--no-padding", dest="padding", action="store_false", default=None,
+                   help="end the mesh at its core (default: padding cells growing by 1.3 around and below it)")
     g.add_argument("--ground-elevation", type=float, default=None, metavar="Z",
                    help="flat ground's elevation, m (default: the lowest station; airborne data: the ground)")
 
 
 def design_options(args: argparse.Namespace) -> dict:
     """The designed mesh's options given on the command line (``cell_size``, ``depth``, ...)."""
-    return {k: getattr(args, k, None) for k in ("cell_size", "depth", "max_cells", "ground_elevation")
+    return {k: getattr(args, k, None) for k in ("cell_size", "depth", "max_cells", "ground_elevation", "padding")
             if getattr(args, k, None) is not None}
 
 
