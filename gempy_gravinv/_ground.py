@@ -74,7 +74,7 @@ def _clear_station_cells(mesh: Any, mask: np.ndarray, xyz: np.ndarray, loc: np.n
     from ._mesh import PrismMesh
 
     pm = PrismMesh.from_discretize(mesh, mask)
-    held = np.union1d(pm.stations_inside(loc), pm._inside_all_round(loc))
+    held = pm.stations_surrounded(loc)  # inside a cell, or on its faces with active cells all round
     if not held.size:
         return mask
     nodes_z = np.unique(np.asarray(mesh.nodes, dtype=float)[:, 2])

@@ -446,8 +446,13 @@ class PrismMesh:
                 out.append(i)
         return np.asarray(out, dtype=int)
 
-    def _inside_all_round(self, loc: np.ndarray) -> np.ndarray:
-        """Indices of stations every one of whose 8 diagonal neighbours (a µm-scale step) lies inside an active cell."""
+    def stations_surrounded(self, loc: np.ndarray) -> np.ndarray:
+        """Indices of stations (n, 3) m whose 8 diagonal neighbours (a µm-scale step) all lie inside active cells.
+
+        A station strictly inside a cell, or on a face, edge or corner with active cells
+        all round it: within the rock.
+        """
+        loc = np.asarray(loc, dtype=np.float64)
         if not len(loc) or not self.n_cells:
             return np.zeros(0, int)
         step = max(1e-6 * float(self.cell_widths.min()), 1e-6)
@@ -495,7 +500,7 @@ class PrismMesh:
         bad = self.stations_inside(loc)
         # on a face, edge or corner shared by active cells all round (every diagonal step lands inside one):
         # within the ground, e.g. depths given as negative elevations on a layer boundary
-        buried = np.setdiff1d(self._inside_all_round(loc), bad)
+        buried = np.setdiff1d(self.stations_surrounded(loc), bad)
         if buried.size and inside == "error":
             i = int(buried[0])
             raise ValueError(
