@@ -71,8 +71,8 @@ def _locations(survey_or_locations) -> np.ndarray:
     return loc
 
 
-def tensor_mesh(survey_or_locations, core_cell=(500.0, 500.0, 250.0), padding=(3, 1.4), depth: float = 4000.0,
-                margin: float | None = None, top: float = 0.0, padding_depth: int = 2,
+def tensor_mesh(survey_or_locations, core_cell, depth: float, *, padding=(0, PADDING_FACTOR),
+                margin: float | None = None, top: float = 0.0, padding_depth: int = 0,
                 stations_below_top: bool = False, centre_on=None) -> PrismMesh:
     """A tensor mesh over a station layout: core cells, lateral and bottom padding.
 
@@ -82,17 +82,18 @@ def tensor_mesh(survey_or_locations, core_cell=(500.0, 500.0, 250.0), padding=(3
         Stations, metres (z up).
     core_cell : (dx, dy, dz)
         Core cell size, metres.
-    padding : (n_pad, factor)
-        Number of padding cells on each side (x, y) and their growth factor (>= 1).
     depth : float
         Thickness of the core (uniform ``dz``) below ``top``, metres.
+    padding : (n_pad, factor)
+        Number of padding cells on each side (x, y) and their growth factor (>= 1);
+        none by default.
     margin : float, optional
         Distance the core extends past the outermost stations, metres (default one
         core cell).
     top : float
         Elevation of the mesh top, metres.
     padding_depth : int
-        Number of padding cells below the core (same growth factor).
+        Number of padding cells below the core (same growth factor); none by default.
     stations_below_top : bool
         Allow stations below ``top`` (a mesh whose cells above the ground are made
         inactive afterwards); otherwise such a station is an error.
