@@ -159,6 +159,7 @@ def test_cli_mesh_and_invert_without_a_mesh(tmp_path, capsys):
                  "--no-figures", "--no-progress", "--preset", "ours", "--resume"]) == 2
     assert "holds another mesh" in capsys.readouterr().err and (out / "mesh.msh").read_text() == before
     for extra, msg in ((["--mesh", str(msh), "--cell-size", "20"], "not with --mesh"),
+                       (["--mesh", str(msh), "--no-padding"], "--no-padding design a mesh"),
                        (["--active-model", str(out / "inr_model.den")], "give that mesh with --mesh")):
         assert main(["invert", str(csv), "-o", str(tmp_path / "x"), *extra]) == 2
         assert msg in capsys.readouterr().err

@@ -57,7 +57,7 @@ def mesh_of(args: argparse.Namespace, survey):
     options = design_options(args)
     if getattr(args, "mesh", None):
         if options:
-            given = ", ".join("--" + k.replace("_", "-") for k in options)
+            given = ", ".join("--no-padding" if k == "padding" else "--" + k.replace("_", "-") for k in options)
             raise ValueError(f"{given} design a mesh from the stations: not with --mesh {args.mesh}")
         if not Path(args.mesh).exists():
             raise FileNotFoundError(f"mesh file not found: {args.mesh}")
