@@ -5,7 +5,8 @@ Usage::
     python benchmarks/designed_mesh.py [--cases deep_body,two_bodies,...] [--methods inr,simpeg_l2,simpeg_sparse]
                                        [--cell-factor 1.0] [--no-padding] [--threads 1] [--json F]
 
-For each case of ``gempy_gravinv.cases.suite`` (noise seed 0), every method inverts the
+For each case of ``gempy_gravinv.cases.suite`` or random geometry ``random_S`` (of
+``gempy_gravinv.cases.random_cases``; noise seed 0), every method inverts the
 same data twice: on the case's own mesh (the mesh its true model was painted on) and on
 ``gempy_gravinv.mesh_from_survey(survey, ...)`` given the ground as a user knows it: the
 tops of the case's active cell columns under topography, else the flat mesh top
@@ -80,13 +81,14 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
     import gempy_gravinv as gg
+    from gempy_gravinv.cases.random_cases import random_by_name
     from gempy_gravinv.cases.suite import build_case
     from gempy_gravinv.metrics import pearson_r
 
     rows = []
     print(f"{'case':<18}{'method':<15}{'own r':>8}{'s':>7}{'designed r':>12}{'s':>7}{'cells own / designed':>24}")
     for name in args.cases.split(","):
-        case = build_case(name, noise_seed=0)
+        case = random_by_name(name, noise_seed=0) or build_case(name, noise_seed=0)
         ground = _ground(case.mesh)  # a flat mesh: its top is the ground, as the user knows it
         flat = None if ground is not None else float(case.mesh.source.nodes[:, 2].max())
         probe = gg.mesh_from_survey(case.survey, topography=ground, ground_elevation=flat)[1]
