@@ -77,12 +77,11 @@ def _clear_station_cells(mesh: Any, mask: np.ndarray, xyz: np.ndarray, loc: np.n
     held = pm.stations_surrounded(loc)  # inside a cell, or on its faces with active cells all round
     if not held.size:
         return mask
-    nodes_z = np.unique(np.asarray(mesh.nodes, dtype=float)[:, 2])
-    tol = 0.5 * float(np.min(np.diff(nodes_z)))
-    above = held[loc[held, 2] >= _ground_at(xyz, loc[held]) - tol]
+    thinnest = _thinnest_layer(mesh)
+    above = held[loc[held, 2] >= _ground_at(xyz, loc[held]) - 0.5 * thinnest]
     if not above.size:
         return mask
-    step = max(1e-6 * float(np.min(np.diff(nodes_z))), 1e-6)
+    step = max(1e-6 * thinnest, 1e-6)
     cells = np.unique(np.concatenate([  # the cells just above the station on every side of it
         np.asarray(mesh.point2index(loc[above] + step * np.array([sx, sy, 1.0])), dtype=int)
         for sx in (-1.0, 1.0) for sy in (-1.0, 1.0)]))
@@ -94,6 +93,11 @@ def _clear_station_cells(mesh: Any, mask: np.ndarray, xyz: np.ndarray, loc: np.n
                   "inactive, so the stations lie above the rock; cells thinner near the ground make this "
                   "difference smaller", UserWarning, stacklevel=3)
     return out
+
+
+def _thinnest_layer(mesh: Any) -> float:
+    """The smallest vertical gap between the mesh's node levels, m (the thinnest cell's height or less)."""
+    return float(np.min(np.diff(np.unique(np.asarray(mesh.nodes, dtype=float)[:, 2]))))
 
 
 def _ground_at(xyz: np.ndarray, points: np.ndarray, nearest_beyond: bool = True) -> np.ndarray:
@@ -152,7 +156,7 @@ def check_topography(mesh: Any, topography, locations=None) -> None:
                       f"{hi[0]:.6g}, y {lo[1]:.6g} to {hi[1]:.6g} m): the ground there is extrapolated from the "
                       "nearest points", UserWarning, stacklevel=2)
     ground = _ground_at(xyz, loc, nearest_beyond=False)  # extrapolated ground is warned about above
-    tol = 0.5 * float(np.min(np.diff(np.unique(nodes[:, 2]))))
+    tol = 0.5 * _thinnest_layer(mesh)
     depth = ground - loc[:, 2]
     below = np.flatnonzero(np.isfinite(depth) & (depth > tol))
     if below.size:

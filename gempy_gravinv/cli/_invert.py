@@ -22,9 +22,10 @@ STATIONS  CSV (x, y, z, gz, std; metres z up, mGal POSITIVE DOWNWARD), UBC-GIF G
           below the ground of --topography (or non-zero in --active-model); stations
           must lie above or on the faces of the cells. Without --mesh, a tensor mesh is
           designed from the stations (cells of the median station spacing, as deep as half
-          the survey is wide, padding; --cell-size, --depth, --max-cells; the top at the
-          lowest station, or the ground of --topography) and written to DIR/mesh.msh
-          with DIR/mesh_design.json (`gempy-gravinv mesh` writes it alone).
+          the survey is wide, padding; --cell-size, --depth, --max-cells, --no-padding; the
+          top at the lowest station, at --ground-elevation, or on the ground of
+          --topography) and written to DIR/mesh.msh with DIR/mesh_design.json
+          (`gempy-gravinv mesh` writes it alone).
 --config  JSON or TOML file of INRConfig fields (`preset = "paper"` starts from the
           paper's settings); command-line options override it.
 

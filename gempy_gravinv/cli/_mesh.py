@@ -44,16 +44,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--crs", default=None, metavar="CRS",
                    help="projected CRS in metres of the mesh (e.g. EPSG:25830): GeoJSON stations are reprojected")
     p.add_argument("--overwrite", action="store_true", help="replace OUT (and --active-out) if they exist")
-    g = p.add_argument_group("the design")
-    g.add_argument("--cell-size", type=float, default=None, metavar="M", help="core cell edge, m")
-    g.add_argument("--depth", type=float, default=None, metavar="M",
-                   help="core depth below the lowest station or ground point, m")
-    g.add_argument("--max-cells", type=int, default=None, metavar="N",
-                   help="most cells, padding included (default 100000)")
-    g.add_argument("--no-padding", dest="padding", action="store_false", default=None,
-                   help="end the mesh at its core (default: padding cells growing by 1.3 around and below it)")
-    g.add_argument("--ground-elevation", type=float, default=None, metavar="Z",
-                   help="flat ground's elevation below the stations, m (airborne data; default: the lowest station)")
+    from ._mesh_args import add_design_arguments
+
+    add_design_arguments(p.add_argument_group("the design"))
     return p
 
 

@@ -13,7 +13,12 @@ def add_mesh_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mesh", metavar="MESH",
                    help="UBC-GIF mesh file (tensor or OcTree); without it, a tensor mesh is designed from the "
                         "stations (and --topography) and written to DIR/mesh.msh")
-    g = p.add_argument_group("a mesh designed from the stations (without --mesh; see `gempy-gravinv mesh`)")
+    add_design_arguments(p.add_argument_group("a mesh designed from the stations (without --mesh; see "
+                                              "`gempy-gravinv mesh`)"))
+
+
+def add_design_arguments(g) -> None:
+    """Add the options of :func:`gempy_gravinv.mesh_from_survey` (each derived when not given) to a group."""
     g.add_argument("--cell-size", type=float, default=None, metavar="M",
                    help="core cell edge, m (default: the median station spacing, grown to fit --max-cells)")
     g.add_argument("--depth", type=float, default=None, metavar="M",
@@ -24,7 +29,8 @@ def add_mesh_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-padding", dest="padding", action="store_false", default=None,
                    help="end the mesh at its core (default: padding cells growing by 1.3 around and below it)")
     g.add_argument("--ground-elevation", type=float, default=None, metavar="Z",
-                   help="flat ground's elevation, m (default: the lowest station; airborne data: the ground)")
+                   help="flat ground's elevation below the stations, m (default: the lowest station, the "
+                        "stations taken to stand on the ground; airborne data: give the ground)")
 
 
 def design_options(args: argparse.Namespace) -> dict:

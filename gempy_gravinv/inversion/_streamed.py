@@ -80,7 +80,6 @@ class SetupPlan:
         return dict(design="in memory" if panels == 1 else "streamed", panel_rows=self.panel_rows, panels=panels,
                     reason=None)
 
-
     def peak_gib(self, n_data: int, n_cells: int, itemsize: int = 4, reserve: int = 0) -> float:
         """The memory the plan counts on (GiB): the n x n matrices, a panel, a held G and ``reserve`` bytes."""
         n, N = int(n_data), int(n_cells)

@@ -229,6 +229,12 @@ def _entries(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name not in (LOCK_NAME, ASIDE_NAME))
 
 
+def _holds_checkpoint(folder: Path) -> bool:
+    """Whether ``folder/checkpoint`` exists and holds anything (an empty one is no checkpoint)."""
+    ck = folder / "checkpoint"
+    return ck.is_dir() and any(ck.iterdir())
+
+
 def prepare_run_folder(path, *, written: Iterable[str] = INVERSION_FILES, overwrite: bool = False,
                        resume: bool = False) -> RunFolder:
     """Make ``path`` this run's output folder, or refuse with a clear ``ValueError``.
@@ -302,15 +308,13 @@ def prepare_run_folder(path, *, written: Iterable[str] = INVERSION_FILES, overwr
                 logger.info("--overwrite kept %d entr%s this program did not write in %s: %s", len(entries),
                             "y" if len(entries) == 1 else "ies", p, ", ".join(entries[:5]))
         elif entries and not resume:
-            ck = p / "checkpoint"
             hint = ("it holds a checkpoint: pass --resume to continue that run, --overwrite to start again"
-                    if ck.is_dir() and any(ck.iterdir()) else
+                    if _holds_checkpoint(p) else
                     "pass --overwrite to replace the files this program wrote there")
             raise ValueError(f"output folder {p} is not empty ({len(entries)} entries: "
                              f"{', '.join(entries[:4])}{', ...' if len(entries) > 4 else ''}); {hint}, "
                              "or choose another folder")
-        ck = p / "checkpoint"
-        if resume and not (ck.is_dir() and any(ck.iterdir())):
+        if resume and not _holds_checkpoint(p):
             logger.warning("resume: %s holds no checkpoint (the run stopped before its first one, or never ran "
                            "there); this run starts from the beginning", p)
     except BaseException:
