@@ -91,6 +91,19 @@ class INRConfig(Presets):
         stop_tol)``: the network could not fit the data), train again with the grid in
         the mesh's cell-index space (``normalization="cells"``) and keep the run closer
         to the target (``result.coordinate_selection`` says why). On in :meth:`auto`.
+    compact_on_core : bool
+        On a graded mesh (padding cells growing outward, an octree's coarse cells) whose
+        core of finest cells extends past the outermost stations by ``max(h, L / 10)``
+        on every side (``h`` its cell width, ``L`` the stations' larger horizontal
+        extent; the margin of :func:`~gempy_gravinv.mesh_from_survey`): the compact model
+        (minimum support) trains on the core's cells alone and the cells beyond it hold
+        the background, 0 kg/m³ (the model, members, std and fields are 0 there). The
+        padding otherwise takes part of the field into a skin of mass that smears the
+        bodies under the survey (:mod:`gempy_gravinv.inversion._core_cells`). The prior,
+        regional and noise level are chosen on the whole mesh; the smooth model keeps
+        every cell. ``result.prior_selection["cells"]`` says how many cells trained. Not
+        with a given operator that is not a matrix, or bounds that exclude 0. On in
+        :meth:`auto`.
     prior_from_data : bool
         Choose the prior from the data (with or without a warm start: the image it reads
         is computed for it): keep the configured compactness prior when the
@@ -346,6 +359,7 @@ class INRConfig(Presets):
     warm_start_steps: int = 300
     start_fallback: bool = False
     coordinate_fallback: bool = False
+    compact_on_core: bool = False
     regional: str = "none"
     noise: str = "stated"
     period_from_data: bool = False

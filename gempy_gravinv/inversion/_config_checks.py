@@ -81,7 +81,7 @@ def check_config(cfg) -> None:
     if cfg.period_from_data and cfg.encoding != "periodic":
         raise ValueError(f"period_from_data=True chooses the period of a periodic encoding; encoding is "
                          f"{cfg.encoding!r}: set encoding='periodic' or period_from_data=False")
-    for name in ("start_fallback", "coordinate_fallback"):
+    for name in ("start_fallback", "coordinate_fallback", "compact_on_core"):
         if not isinstance(getattr(cfg, name), bool):
             raise TypeError(f"{name} must be True or False, got {getattr(cfg, name)!r}")
     if cfg.start_fallback and cfg.warm_start != "least_squares":

@@ -31,6 +31,7 @@ from ..metrics import RESIDUAL_Z, evaluate, residual_autocorrelation
 from ._checkpoint import checkpoint_path, data_key
 from ._config import INRConfig
 from ._config_checks import implied_overrides
+from ._core_cells import core_result, on_core
 from ._memory import check_run_memory
 from ._problem import _USER_SET, Problem, make_field
 from ._result import INRResult, InversionInterrupted
@@ -119,6 +120,8 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
             gz = survey.components == "gz"
             check_inputs(np.asarray(survey.gz)[gz], np.asarray(survey.locations)[gz], mesh)
         prob = Problem(survey, mesh, cfg, operator, density)
+        chosen = prob.cfg  # the settings as chosen on the whole mesh (the result's config)
+        prob, core = on_core(prob, operator, Problem)
         if density is None and prob.cfg.solver == "adam":  # refuse, with the estimate, what cannot fit
             check_run_memory(prob, make_field(prob.cfg, prob.mesh, int(cfg.seed), "cpu", None, prob.depth))
         key = data_key(prob.survey, prob.mesh)
@@ -130,10 +133,13 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         if not interrupted and (why := _smooth_misses_bounds(prob, outs)) is not None:
             prob = Problem(survey, mesh, dataclasses.replace(cfg, **implied_overrides({"prior": "compact"})),
                            operator, density)
-            if density is None:  # refuse, with the estimate, what cannot fit (as for a first run)
-                check_run_memory(prob, make_field(prob.cfg, prob.mesh, int(cfg.seed), "cpu", None, prob.depth))
             said = prob.prior_selection["rule"].replace(_USER_SET.format("compact"), "")
             prob.prior_selection = dict(prob.prior_selection, prior="compact", set_by="bounds", rule=f"{why} ({said})")
+            chosen = prob.cfg
+            prob, core = on_core(prob, operator, Problem)
+            if density is None:  # refuse, with the estimate, what cannot fit (as for a first run)
+                check_run_memory(prob, make_field(prob.cfg, prob.mesh, int(cfg.seed), "cpu", None, prob.depth))
+            key = data_key(prob.survey, prob.mesh)
             outs, extra, selection, interrupted = _train_starts(prob, checkpoint, resume, stop_after, key, side,
                                                                 tag="compact")
             prob.lattice_sums.clear()
@@ -141,8 +147,10 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
         if not interrupted:
             prob, outs, extra, coordinates, interrupted = _coordinate_fallback(prob, outs, extra, checkpoint,
                                                                                resume, stop_after, key)
-        res = _result(prob, outs, true_model, t_start, t_setup, extra,
+        res = _result(prob, outs, true_model if core is None else None, t_start, t_setup, extra,
                       time.perf_counter() - t_train if side else None)
+        if core is not None:  # the compact run on the mesh's core: its model on the whole mesh
+            res = core_result(res, core, chosen, true_model)
         res.start_selection, res.coordinate_selection = selection, coordinates
         if (why := implausible_model(res.model)) is not None:
             logger.warning("%s", why)

@@ -205,7 +205,10 @@ class Presets:
         On a graded mesh, where the kept run ends above the target misfit (its grid, spread
         over the whole mesh box, is too coarse for the fine cells), it trains again with the
         grid in the mesh's cell-index space (``coordinate_fallback``;
-        ``result.coordinate_selection`` says why).
+        ``result.coordinate_selection`` says why). On a graded mesh whose core extends a
+        margin past the stations, the compact model trains on the core's cells and the
+        padding holds the background (``compact_on_core``;
+        ``result.prior_selection["cells"]``).
 
         ``auto(prior="compact")`` or ``auto(prior="smooth")`` sets the prior instead
         (``INRConfig.prior``; CLI ``invert --prior``) and keeps every other scale derived
@@ -214,7 +217,7 @@ class Presets:
         """
         base = dict(depth_from="station_surface", warm_start="least_squares", warm_start_power=2.0, support_eps=None,
                     support_cooling=0.5, prior_from_data=True, smooth_power=1.0, regional="auto",
-                    start_fallback=True, coordinate_fallback=True)
+                    start_fallback=True, coordinate_fallback=True, compact_on_core=True)
         return cls.compact(**{**base, **implied_overrides(overrides)})
 
     @classmethod
