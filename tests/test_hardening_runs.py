@@ -9,6 +9,7 @@ observed/predicted/residual data files lie beside the model.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -457,6 +458,17 @@ def test_names_cannot_write_outside_the_folder(small_result, tmp_path, name):
     with pytest.raises(ValueError, match="plain file-name stem"):
         save_figures(d, name, [])
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+def test_results_saved_under_two_names_in_one_folder_keep_their_own_metrics(small_result, tmp_path):
+    a = save_inversion(small_result, tmp_path, name="inr", figures=False)
+    other = dataclasses.replace(small_result, chi2=small_result.chi2 + 1.0)
+    b = save_inversion(other, tmp_path, name="second", figures=False)
+    assert Path(a["metrics"]).name == "metrics.json" and Path(b["metrics"]).name == "second_metrics.json"
+    assert Path(b["history"]).name == "second_history.json"
+    first, second = (json.loads(Path(w["metrics"]).read_text()) for w in (a, b))
+    assert first["chi2_per_datum_recomputed"] == pytest.approx(small_result.chi2)
+    assert second["chi2_per_datum_recomputed"] == pytest.approx(small_result.chi2 + 1.0)
 
 
 @pytest.mark.parametrize("value, traceback", [("0", False), ("", False), ("false", False), ("no", False),

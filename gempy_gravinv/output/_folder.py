@@ -31,7 +31,8 @@ ASIDE_NAME = ".gempy_gravinv.previous"
 #: what an inversion writes into its folder (glob patterns relative to the folder)
 INVERSION_FILES = (
     "*_model.nc", "*_model.vtr", "*_model.vtu", "*_model.vtk", "*_model.den", "*_data.csv", "*_data.nc",
-    "metrics.json", "history.json", "checkpoint/inr_member*.pt", "checkpoint/*.pt.tmp",
+    "metrics.json", "history.json", "*_metrics.json", "*_history.json", "checkpoint/inr_member*.pt",
+    "checkpoint/*.pt.tmp",
     "*_sections.png", "*_data_maps.png", "*_convergence.png", "*_std.png",
     # GemPy backends (geology, hybrid)
     "*_components.npz", "*_components.vtr", "*_components.vtu", "*_components.png", "*_geology.json",

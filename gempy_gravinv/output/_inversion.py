@@ -16,7 +16,11 @@ from ._writers import save_figures, save_metrics_json, write_each
 PathLike = str | os.PathLike
 
 
-def save_inversion(result: INRResult, directory: PathLike, *, figures: bool = True, name: str = "inr") -> dict:
+#: The file-name prefix of :func:`save_inversion` whose metrics and history files carry no prefix
+DEFAULT_NAME = "inr"
+
+
+def save_inversion(result: INRResult, directory: PathLike, *, figures: bool = True, name: str = DEFAULT_NAME) -> dict:
     """Write an INR result's model files, metrics, history and figures into ``directory``.
 
     Files: ``{name}_model.nc`` (NetCDF: model and std, kg/m³ density contrast),
@@ -26,7 +30,9 @@ def save_inversion(result: INRResult, directory: PathLike, *, figures: bool = Tr
     survey with other components adds ``component`` and ``unit`` and each row is in its unit),
     ``metrics.json`` (:meth:`INRResult.metrics_report`), ``history.json`` (every
     member's training history) and PNG figures (sections, data maps, convergence,
-    ensemble or posterior std).
+    ensemble or posterior std). With a ``name`` other than ``"inr"`` the metrics and
+    history are ``{name}_metrics.json`` and ``{name}_history.json``, so that results
+    saved under several names into one folder keep their own.
 
     Parameters
     ----------
@@ -78,8 +84,9 @@ def save_inversion(result: INRResult, directory: PathLike, *, figures: bool = Tr
         ("data_netcdf", lambda: save_data_netcdf(d / f"{name}_data.nc", result.survey, result.predicted,
                                                  attrs={"method": "INR", "chi2_per_datum": result.chi2})),
     ])
-    written["metrics"] = str(save_metrics_json(d / "metrics.json", result.metrics_report()))
-    hp = d / "history.json"
+    stem = "" if name == DEFAULT_NAME else f"{name}_"  # results of other names beside it keep their own
+    written["metrics"] = str(save_metrics_json(d / f"{stem}metrics.json", result.metrics_report()))
+    hp = d / f"{stem}history.json"
     hp.write_text(json.dumps(to_jsonable({"histories": result.histories})))
     written["history"] = str(hp)
     if figures:
