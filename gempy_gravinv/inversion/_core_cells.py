@@ -20,10 +20,9 @@ the stations' larger horizontal extent; the margin of
 beyond the edge stations: without it the padding is where those sources and the noise
 of the edge stations go, and the compact model on the core alone puts them into the
 core's edge cells instead. It also needs bounds that admit 0 and an operator that can
-be restricted to the core's cells. The choices made
-on the whole mesh (the prior, the regional, the noise level) stand. The smooth model
-keeps every cell: a distributed field goes on beyond the survey, and its padding
-predicts stations beyond it.
+be restricted to the core's cells. The choices made on the whole mesh (the prior, the
+regional, the noise level) stand. The smooth model keeps every cell: a distributed field
+goes on beyond the survey, and its padding predicts stations beyond it.
 """
 
 from __future__ import annotations
@@ -143,7 +142,7 @@ def core_mesh(mesh: PrismMesh, keep: np.ndarray) -> PrismMesh:
     return PrismMesh(mesh.bounds[keep], check_overlap=False)
 
 
-def on_core(prob, operator=None, make_problem=None):
+def on_core(prob, operator=None, make_problem=None) -> tuple:
     """``(problem, core)``: the compact run of ``prob`` on its mesh's core, or ``(prob, None)``.
 
     The new problem keeps what ``prob`` chose on the whole mesh (the prior and its
