@@ -22,9 +22,9 @@ The derivation (lengths in metres; every one can be given instead):
   sources just beyond the edge stations lie in core cells.
 - **padding**: cells growing by 1.3 on each side until they reach ``D`` beyond the
   core, and below until ``D / 2`` (``padding=False``: none). They carry the field's broad
-  part beyond the stations, which predicts stations beyond the survey's edge better; on
-  body cases they cost the default inversion's compact model r (the README's
-  measurements of both).
+  part beyond the stations, which predicts stations beyond the survey's edge better;
+  the default inversion's compact model trains on the core (the margin above) and
+  leaves them at the background (the README's measurements of both).
 - **cell budget**: where these give more than ``max_cells`` cells, ``h`` grows until
   they fit (then the depth and the padding are kept in metres).
 - **top**: flat at the lowest station without a ground (or at a given ground
