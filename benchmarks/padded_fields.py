@@ -4,19 +4,22 @@ Usage::
 
     python benchmarks/padded_fields.py [--count K] [--from S] [--methods inr,simpeg_l2,simpeg_sparse]
                                        [--mesh tensor|octree|topography] [--density field|bodies]
-                                       [--threads 2] [--json F]
+                                       [--station-fraction 0.9] [--every-cell] [--threads 2] [--json F]
 
 Methods: ``inr`` (the default), ``inr_compact`` / ``inr_smooth`` (the default with the
-prior set by the user), ``simpeg_l2``, ``simpeg_sparse``.
+prior set by the user), ``simpeg_l2``, ``simpeg_sparse``. ``--every-cell`` trains the
+INR's compact model on every cell (``compact_on_core=False``) instead of on the core
+where the core extends a margin past the stations.
 
 Geometry seed ``S`` draws a mesh as SimPEG users pad theirs: cubic core cells of 10, 50 or
 200 m, 14–20 core cells along x and y and 8–12 layers, and 3–10 padding cells growing by
 1.2–1.5 on each side and below. The density is a Matérn field (ν 0.5, 1.5 or 2.5, length
 1.5–6 core cells, log-uniform) made by random Fourier features at every cell centre,
 padding included, so it neither wraps around any box nor follows the mesh; its mean is
-removed and its largest |value| is 200 kg/m³. 150–400 stations scattered over 90% of the
-core, a tenth of a cell above its top; noise of σ = 1% of std(g_z) + 0.1% of max|g_z|
-(the suite's recipe), drawn independently at every station; bounds ±300 kg/m³.
+removed and its largest |value| is 200 kg/m³. 150–400 stations scattered over the middle
+90% of the core's width (``--station-fraction``), a tenth of a cell above its top; noise
+of σ = 1% of std(g_z) + 0.1% of max|g_z| (the suite's recipe), drawn independently at
+every station; bounds ±300 kg/m³.
 
 ``--mesh octree`` draws an octree instead (``discretize.TreeMesh`` by
 ``mesh_builder_xyz``): the same core cells, core and field recipe; padding 0.5–1.5 core
@@ -116,7 +119,7 @@ def _bodies(rng, c: np.ndarray, h: float, nc: int) -> np.ndarray:
     return model
 
 
-def build(seed: int, kind: str = "tensor", density: str = "field"):
+def build(seed: int, kind: str = "tensor", density: str = "field", station_fraction: float = 0.9):
     """``(survey, PrismMesh, true model kg/m³, core mask, geometry dict)`` of geometry seed ``seed``.
 
     ``kind``: ``"tensor"`` (a padded tensor mesh), ``"octree"`` or ``"topography"`` (an
@@ -136,7 +139,7 @@ def build(seed: int, kind: str = "tensor", density: str = "field"):
     ell, nu = h * float(np.exp(rng.uniform(np.log(1.5), np.log(6.0)))), float(rng.choice([0.5, 1.5, 2.5]))
 
     def stations():
-        half, n = 0.45 * nc * h, int(rng.integers(150, 401))
+        half, n = 0.5 * station_fraction * nc * h, int(rng.integers(150, 401))
         return np.column_stack([rng.uniform(-half, half, n), rng.uniform(-half, half, n), np.full(n, 0.1 * h)])
 
     if kind in ("octree", "topography"):  # the stations first: the octree is refined around them
@@ -165,7 +168,7 @@ def build(seed: int, kind: str = "tensor", density: str = "field"):
     return survey, mesh, model, core, geometry
 
 
-def run(method: str, survey, mesh):
+def run(method: str, survey, mesh, every_cell: bool = False):
     """``(model kg/m³, wall s, note)`` of ``method`` on the data."""
     import gempy_gravinv as gg
     from gempy_gravinv.simpeg import run_inversion
@@ -173,7 +176,8 @@ def run(method: str, survey, mesh):
     t0 = time.perf_counter()
     if method.startswith("inr"):  # inr: the default; inr_compact / inr_smooth: the prior set by the user
         prior = method.partition("_")[2] or None
-        res = gg.invert_inr(survey, mesh, None, bounds=BOUNDS, progress=False, prior=prior)
+        res = gg.invert_inr(survey, mesh, None, bounds=BOUNDS, progress=False, prior=prior,
+                            compact_on_core=not every_cell)
         lat = (res.prior_selection or {}).get("lattice") or {}
         note = f"{res.prior_selection['prior']} {lat.get('box', '')}".strip()
         model = res.model
@@ -192,6 +196,10 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default="inr,simpeg_l2,simpeg_sparse")
     ap.add_argument("--mesh", default="tensor", choices=("tensor", "octree", "topography"))
     ap.add_argument("--density", default="field", choices=("field", "bodies"))
+    ap.add_argument("--station-fraction", type=float, default=0.9,
+                    help="the stations' spread as a fraction of the core's width (0.9: over the middle 90%%)")
+    ap.add_argument("--every-cell", action="store_true",
+                    help="train the INR's compact model on every cell, not on the core")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -201,10 +209,10 @@ def main(argv=None) -> int:
     print(f"{'seed':>6s} {'cell':>5s} {'pad':>7s} {'ℓ m':>6s} {'ν':>3s} " + " ".join(f"{m + ' r (core)':>26s} {'s':>5s}"
                                                                                     for m in methods))
     for seed in range(args.start, args.start + args.count):
-        survey, mesh, model, core, geo = build(seed, args.mesh, args.density)
+        survey, mesh, model, core, geo = build(seed, args.mesh, args.density, args.station_fraction)
         cols, row = [], dict(seed=seed, geometry=geo)
         for m in methods:
-            pred, wall, note = run(m, survey, mesh)
+            pred, wall, note = run(m, survey, mesh, args.every_cell)
             r, rc = pearson_r(pred, model), pearson_r(pred[core], model[core])
             row[m] = dict(r=r, r_core=rc, wall_s=wall, note=note)
             cols.append(f"{r:12.3f} ({rc:.3f}) {note:6s} {wall:5.1f}")
