@@ -36,6 +36,7 @@ import torch
 from .._mesh import PrismMesh
 from ..metrics import evaluate
 from ._period import core_extent, in_core
+from ._problem import Problem
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class Core:
                          "beyond it hold the background, 0 kg/m³")
 
 
-def core_of(prob, operator=None) -> Core | None:
+def core_of(prob: Problem, operator=None) -> Core | None:
     """The core the compact run of ``prob`` trains on, or None where it trains on every cell.
 
     None unless ``compact_on_core`` is set, the run is the compact model (the
@@ -142,21 +143,20 @@ def core_mesh(mesh: PrismMesh, keep: np.ndarray) -> PrismMesh:
     return PrismMesh(mesh.bounds[keep], check_overlap=False)
 
 
-def on_core(prob, operator=None, make_problem=None) -> tuple:
+def on_core(prob: Problem, operator=None) -> tuple[Problem, Core | None]:
     """``(problem, core)``: the compact run of ``prob`` on its mesh's core, or ``(prob, None)``.
 
     The new problem keeps what ``prob`` chose on the whole mesh (the prior and its
     report, the regional, the noise level and its report, the lattice period) and
-    builds its own start and support threshold on the core's cells. ``make_problem``
-    is the problem's class (the caller's, to keep this module free of it).
+    builds its own start and support threshold on the core's cells.
     """
     core = core_of(prob, operator)
     if core is None:
         return prob, None
     cfg = dataclasses.replace(prob.cfg, **_DECIDED)
-    idx = torch.as_tensor(np.flatnonzero(core.keep), device=prob.G.device) if prob.G is not None else None
-    op = prob.G[:, idx] if idx is not None and not prob.sharded else None
-    sub = make_problem(prob.survey, core_mesh(prob.mesh, core.keep), cfg, op, None)
+    held = prob.G is not None and not prob.sharded  # the columns of a held G; else the core's own operator
+    op = prob.G[:, torch.as_tensor(np.flatnonzero(core.keep), device=prob.G.device)] if held else None
+    sub = Problem(prob.survey, core_mesh(prob.mesh, core.keep), cfg, op, None)
     said = (sub.prior_selection or {}).get("rule", "")
     eps = said[said.find(_EPS_SAID) + 2:] if _EPS_SAID in said else ""
     first = dict(prob.prior_selection or dict(prior="compact", rule="the compactness prior as configured"))

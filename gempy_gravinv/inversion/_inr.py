@@ -121,7 +121,7 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
             check_inputs(np.asarray(survey.gz)[gz], np.asarray(survey.locations)[gz], mesh)
         prob = Problem(survey, mesh, cfg, operator, density)
         chosen = prob.cfg  # the settings as chosen on the whole mesh (the result's config)
-        prob, core = on_core(prob, operator, Problem)
+        prob, core = on_core(prob, operator)
         if density is None and prob.cfg.solver == "adam":  # refuse, with the estimate, what cannot fit
             check_run_memory(prob, make_field(prob.cfg, prob.mesh, int(cfg.seed), "cpu", None, prob.depth))
         key = data_key(prob.survey, prob.mesh)
@@ -136,7 +136,7 @@ def invert_inr(survey: Survey, mesh, config: INRConfig | dict | None = None, *,
             said = prob.prior_selection["rule"].replace(_USER_SET.format("compact"), "")
             prob.prior_selection = dict(prob.prior_selection, prior="compact", set_by="bounds", rule=f"{why} ({said})")
             chosen = prob.cfg
-            prob, core = on_core(prob, operator, Problem)
+            prob, core = on_core(prob, operator)
             if density is None:  # refuse, with the estimate, what cannot fit (as for a first run)
                 check_run_memory(prob, make_field(prob.cfg, prob.mesh, int(cfg.seed), "cpu", None, prob.depth))
             key = data_key(prob.survey, prob.mesh)
